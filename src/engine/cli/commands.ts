@@ -1,0 +1,13 @@
+// Registry of CLI commands: name -> lazy loader. Each command module exports
+// `run(argv: string[]): Promise<number>` (exit code) and `summary` (one line for `kefer help`).
+export interface CommandModule {
+  run(argv: string[]): Promise<number>;
+  summary: string;
+}
+
+export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  train: () => import('./train.js'),
+  eval: () => import('./eval.js'),
+  demo: () => import('./demo.js'),
+  data: () => import('./data.js'),
+};

@@ -1,0 +1,48 @@
+import type { ClassName } from '../classes.js';
+
+/** One labelled image. `label` indexes `Dataset.classes`. */
+export interface Sample {
+  /** Stable id, unique in the dataset (e.g. "FER2013Train/fer0000001.png" or "train_00001"). */
+  id: string;
+  /** Path relative to the dataset root, with forward slashes. */
+  path: string;
+  /** Index into Dataset.classes. */
+  label: number;
+  /** Split name as the dataset defines it ("train", "valid", "test", ...). */
+  split: string;
+}
+
+export interface Dataset {
+  /** Reader name: "ferplus", "folder", "rafdb", "synthetic", ... */
+  format: string;
+  /** Absolute dataset root; Sample.path is relative to it. */
+  root: string;
+  /** Class names in index order: a prefix of CANONICAL_CLASSES (7 or 8 classes). */
+  classes: ClassName[];
+  /** Split selected by the spec (undefined = all). */
+  split?: string;
+  samples: Sample[];
+  /** True for generated data; UIs and reports must label it as synthetic. */
+  synthetic?: boolean;
+}
+
+/** Parsed `<format>:<path>[#split]` data spec. */
+export interface DataSpec {
+  format: string;
+  path: string;
+  split?: string;
+  /** Options after the split, e.g. "ferplus:DIR#train?classes=8". */
+  options: Record<string, string>;
+}
+
+/** Thrown for bad dataset input; message names the file (and line/field where known). */
+export class DatasetError extends Error {
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly line?: number,
+  ) {
+    super(file ? `${file}${line !== undefined ? `:${line}` : ''}: ${message}` : message);
+    this.name = 'DatasetError';
+  }
+}
