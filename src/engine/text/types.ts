@@ -7,6 +7,11 @@ export interface TextSourceInfo {
   description: string;
   /** File the embeddings came from, when kind === 'file' or a cached CLIP result. */
   file?: string;
+  /**
+   * For kind === 'file': what produced the vectors, as recorded in the file ('unknown' when the file
+   * does not say). Lets the UI keep a shared stand-in file from being mistaken for CLIP.
+   */
+  origin?: 'clip' | 'standin' | 'unknown';
 }
 
 export interface TextEmbeddings {
