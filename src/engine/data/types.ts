@@ -10,6 +10,19 @@ export interface Sample {
   label: number;
   /** Split name as the dataset defines it ("train", "valid", "test", ...). */
   split: string;
+  /**
+   * In-memory pixels for formats without one file per image (FER2013 Kaggle csv). When set, decoders use
+   * these instead of reading `path` (which then names the source file, e.g. "fer2013.csv").
+   */
+  pixels?: RawPixels;
+}
+
+/** Row-major 8-bit pixels, `channels` interleaved (1 = gray, 3 = RGB). */
+export interface RawPixels {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  data: Uint8Array;
 }
 
 export interface Dataset {
@@ -37,6 +50,8 @@ export interface DataSpec {
 
 /** Thrown for bad dataset input; message names the file (and line/field where known). */
 export class DatasetError extends Error {
+  /** The message without the file:line prefix. */
+  readonly reason: string;
   constructor(
     message: string,
     readonly file?: string,
@@ -44,5 +59,6 @@ export class DatasetError extends Error {
   ) {
     super(file ? `${file}${line !== undefined ? `:${line}` : ''}: ${message}` : message);
     this.name = 'DatasetError';
+    this.reason = message;
   }
 }

@@ -1,0 +1,109 @@
+// `kefer data check SPEC` and `kefer data generate OUT`: dataset inspection and synthetic data.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkDataset, countsByClass } from '../data/index.js';
+import { formatProblem } from '../data/problems.js';
+import { generateSyntheticDataset } from '../data/synthetic.js';
+import type { Dataset } from '../data/types.js';
+import { UserError } from './errors.js';
+
+export const summary = 'check a dataset spec (counts, every problem) or generate a synthetic dataset';
+
+const USAGE = `usage:
+  kefer data check SPEC [--no-images]
+      SPEC = <format>:<path>[#split][?key=val&...], formats: ferplus folder rafdb fer2013 affectnet ckplus list synthetic
+      prints counts per class and split, then every problem with file:line; exit 1 if any problem.
+      --no-images   skip decoding every image (faster; unreadable/truncated files are then not found)
+  kefer data generate OUT [--per-class N] [--classes 7|8] [--seed N] [--size N] [--rgb]
+      writes OUT/{train,valid,test}/{class}/*.png and OUT/SYNTHETIC.md (generated faces, not real data)`;
+
+const rel = (file: string) => {
+  const r = path.relative(process.cwd(), file);
+  return r.length < file.length ? r : file;
+};
+
+/** Counts table: one row per split (and total), one column per class. */
+export function formatCounts(dataset: Dataset): string {
+  const c = countsByClass(dataset);
+  const width = Math.max(9, ...c.classes.map((n) => n.length + 1));
+  const head = ['split'.padEnd(8), ...c.classes.map((n) => n.padStart(width)), 'total'.padStart(8)].join('');
+  const row = (name: string, counts: number[]) =>
+    [name.padEnd(8), ...counts.map((n) => String(n).padStart(width)), String(counts.reduce((a, b) => a + b, 0)).padStart(8)].join('');
+  const order = ['train', 'valid', 'test'];
+  const splits = Object.keys(c.splits).sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+  const lines = [head, ...splits.map((s) => row(s, c.splits[s]))];
+  if (splits.length > 1) lines.push(row('all', c.total));
+  return lines.join('\n');
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-images': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UserError(`data check takes one SPEC\n${USAGE}`);
+  const { dataset, problems } = await checkDataset(positionals[0], { images: !values['no-images'] });
+  if (dataset) {
+    console.log(`${dataset.format} ${dataset.root}${dataset.split ? ` #${dataset.split}` : ''}${dataset.synthetic ? '  [SYNTHETIC]' : ''}`);
+    console.log(`${dataset.samples.length} samples, ${dataset.classes.length} classes`);
+    console.log(formatCounts(dataset));
+  }
+  if (problems.length) {
+    console.log(`\n${problems.length} problem${problems.length === 1 ? '' : 's'}:`);
+    for (const p of problems) console.log(`  ${formatProblem(p, rel)}`);
+    return 1;
+  }
+  console.log('\nno problems found');
+  return 0;
+}
+
+function intFlag(name: string, v: string | undefined, fallback: number, lo: number, hi: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo || n > hi) throw new UserError(`--${name} must be an integer ${lo}..${hi}, got '${v}'`);
+  return n;
+}
+
+async function generate(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'per-class': { type: 'string' },
+      classes: { type: 'string' },
+      seed: { type: 'string' },
+      size: { type: 'string' },
+      rgb: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UserError(`data generate takes one OUT folder\n${USAGE}`);
+  const classes = intFlag('classes', values.classes, 8, 7, 8) as 7 | 8;
+  const res = await generateSyntheticDataset(positionals[0], {
+    perClass: intFlag('per-class', values['per-class'], 200, 1, 1_000_000),
+    classes,
+    seed: intFlag('seed', values.seed, 1, 0, 2 ** 32 - 1),
+    size: intFlag('size', values.size, 64, 16, 512),
+    channels: values.rgb ? 3 : 1,
+  });
+  const per = Object.entries(res.counts).map(([s, n]) => `${s} ${n}`).join(', ');
+  console.log(`wrote ${res.images} synthetic images (${per}) to ${rel(res.root)} in ${(res.ms / 1000).toFixed(1)} s (${Math.round((res.images * 1000) / Math.max(1, res.ms))} img/s)`);
+  console.log(`use it as synthetic:${rel(res.root)}`);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'check') return check(rest);
+  if (sub === 'generate') return generate(rest);
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    console.log(USAGE);
+    return sub ? 0 : 2;
+  }
+  throw new UserError(`unknown data subcommand '${sub}'\n${USAGE}`);
+}

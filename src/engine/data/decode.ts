@@ -1,0 +1,154 @@
+// Image decoding for training and evaluation: any sample -> size*size*3 RGB bytes (row-major, interleaved),
+// resized bilinearly like torchvision's Resize((size, size)).
+import path from 'node:path';
+import sharp from 'sharp';
+import { DatasetError, type Dataset, type Sample } from './types.js';
+
+/** Absolute file of a sample (for messages); pixel-backed samples name their source file. */
+export function sampleFile(dataset: Dataset, sample: Sample): string {
+  return path.join(dataset.root, sample.path);
+}
+
+function source(dataset: Dataset, sample: Sample): sharp.Sharp {
+  const px = sample.pixels;
+  // failOn 'truncated': real datasets contain JPEGs with harmless warnings, but a cut-off file must fail.
+  if (px) return sharp(px.data, { raw: { width: px.width, height: px.height, channels: px.channels }, failOn: 'truncated' });
+  return sharp(sampleFile(dataset, sample), { failOn: 'truncated' });
+}
+
+function toRgb(data: Buffer, channels: number, pixels: number): Uint8Array {
+  if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const o = i * channels;
+    // 1-2 channels: grey (+alpha) repeated; 4: RGB + alpha dropped.
+    const r = data[o];
+    out[i * 3] = r;
+    out[i * 3 + 1] = channels >= 3 ? data[o + 1] : r;
+    out[i * 3 + 2] = channels >= 3 ? data[o + 2] : r;
+  }
+  return out;
+}
+
+/**
+ * Decodes one sample to size*size*3 RGB. Grey images are repeated to 3 channels. The resize is libvips'
+ * bilinear reduce, which (like PIL / torchvision with antialias) averages over the footprint when shrinking.
+ */
+export async function decodeImage(dataset: Dataset, sample: Sample, size: number): Promise<Uint8Array> {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`decode size must be a positive integer, got ${size}`);
+  try {
+    const { data, info } = await source(dataset, sample)
+      .resize(size, size, { fit: 'fill', kernel: 'linear' })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return toRgb(data, info.channels, size * size);
+  } catch (e) {
+    throw new DatasetError(`cannot decode image ${sample.id}: ${(e as Error).message}`, sampleFile(dataset, sample));
+  }
+}
+
+/** Fully decodes an image at its own size (checkDataset uses it to find unreadable or truncated files). */
+export async function verifyImage(dataset: Dataset, sample: Sample): Promise<void> {
+  try {
+    await source(dataset, sample).raw().toBuffer();
+  } catch (e) {
+    throw new DatasetError(`unreadable or truncated image: ${(e as Error).message}`, sampleFile(dataset, sample));
+  }
+}
+
+/** Runs fn over items with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+export interface DecodeOptions {
+  /** Images decoded at once (sharp runs them on libuv's pool). Default 4. */
+  concurrency?: number;
+}
+
+/** Decodes samples (by index) into one contiguous N*size*size*3 buffer, ready to become a NHWC tensor. */
+export async function decodeBatch(
+  dataset: Dataset,
+  indices: readonly number[],
+  size: number,
+  opts: DecodeOptions = {},
+): Promise<Uint8Array> {
+  const per = size * size * 3;
+  const out = new Uint8Array(indices.length * per);
+  await mapLimit(indices, opts.concurrency ?? 4, async (idx, k) => {
+    out.set(await decodeImage(dataset, dataset.samples[idx], size), k * per);
+  });
+  return out;
+}
+
+export interface ImageCache {
+  readonly size: number;
+  /** Decoded RGB bytes of sample i; decoded on first use, then served from memory. */
+  get(i: number): Promise<Uint8Array>;
+  /** Like decodeBatch, through the cache. */
+  getBatch(indices: readonly number[]): Promise<Uint8Array>;
+  /** Bytes held. */
+  readonly bytes: number;
+  clear(): void;
+}
+
+export interface CacheOptions extends DecodeOptions {
+  /** Stop adding entries past this many bytes (later images are decoded on every get). Default 2 GiB. */
+  maxBytes?: number;
+}
+
+/**
+ * Decode-once cache for one size: training epochs re-read the same images, and decoding + resizing
+ * dominates a small model's step time. Concurrent gets of one image share one decode.
+ */
+export function createImageCache(dataset: Dataset, size: number, opts: CacheOptions = {}): ImageCache {
+  const maxBytes = opts.maxBytes ?? 2 * 1024 ** 3;
+  const per = size * size * 3;
+  const entries = new Map<number, Promise<Uint8Array>>();
+  let bytes = 0;
+  const get = (i: number): Promise<Uint8Array> => {
+    const hit = entries.get(i);
+    if (hit) return hit;
+    const sample = dataset.samples[i];
+    if (!sample) return Promise.reject(new RangeError(`sample index ${i} out of range 0..${dataset.samples.length - 1}`));
+    const p = decodeImage(dataset, sample, size);
+    if (bytes + per <= maxBytes) {
+      bytes += per;
+      entries.set(i, p);
+      // A failed decode is not cached, so a fixed file can be retried.
+      p.catch(() => {
+        if (entries.get(i) === p) {
+          entries.delete(i);
+          bytes -= per;
+        }
+      });
+    }
+    return p;
+  };
+  return {
+    size,
+    get,
+    async getBatch(indices) {
+      const out = new Uint8Array(indices.length * per);
+      await mapLimit(indices, opts.concurrency ?? 4, async (idx, k) => out.set(await get(idx), k * per));
+      return out;
+    },
+    get bytes() {
+      return bytes;
+    },
+    clear() {
+      entries.clear();
+      bytes = 0;
+    },
+  };
+}

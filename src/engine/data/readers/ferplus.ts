@@ -1,0 +1,92 @@
+// FERPlus: FER2013 PNGs with Microsoft's 10-annotator votes, labelled by the FER+ majority rule.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { ClassName } from '../../classes.js';
+import { FERPLUS_VOTE_COLUMNS } from '../codes.js';
+import { classesOption, classList, dedupe, DirIndex, indexIn, normalizeSplit, relPath, rootOf, splitCsvLine, textLines } from '../common.js';
+import { throwingSink, type ProblemSink } from '../problems.js';
+import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
+
+const FOLDERS: Record<string, string> = { train: 'FER2013Train', valid: 'FER2013Valid', test: 'FER2013Test' };
+
+/**
+ * FER+ majority vote (microsoft/FERPlus src/ferplus.py, mode "majority"): votes <= 1 are noise and set to 0;
+ * keep the image only if the top count is more than half of the remaining total and the top class is a
+ * real emotion (not unknown / NF). Returns the vote column index or undefined for a dropped image.
+ */
+export function ferplusMajority(votes: readonly number[]): number | undefined {
+  const v = votes.map((x) => (x <= 1 ? 0 : x));
+  const total = v.reduce((a, b) => a + b, 0);
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i; // first max, like np.argmax
+  if (!(v[best] > 0.5 * total)) return undefined;
+  if (best >= 8) return undefined; // unknown, NF
+  return best;
+}
+
+/** Accepts the ferplus folder (with data/) or its data/ folder. */
+async function dataDir(root: string): Promise<string> {
+  for (const cand of [path.join(root, 'data'), root]) {
+    for (const f of Object.values(FOLDERS)) {
+      const st = await stat(path.join(cand, f)).catch(() => undefined);
+      if (st?.isDirectory()) return cand;
+    }
+  }
+  throw new DatasetError(`no FER2013Train/FER2013Valid/FER2013Test folder in ${root} or ${path.join(root, 'data')}`, root);
+}
+
+export async function readFerplus(spec: DataSpec, report: ProblemSink = throwingSink): Promise<Dataset> {
+  const root = rootOf(spec);
+  const classes = classList(classesOption(spec, 8));
+  const dir = await dataDir(root);
+  let splits = Object.keys(FOLDERS);
+  if (spec.split !== undefined) {
+    const s = normalizeSplit(spec.split);
+    if (!FOLDERS[s]) throw new DatasetError(`ferplus has splits train, valid, test; got '${spec.split}'`);
+    splits = [s];
+  }
+  const index = new DirIndex();
+  const all: (Sample & { file: string; line: number })[] = [];
+  for (const split of splits) {
+    const folder = path.join(dir, FOLDERS[split]);
+    const labelFile = path.join(folder, 'label.csv');
+    let text: string;
+    try {
+      text = await readFile(labelFile, 'utf8');
+    } catch {
+      report({ kind: 'missing-file', message: `label file missing for split ${split}`, file: labelFile });
+      continue;
+    }
+    const names = await index.list(folder);
+    const lines = textLines(text);
+    for (let i = 0; i < lines.length; i++) {
+      const line = i + 1;
+      if (!lines[i].trim()) continue;
+      const cols = splitCsvLine(lines[i]);
+      if (cols.length !== 2 + FERPLUS_VOTE_COLUMNS.length) {
+        report({ kind: 'bad-line', message: `expected 12 columns (name, box, 10 vote counts), got ${cols.length}`, file: labelFile, line });
+        continue;
+      }
+      const name = cols[0].trim();
+      const votes = cols.slice(2).map((c) => (/^\s*\d+\s*$/.test(c) ? Number(c) : NaN));
+      if (!name || votes.some((x) => Number.isNaN(x))) {
+        report({ kind: 'bad-line', message: `vote counts must be non-negative integers: '${lines[i]}'`, file: labelFile, line });
+        continue;
+      }
+      const col = ferplusMajority(votes);
+      if (col === undefined) continue; // no majority: dropped by the FER+ rule, not a problem
+      const label = indexIn(classes, FERPLUS_VOTE_COLUMNS[col] as ClassName);
+      if (label === undefined) continue; // contempt in a 7-class run
+      if (!names?.has(name)) {
+        report({ kind: 'missing-file', message: `image ${name} listed but not found in ${folder}`, file: labelFile, line });
+        continue;
+      }
+      const file = path.join(folder, name);
+      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, file: labelFile, line });
+    }
+  }
+  const samples = dedupe(all, (id, file, line, first) =>
+    report({ kind: 'duplicate-id', message: `duplicate image ${id} (first listed at ${first})`, file, line }),
+  );
+  return { format: 'ferplus', root, classes, split: splits.length === 1 ? splits[0] : undefined, samples };
+}
