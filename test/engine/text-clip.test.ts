@@ -98,7 +98,8 @@ function tinyForward(w: Tiny, ids: number[]): Float64Array {
 function writeTinyModelDir(dir: string, w: Tiny): Record<string, Uint8Array> {
   const files: Record<string, Uint8Array> = {
     'onnx/text_model.onnx': tinyOnnx(w),
-    'tokenizer.json': Buffer.from(JSON.stringify(clipTokenizerJson(readClipBpeMerges(gz!)))),
+    // Without the shared vocab only byte transfer is tested, so a placeholder tokenizer.json will do.
+    'tokenizer.json': Buffer.from(gz ? JSON.stringify(clipTokenizerJson(readClipBpeMerges(gz))) : '{}'),
   };
   for (const [p, data] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
@@ -197,7 +198,7 @@ test('downloadClipModel: hub layout, progress, atomic files, cache hit without n
   }
 });
 
-test('downloadClipModel: a fetch failing midway leaves no partial file; the retry completes', { skip }, async () => {
+test('downloadClipModel: a fetch failing midway leaves no partial file; the retry completes', async () => {
   const src = tmp('kefer-hub-');
   const cache = tmp('kefer-cache-');
   try {
