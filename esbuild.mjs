@@ -1,0 +1,32 @@
+// Bundles: the extension host (cjs), the curation worker and CLI (cjs, node), and one browser ESM
+// bundle per webview app. Native and engine packages stay external: they load from node_modules.
+import * as esbuild from 'esbuild';
+import fs from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', 'better-sqlite3', 'webgpu', '@huggingface/*', 'tsx'];
+const common = { bundle: true, sourcemap: true, logLevel: 'info', target: 'es2022' };
+
+const builds = [
+  { ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: nodeExternal },
+  { ...common, entryPoints: ['src/extension/curation/worker.ts'], outfile: 'dist/curationWorker.js', platform: 'node', format: 'cjs', external: nodeExternal },
+  { ...common, entryPoints: { dashboard: 'src/webviews/dashboard/app.ts', diagnostics: 'src/webviews/diagnostics/app.ts' }, outdir: 'media/dist', platform: 'browser', format: 'esm', minify: !watch },
+];
+// The engine CLI is bundled once every command module it registers exists (they are being written in
+// parallel); until then bin/kefer.js runs the sources through tsx.
+const cliCommands = fs.existsSync('src/engine/cli/commands.ts')
+  ? [...fs.readFileSync('src/engine/cli/commands.ts', 'utf8').matchAll(/import\('\.\/([\w-]+)\.js'\)/g)].map((m) => m[1])
+  : [];
+if (cliCommands.length && cliCommands.every((c) => fs.existsSync(`src/engine/cli/${c}.ts`))) {
+  builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: nodeExternal });
+}
+// Extension-host test suites (mocha, run inside VS Code / code-server).
+if (fs.existsSync('test/suite/index.ts')) {
+  builds.push({ ...common, entryPoints: ['test/suite/index.ts'], outfile: 'out/test/suite/index.js', platform: 'node', format: 'cjs', external: [...nodeExternal, 'mocha'] });
+}
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

@@ -1,0 +1,28 @@
+// Curation worker: a child process (system Node) serving CurationService over JSON lines on stdio.
+// Request {id, method, params[]} -> response {id, result} | {id, error}. One process per workspace.
+import * as readline from 'node:readline';
+import { CurationService } from './service.js';
+
+const keferDir = process.argv[2];
+if (!keferDir) {
+  process.stderr.write('usage: worker KEFER_DIR\n');
+  process.exit(2);
+}
+const service = new CurationService(keferDir);
+type Method = (...args: unknown[]) => unknown;
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let id: number | undefined;
+  try {
+    const req = JSON.parse(line) as { id: number; method: string; params: unknown[] };
+    id = req.id;
+    const fn = (service as unknown as Record<string, Method>)[req.method];
+    if (typeof fn !== 'function' || req.method.startsWith('_')) throw new Error(`unknown method ${req.method}`);
+    const result = fn.apply(service, req.params);
+    process.stdout.write(JSON.stringify({ id, result: result ?? null }) + '\n');
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
+  }
+});
+rl.on('close', () => process.exit(0));

@@ -1,0 +1,71 @@
+// Runs the `kefer` CLI in a child process (never on the extension host's thread) and streams its
+// JSON-line events. Cancel sends SIGTERM: the engine saves a checkpoint and emits `done` (cancelled).
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { EngineEvent } from '../../engine/events.js';
+import { EventLineSplitter } from './eventStream.js';
+
+export interface EngineLaunch {
+  nodePath: string;
+  cliPath: string;
+  args: string[];
+  cwd: string;
+  env?: Record<string, string>;
+}
+
+export interface EngineResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  done?: Extract<EngineEvent, { type: 'done' }>;
+  error?: string;
+}
+
+export class EngineProcess {
+  private proc: ChildProcess | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  readonly result: Promise<EngineResult>;
+
+  constructor(launch: EngineLaunch, onEvent: (e: EngineEvent) => void, onText: (line: string) => void) {
+    this.result = new Promise((resolve) => {
+      let done: EngineResult['done'];
+      let error: string | undefined;
+      const p = spawn(launch.nodePath, [launch.cliPath, ...launch.args], {
+        cwd: launch.cwd,
+        // ELECTRON_RUN_AS_NODE lets process.execPath (Electron in desktop VS Code) act as node
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...launch.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      this.proc = p;
+      const out = new EventLineSplitter((e) => {
+        if (e.type === 'done') done = e;
+        if (e.type === 'error') error = e.message;
+        onEvent(e);
+      }, onText);
+      const err = new EventLineSplitter(onEvent, onText);
+      p.stdout?.setEncoding('utf8').on('data', (d: string) => out.push(d));
+      p.stderr?.setEncoding('utf8').on('data', (d: string) => err.push(d));
+      p.on('error', (e) => {
+        error = e.message;
+        onText(`failed to start engine: ${e.message}`);
+      });
+      p.on('close', (code, signal) => {
+        out.end();
+        err.end();
+        if (this.killTimer) clearTimeout(this.killTimer);
+        this.proc = undefined;
+        resolve({ code, signal, done, error });
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Asks the engine to stop (SIGTERM); forces SIGKILL if it has not exited after graceMs. */
+  cancel(graceMs = 15000): void {
+    const p = this.proc;
+    if (!p) return;
+    p.kill('SIGTERM');
+    this.killTimer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+  }
+}

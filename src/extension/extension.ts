@@ -1,0 +1,215 @@
+// Activation: wires commands, the runs tree, the diagnostics view and the engine/curation child
+// processes together. Glue only: training runs in the `kefer` CLI, queries in the curation worker.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { locateCli, locateNode } from './engine/cliLocator.js';
+import { EngineProcess } from './engine/engineProcess.js';
+import { CurationClient } from './curation/client.js';
+import { findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
+import { DashboardPanel } from './panels/dashboardPanel.js';
+import { DiagnosticsHub } from './panels/diagnostics.js';
+import { RunItem, RunsTreeProvider } from './runs/runsTree.js';
+import { readMeta } from './runs/runFiles.js';
+import { readSettings } from './settings.js';
+import { TrainingController } from './training.js';
+import { writeCorrectionsCsv } from './exportLabels.js';
+
+const LAST_DATASET = 'kefer.lastDataset';
+
+export interface KeferApi {
+  training: TrainingController;
+  runsDir(): string | undefined;
+  curation: CurationClient;
+}
+
+export function activate(context: vscode.ExtensionContext): KeferApi {
+  const output = vscode.window.createOutputChannel('KE-FER');
+  const cfg = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration('kefer');
+  const wsRoot = (): string | undefined => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const keferDir = (): string => path.join(wsRoot() ?? context.globalStorageUri.fsPath, '.kefer');
+  const runsDir = (): string | undefined => {
+    const r = wsRoot();
+    if (!r) return undefined;
+    const c = cfg().get<string>('data.runsDir') || '.kefer/runs';
+    return path.isAbsolute(c) ? c : path.join(r, c);
+  };
+  const host = {
+    nodePath: () => locateNode(cfg().get<string>('nodePath')),
+    cliPath: () => locateCli(context.extensionPath, cfg().get<string>('enginePath')),
+    cwd: () => wsRoot() ?? context.extensionPath,
+  };
+  const training = new TrainingController(host, output);
+  const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), keferDir(), (l) => output.appendLine(l));
+  const tree = new RunsTreeProvider(runsDir);
+  const diagnostics = new DiagnosticsHub({
+    extensionUri: context.extensionUri,
+    curation,
+    runs: () => tree.runs(),
+    retrain: (runDir) => retrain(runDir),
+    openFull: (runDir) => diagnostics.openPanel(runDir),
+    log: (l) => output.appendLine(l),
+  });
+
+  const requireWorkspace = (): string | undefined => {
+    const r = wsRoot();
+    if (!r) void vscode.window.showErrorMessage('KE-FER: open a folder first.');
+    return r;
+  };
+
+  async function pickDataset(): Promise<DatasetChoice | undefined> {
+    const root = requireWorkspace();
+    if (!root) return undefined;
+    const configured = cfg().get<string>('data.train');
+    const found = findDatasets(root);
+    if (configured) found.unshift({ spec: configured, root: specRoot(configured), name: path.basename(specRoot(configured)) });
+    const last = context.workspaceState.get<DatasetChoice>(LAST_DATASET);
+    type Item = vscode.QuickPickItem & { ds?: DatasetChoice };
+    const items: Item[] = found.map((ds) => ({ label: ds.name, description: ds.spec, ds, picked: last?.spec === ds.spec }));
+    if (last && !items.some((i) => i.ds?.spec === last.spec)) items.unshift({ label: last.name, description: `${last.spec} (last used)`, ds: last });
+    else items.sort((a, b) => Number(b.ds?.spec === last?.spec) - Number(a.ds?.spec === last?.spec));
+    items.push({ label: '$(folder) Choose a dataset folder…' });
+    const pick = await vscode.window.showQuickPick(items, { title: 'KE-FER: dataset to train on', placeHolder: 'Detected datasets in the workspace' });
+    if (!pick) return undefined;
+    let ds = pick.ds;
+    if (!ds) {
+      const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use dataset' });
+      if (!uri?.[0]) return undefined;
+      ds = detectDataset(uri[0].fsPath) ?? { spec: `folder:${uri[0].fsPath}`, root: uri[0].fsPath, name: path.basename(uri[0].fsPath) };
+    }
+    await context.workspaceState.update(LAST_DATASET, ds);
+    return ds;
+  }
+
+  /** The sample dataset trains briefly; real datasets use the method defaults from settings. */
+  function boundedFor(ds: DatasetChoice): { epochs?: number; maxSteps?: number } {
+    const isSample = ds.spec.startsWith('synthetic:');
+    const maxSteps = cfg().get<number>('sample.maxSteps') ?? 40;
+    return isSample ? { epochs: cfg().get<number>('sample.epochs') ?? 2, maxSteps } : {};
+  }
+
+  async function train(): Promise<string | undefined> {
+    const ds = await pickDataset();
+    const dir = runsDir();
+    if (!ds || !dir) return undefined;
+    DashboardPanel.show(context.extensionUri, training);
+    return training.train({ dataset: ds, settings: readSettings((k) => cfg().get(k)), runsDir: dir, ...boundedFor(ds) });
+  }
+
+  async function retrain(parentDir?: string): Promise<string | undefined> {
+    const dir = runsDir();
+    const parent = parentDir ?? (await pickRun('Retrain which run with corrected labels?'));
+    const meta = parent ? readMeta(parent) : undefined;
+    if (!parent || !meta || !dir) return undefined;
+    const info = await curation.call('info', parent);
+    const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
+    DashboardPanel.show(context.extensionUri, training);
+    return training.train({
+      dataset: ds, settings: readSettings((k) => cfg().get(k)), runsDir: dir, parent,
+      storePath: await curation.call('overlayFile', info.root), ...boundedFor(ds),
+    });
+  }
+
+  async function pickRun(title: string): Promise<string | undefined> {
+    const runs = tree.runs().filter((r) => r.status === 'done');
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage('KE-FER: no finished runs yet. Run "KE-FER: Train" first.');
+      return undefined;
+    }
+    if (runs.length === 1) return runs[0].runDir;
+    const p = await vscode.window.showQuickPick(
+      runs.map((r) => ({ label: r.name, description: `${r.dataset} · ${r.accuracy === null ? 'n/a' : (r.accuracy * 100).toFixed(1) + '%'}`, runDir: r.runDir })),
+      { title },
+    );
+    return p?.runDir;
+  }
+
+  const runArg = (a: unknown): string | undefined => (a instanceof RunItem ? a.run.runDir : typeof a === 'string' ? a : undefined);
+
+  training.onFinished(({ runDir, parent, ok }) => {
+    void curation.call('reload', runDir);
+    if (ok && parent) diagnostics.showComparison(parent, runDir);
+    else if (ok) void vscode.window.showInformationMessage(`KE-FER: training finished (${path.basename(runDir)}).`, 'Open Diagnostics').then((a) => a && diagnostics.openPanel(runDir));
+  });
+
+  context.subscriptions.push(
+    output,
+    training,
+    { dispose: () => curation.dispose() },
+    vscode.window.registerTreeDataProvider('kefer.runs', tree),
+    vscode.window.registerWebviewViewProvider('kefer.diagnosticsView', diagnostics, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.commands.registerCommand('kefer.train', train),
+    vscode.commands.registerCommand('kefer.retrain', (a?: unknown) => retrain(runArg(a))),
+    vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
+    vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training)),
+    vscode.commands.registerCommand('kefer.refreshRuns', () => tree.refresh()),
+    vscode.commands.registerCommand('kefer.openDiagnostics', async (a?: unknown) => {
+      const dir = runArg(a) ?? tree.runs().find((r) => r.status === 'done')?.runDir;
+      diagnostics.openPanel(dir);
+    }),
+    vscode.commands.registerCommand('kefer.evaluate', async (a?: unknown) => {
+      const dir = runArg(a) ?? (await pickRun('Evaluate which run?'));
+      const meta = dir ? readMeta(dir) : undefined;
+      if (!dir || !meta) return;
+      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, meta.dataSpec));
+      await curation.call('reload', dir);
+      void vscode.window.showInformationMessage(ok ? `KE-FER: evaluation written to ${path.basename(dir)}/records.jsonl` : 'KE-FER: evaluation failed (see output).');
+    }),
+    vscode.commands.registerCommand('kefer.exportLabels', async (a?: unknown) => {
+      const dir = runArg(a) ?? (await pickRun('Export corrected labels of which run’s dataset?'));
+      if (!dir) return;
+      const c = await curation.call('corrections', dir);
+      const file = path.join(keferDir(), 'exports', `corrected-labels-${path.basename(c.root)}.csv`);
+      writeCorrectionsCsv(file, c);
+      const doc = await vscode.workspace.openTextDocument(file);
+      await vscode.window.showTextDocument(doc, { preview: true });
+      return file;
+    }),
+    vscode.commands.registerCommand('kefer.configureTextEncoder', async () => {
+      const items = [
+        { label: 'Auto', description: 'CLIP when cached or downloadable, else the offline stand-in', value: 'auto' },
+        { label: 'CLIP', description: 'downloads the CLIP text encoder on first use', value: 'clip' },
+        { label: 'Stand-in (offline)', description: 'valence-arousal stand-in embeddings; never presented as CLIP', value: 'standin' },
+        { label: 'From file…', description: 'precomputed class text embeddings (.json/.npy)', value: 'file' },
+      ];
+      const p = await vscode.window.showQuickPick(items, { title: 'KE-FER: text-embedding source' });
+      if (!p) return;
+      let value = p.value;
+      if (value === 'file') {
+        const f = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Embeddings: ['json', 'npy'] } });
+        if (!f?.[0]) return;
+        value = f[0].fsPath;
+      }
+      await cfg().update('textEncoder', value, vscode.ConfigurationTarget.Workspace);
+      void vscode.window.showInformationMessage(`KE-FER: text encoder set to ${value}.`);
+    }),
+    vscode.commands.registerCommand('kefer.createSampleDataset', async () => {
+      const root = requireWorkspace();
+      if (!root) return undefined;
+      const out = path.join(root, 'kefer-sample');
+      if (fs.existsSync(out)) fs.rmSync(out, { recursive: true, force: true });
+      const args = ['data', 'generate', out, '--per-class', String(cfg().get<number>('sample.perClass') ?? 24), '--classes', '7', '--seed', '1'];
+      output.appendLine(`$ kefer ${args.join(' ')}`);
+      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: generating the sample dataset' }, async () => {
+        const proc = new EngineProcess({ ...host, nodePath: host.nodePath(), cliPath: host.cliPath(), cwd: root, args }, () => undefined, (l) => output.appendLine(l));
+        return (await proc.result).code === 0;
+      });
+      if (!ok) {
+        void vscode.window.showErrorMessage('KE-FER: could not generate the sample dataset (see the KE-FER output).');
+        return undefined;
+      }
+      // marks the folder as the synthetic layout, so the dataset picker offers `synthetic:` (labelled as such)
+      fs.writeFileSync(path.join(out, '.kefer-synthetic'), 'generated by KE-FER: Create Sample Dataset\n');
+      const ds: DatasetChoice = { spec: `synthetic:${out}`, root: out, name: 'kefer-sample' };
+      await context.workspaceState.update(LAST_DATASET, ds);
+      void vscode.window.showInformationMessage('KE-FER: sample dataset (synthetic faces) written to kefer-sample/. Run "KE-FER: Train" to train on it.');
+      return out;
+    }),
+  );
+  output.appendLine(`KE-FER Studio active: engine ${host.cliPath()} via ${host.nodePath()} (extension host node ${process.versions.node}, modules ABI ${process.versions.modules})`);
+  return { training, runsDir, curation };
+}
+
+export function deactivate(): void {
+  // disposables in context.subscriptions stop the child processes
+}

@@ -1,0 +1,196 @@
+// Diagnostics: the same lit app serves the side view (webview view) and the full editor panel.
+// DiagnosticsSession answers one webview's messages through the curation worker and turns dataset
+// paths into webview URIs; panel and view differ only in how they are created.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { GridRow, HostMessage, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import { parseWebviewMessage } from '../../webviews/protocol.js';
+import type { CurationClient } from '../curation/client.js';
+import { readMeta, toSummary } from '../runs/runFiles.js';
+import { resourceRoots, webviewHtml } from './html.js';
+
+export interface DiagnosticsDeps {
+  extensionUri: vscode.Uri;
+  curation: CurationClient;
+  runs: () => RunSummary[];
+  retrain: (runDir: string) => Promise<string | undefined>;
+  openFull: (runDir: string) => void;
+  log: (line: string) => void;
+}
+
+class DiagnosticsSession implements vscode.Disposable {
+  private readonly subs: vscode.Disposable[] = [];
+  runDir: string | undefined;
+  /** Comparison to send once the (re-rendered) webview says it is ready. */
+  pendingComparison: [string, string] | undefined;
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly view: ViewKind,
+    private readonly deps: DiagnosticsDeps,
+    runDir: string | undefined,
+  ) {
+    this.runDir = runDir;
+    this.configure();
+    this.subs.push(webview.onDidReceiveMessage((raw: unknown) => void this.handle(raw)));
+  }
+
+  private configure(): void {
+    const roots = this.deps.runs().map((r) => readMeta(r.runDir)?.datasetRoot).filter((x): x is string => !!x);
+    this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, [...new Set(roots)]) };
+    this.webview.html = webviewHtml(this.webview, this.deps.extensionUri, 'diagnostics', this.view, 'KE-FER Diagnostics');
+  }
+
+  post(m: HostMessage): void {
+    void this.webview.postMessage(m);
+  }
+
+  /** Switches to another run (a new dataset folder may need a new resource root, so re-render). */
+  show(runDir: string): void {
+    this.runDir = runDir;
+    this.configure();
+  }
+
+  private src(root: string, rel: string): string {
+    return this.webview.asWebviewUri(vscode.Uri.file(path.join(root, rel))).toString();
+  }
+
+  private async handle(raw: unknown): Promise<void> {
+    const m: WebviewMessage | undefined = parseWebviewMessage(raw);
+    if (!m) {
+      this.deps.log(`ignored malformed webview message: ${JSON.stringify(raw).slice(0, 200)}`);
+      return;
+    }
+    const c = this.deps.curation;
+    try {
+      switch (m.type) {
+        case 'ready': {
+          const runs = this.deps.runs();
+          const dir = this.runDir ?? runs.find((r) => r.status === 'done')?.runDir;
+          this.runDir = dir;
+          const meta = dir ? readMeta(dir) : undefined;
+          const info = dir ? await c.call('info', dir) : undefined;
+          this.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run: dir && meta ? toSummary(dir, meta) : null, runs });
+          const pc = this.pendingComparison;
+          this.pendingComparison = undefined;
+          if (pc) await this.sendComparison(pc[0], pc[1]);
+          break;
+        }
+        case 'requestPage': {
+          const q = m.query;
+          const r = await c.call('page', q.runDir, q.filter, q.sort, q.offset, q.limit);
+          const rows: GridRow[] = r.rows.map(({ path: p, root, ...rest }) => ({ ...rest, src: this.src(root, p) }));
+          this.post({ type: 'page', page: { query: q, total: r.total, rows } });
+          break;
+        }
+        case 'requestConfusion': {
+          const r = await c.call('confusion', m.runDir);
+          this.post({ type: 'confusion', runDir: m.runDir, classes: r.classes, matrix: r.matrix });
+          break;
+        }
+        case 'requestSample': {
+          const s = await c.call('sample', m.runDir, m.id);
+          if (s) {
+            const { root, ...rest } = s;
+            this.post({ type: 'sample', sample: { ...rest, src: this.src(root, s.path) } });
+          }
+          break;
+        }
+        case 'requestScatter':
+          this.post({ type: 'scatter', runDir: m.runDir, points: await c.call('scatter', m.runDir) });
+          break;
+        case 'setLabel':
+          this.changed(await c.call('change', m.runDir, m.id, 'relabel', m.label));
+          break;
+        case 'exclude':
+        case 'unsure':
+          this.changed(await c.call('change', m.runDir, m.id, m.type, null));
+          break;
+        case 'undo':
+          this.changed(await c.call('undo', m.runDir));
+          break;
+        case 'retrain':
+          this.post({ type: 'retrainState', running: true, message: 'Retraining with corrected labels…' });
+          await this.deps.retrain(m.runDir);
+          break;
+        case 'openFull':
+          this.deps.openFull(m.runDir);
+          break;
+        case 'cancelTraining':
+          await vscode.commands.executeCommand('kefer.cancelTraining');
+          break;
+      }
+    } catch (err) {
+      this.post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private changed(ids: string[]): void {
+    // every open diagnostics webview refreshes, so the side view and the panel stay in step
+    DiagnosticsHub.broadcast({ type: 'labelChanged', ids });
+  }
+
+  async sendComparison(beforeDir: string, afterDir: string): Promise<void> {
+    const r = await this.deps.curation.call('compare', beforeDir, afterDir);
+    this.post({
+      type: 'comparison',
+      comparison: {
+        before: { runDir: beforeDir, accuracy: r.accBefore },
+        after: { runDir: afterDir, accuracy: r.accAfter },
+        fixed: r.fixed,
+        broken: r.broken,
+        changed: r.changed.map((x) => ({ id: x.id, label: x.label, predBefore: x.predBefore, predAfter: x.predAfter, src: this.src(r.root, x.path) })),
+      },
+    });
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+  }
+}
+
+/** Tracks the open diagnostics webviews (one side view, one editor panel). */
+export class DiagnosticsHub implements vscode.WebviewViewProvider {
+  private static sessions = new Set<DiagnosticsSession>();
+  private panel: { panel: vscode.WebviewPanel; session: DiagnosticsSession } | undefined;
+
+  constructor(private readonly deps: DiagnosticsDeps) {}
+
+  static broadcast(m: HostMessage): void {
+    for (const s of DiagnosticsHub.sessions) s.post(m);
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    const s = new DiagnosticsSession(view.webview, 'diagnosticsView', this.deps, undefined);
+    DiagnosticsHub.sessions.add(s);
+    view.onDidDispose(() => {
+      DiagnosticsHub.sessions.delete(s);
+      s.dispose();
+    });
+  }
+
+  openPanel(runDir: string | undefined, comparison?: [string, string]): void {
+    if (this.panel) {
+      this.panel.session.pendingComparison = comparison;
+      if (runDir && runDir !== this.panel.session.runDir) this.panel.session.show(runDir);
+      this.panel.panel.reveal(vscode.ViewColumn.One);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel('kefer.diagnostics', 'KE-FER Diagnostics', vscode.ViewColumn.One, { enableScripts: true, retainContextWhenHidden: true });
+    const session = new DiagnosticsSession(panel.webview, 'diagnostics', this.deps, runDir);
+    session.pendingComparison = comparison;
+    DiagnosticsHub.sessions.add(session);
+    this.panel = { panel, session };
+    panel.onDidDispose(() => {
+      DiagnosticsHub.sessions.delete(session);
+      session.dispose();
+      this.panel = undefined;
+    });
+  }
+
+  /** After a retrain: point the panel at the new run and show the before/after comparison. */
+  showComparison(beforeDir: string, afterDir: string): void {
+    // the webview is (re)rendered for the new run; its `ready` triggers the comparison message
+    this.openPanel(afterDir, [beforeDir, afterDir]);
+  }
+}

@@ -1,0 +1,96 @@
+// Maps the `kefer.*` settings to `kefer train` arguments. Pure (no vscode import) so it is unit-tested.
+
+export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
+export type Backbone = 'resnet18' | 'compact';
+export type Contrast = 'pairwise' | 'per-sample';
+
+export interface TrainSettings {
+  backend: Backend;
+  backbone: Backbone;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  lambdaS: number;
+  lambdaT: number;
+  lambdaC: number;
+  contrast: Contrast;
+  /** Text-embedding source passed as --text ("auto", "clip", "standin", or a file path). */
+  textEncoder: string;
+  seed: number | null;
+}
+
+/** The method's defaults (shared/docs/method.md). */
+export const DEFAULT_SETTINGS: TrainSettings = {
+  backend: 'auto',
+  backbone: 'resnet18',
+  epochs: 50,
+  batchSize: 64,
+  learningRate: 0.002,
+  lambdaS: 1,
+  lambdaT: 1,
+  lambdaC: 1,
+  contrast: 'pairwise',
+  textEncoder: 'auto',
+  seed: null,
+};
+
+export interface TrainRequest {
+  data: string;
+  val?: string;
+  outDir: string;
+  settings: TrainSettings;
+  /** Bounded run (the sample dataset's short train, tests). */
+  maxSteps?: number;
+  epochsOverride?: number;
+  storePath?: string;
+}
+
+export function trainArgs(r: TrainRequest): string[] {
+  const s = r.settings;
+  const a = ['train', '--data', r.data];
+  if (r.val) a.push('--val', r.val);
+  a.push('--out', r.outDir, '--backbone', s.backbone, '--epochs', String(r.epochsOverride ?? s.epochs), '--batch', String(s.batchSize));
+  a.push('--lr', String(s.learningRate), '--contrast', s.contrast);
+  a.push('--lambda-s', String(s.lambdaS), '--lambda-t', String(s.lambdaT), '--lambda-c', String(s.lambdaC));
+  if (s.textEncoder && s.textEncoder !== 'auto') a.push('--text', s.textEncoder);
+  a.push('--backend', s.backend);
+  if (s.seed !== null) a.push('--seed', String(s.seed));
+  if (r.maxSteps !== undefined) a.push('--max-steps', String(r.maxSteps));
+  if (r.storePath) a.push('--store', r.storePath);
+  a.push('--events', 'json');
+  return a;
+}
+
+/** Reads settings from any getter (vscode's WorkspaceConfiguration in the host, a map in tests). */
+export function readSettings(get: <T>(key: string) => T | undefined): TrainSettings {
+  const d = DEFAULT_SETTINGS;
+  const num = (k: string, def: number, min: number): number => {
+    const v = get<number>(k);
+    return typeof v === 'number' && Number.isFinite(v) && v >= min ? v : def;
+  };
+  const pick = <T extends string>(k: string, allowed: readonly T[], def: T): T => {
+    const v = get<string>(k);
+    return allowed.includes(v as T) ? (v as T) : def;
+  };
+  const seed = get<number | null>('seed');
+  return {
+    backend: pick('backend', ['auto', 'tensorflow', 'webgpu', 'wasm'] as const, d.backend),
+    backbone: pick('backbone', ['resnet18', 'compact'] as const, d.backbone),
+    epochs: Math.round(num('epochs', d.epochs, 1)),
+    batchSize: Math.round(num('batchSize', d.batchSize, 1)),
+    learningRate: num('learningRate', d.learningRate, 0),
+    lambdaS: num('lambdaS', d.lambdaS, 0),
+    lambdaT: num('lambdaT', d.lambdaT, 0),
+    lambdaC: num('lambdaC', d.lambdaC, 0),
+    contrast: pick('contrast', ['pairwise', 'per-sample'] as const, d.contrast),
+    textEncoder: get<string>('textEncoder')?.trim() || d.textEncoder,
+    seed: typeof seed === 'number' && Number.isInteger(seed) ? seed : null,
+  };
+}
+
+/** Filesystem-safe run folder name: <date>-<dataset>[-retrain]. */
+export function runFolderName(datasetName: string, now: Date, retrain = false): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  const ds = datasetName.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 40) || 'data';
+  return `${stamp}-${ds}${retrain ? '-retrain' : ''}`;
+}

@@ -1,0 +1,338 @@
+// Diagnostics: misclassified / suspicious samples of a run, with filters, sorting, a confusion matrix
+// that drives the grid, a sample inspector, an embedding scatter, keyboard relabeling (digits, U, X, ?)
+// and the retrain -> comparison loop. All data comes from the host in pages.
+import { LitElement, css, html, nothing } from 'lit';
+import { customElement, query, state } from 'lit/decorators.js';
+import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
+import { keyToAction, type GridFilter, type GridRow, type HostMessage, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
+import { PAGE_SIZE, pagesFor, type ThumbGrid } from './grid.js';
+import './grid.js';
+
+Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
+
+const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, mistakesOnly: true };
+
+@customElement('kefer-diagnostics')
+export class DiagnosticsApp extends LitElement {
+  static override styles = css`
+    :host { display: flex; flex-direction: column; height: 100vh; font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); color: var(--vscode-foreground); }
+    .bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; padding: 6px 8px; border-bottom: 1px solid var(--vscode-panel-border, transparent); }
+    .bar h2 { margin: 0 8px 0 0; font-size: 1.05em; }
+    select, button { font: inherit; }
+    select { background: var(--vscode-dropdown-background); color: var(--vscode-dropdown-foreground); border: 1px solid var(--vscode-dropdown-border, transparent); }
+    button { background: var(--vscode-button-background); color: var(--vscode-button-foreground); border: none; padding: 3px 10px; cursor: pointer; border-radius: 2px; }
+    button.secondary { background: var(--vscode-button-secondaryBackground); color: var(--vscode-button-secondaryForeground); }
+    button:focus-visible, select:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+    .main { flex: 1; display: flex; min-height: 0; }
+    kefer-grid { flex: 1; min-width: 200px; }
+    aside { width: 360px; overflow-y: auto; border-left: 1px solid var(--vscode-panel-border, transparent); padding: 8px; box-sizing: border-box; }
+    :host([view='diagnosticsView']) .main { flex-direction: column; }
+    :host([view='diagnosticsView']) aside { width: auto; border-left: none; max-height: 45vh; }
+    :host([view='diagnosticsView']) .wide { display: none; }
+    h3 { font-size: 0.95em; margin: 10px 0 4px; }
+    table.cm { border-collapse: collapse; font-size: 11px; }
+    table.cm td, table.cm th { width: 30px; height: 24px; text-align: center; padding: 0; }
+    table.cm th { font-weight: normal; opacity: 0.8; max-width: 30px; overflow: hidden; }
+    table.cm td { cursor: pointer; border: 1px solid var(--vscode-editor-background); }
+    table.cm td.active { outline: 2px solid var(--vscode-focusBorder); }
+    .inspector img { width: 144px; height: 144px; image-rendering: pixelated; border-radius: 3px; }
+    .bars div { display: flex; align-items: center; gap: 4px; font-size: 11px; height: 15px; }
+    .bars span.n { width: 70px; }
+    .bars span.b { height: 10px; background: var(--vscode-progressBar-background); }
+    .bars .cur span.n { font-weight: bold; }
+    .muted { opacity: 0.75; font-size: 0.9em; }
+    .status { padding: 3px 8px; font-size: 0.9em; min-height: 1.2em; border-top: 1px solid var(--vscode-panel-border, transparent); }
+    .error { color: var(--vscode-errorForeground); }
+    .cmp { border: 1px solid var(--vscode-focusBorder); padding: 6px; border-radius: 4px; margin-top: 8px; }
+    .cmp img { width: 40px; height: 40px; image-rendering: pixelated; }
+    .cmp .list { display: flex; flex-wrap: wrap; gap: 4px; }
+    .scatter { position: relative; height: 240px; }
+    ol.hist { margin: 0; padding-left: 18px; font-size: 11px; }
+    .keys { font-size: 11px; opacity: 0.75; }
+  `;
+
+  @state() private view: ViewKind = 'diagnostics';
+  @state() private classes: string[] = [];
+  @state() private run: RunSummary | null = null;
+  @state() private filter: GridFilter = { ...DEFAULT_FILTER };
+  @state() private sort: SortKey = 'issue';
+  @state() private total = 0;
+  @state() private selected = 0;
+  @state() private generation = 0;
+  @state() private matrix: number[][] = [];
+  @state() private detail: SampleDetail | undefined;
+  @state() private status = '';
+  @state() private error = '';
+  @state() private comparison: RunComparison | undefined;
+  @state() private retraining = false;
+  @query('kefer-grid') private grid!: ThumbGrid;
+  private pages = new Map<number, GridRow[]>();
+  private requested = new Set<number>();
+  /** Bumps on every filter/sort/label change so late pages from an old query are dropped. */
+  private queryGen = 0;
+  private pendingSelectId: string | undefined;
+  private scatterChart: Chart | undefined;
+  private scatterPoints: ScatterPoint[] = [];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.view = (document.body.dataset.view as ViewKind) ?? 'diagnostics';
+    this.setAttribute('view', this.view);
+    onMessage((m) => this.onHost(m));
+    window.addEventListener('keydown', (e) => this.onKey(e));
+    send({ type: 'ready', view: this.view });
+  }
+
+  private get runDir(): string {
+    return this.run?.runDir ?? '';
+  }
+
+  private onHost(m: HostMessage): void {
+    switch (m.type) {
+      case 'init':
+        this.classes = m.classes;
+        this.run = m.run;
+        this.retraining = false;
+        if (this.run) {
+          this.reset();
+          send({ type: 'requestConfusion', runDir: this.runDir });
+          if (this.view === 'diagnostics') send({ type: 'requestScatter', runDir: this.runDir });
+        }
+        break;
+      case 'page': {
+        const q = m.page.query;
+        if (q.runDir !== this.runDir) break;
+        if (JSON.stringify(q.filter) !== JSON.stringify(this.filter) || q.sort !== this.sort) break;
+        this.pages.set(q.offset / PAGE_SIZE, m.page.rows);
+        this.total = m.page.total;
+        this.generation++;
+        if (this.pendingSelectId) {
+          const i = this.indexOf(this.pendingSelectId);
+          if (i >= 0) {
+            this.pendingSelectId = undefined;
+            this.select(i);
+          }
+        } else if (!this.detail && m.page.rows.length && q.offset === 0) this.select(Math.min(this.selected, this.total - 1));
+        break;
+      }
+      case 'confusion':
+        this.matrix = m.matrix;
+        break;
+      case 'sample':
+        this.detail = m.sample;
+        break;
+      case 'labelChanged':
+        this.refresh();
+        send({ type: 'requestConfusion', runDir: this.runDir });
+        if (this.detail) send({ type: 'requestSample', runDir: this.runDir, id: this.detail.id });
+        break;
+      case 'scatter':
+        this.scatterPoints = m.points;
+        void this.updateComplete.then(() => this.drawScatter());
+        break;
+      case 'comparison':
+        this.comparison = m.comparison;
+        this.retraining = false;
+        this.status = `Retrained: accuracy ${(m.comparison.before.accuracy * 100).toFixed(1)}% → ${(m.comparison.after.accuracy * 100).toFixed(1)}%`;
+        break;
+      case 'retrainState':
+        this.retraining = m.running;
+        this.status = m.message;
+        break;
+      case 'error':
+        this.error = m.message;
+        break;
+      case 'engine':
+        break;
+    }
+  }
+
+  private indexOf(id: string): number {
+    for (const [p, rows] of this.pages) {
+      const j = rows.findIndex((r) => r.id === id);
+      if (j >= 0) return p * PAGE_SIZE + j;
+    }
+    return -1;
+  }
+
+  private rowAt = (i: number): GridRow | undefined => this.pages.get(Math.floor(i / PAGE_SIZE))?.[i % PAGE_SIZE];
+
+  private reset(): void {
+    this.selected = 0;
+    this.detail = undefined;
+    this.refresh();
+  }
+
+  /** Drops cached pages and fetches the first one again (the grid asks for the rest as it renders). */
+  private refresh(): void {
+    this.queryGen++;
+    this.pages.clear();
+    this.requested.clear();
+    this.fetch(0);
+  }
+
+  private fetch(p: number): void {
+    if (!this.run || this.requested.has(p)) return;
+    this.requested.add(p);
+    send({ type: 'requestPage', query: { runDir: this.runDir, filter: this.filter, sort: this.sort, offset: p * PAGE_SIZE, limit: PAGE_SIZE } });
+  }
+
+  private onRange(e: CustomEvent<[number, number]>): void {
+    const [a, b] = e.detail;
+    if (b < a) return;
+    for (const p of pagesFor(a, b)) if (!this.pages.has(p)) this.fetch(p);
+  }
+
+  private select(i: number): void {
+    if (i < 0 || i >= this.total) return;
+    this.selected = i;
+    this.grid?.scrollToItem(i);
+    const r = this.rowAt(i);
+    if (r) send({ type: 'requestSample', runDir: this.runDir, id: r.id });
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const t = e.composedPath()[0] as HTMLElement | undefined;
+    if (t && (t.tagName === 'SELECT' || t.tagName === 'INPUT')) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const a = keyToAction(e.key, this.classes.length);
+    if (!a || !this.run) return;
+    e.preventDefault();
+    const r = this.rowAt(this.selected);
+    if (a.kind === 'next') return this.select(this.selected + 1);
+    if (a.kind === 'prev') return this.select(this.selected - 1);
+    if (a.kind === 'undo') {
+      send({ type: 'undo', runDir: this.runDir });
+      this.status = 'Undo';
+      if (r) this.pendingSelectId = undefined;
+      return;
+    }
+    if (!r) return;
+    // auto-advance: the next sample becomes selected even if the changed one leaves the filter
+    const next = this.rowAt(this.selected + 1);
+    this.pendingSelectId = next?.id;
+    if (a.kind === 'label') {
+      send({ type: 'setLabel', runDir: this.runDir, id: r.id, label: a.label });
+      this.status = `Relabeled ${r.id}: ${this.classes[r.currentLabel]} → ${this.classes[a.label]}`;
+    } else if (a.kind === 'exclude') {
+      send({ type: 'exclude', runDir: this.runDir, id: r.id });
+      this.status = `${r.excluded ? 'Included' : 'Excluded'} ${r.id}`;
+    } else {
+      send({ type: 'unsure', runDir: this.runDir, id: r.id });
+      this.status = `Marked ${r.id} as unsure`;
+    }
+  }
+
+  private setFilter(patch: Partial<GridFilter>): void {
+    this.filter = { ...this.filter, ...patch };
+    this.reset();
+  }
+
+  private drawScatter(): void {
+    const canvas = this.renderRoot.querySelector<HTMLCanvasElement>('#scatter');
+    if (!canvas) return;
+    this.scatterChart?.destroy();
+    const fg = themeColor('--vscode-foreground', '#ccc');
+    const datasets = this.classes.map((c, k) => ({
+      label: c,
+      data: this.scatterPoints.filter((p) => p.label === k).map((p) => ({ x: p.x, y: p.y })),
+      backgroundColor: CLASS_COLORS[k % 8],
+      pointRadius: this.scatterPoints.filter((p) => p.label === k).map((p) => (p.mistake ? 3.5 : 1.8)),
+      pointBorderColor: this.scatterPoints.filter((p) => p.label === k).map((p) => (p.mistake ? fg : 'transparent')),
+    }));
+    this.scatterChart = new Chart(canvas, {
+      type: 'scatter',
+      data: { datasets },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { labels: { color: fg, boxWidth: 8, font: { size: 10 } } } }, scales: { x: { ticks: { display: false } }, y: { ticks: { display: false } } } },
+    });
+  }
+
+  private cls(i: number): string {
+    return this.classes[i] ?? String(i);
+  }
+
+  private renderConfusion(): unknown {
+    if (!this.matrix.length) return nothing;
+    const max = Math.max(1, ...this.matrix.flat());
+    const f = this.filter;
+    return html`<h3>Confusion matrix <span class="muted">(rows: label, columns: prediction — click to filter)</span></h3>
+      <table class="cm" id="confusion" role="grid">
+        <tr><th></th>${this.classes.map((c) => html`<th title=${c}>${c.slice(0, 4)}</th>`)}</tr>
+        ${this.matrix.map((row, i) => html`<tr><th title=${this.cls(i)}>${this.cls(i).slice(0, 4)}</th>${row.map((v, j) => {
+          const a = v / max;
+          const bg = i === j ? `rgba(80,160,90,${0.15 + 0.85 * a})` : `rgba(220,80,70,${v ? 0.15 + 0.85 * a : 0})`;
+          const active = f.trueClass === i && f.predClass === j;
+          return html`<td class=${active ? 'active' : ''} style="background:${bg}" tabindex="0" data-true=${i} data-pred=${j}
+            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.setFilter(active ? { trueClass: null, predClass: null } : { trueClass: i, predClass: j, mistakesOnly: i !== j })}
+            @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.setFilter({ trueClass: i, predClass: j, mistakesOnly: i !== j })}>${v}</td>`;
+        })}</tr>`)}
+      </table>`;
+  }
+
+  private renderInspector(): unknown {
+    const d = this.detail;
+    if (!d) return html`<p class="muted">Select a sample.</p>`;
+    const ca = d.classAlign;
+    return html`<div class="inspector" id="inspector">
+      <h3>Sample <span id="inspector-id">${d.id}</span></h3>
+      <img src=${d.src} alt=${d.id}>
+      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${d.currentLabel !== d.label ? html` (was ${this.cls(d.label)})` : nothing} · predicted <b>${this.cls(d.pred)}</b>
+        ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}</div>
+      <div class="bars" aria-label="class probabilities">
+        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class="b" style="width:${Math.round(p * 180)}px; ${k === d.pred ? 'background: var(--vscode-charts-orange, orange)' : ''}"></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
+      </div>
+      <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
+      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)}: mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(2)}, p90 ${ca.p90.toFixed(2)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
+      <h3>Label history</h3>
+      ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li>${new Date(h.at).toLocaleTimeString()} ${h.action}${h.label !== null ? ` → ${this.cls(h.label)}` : ''}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
+    </div>`;
+  }
+
+  private renderComparison(): unknown {
+    const c = this.comparison;
+    if (!c) return nothing;
+    return html`<div class="cmp" id="comparison">
+      <h3>Run comparison</h3>
+      <div>accuracy before <b id="acc-before">${(c.before.accuracy * 100).toFixed(1)}%</b> → after <b id="acc-after">${(c.after.accuracy * 100).toFixed(1)}%</b></div>
+      <div class="muted">${c.changed.length} samples changed prediction · ${c.fixed} fixed · ${c.broken} broken</div>
+      <div class="list">${c.changed.slice(0, 60).map((x) => html`<img src=${x.src} title="${x.id}: ${this.cls(x.predBefore)} → ${this.cls(x.predAfter)} (label ${this.cls(x.label)})" alt=${x.id}>`)}</div>
+    </div>`;
+  }
+
+  override render(): unknown {
+    const f = this.filter;
+    const opt = (v: number | null): unknown => html`<option value="">any</option>${this.classes.map((c, i) => html`<option value=${i} ?selected=${v === i}>${i + 1} ${c}</option>`)}`;
+    const num = (s: string): number | null => (s === '' ? null : Number(s));
+    return html`
+      <div class="bar">
+        <h2 id="run-title">${this.run ? `${this.run.name}` : 'No run yet — train first'}</h2>
+        ${this.run ? html`<span class="muted" id="run-acc">${this.run.dataset} · ${this.run.accuracy === null ? '' : `${(this.run.accuracy * 100).toFixed(1)}%`}</span>` : nothing}
+        <label>label <select id="f-true" @change=${(e: Event) => this.setFilter({ trueClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.trueClass)}</select></label>
+        <label>pred <select id="f-pred" @change=${(e: Event) => this.setFilter({ predClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.predClass)}</select></label>
+        <label>split <select id="f-split" @change=${(e: Event) => this.setFilter({ split: (e.target as HTMLSelectElement).value || null })}>
+          ${[['', 'any'], ['train', 'train'], ['valid', 'valid'], ['test', 'test']].map(([v, l]) => html`<option value=${v} ?selected=${(f.split ?? '') === v}>${l}</option>`)}</select></label>
+        <label>relabeled <select id="f-relabeled" @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.setFilter({ relabeled: v === '' ? null : v === 'yes' }); }}>
+          <option value="">any</option><option value="yes" ?selected=${f.relabeled === true}>yes</option><option value="no" ?selected=${f.relabeled === false}>no</option></select></label>
+        <label><input type="checkbox" id="f-mistakes" .checked=${f.mistakesOnly} @change=${(e: Event) => this.setFilter({ mistakesOnly: (e.target as HTMLInputElement).checked })}> mistakes only</label>
+        <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
+          <option value="issue" ?selected=${this.sort === 'issue'}>issue score</option><option value="confidence" ?selected=${this.sort === 'confidence'}>confidence</option><option value="gap" ?selected=${this.sort === 'gap'}>gap</option></select></label>
+        <span class="muted" id="count">${this.total} samples</span>
+        ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
+        <button id="retrain" ?disabled=${!this.run || this.retraining} @click=${() => send({ type: 'retrain', runDir: this.runDir })}>${this.retraining ? 'Retraining…' : 'Retrain with corrected labels'}</button>
+      </div>
+      <div class="main">
+        <kefer-grid .total=${this.total} .rowsAt=${this.rowAt} .classes=${this.classes} .selected=${this.selected} .generation=${this.generation}
+          @range=${(e: CustomEvent<[number, number]>) => this.onRange(e)} @pick=${(e: CustomEvent<number>) => { this.select(e.detail); this.grid.focus(); }}></kefer-grid>
+        <aside>
+          ${this.renderComparison()}
+          ${this.renderInspector()}
+          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · U undo · X exclude · ? unsure · ←/→ move</div>
+          <div>${this.renderConfusion()}</div>
+          <div class="wide"><h3>Embedding scatter <span class="muted">(PCA; outlined = mistakes)</span></h3><div class="scatter"><canvas id="scatter"></canvas></div></div>
+        </aside>
+      </div>
+      <div class="status" id="status" role="status">${this.error ? html`<span class="error">${this.error}</span>` : this.status}</div>
+    `;
+  }
+}

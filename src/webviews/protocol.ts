@@ -1,0 +1,214 @@
+// The one message protocol between the extension host and the KE-FER webviews. Both sides import
+// these types, so a renamed field breaks the build on both sides instead of failing silently.
+import type { EngineEvent } from '../engine/events.js';
+
+export type { EngineEvent };
+
+/** Which webview a page of HTML belongs to; the webview app reads it from <body data-view>. */
+export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
+
+export type SortKey = 'confidence' | 'gap' | 'issue';
+
+export interface GridFilter {
+  /** Class index, or null for any. */
+  trueClass: number | null;
+  predClass: number | null;
+  /** Split name, or null for any. */
+  split: string | null;
+  /** true: only relabeled; false: only not relabeled; null: any. */
+  relabeled: boolean | null;
+  /** Only misclassified samples (prediction differs from the current label). */
+  mistakesOnly: boolean;
+}
+
+export interface GridQuery {
+  runDir: string;
+  filter: GridFilter;
+  sort: SortKey;
+  offset: number;
+  limit: number;
+}
+
+/** One grid cell: what a thumbnail and its badges need, nothing more (pages stay small). */
+export interface GridRow {
+  id: string;
+  /** webview URI of the image, made by the host (asWebviewUri). */
+  src: string;
+  label: number;
+  /** Current label after the overlay (equals label when never changed). */
+  currentLabel: number;
+  pred: number;
+  confidence: number;
+  gap: number;
+  issue: number;
+  split: string;
+  relabeled: boolean;
+  excluded: boolean;
+  unsure: boolean;
+}
+
+export interface GridPage {
+  query: GridQuery;
+  total: number;
+  rows: GridRow[];
+}
+
+export interface LabelChange {
+  label: number | null;
+  action: 'relabel' | 'exclude' | 'unsure' | 'undo';
+  at: string;
+}
+
+export interface SampleDetail {
+  id: string;
+  src: string;
+  path: string;
+  split: string;
+  label: number;
+  currentLabel: number;
+  pred: number;
+  probs: number[];
+  simText: number;
+  simNeutral: number;
+  gap: number;
+  align: number | null;
+  /** Alignment distribution of the sample's class (current label) in this run. */
+  classAlign: { mean: number; std: number; p10: number; p90: number } | null;
+  history: LabelChange[];
+  excluded: boolean;
+  unsure: boolean;
+}
+
+export interface RunSummary {
+  runDir: string;
+  name: string;
+  dataset: string;
+  date: string;
+  backbone: string;
+  accuracy: number | null;
+  status: 'running' | 'done' | 'cancelled' | 'failed';
+  classes: string[];
+  /** Run this one retrained from, when it is a "retrain with corrected labels". */
+  parent?: string;
+}
+
+export interface ScatterPoint {
+  id: string;
+  x: number;
+  y: number;
+  label: number;
+  mistake: boolean;
+}
+
+export interface RunComparison {
+  before: { runDir: string; accuracy: number };
+  after: { runDir: string; accuracy: number };
+  /** Samples (by id) whose prediction changed between the two runs. */
+  changed: { id: string; src: string; label: number; predBefore: number; predAfter: number }[];
+  fixed: number;
+  broken: number;
+}
+
+/** Host -> webview. */
+export type HostMessage =
+  | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[] }
+  | { type: 'engine'; event: EngineEvent }
+  | { type: 'page'; page: GridPage }
+  | { type: 'confusion'; runDir: string; classes: string[]; matrix: number[][] }
+  | { type: 'sample'; sample: SampleDetail }
+  | { type: 'labelChanged'; ids: string[] }
+  | { type: 'scatter'; runDir: string; points: ScatterPoint[] }
+  | { type: 'comparison'; comparison: RunComparison }
+  | { type: 'retrainState'; running: boolean; message: string }
+  | { type: 'error'; message: string };
+
+/** Webview -> host. */
+export type WebviewMessage =
+  | { type: 'ready'; view: ViewKind }
+  | { type: 'requestPage'; query: GridQuery }
+  | { type: 'requestConfusion'; runDir: string }
+  | { type: 'requestSample'; runDir: string; id: string }
+  | { type: 'requestScatter'; runDir: string }
+  | { type: 'setLabel'; runDir: string; id: string; label: number }
+  | { type: 'exclude'; runDir: string; id: string }
+  | { type: 'unsure'; runDir: string; id: string }
+  | { type: 'undo'; runDir: string }
+  | { type: 'retrain'; runDir: string }
+  | { type: 'openFull'; runDir: string }
+  | { type: 'cancelTraining' };
+
+export type HostMessageType = HostMessage['type'];
+export type WebviewMessageType = WebviewMessage['type'];
+
+const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
+  'ready', 'requestPage', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
+  'unsure', 'undo', 'retrain', 'openFull', 'cancelTraining',
+]);
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+/**
+ * Validates a message that arrived from a webview. Webview content is less trusted than the host,
+ * so the host checks shape before acting (a relabel with a bad class index must never reach the store).
+ */
+export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessage | undefined {
+  if (!isObj(raw) || !isStr(raw.type) || !WEBVIEW_TYPES.has(raw.type)) return undefined;
+  const m = raw as Record<string, unknown> & { type: WebviewMessageType };
+  switch (m.type) {
+    case 'ready':
+      return m.view === 'dashboard' || m.view === 'diagnostics' || m.view === 'diagnosticsView' ? { type: 'ready', view: m.view } : undefined;
+    case 'requestPage': {
+      const q = m.query;
+      if (!isObj(q) || !isStr(q.runDir) || !isInt(q.offset) || !isInt(q.limit) || q.offset < 0 || q.limit < 0 || q.limit > 5000) return undefined;
+      if (q.sort !== 'confidence' && q.sort !== 'gap' && q.sort !== 'issue') return undefined;
+      const f = q.filter;
+      if (!isObj(f)) return undefined;
+      const cls = (v: unknown): number | null | undefined => (v === null ? null : isInt(v) && v >= 0 && v < numClasses ? v : undefined);
+      const trueClass = cls(f.trueClass);
+      const predClass = cls(f.predClass);
+      if (trueClass === undefined || predClass === undefined) return undefined;
+      if (!(f.split === null || isStr(f.split))) return undefined;
+      if (!(f.relabeled === null || typeof f.relabeled === 'boolean') || typeof f.mistakesOnly !== 'boolean') return undefined;
+      return {
+        type: 'requestPage',
+        query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, mistakesOnly: f.mistakesOnly } },
+      };
+    }
+    case 'requestConfusion':
+    case 'requestScatter':
+    case 'undo':
+    case 'retrain':
+    case 'openFull':
+      return isStr(m.runDir) ? { type: m.type, runDir: m.runDir } : undefined;
+    case 'requestSample':
+    case 'exclude':
+    case 'unsure':
+      return isStr(m.runDir) && isStr(m.id) ? { type: m.type, runDir: m.runDir, id: m.id } : undefined;
+    case 'setLabel':
+      return isStr(m.runDir) && isStr(m.id) && isInt(m.label) && m.label >= 0 && m.label < numClasses
+        ? { type: 'setLabel', runDir: m.runDir, id: m.id, label: m.label }
+        : undefined;
+    case 'cancelTraining':
+      return { type: 'cancelTraining' };
+  }
+}
+
+/** Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class. */
+export type KeyAction = { kind: 'label'; label: number } | { kind: 'undo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
+
+export function keyToAction(key: string, numClasses: number): KeyAction | undefined {
+  if (/^[1-9]$/.test(key)) {
+    const label = Number(key) - 1;
+    return label < numClasses ? { kind: 'label', label } : undefined;
+  }
+  switch (key) {
+    case 'u': case 'U': return { kind: 'undo' };
+    case 'x': case 'X': return { kind: 'exclude' };
+    case '?': return { kind: 'unsure' };
+    case 'ArrowRight': case 'j': return { kind: 'next' };
+    case 'ArrowLeft': case 'k': return { kind: 'prev' };
+    default: return undefined;
+  }
+}

@@ -1,0 +1,85 @@
+// Integration tests in the real extension host: commands, sample dataset, a bounded training run
+// through the engine child process, the curation worker's paging/relabel/undo, and cancellation.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type Mocha from 'mocha';
+import * as vscode from 'vscode';
+import type { KeferApi } from '../../src/extension/extension.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { DEFAULT_SETTINGS } from '../../src/extension/settings.js';
+import { readMeta } from '../../src/extension/runs/runFiles.js';
+
+const EXT_ID = 'kefer.kefer-studio';
+const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, mistakesOnly: true };
+
+async function api(): Promise<KeferApi> {
+  const ext = vscode.extensions.getExtension<KeferApi>(EXT_ID);
+  assert.ok(ext, 'extension is installed');
+  return ext.activate();
+}
+
+export function suites(root: Mocha.Suite, M: typeof Mocha): void {
+  const s = M.Suite.create(root, 'KE-FER extension');
+  const add = (title: string, fn: () => Promise<void>): void => void s.addTest(new M.Test(title, fn));
+  const ws = (): string => vscode.workspace.workspaceFolders![0].uri.fsPath;
+  let runDir = '';
+
+  add('activates and registers every KE-FER command', async () => {
+    await api();
+    const cmds = await vscode.commands.getCommands(true);
+    for (const c of ['kefer.train', 'kefer.retrain', 'kefer.evaluate', 'kefer.openDiagnostics', 'kefer.cancelTraining', 'kefer.exportLabels', 'kefer.configureTextEncoder', 'kefer.createSampleDataset']) {
+      assert.ok(cmds.includes(c), `${c} registered`);
+    }
+  });
+
+  add('Create Sample Dataset writes the synthetic dataset into the workspace', async () => {
+    const out = (await vscode.commands.executeCommand<string>('kefer.createSampleDataset'))!;
+    assert.equal(out, path.join(ws(), 'kefer-sample'));
+    for (const split of ['train', 'valid', 'test']) assert.ok(fs.existsSync(path.join(out, split)), `${split} exists`);
+    assert.ok(fs.readdirSync(path.join(out, 'train')).length >= 7);
+  });
+
+  add('a bounded training run streams events and leaves a finished run', async () => {
+    const a = await api();
+    const events: EngineEvent['type'][] = [];
+    const sub = a.training.onEvent((e) => events.push(e.type));
+    const root = path.join(ws(), 'kefer-sample');
+    runDir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: { ...DEFAULT_SETTINGS, backbone: 'compact', batchSize: 16 }, runsDir: a.runsDir()!, epochs: 1, maxSteps: 8 }))!;
+    sub.dispose();
+    assert.equal(events[0], 'start');
+    assert.ok(events.includes('step'));
+    assert.equal(events.at(-1), 'done');
+    const meta = readMeta(runDir)!;
+    assert.equal(meta.status, 'done');
+    assert.ok(meta.accuracy !== null && meta.accuracy >= 0 && meta.accuracy <= 1);
+    assert.ok(fs.existsSync(path.join(runDir, 'records.jsonl')));
+  });
+
+  add('curation worker pages mistakes, relabels and undoes', async () => {
+    const { curation } = await api();
+    const p = await curation.call('page', runDir, FILTER, 'issue', 0, 10);
+    assert.ok(p.total > 0, 'the run has mistakes');
+    assert.ok(p.rows.every((r) => r.pred !== r.currentLabel));
+    for (let i = 1; i < p.rows.length; i++) assert.ok(p.rows[i - 1].issue >= p.rows[i].issue, 'sorted by issue score');
+    const target = p.rows[0];
+    await curation.call('change', runDir, target.id, 'relabel', target.pred);
+    const relabeled = await curation.call('page', runDir, { ...FILTER, mistakesOnly: false, relabeled: true }, 'issue', 0, 10);
+    assert.deepEqual(relabeled.rows.map((r) => r.id), [target.id]);
+    assert.equal((await curation.call('sample', runDir, target.id))!.history.length, 1);
+    await curation.call('undo', runDir);
+    const after = await curation.call('page', runDir, { ...FILTER, mistakesOnly: false, relabeled: true }, 'issue', 0, 10);
+    assert.equal(after.total, 0);
+  });
+
+  add('Cancel Training stops the engine and marks the run cancelled', async () => {
+    const a = await api();
+    const root = path.join(ws(), 'kefer-sample');
+    const sub = a.training.onEvent((e) => {
+      if (e.type === 'step' && e.step === 2) void vscode.commands.executeCommand('kefer.cancelTraining');
+    });
+    const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: { ...DEFAULT_SETTINGS, backbone: 'compact', batchSize: 16 }, runsDir: a.runsDir()!, epochs: 50, maxSteps: 5000 }))!;
+    sub.dispose();
+    assert.equal(readMeta(dir)!.status, 'cancelled');
+  });
+}
