@@ -1,0 +1,71 @@
+// WebGPU in Node through Dawn (npm `webgpu`). Node has no navigator.gpu, so we install one before
+// tfjs-backend-webgpu is imported (it registers itself only if navigator.gpu exists).
+// Software adapters (lavapipe, SwiftShader) train ~10x slower than wasm, so they are refused
+// unless KEFER_WEBGPU_ALLOW_SOFTWARE=1 (tests use that to exercise this path on a CPU machine).
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendReport } from '../events.js';
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter?: boolean;
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software|basic render/i;
+
+/** True for CPU-implemented adapters, which we do not train on by default. */
+export function isSoftwareAdapter(info: AdapterDescription): boolean {
+  if (info.isFallbackAdapter) return true;
+  return SOFTWARE.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+}
+
+export function describeAdapter(info: AdapterDescription): string {
+  const parts = [info.vendor, info.architecture, info.description || info.device].filter(Boolean);
+  return `Dawn: ${parts.join(' ') || 'unknown adapter'}`;
+}
+
+let gpu: GPU | null = null;
+
+async function nodeGpu(): Promise<GPU> {
+  if (gpu) return gpu;
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (g.navigator?.gpu) return (gpu = g.navigator.gpu);
+  let mod: { create(flags: string[]): GPU; globals: object };
+  try {
+    mod = (await import('webgpu')) as unknown as typeof mod;
+  } catch (err) {
+    throw new Error(`webgpu: npm package 'webgpu' (Dawn) failed to load: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // GPUBufferUsage etc. are globals in browsers; tfjs-backend-webgpu uses them.
+  Object.assign(globalThis, mod.globals);
+  const flags = (process.env.KEFER_DAWN_FLAGS ?? '').split(' ').filter(Boolean);
+  gpu = mod.create(flags);
+  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
+  Object.defineProperty(g.navigator as object, 'gpu', { value: gpu, configurable: true });
+  return gpu;
+}
+
+export async function initWebGpu(log: (msg: string) => void = () => {}): Promise<BackendReport> {
+  const g = await nodeGpu();
+  const adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('webgpu: no adapter found (no Vulkan driver or GPU on this machine)');
+  const raw = adapter.info as unknown as AdapterDescription;
+  const info: AdapterDescription = {
+    vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', device: raw.device ?? '', description: raw.description ?? '',
+    isFallbackAdapter: raw.isFallbackAdapter ?? (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+  };
+  const detail = describeAdapter(info);
+  if (isSoftwareAdapter(info)) {
+    if (process.env.KEFER_WEBGPU_ALLOW_SOFTWARE !== '1') {
+      throw new Error(`webgpu: only a software adapter is available (${detail}); it trains slower than wasm (set KEFER_WEBGPU_ALLOW_SOFTWARE=1 to use it anyway)`);
+    }
+    log(`webgpu: using software adapter (${detail}) because KEFER_WEBGPU_ALLOW_SOFTWARE=1`);
+  }
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!tf.findBackendFactory('webgpu')) throw new Error('webgpu: tfjs-backend-webgpu did not register (navigator.gpu missing at import)');
+  if (!(await tf.setBackend('webgpu'))) throw new Error(`webgpu: backend failed to initialise on ${detail}`);
+  await tf.ready();
+  return { name: 'webgpu', detail };
+}

@@ -1,0 +1,126 @@
+// The wasm training kernels (src/engine/backend/wasmKernels.ts) against tfjs's reference cpu
+// kernels: forward conv and both conv gradients over strides, kernel sizes, paddings and odd
+// sizes, transposed matMuls, and a whole small ResNet training step.
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { initBackend } from '../../src/engine/backend/index.js';
+import { createProbeNet } from '../../bench/probeNet.js';
+
+/** Deterministic pseudo-random data (mulberry32), identical on every backend. */
+function randomData(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0, worst = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) { worst = d; at = i; }
+  }
+  assert.ok(worst <= rel * Math.max(scale, 1e-6), `${what}: max abs diff ${worst} at ${at} (scale ${scale})`);
+}
+
+interface ConvCase { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' }
+
+/** Forward output, dL/dx and dL/dW for L = sum(conv(x, W) * g) on the active backend. */
+function convAndGrads(c: ConvCase): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randomData(c.n * c.h * c.w * c.cin, 1), [c.n, c.h, c.w, c.cin]);
+    const w = tf.tensor4d(randomData(c.k * c.k * c.cin * c.cout, 2), [c.k, c.k, c.cin, c.cout]);
+    const y = tf.conv2d(x, w, c.s, c.pad);
+    const g = tf.tensor(randomData(y.size, 3), y.shape);
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), g)))([x, w]);
+    return { y: y.dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array };
+  });
+}
+
+async function onBackend<T>(name: 'cpu' | 'wasm', f: () => T): Promise<T> {
+  if (name === 'wasm') await initBackend('wasm');
+  else await tf.setBackend('cpu');
+  return f();
+}
+
+const CASES: ConvCase[] = [
+  { n: 2, h: 9, w: 9, cin: 5, cout: 7, k: 3, s: 1, pad: 'same' },
+  { n: 2, h: 9, w: 9, cin: 5, cout: 7, k: 3, s: 1, pad: 'valid' },
+  { n: 2, h: 9, w: 7, cin: 4, cout: 6, k: 3, s: 2, pad: 'same' },
+  { n: 2, h: 8, w: 8, cin: 4, cout: 6, k: 3, s: 2, pad: 'same' },
+  { n: 3, h: 9, w: 8, cin: 4, cout: 6, k: 3, s: 2, pad: 'valid' },
+  { n: 2, h: 8, w: 8, cin: 6, cout: 5, k: 1, s: 1, pad: 'same' },
+  { n: 2, h: 7, w: 9, cin: 6, cout: 5, k: 1, s: 2, pad: 'same' },
+  { n: 2, h: 8, w: 8, cin: 6, cout: 5, k: 1, s: 2, pad: 'valid' },
+  { n: 2, h: 15, w: 13, cin: 3, cout: 8, k: 7, s: 2, pad: 'same' },
+  { n: 1, h: 16, w: 16, cin: 3, cout: 8, k: 7, s: 2, pad: 'same' },
+  { n: 2, h: 11, w: 11, cin: 3, cout: 4, k: 7, s: 1, pad: 'valid' },
+  { n: 2, h: 10, w: 10, cin: 20, cout: 24, k: 3, s: 1, pad: 'same' }, // rows >= 16 floats: copyWithin path
+  { n: 2, h: 9, w: 9, cin: 18, cout: 20, k: 3, s: 2, pad: 'same' },
+];
+
+describe('wasm training kernels match the cpu backend', () => {
+  before(async () => { await initBackend('wasm'); });
+
+  for (const c of CASES) {
+    it(`conv2d k${c.k} s${c.s} ${c.pad} ${c.n}x${c.h}x${c.w}x${c.cin}->${c.cout}: forward, dx, dW`, async () => {
+      const ref = await onBackend('cpu', () => convAndGrads(c));
+      const got = await onBackend('wasm', () => convAndGrads(c));
+      assertClose(got.y, ref.y, 'forward');
+      assertClose(got.dx, ref.dx, 'dx');
+      assertClose(got.dw, ref.dw, 'dW');
+    });
+  }
+
+  for (const [ta, tb] of [[false, true], [true, false], [true, true]] as const) {
+    it(`matMul transposeA=${ta} transposeB=${tb} (batched and 2-D)`, async () => {
+      const run = () => tf.tidy(() => {
+        const a2 = tf.tensor2d(randomData(35, 4), ta ? [7, 5] : [5, 7]);
+        const b2 = tf.tensor2d(randomData(21, 5), tb ? [3, 7] : [7, 3]);
+        const a3 = tf.tensor3d(randomData(70, 6), ta ? [2, 7, 5] : [2, 5, 7]);
+        const b3 = tf.tensor3d(randomData(42, 7), tb ? [2, 3, 7] : [2, 7, 3]);
+        return [...tf.matMul(a2, b2, ta, tb).dataSync(), ...tf.matMul(a3, b3, ta, tb).dataSync()];
+      });
+      const ref = await onBackend('cpu', run);
+      const got = await onBackend('wasm', run);
+      assertClose(got, ref, 'matMul');
+    });
+  }
+
+  it('a small ResNet training step (conv, batch-norm moments, relu, max-pool, mean-pool, cosine CE) gives the same loss and gradients', async () => {
+    const step = () => {
+      const net = createProbeNet({ widths: [8, 16, 16, 16], seed: 3 });
+      try {
+        return tf.tidy(() => {
+          const x = tf.tensor4d(randomData(2 * 33 * 33 * 3, 9), [2, 33, 33, 3]);
+          const t = tf.tensor2d(randomData(3 * 16, 10), [3, 16]);
+          const y = tf.oneHot(tf.tensor1d([0, 2], 'int32'), 3);
+          const vars = [...net.params.values()];
+          const { value, grads } = tf.variableGrads(() => {
+            const f = net.apply(x, true);
+            const logits = tf.mul(tf.matMul(tf.div(f, tf.norm(f, 2, 1, true)), t, false, true), 10);
+            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+          }, vars);
+          return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
+        });
+      } finally {
+        net.dispose();
+      }
+    };
+    const ref = await onBackend('cpu', step);
+    const got = await onBackend('wasm', step);
+    assert.ok(Number.isFinite(got.loss));
+    assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, Math.abs(ref.loss)), `loss ${got.loss} vs ${ref.loss}`);
+    got.grads.forEach((g, i) => assertClose(g, ref.grads[i], `grad ${i}`, 1e-3));
+  });
+});
