@@ -1,0 +1,25 @@
+// Public API of the workspace store (run store + relabel overlay). See docs/curation.md.
+export { openStore, defaultStorePath, currentAuthor, StoreError, DEFAULT_STORE, type Store, type OpenOptions } from './db.js';
+export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion, type Migration } from './migrations.js';
+export { upsertDataset, getDataset, listDatasets, findDataset, resolveDataset, sampleKeyOf, storedDataset, type DatasetRow, type SampleKey } from './datasets.js';
+export { registerRun, getRun, listRuns, runKey, type RunInfo, type RunRow } from './runs.js';
+export { importRecords, importRecordsJsonl, scoreRecord, encodeProbs, decodeProbs, type ImportResult } from './records.js';
+export {
+  relabel,
+  setMark,
+  undo,
+  redo,
+  labelLog,
+  changeEvents,
+  effectiveLabels,
+  applyOverlay,
+  type LabelChange,
+  type ChangeOptions,
+  type ChangeKind,
+  type MarkKind,
+  type ChangeState,
+  type EffectiveLabel,
+  type LogOptions,
+} from './overlay.js';
+export * from './queries.js';
+export { exportLabels, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './export.js';

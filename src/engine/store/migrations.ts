@@ -1,0 +1,174 @@
+// Versioned schema. PRAGMA user_version holds the number of migrations applied; each migration runs
+// in its own transaction, so a crash mid-upgrade leaves the previous version intact.
+import type { Db } from './db.js';
+import { buildRunVector } from './vectors.js';
+
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Db): void;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'datasets, samples, runs, evaluation records, label changes',
+    up(db) {
+      db.exec(`
+        CREATE TABLE datasets (
+          id        INTEGER PRIMARY KEY,
+          format    TEXT NOT NULL,
+          root      TEXT NOT NULL,
+          spec      TEXT,
+          classes   TEXT NOT NULL,            -- JSON array of class names
+          synthetic INTEGER NOT NULL DEFAULT 0,
+          created   TEXT NOT NULL,
+          UNIQUE (format, root)
+        );
+        CREATE TABLE samples (
+          sk         INTEGER PRIMARY KEY,     -- sample key used by every other table
+          dataset    INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+          sid        TEXT NOT NULL,           -- Sample.id
+          path       TEXT NOT NULL,
+          split      TEXT NOT NULL,
+          orig_label INTEGER NOT NULL,        -- as the dataset's own label files say (never changed by relabels)
+          label      INTEGER NOT NULL,        -- effective label: orig_label with the overlay applied
+          UNIQUE (dataset, sid)
+        );
+        CREATE TABLE runs (
+          rk          INTEGER PRIMARY KEY,
+          id          TEXT NOT NULL UNIQUE,
+          dataset     INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+          created     TEXT NOT NULL,
+          backbone    TEXT,
+          status      TEXT NOT NULL DEFAULT 'done',
+          config      TEXT,                   -- JSON
+          metrics     TEXT,                   -- JSON
+          text_source TEXT,
+          backend     TEXT,
+          parent      INTEGER REFERENCES runs(rk) ON DELETE SET NULL
+        );
+        -- Clustered by (run, sample): a run's records are contiguous pages.
+        CREATE TABLE records (
+          run         INTEGER NOT NULL REFERENCES runs(rk) ON DELETE CASCADE,
+          sample      INTEGER NOT NULL REFERENCES samples(sk) ON DELETE CASCADE,
+          split       TEXT NOT NULL,
+          label       INTEGER NOT NULL,       -- label the run was scored against
+          pred        INTEGER NOT NULL,
+          probs       BLOB NOT NULL,          -- float32 little-endian
+          sim_text    REAL,
+          sim_neutral REAL,
+          gap         REAL,
+          align       REAL,
+          confidence  REAL NOT NULL,          -- probs[label]
+          margin      REAL NOT NULL,          -- probs[label] - max other prob
+          PRIMARY KEY (run, sample)
+        ) WITHOUT ROWID;
+        CREATE INDEX records_sample ON records(sample);
+        CREATE TABLE label_changes (
+          id        INTEGER PRIMARY KEY,
+          dataset   INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+          sample    INTEGER NOT NULL REFERENCES samples(sk) ON DELETE CASCADE,
+          old_label INTEGER NOT NULL,
+          new_label INTEGER NOT NULL,
+          time      TEXT NOT NULL,
+          author    TEXT NOT NULL,
+          note      TEXT,
+          run       TEXT,                     -- id of the run that suggested the change
+          undone    INTEGER NOT NULL DEFAULT 0 -- 0 applied, 1 undone (on the redo stack), 2 undone and dropped
+        );
+        CREATE INDEX label_changes_sample ON label_changes(sample, id);
+        CREATE INDEX label_changes_stack ON label_changes(dataset, undone, id);
+      `);
+    },
+  },
+  {
+    version: 2,
+    description: 'marks, change kinds and audit events, issue score, denormalised effective label, panel indexes',
+    up(db) {
+      db.exec(`
+        CREATE TABLE marks (
+          sample   INTEGER PRIMARY KEY REFERENCES samples(sk) ON DELETE CASCADE,
+          excluded INTEGER NOT NULL DEFAULT 0,  -- left out of training and exports
+          unsure   INTEGER NOT NULL DEFAULT 0
+        );
+        -- 'label' | 'exclude' | 'unsure'; for marks old_label/new_label hold 0/1.
+        ALTER TABLE label_changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'label';
+        -- Audit trail of every do/undo/redo (label_changes keeps only the latest state).
+        CREATE TABLE change_events (
+          id     INTEGER PRIMARY KEY,
+          change INTEGER NOT NULL REFERENCES label_changes(id) ON DELETE CASCADE,
+          action TEXT NOT NULL,                 -- 'do' | 'undo' | 'redo'
+          time   TEXT NOT NULL,
+          author TEXT NOT NULL
+        );
+        CREATE INDEX change_events_change ON change_events(change);
+        INSERT INTO change_events (change, action, time, author) SELECT id, 'do', time, author FROM label_changes;
+
+        -- Issue score: (1 - normalised margin) in [0, 1], higher = more likely mislabelled.
+        ALTER TABLE records ADD COLUMN issue REAL NOT NULL DEFAULT 0;
+        UPDATE records SET issue = (1 - margin) / 2;
+        -- Copy of samples.label kept in sync by overlay.ts, so effective-label confusion needs no join.
+        ALTER TABLE records ADD COLUMN eff INTEGER NOT NULL DEFAULT -1;
+        UPDATE records SET eff = (SELECT label FROM samples WHERE sk = records.sample);
+
+        -- Mistake pages: one partial index per sort key, holding the filter columns so that
+        -- filtered walks never touch the table.
+        CREATE INDEX rec_wrong_conf  ON records(run, confidence, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_wrong_gap   ON records(run, gap, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_wrong_issue ON records(run, issue, sample, label, pred, split) WHERE pred <> label;
+        -- Cell drill-down pages, one index per sort key; eff rides along so the effective-label
+        -- drill-down can filter without table lookups. (Run-label confusion matrices come from
+        -- run_vectors instead.)
+        CREATE INDEX rec_cell_conf  ON records(run, label, pred, confidence, eff);
+        CREATE INDEX rec_cell_gap   ON records(run, label, pred, gap, eff);
+        CREATE INDEX rec_cell_issue ON records(run, label, pred, issue, eff);
+        -- Records whose sample was relabeled since the run: the few rows that make the
+        -- effective-label matrix differ from the run-label one.
+        CREATE INDEX rec_eff_diff ON records(run, eff, pred) WHERE eff <> label;
+        -- Relabeled samples are few: a partial index finds them without scanning the dataset.
+        CREATE INDEX samples_relabeled ON samples(dataset) WHERE label <> orig_label;
+        CREATE TABLE run_vectors (
+          run     INTEGER PRIMARY KEY REFERENCES runs(rk) ON DELETE CASCADE,
+          samples BLOB NOT NULL,   -- int32 sample keys, ascending
+          labels  BLOB NOT NULL,   -- uint8 labels the run was scored against
+          preds   BLOB NOT NULL    -- uint8 predictions
+        );
+        -- Samples per (split, original label): class counts without scanning 300k samples.
+        CREATE TABLE dataset_counts (
+          dataset INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+          split   TEXT NOT NULL,
+          label   INTEGER NOT NULL,
+          n       INTEGER NOT NULL,
+          PRIMARY KEY (dataset, split, label)
+        ) WITHOUT ROWID;
+        INSERT INTO dataset_counts SELECT dataset, split, orig_label, count(*) FROM samples GROUP BY dataset, split, orig_label;
+      `);
+      for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) buildRunVector(db, rk);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Applies pending migrations up to `target` (default: latest). Refuses databases from a newer build. */
+export function migrate(db: Db, target: number = SCHEMA_VERSION): number {
+  const current = schemaVersion(db);
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`store schema version ${current} is newer than this build supports (${SCHEMA_VERSION}); update KE-FER Studio`);
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= current || m.version > target) continue;
+    db.transaction(() => {
+      // Re-read inside the write lock: another process may have migrated since we looked.
+      if (schemaVersion(db) >= m.version) return;
+      m.up(db);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return schemaVersion(db);
+}

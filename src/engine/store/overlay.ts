@@ -1,0 +1,241 @@
+// The relabel overlay: original labels stay as the dataset's files say; changes live in
+// label_changes with one persisted undo/redo stack per dataset. Every change is one IMMEDIATE
+// transaction, so once a call returns the change is committed (see db.ts for durability).
+import { resolve } from 'node:path';
+import type { Dataset } from '../data/types.js';
+import { currentAuthor, nowIso, StoreError, type Store } from './db.js';
+import { findDataset, getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
+
+export type ChangeKind = 'label' | 'exclude' | 'unsure';
+export type MarkKind = 'exclude' | 'unsure';
+export type ChangeState = 'applied' | 'undone' | 'dropped';
+
+export interface ChangeOptions {
+  note?: string;
+  /** Run whose prediction suggested the change. */
+  runId?: string;
+  /** Defaults to `git config user.name`, else the OS user. */
+  author?: string;
+}
+
+export interface LabelChange {
+  id: number;
+  dataset: number;
+  sampleId: string;
+  kind: ChangeKind;
+  /** Labels for kind 'label'; 0/1 for marks. */
+  oldValue: number;
+  newValue: number;
+  time: string;
+  author: string;
+  note: string | null;
+  run: string | null;
+  state: ChangeState;
+}
+
+export interface EffectiveLabel {
+  label: number;
+  original: number;
+  excluded: boolean;
+  unsure: boolean;
+}
+
+const STATES: ChangeState[] = ['applied', 'undone', 'dropped'];
+
+interface RawChange {
+  id: number;
+  dataset: number;
+  sid: string;
+  kind: ChangeKind;
+  old_label: number;
+  new_label: number;
+  time: string;
+  author: string;
+  note: string | null;
+  run: string | null;
+  undone: number;
+}
+
+const SELECT_CHANGE = `SELECT c.id, c.dataset, s.sid, c.kind, c.old_label, c.new_label, c.time, c.author, c.note, c.run, c.undone
+  FROM label_changes c JOIN samples s ON s.sk = c.sample`;
+
+function toChange(r: RawChange): LabelChange {
+  return {
+    id: r.id,
+    dataset: r.dataset,
+    sampleId: r.sid,
+    kind: r.kind,
+    oldValue: r.old_label,
+    newValue: r.new_label,
+    time: r.time,
+    author: r.author,
+    note: r.note,
+    run: r.run,
+    state: STATES[r.undone],
+  };
+}
+
+function getChange(store: Store, id: number): LabelChange {
+  return toChange(store.db.prepare(`${SELECT_CHANGE} WHERE c.id = ?`).get(id) as RawChange);
+}
+
+/** Writes one value (label or mark) for a sample, keeping the denormalised copies in sync. */
+function writeValue(store: Store, sk: number, kind: ChangeKind, value: number): void {
+  const { db } = store;
+  if (kind === 'label') {
+    db.prepare('UPDATE samples SET label = ? WHERE sk = ?').run(value, sk);
+    db.prepare('UPDATE records SET eff = ? WHERE sample = ?').run(value, sk);
+  } else {
+    const col = kind === 'exclude' ? 'excluded' : 'unsure';
+    db.prepare(`INSERT INTO marks (sample, ${col}) VALUES (?, ?) ON CONFLICT (sample) DO UPDATE SET ${col} = excluded.${col}`).run(sk, value);
+  }
+}
+
+function readValue(store: Store, sk: number, kind: ChangeKind): number {
+  if (kind === 'label') return (store.db.prepare('SELECT label FROM samples WHERE sk = ?').get(sk) as { label: number }).label;
+  const col = kind === 'exclude' ? 'excluded' : 'unsure';
+  const r = store.db.prepare(`SELECT ${col} AS v FROM marks WHERE sample = ?`).get(sk) as { v: number } | undefined;
+  return r?.v ?? 0;
+}
+
+function event(store: Store, change: number, action: 'do' | 'undo' | 'redo', author: string): void {
+  store.db.prepare('INSERT INTO change_events (change, action, time, author) VALUES (?, ?, ?, ?)').run(change, action, nowIso(), author);
+}
+
+function record(store: Store, key: SampleKey, kind: ChangeKind, value: number, opts: ChangeOptions, describe: () => string): LabelChange {
+  const { db } = store;
+  const author = opts.author ?? currentAuthor();
+  let id = 0;
+  db.transaction(() => {
+    const sk = sampleKeyOf(store, key);
+    const old = readValue(store, sk, kind);
+    if (old === value) throw new StoreError(describe());
+    // A new change clears the redo stack (undone changes stay in the log as 'dropped').
+    db.prepare('UPDATE label_changes SET undone = 2 WHERE dataset = ? AND undone = 1').run(key.dataset);
+    id = Number(
+      db
+        .prepare('INSERT INTO label_changes (dataset, sample, kind, old_label, new_label, time, author, note, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(key.dataset, sk, kind, old, value, nowIso(), author, opts.note ?? null, opts.runId ?? null).lastInsertRowid,
+    );
+    writeValue(store, sk, kind, value);
+    event(store, id, 'do', author);
+  }).immediate();
+  return getChange(store, id);
+}
+
+/** Changes a sample's effective label (an index into the dataset's classes). */
+export function relabel(store: Store, key: SampleKey, newLabel: number, opts: ChangeOptions = {}): LabelChange {
+  const d = getDataset(store, key.dataset);
+  if (!Number.isInteger(newLabel) || newLabel < 0 || newLabel >= d.classes.length) {
+    throw new StoreError(`label ${newLabel} is not a class of this dataset (0..${d.classes.length - 1}: ${d.classes.join(', ')})`);
+  }
+  return record(store, key, 'label', newLabel, opts, () => `sample '${key.id}' is already labelled ${d.classes[newLabel]}`);
+}
+
+/** Sets or clears a mark: 'exclude' (left out of training and exports) or 'unsure'. */
+export function setMark(store: Store, key: SampleKey, mark: MarkKind, on: boolean, opts: ChangeOptions = {}): LabelChange {
+  return record(store, key, mark, on ? 1 : 0, opts, () => `sample '${key.id}' is already ${on ? '' : 'not '}marked ${mark}`);
+}
+
+/** Reverts the dataset's latest applied change; null when there is nothing to undo. */
+export function undo(store: Store, dataset: number, opts: { author?: string } = {}): LabelChange | null {
+  return step(store, dataset, 'undo', opts.author ?? currentAuthor());
+}
+
+/** Re-applies the most recently undone change; null when the redo stack is empty. */
+export function redo(store: Store, dataset: number, opts: { author?: string } = {}): LabelChange | null {
+  return step(store, dataset, 'redo', opts.author ?? currentAuthor());
+}
+
+function step(store: Store, dataset: number, action: 'undo' | 'redo', author: string): LabelChange | null {
+  const { db } = store;
+  let id: number | null = null;
+  db.transaction(() => {
+    // Undos go newest-first, so the undone changes are always the newest ones and the next redo
+    // is the oldest of them.
+    const row = (action === 'undo'
+      ? db.prepare('SELECT id, sample, kind, old_label, new_label FROM label_changes WHERE dataset = ? AND undone = 0 ORDER BY id DESC LIMIT 1')
+      : db.prepare('SELECT id, sample, kind, old_label, new_label FROM label_changes WHERE dataset = ? AND undone = 1 ORDER BY id ASC LIMIT 1')
+    ).get(dataset) as { id: number; sample: number; kind: ChangeKind; old_label: number; new_label: number } | undefined;
+    if (!row) return;
+    id = row.id;
+    writeValue(store, row.sample, row.kind, action === 'undo' ? row.old_label : row.new_label);
+    db.prepare('UPDATE label_changes SET undone = ? WHERE id = ?').run(action === 'undo' ? 1 : 0, row.id);
+    event(store, row.id, action, author);
+  }).immediate();
+  return id === null ? null : getChange(store, id);
+}
+
+export interface LogOptions {
+  dataset?: number;
+  /** Dataset Sample.id (needs `dataset` when the store holds several datasets). */
+  sample?: string;
+  limit?: number;
+  /** Include undone and dropped changes (default true: it is an audit log). */
+  all?: boolean;
+}
+
+/** Label changes, newest first. */
+export function labelLog(store: Store, opts: LogOptions = {}): LabelChange[] {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (opts.dataset !== undefined) {
+    where.push('c.dataset = ?');
+    args.push(opts.dataset);
+  }
+  if (opts.sample !== undefined) {
+    where.push('s.sid = ?');
+    args.push(opts.sample);
+  }
+  if (opts.all === false) where.push('c.undone = 0');
+  const sql = `${SELECT_CHANGE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id DESC${opts.limit ? ' LIMIT ?' : ''}`;
+  if (opts.limit) args.push(opts.limit);
+  return (store.db.prepare(sql).all(...args) as RawChange[]).map(toChange);
+}
+
+/** Audit events (do/undo/redo) of one change, oldest first. */
+export function changeEvents(store: Store, change: number): { action: string; time: string; author: string }[] {
+  return store.db.prepare('SELECT action, time, author FROM change_events WHERE change = ? ORDER BY id').all(change) as {
+    action: string;
+    time: string;
+    author: string;
+  }[];
+}
+
+/** Effective label and marks of every stored sample of a dataset, by Sample.id. */
+export function effectiveLabels(store: Store, dataset: number): Map<string, EffectiveLabel> {
+  const out = new Map<string, EffectiveLabel>();
+  const rows = store.db
+    .prepare(
+      `SELECT s.sid, s.label, s.orig_label, coalesce(m.excluded, 0), coalesce(m.unsure, 0)
+       FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.dataset = ?`,
+    )
+    .raw()
+    .iterate(dataset) as Iterable<[string, number, number, number, number]>;
+  for (const [sid, label, original, ex, un] of rows) out.set(sid, { label, original, excluded: ex !== 0, unsure: un !== 0 });
+  return out;
+}
+
+/**
+ * The training reader's hook: the dataset with relabels applied and excluded samples removed.
+ * Samples relabeled to a class outside `dataset.classes` (contempt in a 7-class load) are dropped,
+ * as 7-class readers drop contempt. A dataset the store does not know is returned unchanged.
+ */
+export function applyOverlay(store: Store, dataset: Dataset): Dataset {
+  const row = findDataset(store, dataset.format, resolve(dataset.root));
+  if (!row) return { ...dataset, samples: [...dataset.samples] };
+  const eff = effectiveLabels(store, row.id);
+  const samples = [];
+  for (const s of dataset.samples) {
+    const e = eff.get(s.id);
+    if (!e) {
+      samples.push(s);
+      continue;
+    }
+    // Not relabeled: trust the reader (its files may be newer than the store's copy).
+    const label = e.label !== e.original ? e.label : s.label;
+    if (e.excluded || label >= dataset.classes.length) continue;
+    samples.push(label === s.label ? s : { ...s, label });
+  }
+  return { ...dataset, samples };
+}

@@ -1,0 +1,467 @@
+// Read queries behind the diagnostics panel. Each is shaped to walk one index (see migrations.ts v2)
+// so that it answers in milliseconds at AffectNet scale (300k samples x several runs).
+//
+// Label bases: "run" labels are the labels a run was scored against (records.label, fixed at import:
+// reproduces the run's metrics); "effective" labels are the current labels with the relabel overlay.
+import type { ClassName } from '../classes.js';
+import { StoreError, type Store } from './db.js';
+import { getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
+import { labelLog, type LabelChange } from './overlay.js';
+import { decodeProbs } from './records.js';
+import { getRun, runKey } from './runs.js';
+import { readRunVector } from './vectors.js';
+
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin';
+export type LabelBasis = 'run' | 'effective';
+
+/** Keyset cursor: pass the previous page's `next` to get the following page. */
+export interface PageCursor {
+  value: number;
+  sample: number;
+}
+
+export interface PageOptions {
+  /** Default 'confidence'. */
+  sort?: SortKey;
+  /** Default: most suspicious first (confidence/gap/margin ascending, issue descending). */
+  order?: 'asc' | 'desc';
+  /** Default 200. */
+  limit?: number;
+  after?: PageCursor;
+  /** Offset paging (slower for deep pages than `after`). */
+  offset?: number;
+}
+
+export interface MistakeFilter {
+  /** Class index of the run label. */
+  trueClass?: number;
+  predClass?: number;
+  split?: string;
+  /** true: only samples relabeled since (effective != original); false: only untouched ones. */
+  relabeled?: boolean;
+}
+
+export interface RecordRow {
+  sample: number;
+  id: string;
+  path: string;
+  split: string;
+  /** Label the run was scored against. */
+  label: number;
+  pred: number;
+  /** Current effective label and the dataset's original label. */
+  effLabel: number;
+  origLabel: number;
+  relabeled: boolean;
+  excluded: boolean;
+  unsure: boolean;
+  confidence: number;
+  margin: number;
+  issue: number;
+  gap: number;
+  simText: number;
+  simNeutral: number;
+  align: number | null;
+  probs: number[];
+}
+
+export interface Page {
+  rows: RecordRow[];
+  /** Cursor for the next page; null on the last page. */
+  next: PageCursor | null;
+}
+
+interface Plan {
+  col: 'confidence' | 'gap' | 'issue';
+  dir: 'ASC' | 'DESC';
+}
+
+function plan(opts: PageOptions): Plan {
+  const sort = opts.sort ?? 'confidence';
+  // margin is a monotone function of issue ((1 - margin) / 2): reuse the issue index backwards.
+  const col = sort === 'margin' ? 'issue' : sort;
+  let asc = sort === 'issue' ? false : true;
+  if (opts.order) asc = opts.order === 'asc';
+  if (sort === 'margin') asc = !asc;
+  if (!['confidence', 'gap', 'issue'].includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
+  return { col, dir: asc ? 'ASC' : 'DESC' };
+}
+
+function pageArgs(opts: PageOptions): { limit: number; offset: number } {
+  const limit = opts.limit ?? 200;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new StoreError(`page size ${limit} out of range 1..10000`);
+  return { limit, offset: opts.offset ?? 0 };
+}
+
+function keyset(p: Plan, after: PageCursor | undefined, where: string[], args: unknown[]): void {
+  if (!after) return;
+  where.push(`(r.${p.col}, r.sample) ${p.dir === 'ASC' ? '>' : '<'} (?, ?)`);
+  args.push(after.value, after.sample);
+}
+
+/** Misclassified samples (pred != run label) of a run, filtered and sorted, one page. */
+export function mistakesPage(store: Store, runId: string, filter: MistakeFilter = {}, opts: PageOptions = {}): Page {
+  const rk = runKey(store, runId);
+  const p = plan(opts);
+  const { limit, offset } = pageArgs(opts);
+  const where = ['r.run = ?', 'r.pred <> r.label'];
+  const args: unknown[] = [rk];
+  if (filter.trueClass !== undefined) {
+    where.push('r.label = ?');
+    args.push(filter.trueClass);
+  }
+  if (filter.predClass !== undefined) {
+    where.push('r.pred = ?');
+    args.push(filter.predClass);
+  }
+  if (filter.split !== undefined) {
+    where.push('r.split = ?');
+    args.push(filter.split);
+  }
+  keyset(p, opts.after, where, args);
+  let sql: string;
+  if (filter.relabeled === true) {
+    // Few relabeled samples: start from them (partial index) and sort the handful that match.
+    const { dataset } = store.db.prepare('SELECT dataset FROM runs WHERE rk = ?').get(rk) as { dataset: number };
+    sql = `SELECT r.sample, r.${p.col} AS v FROM samples s INDEXED BY samples_relabeled CROSS JOIN records r
+      WHERE s.dataset = ? AND s.label <> s.orig_label AND r.sample = s.sk AND ${where.join(' AND ')}
+      ORDER BY r.${p.col} ${p.dir}, r.sample ${p.dir} LIMIT ? OFFSET ?`;
+    args.unshift(dataset);
+  } else {
+    if (filter.relabeled === false) where.push('NOT EXISTS (SELECT 1 FROM samples s WHERE s.sk = r.sample AND s.label <> s.orig_label)');
+    // Walk the partial sort index; filter columns are in the index, so no table lookups.
+    sql = `SELECT r.sample, r.${p.col} AS v FROM records r INDEXED BY rec_wrong_${p.col === 'confidence' ? 'conf' : p.col}
+      WHERE ${where.join(' AND ')} ORDER BY r.${p.col} ${p.dir}, r.sample ${p.dir} LIMIT ? OFFSET ?`;
+  }
+  args.push(limit, offset);
+  const keys = store.db.prepare(sql).raw().all(...args) as [number, number][];
+  return finishPage(store, rk, keys, limit);
+}
+
+/**
+ * One confusion-matrix cell (true class x predicted class, diagonal included), one page.
+ * basis 'run' (default) drills into the matrix of `confusion(..., 'run')`; 'effective' into the other.
+ */
+export function cellPage(store: Store, runId: string, trueClass: number, predClass: number, opts: PageOptions & { basis?: LabelBasis } = {}): Page {
+  const rk = runKey(store, runId);
+  const p = plan(opts);
+  const { limit, offset } = pageArgs(opts);
+  const index = `rec_cell_${p.col === 'confidence' ? 'conf' : p.col}`;
+  const effective = opts.basis === 'effective';
+  // Rows of the run-label cell (index walk: (run, label, pred, sortkey, eff)); on the effective basis
+  // only those whose label was not changed since.
+  const where = ['r.run = ?', 'r.label = ?', 'r.pred = ?'];
+  const args: unknown[] = [rk, trueClass, predClass];
+  if (effective) where.push('r.eff = r.label');
+  keyset(p, opts.after, where, args);
+  const order = `ORDER BY r.${p.col} ${p.dir}, r.sample ${p.dir}`;
+  const main = store.db
+    .prepare(`SELECT r.sample, r.${p.col} AS v FROM records r INDEXED BY ${index} WHERE ${where.join(' AND ')} ${order} LIMIT ? OFFSET ?`)
+    .raw()
+    .all(...args, effective ? limit + offset : limit, effective ? 0 : offset) as [number, number][];
+  if (!effective) return finishPage(store, rk, main, limit);
+  // Plus the few rows relabeled INTO this cell, merged in JS.
+  const whereB = ['r.run = ?', 'r.eff <> r.label', 'r.eff = ?', 'r.pred = ?'];
+  const argsB: unknown[] = [rk, trueClass, predClass];
+  keyset(p, opts.after, whereB, argsB);
+  const moved = store.db
+    .prepare(`SELECT r.sample, r.${p.col} AS v FROM records r INDEXED BY rec_eff_diff WHERE ${whereB.join(' AND ')}`)
+    .raw()
+    .all(...argsB) as [number, number][];
+  const sign = p.dir === 'ASC' ? 1 : -1;
+  const merged = [...main, ...moved].sort((x, y) => sign * (x[1] - y[1] || x[0] - y[0])).slice(offset, offset + limit);
+  return finishPage(store, rk, merged, limit);
+}
+
+type RawRecordRow = [number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer];
+
+const RECORD_COLUMNS = `r.sample, s.sid, s.path, r.split, r.label, r.pred, s.label, s.orig_label,
+  coalesce(m.excluded, 0), coalesce(m.unsure, 0), r.confidence, r.margin, r.issue, r.gap, r.sim_text, r.sim_neutral, r.align, r.probs`;
+
+function toRecordRow(x: RawRecordRow): RecordRow {
+  return {
+    sample: x[0],
+    id: x[1],
+    path: x[2],
+    split: x[3],
+    label: x[4],
+    pred: x[5],
+    effLabel: x[6],
+    origLabel: x[7],
+    relabeled: x[6] !== x[7],
+    excluded: x[8] !== 0,
+    unsure: x[9] !== 0,
+    confidence: x[10],
+    margin: x[11],
+    issue: x[12],
+    gap: x[13],
+    simText: x[14],
+    simNeutral: x[15],
+    align: x[16],
+    probs: decodeProbs(x[17]),
+  };
+}
+
+/** Full rows for a page of sample keys, in the given order. */
+function detailRows(store: Store, rk: number, samples: number[]): RecordRow[] {
+  if (samples.length === 0) return [];
+  const rows = store.db
+    .prepare(
+      `SELECT ${RECORD_COLUMNS} FROM records r JOIN samples s ON s.sk = r.sample LEFT JOIN marks m ON m.sample = r.sample
+       WHERE r.run = ? AND r.sample IN (SELECT value FROM json_each(?))`,
+    )
+    .raw()
+    .all(rk, JSON.stringify(samples)) as RawRecordRow[];
+  const bySample = new Map(rows.map((x) => [x[0], toRecordRow(x)]));
+  return samples.map((s) => bySample.get(s)).filter((r): r is RecordRow => r !== undefined);
+}
+
+function finishPage(store: Store, rk: number, keys: [number, number][], limit: number): Page {
+  const rows = detailRows(store, rk, keys.map((k) => k[0]));
+  const last = keys[keys.length - 1];
+  return { rows, next: keys.length === limit && last ? { value: last[1], sample: last[0] } : null };
+}
+
+export interface Confusion {
+  basis: LabelBasis;
+  classes: string[];
+  /** matrix[true][pred] counts. */
+  matrix: number[][];
+  n: number;
+  accuracy: number;
+}
+
+/**
+ * Confusion matrix of a run on its run labels (default: reproduces the run's metrics) or on current
+ * effective labels (the run's predictions scored against the corrected labels).
+ */
+export function confusion(store: Store, runId: string, basis: LabelBasis = 'run'): Confusion {
+  const run = getRun(store, runId);
+  const classes: string[] = [...getDataset(store, run.dataset).classes];
+  const v = readRunVector(store.db, run.rk);
+  if (!v) throw new StoreError(`run '${runId}' has no evaluation records`);
+  let k = classes.length;
+  for (let i = 0; i < v.labels.length; i++) k = Math.max(k, v.labels[i] + 1, v.preds[i] + 1);
+  // Only records relabeled since the run differ between the two bases: a handful of index rows.
+  const moved =
+    basis === 'effective'
+      ? (store.db.prepare('SELECT label, eff, pred FROM records INDEXED BY rec_eff_diff WHERE run = ? AND eff <> label').raw().all(run.rk) as [number, number, number][])
+      : [];
+  for (const [, e] of moved) k = Math.max(k, e + 1);
+  while (classes.length < k) classes.push(`class${classes.length}`);
+  const flat = new Float64Array(k * k);
+  for (let i = 0; i < v.labels.length; i++) flat[v.labels[i] * k + v.preds[i]]++;
+  for (const [l, e, p] of moved) {
+    flat[l * k + p]--;
+    flat[e * k + p]++;
+  }
+  const matrix = Array.from({ length: k }, (_, t) => Array.from(flat.subarray(t * k, (t + 1) * k)));
+  let right = 0;
+  for (let t = 0; t < k; t++) right += matrix[t][t];
+  const n = v.labels.length;
+  return { basis, classes, matrix, n, accuracy: n ? right / n : 0 };
+}
+
+export interface ClassCounts {
+  classes: ClassName[];
+  /** Counts by the dataset's original labels. */
+  original: number[];
+  /** Counts by effective labels (overlay applied, excluded samples still counted). */
+  effective: number[];
+  /** Samples marked exclude, by effective label. */
+  excluded: number[];
+  total: number;
+}
+
+/** Samples per class of a dataset (optionally one split). */
+export function classCounts(store: Store, dataset: number, opts: { split?: string } = {}): ClassCounts {
+  const d = getDataset(store, dataset);
+  const k = d.classes.length;
+  const original = new Array<number>(k).fill(0);
+  const effective = new Array<number>(k).fill(0);
+  const excluded = new Array<number>(k).fill(0);
+  const grow = (a: number[], i: number) => {
+    while (a.length <= i) a.push(0);
+  };
+  const splitWhere = opts.split === undefined ? '' : ' AND split = ?';
+  const args: unknown[] = opts.split === undefined ? [dataset] : [dataset, opts.split];
+  let total = 0;
+  // Original counts are cached per (split, label) at import; effective ones adjust them by the
+  // relabeled samples (partial index).
+  for (const [o, c] of store.db
+    .prepare(`SELECT label, sum(n) FROM dataset_counts WHERE dataset = ?${splitWhere} GROUP BY label`)
+    .raw()
+    .iterate(...args) as Iterable<[number, number]>) {
+    grow(original, o);
+    grow(effective, o);
+    original[o] += c;
+    effective[o] += c;
+    total += c;
+  }
+  for (const [o, e] of store.db
+    .prepare(`SELECT orig_label, label FROM samples INDEXED BY samples_relabeled WHERE dataset = ? AND label <> orig_label${splitWhere}`)
+    .raw()
+    .iterate(...args) as Iterable<[number, number]>) {
+    grow(effective, Math.max(o, e));
+    effective[o]--;
+    effective[e]++;
+  }
+  for (const [e, c] of store.db
+    .prepare(`SELECT s.label, count(*) FROM marks m JOIN samples s ON s.sk = m.sample WHERE m.excluded = 1 AND s.dataset = ?${splitWhere.replace('split', 's.split')} GROUP BY s.label`)
+    .raw()
+    .iterate(...args) as Iterable<[number, number]>) {
+    grow(excluded, e);
+    excluded[e] += c;
+  }
+  return { classes: d.classes, original, effective, excluded, total };
+}
+
+export interface SampleHistory {
+  sample: { key: number; id: string; path: string; split: string; origLabel: number; label: number; excluded: boolean; unsure: boolean };
+  /** Label and mark changes, oldest first. */
+  changes: LabelChange[];
+  /** The sample's evaluation record in every run that has one, oldest run first. */
+  records: (Omit<RecordRow, 'sample' | 'id' | 'path'> & { run: string; created: string })[];
+}
+
+export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
+  const sk = sampleKeyOf(store, key);
+  const s = store.db
+    .prepare('SELECT s.sid, s.path, s.split, s.orig_label, s.label, coalesce(m.excluded, 0) AS ex, coalesce(m.unsure, 0) AS un FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.sk = ?')
+    .get(sk) as { sid: string; path: string; split: string; orig_label: number; label: number; ex: number; un: number };
+  const changes = labelLog(store, { dataset: key.dataset, sample: key.id }).reverse();
+  const recs = store.db
+    .prepare(
+      `SELECT ${RECORD_COLUMNS}, u.id, u.created FROM records r INDEXED BY records_sample JOIN runs u ON u.rk = r.run
+       JOIN samples s ON s.sk = r.sample LEFT JOIN marks m ON m.sample = r.sample WHERE r.sample = ? ORDER BY u.created, u.rk`,
+    )
+    .raw()
+    .all(sk) as [...RawRecordRow, string, string][];
+  const records = recs.map((x) => {
+    const { sample: _s, id: _i, path: _p, ...rest } = toRecordRow(x.slice(0, 18) as RawRecordRow);
+    return { ...rest, run: x[18], created: x[19] };
+  });
+  return {
+    sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0 },
+    changes,
+    records,
+  };
+}
+
+export type CompareKind = 'changed' | 'fixed' | 'broken';
+
+export interface CompareRow {
+  sample: number;
+  id: string;
+  path: string;
+  split: string;
+  labelA: number;
+  labelB: number;
+  predA: number;
+  predB: number;
+  effLabel: number;
+  confidenceA: number;
+  confidenceB: number;
+}
+
+export interface RunComparison {
+  a: { id: string; n: number; accuracy: number };
+  b: { id: string; n: number; accuracy: number };
+  /** Samples evaluated by both runs, and both runs' accuracy on them (each on its own run labels). */
+  common: number;
+  commonAccuracyA: number;
+  commonAccuracyB: number;
+  /** Common samples whose prediction differs; fixed = wrong in A, right in B; broken = the reverse. */
+  changed: number;
+  fixed: number;
+  broken: number;
+  /** One page (sample-key order) of the requested kind. */
+  kind: CompareKind;
+  rows: CompareRow[];
+  /** Offset of the next page, or null. */
+  nextOffset: number | null;
+}
+
+/** Compares two runs (e.g. before/after a retrain) via their packed prediction vectors. */
+export function compareRuns(store: Store, runA: string, runB: string, opts: { kind?: CompareKind; limit?: number; offset?: number } = {}): RunComparison {
+  const rkA = runKey(store, runA);
+  const rkB = runKey(store, runB);
+  const va = readRunVector(store.db, rkA);
+  const vb = readRunVector(store.db, rkB);
+  if (!va || !vb) throw new StoreError(`run '${!va ? runA : runB}' has no evaluation records`);
+  const kind = opts.kind ?? 'changed';
+  const limit = opts.limit ?? 200;
+  const offset = opts.offset ?? 0;
+  let rightA = 0;
+  let rightB = 0;
+  for (let i = 0; i < va.samples.length; i++) if (va.labels[i] === va.preds[i]) rightA++;
+  for (let i = 0; i < vb.samples.length; i++) if (vb.labels[i] === vb.preds[i]) rightB++;
+  let common = 0;
+  let cA = 0;
+  let cB = 0;
+  let changed = 0;
+  let fixed = 0;
+  let broken = 0;
+  let matched = 0;
+  const page: { sample: number; i: number; j: number }[] = [];
+  // Both vectors are sorted by sample key: one merge pass.
+  for (let i = 0, j = 0; i < va.samples.length && j < vb.samples.length; ) {
+    const sa = va.samples[i];
+    const sb = vb.samples[j];
+    if (sa < sb) i++;
+    else if (sb < sa) j++;
+    else {
+      common++;
+      const okA = va.labels[i] === va.preds[i];
+      const okB = vb.labels[j] === vb.preds[j];
+      if (okA) cA++;
+      if (okB) cB++;
+      const isChanged = va.preds[i] !== vb.preds[j];
+      const isFixed = !okA && okB;
+      const isBroken = okA && !okB;
+      if (isChanged) changed++;
+      if (isFixed) fixed++;
+      if (isBroken) broken++;
+      if (kind === 'changed' ? isChanged : kind === 'fixed' ? isFixed : isBroken) {
+        if (matched >= offset && page.length < limit) page.push({ sample: sa, i, j });
+        matched++;
+      }
+      i++;
+      j++;
+    }
+  }
+  const detailsA = new Map(detailRows(store, rkA, page.map((x) => x.sample)).map((r) => [r.sample, r]));
+  const detailsB = new Map(detailRows(store, rkB, page.map((x) => x.sample)).map((r) => [r.sample, r]));
+  const rows: CompareRow[] = [];
+  for (const x of page) {
+    const a = detailsA.get(x.sample);
+    const b = detailsB.get(x.sample);
+    if (!a || !b) continue;
+    rows.push({
+      sample: x.sample,
+      id: a.id,
+      path: a.path,
+      split: a.split,
+      labelA: a.label,
+      labelB: b.label,
+      predA: a.pred,
+      predB: b.pred,
+      effLabel: a.effLabel,
+      confidenceA: a.confidence,
+      confidenceB: b.confidence,
+    });
+  }
+  return {
+    a: { id: runA, n: va.samples.length, accuracy: va.samples.length ? rightA / va.samples.length : 0 },
+    b: { id: runB, n: vb.samples.length, accuracy: vb.samples.length ? rightB / vb.samples.length : 0 },
+    common,
+    commonAccuracyA: common ? cA / common : 0,
+    commonAccuracyB: common ? cB / common : 0,
+    changed,
+    fixed,
+    broken,
+    kind,
+    rows,
+    nextOffset: matched > offset + page.length ? offset + page.length : null,
+  };
+}

@@ -1,0 +1,170 @@
+// Per-sample evaluation records of a run (the evaluator's JSONL), with the derived scores the
+// diagnostics panel sorts by.
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { SampleRecord } from '../eval/types.js';
+import { StoreError, withBigCache, type Store } from './db.js';
+import { refreshCounts } from './datasets.js';
+import { runKey } from './runs.js';
+import { buildRunVector } from './vectors.js';
+
+export interface ImportResult {
+  run: string;
+  records: number;
+  /** Samples the records named that the dataset did not have yet (registered from the records). */
+  newSamples: number;
+}
+
+/** Scores derived from probs and the label the run was scored against. */
+export function scoreRecord(probs: ArrayLike<number>, label: number): { confidence: number; margin: number; issue: number } {
+  const confidence = probs[label];
+  let other = -Infinity;
+  for (let k = 0; k < probs.length; k++) if (k !== label && probs[k] > other) other = probs[k];
+  if (other === -Infinity) other = 0;
+  const margin = confidence - other;
+  // cleanlab's normalised margin is (margin + 1) / 2; the issue score is its complement.
+  return { confidence, margin, issue: (1 - margin) / 2 };
+}
+
+export function encodeProbs(probs: ArrayLike<number>): Buffer {
+  const f = Float32Array.from(probs as ArrayLike<number>);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+}
+
+export function decodeProbs(blob: Buffer | Uint8Array): number[] {
+  // Copy: SQLite blobs are not 4-byte aligned in general.
+  const copy = new Uint8Array(blob.byteLength);
+  copy.set(blob);
+  return Array.from(new Float32Array(copy.buffer));
+}
+
+interface Located {
+  rec: unknown;
+  where: string;
+}
+
+/** Replaces the run's records with these (one transaction: all or nothing). */
+export function importRecords(store: Store, runId: string, records: Iterable<SampleRecord>): ImportResult {
+  function* located(): Iterable<Located> {
+    let i = 0;
+    for (const rec of records) yield { rec, where: `record ${++i}` };
+  }
+  return importLocated(store, runId, located());
+}
+
+/** Imports `kefer eval --per-sample` JSONL; errors name file:line. */
+export function importRecordsJsonl(store: Store, runId: string, file: string): ImportResult {
+  function* located(): Iterable<Located> {
+    let n = 0;
+    for (const line of readLinesSync(file)) {
+      n++;
+      if (!line.trim()) continue;
+      let rec: unknown;
+      try {
+        rec = JSON.parse(line);
+      } catch (err) {
+        throw new StoreError(`${file}:${n}: invalid JSON (${(err as Error).message})`);
+      }
+      yield { rec, where: `${file}:${n}` };
+    }
+  }
+  return importLocated(store, runId, located());
+}
+
+function importLocated(store: Store, runId: string, items: Iterable<Located>): ImportResult {
+  const { db } = store;
+  const rk = runKey(store, runId);
+  const { dataset } = db.prepare('SELECT dataset FROM runs WHERE rk = ?').get(rk) as { dataset: number };
+  const keys = new Map<string, { sk: number; label: number }>();
+  for (const r of db.prepare('SELECT sid, sk, label FROM samples WHERE dataset = ?').raw().iterate(dataset) as Iterable<[string, number, number]>) {
+    keys.set(r[0], { sk: r[1], label: r[2] });
+  }
+  const addSample = db.prepare('INSERT INTO samples (dataset, sid, path, split, orig_label, label) VALUES (?, ?, ?, ?, ?, ?) RETURNING sk');
+  const insert = db.prepare(
+    `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  let count = 0;
+  let newSamples = 0;
+  withBigCache(store, () => db.transaction(() => {
+    db.prepare('DELETE FROM records WHERE run = ?').run(rk);
+    let numClasses = -1;
+    const seen = new Set<number>();
+    for (const { rec, where } of items) {
+      const r = checkRecord(rec, where);
+      if (numClasses < 0) numClasses = r.probs.length;
+      else if (r.probs.length !== numClasses) throw new StoreError(`${where}: probs has ${r.probs.length} entries, earlier records ${numClasses}`);
+      let s = keys.get(r.id);
+      if (!s) {
+        const { sk } = addSample.get(dataset, r.id, r.path, r.split, r.label, r.label) as { sk: number };
+        s = { sk, label: r.label };
+        keys.set(r.id, s);
+        newSamples++;
+      }
+      if (seen.has(s.sk)) throw new StoreError(`${where}: sample '${r.id}' appears twice in this run`);
+      seen.add(s.sk);
+      const sc = scoreRecord(r.probs, r.label);
+      insert.run(rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, sc.issue, s.label);
+      count++;
+    }
+    buildRunVector(db, rk);
+    if (newSamples > 0) refreshCounts(store, dataset);
+  }).immediate());
+  return { run: runId, records: count, newSamples };
+}
+
+function checkRecord(rec: unknown, where: string): SampleRecord {
+  if (typeof rec !== 'object' || rec === null) throw new StoreError(`${where}: expected a JSON object`);
+  const r = rec as Record<string, unknown>;
+  const str = (k: string) => {
+    if (typeof r[k] !== 'string') throw new StoreError(`${where}: field '${k}' must be a string`);
+  };
+  const num = (k: string) => {
+    if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new StoreError(`${where}: field '${k}' must be a finite number`);
+  };
+  str('id');
+  str('path');
+  str('split');
+  num('label');
+  num('pred');
+  num('simText');
+  num('simNeutral');
+  num('gap');
+  if (r.align !== null && r.align !== undefined) num('align');
+  const probs = r.probs;
+  if (!Array.isArray(probs) || probs.length < 2 || !probs.every((p) => typeof p === 'number' && Number.isFinite(p))) {
+    throw new StoreError(`${where}: field 'probs' must be an array of at least 2 numbers`);
+  }
+  const k = probs.length;
+  for (const f of ['label', 'pred'] as const) {
+    const v = r[f] as number;
+    if (!Number.isInteger(v) || v < 0 || v >= k) throw new StoreError(`${where}: ${f} ${v} is not a class index below ${k}`);
+  }
+  return { ...(r as unknown as SampleRecord), align: (r.align as number | null | undefined) ?? null };
+}
+
+/** Lines of a text file without reading it whole (evaluation dumps can be large). */
+export function* readLinesSync(file: string): Generator<string> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new StoreError(`${file}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let rest = '';
+    const decoder = new TextDecoder('utf-8');
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
+      const parts = text.split('\n');
+      rest = parts.pop() ?? '';
+      for (const p of parts) yield p.endsWith('\r') ? p.slice(0, -1) : p;
+    }
+    rest += decoder.decode();
+    if (rest) yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+  } finally {
+    closeSync(fd);
+  }
+}

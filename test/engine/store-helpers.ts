@@ -1,0 +1,58 @@
+// Shared fixtures of the store tests: temp dirs, a tiny in-memory dataset, synthetic records.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classList } from '../../src/engine/classes.js';
+import type { Dataset, Sample } from '../../src/engine/data/types.js';
+import type { SampleRecord } from '../../src/engine/eval/types.js';
+
+export function tempDir(prefix = 'kefer-store-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Deterministic PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let s = seed | 0;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function tinyDataset(n: number, root: string, seed = 1, numClasses: 7 | 8 = 8): Dataset {
+  const rand = prng(seed);
+  const samples: Sample[] = [];
+  for (let i = 0; i < n; i++) {
+    const split = i % 5 === 0 ? 'test' : 'train';
+    samples.push({ id: `s${String(i).padStart(4, '0')}`, path: `img/${split}/s${i}.png`, label: Math.floor(rand() * numClasses), split });
+  }
+  return { format: 'synthetic', root, classes: classList(numClasses), samples, synthetic: true };
+}
+
+export function fakeRecords(ds: Dataset, seed: number, skill = 1.5): SampleRecord[] {
+  const rand = prng(seed);
+  const k = ds.classes.length;
+  return ds.samples.map((s) => {
+    const logits = Array.from({ length: k }, (_, c) => rand() * 2 + (c === s.label ? skill : 0));
+    const m = Math.max(...logits);
+    const e = logits.map((l) => Math.exp(l - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    const probs = e.map((x) => x / z);
+    const simText = rand();
+    const simNeutral = rand();
+    return {
+      id: s.id,
+      path: s.path,
+      split: s.split,
+      label: s.label,
+      pred: probs.indexOf(Math.max(...probs)),
+      probs,
+      simText,
+      simNeutral,
+      gap: simText - simNeutral,
+      align: s.label === 6 ? null : rand() * 2 - 1,
+    };
+  });
+}
