@@ -103,11 +103,11 @@ export function faceSvg(expr: Expression, rng: Rng, size: number): string {
   const mouthHalf = rng.uniform(8.5, 11) * expr.mouthWidth;
   const parts: string[] = [];
 
-  // Pose: small rotation, shift and scale about the face centre.
-  const rot = rng.normal(0, 6);
-  const sc = rng.uniform(0.88, 1.08);
-  const dx = rng.normal(0, 3);
-  const dy = rng.normal(0, 3);
+  // Pose: small rotation, shift and scale about the face centre (FER sets are roughly aligned crops).
+  const rot = rng.normal(0, 4);
+  const sc = rng.uniform(0.92, 1.06);
+  const dx = rng.normal(0, 1.5);
+  const dy = rng.normal(0, 1.5);
   parts.push(`<rect width="100" height="100" fill="${rgb(bg)}"/>`);
   parts.push(`<g transform="translate(${f(cx + dx)} ${f(cy + dy)}) rotate(${f(rot)}) scale(${f(sc)}) translate(${-cx} ${-cy})">`);
   // Neck and hair behind the face.
