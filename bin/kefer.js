@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `kefer` CLI. Uses the esbuild bundle when built (npm run build), else runs the TypeScript
-// sources through tsx so a fresh checkout works without a build step.
+// sources under tsx in a child process (forwarding signals, so Ctrl-C / SIGTERM still cancel
+// training gracefully) so a fresh checkout works without a build step.
 'use strict';
 const path = require('node:path');
 const fs = require('node:fs');
@@ -8,6 +9,9 @@ const bundle = path.join(__dirname, '..', 'dist', 'cli.js');
 if (fs.existsSync(bundle) && !process.env.KEFER_FROM_SOURCE) {
   require(bundle);
 } else {
-  require('tsx/cjs');
-  require(path.join(__dirname, '..', 'src', 'engine', 'cli', 'main.ts'));
+  const { spawn } = require('node:child_process');
+  const main = path.join(__dirname, '..', 'src', 'engine', 'cli', 'main.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
 }

@@ -20,15 +20,15 @@ export function addConv(store: ParamStore, name: string, k: number, cin: number,
   const std = Math.sqrt(2 / (cout * k * k));
   const w = new Float32Array(k * k * cin * cout);
   for (let i = 0; i < w.length; i++) w[i] = rng.normal() * std;
-  store.params.set(`${name}.weight`, tf.variable(tf.tensor4d(w, [k, k, cin, cout]), true, `${name}.weight`));
+  store.params.set(`${name}.weight`, tf.variable(tf.tensor4d(w, [k, k, cin, cout]), true));
 }
 
 export function addBatchNorm(store: ParamStore, name: string, c: number): void {
-  store.params.set(`${name}.weight`, tf.variable(tf.ones([c]), true, `${name}.weight`));
-  store.params.set(`${name}.bias`, tf.variable(tf.zeros([c]), true, `${name}.bias`));
-  store.buffers.set(`${name}.running_mean`, tf.variable(tf.zeros([c]), false, `${name}.running_mean`));
-  store.buffers.set(`${name}.running_var`, tf.variable(tf.ones([c]), false, `${name}.running_var`));
-  store.buffers.set(`${name}.num_batches_tracked`, tf.variable(tf.scalar(0), false, `${name}.num_batches_tracked`));
+  store.params.set(`${name}.weight`, tf.variable(tf.ones([c]), true));
+  store.params.set(`${name}.bias`, tf.variable(tf.zeros([c]), true));
+  store.buffers.set(`${name}.running_mean`, tf.variable(tf.zeros([c]), false));
+  store.buffers.set(`${name}.running_var`, tf.variable(tf.ones([c]), false));
+  store.buffers.set(`${name}.num_batches_tracked`, tf.variable(tf.scalar(0), false));
 }
 
 /** PyTorch nn.Linear default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
@@ -38,8 +38,8 @@ export function addLinear(store: ParamStore, name: string, cin: number, cout: nu
   for (let i = 0; i < w.length; i++) w[i] = rng.uniform(-bound, bound);
   const b = new Float32Array(cout);
   for (let i = 0; i < b.length; i++) b[i] = rng.uniform(-bound, bound);
-  store.params.set(`${name}.weight`, tf.variable(tf.tensor2d(w, [cin, cout]), true, `${name}.weight`));
-  store.params.set(`${name}.bias`, tf.variable(tf.tensor1d(b), true, `${name}.bias`));
+  store.params.set(`${name}.weight`, tf.variable(tf.tensor2d(w, [cin, cout]), true));
+  store.params.set(`${name}.bias`, tf.variable(tf.tensor1d(b), true));
 }
 
 function get(map: Map<string, tf.Variable>, key: string): tf.Variable {

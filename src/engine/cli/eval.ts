@@ -1,0 +1,54 @@
+// `kefer eval`: accuracy (WAR), mean class accuracy (UAR), confusion matrix, losses, per-sample records.
+import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { initBackend, isBackendPreference } from '../backend/index.js';
+import { loadDataset } from '../data/index.js';
+import { evaluateCheckpoint } from '../eval/checkpointEval.js';
+import type { EvalSummary } from '../eval/types.js';
+import { UserError } from './errors.js';
+
+export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
+
+const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--backend NAME] [--batch N]`;
+
+export function formatSummary(s: EvalSummary): string {
+  const w = Math.max(...s.classes.map((c) => c.length), 6);
+  const lines = [
+    `n ${s.n}   WAR ${(100 * s.accuracy).toFixed(2)}%   UAR ${(100 * s.meanClassAccuracy).toFixed(2)}%`,
+    `losses: Ls ${s.losses.ls.toFixed(4)}  Lt ${s.losses.lt.toFixed(4)}  Lc(per-sample) ${s.losses.lcPerSample.toFixed(4)}`,
+    '',
+    `confusion (rows: true, columns: predicted)`,
+    `${''.padEnd(w)} ${s.classes.map((c) => c.slice(0, 5).padStart(6)).join('')}   recall`,
+    ...s.confusion.map((row, i) => `${s.classes[i].padEnd(w)} ${row.map((v) => String(v).padStart(6)).join('')}   ${s.perClassAccuracy[i] === null ? '-' : (100 * s.perClassAccuracy[i]!).toFixed(1) + '%'}`),
+  ];
+  return lines.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: f } = parseArgs({
+    args: argv,
+    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (f.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!f.checkpoint || !f.data) throw new UserError(`--checkpoint and --data are required\n${HELP}`);
+  const pref = f.backend ?? 'auto';
+  if (!isBackendPreference(pref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${pref}'`);
+  const backend = await initBackend(pref, f.json ? () => {} : (m) => console.error(m));
+  const dataset = await loadDataset(f.data);
+  const result = await evaluateCheckpoint(f.checkpoint, dataset, { batchSize: f.batch ? Number(f.batch) : 100 });
+  if (f['per-sample']) {
+    await writeFile(f['per-sample'], result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
+  if (f.json) {
+    const s = result.summary;
+    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, backend, data: f.data, checkpoint: f.checkpoint }));
+  } else {
+    console.log(`backend: ${backend.name} (${backend.detail})`);
+    console.log(formatSummary(result.summary));
+  }
+  return 0;
+}

@@ -1,0 +1,120 @@
+// `kefer train`: trains KE-FER on a dataset spec and writes a run directory.
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { initBackend, isBackendPreference } from '../backend/index.js';
+import { countsByClass, loadDataset } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
+import { BACKBONES } from '../model/index.js';
+import { resolveTextEmbeddings } from '../text/index.js';
+import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
+import { num, oneOf } from './args.js';
+import { UserError } from './errors.js';
+import { createPrinter } from './output.js';
+import { chooseValidation } from './validation.js';
+
+export const summary = 'train KE-FER on a dataset (writes checkpoints, run.json, records.jsonl)';
+
+const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
+  --data SPEC            <format>:<path>[#split], e.g. ferplus:../shared/data/ferplus#train
+  --val SPEC|none        validation split that selects the checkpoint (default: the dataset's own
+                         validation split, else a stratified 10% hold-out; never the test split)
+  --out DIR              run directory (checkpoints/best, checkpoints/last, run.json, events.jsonl)
+  --backbone NAME        resnet18 (default) | compact
+  --input-size N         image side (default: 112 for resnet18, 48 for compact)
+  --epochs N (50)  --max-steps N  --batch N (64)  --lr X (0.002)  --warmup-epochs N (1)  --warmup-lr X (1e-4)
+  --momentum X (0.9)  --weight-decay X (5e-4)  --contrast pairwise|per-sample  --logit-scale X (100)
+  --lambda-s X  --lambda-t X  --lambda-c X (1.0 each)
+  --text SOURCE          auto | standin | clip[:MODEL|DIR] | file:PATH (.json/.npy)
+  --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
+  --backend NAME         auto | tensorflow | webgpu | wasm
+  --seed N (29)  --resume  --holdout X (0.1)
+  --diagnose none|val|all  per-sample records written after training (default val)
+  --events text|json     progress output format (json: one event per line, for programs)`;
+
+const OPTIONS = {
+  data: { type: 'string' }, val: { type: 'string' }, out: { type: 'string' }, backbone: { type: 'string' },
+  'input-size': { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' }, batch: { type: 'string' },
+  lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
+  'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
+  'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
+  init: { type: 'string' }, backend: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  holdout: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** A spec without a split trains on the dataset's train split when it has one (never on test). */
+function trainSplitOnly(ds: Dataset): Dataset {
+  if (ds.split) return ds;
+  const splits = new Set(ds.samples.map((s) => s.split));
+  if (splits.size > 1 && splits.has('train')) return { ...ds, split: 'train', samples: ds.samples.filter((s) => s.split === 'train') };
+  return ds;
+}
+
+export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
+  const d = DEFAULT_TRAIN_CONFIG;
+  return {
+    backbone: oneOf(f, 'backbone', BACKBONES, d.backbone),
+    inputSize: f['input-size'] !== undefined ? num(f, 'input-size', 0, { int: true, min: 16 }) : undefined,
+    epochs: num(f, 'epochs', d.epochs, { int: true, min: 1 }),
+    maxSteps: f['max-steps'] !== undefined ? num(f, 'max-steps', 0, { int: true, min: 1 }) : undefined,
+    batchSize: num(f, 'batch', d.batchSize, { int: true, min: 2 }),
+    lr: num(f, 'lr', d.lr, { min: 0 }),
+    warmupLr: num(f, 'warmup-lr', d.warmupLr, { min: 0 }),
+    warmupEpochs: num(f, 'warmup-epochs', d.warmupEpochs, { int: true, min: 0 }),
+    momentum: num(f, 'momentum', d.momentum, { min: 0 }),
+    weightDecay: num(f, 'weight-decay', d.weightDecay, { min: 0 }),
+    contrast: oneOf(f, 'contrast', ['pairwise', 'per-sample'] as const, d.contrast),
+    lambdaS: num(f, 'lambda-s', d.lambdaS, { min: 0 }),
+    lambdaT: num(f, 'lambda-t', d.lambdaT, { min: 0 }),
+    lambdaC: num(f, 'lambda-c', d.lambdaC, { min: 0 }),
+    logitScale: num(f, 'logit-scale', d.logitScale, { min: 0 }),
+    seed: num(f, 'seed', d.seed, { int: true, min: 0 }),
+    init: f.init as string | undefined,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: f } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (f.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!f.data) throw new UserError('--data SPEC is required (e.g. --data ferplus:../shared/data/ferplus#train); see kefer train --help');
+  if (!f.out) throw new UserError('--out RUN_DIR is required');
+  const cfg = parseTrainConfig(f);
+  const backendPref = f.backend ?? 'auto';
+  if (!isBackendPreference(backendPref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${backendPref}'`);
+  const mode = oneOf(f, 'events', ['text', 'json'] as const, 'text');
+  const print = createPrinter(mode);
+  const log = (message: string) => print({ type: 'log', level: 'info', message });
+
+  const backend = await initBackend(backendPref, log);
+  const full = trainSplitOnly(await loadDataset(f.data));
+  if (full.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
+  const choice = await chooseValidation(f.data, full, f.val, num(f, 'holdout', 0.1, { min: 0 }), cfg.seed);
+  log(`validation (selects the checkpoint): ${choice.description}`);
+  const counts = countsByClass(choice.train).total;
+  log(`train per class: ${choice.train.classes.map((c, i) => `${c} ${counts[i]}`).join(', ')}`);
+  const text = await resolveTextEmbeddings(f.text ?? 'auto', choice.train.classes, { log });
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    // First signal: finish the current step and save a resumable checkpoint. Second: exit now.
+    if (++signals > 1) process.exit(130);
+    log('cancelling: finishing the current step and saving a resumable checkpoint');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await train(cfg, {
+      train: choice.train, val: choice.val, valDescription: choice.description, text, backend,
+      outDir: path.resolve(f.out), resume: !!f.resume, signal: controller.signal, onEvent: print,
+      diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'),
+    });
+    return result.cancelled ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,37 @@
+// Evaluates a saved checkpoint on a dataset (shared by `kefer eval`, `kefer demo` and the extension).
+import * as tf from '@tensorflow/tfjs-core';
+import { createImageCache } from '../data/decode.js';
+import type { Dataset } from '../data/types.js';
+import { l2normalize } from '../losses.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
+
+/** Re-indexes a dataset's labels into the checkpoint's class list, by class name. */
+export function alignClasses(dataset: Dataset, classes: string[], where: string): Dataset {
+  if (dataset.classes.join() === classes.join()) return dataset;
+  const map = dataset.classes.map((c) => classes.indexOf(c));
+  const missing = dataset.classes.filter((_, i) => map[i] < 0 && dataset.samples.some((s) => s.label === i));
+  if (missing.length) throw new Error(`${where}: the dataset has class(es) ${missing.join(', ')} that the checkpoint does not know (it has ${classes.join(', ')})`);
+  return { ...dataset, classes: classes as Dataset['classes'], samples: dataset.samples.map((s) => ({ ...s, label: map[s.label] })) };
+}
+
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions = {}): Promise<EvalResult> {
+  const model = await loadCheckpoint(dir);
+  try {
+    const ds = alignClasses(dataset, model.config.classes, dir);
+    const K = model.config.classes.length;
+    const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, model.textEmbeddings.length / K])));
+    try {
+      return await evaluate(
+        { encoder: model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
+        ds,
+        createImageCache(ds, model.config.inputSize, { maxBytes: 0 }),
+        opts,
+      );
+    } finally {
+      textNorm.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}

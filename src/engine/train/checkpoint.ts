@@ -1,0 +1,182 @@
+// Checkpoints: a directory with model.safetensors (PyTorch names and layouts) and config.json.
+//   encoder.<torchvision resnet18 state-dict name>  conv [out, in, kh, kw], BN incl. running stats
+//   MLP.fc1.weight|bias, MLP.fc2.weight|bias        Linear [out, in]
+//   text_embeddings                                  [K, D]
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
+import type { ParamStore } from '../model/layers.js';
+import type { TextSourceInfo } from '../text/types.js';
+import { readSafetensors, writeSafetensors, type SafeTensor, type TensorToWrite } from '../util/safetensors.js';
+
+export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+
+export interface CheckpointConfig {
+  format: 'kefer-checkpoint';
+  version: 1;
+  backbone: BackboneName;
+  classes: string[];
+  neutralIndex: number;
+  inputSize: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  logitScale: number;
+  prompts: string[];
+  textSource: TextSourceInfo;
+  featureDim: number;
+  /** Free-form provenance: epoch, step, metrics, which split selected it, hyper-parameters. */
+  [extra: string]: unknown;
+}
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+export interface LoadedModel {
+  config: CheckpointConfig;
+  encoder: Encoder;
+  transform: Transform;
+  /** [K, D] as stored (not normalised). */
+  textEmbeddings: Float32Array;
+  dispose(): void;
+}
+
+/** tfjs layout -> PyTorch layout, chosen by rank (rank 4 = conv, rank 2 = linear). */
+function toTorch(t: tf.Tensor): { shape: number[]; data: Float32Array } {
+  return tf.tidy(() => {
+    const out = t.rank === 4 ? tf.transpose(t, [3, 2, 0, 1]) : t.rank === 2 ? tf.transpose(t) : t;
+    return { shape: out.shape, data: out.dataSync() as Float32Array };
+  });
+}
+
+/** PyTorch layout -> tfjs layout, or a CheckpointError naming the tensor and both shapes. */
+function fromTorch(file: string, name: string, st: SafeTensor, target: tf.Variable): tf.Tensor {
+  const want = target.rank === 4 ? [target.shape[3], target.shape[2], target.shape[0], target.shape[1]] : target.rank === 2 ? [target.shape[1], target.shape[0]] : target.shape;
+  const got = st.shape;
+  if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
+    throw new CheckpointError(`${file}: tensor '${name}' has shape [${got.join(', ')}], expected [${want.join(', ')}]`);
+  }
+  for (let i = 0; i < st.data.length; i++) {
+    if (!Number.isFinite(st.data[i])) throw new CheckpointError(`${file}: tensor '${name}' holds a non-finite value at index ${i}`);
+  }
+  return tf.tidy(() => {
+    const t = tf.tensor(st.data, got);
+    return t.rank === 4 ? tf.transpose(t, [2, 3, 1, 0]) : t.rank === 2 ? tf.transpose(t) : tf.reshape(t, target.shape);
+  });
+}
+
+function collect(prefix: string, store: ParamStore, into: Map<string, TensorToWrite>): void {
+  for (const [name, v] of [...store.params, ...store.buffers]) {
+    const { shape, data } = toTorch(v);
+    into.set(prefix + name, { dtype: name.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape, data });
+  }
+}
+
+/** Loads named tensors into a store; `strict` requires every parameter/buffer to be present. */
+function assign(file: string, prefix: string, store: ParamStore, tensors: Map<string, SafeTensor>, strict: boolean): number {
+  let n = 0;
+  for (const [name, v] of [...store.params, ...store.buffers]) {
+    const st = tensors.get(prefix + name);
+    if (!st) {
+      if (strict) throw new CheckpointError(`${file}: missing tensor '${prefix + name}'`);
+      continue;
+    }
+    const t = fromTorch(file, prefix + name, st, v);
+    v.assign(t);
+    t.dispose();
+    n++;
+  }
+  return n;
+}
+
+/** Writes the checkpoint atomically: a temporary sibling directory renamed over `dir`. */
+export async function saveCheckpoint(dir: string, model: { encoder: Encoder; transform: Transform; textEmbeddings: Float32Array; config: CheckpointConfig }): Promise<void> {
+  const tensors = new Map<string, TensorToWrite>();
+  collect('encoder.', model.encoder, tensors);
+  collect('', model.transform, tensors);
+  const k = model.config.classes.length;
+  tensors.set('text_embeddings', { dtype: 'F32', shape: [k, model.textEmbeddings.length / k], data: model.textEmbeddings });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeSafetensors(path.join(tmp, 'model.safetensors'), tensors, { format: 'pt', producer: 'kefer-studio' });
+  await writeFile(path.join(tmp, 'config.json'), JSON.stringify(model.config, null, 2) + '\n');
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) await rename(dir, old);
+  await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
+}
+
+export async function readCheckpointConfig(dir: string): Promise<CheckpointConfig> {
+  const file = path.join(dir, 'config.json');
+  let cfg: CheckpointConfig;
+  try {
+    cfg = JSON.parse(await readFile(file, 'utf8')) as CheckpointConfig;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CheckpointError(`${file}: ${code === 'ENOENT' ? 'not found (is this a checkpoint directory?)' : 'not valid JSON'}`);
+  }
+  for (const field of ['backbone', 'classes', 'neutralIndex', 'inputSize', 'mean', 'std', 'logitScale'] as const) {
+    if (cfg[field] === undefined) throw new CheckpointError(`${file}: missing field '${field}'`);
+  }
+  if (cfg.backbone !== 'resnet18' && cfg.backbone !== 'compact') throw new CheckpointError(`${file}: unknown backbone '${String(cfg.backbone)}'`);
+  return cfg;
+}
+
+export async function loadCheckpoint(dir: string): Promise<LoadedModel> {
+  const config = await readCheckpointConfig(dir);
+  const file = path.join(dir, 'model.safetensors');
+  const { tensors } = await readSafetensors(file);
+  const encoder = createEncoder(config.backbone, { inputSize: config.inputSize });
+  const transform = createTransform(0, config.featureDim ?? 512);
+  try {
+    assign(file, 'encoder.', encoder, tensors, true);
+    assign(file, '', transform, tensors, true);
+  } catch (err) {
+    encoder.dispose();
+    transform.dispose();
+    throw err;
+  }
+  const te = tensors.get('text_embeddings');
+  const k = config.classes.length;
+  if (!te) throw new CheckpointError(`${file}: missing tensor 'text_embeddings'`);
+  if (te.shape.length !== 2 || te.shape[0] !== k || te.shape[1] !== encoder.featureDim) {
+    throw new CheckpointError(`${file}: tensor 'text_embeddings' has shape [${te.shape.join(', ')}], expected [${k}, ${encoder.featureDim}]`);
+  }
+  return {
+    config,
+    encoder,
+    transform,
+    textEmbeddings: te.data,
+    dispose() {
+      encoder.dispose();
+      transform.dispose();
+    },
+  };
+}
+
+/**
+ * Loads a torchvision-named ResNet-18 state dict (e.g. exported with safetensors.torch.save_file)
+ * as pretrained backbone weights. Accepts keys with or without an `encoder.` / `module.` prefix;
+ * `fc.*` is ignored. Returns the number of tensors loaded.
+ */
+export async function loadInitWeights(encoder: Encoder, file: string): Promise<number> {
+  const { tensors } = await readSafetensors(file);
+  const renamed = new Map<string, SafeTensor>();
+  for (const [name, t] of tensors) {
+    const bare = name.replace(/^(module\.|encoder\.)+/, '');
+    if (!bare.startsWith('fc.')) renamed.set(bare, t);
+  }
+  const n = assign(file, '', encoder, renamed, false);
+  const missing = [...encoder.params.keys()].filter((k) => !renamed.has(k));
+  if (missing.length > 0) {
+    throw new CheckpointError(`${file}: not a ${encoder.name} state dict: missing ${missing.length} tensors, e.g. '${missing[0]}'`);
+  }
+  return n;
+}

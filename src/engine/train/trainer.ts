@@ -1,0 +1,331 @@
+// The KE-FER training loop: seeded, cancellable, checkpointed every epoch, resumable to the same
+// result as an uninterrupted run (data order and augmentation are derived from (seed, epoch, step)).
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createImageCache, type ImageCache } from '../data/decode.js';
+import type { Dataset } from '../data/types.js';
+import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
+import type { BackendReport, EngineEvent } from '../events.js';
+import { keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
+import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
+import type { TextEmbeddings } from '../text/types.js';
+import { deriveSeed, Rng } from '../util/rng.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.js';
+import { augmentInto } from './augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheckpoint, type CheckpointConfig } from './checkpoint.js';
+import { lrForEpoch } from './schedule.js';
+import { Sgd } from './sgd.js';
+
+export interface TrainConfig {
+  backbone: BackboneName;
+  inputSize?: number;
+  epochs: number;
+  /** Stop after this many optimizer steps in total (bounded runs, tests). */
+  maxSteps?: number;
+  batchSize: number;
+  lr: number;
+  warmupLr: number;
+  warmupEpochs: number;
+  momentum: number;
+  weightDecay: number;
+  contrast: ContrastVariant;
+  lambdaS: number;
+  lambdaT: number;
+  lambdaC: number;
+  logitScale: number;
+  seed: number;
+  /** torchvision-named ResNet-18 safetensors to start the encoder from. */
+  init?: string;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  backbone: 'resnet18',
+  epochs: 50,
+  batchSize: 64,
+  lr: 0.002,
+  warmupLr: 1e-4,
+  warmupEpochs: 1,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  contrast: 'pairwise',
+  lambdaS: 1,
+  lambdaT: 1,
+  lambdaC: 1,
+  logitScale: 100,
+  seed: 29,
+};
+
+export interface TrainInputs {
+  train: Dataset;
+  /** Selects the checkpoint; never the test split. */
+  val?: Dataset;
+  /** Describes where `val` came from, e.g. "ferplus#valid" or "10% held out of train". */
+  valDescription?: string;
+  text: TextEmbeddings;
+  backend: BackendReport;
+  outDir: string;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: EngineEvent) => void;
+  /** Per-sample diagnostics after training: none, the validation set, or train + validation. */
+  diagnose?: 'none' | 'val' | 'all';
+  /** Optional shared image caches (tests and the CLI reuse decoded images). */
+  trainImages?: ImageCache;
+  valImages?: ImageCache;
+}
+
+export interface EpochHistory {
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  ls: number;
+  lt: number;
+  lc: number;
+  trainAccuracy: number;
+  valAccuracy: number | null;
+  valMeanClassAccuracy: number | null;
+  valLoss: number | null;
+  seconds: number;
+}
+
+interface ResumeState {
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+  bestEpoch: number;
+  bestValAccuracy: number | null;
+  history: EpochHistory[];
+  elapsedSec: number;
+}
+
+export interface TrainResult {
+  runDir: string;
+  bestCheckpoint: string;
+  lastCheckpoint: string;
+  bestEpoch: number;
+  selectedOn: 'validation' | 'last-epoch';
+  history: EpochHistory[];
+  cancelled: boolean;
+  valEval?: EvalResult;
+}
+
+const textNormOf = (text: TextEmbeddings) => l2normalize(tf.tensor2d(text.matrix, [text.classes.length, text.dim]));
+
+function checkpointConfig(cfg: TrainConfig, enc: Encoder, inputs: TrainInputs, extra: Record<string, unknown>): CheckpointConfig {
+  return {
+    format: 'kefer-checkpoint',
+    version: 1,
+    backbone: cfg.backbone,
+    classes: [...inputs.train.classes],
+    neutralIndex: inputs.train.classes.indexOf('neutral'),
+    inputSize: enc.inputSize,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+    logitScale: cfg.logitScale,
+    prompts: inputs.text.prompts,
+    textSource: inputs.text.source,
+    featureDim: enc.featureDim,
+    training: { ...cfg, dataset: inputs.train.root, format: inputs.train.format, synthetic: !!inputs.train.synthetic, backend: inputs.backend },
+    ...extra,
+  };
+}
+
+async function saveOptimizer(dir: string, sgd: Sgd, state: ResumeState): Promise<void> {
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, b] of sgd.export()) tensors.set(name, { dtype: 'F32', shape: b.shape, data: b.data });
+  await writeSafetensors(path.join(dir, 'optimizer.safetensors'), tensors);
+  await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+}
+
+function sameConfig(a: TrainConfig, b: TrainConfig): string | undefined {
+  for (const key of ['backbone', 'batchSize', 'lr', 'epochs', 'seed', 'contrast', 'lambdaS', 'lambdaT', 'lambdaC', 'weightDecay', 'momentum'] as const) {
+    if (a[key] !== b[key]) return `${key} was ${String(a[key])}, now ${String(b[key])}`;
+  }
+  return undefined;
+}
+
+export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<TrainResult> {
+  const emit = inputs.onEvent ?? (() => {});
+  const runDir = path.resolve(inputs.outDir);
+  const ckptDir = path.join(runDir, 'checkpoints');
+  const lastDir = path.join(ckptDir, 'last');
+  const bestDir = path.join(ckptDir, 'best');
+  await mkdir(ckptDir, { recursive: true });
+  const eventsFile = path.join(runDir, 'events.jsonl');
+  const log = async (e: EngineEvent) => {
+    emit(e);
+    await appendFile(eventsFile, JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
+  };
+
+  const classes = inputs.train.classes;
+  const neutralIndex = classes.indexOf('neutral');
+  if (neutralIndex < 0) throw new Error('the class list has no neutral class: KE-FER needs it as the anchor');
+  if (inputs.text.classes.join() !== classes.join()) {
+    throw new Error(`text embeddings are for classes [${inputs.text.classes.join(', ')}], the dataset has [${classes.join(', ')}]`);
+  }
+
+  let encoder: Encoder;
+  let transform: Transform;
+  let state: ResumeState = { epoch: 0, stepInEpoch: 0, globalStep: 0, bestEpoch: -1, bestValAccuracy: null, history: [], elapsedSec: 0 };
+  const sgd = new Sgd(cfg.momentum, cfg.weightDecay);
+  const runFile = path.join(runDir, 'run.json');
+
+  if (inputs.resume && existsSync(path.join(lastDir, 'state.json'))) {
+    const prev = JSON.parse(await readFile(runFile, 'utf8')) as { config: TrainConfig };
+    const diff = sameConfig(prev.config, cfg);
+    if (diff) throw new Error(`${runFile}: cannot resume with a different configuration (${diff})`);
+    const loaded = await loadCheckpoint(lastDir);
+    encoder = loaded.encoder;
+    transform = loaded.transform;
+    state = JSON.parse(await readFile(path.join(lastDir, 'state.json'), 'utf8')) as ResumeState;
+    const { tensors } = await readSafetensors(path.join(lastDir, 'optimizer.safetensors'));
+    sgd.import(new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }])));
+    await log({ type: 'log', level: 'info', message: `resumed from ${lastDir} at epoch ${state.epoch + 1}, step ${state.globalStep}` });
+  } else {
+    if (inputs.resume) await log({ type: 'log', level: 'warn', message: `--resume: no checkpoint in ${lastDir}; starting a new run` });
+    encoder = createEncoder(cfg.backbone, { seed: cfg.seed, inputSize: cfg.inputSize });
+    transform = createTransform(cfg.seed);
+    if (cfg.init) {
+      const n = await loadInitWeights(encoder, cfg.init);
+      await log({ type: 'log', level: 'info', message: `initialised ${n} encoder tensors from ${cfg.init}` });
+    }
+  }
+  const params = new Map<string, tf.Variable>([...[...encoder.params].map(([k, v]) => [`encoder.${k}`, v] as const), ...transform.params]);
+  const textNorm = textNormOf(inputs.text);
+  const size = encoder.inputSize;
+  const norm = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  const trainImages = inputs.trainImages ?? createImageCache(inputs.train, size);
+  const valImages = inputs.val ? (inputs.valImages ?? createImageCache(inputs.val, size)) : undefined;
+  const nTrain = inputs.train.samples.length;
+  const bs = Math.min(cfg.batchSize, nTrain);
+  // drop_last: a tiny trailing batch would give BatchNorm meaningless statistics.
+  const stepsPerEpoch = Math.max(1, Math.floor(nTrain / bs));
+  const totalSteps = Math.min(cfg.epochs * stepsPerEpoch, cfg.maxSteps ?? Infinity);
+  const evalModel: EvalModel = { encoder, transform, textNorm, neutralIndex, logitScale: cfg.logitScale, norm, classes };
+
+  await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, backend: inputs.backend, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
+  await log({
+    type: 'start', runDir, backend: inputs.backend, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
+    dataset: `${inputs.train.format}:${inputs.train.root}${inputs.train.split ? '#' + inputs.train.split : ''}`,
+    nTrain, nVal: inputs.val?.samples.length ?? 0, epochs: cfg.epochs, stepsPerEpoch, backbone: cfg.backbone, synthetic: !!inputs.train.synthetic,
+  });
+
+  const x = new Float32Array(bs * size * size * 3);
+  const per = size * size * 3;
+  let cancelled = false;
+  let ema = 0;
+  const t0 = Date.now() - state.elapsedSec * 1000;
+  let epoch = state.epoch;
+  const saveLast = async (stepInEpoch: number, ep: number) => {
+    const s: ResumeState = { ...state, epoch: ep, stepInEpoch, elapsedSec: (Date.now() - t0) / 1000 };
+    await saveCheckpoint(lastDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: ep, step: state.globalStep }) });
+    await saveOptimizer(lastDir, sgd, s);
+  };
+
+  epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
+    const lr = lrForEpoch(epoch, cfg);
+    const order = new Rng(deriveSeed(cfg.seed, epoch)).shuffle(Array.from({ length: nTrain }, (_, i) => i));
+    const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
+    const epochStart = Date.now();
+    const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
+    for (let s = firstStep; s < stepsPerEpoch; s++) {
+      if (inputs.signal?.aborted) {
+        cancelled = true;
+        await saveLast(s, epoch);
+        break epochs;
+      }
+      const stepStart = Date.now();
+      const idx = order.slice(s * bs, (s + 1) * bs);
+      const raw = await trainImages.getBatch(idx);
+      const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
+      for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per);
+      const labelsArr = idx.map((i) => inputs.train.samples[i].label);
+      const stats = tf.tidy(() => {
+        const xb = tf.tensor4d(x, [bs, size, size, 3]);
+        const labels = tf.tensor1d(labelsArr, 'int32');
+        let terms: number[] = [];
+        let logitsOut: tf.Tensor | undefined;
+        const { grads } = tf.variableGrads(() => {
+          const v = encoder.apply(xb, true);
+          const n = transform.apply(v);
+          const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
+          terms = [t.ls, t.lt, t.lc].map((z) => z.dataSync()[0]);
+          logitsOut = tf.keep(tf.argMax(t.logits, 1));
+          return t.total;
+        }, [...params.values()]);
+        const named: Record<string, tf.Tensor> = {};
+        for (const [name, v] of params) named[name] = grads[v.name];
+        sgd.step(params, named, lr);
+        const preds = logitsOut!.dataSync();
+        logitsOut!.dispose();
+        let correct = 0;
+        for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
+        return { terms, correct };
+      });
+      const [ls, lt, lc] = stats.terms;
+      const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
+      if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
+      sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
+      state.globalStep++;
+      const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
+      ema = ema ? 0.9 * ema + 0.1 * ips : ips;
+      const remaining = totalSteps - state.globalStep;
+      await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
+      if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
+        // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
+        break;
+      }
+    }
+    const steps = Math.max(1, sums.seen / bs);
+    let val: EvalResult | undefined;
+    if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
+    const entry: EpochHistory = {
+      epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
+      trainAccuracy: sums.seen ? sums.correct / sums.seen : 0,
+      valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null,
+      valLoss: val ? val.summary.losses.ls : null, seconds: (Date.now() - epochStart) / 1000,
+    };
+    state.history.push(entry);
+    const isBest = !val || state.bestValAccuracy === null || val.summary.accuracy > state.bestValAccuracy;
+    if (isBest) {
+      state.bestEpoch = epoch + 1;
+      state.bestValAccuracy = val?.summary.accuracy ?? null;
+      await saveCheckpoint(bestDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: epoch + 1, step: state.globalStep, selectedOn: val ? 'validation' : 'last-epoch', validation: inputs.valDescription ?? null, valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null }) });
+    }
+    await saveLast(0, epoch + 1);
+    await log({ type: 'epoch', epoch: epoch + 1, step: state.globalStep, trainLoss: entry.trainLoss, valAccuracy: entry.valAccuracy, valMeanClassAccuracy: entry.valMeanClassAccuracy, valLoss: entry.valLoss, best: isBest, checkpoint: isBest ? bestDir : lastDir });
+  }
+
+  const selectedOn = inputs.val ? 'validation' : 'last-epoch';
+  let valEval: EvalResult | undefined;
+  const diagnose = inputs.diagnose ?? 'val';
+  if (!cancelled && diagnose !== 'none' && existsSync(bestDir)) {
+    const best = await loadCheckpoint(bestDir);
+    const bestModel: EvalModel = { ...evalModel, encoder: best.encoder, transform: best.transform };
+    const lines: string[] = [];
+    if (inputs.val && valImages) {
+      valEval = await evaluate(bestModel, inputs.val, valImages, { signal: inputs.signal });
+      lines.push(...valEval.records.map((r) => JSON.stringify(r)));
+      await writeFile(path.join(runDir, 'eval-val.json'), JSON.stringify(valEval.summary, null, 2) + '\n');
+    }
+    if (diagnose === 'all') {
+      const tr = await evaluate(bestModel, inputs.train, trainImages, { signal: inputs.signal });
+      lines.push(...tr.records.map((r) => JSON.stringify(r)));
+      await writeFile(path.join(runDir, 'eval-train.json'), JSON.stringify(tr.summary, null, 2) + '\n');
+    }
+    await writeFile(path.join(runDir, 'records.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
+    best.dispose();
+  }
+  const result: TrainResult = { runDir, bestCheckpoint: bestDir, lastCheckpoint: lastDir, bestEpoch: state.bestEpoch, selectedOn, history: state.history, cancelled, valEval };
+  const run = JSON.parse(await readFile(runFile, 'utf8')) as Record<string, unknown>;
+  await writeFile(runFile, JSON.stringify({ ...run, status: cancelled ? 'cancelled' : 'done', finished: new Date().toISOString(), bestEpoch: state.bestEpoch, selectedOn, validation: inputs.valDescription ?? null, valAccuracy: state.bestValAccuracy, valMeanClassAccuracy: valEval?.summary.meanClassAccuracy ?? null, history: state.history, steps: state.globalStep }, null, 2) + '\n');
+  await log({ type: 'done', runDir, bestEpoch: state.bestEpoch, selectedOn, valAccuracy: state.bestValAccuracy, checkpoint: bestDir, cancelled });
+  textNorm.dispose();
+  sgd.dispose();
+  encoder.dispose();
+  transform.dispose();
+  return result;
+}
