@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from '../../src/engine/backend/index.js';
-import { createProbeNet } from '../../bench/probeNet.js';
+import { createProbeNet } from './backendProbeNet.js';
 
 /** Deterministic pseudo-random data (mulberry32), identical on every backend. */
 function randomData(n: number, seed: number): Float32Array {
@@ -33,7 +33,7 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   assert.ok(worst <= rel * Math.max(scale, 1e-6), `${what}: max abs diff ${worst} at ${at} (scale ${scale})`);
 }
 
-interface ConvCase { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' }
+interface ConvCase { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number }
 
 /** Forward output, dL/dx and dL/dW for L = sum(conv(x, W) * g) on the active backend. */
 function convAndGrads(c: ConvCase): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
@@ -67,6 +67,12 @@ const CASES: ConvCase[] = [
   { n: 2, h: 11, w: 11, cin: 3, cout: 4, k: 7, s: 1, pad: 'valid' },
   { n: 2, h: 10, w: 10, cin: 20, cout: 24, k: 3, s: 1, pad: 'same' }, // rows >= 16 floats: copyWithin path
   { n: 2, h: 9, w: 9, cin: 18, cout: 20, k: 3, s: 2, pad: 'same' },
+  // torchvision-style symmetric numeric padding, as the project's encoders use
+  { n: 2, h: 8, w: 8, cin: 4, cout: 6, k: 3, s: 2, pad: 1 },
+  { n: 2, h: 9, w: 9, cin: 4, cout: 6, k: 3, s: 2, pad: 1 },
+  { n: 2, h: 9, w: 9, cin: 4, cout: 6, k: 3, s: 1, pad: 1 },
+  { n: 2, h: 17, w: 15, cin: 3, cout: 8, k: 7, s: 2, pad: 3 },
+  { n: 2, h: 7, w: 7, cin: 6, cout: 5, k: 1, s: 2, pad: 0 },
 ];
 
 describe('wasm training kernels match the cpu backend', () => {

@@ -1,12 +1,13 @@
 // Native TensorFlow through tfjs-node(-gpu). Both are optionalDependencies: their install script
 // downloads libtensorflow, so on offline machines they are simply absent and we fall through.
 import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
 import type { BackendReport } from '../events.js';
 
 export type TensorflowPackage = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';
 
-/** Indirect so bundlers leave the optional module alone instead of failing on it. */
-const optionalRequire: (id: string) => unknown = (id) => require(id);
+/** A runtime require, so bundlers leave the optional module alone instead of failing on it. */
+const optionalRequire = createRequire(__filename);
 
 export async function initTensorflow(pkg: TensorflowPackage, log: (msg: string) => void = () => {}): Promise<BackendReport> {
   try {

@@ -1,6 +1,6 @@
-// A self-contained, functional ResNet-18 (torchvision layout, NHWC, 512-d pooled output) written
-// straight on tfjs-core ops. The bench falls back to it when the project's model module is absent,
-// and the backend tests use it as a "does a ResNet-18 training step work on this backend" graph.
+// A self-contained ResNet (torchvision layout and padding, NHWC, pooled output) on tfjs-core ops,
+// with adjustable widths so the backend tests can run a whole training step against the slow cpu
+// reference backend. Independent of src/engine/model so kernel tests do not move with it.
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface ProbeNet {
@@ -54,12 +54,12 @@ export function createProbeNet(opts: { widths?: number[]; blocks?: number; inCha
     return tf.add(tf.mul(tf.sub(x, mean), scale), P(`${name}.bias`));
   };
   const convBn = (x: tf.Tensor4D, name: string, bnName: string, stride: number, relu: boolean) => {
-    const y = batchNorm(tf.conv2d(x, P(`${name}.weight`) as tf.Tensor4D, stride, 'same'), bnName);
+    const y = batchNorm(tf.conv2d(x, P(`${name}.weight`) as tf.Tensor4D, stride, Math.floor(P(`${name}.weight`).shape[0] / 2)), bnName);
     return relu ? tf.relu(y) : y;
   };
   const apply = (x: tf.Tensor4D, _training: boolean): tf.Tensor2D => tf.tidy(() => {
     let h = convBn(x, 'conv1', 'bn1', 2, true);
-    h = tf.maxPool(h, 3, 2, 'same') as tf.Tensor4D;
+    h = tf.maxPool(h, 3, 2, 1) as tf.Tensor4D;
     widths.forEach((_w, s) => {
       for (let b = 0; b < blocks; b++) {
         const p = `layer${s + 1}.${b}`;

@@ -1,0 +1,141 @@
+// Training-throughput benchmark: img/s of one KE-FER training step (encoder forward in training
+// mode + KE-FER loss + backward + SGD update) per tfjs backend available here, each against a
+// PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable.
+//   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16]
+// Wall-clock img/s is the headline; CPU-time img/s (img per second of process CPU time) is printed
+// too because the machine is shared and wall time swings with other people's load.
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { initBackend, type BackendPreference } from '../src/engine/backend/index.js';
+import { createEncoder, createTransform, type BackboneName } from '../src/engine/model/index.js';
+import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
+import { Sgd } from '../src/engine/train/sgd.js';
+
+interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
+interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number }
+
+const CONFIGS: BenchConfig[] = [
+  { id: 'resnet18 b16', backbone: 'resnet18', batch: 16, size: 112 },
+  { id: 'resnet18 b64', backbone: 'resnet18', batch: 64, size: 112 },
+  { id: 'compact b64', backbone: 'compact', batch: 64, size: 48 },
+];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const SECONDS = Number(arg('seconds') ?? 10);
+const ONLY = arg('only');
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Runs warm-up + timed steps of the real model/loss/optimizer on the active tfjs backend. */
+function measureTfjs(cfg: BenchConfig): Result {
+  const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
+  const fn = createTransform(29);
+  const sgd = new Sgd(0.9, 5e-4);
+  const params = new Map([...enc.params, ...fn.params]);
+  const vars = [...params.values()];
+  const x = tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: cfg.batch }, (_, i) => i % 7), 'int32');
+  const text = tf.tidy(() => {
+    const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
+    return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
+  });
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => {
+      const v = enc.apply(x, true);
+      return keferLoss(v, fn.apply(v), text, labels, { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 }).total;
+    }, vars);
+    const loss = value.dataSync()[0];
+    // variableGrads names gradients by variable name; SGD wants them by parameter key.
+    const byKey: Record<string, tf.Tensor> = {};
+    for (const [k, v] of params) byKey[k] = grads[v.name];
+    sgd.step(params, byKey, 0.002);
+    tf.dispose([value, ...Object.values(grads)]);
+    if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss}`);
+  };
+  try {
+    step(); // warm-up: XNNPACK operator creation, heap growth
+    let steps = 0;
+    const t0 = performance.now();
+    const c0 = cpuSeconds();
+    while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
+      step();
+      steps++;
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds() - c0;
+    return { imgPerSec: (steps * cfg.batch) / wall, cpuImgPerSec: (steps * cfg.batch) / cpu, steps };
+  } finally {
+    enc.dispose();
+    fn.dispose();
+    sgd.dispose();
+    tf.dispose([x, labels, text]);
+  }
+}
+
+/** A python with torch: $KEFER_PYTHON, python3 on PATH, or Debian's /usr/bin/python3. */
+function findTorchPython(): { python: string; version: string } | null {
+  for (const py of [process.env.KEFER_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return { python: py, version: r.stdout.trim() };
+  }
+  return null;
+}
+
+function measureTorch(py: string, cfg: BenchConfig): (Result & { threads: number }) | null {
+  const script = path.join(__dirname, 'train_torch.py');
+  const payload = JSON.stringify([{ backbone: cfg.backbone, batch: cfg.batch, size: cfg.size, seconds: SECONDS }]);
+  const r = spawnSync(py, [script, payload], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) {
+    console.log(`  pytorch failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}`);
+    return null;
+  }
+  const o = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { img_per_s: number; cpu_img_per_s: number; steps: number; threads: number };
+  return { imgPerSec: o.img_per_s, cpuImgPerSec: o.cpu_img_per_s, steps: o.steps, threads: o.threads };
+}
+
+const fmt = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+async function main(): Promise<void> {
+  const configs = CONFIGS.filter((c) => !ONLY || c.id.replace(' ', '-') === ONLY);
+  const torch = findTorchPython();
+  console.log(torch ? `pytorch baseline: torch ${torch.version} (${torch.python})` : 'pytorch baseline: SKIPPED (no python3 with torch; apt-get install -y python3-torch)');
+
+  const backends: BackendPreference[] = ['wasm', 'webgpu'];
+  const available: Array<{ pref: BackendPreference; detail: string }> = [];
+  for (const pref of backends) {
+    try {
+      const rep = await initBackend(pref);
+      available.push({ pref, detail: rep.detail });
+    } catch (err) {
+      console.log(`${pref}: SKIPPED (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  for (const b of available) console.log(`${b.pref}: ${b.detail}`);
+  console.log(`load average at start: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}; ${SECONDS}s per measurement`);
+
+  for (const cfg of configs) {
+    // Baseline first, then each backend, so the ratio compares measurements minutes apart at most.
+    const base = torch ? measureTorch(torch.python, cfg) : null;
+    const baseText = base ? `pytorch (${fmt(base.imgPerSec)} img/s, ${base.threads} thread${base.threads === 1 ? '' : 's'})` : 'pytorch (skipped)';
+    for (const b of available) {
+      await initBackend(b.pref);
+      const r = measureTfjs(cfg);
+      const ratio = base ? `${(r.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
+      const cpuRatio = base ? `; per CPU-second ${fmt(r.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
+      console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+  process.exitCode = 1;
+});
