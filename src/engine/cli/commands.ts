@@ -10,4 +10,6 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   eval: () => import('./eval.js'),
   demo: () => import('./demo.js'),
   data: () => import('./data.js'),
+  relabel: () => import('./relabel.js'),
+  labels: () => import('./labels.js'),
 };

@@ -306,8 +306,9 @@ export function classCounts(store: Store, dataset: number, opts: { split?: strin
     effective[o]--;
     effective[e]++;
   }
+  // CROSS JOIN keeps marks (a few rows) as the outer loop instead of a scan of the dataset's samples.
   for (const [e, c] of store.db
-    .prepare(`SELECT s.label, count(*) FROM marks m JOIN samples s ON s.sk = m.sample WHERE m.excluded = 1 AND s.dataset = ?${splitWhere.replace('split', 's.split')} GROUP BY s.label`)
+    .prepare(`SELECT s.label, count(*) FROM marks m CROSS JOIN samples s ON s.sk = m.sample WHERE m.excluded = 1 AND s.dataset = ?${splitWhere.replace('split', 's.split')} GROUP BY s.label`)
     .raw()
     .iterate(...args) as Iterable<[number, number]>) {
     grow(excluded, e);

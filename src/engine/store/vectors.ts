@@ -35,8 +35,13 @@ export function readRunVector(db: Db, rk: number): RunVector | undefined {
     | { samples: Buffer; labels: Buffer; preds: Buffer }
     | undefined;
   if (!r) return undefined;
-  // Copy into aligned memory for the Int32Array view.
-  const s = new Uint8Array(r.samples.byteLength);
-  s.set(r.samples);
-  return { samples: new Int32Array(s.buffer), labels: new Uint8Array(r.labels), preds: new Uint8Array(r.preds) };
+  // An Int32Array view needs 4-byte alignment; large blobs come back unpooled (offset 0), else copy.
+  let samples: Int32Array;
+  if (r.samples.byteOffset % 4 === 0) samples = new Int32Array(r.samples.buffer, r.samples.byteOffset, r.samples.byteLength / 4);
+  else {
+    const s = new Uint8Array(r.samples.byteLength);
+    s.set(r.samples);
+    samples = new Int32Array(s.buffer);
+  }
+  return { samples, labels: r.labels, preds: r.preds };
 }
