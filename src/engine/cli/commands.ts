@@ -12,4 +12,5 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   data: () => import('./data.js'),
   relabel: () => import('./relabel.js'),
   labels: () => import('./labels.js'),
+  'export-onnx': () => import('./exportOnnx.js'),
 };

@@ -1,0 +1,113 @@
+// Builds evaluate()'s per-sample records and summary from plain arrays (logits, v, n per batch), so
+// runtimes other than tfjs (onnxruntime, the head retrainer) produce byte-for-byte the same record shape.
+// Formulas mirror src/engine/eval/evaluate.ts; test/engine/onnx-records.test.ts checks they agree.
+import type { Sample } from '../data/types.js';
+import type { EvalResult } from '../eval/evaluate.js';
+import { computeMetrics } from '../eval/metrics.js';
+import type { SampleRecord } from '../eval/types.js';
+import { normaliseRows } from './export.js';
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export interface RecordContext {
+  classes: string[];
+  neutralIndex: number;
+  /** [K, D] text embeddings as stored (normalised here). */
+  textEmbeddings: Float32Array;
+  featureDim: number;
+  /** Keep v per sample in the result's `embeddings` (dataset order). */
+  keepEmbeddings?: boolean;
+  /** Total samples (sizes `embeddings`). */
+  total: number;
+}
+
+function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += a[ao + j] * b[bo + j];
+  return s;
+}
+
+export class RecordBuilder {
+  readonly records: SampleRecord[] = [];
+  private readonly K: number;
+  private readonly D: number;
+  private readonly tNorm: Float32Array;
+  /** normalise(t_k - t_N), [K, D] (row N is zero and never used). */
+  private readonly dirNorm: Float32Array;
+  private readonly embeddings?: Float32Array;
+  private lsSum = 0;
+  private ltSum = 0;
+  private lcSum = 0;
+  private nonNeutral = 0;
+
+  constructor(private readonly ctx: RecordContext) {
+    this.K = ctx.classes.length;
+    this.D = ctx.featureDim;
+    this.tNorm = normaliseRows(ctx.textEmbeddings, this.K);
+    const dir = new Float32Array(this.K * this.D);
+    const N = ctx.neutralIndex;
+    for (let k = 0; k < this.K; k++) for (let j = 0; j < this.D; j++) dir[k * this.D + j] = this.tNorm[k * this.D + j] - this.tNorm[N * this.D + j];
+    this.dirNorm = normaliseRows(dir, this.K);
+    if (ctx.keepEmbeddings) this.embeddings = new Float32Array(ctx.total * this.D);
+  }
+
+  /**
+   * Adds one batch. logits: [B, K]; v, n: [B, D]; samples[i] is the sample of row i, `positions[i]` its
+   * index in the dataset (where its embedding goes); labels[i] its (possibly relabelled) class.
+   */
+  add(samples: readonly Sample[], labels: readonly number[], positions: readonly number[], logits: Float32Array, v: Float32Array, n: Float32Array): void {
+    const { K, D } = this;
+    const diff = new Float32Array(D);
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i];
+      const y = labels[i];
+      // softmax / log-softmax of the logits row, max-shifted
+      let max = -Infinity;
+      for (let k = 0; k < K; k++) max = Math.max(max, logits[i * K + k]);
+      let z = 0;
+      for (let k = 0; k < K; k++) z += Math.exp(logits[i * K + k] - max);
+      const probs = new Array<number>(K);
+      let pred = 0;
+      for (let k = 0; k < K; k++) {
+        probs[k] = Math.exp(logits[i * K + k] - max) / z;
+        if (probs[k] > probs[pred]) pred = k;
+      }
+      const logpY = logits[i * K + y] - max - Math.log(z);
+      const vo = i * D;
+      const vNorm = Math.max(Math.sqrt(dot(v, vo, v, vo, D)), 1e-8);
+      const nNorm = Math.max(Math.sqrt(dot(n, vo, n, vo, D)), 1e-8);
+      const st = dot(v, vo, this.tNorm, y * D, D) / vNorm;
+      const sn = dot(n, vo, this.tNorm, y * D, D) / nNorm;
+      const isNeutral = y === this.ctx.neutralIndex;
+      let align: number | null = null;
+      if (!isNeutral) {
+        for (let j = 0; j < D; j++) diff[j] = v[vo + j] - n[vo + j];
+        align = dot(diff, 0, this.dirNorm, y * D, D) / Math.max(Math.sqrt(dot(diff, 0, diff, 0, D)), 1e-8);
+        this.nonNeutral++;
+        this.ltSum += 1 - align;
+        this.lcSum += sn - st + 2;
+      }
+      this.lsSum -= logpY;
+      this.records.push({
+        id: s.id, path: s.path, split: s.split, label: y, pred, probs: probs.map(round),
+        simText: round(st), simNeutral: round(sn), gap: round(st - sn), align: align === null ? null : round(align),
+      });
+      if (this.embeddings) this.embeddings.set(v.subarray(vo, vo + D), positions[i] * D);
+    }
+  }
+
+  finish(): EvalResult {
+    const K = this.K;
+    const N = this.records.length;
+    const m = computeMetrics(this.records.map((r) => r.label), this.records.map((r) => r.pred), K);
+    return {
+      summary: {
+        classes: this.ctx.classes, n: m.n, accuracy: m.accuracy, meanClassAccuracy: m.meanClassAccuracy,
+        confusion: m.confusion, perClassAccuracy: m.perClassAccuracy,
+        losses: { ls: N ? this.lsSum / N : 0, lt: this.nonNeutral ? this.ltSum / this.nonNeutral : 0, lcPerSample: this.nonNeutral ? this.lcSum / this.nonNeutral : 0 },
+      },
+      records: this.records,
+      embeddings: this.embeddings,
+    };
+  }
+}

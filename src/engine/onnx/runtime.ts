@@ -1,0 +1,188 @@
+// Evaluation through onnxruntime-node: the checkpoint's ONNX export (re-exported when missing or stale)
+// runs on the best execution provider available, while the next batch's images decode on libuv's pool.
+// Produces the same EvalResult / SampleRecord as src/engine/eval/evaluate.ts (see records.ts).
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { initBackend } from '../backend/index.js';
+import { createImageCache, type ImageCache } from '../data/decode.js';
+import type { Dataset } from '../data/types.js';
+import { alignClasses } from '../eval/checkpointEval.js';
+import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
+import { normaliseInto } from '../train/augment.js';
+import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
+import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE } from './export.js';
+import { RecordBuilder } from './records.js';
+import { readSafetensors } from '../util/safetensors.js';
+
+export type OnnxProvider = 'cuda' | 'webgpu' | 'cpu';
+export const DEFAULT_PROVIDERS: readonly OnnxProvider[] = ['cuda', 'webgpu', 'cpu'];
+
+/** Providers from $KEFER_ORT_PROVIDERS (comma list, e.g. "cpu") or the default order. */
+export function providersFromEnv(env: NodeJS.ProcessEnv = process.env): OnnxProvider[] {
+  const raw = env.KEFER_ORT_PROVIDERS?.trim();
+  if (!raw) return [...DEFAULT_PROVIDERS];
+  const list = raw.split(',').map((s) => s.trim());
+  for (const p of list) if (!(DEFAULT_PROVIDERS as readonly string[]).includes(p)) throw new Error(`KEFER_ORT_PROVIDERS: unknown provider '${p}' (expected ${DEFAULT_PROVIDERS.join(', ')})`);
+  return list as OnnxProvider[];
+}
+
+export interface OnnxSession {
+  session: ort.InferenceSession;
+  provider: OnnxProvider;
+}
+
+export interface SessionOptions {
+  /** Tried in order; the first that creates a session wins. Default: providersFromEnv(). */
+  providers?: readonly OnnxProvider[];
+  log?: (msg: string) => void;
+  /** onnxruntime intra-op threads (default: onnxruntime's, the physical cores). */
+  threads?: number;
+}
+
+/** Creates a session on the first provider that works (CUDA, WebGPU, CPU by default) and logs which. */
+export async function createOnnxSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OnnxSession> {
+  const log = opts.log ?? (() => {});
+  const reasons: string[] = [];
+  for (const provider of opts.providers ?? providersFromEnv()) {
+    try {
+      const so: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+      if (opts.threads) so.intraOpNumThreads = opts.threads;
+      const session = typeof model === 'string' ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
+      log(`onnxruntime: ${provider} execution provider`);
+      return { session, provider };
+    } catch (err) {
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 160);
+      reasons.push(`${provider}: ${reason}`);
+      log(`onnxruntime: ${provider} unavailable (${reason})`);
+    }
+  }
+  throw new Error(`onnxruntime: no execution provider worked: ${reasons.join('; ')}`);
+}
+
+/** Reads one metadata value from an .onnx file (undefined when absent or unreadable). */
+export async function readOnnxMetadata(file: string, key: string): Promise<string | undefined> {
+  try {
+    const m = onnx.ModelProto.decode(await readFile(file));
+    return m.metadataProps.find((p) => p.key === key)?.value ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** tfjs needs a backend to read a checkpoint for export; wasm is the one that always loads here. */
+async function ensureTfBackend(log: (m: string) => void): Promise<void> {
+  try {
+    tf.backend();
+  } catch {
+    await initBackend('wasm', log);
+  }
+}
+
+/**
+ * Returns DIR/model.onnx, exporting it first when it is missing or was made from other checkpoint bytes
+ * (its metadata holds the sha256 of model.safetensors).
+ */
+export async function ensureOnnxExport(dir: string, log: (m: string) => void = () => {}): Promise<{ file: string; checkpointSha256: string; exported: boolean }> {
+  const file = path.join(dir, ONNX_FILE);
+  const sha = await fileSha256(path.join(dir, 'model.safetensors'));
+  if (existsSync(file) && (await readOnnxMetadata(file, META_CHECKPOINT_SHA)) === sha) return { file, checkpointSha256: sha, exported: false };
+  await ensureTfBackend(log);
+  log(existsSync(file) ? `onnx: ${file} is stale, re-exporting` : `onnx: exporting ${file}`);
+  await exportCheckpointOnnx(dir, file);
+  return { file, checkpointSha256: sha, exported: true };
+}
+
+/** The runtime `kefer eval` should use when --runtime is not given: onnx when the checkpoint holds model.onnx. */
+export function defaultRuntime(checkpointDir: string): 'onnx' | 'tfjs' {
+  return existsSync(path.join(checkpointDir, ONNX_FILE)) ? 'onnx' : 'tfjs';
+}
+
+export interface OnnxEvalOptions extends EvalOptions, SessionOptions {
+  /** Images decoded at once per batch (sharp, libuv pool). Default 8. */
+  decodeConcurrency?: number;
+}
+
+export interface OnnxEvalResult extends EvalResult {
+  provider: OnnxProvider;
+}
+
+/** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
+export async function* prefetchBatches(
+  dataset: Dataset,
+  images: ImageCache,
+  norm: { mean: [number, number, number]; std: [number, number, number] },
+  batchSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<{ start: number; indices: number[]; x: Float32Array }> {
+  const N = dataset.samples.length;
+  const S = images.size;
+  const per = S * S * 3;
+  const load = async (start: number) => {
+    const indices = Array.from({ length: Math.min(batchSize, N - start) }, (_, i) => start + i);
+    const raw = await images.getBatch(indices);
+    const x = new Float32Array(indices.length * per);
+    for (let i = 0; i < indices.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), S, norm, x, i * per);
+    return { start, indices, x };
+  };
+  let next = N > 0 ? load(0) : null;
+  for (let start = 0; next; start += batchSize) {
+    if (signal?.aborted) throw new Error('evaluation cancelled');
+    const cur = await next;
+    // Start decoding the following batch before handing this one out.
+    next = start + batchSize < N ? load(start + batchSize) : null;
+    // An abandoned prefetch must not surface as an unhandled rejection.
+    next?.catch(() => {});
+    yield cur;
+  }
+}
+
+/** Runs one normalised NHWC batch; returns logits, v, n as Float32Arrays. */
+export async function runBatch(session: ort.InferenceSession, x: Float32Array, batch: number, size: number): Promise<{ logits: Float32Array; v: Float32Array; n: Float32Array }> {
+  const out = await session.run({ images: new ort.Tensor('float32', x, [batch, size, size, 3]) });
+  return { logits: out.logits.data as Float32Array, v: out.v.data as Float32Array, n: out.n.data as Float32Array };
+}
+
+export interface OnnxCheckpoint {
+  config: CheckpointConfig;
+  textEmbeddings: Float32Array;
+  session: OnnxSession;
+  checkpointSha256: string;
+  release(): Promise<void>;
+}
+
+/** Opens a checkpoint for onnxruntime inference (exporting it if needed). */
+export async function openOnnxCheckpoint(dir: string, opts: SessionOptions = {}): Promise<OnnxCheckpoint> {
+  const log = opts.log ?? (() => {});
+  const config = await readCheckpointConfig(dir);
+  const { file, checkpointSha256 } = await ensureOnnxExport(dir, log);
+  const { tensors } = await readSafetensors(path.join(dir, 'model.safetensors'));
+  const te = tensors.get('text_embeddings');
+  if (!te) throw new Error(`${dir}: checkpoint has no text_embeddings`);
+  const session = await createOnnxSession(file, opts);
+  return { config, textEmbeddings: te.data, session, checkpointSha256, release: () => session.session.release() };
+}
+
+/** `evaluateCheckpoint` on onnxruntime: same records, same summary. */
+export async function evaluateCheckpointOnnx(dir: string, dataset: Dataset, opts: OnnxEvalOptions = {}): Promise<OnnxEvalResult> {
+  const ck = await openOnnxCheckpoint(dir, opts);
+  try {
+    const { config } = ck;
+    const ds = alignClasses(dataset, config.classes, dir);
+    const images = createImageCache(ds, config.inputSize, { maxBytes: 0, concurrency: opts.decodeConcurrency ?? 8 });
+    const builder = new RecordBuilder({ classes: config.classes, neutralIndex: config.neutralIndex, textEmbeddings: ck.textEmbeddings, featureDim: config.featureDim ?? 512, keepEmbeddings: opts.keepEmbeddings, total: ds.samples.length });
+    const N = ds.samples.length;
+    for await (const b of prefetchBatches(ds, images, { mean: config.mean, std: config.std }, opts.batchSize ?? 100, opts.signal)) {
+      const { logits, v, n } = await runBatch(ck.session.session, b.x, b.indices.length, config.inputSize);
+      const samples = b.indices.map((i) => ds.samples[i]);
+      builder.add(samples, samples.map((s) => s.label), b.indices, logits, v, n);
+      opts.onProgress?.(b.start + b.indices.length, N);
+    }
+    return { ...builder.finish(), provider: ck.session.provider };
+  } finally {
+    await ck.release();
+  }
+}
