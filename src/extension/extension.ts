@@ -128,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
 
   training.onFinished(({ runDir, parent, ok }) => {
     void curation.call('reload', runDir);
+    if (ok) diagnostics.showRun(runDir);
     if (ok && parent) diagnostics.showComparison(parent, runDir);
     else if (ok) void vscode.window.showInformationMessage(`KE-FER: training finished (${path.basename(runDir)}).`, 'Open Diagnostics').then((a) => a && diagnostics.openPanel(runDir));
   });

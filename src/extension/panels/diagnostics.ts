@@ -169,6 +169,11 @@ export class DiagnosticsHub implements vscode.WebviewViewProvider {
     });
   }
 
+  /** A run finished: every open diagnostics webview switches to it (the side view included). */
+  showRun(runDir: string): void {
+    for (const s of DiagnosticsHub.sessions) if (s !== this.panel?.session) s.show(runDir);
+  }
+
   openPanel(runDir: string | undefined, comparison?: [string, string]): void {
     if (this.panel) {
       this.panel.session.pendingComparison = comparison;

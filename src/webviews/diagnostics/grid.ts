@@ -97,7 +97,7 @@ export class ThumbGrid extends LitElement {
       }
       const cur = this.classes[r.currentLabel] ?? r.currentLabel;
       const pred = this.classes[r.pred] ?? r.pred;
-      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" style=${style} data-id=${r.id} data-index=${i}
+      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" style=${style} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-pred=${r.pred}
           role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}, predicted ${pred} (${(r.confidence * 100).toFixed(0)}%)"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${r.src} alt="${r.id}" loading="lazy">
