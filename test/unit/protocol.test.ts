@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { keyToAction, parseWebviewMessage } from '../../src/webviews/protocol.js';
+
+const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, mistakesOnly: true };
+
+test('parseWebviewMessage accepts well-formed messages', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'ready', view: 'diagnostics' }), { type: 'ready', view: 'diagnostics' });
+  const q = { runDir: '/r', filter, sort: 'issue', offset: 120, limit: 120 };
+  assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: q }), { type: 'requestPage', query: q });
+  assert.deepEqual(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 3 }), { type: 'setLabel', runDir: '/r', id: 'a', label: 3 });
+  assert.deepEqual(parseWebviewMessage({ type: 'undo', runDir: '/r' }), { type: 'undo', runDir: '/r' });
+});
+
+test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
+  assert.equal(parseWebviewMessage(null), undefined);
+  assert.equal(parseWebviewMessage({ type: 'nope' }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 8 }, 7), undefined);
+  assert.equal(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 1.5 }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'bogus', offset: 0, limit: 1 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'gap', offset: -1, limit: 1 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, trueClass: 99 }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'ready', view: 'other' }), undefined);
+});
+
+test('keyToAction maps digits to classes and U/X/? to actions', () => {
+  assert.deepEqual(keyToAction('1', 7), { kind: 'label', label: 0 });
+  assert.deepEqual(keyToAction('7', 7), { kind: 'label', label: 6 });
+  assert.equal(keyToAction('8', 7), undefined);
+  assert.deepEqual(keyToAction('8', 8), { kind: 'label', label: 7 });
+  assert.deepEqual(keyToAction('u', 7), { kind: 'undo' });
+  assert.deepEqual(keyToAction('X', 7), { kind: 'exclude' });
+  assert.deepEqual(keyToAction('?', 7), { kind: 'unsure' });
+  assert.equal(keyToAction('q', 7), undefined);
+});
