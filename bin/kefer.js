@@ -10,8 +10,11 @@ if (fs.existsSync(bundle) && !process.env.KEFER_FROM_SOURCE) {
   require(bundle);
 } else {
   const { spawn } = require('node:child_process');
+  const { pathToFileURL } = require('node:url');
+  // Resolved from this file, so the CLI works from any working directory.
+  const tsx = pathToFileURL(require.resolve('tsx')).href;
   const main = path.join(__dirname, '..', 'src', 'engine', 'cli', 'main.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, ['--import', tsx, main, ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
 }

@@ -11,6 +11,7 @@ import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
+import { openStore, registerTrainedRun, withOverlay } from './storeLink.js';
 
 export const summary = 'train KE-FER on a dataset (writes checkpoints, run.json, records.jsonl)';
 
@@ -29,7 +30,10 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --backend NAME         auto | tensorflow | webgpu | wasm
   --seed N (29)  --resume  --holdout X (0.1)
   --diagnose none|val|all  per-sample records written after training (default val)
-  --events text|json     progress output format (json: one event per line, for programs)`;
+  --events text|json     progress output format (json: one event per line, for programs)
+  --store PATH           workspace store (.kefer/kefer.db): apply its relabel overlay before training,
+                         register the run and its per-sample records after
+  --parent RUN_ID        the run this one retrains (shown in run comparisons)`;
 
 const OPTIONS = {
   data: { type: 'string' }, val: { type: 'string' }, out: { type: 'string' }, backbone: { type: 'string' },
@@ -38,7 +42,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
   init: { type: 'string' }, backend: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
-  holdout: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A spec without a split trains on the dataset's train split when it has one (never on test). */
@@ -88,9 +92,17 @@ export async function run(argv: string[]): Promise<number> {
   const log = (message: string) => print({ type: 'log', level: 'info', message });
 
   const backend = await initBackend(backendPref, log);
-  const full = trainSplitOnly(await loadDataset(f.data));
-  if (full.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
+  const original = trainSplitOnly(await loadDataset(f.data));
+  if (original.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
+  const store = f.store ? openStore(f.store) : undefined;
+  let full = original;
+  if (store) {
+    const o = withOverlay(store, original);
+    full = o.dataset;
+    log(`label overlay from ${f.store}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
+  }
   const choice = await chooseValidation(f.data, full, f.val, num(f, 'holdout', 0.1, { min: 0 }), cfg.seed);
+  if (store && choice.val) choice.val = withOverlay(store, choice.val).dataset;
   log(`validation (selects the checkpoint): ${choice.description}`);
   const counts = countsByClass(choice.train).total;
   log(`train per class: ${choice.train.classes.map((c, i) => `${c} ${counts[i]}`).join(', ')}`);
@@ -112,8 +124,13 @@ export async function run(argv: string[]): Promise<number> {
       outDir: path.resolve(f.out), resume: !!f.resume, signal: controller.signal, onEvent: print,
       diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'),
     });
+    if (store) {
+      const r = registerTrainedRun(store, original, f.data, result, { backbone: cfg.backbone, config: cfg, textSource: text.source.description, backend: `${backend.name} (${backend.detail})`, parent: f.parent });
+      log(`registered run ${r.runId} with ${r.records} per-sample records in ${f.store}`);
+    }
     return result.cancelled ? 130 : 0;
   } finally {
+    store?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
