@@ -21,7 +21,7 @@ export function detectDataset(dir: string): DatasetChoice | undefined {
     return undefined;
   }
   const name = path.basename(dir);
-  if (fs.existsSync(path.join(dir, '.kefer-synthetic')) || fs.existsSync(path.join(dir, 'synthetic.json'))) return { spec: `synthetic:${dir}`, root: dir, name };
+  if (['.kefer-synthetic', 'SYNTHETIC.md', 'synthetic.json'].some((f) => fs.existsSync(path.join(dir, f)))) return { spec: `synthetic:${dir}`, root: dir, name };
   if (entries.includes('FER2013Train') || entries.includes('fer2013new.csv')) return { spec: `ferplus:${dir}`, root: dir, name };
   const split = entries.find((e) => SPLITS.includes(e.toLowerCase()));
   if (split) {
