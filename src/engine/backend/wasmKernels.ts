@@ -224,7 +224,10 @@ const OVERRIDES: Array<[string, KernelFunc]> = [
  */
 export function registerWasmKernels(): void {
   if (registered) return;
+  // For measuring what each kernel buys (bench/README.md): KEFER_WASM_KERNELS_DISABLE=Conv2DBackpropInput,BatchMatMul
+  const disabled = new Set((process.env.KEFER_WASM_KERNELS_DISABLE ?? '').split(',').map((k) => k.trim()));
   for (const [name, kernelFunc] of OVERRIDES) {
+    if (disabled.has(name) && tf.getKernel(name, BACKEND)) continue;
     const shipped = tf.getKernel(name, BACKEND);
     if (shipped) {
       originals.set(name, shipped);
