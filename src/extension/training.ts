@@ -7,7 +7,7 @@ import type { EngineEvent } from '../engine/events.js';
 import { describeEvent } from './engine/eventStream.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { runFolderName, trainArgs, type TrainSettings } from './settings.js';
-import { classesFor, findCheckpoint, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runs/runFiles.js';
+import { classesFor, findCheckpoint, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runlist/runFiles.js';
 import type { DatasetChoice } from './datasets.js';
 
 export interface TrainOptions {

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { KeferApi } from '../../src/extension/extension.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { DEFAULT_SETTINGS } from '../../src/extension/settings.js';
-import { readMeta } from '../../src/extension/runs/runFiles.js';
+import { readMeta } from '../../src/extension/runlist/runFiles.js';
 
 const EXT_ID = 'kefer.kefer-studio';
 const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, mistakesOnly: true };

@@ -7,7 +7,7 @@ import type { SampleRecord } from '../../engine/eval/types.js';
 import type { GridFilter, GridRow, LabelChange, ScatterPoint, SortKey } from '../../webviews/protocol.js';
 import { JsonOverlay, type LabelOverlay } from './overlay.js';
 import { alignStats, compareRuns, confusion, page, project2d, score, selectSorted, type Scored } from './queries.js';
-import { classesFor, readMeta, readRecords } from '../runs/runFiles.js';
+import { classesFor, readMeta, readRecords } from '../runlist/runFiles.js';
 
 /** A grid row before the host turns `path` into a webview URI. */
 export type RawRow = Omit<GridRow, 'src'> & { path: string; root: string };

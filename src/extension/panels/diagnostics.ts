@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { GridRow, HostMessage, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
-import { readMeta, toSummary } from '../runs/runFiles.js';
+import { readMeta, toSummary } from '../runlist/runFiles.js';
 import { resourceRoots, webviewHtml } from './html.js';
 
 export interface DiagnosticsDeps {
