@@ -13,4 +13,5 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   relabel: () => import('./relabel.js'),
   labels: () => import('./labels.js'),
   'export-onnx': () => import('./exportOnnx.js'),
+  issues: () => import('./issues.js'),
 };

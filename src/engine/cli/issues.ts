@@ -1,0 +1,108 @@
+// `kefer issues`: ranks a run's per-sample records by how likely their label is wrong (src/engine/issues).
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CANONICAL_CLASSES } from '../classes.js';
+import type { SampleRecord } from '../eval/types.js';
+import { DEFAULT_NEUTRAL_INDEX, issueContext, rankIssues, type RankedIssue } from '../issues/index.js';
+import { UserError } from './errors.js';
+
+export const summary = 'rank per-sample records by label-issue score (self-confidence, margin, KE-FER gap and alignment)';
+
+const HELP = `usage: kefer issues (--run RUN_DIR | --records FILE.jsonl) [--top N] [--split NAME] [--json]
+Ranks records (RUN_DIR/records.jsonl, or a \`kefer eval --per-sample\` file) most suspicious first, with
+each signal: p(y|x), margin p(y|x) - max_k!=y p(k|x), gap simText - simNeutral, align, and the combined
+issue score (docs/label-issues.md). Signals are honest only on OUT-OF-SAMPLE records: validation records,
+or k-fold cross-validated ones for the training split; records of samples the model trained on are not.
+  --top N       rows to print (default 20; 0 = all)
+  --split NAME  only records of this split
+  --json        one JSON array: rank, id, path, split, label, pred, signals, score`;
+
+async function readRecords(file: string): Promise<SampleRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read records (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const out: SampleRecord[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let r: SampleRecord;
+    try {
+      r = JSON.parse(line) as SampleRecord;
+    } catch {
+      throw new UserError(`${file}:${i + 1}: not a JSON object`);
+    }
+    const ok = typeof r === 'object' && r !== null && typeof r.id === 'string' && Array.isArray(r.probs) && r.probs.length >= 2
+      && Number.isInteger(r.label) && r.label >= 0 && r.label < r.probs.length && typeof r.simText === 'number' && typeof r.simNeutral === 'number';
+    if (!ok) throw new UserError(`${file}:${i + 1}: not a per-sample record (needs id, label, probs, simText, simNeutral)`);
+    out.push({ ...r, align: r.align ?? null });
+  });
+  return out;
+}
+
+/** Class names of a run (run.json config.classes), else the canonical prefix of the probs' length. */
+async function classNames(runDir: string | undefined, k: number): Promise<string[]> {
+  if (runDir && existsSync(path.join(runDir, 'run.json'))) {
+    try {
+      const run = JSON.parse(await readFile(path.join(runDir, 'run.json'), 'utf8')) as { config?: { classes?: string[] } };
+      if (run.config?.classes?.length === k) return run.config.classes;
+    } catch {
+      // a damaged run.json only costs the class names
+    }
+  }
+  return CANONICAL_CLASSES.slice(0, k) as unknown as string[];
+}
+
+const f3 = (x: number | null) => (x === null ? '    -' : x.toFixed(3).padStart(6));
+
+function table(rows: RankedIssue[], classes: string[]): string {
+  const name = (k: number) => (classes[k] ?? String(k)).slice(0, 9);
+  const head = `${'rank'.padStart(5)}  ${'score'.padStart(6)}  ${'p(y|x)'.padStart(6)}  ${'margin'.padStart(6)}  ${'gap'.padStart(6)}  ${'align'.padStart(6)}  ${'label'.padEnd(9)}  ${'pred'.padEnd(9)}  id`;
+  return [head, ...rows.map((r) => `${String(r.rank).padStart(5)}  ${f3(r.score)}  ${f3(r.signals.selfConfidence)}  ${f3(r.signals.margin)}  ${f3(r.signals.gap)}  ${f3(r.signals.align)}  ${name(r.record.label).padEnd(9)}  ${name(r.record.pred).padEnd(9)}  ${r.record.id}`)].join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let f;
+  try {
+    ({ values: f } = parseArgs({
+      args: argv,
+      options: { run: { type: 'string' }, records: { type: 'string' }, top: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UserError(`${(e as Error).message}\n${HELP}`);
+  }
+  if (f.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!!f.run === !!f.records) throw new UserError(`give exactly one of --run RUN_DIR or --records FILE.jsonl\n${HELP}`);
+  const top = f.top === undefined ? 20 : Number(f.top);
+  if (!Number.isInteger(top) || top < 0) throw new UserError(`--top: expected a whole number >= 0, got '${f.top}'`);
+  const file = f.records ?? path.join(f.run!, 'records.jsonl');
+  if (f.run && !existsSync(file)) throw new UserError(`${f.run}: no records.jsonl (train with --diagnose val|all, or run \`kefer eval --per-sample\`)`);
+  let records = await readRecords(file);
+  if (f.split) records = records.filter((r) => r.split === f.split);
+  if (records.length === 0) throw new UserError(`${file}: no records${f.split ? ` in split '${f.split}'` : ''}`);
+  const classes = await classNames(f.run, records[0].probs.length);
+  const neutralIndex = classes.indexOf('neutral') >= 0 ? classes.indexOf('neutral') : DEFAULT_NEUTRAL_INDEX;
+  // Standardise with this run's own statistics: gap / align scales differ between text sources and models.
+  const ctx = issueContext(records, { neutralIndex });
+  const ranked = rankIssues(records, ctx);
+  const shown = top === 0 ? ranked : ranked.slice(0, top);
+  if (f.json) {
+    console.log(JSON.stringify(shown.map((r) => ({
+      rank: r.rank, id: r.record.id, path: r.record.path, split: r.record.split, label: classes[r.record.label], pred: classes[r.record.pred],
+      score: r.score, selfConfidence: r.signals.selfConfidence, margin: r.signals.margin, gap: r.signals.gap, align: r.signals.align,
+    }))));
+    return 0;
+  }
+  const inTrain = records.filter((r) => r.split === 'train').length;
+  console.log(`${records.length} records from ${file}; combined score: ${ctx.model.fittedOn}`);
+  if (inTrain > 0) console.error(`note: ${inTrain} records are from the training split; unless they are k-fold out-of-sample records, the model saw their labels and the signals under-rank label errors`);
+  console.log(table(shown, classes));
+  return 0;
+}

@@ -1,0 +1,10 @@
+// Label-issue ranking: per-record signals, one combined score, k-fold out-of-sample records.
+export { computeSignals, suspicion, DEFAULT_NEUTRAL_INDEX, SIGNAL_NAMES, type IssueSignals, type SignalName } from './signals.js';
+export {
+  issueScore, issueScoreOfSignals, issueContext, signalStats, SignalStatsAccumulator, rankIssues, rankAverage, normalisedRanks,
+  fitIssueModel, features, DEFAULT_ISSUE_MODEL, DEFAULT_ISSUE_CONTEXT, FEATURE_NAMES,
+  type IssueContext, type IssueModel, type SignalStats, type RankedIssue, type FitOptions,
+} from './combine.js';
+export { stratifiedFolds, foldsOf, crossValidatedRecords, type Fold, type FoldTrainer, type CrossValOptions } from './crossval.js';
+export { featureHeadFoldTrainer, trainAndScore, type FeatureHeadOptions } from './featureHead.js';
+export { hog, hogFeatures, HOG_DIM, HOG_SIZE } from './pixelFeatures.js';
