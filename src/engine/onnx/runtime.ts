@@ -43,13 +43,33 @@ export interface SessionOptions {
   threads?: number;
 }
 
+/**
+ * The CUDA provider is a separate download (onnxruntime-node's install script, skipped here); without its
+ * library, probing it only makes onnxruntime print an error, so look for the file first.
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const root = path.dirname(require.resolve('onnxruntime-node/package.json')); // CommonJS build: require exists
+    const dir = path.join(root, 'bin', 'napi-v6', process.platform, process.arch);
+    return existsSync(path.join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
 /** Creates a session on the first provider that works (CUDA, WebGPU, CPU by default) and logs which. */
 export async function createOnnxSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OnnxSession> {
   const log = opts.log ?? (() => {});
   const reasons: string[] = [];
   for (const provider of opts.providers ?? providersFromEnv()) {
+    if (provider === 'cuda' && !cudaProviderInstalled()) {
+      reasons.push('cuda: not installed');
+      log('onnxruntime: cuda unavailable (libonnxruntime_providers_cuda not installed next to onnxruntime-node)');
+      continue;
+    }
     try {
-      const so: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+      // Probing an absent provider makes onnxruntime print an error; only fatal logs while probing.
+      const so: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all', logSeverityLevel: provider === 'cpu' ? 2 : 4 };
       if (opts.threads) so.intraOpNumThreads = opts.threads;
       const session = typeof model === 'string' ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
       log(`onnxruntime: ${provider} execution provider`);
@@ -166,23 +186,30 @@ export async function openOnnxCheckpoint(dir: string, opts: SessionOptions = {})
   return { config, textEmbeddings: te.data, session, checkpointSha256, release: () => session.session.release() };
 }
 
-/** `evaluateCheckpoint` on onnxruntime: same records, same summary. */
+/** `evaluateCheckpoint` on onnxruntime: same records, same summary. Opens (and releases) the session. */
 export async function evaluateCheckpointOnnx(dir: string, dataset: Dataset, opts: OnnxEvalOptions = {}): Promise<OnnxEvalResult> {
   const ck = await openOnnxCheckpoint(dir, opts);
   try {
-    const { config } = ck;
-    const ds = alignClasses(dataset, config.classes, dir);
-    const images = createImageCache(ds, config.inputSize, { maxBytes: 0, concurrency: opts.decodeConcurrency ?? 8 });
-    const builder = new RecordBuilder({ classes: config.classes, neutralIndex: config.neutralIndex, textEmbeddings: ck.textEmbeddings, featureDim: config.featureDim ?? 512, keepEmbeddings: opts.keepEmbeddings, total: ds.samples.length });
-    const N = ds.samples.length;
-    for await (const b of prefetchBatches(ds, images, { mean: config.mean, std: config.std }, opts.batchSize ?? 100, opts.signal)) {
-      const { logits, v, n } = await runBatch(ck.session.session, b.x, b.indices.length, config.inputSize);
-      const samples = b.indices.map((i) => ds.samples[i]);
-      builder.add(samples, samples.map((s) => s.label), b.indices, logits, v, n);
-      opts.onProgress?.(b.start + b.indices.length, N);
-    }
-    return { ...builder.finish(), provider: ck.session.provider };
+    return await evaluateOnnx(ck, alignClasses(dataset, ck.config.classes, dir), opts);
   } finally {
     await ck.release();
   }
+}
+
+/**
+ * Evaluates on an open checkpoint (keep one open across evaluations to skip hashing, loading and session
+ * creation). The dataset's classes must already be the checkpoint's (alignClasses).
+ */
+export async function evaluateOnnx(ck: OnnxCheckpoint, ds: Dataset, opts: OnnxEvalOptions = {}): Promise<OnnxEvalResult> {
+  const { config } = ck;
+  const images = createImageCache(ds, config.inputSize, { maxBytes: 0, concurrency: opts.decodeConcurrency ?? 8 });
+  const builder = new RecordBuilder({ classes: config.classes, neutralIndex: config.neutralIndex, textEmbeddings: ck.textEmbeddings, featureDim: config.featureDim ?? 512, keepEmbeddings: opts.keepEmbeddings, total: ds.samples.length });
+  const N = ds.samples.length;
+  for await (const b of prefetchBatches(ds, images, { mean: config.mean, std: config.std }, opts.batchSize ?? 100, opts.signal)) {
+    const { logits, v, n } = await runBatch(ck.session.session, b.x, b.indices.length, config.inputSize);
+    const samples = b.indices.map((i) => ds.samples[i]);
+    builder.add(samples, samples.map((s) => s.label), b.indices, logits, v, n);
+    opts.onProgress?.(b.start + b.indices.length, N);
+  }
+  return { ...builder.finish(), provider: ck.session.provider };
 }

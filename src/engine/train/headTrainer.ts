@@ -1,0 +1,261 @@
+// Head-only retraining (`kefer train --mode head`): the checkpoint's encoder is frozen and its features for
+// the whole dataset come from onnxruntime through the on-disk cache (onnx/features.ts). Only a projection
+// head v' = v W + b (512 -> 512, initialised to the identity, so step 0 reproduces the checkpoint) and F_n
+// train, with the full KE-FER loss, on the labels as given (the caller applies the relabel overlay).
+// The whole dataset is then re-scored into records.jsonl. Seconds, not hours, after a label change.
+//
+// The new checkpoint keeps loadCheckpoint's format: for `compact` the head is folded into head.conv /
+// head.bn (exact: global pooling commutes with the affine 1x1 conv + BN); for `resnet18`, which ends in
+// ReLU + pooling, it is stored as extra tensors encoder.proj.weight [out, in] / encoder.proj.bias and
+// config.encoderProjection = true (the ONNX export applies it; loadCheckpoint must learn it, see report).
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { initBackend } from '../backend/index.js';
+import type { Dataset } from '../data/types.js';
+import { alignClasses } from '../eval/checkpointEval.js';
+import type { EvalSummary } from '../eval/types.js';
+import type { EngineEvent } from '../events.js';
+import { DEFAULT_LOSS_OPTIONS, keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
+import { BN_EPS } from '../model/layers.js';
+import { computeFeatures } from '../onnx/features.js';
+import { readEncoderProjection, type EncoderProjection } from '../onnx/export.js';
+import { RecordBuilder } from '../onnx/records.js';
+import type { OnnxProvider } from '../onnx/runtime.js';
+import { Rng } from '../util/rng.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.js';
+import { loadCheckpoint, saveCheckpoint, type LoadedModel } from './checkpoint.js';
+
+export interface HeadTrainOptions {
+  /** Base checkpoint directory (its encoder is frozen). Retrain from the same base each time to keep the feature cache warm. */
+  checkpoint: string;
+  /** Labels as given (relabel overlay already applied). Classes are matched to the checkpoint's by name. */
+  dataset: Dataset;
+  /** Run directory: writes OUT/checkpoints/best and OUT/records.jsonl. */
+  out: string;
+  /** Splits trained on (default: 'train' when the dataset has it, else every sample). All samples are re-scored. */
+  trainSplits?: string[];
+  epochs?: number;
+  /** Cap on optimiser steps (bounds the time at AffectNet scale). Default 300. */
+  maxSteps?: number;
+  batchSize?: number;
+  /** Adam learning rate (Adam: few epochs, no schedule to tune). Default 1e-3. */
+  lr?: number;
+  contrast?: ContrastVariant;
+  lambdaS?: number;
+  lambdaT?: number;
+  lambdaC?: number;
+  seed?: number;
+  /** Precomputed features [N, 512] in dataset order (skips onnxruntime and the cache; benches, tests). */
+  features?: Float32Array;
+  cacheDir?: string;
+  providers?: OnnxProvider[];
+  onEvent?: (e: EngineEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface HeadTrainResult {
+  checkpoint: string;
+  records: string;
+  summary: EvalSummary;
+  steps: number;
+  /** Wall seconds per phase. */
+  seconds: { features: number; train: number; rescore: number; save: number };
+  features: { hits: number; computed: number };
+}
+
+/** Identity-initialised head + F_n variables, copied from the checkpoint's F_n (and an existing projection). */
+function trainables(model: LoadedModel, proj: EncoderProjection | undefined, D: number): Map<string, tf.Variable> {
+  const vars = new Map<string, tf.Variable>();
+  vars.set('head.weight', tf.variable(proj ? tf.tensor2d(proj.weight, [D, D]) : tf.eye(D), true, 'head.weight'));
+  vars.set('head.bias', tf.variable(proj ? tf.tensor1d(proj.bias) : tf.zeros([D]), true, 'head.bias'));
+  for (const [name, v] of model.transform.params) vars.set(name, tf.variable(v.clone(), true, `fn.${name}`));
+  return vars;
+}
+
+function forward(vars: Map<string, tf.Variable>, f: tf.Tensor2D): { v: tf.Tensor2D; n: tf.Tensor2D } {
+  const lin = (x: tf.Tensor2D, name: string) => tf.add(tf.matMul(x, vars.get(`${name}.weight`)!), vars.get(`${name}.bias`)!) as tf.Tensor2D;
+  const v = lin(f, 'head');
+  return { v, n: lin(tf.relu(lin(v, 'MLP.fc1')), 'MLP.fc2') };
+}
+
+/**
+ * Folds v' = v W + b into compact's last 1x1 conv + BN: with a = gamma / sqrt(var + eps), c = beta - mean a,
+ * v = a * (Wc^T m) + c for pooled m, so v' = (Wc diag(a) W)^T m + (c W + b): a new conv weight, and a BN
+ * reduced to scale 1 (mean 0, var 1, gamma sqrt(1 + eps)) with beta = c W + b.
+ */
+function foldIntoCompactHead(model: LoadedModel, W: Float32Array, b: Float32Array, D: number): void {
+  const enc = model.encoder;
+  const get = (m: Map<string, tf.Variable>, k: string) => m.get(k)!;
+  tf.tidy(() => {
+    const wc = get(enc.params, 'head.conv.weight'); // [1, 1, Cin, D]
+    const cin = wc.shape[2] as number;
+    const a = tf.div(get(enc.params, 'head.bn.weight'), tf.sqrt(tf.add(get(enc.buffers, 'head.bn.running_var'), BN_EPS)));
+    const c = tf.sub(get(enc.params, 'head.bn.bias'), tf.mul(get(enc.buffers, 'head.bn.running_mean'), a));
+    const Wt = tf.tensor2d(W, [D, D]);
+    const newW = tf.matMul(tf.mul(tf.reshape(wc, [cin, D]), a), Wt);
+    const newB = tf.add(tf.matMul(tf.reshape(c, [1, D]), Wt), tf.tensor2d(b, [1, D]));
+    wc.assign(tf.reshape(newW, [1, 1, cin, D]));
+    get(enc.params, 'head.bn.weight').assign(tf.fill([D], Math.sqrt(1 + BN_EPS)));
+    get(enc.params, 'head.bn.bias').assign(tf.reshape(newB, [D]));
+    get(enc.buffers, 'head.bn.running_mean').assign(tf.zeros([D]));
+    get(enc.buffers, 'head.bn.running_var').assign(tf.ones([D]));
+  });
+}
+
+/** Runs head-only retraining; see the module comment. Needs no tfjs backend set up (initialises wasm when none is). */
+export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const log = (message: string) => emit({ type: 'log', level: 'info', message });
+  let backend: { name: string; detail: string };
+  try {
+    backend = { name: tf.getBackend(), detail: 'already initialised' };
+  } catch {
+    backend = await initBackend('wasm', () => {});
+  }
+  if (!backend.name) backend = await initBackend('wasm', () => {});
+
+  const model = await loadCheckpoint(opts.checkpoint);
+  const vars: Map<string, tf.Variable>[] = [];
+  try {
+    const cfg = model.config;
+    const ds = alignClasses(opts.dataset, cfg.classes, opts.checkpoint);
+    const N = ds.samples.length;
+    const D = model.encoder.featureDim;
+    const K = cfg.classes.length;
+
+    // Plan first, so 'start' goes out before the (possibly long) feature pass.
+    const splits = opts.trainSplits ?? (ds.samples.some((s) => s.split === 'train') ? ['train'] : undefined);
+    const trainIdx = ds.samples.map((_, i) => i).filter((i) => !splits || splits.includes(ds.samples[i].split));
+    if (trainIdx.length === 0) throw new Error(`no training samples (splits ${splits?.join(', ') ?? 'all'})`);
+    const bs = Math.min(opts.batchSize ?? 256, trainIdx.length);
+    const stepsPerEpoch = Math.max(1, Math.floor(trainIdx.length / bs));
+    const epochs = opts.epochs ?? 3;
+    const totalSteps = Math.min(epochs * stepsPerEpoch, opts.maxSteps ?? 300);
+    emit({ type: 'start', runDir: opts.out, backend, textSource: cfg.textSource?.description ?? 'checkpoint', textKind: cfg.textSource?.kind ?? 'file', dataset: `${ds.format}:${ds.root}`, nTrain: trainIdx.length, nVal: N - trainIdx.length, epochs: Math.ceil(totalSteps / stepsPerEpoch), stepsPerEpoch, backbone: `${cfg.backbone} (head only)`, synthetic: !!ds.synthetic });
+
+    // 1. Features (frozen encoder; the existing projection of a head-trained resnet18 base is the head's init).
+    let t = performance.now();
+    let features = opts.features;
+    let hits = N, computed = 0;
+    if (!features) {
+      const r = await computeFeatures(opts.checkpoint, ds, { cacheDir: opts.cacheDir, providers: opts.providers, signal: opts.signal, log });
+      ({ features, hits, computed } = r);
+    }
+    if (features.length !== N * D) throw new Error(`features: expected ${N} x ${D} values, got ${features.length}`);
+    // A resnet18 base that already has a projection: the ONNX features include it, so start from identity.
+    const baseProj = cfg.backbone === 'resnet18' && !opts.features ? undefined : await readEncoderProjection(opts.checkpoint).catch(() => undefined);
+    const secFeatures = (performance.now() - t) / 1000;
+    log(`features: ${N} x ${D} (${hits} cached, ${computed} computed) in ${secFeatures.toFixed(2)} s`);
+
+    // 2. Train head + F_n on the training split.
+
+    t = performance.now();
+    const v0 = trainables(model, baseProj, D);
+    vars.push(v0);
+    const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, D])));
+    const lossOpts = { ...DEFAULT_LOSS_OPTIONS, neutralIndex: cfg.neutralIndex, logitScale: cfg.logitScale, contrast: opts.contrast ?? DEFAULT_LOSS_OPTIONS.contrast, lambdaS: opts.lambdaS ?? 1, lambdaT: opts.lambdaT ?? 1, lambdaC: opts.lambdaC ?? 1 };
+    const optimizer = tf.train.adam(opts.lr ?? 1e-3);
+    const rng = new Rng(opts.seed ?? 29);
+    const order = trainIdx.slice();
+    const fb = new Float32Array(bs * D);
+    const yb = new Int32Array(bs);
+    let step = 0, epoch = 0, lossSum = 0, lossN = 0;
+    const labelsAll = ds.samples.map((s) => s.label);
+    while (step < totalSteps) {
+      epoch++;
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++) {
+        if (opts.signal?.aborted) throw new Error('head training cancelled');
+        for (let r = 0; r < bs; r++) {
+          const i = order[s * bs + r];
+          fb.set(features.subarray(i * D, (i + 1) * D), r * D);
+          yb[r] = labelsAll[i];
+        }
+        const terms: tf.Scalar[] = [];
+        const f = tf.tensor2d(fb, [bs, D]);
+        const y = tf.tensor1d(yb, 'int32');
+        const total = optimizer.minimize(() => {
+          const { v, n } = forward(v0, f);
+          const l = keferLoss(v, n, textNorm, y, lossOpts);
+          terms.push(tf.keep(l.ls), tf.keep(l.lt), tf.keep(l.lc), tf.keep(tf.mean(tf.cast(tf.equal(tf.argMax(l.logits, 1), y), 'float32')) as tf.Scalar));
+          return l.total;
+        }, true, [...v0.values()]);
+        f.dispose();
+        y.dispose();
+        step++;
+        const last = step === totalSteps || s === stepsPerEpoch - 1;
+        // Reading values back syncs; do it every 10 steps and at epoch ends only.
+        if (step % 10 === 0 || last) {
+          const [loss, ls, lt, lc, acc] = [total!, ...terms].map((x) => x.dataSync()[0]);
+          lossSum += loss;
+          lossN++;
+          const el = (performance.now() - t) / 1000;
+          emit({ type: 'step', step, epoch, totalSteps, loss, ls, lt, lc, lr: opts.lr ?? 1e-3, imgPerSec: (step * bs) / el, etaSec: (el / step) * (totalSteps - step), trainAcc: acc });
+        }
+        total?.dispose();
+        terms.forEach((x) => x.dispose());
+      }
+    }
+    optimizer.dispose();
+    const secTrain = (performance.now() - t) / 1000;
+
+    // 3. Re-score the whole dataset from the features.
+    t = performance.now();
+    const builder = new RecordBuilder({ classes: cfg.classes, neutralIndex: cfg.neutralIndex, textEmbeddings: model.textEmbeddings, featureDim: D, total: N });
+    const RB = 4096;
+    for (let start = 0; start < N; start += RB) {
+      const m = Math.min(RB, N - start);
+      const [logits, v, n] = tf.tidy(() => {
+        const out = forward(v0, tf.tensor2d(features.subarray(start * D, (start + m) * D), [m, D]));
+        const lg = tf.mul(tf.matMul(l2normalize(out.v), textNorm, false, true), cfg.logitScale);
+        return [lg, out.v, out.n].map((x) => x.dataSync() as Float32Array);
+      });
+      const idx = Array.from({ length: m }, (_, i) => start + i);
+      builder.add(idx.map((i) => ds.samples[i]), idx.map((i) => labelsAll[i]), idx, logits, v, n);
+    }
+    textNorm.dispose();
+    const result = builder.finish();
+    await mkdir(opts.out, { recursive: true });
+    const recordsFile = path.join(opts.out, 'records.jsonl');
+    await writeFile(recordsFile, result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const secRescore = (performance.now() - t) / 1000;
+    const valRecords = result.records.filter((r) => !splits || !splits.includes(r.split));
+    const valAcc = valRecords.length ? valRecords.filter((r) => r.pred === r.label).length / valRecords.length : null;
+    emit({ type: 'epoch', epoch, step, trainLoss: lossN ? lossSum / lossN : 0, valAccuracy: valAcc, valMeanClassAccuracy: null, valLoss: null, best: true, checkpoint: path.join(opts.out, 'checkpoints', 'best') });
+
+    // 4. The new checkpoint: F_n trained, head folded (compact) or stored as encoder.proj (resnet18).
+    t = performance.now();
+    const W = v0.get('head.weight')!.dataSync() as Float32Array;
+    const b = v0.get('head.bias')!.dataSync() as Float32Array;
+    for (const [name, p] of model.transform.params) p.assign(v0.get(name)!);
+    const ckDir = path.join(opts.out, 'checkpoints', 'best');
+    await mkdir(path.dirname(ckDir), { recursive: true });
+    const provenance = { base: path.resolve(opts.checkpoint), steps: step, epochs: epoch, trainSplits: splits ?? 'all', valAccuracy: valAcc, selectedOn: 'last-step' };
+    if (cfg.backbone === 'compact') {
+      foldIntoCompactHead(model, W, b, D);
+      await saveCheckpoint(ckDir, { ...model, config: { ...cfg, headRetrain: provenance } });
+    } else {
+      await saveCheckpoint(ckDir, { ...model, config: { ...cfg, encoderProjection: true, headRetrain: provenance } });
+      const file = path.join(ckDir, 'model.safetensors');
+      const { tensors, metadata } = await readSafetensors(file);
+      const out = new Map<string, TensorToWrite>();
+      for (const [k, v] of tensors) out.set(k, { dtype: v.dtype === 'I64' ? 'I64' : 'F32', shape: v.shape, data: v.data } as TensorToWrite);
+      const wt = new Float32Array(D * D); // [in, out] -> PyTorch Linear [out, in]
+      for (let i = 0; i < D; i++) for (let o = 0; o < D; o++) wt[o * D + i] = W[i * D + o];
+      out.set('encoder.proj.weight', { dtype: 'F32', shape: [D, D], data: wt });
+      out.set('encoder.proj.bias', { dtype: 'F32', shape: [D], data: b });
+      await writeSafetensors(file, out, metadata);
+    }
+    const secSave = (performance.now() - t) / 1000;
+    emit({ type: 'done', runDir: opts.out, bestEpoch: epoch, selectedOn: 'last-epoch', valAccuracy: valAcc, checkpoint: ckDir, cancelled: false });
+    return { checkpoint: ckDir, records: recordsFile, summary: result.summary, steps: step, seconds: { features: secFeatures, train: secTrain, rescore: secRescore, save: secSave }, features: { hits, computed } };
+  } finally {
+    for (const m of vars) for (const v of m.values()) v.dispose();
+    model.dispose();
+  }
+}
