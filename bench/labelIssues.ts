@@ -1,5 +1,5 @@
 // Label-issue ranking benchmark: how well each signal, and the combined score, finds labels we flipped.
-//   npm run bench:label-issues [-- --n 4000 --k 5 --epochs 15 --flip 0.1 --seed 1]
+//   npm run bench:label-issues [-- --n 4000 --k 5 --epochs 10 --flip 0.1 --seed 1]
 // FERPlus train (7 classes), a seeded random subset of n images; a fraction `flip` of their labels is
 // changed at random (seeded) to a different class. Out-of-sample records come from k-fold cross-validation
 // of a KE-FER head (linear projection + F_n, full KE-FER loss, src/engine/issues/featureHead.ts) on fixed,
@@ -8,6 +8,7 @@
 // the labelled STAND-IN (Warriner VAD norms, not CLIP): gap and align depend on the text side.
 // The combined score's logistic weights are cross-fitted: fit on one half of the records (their flips
 // known), scored on the other half, and vice versa, so no record is scored by weights fit on its own flip.
+import { readFile, writeFile } from 'node:fs/promises';
 import { initBackend } from '../src/engine/backend/index.js';
 import { loadDataset } from '../src/engine/data/index.js';
 import type { SampleRecord } from '../src/engine/eval/types.js';
@@ -22,12 +23,17 @@ function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
-const N = arg('n', 4000), K_FOLDS = arg('k', 5), EPOCHS = arg('epochs', 15), FLIP = arg('flip', 0.1), SEED = arg('seed', 1);
-async function main(): Promise<void> {
-  const root = process.env.KEFER_SHARED_DATA ?? '/work/shared/data';
-  const t0 = performance.now();
-  const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
+function strArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const N = arg('n', 4000), K_FOLDS = arg('k', 5), EPOCHS = arg('epochs', 10), FLIP = arg('flip', 0.1), SEED = arg('seed', 1);
+const root = process.env.KEFER_SHARED_DATA ?? '/work/shared/data';
+const t0 = performance.now();
+const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
 
+/** FERPlus subset, flipped labels, k-fold out-of-sample records. */
+async function outOfSampleRecords(): Promise<{ records: SampleRecord[]; flipped: boolean[] }> {
   const backend = await initBackend('wasm');
   const ds = await loadDataset(`ferplus:${root}/ferplus#train?classes=7`);
   const rng = new Rng(SEED);
@@ -50,6 +56,23 @@ async function main(): Promise<void> {
   }), { k: K_FOLDS, seed: SEED, onFold: (f, s) => console.log(`[${secs()} s] fold ${f.index + 1}/${f.k}: trained on ${f.train.length}, scored ${f.heldOut.length} in ${s.toFixed(1)} s`) });
   const acc = (ys: number[]) => records.filter((r, i) => r.pred === ys[i]).length / records.length;
   console.log(`out-of-sample accuracy: ${(100 * acc(original)).toFixed(1)}% vs original labels, ${(100 * acc(labels)).toFixed(1)}% vs given (flipped) labels`);
+  return { records, flipped };
+}
+
+async function main(): Promise<void> {
+  const load = strArg('load');
+  let records: SampleRecord[];
+  let flipped: boolean[];
+  if (load) {
+    // Re-evaluates saved records and their flips without retraining (for work on the combination).
+    ({ records, flipped } = JSON.parse(await readFile(load, 'utf8')) as { records: SampleRecord[]; flipped: boolean[] });
+    console.log(`loaded ${records.length} records from ${load}`);
+  } else {
+    ({ records, flipped } = await outOfSampleRecords());
+    const save = strArg('save');
+    if (save) await writeFile(save, JSON.stringify({ records, flipped }));
+  }
+  const flips = new Set(flipped.flatMap((f, i) => (f ? [i] : [])));
 
   // Cross-fitted logistic combination: two halves stratified by flip status.
   const halfRng = new Rng(SEED + 2000);
@@ -68,7 +91,7 @@ async function main(): Promise<void> {
       if (half[i] !== h) combined[i] = issueScore(r, { neutralIndex: DEFAULT_NEUTRAL_INDEX, model });
     });
   }
-  const all = fitIssueModel(records, flipped, { fittedOn: `bench:label-issues FERPlus n=${records.length}, ${flipSet.size} flips, seed ${SEED}` });
+  const all = fitIssueModel(records, flipped, { fittedOn: `bench:label-issues FERPlus n=${records.length}, ${flips.size} flips, seed ${SEED}` });
 
   const signals = records.map((r: SampleRecord) => computeSignals(r));
   const columns = SIGNAL_NAMES.map((n) => signals.map((s) => suspicion(s, n)));
@@ -93,7 +116,7 @@ async function main(): Promise<void> {
     return (sumRanks - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
   }
 
-  const F = flipSet.size;
+  const F = flips.size;
   const ks = [F, 100, 500];
   const base = rows[0][1];
   const baseHits = ks.map((k) => topK(base, k));

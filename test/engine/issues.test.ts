@@ -62,8 +62,9 @@ const unitStats = { mean: { selfConfidence: 0, margin: 0, gap: 0, align: 0 }, st
 test('combined score: larger for the record worse on every signal; each weight acts on its own signal', () => {
   const ctx: IssueContext = { neutralIndex: 2, model: { weights: [1, 1, 1, 1, 0], bias: 0, stats: unitStats, fittedOn: 'test' } };
   assert.ok(issueScore(doubtful, ctx) > issueScore(confident, ctx));
-  // By hand: t = 0.4 + 0.35 - 0.3 + 0.1 = 0.55 for `confident`.
-  close(issueScore(confident, ctx), 1 / (1 + Math.exp(-0.55)));
+  // By hand for `confident`: -log 0.6 + (log 0.3 - log 0.6) + (-0.3) + (1 - 0.8) / 2 = -log 0.6 - log 2 - 0.2.
+  const t = -Math.log(0.6) - Math.log(2) - 0.2;
+  close(issueScore(confident, ctx), 1 / (1 + Math.exp(-t)));
   // Only the gap weighted: the ordering follows the gap alone.
   const gapOnly: IssueContext = { ...ctx, model: { ...ctx.model, weights: [0, 0, 1, 0, 0] } };
   const lowGap = { ...confident, id: 'd', simText: 0.1, simNeutral: 0.4 };
@@ -87,7 +88,7 @@ test('run statistics: streaming accumulator equals the batch one; standardisatio
   recs.forEach((r) => acc.add(r));
   const s = acc.finish();
   assert.deepEqual(s, signalStats(recs, 2));
-  close(s.mean.selfConfidence, (0.4 + 0.8 + 0.2) / 3);
+  close(s.mean.selfConfidence, -(Math.log(0.6) + Math.log(0.2) + Math.log(0.8)) / 3, 'mean of -log p(y|x)');
   close(s.mean.gap, (-0.3 + 0.2) / 2, 'neutral row skipped');
   const ctx = issueContext(recs, { neutralIndex: 2 });
   assert.equal(ctx.stats?.n, 3);

@@ -1,7 +1,7 @@
 // One label-issue score from the four signals (signals.ts), plus the tools to fit and check it.
 //
 // The score is a logistic combination: issue = sigmoid(b + sum_j w_j z_j), where z_j is signal j's
-// suspicion standardised by the run's mean and standard deviation (so weights are in "standard deviations"
+// suspicion (self-confidence and margin on the log scale, see rawFeature) standardised by the run's mean and standard deviation (so weights are in "standard deviations"
 // and carry over between runs whose gap / align live on different scales, e.g. stand-in text vs CLIP).
 // Why logistic and not a rank average: it scores ONE record at a time (the store fills its issue column
 // while streaming records in; a rank needs the whole run first), its weights are fit where flips are known
@@ -11,7 +11,7 @@
 import type { SampleRecord } from '../eval/types.js';
 import { computeSignals, DEFAULT_NEUTRAL_INDEX, SIGNAL_NAMES, suspicion, type IssueSignals, type SignalName } from './signals.js';
 
-/** Mean and standard deviation of each signal's suspicion over a run (neutral-labelled rows skip gap / align). */
+/** Mean and standard deviation of each model input (rawFeature) over a run (neutral-labelled rows skip gap / align). */
 export interface SignalStats {
   mean: Record<SignalName, number>;
   std: Record<SignalName, number>;
@@ -39,19 +39,21 @@ export interface IssueContext {
 }
 
 /**
- * Fit by `npm run bench:label-issues` (FERPlus train subset, 10% injected flips, 5-fold out-of-sample
- * records from a head trained with the KE-FER loss on fixed label-free features, stand-in text; pooled over
- * both cross-fitting halves). See docs/label-issues.md for the run and its numbers.
+ * Fit by `npm run bench:label-issues` (seed 1): FERPlus train subset of 4000 images, 400 injected flips,
+ * 5-fold out-of-sample records from a KE-FER head on label-free HOG features, STAND-IN text embeddings.
+ * gap and self-confidence came out at 0 (the non-negativity bound is active: given the margin they add
+ * nothing on this data); with CLIP text and a trained encoder they may not, so refit there
+ * (fitIssueModel) before trusting these. docs/label-issues.md has the numbers.
  */
 export const DEFAULT_ISSUE_MODEL: IssueModel = {
-  weights: [1.0, 1.0, 0.5, 0.25, 0],
-  bias: -2.5,
+  weights: [0, 0.8806, 0, 0.2683, -0.7076],
+  bias: -2.4272,
   stats: {
-    mean: { selfConfidence: 0.5, margin: 0.5, gap: 0, align: 0.5 },
-    std: { selfConfidence: 0.3, margin: 0.3, gap: 0.1, align: 0.2 },
-    n: 0,
+    mean: { selfConfidence: 2.7491, margin: 1.2682, gap: -0.4533, align: 0.1802 },
+    std: { selfConfidence: 3.1507, margin: 4.4686, gap: 0.3351, align: 0.1243 },
+    n: 4000,
   },
-  fittedOn: 'placeholder (not yet fit)',
+  fittedOn: 'bench:label-issues, FERPlus n=4000, 400 flips, seed 1 (HOG features, stand-in text)',
 };
 
 export const DEFAULT_ISSUE_CONTEXT: IssueContext = { neutralIndex: DEFAULT_NEUTRAL_INDEX, model: DEFAULT_ISSUE_MODEL };
@@ -69,7 +71,7 @@ export class SignalStatsAccumulator {
     const s = 'probs' in r ? computeSignals(r, this.neutralIndex) : r;
     this.total++;
     for (const name of SIGNAL_NAMES) {
-      const x = suspicion(s, name);
+      const x = rawFeature(s, name);
       if (x === null || !Number.isFinite(x)) continue;
       this.sum[name] += x;
       this.sq[name] += x * x;
@@ -104,10 +106,29 @@ export function issueContext(records: Iterable<SampleRecord>, opts: { neutralInd
   return { neutralIndex, model: opts.model ?? DEFAULT_ISSUE_MODEL, stats: signalStats(records, neutralIndex) };
 }
 
+const P_FLOOR = 1e-6; // records round probabilities to 6 decimals
+
+/**
+ * Model inputs before standardisation. Self-confidence and margin enter on the log scale, -log p(y|x) and
+ * log max_{k!=y} p(k|x) - log p(y|x): with the method's logit scale (100) probabilities pile up at 0 and 1,
+ * and the probability scale squeezes exactly the region where flips and hard samples differ; a logistic
+ * model is linear in its inputs, and log-probabilities are what it adds. gap / align enter as they are.
+ */
+export function rawFeature(s: IssueSignals, name: SignalName): number | null {
+  switch (name) {
+    case 'selfConfidence':
+      return -Math.log(Math.max(s.selfConfidence, P_FLOOR));
+    case 'margin':
+      return Math.log(Math.max(s.selfConfidence - s.margin, P_FLOOR)) - Math.log(Math.max(s.selfConfidence, P_FLOOR));
+    default:
+      return suspicion(s, name);
+  }
+}
+
 /** Standardised feature vector (FEATURE_NAMES order); a missing gap / align is 0 (the run's mean). */
 export function features(s: IssueSignals, stats: SignalStats): number[] {
   const z = SIGNAL_NAMES.map((name) => {
-    const x = suspicion(s, name);
+    const x = rawFeature(s, name);
     return x === null || !Number.isFinite(x) ? 0 : (x - stats.mean[name]) / stats.std[name];
   });
   return [...z, s.neutral ? 1 : 0];
