@@ -22,7 +22,9 @@ import { BN_EPS } from '../model/layers.js';
 import { computeFeatures } from '../onnx/features.js';
 import { readEncoderProjection, type EncoderProjection } from '../onnx/export.js';
 import { RecordBuilder } from '../onnx/records.js';
-import type { OnnxProvider } from '../onnx/runtime.js';
+import { createOnnxSession, type OnnxProvider } from '../onnx/runtime.js';
+import { headGraph } from '../onnx/headGraph.js';
+import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.js';
 import { loadCheckpoint, saveCheckpoint, type LoadedModel } from './checkpoint.js';
@@ -204,19 +206,22 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
     optimizer.dispose();
     const secTrain = (performance.now() - t) / 1000;
 
-    // 3. Re-score the whole dataset from the features.
+    // 3. Re-score the whole dataset from the features (onnxruntime: see headGraph.ts).
     t = performance.now();
     const builder = new RecordBuilder({ classes: cfg.classes, neutralIndex: cfg.neutralIndex, textEmbeddings: model.textEmbeddings, featureDim: D, total: N });
-    const RB = 4096;
-    for (let start = 0; start < N; start += RB) {
-      const m = Math.min(RB, N - start);
-      const [logits, v, n] = tf.tidy(() => {
-        const out = forward(v0, tf.tensor2d(features.subarray(start * D, (start + m) * D), [m, D]));
-        const lg = tf.mul(tf.matMul(l2normalize(out.v), textNorm, false, true), cfg.logitScale);
-        return [lg, out.v, out.n].map((x) => x.dataSync() as Float32Array);
-      });
-      const idx = Array.from({ length: m }, (_, i) => start + i);
-      builder.add(idx.map((i) => ds.samples[i]), idx.map((i) => labelsAll[i]), idx, logits, v, n);
+    const dat = (name: string) => v0.get(name)!.dataSync() as Float32Array;
+    const graph = headGraph({ headW: dat('head.weight'), headB: dat('head.bias'), fc1W: dat('MLP.fc1.weight'), fc1B: dat('MLP.fc1.bias'), fc2W: dat('MLP.fc2.weight'), fc2B: dat('MLP.fc2.bias'), textEmbeddings: model.textEmbeddings, K, D, logitScale: cfg.logitScale });
+    const { session } = await createOnnxSession(graph, { providers: ['cpu'] }); // small GEMMs: CPU beats a device round trip
+    try {
+      const RB = 4096;
+      for (let start = 0; start < N; start += RB) {
+        const m = Math.min(RB, N - start);
+        const o = await session.run({ features: new ort.Tensor('float32', features.slice(start * D, (start + m) * D), [m, D]) });
+        const idx = Array.from({ length: m }, (_, i) => start + i);
+        builder.add(idx.map((i) => ds.samples[i]), idx.map((i) => labelsAll[i]), idx, o.logits.data as Float32Array, o.v.data as Float32Array, o.n.data as Float32Array);
+      }
+    } finally {
+      await session.release();
     }
     textNorm.dispose();
     const result = builder.finish();
