@@ -1,11 +1,13 @@
 // The wasm training kernels (src/engine/backend/wasmKernels.ts) against tfjs's reference cpu
 // kernels: forward conv and both conv gradients over strides, kernel sizes, paddings and odd
 // sizes, transposed matMuls, and a whole small ResNet training step.
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from '../../src/engine/backend/index.js';
+import { setFrugalGradients } from '../../src/engine/backend/tapeMemory.js';
+import { wasmKernelLimits } from '../../src/engine/backend/wasmKernels.js';
 import { createProbeNet } from './backendProbeNet.js';
 
 /** Deterministic pseudo-random data (mulberry32), identical on every backend. */
@@ -128,5 +130,88 @@ describe('wasm training kernels match the cpu backend', () => {
     assert.ok(Number.isFinite(got.loss));
     assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, Math.abs(ref.loss)), `loss ${got.loss} vs ${ref.loss}`);
     got.grads.forEach((g, i) => assertClose(g, ref.grads[i], `grad ${i}`, 1e-3));
+  });
+});
+
+// Batch-64-shaped cases with few channels, with the im2col cap set so low that the filter gradient
+// runs in chunks of a few images (the last one shorter): the path ResNet-18 takes at batch >= 64.
+const CHUNKED: Array<ConvCase & { per: number }> = [
+  { n: 64, h: 9, w: 9, cin: 3, cout: 4, k: 3, s: 2, pad: 1, per: 5 }, // colsT, im2col
+  { n: 64, h: 8, w: 8, cin: 3, cout: 40, k: 3, s: 1, pad: 1, per: 7 }, // dyT (cout > K), im2col
+  { n: 64, h: 6, w: 6, cin: 2, cout: 8, k: 1, s: 1, pad: 0, per: 9 }, // dyT, direct 1x1 rows
+  { n: 64, h: 13, w: 13, cin: 3, cout: 8, k: 7, s: 2, pad: 3, per: 64 }, // cap above the batch: one chunk
+];
+
+describe('chunked filter gradient (batch 64, small channels) matches the cpu backend', () => {
+  const saved = wasmKernelLimits.im2colMaxFloats;
+  before(async () => { await initBackend('wasm'); });
+  after(() => { wasmKernelLimits.im2colMaxFloats = saved; });
+
+  for (const c of CHUNKED) {
+    it(`conv2d k${c.k} s${c.s} ${c.n}x${c.h}x${c.w}x${c.cin}->${c.cout} in chunks of ${c.per} images`, async () => {
+      const oh = Math.floor((c.h + 2 * Number(c.pad) - c.k) / c.s) + 1;
+      wasmKernelLimits.im2colMaxFloats = c.per * oh * oh * c.k * c.k * c.cin;
+      const ref = await onBackend('cpu', () => convAndGrads(c));
+      const before = tf.memory().numTensors;
+      const got = await onBackend('wasm', () => convAndGrads(c));
+      assert.equal(tf.memory().numTensors, before, 'no tensor leaked by the chunk loop');
+      assertClose(got.y, ref.y, 'forward');
+      assertClose(got.dx, ref.dx, 'dx');
+      assertClose(got.dw, ref.dw, 'dW');
+    });
+  }
+
+  it('a batch-64 small ResNet step through the chunked kernels gives the cpu loss and gradients', async () => {
+    wasmKernelLimits.im2colMaxFloats = 4096;
+    const step = () => {
+      const net = createProbeNet({ widths: [4, 8, 8, 8], blocks: 1, seed: 5 });
+      try {
+        return tf.tidy(() => {
+          const x = tf.tensor4d(randomData(64 * 17 * 17 * 3, 11), [64, 17, 17, 3]);
+          const vars = [...net.params.values()];
+          const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(net.apply(x, true))) as tf.Scalar, vars);
+          return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
+        });
+      } finally {
+        net.dispose();
+      }
+    };
+    const ref = await onBackend('cpu', step);
+    const got = await onBackend('wasm', step);
+    assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, Math.abs(ref.loss)), `loss ${got.loss} vs ${ref.loss}`);
+    got.grads.forEach((g, i) => assertClose(g, ref.grads[i], `grad ${i}`, 1e-3));
+  });
+});
+
+describe('early-release backprop (tapeMemory.ts)', () => {
+  before(async () => { await initBackend('wasm'); });
+  after(() => setFrugalGradients(true));
+
+  it("gives bit-identical gradients to tfjs's own backprop with a lower peak, and leaks nothing", async () => {
+    const net = createProbeNet({ widths: [8, 16, 16, 16], seed: 7 });
+    const vars = [...net.params.values()];
+    const x = tf.tensor4d(randomData(4 * 33 * 33 * 3, 12), [4, 33, 33, 3]);
+    const run = async () => {
+      let out: Float32Array[] = [];
+      const before = tf.memory().numTensors;
+      const prof = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(net.apply(x, true))) as tf.Scalar, vars);
+        out = [value.dataSync() as Float32Array, ...vars.map((v) => grads[v.name].dataSync() as Float32Array)];
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      assert.equal(tf.memory().numTensors, before, 'no tensor leaked');
+      return { out, peak: prof.peakBytes };
+    };
+    try {
+      setFrugalGradients(false);
+      const tfjs = await run();
+      setFrugalGradients(true);
+      const frugal = await run();
+      frugal.out.forEach((g, i) => assert.deepEqual(g, tfjs.out[i], `tensor ${i}`));
+      assert.ok(frugal.peak < 0.75 * tfjs.peak, `peak ${frugal.peak} vs tfjs ${tfjs.peak}`);
+    } finally {
+      net.dispose();
+      x.dispose();
+    }
   });
 });

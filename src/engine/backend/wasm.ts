@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { BackendReport } from '../events.js';
 import { registerWasmKernels } from './wasmKernels.js';
+import { installFrugalGradients } from './tapeMemory.js';
 
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
@@ -26,6 +27,9 @@ export async function initWasm(log: (msg: string) => void = () => {}): Promise<B
     wasmModule.setWasmPaths(wasmDir() + path.sep);
   }
   registerWasmKernels();
+  // tfjs keeps every intermediate gradient until backprop ends; that alone overflows the 4 GB wasm
+  // heap for ResNet-18 at batch 64 (tapeMemory.ts).
+  installFrugalGradients();
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to initialise');
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));

@@ -41,18 +41,19 @@ function copy(h: Float32Array, dst: number, src: number, n: number): void {
 
 /**
  * im2col for NHWC: row (b, oy, ox) holds the kh*kw*c input values under that output pixel, in
- * filter order (i, j, c); zero where the window hangs over the padding. Shape [n*oh*ow, kh*kw*c].
+ * filter order (i, j, c); zero where the window hangs over the padding. Shape [n*oh*ow, kh*kw*c]
+ * for images b0 <= b < b1 (default: the whole batch; a range lets callers chunk the batch).
  * For one output pixel and kernel row i the kw taps are adjacent in x, so each (pixel, i) is a
  * single copy of kw*c floats (clipped at the borders).
  */
-export function im2col(be: WasmBackendInternals, x: tf.Tensor4D, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, oh: number, ow: number): tf.Tensor2D {
-  const [n, H, W, c] = x.shape;
+export function im2col(be: WasmBackendInternals, x: tf.Tensor4D, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, oh: number, ow: number, b0 = 0, b1 = x.shape[0]): tf.Tensor2D {
+  const [, H, W, c] = x.shape;
   const rowLen = kh * kw * c;
-  const out = allocTensor<tf.Rank.R2>(be, [n * oh * ow, rowLen]);
+  const out = allocTensor<tf.Rank.R2>(be, [(b1 - b0) * oh * ow, rowLen]);
   const h = be.wasm.HEAPF32;
   const xo = f32Offset(be, x);
   let dst = f32Offset(be, out);
-  for (let b = 0; b < n; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
         const ix0 = ox * sw - pl;

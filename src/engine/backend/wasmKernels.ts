@@ -60,23 +60,49 @@ export function pickFilterGradMode(P: number, K: number, cout: number): FilterGr
   return K >= cout ? 'colsT' : 'dyT';
 }
 
+/**
+ * Memory bounds of the kernels' temporaries. im2colMaxFloats caps the im2col matrix of one
+ * filter-gradient matMul (its transposed copy is as large again): larger batches are processed in
+ * chunks of whole images and dW is accumulated over the chunks. 16 M floats (64 MB) keeps
+ * ResNet-18's stem and layer1 at batch 16 in one piece (7.4 M) and splits batch 64 in two.
+ * Mutable so tests can force the chunked path on small shapes.
+ */
+export const wasmKernelLimits = { im2colMaxFloats: 1 << 24 };
+
 export function conv2dBackpropFilterImpl(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: number | [number, number], pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
   const be = internals(tf.backend());
   const info = convInfo(x.shape, filterShape, strides, pad, dimRoundingMode);
   const [kh, kw, cin, cout] = filterShape;
   const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, padInfo } = info;
-  const P = x.shape[0] * oh * ow;
+  const n = x.shape[0];
+  const P = n * oh * ow;
   const K = kh * kw * cin;
-  return tf.tidy(() => {
-    const dy2 = tf.reshape(dy, [P, cout]);
-    const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0;
-    const cols = direct ? tf.reshape(x, [P, cin]) : im2col(be, x, kh, kw, sh, sw, padInfo.top, padInfo.left, oh, ow);
-    if (pickFilterGradMode(P, K, cout) === 'colsT') {
-      return tf.reshape(tf.matMul(tf.transpose(cols), dy2), filterShape);
-    }
-    const dWt = tf.matMul(tf.transpose(dy2), cols); // [cout, K]
-    return tf.reshape(tf.transpose(dWt), filterShape);
+  const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0;
+  const mode = pickFilterGradMode(P, K, cout);
+  // 'colsT' accumulates [K, cout] (filter layout), 'dyT' accumulates [cout, K].
+  const partial = (b0: number, b1: number): tf.Tensor2D => tf.tidy(() => {
+    const rows = (b1 - b0) * oh * ow;
+    const dy2 = b0 === 0 && b1 === n ? tf.reshape(dy, [P, cout]) : tf.slice(tf.reshape(dy, [P, cout]), [b0 * oh * ow, 0], [rows, cout]);
+    const cols = direct
+      ? (b0 === 0 && b1 === n ? tf.reshape(x, [P, cin]) : tf.slice(tf.reshape(x, [P, cin]), [b0 * oh * ow, 0], [rows, cin]))
+      : im2col(be, x, kh, kw, sh, sw, padInfo.top, padInfo.left, oh, ow, b0, b1);
+    return mode === 'colsT' ? tf.matMul(tf.transpose(cols), dy2) : tf.matMul(tf.transpose(dy2), cols);
   });
+  // Whole images per chunk; at least one even if a single image exceeds the cap.
+  const per = Math.max(1, Math.floor(wasmKernelLimits.im2colMaxFloats / (oh * ow * K)));
+  let acc: tf.Tensor2D | null = null;
+  for (let b0 = 0; b0 < n; b0 += per) {
+    // Each chunk's temporaries are freed before the next chunk allocates its own.
+    const part = partial(b0, Math.min(n, b0 + per));
+    if (!acc) { acc = part; continue; }
+    const sum: tf.Tensor2D = tf.add(acc, part);
+    tf.dispose([acc, part]);
+    acc = sum;
+  }
+  const out = acc!;
+  const dW: tf.Tensor4D = tf.tidy(() => (mode === 'colsT' ? tf.reshape(out, filterShape) : tf.reshape(tf.transpose(out), filterShape)));
+  out.dispose();
+  return dW;
 }
 
 function conv2dBackpropFilterKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
