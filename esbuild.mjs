@@ -2,10 +2,22 @@
 // bundle per webview app. Native and engine packages stay external: they load from node_modules.
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 const watch = process.argv.includes('--watch');
 const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', 'better-sqlite3', 'webgpu', '@huggingface/*', 'tsx'];
-const common = { bundle: true, sourcemap: true, logLevel: 'info', target: 'es2022' };
+// tfjs-core's gradient registrations exist only as its ESM dist tree (extensionless imports that
+// Node cannot load at run time), so that one entry is bundled; tfjs keeps its registries on
+// globalThis, so the bundled copy registers into the same registry as the external tfjs-core.
+const bundleTfjsGradients = {
+  name: 'bundle-tfjs-gradients',
+  setup(build) {
+    build.onResolve({ filter: /^@tensorflow\/tfjs-core\/dist\/register_all_gradients/ }, (args) => ({
+      path: createRequire(import.meta.url).resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js'),
+    }));
+  },
+};
+const common = { bundle: true, sourcemap: true, logLevel: 'info', target: 'es2022', plugins: [bundleTfjsGradients] };
 
 const builds = [
   { ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: nodeExternal },
@@ -19,6 +31,8 @@ const cliCommands = fs.existsSync('src/engine/cli/commands.ts')
   : [];
 if (cliCommands.length && cliCommands.every((c) => fs.existsSync(`src/engine/cli/${c}.ts`))) {
   builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: nodeExternal });
+  // `kefer train --workers N` starts this next to dist/cli.js (src/engine/train/parallel.ts).
+  builds.push({ ...common, entryPoints: ['src/engine/train/parallelWorker.ts'], outfile: 'dist/parallelWorker.js', platform: 'node', format: 'cjs', external: nodeExternal });
 }
 // Extension-host test suites (mocha, run inside VS Code / code-server).
 if (fs.existsSync('test/suite/index.ts')) {

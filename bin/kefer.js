@@ -6,7 +6,22 @@
 const path = require('node:path');
 const fs = require('node:fs');
 const bundle = path.join(__dirname, '..', 'dist', 'cli.js');
-if (fs.existsSync(bundle) && !process.env.KEFER_FROM_SOURCE) {
+const sources = path.join(__dirname, '..', 'src', 'engine');
+
+/** Newest modification time under dir (0 when it does not exist, as in a packaged extension). */
+function newest(dir) {
+  let t = 0;
+  if (!fs.existsSync(dir)) return t;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+// A bundle older than the sources (a checkout edited since `npm run build`) is never used.
+const bundleFresh = fs.existsSync(bundle) && fs.statSync(bundle).mtimeMs >= newest(sources);
+if (bundleFresh && !process.env.KEFER_FROM_SOURCE) {
   require(bundle);
 } else {
   const { spawn } = require('node:child_process');

@@ -4,12 +4,16 @@ import { writeFile } from 'node:fs/promises';
 import { initBackend, isBackendPreference } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import { evaluateCheckpoint } from '../eval/checkpointEval.js';
+import { defaultRuntime, evaluateCheckpointOnnx } from '../onnx/runtime.js';
+import { oneOf } from './args.js';
 import type { EvalSummary } from '../eval/types.js';
 import { UserError } from './errors.js';
 
 export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
 
-const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--backend NAME] [--batch N]`;
+const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs] [--backend NAME] [--batch N]
+  --runtime   onnx (default when the checkpoint holds model.onnx: onnxruntime-node, CUDA/WebGPU/CPU
+              provider, exported again when stale) or tfjs (the training engine's backend)`;
 
 export function formatSummary(s: EvalSummary): string {
   const w = Math.max(...s.classes.map((c) => c.length), 6);
@@ -27,7 +31,7 @@ export function formatSummary(s: EvalSummary): string {
 export async function run(argv: string[]): Promise<number> {
   const { values: f } = parseArgs({
     args: argv,
-    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runtime: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (f.help) {
@@ -37,17 +41,20 @@ export async function run(argv: string[]): Promise<number> {
   if (!f.checkpoint || !f.data) throw new UserError(`--checkpoint and --data are required\n${HELP}`);
   const pref = f.backend ?? 'auto';
   if (!isBackendPreference(pref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${pref}'`);
-  const backend = await initBackend(pref, f.json ? () => {} : (m) => console.error(m));
+  const log = f.json ? () => {} : (m: string) => console.error(m);
+  const backend = await initBackend(pref, log);
   const dataset = await loadDataset(f.data);
-  const result = await evaluateCheckpoint(f.checkpoint, dataset, { batchSize: f.batch ? Number(f.batch) : 100 });
+  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs'] as const, defaultRuntime(f.checkpoint));
+  const batchSize = f.batch ? Number(f.batch) : 100;
+  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize });
   if (f['per-sample']) {
     await writeFile(f['per-sample'], result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
   if (f.json) {
     const s = result.summary;
-    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, backend, data: f.data, checkpoint: f.checkpoint }));
+    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, backend, data: f.data, checkpoint: f.checkpoint }));
   } else {
-    console.log(`backend: ${backend.name} (${backend.detail})`);
+    console.log(runtime === 'onnx' ? `runtime: onnxruntime-node` : `backend: ${backend.name} (${backend.detail})`);
     console.log(formatSummary(result.summary));
   }
   return 0;

@@ -23,19 +23,31 @@ export function withOverlay(store: Store, dataset: Dataset): OverlayReport {
   return { dataset: corrected, relabeled, excluded: dataset.samples.length - corrected.samples.length };
 }
 
-export function registerTrainedRun(store: Store, full: Dataset, spec: string, result: TrainResult, info: { backbone: string; config: unknown; textSource: string; backend: string; parent?: string }): { runId: string; records: number } {
+export interface RunInfoForStore {
+  backbone: string;
+  config: unknown;
+  textSource: string;
+  backend: string;
+  parent?: string;
+}
+
+/** Registers a run directory and imports its records.jsonl (when present). */
+export function registerRunDir(store: Store, full: Dataset, spec: string, runDir: string, status: string, metrics: Record<string, unknown>, info: RunInfoForStore): { runId: string; records: number } {
   const row = upsertDataset(store, full, { spec });
-  const runId = path.basename(result.runDir);
-  const last = result.history.at(-1);
-  const best = result.history.find((h) => h.epoch === result.bestEpoch);
-  registerRun(store, {
-    id: runId, dataset: row.id, backbone: info.backbone, status: result.cancelled ? 'cancelled' : 'done', config: info.config,
-    metrics: { valAccuracy: best?.valAccuracy ?? null, valMeanClassAccuracy: best?.valMeanClassAccuracy ?? null, bestEpoch: result.bestEpoch, selectedOn: result.selectedOn, epochs: result.history.length, lastTrainLoss: last?.trainLoss ?? null, runDir: result.runDir },
-    textSource: info.textSource, backend: info.backend, parent: info.parent,
-  });
-  const recordsFile = path.join(result.runDir, 'records.jsonl');
+  const runId = path.basename(runDir);
+  registerRun(store, { id: runId, dataset: row.id, backbone: info.backbone, status, config: info.config, metrics: { ...metrics, runDir }, textSource: info.textSource, backend: info.backend, parent: info.parent });
+  const recordsFile = path.join(runDir, 'records.jsonl');
   const records = existsSync(recordsFile) ? importRecordsJsonl(store, runId, recordsFile).records : 0;
   return { runId, records };
+}
+
+export function registerTrainedRun(store: Store, full: Dataset, spec: string, result: TrainResult, info: RunInfoForStore): { runId: string; records: number } {
+  const last = result.history.at(-1);
+  const best = result.history.find((h) => h.epoch === result.bestEpoch);
+  return registerRunDir(store, full, spec, result.runDir, result.cancelled ? 'cancelled' : 'done', {
+    valAccuracy: best?.valAccuracy ?? null, valMeanClassAccuracy: best?.valMeanClassAccuracy ?? null, bestEpoch: result.bestEpoch,
+    selectedOn: result.selectedOn, epochs: result.history.length, lastTrainLoss: last?.trainLoss ?? null,
+  }, info);
 }
 
 export { openStore };

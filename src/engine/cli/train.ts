@@ -11,7 +11,8 @@ import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
-import { openStore, registerTrainedRun, withOverlay } from './storeLink.js';
+import { trainHead } from '../train/headTrainer.js';
+import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
 
 export const summary = 'train KE-FER on a dataset (writes checkpoints, run.json, records.jsonl)';
 
@@ -28,12 +29,17 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --text SOURCE          auto | standin | clip[:MODEL|DIR] | file:PATH (.json/.npy)
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
   --backend NAME         auto | tensorflow | webgpu | wasm
+  --workers N            data-parallel replicas on worker threads, wasm only (default 1); each takes
+                         batch/N images of a step; BatchNorm uses per-replica statistics
   --seed N (29)  --resume  --holdout X (0.1)
   --diagnose none|val|all  per-sample records written after training (default val)
   --events text|json     progress output format (json: one event per line, for programs)
   --store PATH           workspace store (.kefer/kefer.db): apply its relabel overlay before training,
                          register the run and its per-sample records after
-  --parent RUN_ID        the run this one retrains (shown in run comparisons)`;
+  --parent RUN_ID        the run this one retrains (shown in run comparisons)
+  --mode full|head       full (default): the whole model. head: quick retrain — the encoder of
+                         --checkpoint DIR is frozen, its features cached (onnxruntime), and only a
+                         projection head + F_n train with the full KE-FER loss; re-scores every sample`;
 
 const OPTIONS = {
   data: { type: 'string' }, val: { type: 'string' }, out: { type: 'string' }, backbone: { type: 'string' },
@@ -41,8 +47,8 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, backend: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
-  holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  init: { type: 'string' }, backend: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A spec without a split trains on the dataset's train split when it has one (never on test). */
@@ -73,6 +79,7 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     logitScale: num(f, 'logit-scale', d.logitScale, { min: 0 }),
     seed: num(f, 'seed', d.seed, { int: true, min: 0 }),
     init: f.init as string | undefined,
+    workers: f.workers !== undefined ? num(f, 'workers', 1, { int: true, min: 1 }) : undefined,
   };
 }
 
@@ -92,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = (message: string) => print({ type: 'log', level: 'info', message });
 
   const backend = await initBackend(backendPref, log);
+  if (oneOf(f, 'mode', ['full', 'head'] as const, 'full') === 'head') return runHead(f, print, log);
   const original = trainSplitOnly(await loadDataset(f.data));
   if (original.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
   const store = f.store ? openStore(f.store) : undefined;
@@ -133,5 +141,34 @@ export async function run(argv: string[]): Promise<number> {
     store?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `--mode head`: the quick retrain on a frozen encoder's cached features. */
+async function runHead(f: Record<string, unknown>, print: ReturnType<typeof createPrinter>, log: (m: string) => void): Promise<number> {
+  if (!f.checkpoint) throw new UserError("--mode head needs --checkpoint DIR (a full run's checkpoints/best)");
+  const all = await loadDataset(f.data as string); // every split: trains on 'train', re-scores all
+  const store = f.store ? openStore(f.store as string) : undefined;
+  try {
+    let ds = all;
+    if (store) {
+      const o = withOverlay(store, all);
+      ds = o.dataset;
+      log(`label overlay from ${String(f.store)}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
+    }
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    const result = await trainHead({ checkpoint: path.resolve(f.checkpoint as string), dataset: ds, out: path.resolve(f.out as string), signal: controller.signal, onEvent: print });
+    log(`head retrain: checkpoint ${result.checkpoint}, records ${result.records}`);
+    if (store) {
+      const metrics = { accuracy: result.summary.accuracy, meanClassAccuracy: result.summary.meanClassAccuracy, mode: 'head', baseCheckpoint: f.checkpoint, seconds: result.seconds };
+      const r = registerRunDir(store, all, f.data as string, path.resolve(f.out as string), 'done', metrics, { backbone: 'head', config: { mode: 'head', checkpoint: f.checkpoint }, textSource: 'from base checkpoint', backend: 'onnxruntime-node + tfjs', parent: f.parent as string | undefined });
+      log(`registered run ${r.runId} with ${r.records} per-sample records in ${String(f.store)}`);
+    }
+    return 0;
+  } finally {
+    store?.close();
   }
 }

@@ -129,11 +129,30 @@ export async function readCheckpointConfig(dir: string): Promise<CheckpointConfi
   return cfg;
 }
 
+/**
+ * Adds a linear projection after the pooled features (v' = v W + b), as head-only retraining of a
+ * ResNet-18 stores it (`encoder.proj.weight` [out, in], `encoder.proj.bias`); its parameters join
+ * the encoder's so checkpoints save and load them like any other tensor.
+ */
+export function withProjection(encoder: Encoder): Encoder {
+  const dim = encoder.featureDim;
+  const w = tf.variable(tf.eye(dim), true);
+  const b = tf.variable(tf.zeros([dim]), true);
+  encoder.params.set('proj.weight', w);
+  encoder.params.set('proj.bias', b);
+  const base = encoder.apply;
+  return {
+    ...encoder,
+    apply: (x, training) => tf.tidy(() => tf.add(tf.matMul(base(x, training), w), b) as tf.Tensor2D),
+  };
+}
+
 export async function loadCheckpoint(dir: string): Promise<LoadedModel> {
   const config = await readCheckpointConfig(dir);
   const file = path.join(dir, 'model.safetensors');
   const { tensors } = await readSafetensors(file);
-  const encoder = createEncoder(config.backbone, { inputSize: config.inputSize });
+  let encoder = createEncoder(config.backbone, { inputSize: config.inputSize });
+  if (tensors.has('encoder.proj.weight')) encoder = withProjection(encoder);
   const transform = createTransform(0, config.featureDim ?? 512);
   try {
     assign(file, 'encoder.', encoder, tensors, true);
