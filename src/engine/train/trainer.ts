@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createImageCache, type ImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
+import { pca2d } from '../eval/projection.js';
 import type { BackendReport, EngineEvent } from '../events.js';
 import { keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
 import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
@@ -17,6 +18,7 @@ import { augmentInto } from './augment.js';
 import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheckpoint, type CheckpointConfig } from './checkpoint.js';
 import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
+import { startParallel } from './parallel.js';
 
 export interface TrainConfig {
   backbone: BackboneName;
@@ -38,6 +40,8 @@ export interface TrainConfig {
   seed: number;
   /** torchvision-named ResNet-18 safetensors to start the encoder from. */
   init?: string;
+  /** Data-parallel replicas on worker threads, the calling thread included (wasm only; 1 = single thread). See parallel.ts. */
+  workers?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -225,6 +229,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await saveOptimizer(lastDir, sgd, s);
   };
 
+  const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } }) : undefined;
   epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
     const lr = lrForEpoch(epoch, cfg);
     const order = new Rng(deriveSeed(cfg.seed, epoch)).shuffle(Array.from({ length: nTrain }, (_, i) => i));
@@ -243,7 +248,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
       for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per);
       const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-      const stats = tf.tidy(() => {
+      const stats = par ? await par.step(x, labelsArr, lr) : tf.tidy(() => {
         const xb = tf.tensor4d(x, [bs, size, size, 3]);
         const labels = tf.tensor1d(labelsArr, 'int32');
         let terms: number[] = [];
@@ -299,6 +304,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await log({ type: 'epoch', epoch: epoch + 1, step: state.globalStep, trainLoss: entry.trainLoss, valAccuracy: entry.valAccuracy, valMeanClassAccuracy: entry.valMeanClassAccuracy, valLoss: entry.valLoss, best: isBest, checkpoint: isBest ? bestDir : lastDir });
   }
 
+  await par?.close();
   const selectedOn = inputs.val ? 'validation' : 'last-epoch';
   let valEval: EvalResult | undefined;
   const diagnose = inputs.diagnose ?? 'val';
@@ -306,17 +312,26 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     const best = await loadCheckpoint(bestDir);
     const bestModel: EvalModel = { ...evalModel, encoder: best.encoder, transform: best.transform };
     const lines: string[] = [];
+    const scatter: { id: string; x: number; y: number }[] = [];
+    const addScatter = (r: EvalResult) => {
+      const xy = pca2d(r.embeddings!, r.records.length, encoder.featureDim);
+      r.records.forEach((rec, i) => scatter.push({ id: rec.id, x: Math.round(xy[2 * i] * 1e4) / 1e4, y: Math.round(xy[2 * i + 1] * 1e4) / 1e4 }));
+    };
     if (inputs.val && valImages) {
-      valEval = await evaluate(bestModel, inputs.val, valImages, { signal: inputs.signal });
+      valEval = await evaluate(bestModel, inputs.val, valImages, { signal: inputs.signal, keepEmbeddings: true });
       lines.push(...valEval.records.map((r) => JSON.stringify(r)));
+      addScatter(valEval);
       await writeFile(path.join(runDir, 'eval-val.json'), JSON.stringify(valEval.summary, null, 2) + '\n');
     }
     if (diagnose === 'all') {
-      const tr = await evaluate(bestModel, inputs.train, trainImages, { signal: inputs.signal });
+      const tr = await evaluate(bestModel, inputs.train, trainImages, { signal: inputs.signal, keepEmbeddings: true });
       lines.push(...tr.records.map((r) => JSON.stringify(r)));
+      addScatter(tr);
       await writeFile(path.join(runDir, 'eval-train.json'), JSON.stringify(tr.summary, null, 2) + '\n');
     }
     await writeFile(path.join(runDir, 'records.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
+    // 2-D PCA of each sample's embedding v (per evaluated set) for the scatter view.
+    await writeFile(path.join(runDir, 'scatter.json'), JSON.stringify(scatter) + '\n');
     best.dispose();
   }
   const result: TrainResult = { runDir, bestCheckpoint: bestDir, lastCheckpoint: lastDir, bestEpoch: state.bestEpoch, selectedOn, history: state.history, cancelled, valEval };
