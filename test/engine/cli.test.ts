@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSyntheticDataset } from '../../src/engine/data/index.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/kefer.js');
+const BIN = path.resolve(__dirname, '../../bin/kefer.js');
 let work: string;
 let data: string;
 

@@ -15,7 +15,7 @@ import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { DEFAULT_TRAIN_CONFIG, train } from '../../src/engine/train/trainer.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
-const shared = process.env.KEFER_SHARED_DATA ?? path.resolve(import.meta.dirname, '../../../shared/data');
+const shared = process.env.KEFER_SHARED_DATA ?? path.resolve(__dirname, '../../../shared/data');
 const ferplus = path.join(shared, 'ferplus');
 const CLASSES = ['happiness', 'surprise', 'neutral'];
 
