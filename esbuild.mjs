@@ -12,7 +12,7 @@ const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', 'b
 const bundleTfjsGradients = {
   name: 'bundle-tfjs-gradients',
   setup(build) {
-    build.onResolve({ filter: /^@tensorflow\/tfjs-core\/dist\/register_all_gradients/ }, (args) => ({
+    build.onResolve({ filter: /^@tensorflow\/tfjs-core\/dist\/register_all_gradients/ }, () => ({
       path: createRequire(import.meta.url).resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js'),
     }));
   },
