@@ -9,7 +9,7 @@ import { mapLimit } from './decode.js';
 import { createRng, hashSeed, type Rng } from './prng.js';
 import { SYNTHETIC_MARKER } from './readers/folder.js';
 
-/** Expression controls, in face units (the face is ~70 units wide). 0 = neutral for every field. */
+/** Expression controls, in face units (the face is ~80 of the 100 viewBox units wide). 0 = neutral for every field. */
 export interface Expression {
   /** Mouth corners lifted (+) or dropped (-). */
   mouthCurve: number;
@@ -40,8 +40,9 @@ const NEUTRAL_EXPR: Expression = {
   browInner: 0, browOuter: 0, browPull: 0, eyeOpen: 1, noseWrinkle: 0,
 };
 
-// Full-intensity prototypes (FACS-like cues). Samples interpolate from neutral by a random intensity,
-// so weak expressions overlap with neutral and with each other: learnable, not trivial.
+// Full-intensity prototypes (FACS-like cues). Samples interpolate from neutral by a random intensity
+// (0.55..1.05; from 0.35 the weakest ones were indistinguishable from neutral at 48 px), and the
+// per-person jitter below still makes classes overlap: learnable, not trivial.
 const PROTOTYPES: Record<ClassName, Partial<Expression>> = {
   neutral: {},
   happiness: { mouthCurve: 5.5, mouthOpen: 0.25, mouthWidth: 1.2, eyeOpen: 0.75, browOuter: 0.5 },
@@ -62,7 +63,7 @@ const JITTER: Partial<Record<keyof Expression, number>> = {
 
 export function sampleExpression(cls: ClassName, rng: Rng): Expression {
   const proto = PROTOTYPES[cls];
-  const t = rng.uniform(0.35, 1.05);
+  const t = rng.uniform(0.55, 1.05);
   const e = { ...NEUTRAL_EXPR };
   for (const k of KEYS) {
     const target = proto[k] ?? NEUTRAL_EXPR[k];
@@ -84,106 +85,112 @@ const mix = (a: number[], b: number[], t: number) => a.map((v, i) => v + (b[i] -
 
 /** SVG (viewBox 100x100) of one face with the given expression; identity and pose are drawn from rng. */
 export function faceSvg(expr: Expression, rng: Rng, size: number): string {
+  // The face fills the crop like an aligned FER crop (forehead and chin slightly cut), so at 48x48 the
+  // mouth is ~20 px wide and a brow raise moves a few pixels: cues a small CNN can see in a short run.
   const cx = 50;
-  const cy = 52;
-  const faceRx = rng.uniform(27, 34);
-  const faceRy = rng.uniform(35, 42);
-  const skin = mix([244, 204, 172], [96, 62, 40], rng.next());
-  const dark = mix(skin, [20, 12, 8], 0.75);
+  const cy = 50;
+  const faceRx = rng.uniform(37, 43);
+  const faceRy = rng.uniform(47, 54);
+  // Skin stops short of the darkest tone so dark features keep contrast in grey (FER2013 is grey).
+  const skin = mix([244, 204, 172], [96, 62, 40], rng.next() * 0.8);
+  const dark = mix(skin, [15, 10, 8], 0.8);
   const hair = mix([25, 20, 18], [170, 130, 80], rng.next() ** 2);
   const bg = mix([40, 40, 40], [215, 215, 215], rng.next());
-  const eyeDx = rng.uniform(10, 14);
-  const eyeY = cy - rng.uniform(5, 9);
-  const eyeRx = rng.uniform(4, 5.5);
-  const eyeRy = rng.uniform(2.2, 3.0) * expr.eyeOpen;
-  const browGap = rng.uniform(5.5, 7.5);
-  const browW = rng.uniform(1.4, 2.6);
-  const browLen = rng.uniform(9, 12);
-  const mouthY = cy + rng.uniform(17, 21);
-  const mouthHalf = rng.uniform(8.5, 11) * expr.mouthWidth;
+  const eyeDx = rng.uniform(15, 18);
+  const eyeY = cy - rng.uniform(8, 12);
+  const eyeRx = rng.uniform(6, 7.5);
+  const eyeRy = rng.uniform(3, 3.8) * expr.eyeOpen;
+  const browGap = rng.uniform(6.5, 8.5);
+  const browW = rng.uniform(2.8, 4);
+  const browLen = rng.uniform(12, 15);
+  const mouthY = cy + rng.uniform(22, 26);
+  const mouthHalf = rng.uniform(12, 15) * expr.mouthWidth;
+  // Expression units were tuned on a ~70-unit face; the face is now ~80 units wide, and vertical cues
+  // get a further boost so they survive downsampling to 48 px.
+  const amp = 1.4;
   const parts: string[] = [];
 
   // Pose: small rotation, shift and scale about the face centre (FER sets are roughly aligned crops).
   const rot = rng.normal(0, 4);
-  const sc = rng.uniform(0.92, 1.06);
+  const sc = rng.uniform(0.94, 1.04);
   const dx = rng.normal(0, 1.5);
   const dy = rng.normal(0, 1.5);
   parts.push(`<rect width="100" height="100" fill="${rgb(bg)}"/>`);
   parts.push(`<g transform="translate(${f(cx + dx)} ${f(cy + dy)}) rotate(${f(rot)}) scale(${f(sc)}) translate(${-cx} ${-cy})">`);
-  // Neck and hair behind the face.
-  parts.push(`<rect x="${f(cx - faceRx * 0.45)}" y="${f(cy + faceRy * 0.6)}" width="${f(faceRx * 0.9)}" height="40" fill="${rgb(mix(skin, [0, 0, 0], 0.15))}"/>`);
+  // Hair behind the face (only its sides and top show at this crop).
   if (rng.next() < 0.85) {
-    parts.push(`<ellipse cx="${cx}" cy="${f(cy - faceRy * 0.35)}" rx="${f(faceRx * 1.1)}" ry="${f(faceRy * rng.uniform(0.75, 0.95))}" fill="${rgb(hair)}"/>`);
+    parts.push(`<ellipse cx="${cx}" cy="${f(cy - faceRy * 0.3)}" rx="${f(faceRx * 1.12)}" ry="${f(faceRy * rng.uniform(0.8, 0.95))}" fill="${rgb(hair)}"/>`);
   }
   parts.push(`<ellipse cx="${cx}" cy="${cy}" rx="${f(faceRx)}" ry="${f(faceRy)}" fill="${rgb(skin)}"/>`);
 
   // Eyes: white, iris, lid line. Wide eyes show white around the iris; narrowed ones are slits.
   for (const side of [-1, 1]) {
     const ex = cx + side * eyeDx;
-    const irisR = Math.min(eyeRx * 0.55, Math.max(0.8, eyeRy * 1.05));
+    const irisR = Math.min(eyeRx * 0.5, Math.max(1, eyeRy * 1.05));
     const look = rng.normal(0, 0.6);
     parts.push(`<ellipse cx="${f(ex)}" cy="${f(eyeY)}" rx="${f(eyeRx)}" ry="${f(eyeRy)}" fill="rgb(240,240,236)"/>`);
-    parts.push(`<circle cx="${f(ex + look)}" cy="${f(eyeY)}" r="${f(Math.min(irisR, eyeRy))}" fill="${rgb(mix(hair, [0, 0, 0], 0.5))}"/>`);
-    parts.push(`<path d="M${f(ex - eyeRx)} ${f(eyeY)} Q${f(ex)} ${f(eyeY - eyeRy * 2)} ${f(ex + eyeRx)} ${f(eyeY)}" stroke="${rgb(dark)}" stroke-width="0.9" fill="none"/>`);
+    parts.push(`<circle cx="${f(ex + look)}" cy="${f(eyeY)}" r="${f(Math.min(irisR, eyeRy))}" fill="${rgb(mix(hair, [0, 0, 0], 0.6))}"/>`);
+    parts.push(`<path d="M${f(ex - eyeRx)} ${f(eyeY)} Q${f(ex)} ${f(eyeY - eyeRy * 2)} ${f(ex + eyeRx)} ${f(eyeY)}" stroke="${rgb(dark)}" stroke-width="1.5" fill="none"/>`);
     // Brows: inner end near the midline; raising/lowering the ends is the main cue of several classes.
-    const innerX = cx + side * (eyeDx - browLen * 0.45 - expr.browPull * 0.6);
+    // Drawn darker than the skin whatever the hair colour, or light brows vanish on dark skin in grey.
+    const innerX = cx + side * (eyeDx - browLen * 0.45 - expr.browPull * 0.9);
     const outerX = cx + side * (eyeDx + browLen * 0.55);
     const baseY = eyeY - browGap;
-    const innerY = baseY - expr.browInner;
-    const outerY = baseY - expr.browOuter;
-    const archY = Math.min(innerY, outerY) - 1.2;
+    const innerY = baseY - expr.browInner * amp;
+    const outerY = baseY - expr.browOuter * amp;
+    const archY = Math.min(innerY, outerY) - 1.5;
     parts.push(
-      `<path d="M${f(innerX)} ${f(innerY)} Q${f((innerX + outerX) / 2)} ${f(archY)} ${f(outerX)} ${f(outerY)}" stroke="${rgb(mix(hair, [0, 0, 0], 0.3))}" stroke-width="${f(browW)}" stroke-linecap="round" fill="none"/>`,
+      `<path d="M${f(innerX)} ${f(innerY)} Q${f((innerX + outerX) / 2)} ${f(archY)} ${f(outerX)} ${f(outerY)}" stroke="${rgb(mix(dark, hair, 0.3))}" stroke-width="${f(browW)}" stroke-linecap="round" fill="none"/>`,
     );
     // Pulled-down inner brows crease the forehead between them.
     if (expr.browInner < -2 && side === 1) {
-      parts.push(`<path d="M${f(cx - 1)} ${f(baseY + 1)} L${f(cx - 0.6)} ${f(baseY - 3)} M${f(cx + 1)} ${f(baseY + 1)} L${f(cx + 0.6)} ${f(baseY - 3)}" stroke="${rgb(dark)}" stroke-width="0.5" opacity="0.6"/>`);
+      parts.push(`<path d="M${f(cx - 1.5)} ${f(baseY + 1)} L${f(cx - 1)} ${f(baseY - 4)} M${f(cx + 1.5)} ${f(baseY + 1)} L${f(cx + 1)} ${f(baseY - 4)}" stroke="${rgb(dark)}" stroke-width="1" opacity="0.7"/>`);
     }
   }
 
   // Nose, with horizontal wrinkles for disgust.
-  const noseY = cy + rng.uniform(7, 10);
-  parts.push(`<path d="M${cx} ${f(eyeY + 2)} L${f(cx - 2)} ${f(noseY)} Q${cx} ${f(noseY + 2)} ${f(cx + 3)} ${f(noseY)}" stroke="${rgb(dark)}" stroke-width="0.9" fill="none" opacity="0.8"/>`);
+  const noseY = cy + rng.uniform(9, 13);
+  parts.push(`<path d="M${cx} ${f(eyeY + 3)} L${f(cx - 3)} ${f(noseY)} Q${cx} ${f(noseY + 2.5)} ${f(cx + 4)} ${f(noseY)}" stroke="${rgb(dark)}" stroke-width="1.3" fill="none" opacity="0.8"/>`);
   if (expr.noseWrinkle > 0.3) {
     for (let k = 0; k < 3; k++) {
-      const y = eyeY + 2 + k * 1.6;
-      parts.push(`<path d="M${f(cx - 3)} ${f(y)} Q${cx} ${f(y - 0.8)} ${f(cx + 3)} ${f(y)}" stroke="${rgb(dark)}" stroke-width="0.5" opacity="${f(Math.min(1, expr.noseWrinkle) * 0.8)}" fill="none"/>`);
+      const y = eyeY + 3 + k * 2.2;
+      parts.push(`<path d="M${f(cx - 4.5)} ${f(y)} Q${cx} ${f(y - 1.2)} ${f(cx + 4.5)} ${f(y)}" stroke="${rgb(dark)}" stroke-width="1" opacity="${f(Math.min(1, expr.noseWrinkle) * 0.85)}" fill="none"/>`);
     }
   }
 
   // Mouth: upper and lower lip curves between the two corners (quadratic Beziers through the lip centres).
   const lx = cx - mouthHalf;
   const rx = cx + mouthHalf;
-  const ly = mouthY - expr.mouthCurve - expr.cornerLeft;
-  const ry = mouthY - expr.mouthCurve - expr.cornerRight;
+  const ly = mouthY - (expr.mouthCurve + expr.cornerLeft) * amp;
+  const ry = mouthY - (expr.mouthCurve + expr.cornerRight) * amp;
   const cornerAvg = (ly + ry) / 2;
-  const openH = expr.mouthOpen * 12;
-  const upperC = mouthY - openH * 0.3 - expr.upperLip * 2.5;
+  const openH = expr.mouthOpen * 16;
+  const upperC = mouthY - openH * 0.3 - expr.upperLip * 3.5;
   const lowerC = mouthY + openH * 0.7;
   const ctrl = (centre: number) => 2 * centre - cornerAvg;
-  const lip = rgb(mix(skin, [150, 40, 50], 0.45));
-  if (openH + expr.upperLip * 2.5 > 1.2) {
+  const lip = rgb(mix(skin, [110, 25, 35], 0.6));
+  if (openH + expr.upperLip * 3.5 > 1.6) {
     const d = `M${f(lx)} ${f(ly)} Q${cx} ${f(ctrl(upperC))} ${f(rx)} ${f(ry)} Q${cx} ${f(ctrl(lowerC))} ${f(lx)} ${f(ly)} Z`;
-    parts.push(`<path d="${d}" fill="rgb(60,20,25)" stroke="${lip}" stroke-width="1.4"/>`);
+    parts.push(`<path d="${d}" fill="rgb(40,12,16)" stroke="${lip}" stroke-width="2"/>`);
     // Teeth in smiles and raised upper lips.
     if (expr.mouthCurve > 2 || expr.upperLip > 0.4) {
       parts.push(`<clipPath id="m"><path d="${d}"/></clipPath>`);
-      parts.push(`<rect x="${f(lx)}" y="${f(Math.min(upperC, cornerAvg) - 4)}" width="${f(rx - lx)}" height="${f(Math.max(1.5, (lowerC - upperC) * 0.45) + 4)}" fill="rgb(235,232,220)" clip-path="url(#m)"/>`);
+      parts.push(`<rect x="${f(lx)}" y="${f(Math.min(upperC, cornerAvg) - 5)}" width="${f(rx - lx)}" height="${f(Math.max(2, (lowerC - upperC) * 0.45) + 5)}" fill="rgb(238,235,225)" clip-path="url(#m)"/>`);
     }
   } else {
-    const w = 1.9 - expr.lipPress * 1.1;
+    const w = 3.2 - expr.lipPress * 1.8;
     const mid = (upperC + lowerC) / 2;
-    parts.push(`<path d="M${f(lx)} ${f(ly)} Q${cx} ${f(ctrl(mid))} ${f(rx)} ${f(ry)}" stroke="${lip}" stroke-width="${f(Math.max(0.6, w))}" stroke-linecap="round" fill="none"/>`);
+    parts.push(`<path d="M${f(lx)} ${f(ly)} Q${cx} ${f(ctrl(mid))} ${f(rx)} ${f(ry)}" stroke="${lip}" stroke-width="${f(Math.max(1.2, w))}" stroke-linecap="round" fill="none"/>`);
   }
   parts.push('</g>');
 
-  // Lighting: a linear gradient from a random direction, then a soft vignette.
+  // Lighting: a linear gradient from a random direction (moderate, so it shades rather than hides).
   const ang = rng.uniform(0, Math.PI * 2);
   const gx = Math.cos(ang) * 0.5;
   const gy = Math.sin(ang) * 0.5;
   parts.push(
     `<defs><linearGradient id="l" x1="${f(0.5 - gx)}" y1="${f(0.5 - gy)}" x2="${f(0.5 + gx)}" y2="${f(0.5 + gy)}">` +
-      `<stop offset="0" stop-color="white" stop-opacity="${f(rng.uniform(0, 0.35))}"/><stop offset="1" stop-color="black" stop-opacity="${f(rng.uniform(0.1, 0.5))}"/></linearGradient></defs>`,
+      `<stop offset="0" stop-color="white" stop-opacity="${f(rng.uniform(0, 0.25))}"/><stop offset="1" stop-color="black" stop-opacity="${f(rng.uniform(0.05, 0.3))}"/></linearGradient></defs>`,
   );
   parts.push(`<rect width="100" height="100" fill="url(#l)"/>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 100 100">${parts.join('')}</svg>`;
@@ -202,11 +209,12 @@ export async function renderSyntheticFace(cls: ClassName, seed: number, opts: Fa
   const svg = faceSvg(expr, rng, opts.size);
   let img = sharp(Buffer.from(svg)).removeAlpha();
   if (opts.channels === 1) img = img.greyscale();
-  const blur = rng.uniform(0, 0.9);
-  if (blur > 0.3) img = img.blur(blur);
+  const blur = rng.uniform(0, 0.8);
+  if (blur > 0.4) img = img.blur(blur);
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   // Sensor-like noise, drawn from the same seeded stream (Math.random would break determinism).
-  const sd = rng.uniform(3, 12);
+  // Moderate: at sd 12 the 1-2 px cues of a 48 px face drowned in it.
+  const sd = rng.uniform(2, 7);
   for (let i = 0; i < data.length; i++) {
     const v = data[i] + rng.normal(0, sd);
     data[i] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
