@@ -8,6 +8,7 @@ import { BACKBONES } from '../model/index.js';
 import { resolveTextEmbeddings } from '../text/index.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
+import { AUGMENT_MODES } from '../train/augment.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
@@ -28,6 +29,7 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --lambda-s X  --lambda-t X  --lambda-c X (1.0 each)
   --text SOURCE          auto | standin | clip[:MODEL|DIR] | file:PATH (.json/.npy)
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
+  --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) | none
   --backend NAME         auto | tensorflow | webgpu | wasm
   --workers N            data-parallel replicas on worker threads, wasm only (default 1); each takes
                          batch/N images of a step; BatchNorm uses per-replica statistics
@@ -47,7 +49,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, backend: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -79,6 +81,7 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     logitScale: num(f, 'logit-scale', d.logitScale, { min: 0 }),
     seed: num(f, 'seed', d.seed, { int: true, min: 0 }),
     init: f.init as string | undefined,
+    augment: oneOf(f, 'augment', AUGMENT_MODES, 'standard'),
     workers: f.workers !== undefined ? num(f, 'workers', 1, { int: true, min: 1 }) : undefined,
   };
 }

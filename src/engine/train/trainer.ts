@@ -14,7 +14,7 @@ import { createEncoder, createTransform, type BackboneName, type Encoder, type T
 import type { TextEmbeddings } from '../text/types.js';
 import { deriveSeed, Rng } from '../util/rng.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.js';
-import { augmentInto } from './augment.js';
+import { augmentInto, type AugmentMode } from './augment.js';
 import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheckpoint, type CheckpointConfig } from './checkpoint.js';
 import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
@@ -40,6 +40,8 @@ export interface TrainConfig {
   seed: number;
   /** torchvision-named ResNet-18 safetensors to start the encoder from. */
   init?: string;
+  /** Training augmentation: the released code's ('standard'), without random erasing ('light'), or none. */
+  augment?: AugmentMode;
   /** Data-parallel replicas on worker threads, the calling thread included (wasm only; 1 = single thread). See parallel.ts. */
   workers?: number;
 }
@@ -246,7 +248,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const idx = order.slice(s * bs, (s + 1) * bs);
       const raw = await trainImages.getBatch(idx);
       const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
-      for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per);
+      for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
       const labelsArr = idx.map((i) => inputs.train.samples[i].label);
       const stats = par ? await par.step(x, labelsArr, lr) : tf.tidy(() => {
         const xb = tf.tensor4d(x, [bs, size, size, 3]);
