@@ -11,15 +11,16 @@ import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
 import { readMeta } from './runlist/runFiles.js';
-import { readSettings } from './settings.js';
+import { readSettings, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
-import { writeCorrectionsCsv } from './exportLabels.js';
+import type { RetrainMode } from '../webviews/protocol.js';
 
 const LAST_DATASET = 'kefer.lastDataset';
 
 export interface KeferApi {
   training: TrainingController;
   runsDir(): string | undefined;
+  storePath(): string;
   curation: CurationClient;
 }
 
@@ -28,6 +29,9 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   const cfg = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration('kefer');
   const wsRoot = (): string | undefined => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const keferDir = (): string => path.join(wsRoot() ?? context.globalStorageUri.fsPath, '.kefer');
+  // The workspace store: the engine reads the relabel overlay from it and registers runs in it; the
+  // curation worker serves the diagnostics panel from it.
+  const storePath = (): string => path.join(keferDir(), 'kefer.db');
   const runsDir = (): string | undefined => {
     const r = wsRoot();
     if (!r) return undefined;
@@ -40,13 +44,14 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     cwd: () => wsRoot() ?? context.extensionPath,
   };
   const training = new TrainingController(host, output);
-  const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), keferDir(), (l) => output.appendLine(l));
+  const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), storePath(), (l) => output.appendLine(l));
   const tree = new RunsTreeProvider(runsDir);
   const diagnostics = new DiagnosticsHub({
     extensionUri: context.extensionUri,
     curation,
     runs: () => tree.runs(),
-    retrain: (runDir) => retrain(runDir),
+    retrain: (runDir, mode) => retrain(runDir, mode),
+    exportLabels: (runDir) => exportLabels(runDir),
     openFull: (runDir) => diagnostics.openPanel(runDir),
     log: (l) => output.appendLine(l),
   });
@@ -81,11 +86,15 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return ds;
   }
 
-  /** The sample dataset trains briefly; real datasets use the method defaults from settings. */
-  function boundedFor(ds: DatasetChoice): { epochs?: number; maxSteps?: number } {
-    const isSample = ds.spec.startsWith('synthetic:');
-    const maxSteps = cfg().get<number>('sample.maxSteps') ?? 40;
-    return isSample ? { epochs: cfg().get<number>('sample.epochs') ?? 2, maxSteps } : {};
+  /** Settings for a dataset: the method's from `kefer.*`; the synthetic sample trains briefly on the compact backbone. */
+  function settingsFor(ds: DatasetChoice): { settings: TrainSettings; epochs?: number; maxSteps?: number } {
+    const settings = readSettings((k) => cfg().get(k));
+    if (!ds.spec.startsWith('synthetic:')) return { settings };
+    return {
+      settings: { ...settings, backbone: cfg().get<Backbone>('sample.backbone') ?? 'compact', batchSize: cfg().get<number>('sample.batchSize') ?? 16 },
+      epochs: cfg().get<number>('sample.epochs') ?? 2,
+      maxSteps: cfg().get<number>('sample.maxSteps') ?? 20,
+    };
   }
 
   async function train(): Promise<string | undefined> {
@@ -93,21 +102,37 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const dir = runsDir();
     if (!ds || !dir) return undefined;
     DashboardPanel.show(context.extensionUri, training);
-    return training.train({ dataset: ds, settings: readSettings((k) => cfg().get(k)), runsDir: dir, ...boundedFor(ds) });
+    return training.train({ dataset: ds, runsDir: dir, storePath: storePath(), ...settingsFor(ds) });
   }
 
-  async function retrain(parentDir?: string): Promise<string | undefined> {
+  async function pickRetrainMode(): Promise<RetrainMode | undefined> {
+    const items: (vscode.QuickPickItem & { mode: RetrainMode })[] = [
+      { label: 'Quick retrain (head)', description: 'seconds: frozen encoder features, retrains the head + F_n, re-scores every sample', mode: 'head' },
+      { label: 'Full retrain', description: 'trains the whole model again with the corrected labels', mode: 'full' },
+    ];
+    return (await vscode.window.showQuickPick(items, { title: 'KE-FER: retrain with corrected labels' }))?.mode;
+  }
+
+  async function retrain(parentDir?: string, mode?: RetrainMode): Promise<string | undefined> {
     const dir = runsDir();
     const parent = parentDir ?? (await pickRun('Retrain which run with corrected labels?'));
     const meta = parent ? readMeta(parent) : undefined;
     if (!parent || !meta || !dir) return undefined;
-    const info = await curation.call('info', parent);
+    const m = mode ?? (await pickRetrainMode());
+    if (!m) return undefined;
     const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
     DashboardPanel.show(context.extensionUri, training);
-    return training.train({
-      dataset: ds, settings: readSettings((k) => cfg().get(k)), runsDir: dir, parent,
-      storePath: await curation.call('overlayFile', info.root), ...boundedFor(ds),
-    });
+    return training.train({ dataset: ds, runsDir: dir, parent, mode: m, storePath: storePath(), ...settingsFor(ds) });
+  }
+
+  /** Corrected label files of a run's dataset, in its own format, under .kefer/exports/. */
+  async function exportLabels(runDir: string): Promise<string | undefined> {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+    const out = path.join(keferDir(), 'exports', `${path.basename(readMeta(runDir)?.datasetRoot ?? 'dataset')}-${stamp}`);
+    const r = await curation.call('exportLabels', runDir, out);
+    output.appendLine(`exported ${r.samples} samples (${r.relabeled} relabeled, ${r.excluded} excluded) as ${r.format} to ${out}: ${r.files.join(', ')}`);
+    void vscode.window.showInformationMessage(`KE-FER: corrected labels (${r.format}, ${r.relabeled} relabeled, ${r.excluded} excluded) written to ${path.relative(wsRoot() ?? '', out) || out}.`);
+    return out;
   }
 
   async function pickRun(title: string): Promise<string | undefined> {
@@ -127,7 +152,6 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   const runArg = (a: unknown): string | undefined => (a instanceof RunItem ? a.run.runDir : typeof a === 'string' ? a : undefined);
 
   training.onFinished(({ runDir, parent, ok }) => {
-    void curation.call('reload', runDir);
     if (ok) diagnostics.showRun(runDir);
     if (ok && parent) diagnostics.showComparison(parent, runDir);
     else if (ok) void vscode.window.showInformationMessage(`KE-FER: training finished (${path.basename(runDir)}).`, 'Open Diagnostics').then((a) => a && diagnostics.openPanel(runDir));
@@ -140,7 +164,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.window.registerTreeDataProvider('kefer.runs', tree),
     vscode.window.registerWebviewViewProvider('kefer.diagnosticsView', diagnostics, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.commands.registerCommand('kefer.train', train),
-    vscode.commands.registerCommand('kefer.retrain', (a?: unknown) => retrain(runArg(a))),
+    vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
     vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training)),
     vscode.commands.registerCommand('kefer.refreshRuns', () => tree.refresh()),
@@ -153,18 +177,18 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       const meta = dir ? readMeta(dir) : undefined;
       if (!dir || !meta) return;
       const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, meta.dataSpec));
-      await curation.call('reload', dir);
+      if (ok) await curation.call('importRecords', dir);
       void vscode.window.showInformationMessage(ok ? `KE-FER: evaluation written to ${path.basename(dir)}/records.jsonl` : 'KE-FER: evaluation failed (see output).');
     }),
     vscode.commands.registerCommand('kefer.exportLabels', async (a?: unknown) => {
       const dir = runArg(a) ?? (await pickRun('Export corrected labels of which run’s dataset?'));
-      if (!dir) return;
-      const c = await curation.call('corrections', dir);
-      const file = path.join(keferDir(), 'exports', `corrected-labels-${path.basename(c.root)}.csv`);
-      writeCorrectionsCsv(file, c);
-      const doc = await vscode.workspace.openTextDocument(file);
-      await vscode.window.showTextDocument(doc, { preview: true });
-      return file;
+      if (!dir) return undefined;
+      try {
+        return await exportLabels(dir);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`KE-FER: export failed: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      }
     }),
     vscode.commands.registerCommand('kefer.configureTextEncoder', async () => {
       const items = [
@@ -189,7 +213,8 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       if (!root) return undefined;
       const out = path.join(root, 'kefer-sample');
       if (fs.existsSync(out)) fs.rmSync(out, { recursive: true, force: true });
-      const args = ['data', 'generate', out, '--per-class', String(cfg().get<number>('sample.perClass') ?? 24), '--classes', '7', '--seed', '1'];
+      // 48 px: the compact backbone's input size, so the sample run needs no resizing
+      const args = ['data', 'generate', out, '--per-class', String(cfg().get<number>('sample.perClass') ?? 20), '--classes', '7', '--size', '48', '--seed', '1'];
       output.appendLine(`$ kefer ${args.join(' ')}`);
       const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: generating the sample dataset' }, async () => {
         const proc = new EngineProcess({ ...host, nodePath: host.nodePath(), cliPath: host.cliPath(), cwd: root, args }, () => undefined, (l) => output.appendLine(l));
@@ -208,7 +233,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     }),
   );
   output.appendLine(`KE-FER Studio active: engine ${host.cliPath()} via ${host.nodePath()} (extension host node ${process.versions.node}, modules ABI ${process.versions.modules})`);
-  return { training, runsDir, curation };
+  return { training, runsDir, storePath, curation };
 }
 
 export function deactivate(): void {

@@ -42,11 +42,25 @@ export interface TrainRequest {
   /** Bounded run (the sample dataset's short train, tests). */
   maxSteps?: number;
   epochsOverride?: number;
+  /** Workspace store: the engine applies its relabel overlay, then registers the run and its records. */
   storePath?: string;
+  /** Store id of the run this one retrains. */
+  parent?: string;
+  /** Quick retrain: only the head + F_n train on this checkpoint's frozen encoder features. */
+  head?: { checkpoint: string };
 }
 
 export function trainArgs(r: TrainRequest): string[] {
   const s = r.settings;
+  if (r.head) {
+    // The head retrain reads its architecture and text embeddings from the checkpoint and re-scores
+    // every split, so the full-training flags do not apply.
+    const a = ['train', '--data', r.data, '--out', r.outDir, '--mode', 'head', '--checkpoint', r.head.checkpoint];
+    if (r.storePath) a.push('--store', r.storePath);
+    if (r.parent) a.push('--parent', r.parent);
+    a.push('--events', 'json');
+    return a;
+  }
   const a = ['train', '--data', r.data];
   if (r.val) a.push('--val', r.val);
   a.push('--out', r.outDir, '--backbone', s.backbone, '--epochs', String(r.epochsOverride ?? s.epochs), '--batch', String(s.batchSize));
@@ -57,7 +71,9 @@ export function trainArgs(r: TrainRequest): string[] {
   if (s.seed !== null) a.push('--seed', String(s.seed));
   if (r.maxSteps !== undefined) a.push('--max-steps', String(r.maxSteps));
   if (r.storePath) a.push('--store', r.storePath);
-  a.push('--events', 'json');
+  if (r.parent) a.push('--parent', r.parent);
+  // records for every training sample too, so the panel lists training-set mistakes (label noise)
+  a.push('--diagnose', 'all', '--events', 'json');
   return a;
 }
 
@@ -88,9 +104,9 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
   };
 }
 
-/** Filesystem-safe run folder name: <date>-<dataset>[-retrain]. */
-export function runFolderName(datasetName: string, now: Date, retrain = false): string {
+/** Filesystem-safe run folder name (also the store's run id): <date>-<dataset>[-retrain-head|-retrain-full]. */
+export function runFolderName(datasetName: string, now: Date, retrain?: 'head' | 'full'): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   const ds = datasetName.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 40) || 'data';
-  return `${stamp}-${ds}${retrain ? '-retrain' : ''}`;
+  return `${stamp}-${ds}${retrain ? `-retrain-${retrain}` : ''}`;
 }

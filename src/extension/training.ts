@@ -7,8 +7,10 @@ import type { EngineEvent } from '../engine/events.js';
 import { describeEvent } from './engine/eventStream.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { runFolderName, trainArgs, type TrainSettings } from './settings.js';
-import { classesFor, findCheckpoint, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runlist/runFiles.js';
+import { classesFor, findCheckpoint, headlineAccuracy, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runlist/runFiles.js';
+
 import type { DatasetChoice } from './datasets.js';
+import type { RetrainMode } from '../webviews/protocol.js';
 
 export interface TrainOptions {
   dataset: DatasetChoice;
@@ -17,9 +19,12 @@ export interface TrainOptions {
   /** Bounded run: sample dataset, tests. */
   epochs?: number;
   maxSteps?: number;
-  /** Retrain with corrected labels: the run this one improves on, and the overlay to apply. */
+  /** Workspace store (<workspace>/.kefer/kefer.db): relabel overlay in, run and records out. */
+  storePath: string;
+  /** Retrain with corrected labels: the run folder this one improves on. */
   parent?: string;
-  storePath?: string;
+  /** Retrain kind: 'head' = quick (frozen encoder of the parent's best checkpoint), 'full' = from scratch. */
+  mode?: RetrainMode;
 }
 
 export interface EngineHost {
@@ -61,18 +66,26 @@ export class TrainingController implements vscode.Disposable {
       void vscode.window.showWarningMessage('KE-FER: a training run is already in progress.');
       return undefined;
     }
-    const runDir = path.join(o.runsDir, runFolderName(o.dataset.name, new Date(), !!o.parent));
+    const head = o.parent && o.mode === 'head' ? findCheckpoint(o.parent) : undefined;
+    if (o.parent && o.mode === 'head' && !head) {
+      void vscode.window.showErrorMessage(`KE-FER: no checkpoint in ${path.basename(o.parent)} for a quick retrain; use a full retrain.`);
+      return undefined;
+    }
+    const runDir = path.join(o.runsDir, runFolderName(o.dataset.name, new Date(), o.parent ? (head ? 'head' : 'full') : undefined));
     writeMeta(runDir, {
       dataSpec: o.dataset.spec, datasetRoot: o.dataset.root, datasetName: o.dataset.name, startedAt: new Date().toISOString(),
-      backbone: o.settings.backbone, status: 'running', accuracy: null, classes: classesFor(7), parent: o.parent,
+      backbone: head ? 'head' : o.settings.backbone, status: 'running', accuracy: null, classes: classesFor(7), parent: o.parent,
     });
     void vscode.commands.executeCommand('kefer.refreshRuns');
-    const args = trainArgs({ data: o.dataset.spec, outDir: runDir, settings: o.settings, epochsOverride: o.epochs, maxSteps: o.maxSteps, storePath: o.storePath });
+    const args = trainArgs({
+      data: o.dataset.spec, outDir: runDir, settings: o.settings, epochsOverride: o.epochs, maxSteps: o.maxSteps, storePath: o.storePath,
+      parent: o.parent ? path.basename(o.parent) : undefined, head: head ? { checkpoint: head } : undefined,
+    });
     this.output.show(true);
     this.output.appendLine(`$ kefer ${args.join(' ')}`);
     this.history = [];
     const ok = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `KE-FER: ${o.parent ? 'retraining' : 'training'} on ${o.dataset.name}`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: `KE-FER: ${o.parent ? (head ? 'quick retrain (head)' : 'full retrain') : 'training'} on ${o.dataset.name}`, cancellable: true },
       async (progress, token) => {
         let lastPct = 0;
         const proc = new EngineProcess(
@@ -109,11 +122,9 @@ export class TrainingController implements vscode.Disposable {
             void vscode.window.showErrorMessage(`KE-FER: training failed${r.error ? `: ${r.error}` : ` (exit ${r.code})`}. See the KE-FER output.`);
             return false;
           }
-          if (!fs.existsSync(path.join(runDir, RECORDS_FILE)) && !cancelled) await this.evaluate(runDir, o.dataset.spec);
-          const records = readRecords(runDir);
-          const test = records.filter((x) => x.split === 'test');
-          const pool = test.length ? test : records;
-          const acc = pool.length ? pool.filter((x) => x.pred === x.label).length / pool.length : (r.done?.valAccuracy ?? null);
+          // `--store` registered the run and imported records.jsonl; the tree reads the file for its summary.
+          const records = fs.existsSync(path.join(runDir, RECORDS_FILE)) ? readRecords(runDir) : [];
+          const acc = headlineAccuracy(records) ?? r.done?.valAccuracy ?? null;
           const k = records.reduce((m, x) => Math.max(m, x.label, x.pred), 0) + 1;
           updateMeta(runDir, { status: cancelled ? 'cancelled' : 'done', accuracy: acc, classes: classesFor(k) });
           return !cancelled;

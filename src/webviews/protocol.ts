@@ -9,16 +9,27 @@ export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
 
 export type SortKey = 'confidence' | 'gap' | 'issue';
 
+/**
+ * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's
+ * predictions against: 'run' = the labels the run was trained/evaluated with (its metrics);
+ * 'effective' = today's corrected labels (the relabel overlay applied).
+ */
+export type LabelBasis = 'run' | 'effective';
+export type RetrainMode = 'head' | 'full';
+
 export interface GridFilter {
-  /** Class index, or null for any. */
+  /** Class index of the run label, or null for any. */
   trueClass: number | null;
   predClass: number | null;
-  /** Split name, or null for any. */
+  /** Split name, or null for any (ignored in a cell drill-down). */
   split: string | null;
-  /** true: only relabeled; false: only not relabeled; null: any. */
+  /** true: only relabeled; false: only not relabeled; null: any (ignored in a cell drill-down). */
   relabeled: boolean | null;
-  /** Only misclassified samples (prediction differs from the current label). */
-  mistakesOnly: boolean;
+  /**
+   * null: the run's misclassified samples (prediction != run label). A basis: every sample of the
+   * confusion cell (trueClass, predClass) on that basis, diagonal included; both classes must be set.
+   */
+  cell: LabelBasis | null;
 }
 
 export interface GridQuery {
@@ -34,10 +45,12 @@ export interface GridRow {
   id: string;
   /** webview URI of the image, made by the host (asWebviewUri). */
   src: string;
+  /** Label the run was scored against. */
   label: number;
-  /** Current label after the overlay (equals label when never changed). */
+  /** Current (effective) label after the overlay. */
   currentLabel: number;
   pred: number;
+  /** The run's probability of its label. */
   confidence: number;
   gap: number;
   issue: number;
@@ -53,10 +66,15 @@ export interface GridPage {
   rows: GridRow[];
 }
 
+/** One entry of a sample's audit log (the store's label_changes). */
 export interface LabelChange {
-  label: number | null;
-  action: 'relabel' | 'exclude' | 'unsure' | 'undo';
+  kind: 'label' | 'exclude' | 'unsure';
+  /** Labels for 'label'; 0/1 for the marks. */
+  from: number;
+  to: number;
   at: string;
+  author: string;
+  state: 'applied' | 'undone' | 'dropped';
 }
 
 export interface SampleDetail {
@@ -64,17 +82,22 @@ export interface SampleDetail {
   src: string;
   path: string;
   split: string;
+  /** Run label, current label and the dataset's original label. */
   label: number;
   currentLabel: number;
+  origLabel: number;
   pred: number;
   probs: number[];
   simText: number;
   simNeutral: number;
   gap: number;
   align: number | null;
-  /** Alignment distribution of the sample's class (current label) in this run. */
-  classAlign: { mean: number; std: number; p10: number; p90: number } | null;
+  /** Alignment distribution of the sample's current class in this run (by run labels). */
+  classAlign: { mean: number; std: number; p10: number; p90: number; n: number } | null;
+  /** Oldest first. */
   history: LabelChange[];
+  /** The sample's prediction in every run that evaluated it, oldest first. */
+  predictions: { run: string; label: number; pred: number; confidence: number }[];
   excluded: boolean;
   unsure: boolean;
 }
@@ -101,12 +124,16 @@ export interface ScatterPoint {
 }
 
 export interface RunComparison {
+  /** Accuracy of each run on the samples both evaluated, each against its own run labels. */
   before: { runDir: string; accuracy: number };
   after: { runDir: string; accuracy: number };
-  /** Samples (by id) whose prediction changed between the two runs. */
-  changed: { id: string; src: string; label: number; predBefore: number; predAfter: number }[];
+  common: number;
+  /** How many common samples changed prediction, got fixed, broke. */
+  changedCount: number;
   fixed: number;
   broken: number;
+  /** The first samples whose prediction changed (label = the after run's label). */
+  changed: { id: string; src: string; label: number; predBefore: number; predAfter: number }[];
 }
 
 /** Host -> webview. */
@@ -114,10 +141,10 @@ export type HostMessage =
   | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[] }
   | { type: 'engine'; event: EngineEvent }
   | { type: 'page'; page: GridPage }
-  | { type: 'confusion'; runDir: string; classes: string[]; matrix: number[][] }
+  | { type: 'confusion'; runDir: string; basis: LabelBasis; classes: string[]; matrix: number[][] }
   | { type: 'sample'; sample: SampleDetail }
   | { type: 'labelChanged'; ids: string[] }
-  | { type: 'scatter'; runDir: string; points: ScatterPoint[] }
+  | { type: 'scatter'; runDir: string; points: ScatterPoint[]; source: string }
   | { type: 'comparison'; comparison: RunComparison }
   | { type: 'retrainState'; running: boolean; message: string }
   | { type: 'error'; message: string };
@@ -126,14 +153,16 @@ export type HostMessage =
 export type WebviewMessage =
   | { type: 'ready'; view: ViewKind }
   | { type: 'requestPage'; query: GridQuery }
-  | { type: 'requestConfusion'; runDir: string }
+  | { type: 'requestConfusion'; runDir: string; basis: LabelBasis }
   | { type: 'requestSample'; runDir: string; id: string }
   | { type: 'requestScatter'; runDir: string }
   | { type: 'setLabel'; runDir: string; id: string; label: number }
   | { type: 'exclude'; runDir: string; id: string }
   | { type: 'unsure'; runDir: string; id: string }
   | { type: 'undo'; runDir: string }
-  | { type: 'retrain'; runDir: string }
+  | { type: 'redo'; runDir: string }
+  | { type: 'retrain'; runDir: string; mode: RetrainMode }
+  | { type: 'exportLabels'; runDir: string }
   | { type: 'openFull'; runDir: string }
   | { type: 'cancelTraining' };
 
@@ -142,12 +171,13 @@ export type WebviewMessageType = WebviewMessage['type'];
 
 const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
   'ready', 'requestPage', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
-  'unsure', 'undo', 'retrain', 'openFull', 'cancelTraining',
+  'unsure', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining',
 ]);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isBasis = (v: unknown): v is LabelBasis => v === 'run' || v === 'effective';
 
 /**
  * Validates a message that arrived from a webview. Webview content is less trusted than the host,
@@ -170,16 +200,22 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
       const predClass = cls(f.predClass);
       if (trueClass === undefined || predClass === undefined) return undefined;
       if (!(f.split === null || isStr(f.split))) return undefined;
-      if (!(f.relabeled === null || typeof f.relabeled === 'boolean') || typeof f.mistakesOnly !== 'boolean') return undefined;
+      if (!(f.relabeled === null || typeof f.relabeled === 'boolean')) return undefined;
+      const cell = f.cell === null ? null : isBasis(f.cell) ? f.cell : undefined;
+      if (cell === undefined || (cell !== null && (trueClass === null || predClass === null))) return undefined;
       return {
         type: 'requestPage',
-        query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, mistakesOnly: f.mistakesOnly } },
+        query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, cell } },
       };
     }
     case 'requestConfusion':
+      return isStr(m.runDir) && isBasis(m.basis) ? { type: 'requestConfusion', runDir: m.runDir, basis: m.basis } : undefined;
+    case 'retrain':
+      return isStr(m.runDir) && (m.mode === 'head' || m.mode === 'full') ? { type: 'retrain', runDir: m.runDir, mode: m.mode } : undefined;
     case 'requestScatter':
     case 'undo':
-    case 'retrain':
+    case 'redo':
+    case 'exportLabels':
     case 'openFull':
       return isStr(m.runDir) ? { type: m.type, runDir: m.runDir } : undefined;
     case 'requestSample':
@@ -196,7 +232,7 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
 }
 
 /** Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class. */
-export type KeyAction = { kind: 'label'; label: number } | { kind: 'undo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
+export type KeyAction = { kind: 'label'; label: number } | { kind: 'undo' } | { kind: 'redo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
 
 export function keyToAction(key: string, numClasses: number): KeyAction | undefined {
   if (/^[1-9]$/.test(key)) {
@@ -205,6 +241,7 @@ export function keyToAction(key: string, numClasses: number): KeyAction | undefi
   }
   switch (key) {
     case 'u': case 'U': return { kind: 'undo' };
+    case 'r': case 'R': return { kind: 'redo' };
     case 'x': case 'X': return { kind: 'exclude' };
     case '?': return { kind: 'unsure' };
     case 'ArrowRight': case 'j': return { kind: 'next' };

@@ -35,9 +35,9 @@ export interface Workbench {
   stop(): Promise<void>;
 }
 
-/** Which engine the extension runs: the real CLI when KEFER_E2E_ENGINE=real, else the test double. */
+/** Which engine the extension runs: the real `kefer` CLI, or the test double with KEFER_E2E_ENGINE=fake (UI iteration). */
 export function engineEnv(): Record<string, string> {
-  if (process.env.KEFER_E2E_ENGINE === 'real') return {};
+  if (process.env.KEFER_E2E_ENGINE !== 'fake') return {};
   return { KEFER_CLI: path.join(REPO, 'test', 'fixtures', 'fake-kefer.mjs'), FAKE_KEFER_STEP_MS: process.env.FAKE_KEFER_STEP_MS ?? '100' };
 }
 
@@ -52,6 +52,9 @@ export async function startWorkbench(name: string): Promise<Workbench> {
   fs.writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'extensions.autoCheckUpdates': false,
     'workbench.tips.enabled': false, 'security.workspace.trust.enabled': false, 'window.commandCenter': false,
+    // the sample run stays small for CI (2 CPU cores, real engine): 20 images/class, <= 20 steps of 16
+    'kefer.sample.perClass': 20, 'kefer.sample.epochs': 2, 'kefer.sample.maxSteps': 20, 'kefer.sample.batchSize': 16,
+    'kefer.sample.backbone': 'compact', 'kefer.textEncoder': 'standin',
   }));
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
   fs.symlinkSync(REPO, path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`));

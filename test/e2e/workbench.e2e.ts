@@ -47,10 +47,6 @@ async function sampleCount(f: Frame): Promise<number> {
   return Number(((await f.locator('#count').textContent()) ?? '').split(' ')[0]);
 }
 
-async function waitCount(f: Frame, n: number): Promise<void> {
-  await f.locator('#count', { hasText: new RegExp(`^${n} samples`) }).waitFor({ timeout: 30000 });
-}
-
 before(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -83,70 +79,95 @@ test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }
   await snap('sample-dataset');
 });
 
-test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 300000 }, async () => {
+test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, async () => {
   await runCommand('KE-FER: Train');
   const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first();
   await pick.waitFor({ timeout: 30000 });
   await snap('dataset-pick');
   await pick.click();
   const dash = await frameWith('kefer-dashboard');
-  await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 120000 });
+  // the real engine: compact backbone, <= 20 steps of 16 images (kefer.sample.* in codeServer.ts)
+  await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 });
   await dash.locator('#backend', { hasText: /\S+ — / }).waitFor();
   await page.waitForTimeout(1500);
   await snap('training-live');
-  await dash.locator('#status', { hasText: 'done' }).waitFor({ timeout: 240000 });
+  await dash.locator('#status', { hasText: 'done' }).waitFor({ timeout: 360000 });
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'training finished' }).first().waitFor({ timeout: 60000 });
   await snap('training-done');
   await page.locator('.monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
 });
 
 let diag: Frame;
-let before0 = 0;
 
-test('KE-FER: Open Diagnostics shows the run\'s misclassified samples', { timeout: 120000 }, async () => {
+test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, async () => {
   await page.keyboard.press('Escape');
   await runCommand('KE-FER: Open Diagnostics');
   diag = await frameWith('body[data-view="diagnostics"] kefer-diagnostics');
   await diag.locator('kefer-grid .cell[data-id]').first().waitFor({ timeout: 60000 });
-  before0 = await sampleCount(diag);
-  assert.ok(before0 > 0, 'grid lists mistakes');
+  assert.ok((await sampleCount(diag)) > 0, 'grid lists mistakes');
   const cells = diag.locator('kefer-grid .cell[data-id]');
-  const n = Math.min(await cells.count(), 10);
+  const n = await cells.count();
+  const splits = new Set<string>();
   for (let i = 0; i < n; i++) {
     const c = cells.nth(i);
-    assert.notEqual(await c.getAttribute('data-label'), await c.getAttribute('data-pred'), 'every cell is a mistake');
+    assert.notEqual(await c.getAttribute('data-run-label'), await c.getAttribute('data-pred'), 'every cell is a mistake');
+    splits.add((await c.getAttribute('data-split')) ?? '');
   }
+  assert.ok(splits.has('train'), `training-set mistakes are listed (--diagnose all); saw ${[...splits].join(', ')}`);
   await diag.locator('#confusion td').first().waitFor();
   await diag.locator('#inspector').waitFor();
+  await diag.locator('#scatter-source', { hasText: 'PCA' }).waitFor();
   await snap('diagnostics');
 });
 
-async function relabelFirstToPrediction(): Promise<void> {
+test('a confusion cell drills into its samples', { timeout: 60000 }, async () => {
+  const td = diag.locator('#confusion td[data-true="6"][data-pred="6"]');
+  const expected = Number(await td.textContent());
+  await td.click();
+  await diag.locator('#cell-filter').waitFor();
+  await diag.locator('#count', { hasText: new RegExp(`^${expected} samples`) }).waitFor({ timeout: 30000 });
+  await snap('confusion-cell');
+  await diag.locator('#all-mistakes').click();
+  await diag.locator('#mistakes-label').waitFor();
+});
+
+/** Relabels the first grid cell to its prediction with the keyboard; returns its id and original label. */
+async function relabelFirstToPrediction(): Promise<{ id: string; label: string; pred: string }> {
   const cell = diag.locator('kefer-grid .cell[data-index="0"]');
   await cell.click();
-  const pred = Number(await cell.getAttribute('data-pred'));
-  await page.keyboard.press(String(pred + 1));
-  await waitCount(diag, before0 - 1);
+  const id = (await cell.getAttribute('data-id'))!;
+  const label = (await cell.getAttribute('data-label'))!;
+  const pred = (await cell.getAttribute('data-pred'))!;
+  await page.keyboard.press(String(Number(pred) + 1));
+  // the store's change comes back: the cell keeps its place with the new label and a tag
+  await diag.locator(`kefer-grid .cell[data-id="${id}"][data-label="${pred}"] .tag`, { hasText: 'relabeled' }).waitFor({ timeout: 30000 });
   await diag.locator('#status', { hasText: 'Relabeled' }).waitFor();
+  return { id, label, pred };
 }
 
 test('keyboard relabel, undo, relabel again', { timeout: 120000 }, async () => {
-  await relabelFirstToPrediction();
+  const r = await relabelFirstToPrediction();
   await snap('relabeled');
   await page.keyboard.press('u');
-  await waitCount(diag, before0);
+  await diag.locator(`kefer-grid .cell[data-id="${r.id}"][data-label="${r.label}"]`).waitFor({ timeout: 30000 });
+  assert.equal(await diag.locator(`kefer-grid .cell[data-id="${r.id}"] .tag`).count(), 0, 'undo removed the relabel');
   await snap('undone');
   await relabelFirstToPrediction();
+  // the inspector of the relabeled sample shows the audit log from the store (undone + applied)
+  await diag.locator('kefer-grid .cell[data-index="0"]').click();
+  await diag.locator('#history li').nth(1).waitFor({ timeout: 30000 });
+  assert.equal(await diag.locator('#history li.dropped').count(), 1, 'the undone change was dropped by the new one');
   await snap('relabeled-again');
 });
 
-test('retrain with corrected labels shows the run comparison', { timeout: 300000 }, async () => {
+test('quick retrain with corrected labels shows the run comparison', { timeout: 360000 }, async () => {
   await diag.locator('#retrain').click();
-  const cmp = await frameWith('body[data-view="diagnostics"] #comparison', 240000);
+  const cmp = await frameWith('body[data-view="diagnostics"] #comparison', 300000);
   const b = await cmp.locator('#acc-before').textContent();
   const a = await cmp.locator('#acc-after').textContent();
   assert.match(b ?? '', /%$/);
   assert.match(a ?? '', /%$/);
+  assert.match((await cmp.locator('#cmp-counts').textContent()) ?? '', /\d+ samples changed prediction/);
   await page.waitForTimeout(800);
   await snap('comparison');
 });

@@ -11,7 +11,9 @@ import { DEFAULT_SETTINGS } from '../../src/extension/settings.js';
 import { readMeta } from '../../src/extension/runlist/runFiles.js';
 
 const EXT_ID = 'kefer.kefer-studio';
-const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, mistakesOnly: true };
+const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+// Small enough for CI on 2 CPU cores with the real engine (compact backbone, 48 px).
+const SETTINGS = { ...DEFAULT_SETTINGS, backbone: 'compact' as const, batchSize: 16, textEncoder: 'standin' };
 
 async function api(): Promise<KeferApi> {
   const ext = vscode.extensions.getExtension<KeferApi>(EXT_ID);
@@ -45,7 +47,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     const events: EngineEvent['type'][] = [];
     const sub = a.training.onEvent((e) => events.push(e.type));
     const root = path.join(ws(), 'kefer-sample');
-    runDir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: { ...DEFAULT_SETTINGS, backbone: 'compact', batchSize: 16 }, runsDir: a.runsDir()!, epochs: 1, maxSteps: 8 }))!;
+    runDir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: SETTINGS, runsDir: a.runsDir()!, storePath: a.storePath(), epochs: 1, maxSteps: 8 }))!;
     sub.dispose();
     assert.equal(events[0], 'start');
     assert.ok(events.includes('step'));
@@ -54,22 +56,39 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     assert.equal(meta.status, 'done');
     assert.ok(meta.accuracy !== null && meta.accuracy >= 0 && meta.accuracy <= 1);
     assert.ok(fs.existsSync(path.join(runDir, 'records.jsonl')));
+    const info = await a.curation.call('info', runDir);
+    assert.ok(info.inStore, 'the engine registered the run in the workspace store');
+    assert.ok(info.records > 0);
   });
 
-  add('curation worker pages mistakes, relabels and undoes', async () => {
+  add('curation worker pages the run\'s mistakes from the store, relabels and undoes', async () => {
     const { curation } = await api();
     const p = await curation.call('page', runDir, FILTER, 'issue', 0, 10);
     assert.ok(p.total > 0, 'the run has mistakes');
-    assert.ok(p.rows.every((r) => r.pred !== r.currentLabel));
+    assert.ok(p.rows.every((r) => r.pred !== r.label));
+    assert.ok(p.rows.some((r) => r.split === 'train'), '--diagnose all: training-set mistakes are listed');
     for (let i = 1; i < p.rows.length; i++) assert.ok(p.rows[i - 1].issue >= p.rows[i].issue, 'sorted by issue score');
     const target = p.rows[0];
     await curation.call('change', runDir, target.id, 'relabel', target.pred);
-    const relabeled = await curation.call('page', runDir, { ...FILTER, mistakesOnly: false, relabeled: true }, 'issue', 0, 10);
-    assert.deepEqual(relabeled.rows.map((r) => r.id), [target.id]);
+    const relabeled = await curation.call('page', runDir, { ...FILTER, relabeled: true }, 'issue', 0, 10);
+    assert.deepEqual(relabeled.rows.map((r) => [r.id, r.currentLabel]), [[target.id, target.pred]]);
     assert.equal((await curation.call('sample', runDir, target.id))!.history.length, 1);
     await curation.call('undo', runDir);
-    const after = await curation.call('page', runDir, { ...FILTER, mistakesOnly: false, relabeled: true }, 'issue', 0, 10);
+    const after = await curation.call('page', runDir, { ...FILTER, relabeled: true }, 'issue', 0, 10);
     assert.equal(after.total, 0);
+    // relabel again: the quick retrain below trains with it
+    await curation.call('change', runDir, target.id, 'relabel', target.pred);
+  });
+
+  add('a quick (head) retrain trains on the corrected labels and compares with its parent', async () => {
+    const a = await api();
+    const root = path.join(ws(), 'kefer-sample');
+    const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: SETTINGS, runsDir: a.runsDir()!, storePath: a.storePath(), parent: runDir, mode: 'head' }))!;
+    assert.equal(readMeta(dir)!.status, 'done');
+    const c = await a.curation.call('compare', runDir, dir);
+    assert.ok(c.common > 0, 'both runs scored the same samples');
+    assert.ok(c.accAfter >= 0 && c.accAfter <= 1);
+    assert.equal(c.changed.length, Math.min(c.changedCount, 60));
   });
 
   add('Cancel Training stops the engine and marks the run cancelled', async () => {
@@ -78,7 +97,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     const sub = a.training.onEvent((e) => {
       if (e.type === 'step' && e.step === 2) void vscode.commands.executeCommand('kefer.cancelTraining');
     });
-    const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: { ...DEFAULT_SETTINGS, backbone: 'compact', batchSize: 16 }, runsDir: a.runsDir()!, epochs: 50, maxSteps: 5000 }))!;
+    const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: SETTINGS, runsDir: a.runsDir()!, storePath: a.storePath(), epochs: 50, maxSteps: 5000 }))!;
     sub.dispose();
     assert.equal(readMeta(dir)!.status, 'cancelled');
   });

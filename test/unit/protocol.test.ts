@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keyToAction, parseWebviewMessage } from '../../src/webviews/protocol.js';
 
-const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, mistakesOnly: true };
+const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, cell: null };
 
 test('parseWebviewMessage accepts well-formed messages', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready', view: 'diagnostics' }), { type: 'ready', view: 'diagnostics' });
@@ -10,6 +10,11 @@ test('parseWebviewMessage accepts well-formed messages', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: q }), { type: 'requestPage', query: q });
   assert.deepEqual(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 3 }), { type: 'setLabel', runDir: '/r', id: 'a', label: 3 });
   assert.deepEqual(parseWebviewMessage({ type: 'undo', runDir: '/r' }), { type: 'undo', runDir: '/r' });
+  assert.deepEqual(parseWebviewMessage({ type: 'redo', runDir: '/r' }), { type: 'redo', runDir: '/r' });
+  assert.deepEqual(parseWebviewMessage({ type: 'retrain', runDir: '/r', mode: 'head' }), { type: 'retrain', runDir: '/r', mode: 'head' });
+  assert.deepEqual(parseWebviewMessage({ type: 'requestConfusion', runDir: '/r', basis: 'effective' }), { type: 'requestConfusion', runDir: '/r', basis: 'effective' });
+  const cell = { runDir: '/r', filter: { ...filter, trueClass: 1, predClass: 1, cell: 'run' }, sort: 'gap', offset: 0, limit: 10 };
+  assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: cell }), { type: 'requestPage', query: cell });
 });
 
 test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
@@ -21,6 +26,10 @@ test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'gap', offset: -1, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, trueClass: 99 }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'ready', view: 'other' }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'retrain', runDir: '/r' }), undefined, 'retrain names its mode');
+  assert.equal(parseWebviewMessage({ type: 'requestConfusion', runDir: '/r', basis: 'other' }), undefined);
+  // a cell drill-down needs both classes
+  assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, cell: 'run' }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
 });
 
 test('keyToAction maps digits to classes and U/X/? to actions', () => {
@@ -29,6 +38,7 @@ test('keyToAction maps digits to classes and U/X/? to actions', () => {
   assert.equal(keyToAction('8', 7), undefined);
   assert.deepEqual(keyToAction('8', 8), { kind: 'label', label: 7 });
   assert.deepEqual(keyToAction('u', 7), { kind: 'undo' });
+  assert.deepEqual(keyToAction('R', 7), { kind: 'redo' });
   assert.deepEqual(keyToAction('X', 7), { kind: 'exclude' });
   assert.deepEqual(keyToAction('?', 7), { kind: 'unsure' });
   assert.equal(keyToAction('q', 7), undefined);

@@ -99,11 +99,8 @@ function keyset(p: Plan, after: PageCursor | undefined, where: string[], args: u
   args.push(after.value, after.sample);
 }
 
-/** Misclassified samples (pred != run label) of a run, filtered and sorted, one page. */
-export function mistakesPage(store: Store, runId: string, filter: MistakeFilter = {}, opts: PageOptions = {}): Page {
-  const rk = runKey(store, runId);
-  const p = plan(opts);
-  const { limit, offset } = pageArgs(opts);
+/** WHERE terms shared by mistakesPage and countMistakes (all but `relabeled`). */
+function mistakeWhere(rk: number, filter: MistakeFilter): { where: string[]; args: unknown[] } {
   const where = ['r.run = ?', 'r.pred <> r.label'];
   const args: unknown[] = [rk];
   if (filter.trueClass !== undefined) {
@@ -118,6 +115,29 @@ export function mistakesPage(store: Store, runId: string, filter: MistakeFilter 
     where.push('r.split = ?');
     args.push(filter.split);
   }
+  return { where, args };
+}
+
+/** How many samples mistakesPage would list in all (the panel's virtual grid needs the total). */
+export function countMistakes(store: Store, runId: string, filter: MistakeFilter = {}): number {
+  const rk = runKey(store, runId);
+  const { where, args } = mistakeWhere(rk, filter);
+  if (filter.relabeled === true) {
+    const { dataset } = store.db.prepare('SELECT dataset FROM runs WHERE rk = ?').get(rk) as { dataset: number };
+    const sql = `SELECT count(*) FROM samples s INDEXED BY samples_relabeled CROSS JOIN records r
+      WHERE s.dataset = ? AND s.label <> s.orig_label AND r.sample = s.sk AND ${where.join(' AND ')}`;
+    return store.db.prepare(sql).pluck().get(dataset, ...args) as number;
+  }
+  if (filter.relabeled === false) where.push('NOT EXISTS (SELECT 1 FROM samples s WHERE s.sk = r.sample AND s.label <> s.orig_label)');
+  return store.db.prepare(`SELECT count(*) FROM records r INDEXED BY rec_wrong_conf WHERE ${where.join(' AND ')}`).pluck().get(...args) as number;
+}
+
+/** Misclassified samples (pred != run label) of a run, filtered and sorted, one page. */
+export function mistakesPage(store: Store, runId: string, filter: MistakeFilter = {}, opts: PageOptions = {}): Page {
+  const rk = runKey(store, runId);
+  const p = plan(opts);
+  const { limit, offset } = pageArgs(opts);
+  const { where, args } = mistakeWhere(rk, filter);
   keyset(p, opts.after, where, args);
   let sql: string;
   if (filter.relabeled === true) {
@@ -347,6 +367,27 @@ export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
     changes,
     records,
   };
+}
+
+/** One line per record of a run: enough for per-class statistics and the embedding scatter. */
+export interface RecordBrief {
+  id: string;
+  split: string;
+  /** Run label, current effective label, prediction. */
+  label: number;
+  eff: number;
+  pred: number;
+  align: number | null;
+}
+
+/** Every record of a run (one scan of its records, no probability BLOBs decoded). */
+export function runRecordBriefs(store: Store, runId: string): RecordBrief[] {
+  const rk = runKey(store, runId);
+  const rows = store.db
+    .prepare('SELECT s.sid, r.split, r.label, r.eff, r.pred, r.align FROM records r JOIN samples s ON s.sk = r.sample WHERE r.run = ?')
+    .raw()
+    .all(rk) as [string, string, number, number, number, number | null][];
+  return rows.map(([id, split, label, eff, pred, align]) => ({ id, split, label, eff, pred, align }));
 }
 
 export type CompareKind = 'changed' | 'fixed' | 'broken';

@@ -14,13 +14,13 @@ export class CurationClient {
   constructor(
     private readonly nodePath: string,
     private readonly workerScript: string,
-    private readonly keferDir: string,
+    private readonly storePath: string,
     private readonly log: (line: string) => void,
   ) {}
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.proc) return this.proc;
-    const p = spawn(this.nodePath, [this.workerScript, this.keferDir], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    const p = spawn(this.nodePath, [this.workerScript, this.storePath], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     readline.createInterface({ input: p.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as { id: number; result?: unknown; error?: string };
       const h = this.pending.get(msg.id);

@@ -1,161 +1,245 @@
-// The curation service: answers the diagnostics views' queries for a run and records label changes.
-// It runs inside the curation worker process (system Node), so big record sets and native store
-// modules never load into the extension host. Paths come back relative; the host makes webview URIs.
-import * as crypto from 'node:crypto';
+// The curation service: answers the diagnostics views' queries for a run from the workspace store
+// (src/engine/store, <workspace>/.kefer/kefer.db) and records label changes there. It runs inside
+// the curation worker process (system Node), so better-sqlite3 and big record sets never load into
+// the extension host. Paths come back relative to the dataset root; the host makes webview URIs.
+// A run is the store run whose id is its folder name (what `kefer train --store` registers).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SampleRecord } from '../../engine/eval/types.js';
-import type { GridFilter, GridRow, LabelChange, ScatterPoint, SortKey } from '../../webviews/protocol.js';
-import { JsonOverlay, type LabelOverlay } from './overlay.js';
-import { alignStats, compareRuns, confusion, page, project2d, score, selectSorted, type Scored } from './queries.js';
-import { classesFor, readMeta, readRecords } from '../runlist/runFiles.js';
+import {
+  cellPage, compareRuns, confusion, countMistakes, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
+  runRecordBriefs, sampleHistory, setMark, undo, type ExportFormat, type ExportResult, type LabelChange as StoreChange,
+  type RecordRow, type Store,
+} from '../../engine/store/index.js';
+import type { GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
 
 /** A grid row before the host turns `path` into a webview URI. */
 export type RawRow = Omit<GridRow, 'src'> & { path: string; root: string };
+/** A sample detail before the host turns `path` into a webview URI. */
+export type RawSample = Omit<SampleDetail, 'src'> & { root: string };
 
-export interface RawSample {
-  id: string;
-  path: string;
+export interface RunInfo {
+  runId: string;
+  /** False while the run is training, or when it was trained without the store. */
+  inStore: boolean;
+  classes: string[];
   root: string;
-  split: string;
-  label: number;
-  currentLabel: number;
-  pred: number;
-  probs: number[];
-  simText: number;
-  simNeutral: number;
-  gap: number;
-  align: number | null;
-  classAlign: { mean: number; std: number; p10: number; p90: number } | null;
-  history: LabelChange[];
-  excluded: boolean;
-  unsure: boolean;
+  records: number;
 }
 
-interface LoadedRun {
-  records: SampleRecord[];
-  byId: Map<string, SampleRecord>;
+export interface AlignStats {
+  mean: number;
+  std: number;
+  p10: number;
+  p90: number;
+  n: number;
+}
+
+export interface Comparison {
+  accBefore: number;
+  accAfter: number;
+  common: number;
+  changedCount: number;
+  fixed: number;
+  broken: number;
   root: string;
-  classes: string[];
-  overlay: LabelOverlay;
-  cache?: { key: string; version: number; rows: Scored[] };
+  changed: { id: string; path: string; label: number; predBefore: number; predAfter: number }[];
+}
+
+/** The store's export format that writes a dataset's own label files (folder-like layouts as folders). */
+export function exportFormatFor(datasetFormat: string): ExportFormat {
+  switch (datasetFormat) {
+    case 'rafdb': return 'rafdb';
+    case 'ferplus': return 'ferplus';
+    case 'affectnet': return 'affectnet-csv';
+    case 'folder': case 'synthetic': case 'ckplus': return 'folder';
+    default: return 'list'; // fer2013 (pixels in a CSV), list: the KE-FER list format
+  }
+}
+
+/** Mean, spread and deciles of a class's alignment values (null when it has none). */
+export function alignStats(values: readonly number[]): AlignStats | null {
+  if (values.length === 0) return null;
+  const v = [...values].sort((a, b) => a - b);
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+  const q = (p: number): number => v[Math.min(v.length - 1, Math.floor(p * v.length))];
+  return { mean, std, p10: q(0.1), p90: q(0.9), n: v.length };
+}
+
+export function toProtocolChange(c: StoreChange): LabelChange {
+  return { kind: c.kind, from: c.oldValue, to: c.newValue, at: c.time, author: c.author, state: c.state };
 }
 
 export class CurationService {
-  private runs = new Map<string, LoadedRun>();
-  private overlays = new Map<string, LabelOverlay>();
+  private opened: Store | undefined;
+  /** Per run: alignment stats by run label. Run records never change once imported, so never stale. */
+  private alignCache = new Map<string, (AlignStats | null)[]>();
 
-  /** keferDir: <workspace>/.kefer, where overlays live (one per dataset root). */
-  constructor(private readonly keferDir: string) {}
+  constructor(private readonly storePath: string) {}
 
-  overlayFile(datasetRoot: string): string {
-    const h = crypto.createHash('sha1').update(path.resolve(datasetRoot)).digest('hex').slice(0, 12);
-    return path.join(this.keferDir, 'overlays', `${path.basename(datasetRoot)}-${h}.json`);
+  private get store(): Store {
+    // Opened lazily: the first training run creates the file (openStore would too, with migrations).
+    this.opened ??= openStore(this.storePath);
+    return this.opened;
   }
 
-  private overlayFor(root: string): LabelOverlay {
-    let o = this.overlays.get(root);
-    if (!o) {
-      o = new JsonOverlay(this.overlayFile(root));
-      this.overlays.set(root, o);
+  private runId(runDir: string): string {
+    return path.basename(runDir);
+  }
+
+  private datasetOf(runDir: string): { id: number; root: string; classes: string[]; format: string } {
+    const run = getRun(this.store, this.runId(runDir));
+    const d = getDataset(this.store, run.dataset);
+    return { id: d.id, root: d.root, classes: [...d.classes], format: d.format };
+  }
+
+  info(runDir: string): RunInfo {
+    const runId = this.runId(runDir);
+    try {
+      const run = getRun(this.store, runId);
+      const d = getDataset(this.store, run.dataset);
+      return { runId, inStore: true, classes: [...d.classes], root: d.root, records: run.records };
+    } catch {
+      return { runId, inStore: false, classes: [], root: '', records: 0 };
     }
-    return o;
-  }
-
-  private run(runDir: string): LoadedRun {
-    let r = this.runs.get(runDir);
-    if (!r) {
-      const meta = readMeta(runDir);
-      const records = readRecords(runDir);
-      const root = meta?.datasetRoot ?? runDir;
-      const maxLabel = records.reduce((m, x) => Math.max(m, x.label, x.pred), 0);
-      r = { records, byId: new Map(records.map((x) => [x.id, x])), root, classes: meta?.classes ?? classesFor(maxLabel + 1), overlay: this.overlayFor(root) };
-      if (records.length) this.runs.set(runDir, r);
-    }
-    return r;
-  }
-
-  /** Drops cached records (after a run finishes writing them). */
-  reload(runDir: string): void {
-    this.runs.delete(runDir);
-  }
-
-  info(runDir: string): { classes: string[]; n: number; root: string } {
-    const r = this.run(runDir);
-    return { classes: r.classes, n: r.records.length, root: r.root };
   }
 
   page(runDir: string, filter: GridFilter, sort: SortKey, offset: number, limit: number): { total: number; rows: RawRow[] } {
-    const r = this.run(runDir);
-    const key = JSON.stringify([filter, sort]);
-    if (!r.cache || r.cache.key !== key || r.cache.version !== r.overlay.version) {
-      r.cache = { key, version: r.overlay.version, rows: selectSorted(r.records, (id) => r.overlay.get(id), filter, sort) };
+    const id = this.runId(runDir);
+    const { root } = this.datasetOf(runDir);
+    const opts = { sort, offset, limit: Math.max(1, limit) };
+    if (filter.cell !== null && filter.trueClass !== null && filter.predClass !== null) {
+      const m = confusion(this.store, id, filter.cell).matrix;
+      const total = m[filter.trueClass]?.[filter.predClass] ?? 0;
+      const p = cellPage(this.store, id, filter.trueClass, filter.predClass, { ...opts, basis: filter.cell });
+      return { total, rows: p.rows.map((r) => toRow(r, root)) };
     }
-    const rows = page(r.cache.rows, { offset, limit }).map((s) => this.row(r, s));
-    return { total: r.cache.rows.length, rows };
-  }
-
-  private row(r: LoadedRun, s: Scored): RawRow {
-    return {
-      id: s.r.id, path: s.r.path, root: r.root, label: s.r.label, currentLabel: s.currentLabel, pred: s.r.pred,
-      confidence: s.confidence, gap: s.r.gap, issue: s.issue, split: s.r.split, relabeled: s.relabeled,
-      excluded: s.excluded, unsure: s.unsure,
+    const f = {
+      trueClass: filter.trueClass ?? undefined, predClass: filter.predClass ?? undefined,
+      split: filter.split ?? undefined, relabeled: filter.relabeled ?? undefined,
     };
+    const total = countMistakes(this.store, id, f);
+    const rows = offset < total ? mistakesPage(this.store, id, f, opts).rows : [];
+    return { total, rows: rows.map((r) => toRow(r, root)) };
   }
 
-  confusion(runDir: string): { classes: string[]; matrix: number[][] } {
-    const r = this.run(runDir);
-    return { classes: r.classes, matrix: confusion(r.records, (id) => r.overlay.get(id), r.classes.length) };
+  confusion(runDir: string, basis: LabelBasis): { classes: string[]; matrix: number[][]; accuracy: number; n: number } {
+    const c = confusion(this.store, this.runId(runDir), basis);
+    return { classes: c.classes, matrix: c.matrix, accuracy: c.accuracy, n: c.n };
   }
 
-  sample(runDir: string, id: string): RawSample | undefined {
-    const r = this.run(runDir);
-    const rec = r.byId.get(id);
+  /** Alignment stats of one class in a run, by the labels the run was scored against. */
+  classAlign(runDir: string, cls: number): AlignStats | null {
+    const id = this.runId(runDir);
+    let stats = this.alignCache.get(id);
+    if (!stats) {
+      const byClass: number[][] = [];
+      for (const r of runRecordBriefs(this.store, id)) if (r.align !== null) (byClass[r.label] ??= []).push(r.align);
+      stats = Array.from({ length: byClass.length }, (_, k) => alignStats(byClass[k] ?? []));
+      this.alignCache.set(id, stats);
+    }
+    return stats[cls] ?? null;
+  }
+
+  sample(runDir: string, sampleId: string): RawSample | undefined {
+    const runId = this.runId(runDir);
+    const d = this.datasetOf(runDir);
+    const h = sampleHistory(this.store, { dataset: d.id, id: sampleId });
+    const rec = h.records.find((r) => r.run === runId) ?? h.records.at(-1);
     if (!rec) return undefined;
-    const s = score(rec, r.overlay.get(id));
     return {
-      id, path: rec.path, root: r.root, split: rec.split, label: rec.label, currentLabel: s.currentLabel, pred: rec.pred,
-      probs: rec.probs, simText: rec.simText, simNeutral: rec.simNeutral, gap: rec.gap, align: rec.align,
-      classAlign: alignStats(r.records, (x) => r.overlay.get(x), s.currentLabel),
-      history: r.overlay.history(id), excluded: s.excluded, unsure: s.unsure,
+      id: sampleId, path: h.sample.path, root: d.root, split: h.sample.split,
+      label: rec.label, currentLabel: h.sample.label, origLabel: h.sample.origLabel, pred: rec.pred, probs: rec.probs,
+      simText: rec.simText, simNeutral: rec.simNeutral, gap: rec.gap, align: rec.align,
+      classAlign: this.classAlign(runDir, h.sample.label),
+      history: h.changes.map(toProtocolChange),
+      predictions: h.records.map((r) => ({ run: r.run, label: r.label, pred: r.pred, confidence: r.confidence })),
+      excluded: h.sample.excluded, unsure: h.sample.unsure,
     };
   }
 
-  change(runDir: string, id: string, action: 'relabel' | 'exclude' | 'unsure', label: number | null): string[] {
-    const r = this.run(runDir);
-    if (!r.byId.has(id)) throw new Error(`unknown sample ${id}`);
-    if (action === 'relabel' && (label === null || label < 0 || label >= r.classes.length)) throw new Error(`bad class ${label}`);
-    r.overlay.apply(id, action, label);
-    return [id];
+  /** Relabel, or toggle the exclude / unsure mark; the author is the store's default (git user). */
+  change(runDir: string, sampleId: string, action: 'relabel' | 'exclude' | 'unsure', label: number | null): string[] {
+    const runId = this.runId(runDir);
+    const key = { dataset: this.datasetOf(runDir).id, id: sampleId };
+    if (action === 'relabel') {
+      if (label === null) throw new Error('relabel needs a class');
+      relabel(this.store, key, label, { runId });
+    } else {
+      const s = sampleHistory(this.store, key).sample;
+      setMark(this.store, key, action, !(action === 'exclude' ? s.excluded : s.unsure), { runId });
+    }
+    return [sampleId];
   }
 
   undo(runDir: string): string[] {
-    const id = this.run(runDir).overlay.undo();
-    return id ? [id] : [];
+    const c = undo(this.store, this.datasetOf(runDir).id);
+    return c ? [c.sampleId] : [];
   }
 
-  scatter(runDir: string): ScatterPoint[] {
-    const r = this.run(runDir);
-    return project2d(r.records, (id) => r.overlay.get(id));
+  redo(runDir: string): string[] {
+    const c = redo(this.store, this.datasetOf(runDir).id);
+    return c ? [c.sampleId] : [];
   }
 
-  compare(beforeDir: string, afterDir: string): { accBefore: number; accAfter: number; fixed: number; broken: number; root: string; changed: { id: string; path: string; label: number; predBefore: number; predAfter: number }[] } {
-    const b = this.run(beforeDir);
-    const a = this.run(afterDir);
-    const split = a.records.some((x) => x.split === 'test') ? 'test' : null;
-    const c = compareRuns(b.records, a.records, split);
+  /**
+   * The run's scatter.json (2-D PCA of each record's embedding, written by the trainer), coloured by
+   * current label. A head retrain keeps its parent's encoder frozen and writes none: use the parent's.
+   */
+  scatter(runDir: string): { points: ScatterPoint[]; source: string } {
+    const runId = this.runId(runDir);
+    let file = path.join(runDir, 'scatter.json');
+    let source = 'PCA of this run’s embeddings';
+    if (!fs.existsSync(file)) {
+      const parent = getRun(this.store, runId).parent;
+      const pf = parent ? path.join(path.dirname(runDir), parent, 'scatter.json') : '';
+      if (!parent || !fs.existsSync(pf)) return { points: [], source: 'no embedding projection for this run' };
+      file = pf;
+      source = `PCA of parent run ${parent}’s embeddings (encoder frozen in a head retrain)`;
+    }
+    const xy = JSON.parse(fs.readFileSync(file, 'utf8')) as { id: string; x: number; y: number }[];
+    const recs = new Map(runRecordBriefs(this.store, runId).map((r) => [r.id, r]));
+    const points: ScatterPoint[] = [];
+    for (const p of xy) {
+      const r = recs.get(p.id);
+      if (r) points.push({ id: p.id, x: p.x, y: p.y, label: r.eff, mistake: r.pred !== r.label });
+    }
+    return { points, source };
+  }
+
+  compare(beforeDir: string, afterDir: string, limit = 60): Comparison {
+    const c = compareRuns(this.store, this.runId(beforeDir), this.runId(afterDir), { kind: 'changed', limit });
     return {
-      accBefore: c.accBefore, accAfter: c.accAfter, fixed: c.fixed, broken: c.broken, root: a.root,
-      changed: c.changedIds.map((x) => ({ ...x, path: a.byId.get(x.id)?.path ?? '' })),
+      accBefore: c.commonAccuracyA, accAfter: c.commonAccuracyB, common: c.common, changedCount: c.changed, fixed: c.fixed, broken: c.broken,
+      root: this.datasetOf(afterDir).root,
+      changed: c.rows.map((r) => ({ id: r.id, path: r.path, label: r.labelB, predBefore: r.predA, predAfter: r.predB })),
     };
   }
 
-  /** Corrected labels for the dataset a run used: id, path, original and current label, flags. */
-  corrections(runDir: string): { root: string; classes: string[]; rows: { id: string; path: string; label: number; newLabel: number | null; excluded: boolean; unsure: boolean }[] } {
-    const r = this.run(runDir);
-    const rows = r.overlay.entries().map(([id, s]) => {
-      const rec = r.byId.get(id);
-      return { id, path: rec?.path ?? id, label: rec?.label ?? -1, newLabel: s.label ?? null, excluded: !!s.excluded, unsure: !!s.unsure };
-    });
-    return { root: r.root, classes: r.classes, rows };
+  /** Corrected label files of the run's dataset, in the dataset's own format, written under outDir. */
+  exportLabels(runDir: string, outDir: string): ExportResult & { format: ExportFormat; out: string } {
+    const d = this.datasetOf(runDir);
+    const format = exportFormatFor(d.format);
+    return { ...exportLabels(this.store, d.id, { format, out: outDir }), format, out: outDir };
   }
+
+  /** After `kefer eval --per-sample` rewrote a stored run's records.jsonl: import them again. */
+  importRecords(runDir: string): number {
+    const file = path.join(runDir, 'records.jsonl');
+    if (!this.info(runDir).inStore || !fs.existsSync(file)) return 0;
+    this.alignCache.delete(this.runId(runDir));
+    return importRecordsJsonl(this.store, this.runId(runDir), file).records;
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = undefined;
+  }
+}
+
+function toRow(r: RecordRow, root: string): RawRow {
+  return {
+    id: r.id, path: r.path, root, label: r.label, currentLabel: r.effLabel, pred: r.pred, confidence: r.confidence,
+    gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
+  };
 }

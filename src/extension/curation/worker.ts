@@ -3,12 +3,12 @@
 import * as readline from 'node:readline';
 import { CurationService } from './service.js';
 
-const keferDir = process.argv[2];
-if (!keferDir) {
-  process.stderr.write('usage: worker KEFER_DIR\n');
+const storePath = process.argv[2];
+if (!storePath) {
+  process.stderr.write('usage: worker STORE_PATH (.kefer/kefer.db)\n');
   process.exit(2);
 }
-const service = new CurationService(keferDir);
+const service = new CurationService(storePath);
 type Method = (...args: unknown[]) => unknown;
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -25,4 +25,7 @@ rl.on('line', (line) => {
     process.stdout.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
   }
 });
-rl.on('close', () => process.exit(0));
+rl.on('close', () => {
+  service.close();
+  process.exit(0);
+});

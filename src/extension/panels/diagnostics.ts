@@ -3,7 +3,7 @@
 // paths into webview URIs; panel and view differ only in how they are created.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { GridRow, HostMessage, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import type { GridRow, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
 import { readMeta, toSummary } from '../runlist/runFiles.js';
@@ -13,7 +13,8 @@ export interface DiagnosticsDeps {
   extensionUri: vscode.Uri;
   curation: CurationClient;
   runs: () => RunSummary[];
-  retrain: (runDir: string) => Promise<string | undefined>;
+  retrain: (runDir: string, mode: RetrainMode) => Promise<string | undefined>;
+  exportLabels: (runDir: string) => Promise<string | undefined>;
   openFull: (runDir: string) => void;
   log: (line: string) => void;
 }
@@ -70,7 +71,9 @@ class DiagnosticsSession implements vscode.Disposable {
           this.runDir = dir;
           const meta = dir ? readMeta(dir) : undefined;
           const info = dir ? await c.call('info', dir) : undefined;
-          this.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run: dir && meta ? toSummary(dir, meta) : null, runs });
+          // a run still training (or trained without the store) has nothing to show yet
+          const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
+          this.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs });
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);
@@ -84,8 +87,8 @@ class DiagnosticsSession implements vscode.Disposable {
           break;
         }
         case 'requestConfusion': {
-          const r = await c.call('confusion', m.runDir);
-          this.post({ type: 'confusion', runDir: m.runDir, classes: r.classes, matrix: r.matrix });
+          const r = await c.call('confusion', m.runDir, m.basis);
+          this.post({ type: 'confusion', runDir: m.runDir, basis: m.basis, classes: r.classes, matrix: r.matrix });
           break;
         }
         case 'requestSample': {
@@ -96,9 +99,11 @@ class DiagnosticsSession implements vscode.Disposable {
           }
           break;
         }
-        case 'requestScatter':
-          this.post({ type: 'scatter', runDir: m.runDir, points: await c.call('scatter', m.runDir) });
+        case 'requestScatter': {
+          const r = await c.call('scatter', m.runDir);
+          this.post({ type: 'scatter', runDir: m.runDir, points: r.points, source: r.source });
           break;
+        }
         case 'setLabel':
           this.changed(await c.call('change', m.runDir, m.id, 'relabel', m.label));
           break;
@@ -107,11 +112,17 @@ class DiagnosticsSession implements vscode.Disposable {
           this.changed(await c.call('change', m.runDir, m.id, m.type, null));
           break;
         case 'undo':
-          this.changed(await c.call('undo', m.runDir));
+        case 'redo':
+          this.changed(await c.call(m.type, m.runDir));
           break;
-        case 'retrain':
-          this.post({ type: 'retrainState', running: true, message: 'Retraining with corrected labels…' });
-          await this.deps.retrain(m.runDir);
+        case 'retrain': {
+          this.post({ type: 'retrainState', running: true, message: m.mode === 'head' ? 'Quick retrain (head) with corrected labels…' : 'Full retrain with corrected labels…' });
+          const dir = await this.deps.retrain(m.runDir, m.mode);
+          if (!dir) this.post({ type: 'retrainState', running: false, message: 'Retrain did not start.' });
+          break;
+        }
+        case 'exportLabels':
+          await this.deps.exportLabels(m.runDir);
           break;
         case 'openFull':
           this.deps.openFull(m.runDir);
@@ -137,6 +148,8 @@ class DiagnosticsSession implements vscode.Disposable {
       comparison: {
         before: { runDir: beforeDir, accuracy: r.accBefore },
         after: { runDir: afterDir, accuracy: r.accAfter },
+        common: r.common,
+        changedCount: r.changedCount,
         fixed: r.fixed,
         broken: r.broken,
         changed: r.changed.map((x) => ({ id: x.id, label: x.label, predBefore: x.predBefore, predAfter: x.predAfter, src: this.src(r.root, x.path) })),

@@ -105,3 +105,10 @@ export function findCheckpoint(runDir: string): string | undefined {
   const dirs = fs.readdirSync(runDir, { withFileTypes: true }).filter((d) => d.isDirectory() && fs.existsSync(path.join(runDir, d.name, 'config.json')));
   return dirs.length ? path.join(runDir, dirs.map((d) => d.name).sort().at(-1)!) : undefined;
 }
+
+/** Accuracy shown in the runs tree: on the validation split (every run kind scores it), else test, else all. */
+export function headlineAccuracy(records: readonly { split: string; label: number; pred: number }[]): number | null {
+  const pick = (s: string[]) => records.filter((x) => s.includes(x.split));
+  const pool = [pick(['valid', 'val']), pick(['test']), [...records]].find((p) => p.length > 0);
+  return pool ? pool.filter((x) => x.pred === x.label).length / pool.length : null;
+}

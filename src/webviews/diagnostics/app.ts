@@ -4,14 +4,15 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, type GridFilter, type GridRow, type HostMessage, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, type GridFilter, type GridRow, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type ThumbGrid } from './grid.js';
 import './grid.js';
 
 Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
 
-const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, mistakesOnly: true };
+// Key order matches parseWebviewMessage's, so echoed queries compare equal as JSON.
+const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
 
 @customElement('kefer-diagnostics')
 export class DiagnosticsApp extends LitElement {
@@ -49,6 +50,7 @@ export class DiagnosticsApp extends LitElement {
     .cmp .list { display: flex; flex-wrap: wrap; gap: 4px; }
     .scatter { position: relative; height: 240px; }
     ol.hist { margin: 0; padding-left: 18px; font-size: 11px; }
+    ol.hist li.undone, ol.hist li.dropped { opacity: 0.6; text-decoration: line-through; }
     .keys { font-size: 11px; opacity: 0.75; }
   `;
 
@@ -61,6 +63,9 @@ export class DiagnosticsApp extends LitElement {
   @state() private selected = 0;
   @state() private generation = 0;
   @state() private matrix: number[][] = [];
+  /** Labels the confusion matrix (and a cell drill-down) scores against. */
+  @state() private basis: LabelBasis = 'run';
+  @state() private scatterSource = '';
   @state() private detail: SampleDetail | undefined;
   @state() private status = '';
   @state() private error = '';
@@ -96,7 +101,7 @@ export class DiagnosticsApp extends LitElement {
         this.retraining = false;
         if (this.run) {
           this.reset();
-          send({ type: 'requestConfusion', runDir: this.runDir });
+          send({ type: 'requestConfusion', runDir: this.runDir, basis: this.basis });
           if (this.view === 'diagnostics') send({ type: 'requestScatter', runDir: this.runDir });
         }
         break;
@@ -117,24 +122,26 @@ export class DiagnosticsApp extends LitElement {
         break;
       }
       case 'confusion':
-        this.matrix = m.matrix;
+        if (m.basis === this.basis) this.matrix = m.matrix;
         break;
       case 'sample':
         this.detail = m.sample;
         break;
       case 'labelChanged':
         this.refresh();
-        send({ type: 'requestConfusion', runDir: this.runDir });
+        send({ type: 'requestConfusion', runDir: this.runDir, basis: this.basis });
+        if (this.view === 'diagnostics') send({ type: 'requestScatter', runDir: this.runDir });
         if (this.detail) send({ type: 'requestSample', runDir: this.runDir, id: this.detail.id });
         break;
       case 'scatter':
         this.scatterPoints = m.points;
+        this.scatterSource = m.source;
         void this.updateComplete.then(() => this.drawScatter());
         break;
       case 'comparison':
         this.comparison = m.comparison;
         this.retraining = false;
-        this.status = `Retrained: accuracy ${(m.comparison.before.accuracy * 100).toFixed(1)}% → ${(m.comparison.after.accuracy * 100).toFixed(1)}%`;
+        this.status = `Retrained: accuracy ${(m.comparison.before.accuracy * 100).toFixed(1)}% → ${(m.comparison.after.accuracy * 100).toFixed(1)}% on ${m.comparison.common} common samples`;
         break;
       case 'retrainState':
         this.retraining = m.running;
@@ -202,10 +209,10 @@ export class DiagnosticsApp extends LitElement {
     const r = this.rowAt(this.selected);
     if (a.kind === 'next') return this.select(this.selected + 1);
     if (a.kind === 'prev') return this.select(this.selected - 1);
-    if (a.kind === 'undo') {
-      send({ type: 'undo', runDir: this.runDir });
-      this.status = 'Undo';
-      if (r) this.pendingSelectId = undefined;
+    if (a.kind === 'undo' || a.kind === 'redo') {
+      send({ type: a.kind, runDir: this.runDir });
+      this.status = a.kind === 'undo' ? 'Undo' : 'Redo';
+      this.pendingSelectId = undefined;
       return;
     }
     if (!r) return;
@@ -227,6 +234,30 @@ export class DiagnosticsApp extends LitElement {
   private setFilter(patch: Partial<GridFilter>): void {
     this.filter = { ...this.filter, ...patch };
     this.reset();
+  }
+
+  private setBasis(b: LabelBasis): void {
+    this.basis = b;
+    this.matrix = [];
+    send({ type: 'requestConfusion', runDir: this.runDir, basis: b });
+    if (this.filter.cell !== null) this.setFilter({ cell: b });
+  }
+
+  /** Click on a confusion cell: drill into it (diagonal included); again: back to the mistakes list. */
+  private pickCell(t: number, p: number): void {
+    const f = this.filter;
+    if (f.cell !== null && f.trueClass === t && f.predClass === p) this.setFilter({ trueClass: null, predClass: null, cell: null });
+    else this.setFilter({ trueClass: t, predClass: p, cell: this.basis });
+  }
+
+  private retrain(mode: RetrainMode): void {
+    this.retraining = true;
+    send({ type: 'retrain', runDir: this.runDir, mode });
+  }
+
+  private describeChange(h: LabelChange): string {
+    const what = h.kind === 'label' ? `label ${this.cls(h.from)} → ${this.cls(h.to)}` : `${h.to ? '' : 'un'}marked ${h.kind}`;
+    return `${new Date(h.at).toLocaleTimeString()} ${what} · ${h.author}${h.state === 'applied' ? '' : ` (${h.state})`}`;
   }
 
   private drawScatter(): void {
@@ -256,16 +287,19 @@ export class DiagnosticsApp extends LitElement {
     if (!this.matrix.length) return nothing;
     const max = Math.max(1, ...this.matrix.flat());
     const f = this.filter;
-    return html`<h3>Confusion matrix <span class="muted">(rows: label, columns: prediction — click to filter)</span></h3>
+    return html`<h3>Confusion matrix <span class="muted">(rows: label, columns: prediction — click a cell to list it)</span></h3>
+      <label class="muted">labels <select id="basis" @change=${(e: Event) => this.setBasis((e.target as HTMLSelectElement).value as LabelBasis)}>
+        <option value="run" ?selected=${this.basis === 'run'}>as trained (run metrics)</option>
+        <option value="effective" ?selected=${this.basis === 'effective'}>corrected (relabels applied)</option></select></label>
       <table class="cm" id="confusion" role="grid">
         <tr><th></th>${this.classes.map((c) => html`<th title=${c}>${c.slice(0, 4)}</th>`)}</tr>
         ${this.matrix.map((row, i) => html`<tr><th title=${this.cls(i)}>${this.cls(i).slice(0, 4)}</th>${row.map((v, j) => {
           const a = v / max;
           const bg = i === j ? `rgba(80,160,90,${0.15 + 0.85 * a})` : `rgba(220,80,70,${v ? 0.15 + 0.85 * a : 0})`;
-          const active = f.trueClass === i && f.predClass === j;
+          const active = f.cell !== null && f.trueClass === i && f.predClass === j;
           return html`<td class=${active ? 'active' : ''} style="background:${bg}" tabindex="0" data-true=${i} data-pred=${j}
-            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.setFilter(active ? { trueClass: null, predClass: null } : { trueClass: i, predClass: j, mistakesOnly: i !== j })}
-            @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.setFilter({ trueClass: i, predClass: j, mistakesOnly: i !== j })}>${v}</td>`;
+            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.pickCell(i, j)}
+            @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.pickCell(i, j)}>${v}</td>`;
         })}</tr>`)}
       </table>`;
   }
@@ -277,15 +311,16 @@ export class DiagnosticsApp extends LitElement {
     return html`<div class="inspector" id="inspector">
       <h3>Sample <span id="inspector-id">${d.id}</span></h3>
       <img src=${d.src} alt=${d.id}>
-      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${d.currentLabel !== d.label ? html` (was ${this.cls(d.label)})` : nothing} · predicted <b>${this.cls(d.pred)}</b>
+      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
         ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}</div>
       <div class="bars" aria-label="class probabilities">
         ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class="b" style="width:${Math.round(p * 180)}px; ${k === d.pred ? 'background: var(--vscode-charts-orange, orange)' : ''}"></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
       </div>
       <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
-      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)}: mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(2)}, p90 ${ca.p90.toFixed(2)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
+      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(2)}, p90 ${ca.p90.toFixed(2)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
       <h3>Label history</h3>
-      ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li>${new Date(h.at).toLocaleTimeString()} ${h.action}${h.label !== null ? ` → ${this.cls(h.label)}` : ''}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
+      ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li class=${h.state}>${this.describeChange(h)}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
+      ${d.predictions.length > 1 ? html`<h3>Across runs</h3><ol class="hist" id="across-runs">${d.predictions.map((p) => html`<li>${p.run}: predicted ${this.cls(p.pred)} (label ${this.cls(p.label)}, p ${(p.confidence * 100).toFixed(0)}%)</li>`)}</ol>` : nothing}
     </div>`;
   }
 
@@ -294,8 +329,9 @@ export class DiagnosticsApp extends LitElement {
     if (!c) return nothing;
     return html`<div class="cmp" id="comparison">
       <h3>Run comparison</h3>
-      <div>accuracy before <b id="acc-before">${(c.before.accuracy * 100).toFixed(1)}%</b> → after <b id="acc-after">${(c.after.accuracy * 100).toFixed(1)}%</b></div>
-      <div class="muted">${c.changed.length} samples changed prediction · ${c.fixed} fixed · ${c.broken} broken</div>
+      <div>accuracy before <b id="acc-before">${(c.before.accuracy * 100).toFixed(1)}%</b> → after <b id="acc-after">${(c.after.accuracy * 100).toFixed(1)}%</b>
+        <span class="muted">(${c.common} samples both runs scored, each against its own labels)</span></div>
+      <div class="muted" id="cmp-counts">${c.changedCount} samples changed prediction · ${c.fixed} fixed · ${c.broken} broken${c.changedCount > c.changed.length ? ` · first ${c.changed.length} shown` : ''}</div>
       <div class="list">${c.changed.slice(0, 60).map((x) => html`<img src=${x.src} title="${x.id}: ${this.cls(x.predBefore)} → ${this.cls(x.predAfter)} (label ${this.cls(x.label)})" alt=${x.id}>`)}</div>
     </div>`;
   }
@@ -314,12 +350,17 @@ export class DiagnosticsApp extends LitElement {
           ${[['', 'any'], ['train', 'train'], ['valid', 'valid'], ['test', 'test']].map(([v, l]) => html`<option value=${v} ?selected=${(f.split ?? '') === v}>${l}</option>`)}</select></label>
         <label>relabeled <select id="f-relabeled" @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.setFilter({ relabeled: v === '' ? null : v === 'yes' }); }}>
           <option value="">any</option><option value="yes" ?selected=${f.relabeled === true}>yes</option><option value="no" ?selected=${f.relabeled === false}>no</option></select></label>
-        <label><input type="checkbox" id="f-mistakes" .checked=${f.mistakesOnly} @change=${(e: Event) => this.setFilter({ mistakesOnly: (e.target as HTMLInputElement).checked })}> mistakes only</label>
+        ${f.cell !== null && f.trueClass !== null && f.predClass !== null
+          ? html`<span id="cell-filter">cell ${this.cls(f.trueClass)} → ${this.cls(f.predClass)} (${f.cell === 'run' ? 'as trained' : 'corrected'})</span>
+              <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
+          : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
         <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
           <option value="issue" ?selected=${this.sort === 'issue'}>issue score</option><option value="confidence" ?selected=${this.sort === 'confidence'}>confidence</option><option value="gap" ?selected=${this.sort === 'gap'}>gap</option></select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
-        <button id="retrain" ?disabled=${!this.run || this.retraining} @click=${() => send({ type: 'retrain', runDir: this.runDir })}>${this.retraining ? 'Retraining…' : 'Retrain with corrected labels'}</button>
+        <button class="secondary" id="export" ?disabled=${!this.run} title="Write corrected label files (the dataset's own format) under .kefer/exports/" @click=${() => send({ type: 'exportLabels', runDir: this.runDir })}>Export labels</button>
+        <button id="retrain" ?disabled=${!this.run || this.retraining} title="Retrain the head on the frozen encoder with the corrected labels (seconds)" @click=${() => this.retrain('head')}>${this.retraining ? 'Retraining…' : 'Quick retrain'}</button>
+        <button class="secondary" id="retrain-full" ?disabled=${!this.run || this.retraining} title="Train the whole model again with the corrected labels" @click=${() => this.retrain('full')}>Full retrain</button>
       </div>
       <div class="main">
         <kefer-grid .total=${this.total} .rowsAt=${this.rowAt} .classes=${this.classes} .selected=${this.selected} .generation=${this.generation}
@@ -327,9 +368,9 @@ export class DiagnosticsApp extends LitElement {
         <aside>
           ${this.renderComparison()}
           ${this.renderInspector()}
-          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · U undo · X exclude · ? unsure · ←/→ move</div>
+          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
           <div>${this.renderConfusion()}</div>
-          <div class="wide"><h3>Embedding scatter <span class="muted">(PCA; outlined = mistakes)</span></h3><div class="scatter"><canvas id="scatter"></canvas></div></div>
+          <div class="wide"><h3>Embedding scatter <span class="muted">(outlined = mistakes)</span></h3><div class="muted" id="scatter-source">${this.scatterSource}</div><div class="scatter"><canvas id="scatter"></canvas></div></div>
         </aside>
       </div>
       <div class="status" id="status" role="status">${this.error ? html`<span class="error">${this.error}</span>` : this.status}</div>

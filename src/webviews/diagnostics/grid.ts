@@ -97,8 +97,8 @@ export class ThumbGrid extends LitElement {
       }
       const cur = this.classes[r.currentLabel] ?? r.currentLabel;
       const pred = this.classes[r.pred] ?? r.pred;
-      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" style=${style} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-pred=${r.pred}
-          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}, predicted ${pred} (${(r.confidence * 100).toFixed(0)}%)"
+      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" style=${style} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
+          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${r.src} alt="${r.id}" loading="lazy">
         ${r.relabeled || r.excluded || r.unsure ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : 'relabeled'}</span>` : nothing}
