@@ -237,11 +237,25 @@ function conv2dKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Identity: the shipped kernel copies the tensor. The engine clones every tensor it saves for
+// backward through Identity, so each saved activation was a second full copy on the heap (and a
+// memcpy). Tensors are immutable, so share the buffer by reference count like the cpu backend and
+// Reshape do; the copy is freed when the last holder lets go.
+// ---------------------------------------------------------------------------------------------
+function identityKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype === 'string') return callOriginal(tf.Identity, args);
+  (args.backend as tf.KernelBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
 const OVERRIDES: Array<[string, KernelFunc]> = [
   [tf.Conv2DBackpropFilter, conv2dBackpropFilterKernel],
   [tf.Conv2DBackpropInput, conv2dBackpropInputKernel],
   [tf.BatchMatMul, batchMatMulKernel],
   [tf.Conv2D, conv2dKernel],
+  [tf.Identity, identityKernel],
 ];
 
 /**
