@@ -1,7 +1,9 @@
 // Training-throughput benchmark: img/s of one KE-FER training step (encoder forward in training
 // mode + KE-FER loss + backward + SGD update) per tfjs backend available here, each against a
 // PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable.
-//   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16]
+//   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16] [-- --workers 1,2]
+// On wasm each config is also run data-parallel (src/engine/train/parallel.ts) with every worker
+// count in --workers (default 1,2), in the same run, so the speed-up is a same-run ratio.
 // Wall-clock img/s is the headline; CPU-time img/s (img per second of process CPU time) is printed
 // too because the machine is shared and wall time swings with other people's load.
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,16 +12,20 @@ import path from 'node:path';
 import { initBackend, type BackendPreference } from '../src/engine/backend/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../src/engine/model/index.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
+import { startParallel } from '../src/engine/train/parallel.js';
 import { Sgd } from '../src/engine/train/sgd.js';
 
 interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
-interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number }
+interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?: string }
 
 const CONFIGS: BenchConfig[] = [
   { id: 'resnet18 b16', backbone: 'resnet18', batch: 16, size: 112 },
   { id: 'compact b64', backbone: 'compact', batch: 64, size: 48 },
-  // Last: on wasm it can exhaust the 4 GB wasm32 heap, which leaves the backend unusable.
+  // Last: before the early-release backprop (src/engine/backend/tapeMemory.ts) it exhausted the
+  // 4 GB wasm32 heap, which leaves the backend unusable.
   { id: 'resnet18 b64', backbone: 'resnet18', batch: 64, size: 112 },
+  // Only on request (--only resnet18-b128): minutes per step here.
+  { id: 'resnet18 b128', backbone: 'resnet18', batch: 128, size: 112 },
 ];
 
 function arg(name: string): string | undefined {
@@ -29,6 +35,7 @@ function arg(name: string): string | undefined {
 
 const SECONDS = Number(arg('seconds') ?? 10);
 const ONLY = arg('only');
+const WORKERS = (arg('workers') ?? '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
 
 function cpuSeconds(): number {
   const u = process.cpuUsage();
@@ -81,6 +88,52 @@ function measureTfjs(cfg: BenchConfig): Result {
   }
 }
 
+/** The same step data-parallel over `workers` replicas (this thread + workers - 1 worker threads). */
+async function measureParallel(cfg: BenchConfig, workers: number): Promise<Result> {
+  const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
+  const fn = createTransform(29);
+  const sgd = new Sgd(0.9, 5e-4);
+  const x = tf.tidy(() => tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, 'float32', 1).dataSync() as Float32Array);
+  const labels = Array.from({ length: cfg.batch }, (_, i) => i % 7);
+  const text = tf.tidy(() => {
+    const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
+    return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
+  });
+  const par = await startParallel({ workers, encoder: enc, transform: fn, sgd, textNorm: text, batchSize: cfg.batch, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const t = { main: 0, wait: 0, reduce: 0, worker: 0, n: 0 };
+  const step = async () => {
+    const r = await par.step(x, labels, 0.002);
+    if (!r.terms.every(Number.isFinite)) throw new Error(`non-finite loss ${r.terms.join(', ')}`);
+    if (r.timing) {
+      t.main += r.timing.mainMs; t.wait += r.timing.waitMs; t.reduce += r.timing.reduceMs;
+      t.worker += Math.max(...r.timing.workerMs); t.n++;
+    }
+  };
+  try {
+    await step();
+    let steps = 0;
+    const t0 = performance.now();
+    // process.cpuUsage counts every thread of the process, the workers included.
+    const c0 = cpuSeconds();
+    while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
+      await step();
+      steps++;
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds() - c0;
+    // Where a step goes: if the worker's shard takes as long as ours and we barely wait, the shards overlap.
+    const ms = (v: number) => `${(v / Math.max(t.n, 1) / 1000).toFixed(2)}s`;
+    const note = `main shard ${ms(t.main)}, slowest worker shard ${ms(t.worker)}, wait ${ms(t.wait)}, reduce ${ms(t.reduce)}`;
+    return { imgPerSec: (steps * cfg.batch) / wall, cpuImgPerSec: (steps * cfg.batch) / cpu, steps, note };
+  } finally {
+    await par.close();
+    enc.dispose();
+    fn.dispose();
+    sgd.dispose();
+    text.dispose();
+  }
+}
+
 /** A python with torch: $KEFER_PYTHON, python3 on PATH, or Debian's /usr/bin/python3. */
 function findTorchPython(): { python: string; version: string } | null {
   for (const py of [process.env.KEFER_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)) {
@@ -105,7 +158,7 @@ function measureTorch(py: string, cfg: BenchConfig): (Result & { threads: number
 const fmt = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 async function main(): Promise<void> {
-  const configs = CONFIGS.filter((c) => !ONLY || c.id.replace(' ', '-') === ONLY);
+  const configs = CONFIGS.filter((c) => (ONLY ? c.id.replace(' ', '-') === ONLY : c.batch <= 64));
   const torch = findTorchPython();
   console.log(torch ? `pytorch baseline: torch ${torch.version} (${torch.python})` : 'pytorch baseline: SKIPPED (no python3 with torch; apt-get install -y python3-torch)');
 
@@ -128,16 +181,29 @@ async function main(): Promise<void> {
     const baseText = base ? `pytorch (${fmt(base.imgPerSec)} img/s, ${base.threads} thread${base.threads === 1 ? '' : 's'})` : 'pytorch (skipped)';
     for (const b of available) {
       await initBackend(b.pref);
-      let r: Result;
+      let r: Result | null = null;
       try {
         r = measureTfjs(cfg);
       } catch (err) {
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)}) vs ${baseText}`);
-        continue;
       }
-      const ratio = base ? `${(r.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
-      const cpuRatio = base ? `; per CPU-second ${fmt(r.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
-      console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
+      if (r) {
+        const ratio = base ? `${(r.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
+        const cpuRatio = base ? `; per CPU-second ${fmt(r.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
+        console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
+      }
+      if (b.pref !== 'wasm') continue;
+      for (const w of WORKERS.filter((n) => n > 1)) {
+        let p: Result;
+        try {
+          p = await measureParallel(cfg, w);
+        } catch (err) {
+          console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+          continue;
+        }
+        const pr = base ? `${(p.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
+        console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: ${fmt(p.imgPerSec)} img/s = ${r ? (p.imgPerSec / r.imgPerSec).toFixed(2) : '-'}x 1 worker = ${pr} [${p.steps} steps; per CPU-second ${fmt(p.cpuImgPerSec)}; per step: ${p.note}]`);
+      }
     }
   }
 }

@@ -156,7 +156,7 @@ export interface InitMessage {
 export type ToWorker = InitMessage | { type: 'step'; n: number; labels: number[] } | { type: 'apply'; lr: number } | { type: 'dump' };
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'stepped'; terms: [number, number, number]; preds: Int32Array }
+  | { type: 'stepped'; terms: [number, number, number]; preds: Int32Array; ms?: number }
   | { type: 'dumped'; params: Float32Array; buffers: Float32Array }
   | { type: 'error'; message: string };
 
@@ -243,6 +243,8 @@ export interface ParallelStepResult {
   terms: [number, number, number];
   /** Correctly classified samples over the whole batch. */
   correct: number;
+  /** Milliseconds: this thread's shard, then waiting for the workers, then the reduction; each worker's shard. */
+  timing?: { mainMs: number; waitMs: number; reduceMs: number; workerMs: number[] };
 }
 
 export class ParallelTrainer {
@@ -271,7 +273,8 @@ export class ParallelTrainer {
   }
 
   static async start(opts: ParallelOptions): Promise<ParallelTrainer> {
-    const n = Math.max(1, Math.floor(opts.workers ?? (os.availableParallelism?.() ?? os.cpus().length)));
+    // Every replica needs at least one image per step.
+    const n = Math.min(opts.batchSize, Math.max(1, Math.floor(opts.workers ?? (os.availableParallelism?.() ?? os.cpus().length))));
     if (tf.getBackend() !== 'wasm') throw new Error(`parallel training (workers > 1) runs on the wasm backend, the active one is '${tf.getBackend()}'`);
     const params = paramsOf(opts.encoder, opts.transform);
     const statNames = averagedBufferNames(opts.encoder);
@@ -328,9 +331,12 @@ export class ParallelTrainer {
         return l.send({ type: 'step', n: hi - lo, labels: Array.from(labels).slice(lo, hi) }, true) as Promise<FromWorker>;
       });
       // Our shard runs while the workers run theirs.
+      const t0 = performance.now();
       const mine = shardGradients(this.replica, x, b[1], Array.from(labels).slice(0, b[1]), this.own);
       readBuffers(this.opts.encoder, this.statNames, this.ownStats);
+      const t1 = performance.now();
       const results = await Promise.all(replies);
+      const t2 = performance.now();
       // Fixed order 0..N-1: the same sums, in the same float order, every run.
       const w0 = b[1] / n;
       const g = this.avgGrad, s = this.avgStats;
@@ -349,7 +355,8 @@ export class ParallelTrainer {
         for (let t = 0; t < 3; t++) terms[t] += r.terms[t] * wj;
         for (let i = 0; i < r.preds.length; i++) if (r.preds[i] === labelsArr[b[j + 1] + i]) correct++;
       });
-      return { terms, correct, grad: g };
+      const workerMs = results.map((r) => (r.type === 'stepped' ? r.ms ?? NaN : NaN));
+      return { terms, correct, grad: g, timing: { mainMs: t1 - t0, waitMs: t2 - t1, reduceMs: performance.now() - t2, workerMs } };
     } catch (e) {
       await this.close();
       throw e;
@@ -363,7 +370,7 @@ export class ParallelTrainer {
     for (const l of this.links) l.send({ type: 'apply', lr }, false);
     applyFlat(this.opts.sgd, this.params, this.avgGrad, lr);
     assignBuffers(this.opts.encoder, this.statNames, this.avgStats);
-    return { terms: r.terms, correct: r.correct };
+    return { terms: r.terms, correct: r.correct, timing: r.timing };
   }
 
   /** A worker replica's weights and BN buffers (flat, params order / averaged-buffer order); for tests. */

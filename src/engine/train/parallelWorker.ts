@@ -61,9 +61,10 @@ async function handle(m: ToWorker): Promise<FromWorker | null> {
       return { type: 'ready' };
     case 'step': {
       const s = need();
+      const t0 = performance.now();
       const r = shardGradients(s.replica, s.input, m.n, m.labels, s.grad);
       readBuffers(s.replica.encoder, s.statNames, s.stats);
-      return { type: 'stepped', terms: r.terms, preds: r.preds };
+      return { type: 'stepped', terms: r.terms, preds: r.preds, ms: performance.now() - t0 };
     }
     case 'apply': {
       const s = need();
