@@ -121,7 +121,8 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const m = mode ?? (await pickRetrainMode());
     if (!m) return undefined;
     const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
-    DashboardPanel.show(context.extensionUri, training);
+    // a head retrain takes seconds: the progress notification is enough, the diagnostics panel keeps the editor
+    if (m === 'full') DashboardPanel.show(context.extensionUri, training);
     return training.train({ dataset: ds, runsDir: dir, parent, mode: m, storePath: storePath(), ...settingsFor(ds) });
   }
 

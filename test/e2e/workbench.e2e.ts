@@ -43,6 +43,12 @@ async function frameWith(selector: string, timeout = 60000): Promise<Frame> {
   throw new Error(`no webview frame with ${selector}`);
 }
 
+/** Training shows the KE-FER output channel; hide the bottom panel so screenshots show the views. */
+async function closeBottomPanel(): Promise<void> {
+  await runCommand('View: Hide Panel');
+  await page.locator('.part.panel').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+}
+
 async function sampleCount(f: Frame): Promise<number> {
   return Number(((await f.locator('#count').textContent()) ?? '').split(' ')[0]);
 }
@@ -101,6 +107,7 @@ let diag: Frame;
 
 test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, async () => {
   await page.keyboard.press('Escape');
+  await closeBottomPanel();
   await runCommand('KE-FER: Open Diagnostics');
   diag = await frameWith('body[data-view="diagnostics"] kefer-diagnostics');
   await diag.locator('kefer-grid .cell[data-id]').first().waitFor({ timeout: 60000 });
@@ -129,6 +136,8 @@ test('a confusion cell drills into its samples', { timeout: 60000 }, async () =>
   await snap('confusion-cell');
   await diag.locator('#all-mistakes').click();
   await diag.locator('#mistakes-label').waitFor();
+  // clicking the matrix scrolled the side column; back to the inspector
+  await diag.locator('aside').evaluate((e) => e.scrollTo(0, 0));
 });
 
 /** Relabels the first grid cell to its prediction with the keyboard; returns its id and original label. */
@@ -163,6 +172,7 @@ test('keyboard relabel, undo, relabel again', { timeout: 120000 }, async () => {
 test('quick retrain with corrected labels shows the run comparison', { timeout: 360000 }, async () => {
   await diag.locator('#retrain').click();
   const cmp = await frameWith('body[data-view="diagnostics"] #comparison', 300000);
+  await closeBottomPanel();
   const b = await cmp.locator('#acc-before').textContent();
   const a = await cmp.locator('#acc-after').textContent();
   assert.match(b ?? '', /%$/);

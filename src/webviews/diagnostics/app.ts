@@ -29,6 +29,8 @@ export class DiagnosticsApp extends LitElement {
     kefer-grid { flex: 1; min-width: 200px; }
     aside { width: 360px; overflow-y: auto; border-left: 1px solid var(--vscode-panel-border, transparent); padding: 8px; box-sizing: border-box; }
     :host([view='diagnosticsView']) .main { flex-direction: column; }
+    /* a narrow editor (split beside the dashboard): the inspector goes under the grid */
+    @media (max-width: 820px) { .main { flex-direction: column; } aside { width: auto; border-left: none; max-height: 50vh; } }
     :host([view='diagnosticsView']) aside { width: auto; border-left: none; max-height: 45vh; }
     :host([view='diagnosticsView']) .wide { display: none; }
     h3 { font-size: 0.95em; margin: 10px 0 4px; }
@@ -39,7 +41,7 @@ export class DiagnosticsApp extends LitElement {
     table.cm td.active { outline: 2px solid var(--vscode-focusBorder); }
     .inspector img { width: 144px; height: 144px; image-rendering: pixelated; border-radius: 3px; }
     .bars div { display: flex; align-items: center; gap: 4px; font-size: 11px; height: 15px; }
-    .bars span.n { width: 70px; }
+    .bars span.n { width: 92px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
     .bars span.b { height: 10px; background: var(--vscode-progressBar-background); }
     .bars .cur span.n { font-weight: bold; }
     .muted { opacity: 0.75; font-size: 0.9em; }
@@ -317,7 +319,7 @@ export class DiagnosticsApp extends LitElement {
         ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class="b" style="width:${Math.round(p * 180)}px; ${k === d.pred ? 'background: var(--vscode-charts-orange, orange)' : ''}"></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
       </div>
       <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
-      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(2)}, p90 ${ca.p90.toFixed(2)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
+      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(3)}, p90 ${ca.p90.toFixed(3)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
       <h3>Label history</h3>
       ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li class=${h.state}>${this.describeChange(h)}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
       ${d.predictions.length > 1 ? html`<h3>Across runs</h3><ol class="hist" id="across-runs">${d.predictions.map((p) => html`<li>${p.run}: predicted ${this.cls(p.pred)} (label ${this.cls(p.label)}, p ${(p.confidence * 100).toFixed(0)}%)</li>`)}</ol>` : nothing}
