@@ -24,6 +24,7 @@ export class DiagnosticsApp extends LitElement {
     select { background: var(--vscode-dropdown-background); color: var(--vscode-dropdown-foreground); border: 1px solid var(--vscode-dropdown-border, transparent); }
     button { background: var(--vscode-button-background); color: var(--vscode-button-foreground); border: none; padding: 3px 10px; cursor: pointer; border-radius: 2px; }
     button.secondary { background: var(--vscode-button-secondaryBackground); color: var(--vscode-button-secondaryForeground); }
+    button:disabled { opacity: 0.45; cursor: default; }
     button:focus-visible, select:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
     .main { flex: 1; display: flex; min-height: 0; }
     kefer-grid { flex: 1; min-width: 200px; }
