@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { AUGMENT_MODES, type AugmentMode } from '../src/engine/train/augment.js';
 import { initBackend, isBackendPreference } from '../src/engine/backend/index.js';
 import { createImageCache, loadDataset, type Dataset } from '../src/engine/data/index.js';
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
@@ -38,6 +39,7 @@ const USAGE = `npm run bench:accuracy -- [options]
                         --peer-max-min minutes (8) at the measured speed, else 960 seeded-random)
   --ablation            also train Ls only and per-sample Lc at the same budget and flags
   --no-cross            skip the FER2013-original-labels evaluation
+  --augment standard|light|none (standard = the released code's; light drops random erasing)
   --backend auto|wasm|tensorflow|webgpu (auto)  --out DIR (.kefer/bench/accuracy-<time>)`;
 
 const { values: f } = parseArgs({
@@ -47,7 +49,7 @@ const { values: f } = parseArgs({
     contrast: { type: 'string' }, seed: { type: 'string' }, classes: { type: 'string' }, subset: { type: 'string' },
     peers: { type: 'string' }, 'peer-samples': { type: 'string' }, 'peer-max-min': { type: 'string' },
     ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' },
-    text: { type: 'string' }, 'val-subset': { type: 'string' }, 'test-subset': { type: 'string' }, help: { type: 'boolean' },
+    text: { type: 'string' }, augment: { type: 'string' }, 'val-subset': { type: 'string' }, 'test-subset': { type: 'string' }, help: { type: 'boolean' },
   },
 });
 
@@ -57,6 +59,12 @@ function num(name: string, def: number, int = false): number {
   const x = Number(raw);
   if (!Number.isFinite(x) || (int && !Number.isInteger(x)) || x < 0) throw new Error(`--${name}: expected a ${int ? 'non-negative integer' : 'non-negative number'}, got '${String(raw)}'`);
   return x;
+}
+
+function augmentMode(raw: string | undefined): AugmentMode {
+  if (raw === undefined) return 'standard';
+  if (!AUGMENT_MODES.includes(raw as AugmentMode)) throw new Error(`--augment: expected one of ${AUGMENT_MODES.join(', ')}, got '${raw}'`);
+  return raw as AugmentMode;
 }
 
 const lines: string[] = [];
@@ -162,6 +170,7 @@ async function main(): Promise<void> {
   const base: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, backbone, inputSize, batchSize: batch, lr: num('lr', 0.01), seed, contrast,
     logitScale: num('logit-scale', DEFAULT_TRAIN_CONFIG.logitScale),
+    augment: augmentMode(f.augment),
   };
 
   out(`# bench:accuracy — ${new Date().toISOString()}`);
