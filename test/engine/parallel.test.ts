@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend/index.js';
+import { parseTrainConfig } from '../../src/engine/cli/train.js';
 import { generateSyntheticDataset, loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport } from '../../src/engine/events.js';
@@ -128,4 +129,11 @@ test('a 2-worker training run is deterministic across runs', async () => {
     b.dispose();
     init.dispose();
   }
+});
+
+test('kefer train --workers N: parsed as an integer >= 1, absent means the single-thread path', () => {
+  assert.equal(parseTrainConfig({ workers: '2' }).workers, 2);
+  assert.equal(parseTrainConfig({}).workers, undefined);
+  assert.throws(() => parseTrainConfig({ workers: '0' }), /--workers: expected an integer >= 1, got '0'/);
+  assert.throws(() => parseTrainConfig({ workers: '1.5' }), /--workers/);
 });
