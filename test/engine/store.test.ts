@@ -1,6 +1,7 @@
 // Store: migrations, overlay with undo/redo across reopen, record import, and the panel queries
 // checked against brute-force JS computations on a small store.
 import assert from 'node:assert/strict';
+import { DEFAULT_ISSUE_CONTEXT, issueScore } from '../../src/engine/issues/combine.js';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -229,7 +230,7 @@ describe('queries against brute force', () => {
   const eff = effectiveLabels(store, ds.id);
 
   type Key = 'confidence' | 'gap' | 'issue' | 'margin';
-  const value = (r: SampleRecord, key: Key) => (key === 'gap' ? r.gap : scoreRecord(r.probs, r.label)[key]);
+  const value = (r: SampleRecord, key: Key) => (key === 'gap' ? r.gap : key === 'issue' ? issueScore(r, { ...DEFAULT_ISSUE_CONTEXT, neutralIndex: 6 }) : scoreRecord(r.probs, r.label)[key]);
   function brute(recs: SampleRecord[], pred: (r: SampleRecord) => boolean, key: Key, desc: boolean): string[] {
     return recs
       .filter(pred)

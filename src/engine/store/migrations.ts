@@ -147,6 +147,17 @@ export const MIGRATIONS: Migration[] = [
       for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) buildRunVector(db, rk);
     },
   },
+  {
+    version: 3,
+    description: 'issue = the combined label-issue score (no longer a function of margin): margin gets its own indexes',
+    up(db) {
+      // Records imported before v3 keep their (1 - margin) / 2 issue value until their run is re-imported.
+      db.exec(`
+        CREATE INDEX rec_wrong_margin ON records(run, margin, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_margin  ON records(run, label, pred, margin, eff);
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

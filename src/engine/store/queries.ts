@@ -72,18 +72,16 @@ export interface Page {
 }
 
 interface Plan {
-  col: 'confidence' | 'gap' | 'issue';
+  col: SortKey;
   dir: 'ASC' | 'DESC';
 }
 
 function plan(opts: PageOptions): Plan {
   const sort = opts.sort ?? 'confidence';
-  // margin is a monotone function of issue ((1 - margin) / 2): reuse the issue index backwards.
-  const col = sort === 'margin' ? 'issue' : sort;
+  const col = sort;
   let asc = sort === 'issue' ? false : true;
   if (opts.order) asc = opts.order === 'asc';
-  if (sort === 'margin') asc = !asc;
-  if (!['confidence', 'gap', 'issue'].includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
+  if (!['confidence', 'gap', 'issue', 'margin'].includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
   return { col, dir: asc ? 'ASC' : 'DESC' };
 }
 

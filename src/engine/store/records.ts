@@ -1,6 +1,7 @@
 // Per-sample evaluation records of a run (the evaluator's JSONL), with the derived scores the
 // diagnostics panel sorts by.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { DEFAULT_ISSUE_CONTEXT, issueScore, type IssueContext } from '../issues/combine.js';
 import type { SampleRecord } from '../eval/types.js';
 import { StoreError, withBigCache, type Store } from './db.js';
 import { refreshCounts } from './datasets.js';
@@ -83,6 +84,10 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
     `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  // The issue column holds the combined label-issue score (docs/label-issues.md): self-confidence,
+  // margin, the neutral gap and the text alignment, standardised by the calibration statistics.
+  const { classes } = db.prepare('SELECT classes FROM datasets WHERE id = ?').get(dataset) as { classes: string };
+  const issueCtx: IssueContext = { ...DEFAULT_ISSUE_CONTEXT, neutralIndex: Math.max(0, (JSON.parse(classes) as string[]).indexOf('neutral')) };
   let count = 0;
   let newSamples = 0;
   withBigCache(store, () => db.transaction(() => {
@@ -103,7 +108,7 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
       if (seen.has(s.sk)) throw new StoreError(`${where}: sample '${r.id}' appears twice in this run`);
       seen.add(s.sk);
       const sc = scoreRecord(r.probs, r.label);
-      insert.run(rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, sc.issue, s.label);
+      insert.run(rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, issueScore(r, issueCtx), s.label);
       count++;
     }
     buildRunVector(db, rk);
