@@ -67,5 +67,29 @@ export async function initWebGpu(log: (msg: string) => void = () => {}): Promise
   if (!tf.findBackendFactory('webgpu')) throw new Error('webgpu: tfjs-backend-webgpu did not register (navigator.gpu missing at import)');
   if (!(await tf.setBackend('webgpu'))) throw new Error(`webgpu: backend failed to initialise on ${detail}`);
   await tf.ready();
+  explainSyncReads();
   return { name: 'webgpu', detail };
+}
+
+/**
+ * tfjs-backend-webgpu reads GPU-resident tensors synchronously (dataSync, arraySync) through an
+ * OffscreenCanvas, which Node lacks ("OffscreenCanvas is not defined"), and Dawn has no blocking
+ * buffer map, so no synchronous read can work here. Say so and name the way out (await data()).
+ */
+function explainSyncReads(): void {
+  if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;
+  const be = tf.backend() as unknown as { readSync(dataId: object): unknown; keferSyncGuard?: boolean };
+  if (be.keferSyncGuard) return;
+  const readSync = be.readSync.bind(be);
+  be.readSync = (dataId: object) => {
+    try {
+      return readSync(dataId);
+    } catch (err) {
+      if (err instanceof ReferenceError && /OffscreenCanvas/.test(err.message)) {
+        throw new Error('webgpu: synchronous tensor reads (dataSync/arraySync) are impossible in Node (no OffscreenCanvas, no blocking GPU map); read with await tensor.data()');
+      }
+      throw err;
+    }
+  };
+  be.keferSyncGuard = true;
 }
