@@ -37,7 +37,9 @@ export interface Workbench {
 
 /** Which engine the extension runs: the real `kefer` CLI, or the test double with KEFER_E2E_ENGINE=fake (UI iteration). */
 export function engineEnv(): Record<string, string> {
-  if (process.env.KEFER_E2E_ENGINE !== 'fake') return {};
+  // CPU onnxruntime for the head retrain's features: on a GPU-less CI machine the WebGPU execution
+  // provider can come up on Mesa's software adapter (llvmpipe) and then takes minutes for 200 images.
+  if (process.env.KEFER_E2E_ENGINE !== 'fake') return { KEFER_ORT_PROVIDERS: process.env.KEFER_ORT_PROVIDERS ?? 'cpu' };
   return { KEFER_CLI: path.join(REPO, 'test', 'fixtures', 'fake-kefer.mjs'), FAKE_KEFER_STEP_MS: process.env.FAKE_KEFER_STEP_MS ?? '100' };
 }
 

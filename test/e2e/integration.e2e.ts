@@ -9,7 +9,7 @@ import { launchBrowser, REPO, startWorkbench } from './codeServer.js';
 
 interface Result { title: string; ok: boolean; error?: string }
 
-test('extension-host integration suites (code-server)', { timeout: 300000 }, async (t) => {
+test('extension-host integration suites (code-server)', { timeout: 600000 }, async (t) => {
   const wb = await startWorkbench('int');
   const b = await launchBrowser();
   const results: Result[] = [];
@@ -30,7 +30,7 @@ test('extension-host integration suites (code-server)', { timeout: 300000 }, asy
     });
     await b.page.exposeFunction('codeAutomationExit', (code: number) => finish(code));
     await b.page.goto(url);
-    const timer = setTimeout(() => finish(124), 240000);
+    const timer = setTimeout(() => finish(124), 540000);
     const code = await exited;
     clearTimeout(timer);
     for (const r of results) {

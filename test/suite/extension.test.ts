@@ -23,7 +23,12 @@ async function api(): Promise<KeferApi> {
 
 export function suites(root: Mocha.Suite, M: typeof Mocha): void {
   const s = M.Suite.create(root, 'KE-FER extension');
-  const add = (title: string, fn: () => Promise<void>): void => void s.addTest(new M.Test(title, fn));
+  // real training runs on 2 shared CPU cores: those tests get minutes, not mocha's 60 s
+  const add = (title: string, fn: () => Promise<void>, timeout?: number): void => {
+    const t = new M.Test(title, fn);
+    if (timeout) t.timeout(timeout);
+    s.addTest(t);
+  };
   const ws = (): string => vscode.workspace.workspaceFolders![0].uri.fsPath;
   let runDir = '';
 
@@ -60,7 +65,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     const info = await a.curation.call('info', runDir);
     assert.ok(info.inStore, 'the engine registered the run in the workspace store');
     assert.ok(info.records > 0);
-  });
+  }, 240000);
 
   add('curation worker pages the run\'s mistakes from the store, relabels and undoes', async () => {
     const { curation } = await api();
@@ -90,7 +95,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     assert.ok(c.common > 0, 'both runs scored the same samples');
     assert.ok(c.accAfter >= 0 && c.accAfter <= 1);
     assert.equal(c.changed.length, Math.min(c.changedCount, 60));
-  });
+  }, 240000);
 
   add('Cancel Training stops the engine and marks the run cancelled', async () => {
     const a = await api();
@@ -101,5 +106,5 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: SETTINGS, runsDir: a.runsDir()!, storePath: a.storePath(), epochs: 50, maxSteps: 5000 }))!;
     sub.dispose();
     assert.equal(readMeta(dir)!.status, 'cancelled');
-  });
+  }, 240000);
 }
