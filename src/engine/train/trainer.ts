@@ -232,81 +232,85 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   };
 
   const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } }) : undefined;
-  epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
-    const lr = lrForEpoch(epoch, cfg);
-    const order = new Rng(deriveSeed(cfg.seed, epoch)).shuffle(Array.from({ length: nTrain }, (_, i) => i));
-    const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
-    const epochStart = Date.now();
-    const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
-    for (let s = firstStep; s < stepsPerEpoch; s++) {
-      if (inputs.signal?.aborted) {
-        cancelled = true;
-        await saveLast(s, epoch);
-        break epochs;
+  // Worker threads must go even when a step throws.
+  try {
+    epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
+      const lr = lrForEpoch(epoch, cfg);
+      const order = new Rng(deriveSeed(cfg.seed, epoch)).shuffle(Array.from({ length: nTrain }, (_, i) => i));
+      const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
+      const epochStart = Date.now();
+      const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
+      for (let s = firstStep; s < stepsPerEpoch; s++) {
+        if (inputs.signal?.aborted) {
+          cancelled = true;
+          await saveLast(s, epoch);
+          break epochs;
+        }
+        const stepStart = Date.now();
+        const idx = order.slice(s * bs, (s + 1) * bs);
+        const raw = await trainImages.getBatch(idx);
+        const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
+        for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
+        const labelsArr = idx.map((i) => inputs.train.samples[i].label);
+        const stats = par ? await par.step(x, labelsArr, lr) : tf.tidy(() => {
+          const xb = tf.tensor4d(x, [bs, size, size, 3]);
+          const labels = tf.tensor1d(labelsArr, 'int32');
+          let terms: number[] = [];
+          let logitsOut: tf.Tensor | undefined;
+          const { grads } = tf.variableGrads(() => {
+            const v = encoder.apply(xb, true);
+            const n = transform.apply(v);
+            const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
+            terms = [t.ls, t.lt, t.lc].map((z) => z.dataSync()[0]);
+            logitsOut = tf.keep(tf.argMax(t.logits, 1));
+            return t.total;
+          }, [...params.values()]);
+          const named: Record<string, tf.Tensor> = {};
+          for (const [name, v] of params) named[name] = grads[v.name];
+          sgd.step(params, named, lr);
+          const preds = logitsOut!.dataSync();
+          logitsOut!.dispose();
+          let correct = 0;
+          for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
+          return { terms, correct };
+        });
+        const [ls, lt, lc] = stats.terms;
+        const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
+        if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
+        sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
+        state.globalStep++;
+        const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
+        ema = ema ? 0.9 * ema + 0.1 * ips : ips;
+        const remaining = totalSteps - state.globalStep;
+        await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
+        if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
+          // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
+          break;
+        }
       }
-      const stepStart = Date.now();
-      const idx = order.slice(s * bs, (s + 1) * bs);
-      const raw = await trainImages.getBatch(idx);
-      const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
-      for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
-      const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-      const stats = par ? await par.step(x, labelsArr, lr) : tf.tidy(() => {
-        const xb = tf.tensor4d(x, [bs, size, size, 3]);
-        const labels = tf.tensor1d(labelsArr, 'int32');
-        let terms: number[] = [];
-        let logitsOut: tf.Tensor | undefined;
-        const { grads } = tf.variableGrads(() => {
-          const v = encoder.apply(xb, true);
-          const n = transform.apply(v);
-          const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
-          terms = [t.ls, t.lt, t.lc].map((z) => z.dataSync()[0]);
-          logitsOut = tf.keep(tf.argMax(t.logits, 1));
-          return t.total;
-        }, [...params.values()]);
-        const named: Record<string, tf.Tensor> = {};
-        for (const [name, v] of params) named[name] = grads[v.name];
-        sgd.step(params, named, lr);
-        const preds = logitsOut!.dataSync();
-        logitsOut!.dispose();
-        let correct = 0;
-        for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
-        return { terms, correct };
-      });
-      const [ls, lt, lc] = stats.terms;
-      const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
-      if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
-      sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
-      state.globalStep++;
-      const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
-      ema = ema ? 0.9 * ema + 0.1 * ips : ips;
-      const remaining = totalSteps - state.globalStep;
-      await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
-      if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
-        // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
-        break;
+      const steps = Math.max(1, sums.seen / bs);
+      let val: EvalResult | undefined;
+      if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
+      const entry: EpochHistory = {
+        epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
+        trainAccuracy: sums.seen ? sums.correct / sums.seen : 0,
+        valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null,
+        valLoss: val ? val.summary.losses.ls : null, seconds: (Date.now() - epochStart) / 1000,
+      };
+      state.history.push(entry);
+      const isBest = !val || state.bestValAccuracy === null || val.summary.accuracy > state.bestValAccuracy;
+      if (isBest) {
+        state.bestEpoch = epoch + 1;
+        state.bestValAccuracy = val?.summary.accuracy ?? null;
+        await saveCheckpoint(bestDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: epoch + 1, step: state.globalStep, selectedOn: val ? 'validation' : 'last-epoch', validation: inputs.valDescription ?? null, valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null }) });
       }
+      await saveLast(0, epoch + 1);
+      await log({ type: 'epoch', epoch: epoch + 1, step: state.globalStep, trainLoss: entry.trainLoss, valAccuracy: entry.valAccuracy, valMeanClassAccuracy: entry.valMeanClassAccuracy, valLoss: entry.valLoss, best: isBest, checkpoint: isBest ? bestDir : lastDir });
     }
-    const steps = Math.max(1, sums.seen / bs);
-    let val: EvalResult | undefined;
-    if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
-    const entry: EpochHistory = {
-      epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
-      trainAccuracy: sums.seen ? sums.correct / sums.seen : 0,
-      valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null,
-      valLoss: val ? val.summary.losses.ls : null, seconds: (Date.now() - epochStart) / 1000,
-    };
-    state.history.push(entry);
-    const isBest = !val || state.bestValAccuracy === null || val.summary.accuracy > state.bestValAccuracy;
-    if (isBest) {
-      state.bestEpoch = epoch + 1;
-      state.bestValAccuracy = val?.summary.accuracy ?? null;
-      await saveCheckpoint(bestDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: epoch + 1, step: state.globalStep, selectedOn: val ? 'validation' : 'last-epoch', validation: inputs.valDescription ?? null, valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null }) });
-    }
-    await saveLast(0, epoch + 1);
-    await log({ type: 'epoch', epoch: epoch + 1, step: state.globalStep, trainLoss: entry.trainLoss, valAccuracy: entry.valAccuracy, valMeanClassAccuracy: entry.valMeanClassAccuracy, valLoss: entry.valLoss, best: isBest, checkpoint: isBest ? bestDir : lastDir });
-  }
 
-  await par?.close();
+  } finally {
+    await par?.close();
+  }
   const selectedOn = inputs.val ? 'validation' : 'last-epoch';
   let valEval: EvalResult | undefined;
   const diagnose = inputs.diagnose ?? 'val';
