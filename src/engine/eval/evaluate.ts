@@ -63,9 +63,11 @@ export async function evaluate(model: EvalModel, dataset: Dataset, images: Image
       const tNeutral = tf.slice(model.textNorm, [model.neutralIndex, 0], [1, -1]);
       const dirT = tf.sub(model.textNorm, tNeutral); // t_k - t_N
       const align = tf.matMul(l2normalize(tf.sub(v, n) as tf.Tensor2D), l2normalize(dirT as tf.Tensor2D), false, true);
-      return [probs, logp, simText, simNeutral, align, v].map((t) => t.dataSync() as Float32Array);
+      return [probs, logp, simText, simNeutral, align, v];
     });
-    const [probs, logp, simText, simNeutral, align, v] = out;
+    // Async reads: WebGPU in Node cannot read synchronously.
+    const [probs, logp, simText, simNeutral, align, v] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
+    tf.dispose(out);
     for (let i = 0; i < idx.length; i++) {
       const s = dataset.samples[idx[i]];
       const y = labels[i];

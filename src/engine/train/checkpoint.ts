@@ -48,11 +48,13 @@ export interface LoadedModel {
 }
 
 /** tfjs layout -> PyTorch layout, chosen by rank (rank 4 = conv, rank 2 = linear). */
-function toTorch(t: tf.Tensor): { shape: number[]; data: Float32Array } {
-  return tf.tidy(() => {
-    const out = t.rank === 4 ? tf.transpose(t, [3, 2, 0, 1]) : t.rank === 2 ? tf.transpose(t) : t;
-    return { shape: out.shape, data: out.dataSync() as Float32Array };
-  });
+async function toTorch(t: tf.Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+  const out = tf.tidy(() => (t.rank === 4 ? tf.transpose(t, [3, 2, 0, 1]) : t.rank === 2 ? tf.transpose(t) : tf.clone(t)));
+  // Async read: WebGPU in Node cannot read synchronously.
+  const data = (await out.data()) as Float32Array;
+  const shape = out.shape;
+  out.dispose();
+  return { shape, data };
 }
 
 /** PyTorch layout -> tfjs layout, or a CheckpointError naming the tensor and both shapes. */
@@ -71,9 +73,9 @@ function fromTorch(file: string, name: string, st: SafeTensor, target: tf.Variab
   });
 }
 
-function collect(prefix: string, store: ParamStore, into: Map<string, TensorToWrite>): void {
+async function collect(prefix: string, store: ParamStore, into: Map<string, TensorToWrite>): Promise<void> {
   for (const [name, v] of [...store.params, ...store.buffers]) {
-    const { shape, data } = toTorch(v);
+    const { shape, data } = await toTorch(v);
     into.set(prefix + name, { dtype: name.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape, data });
   }
 }
@@ -98,8 +100,8 @@ function assign(file: string, prefix: string, store: ParamStore, tensors: Map<st
 /** Writes the checkpoint atomically: a temporary sibling directory renamed over `dir`. */
 export async function saveCheckpoint(dir: string, model: { encoder: Encoder; transform: Transform; textEmbeddings: Float32Array; config: CheckpointConfig }): Promise<void> {
   const tensors = new Map<string, TensorToWrite>();
-  collect('encoder.', model.encoder, tensors);
-  collect('', model.transform, tensors);
+  await collect('encoder.', model.encoder, tensors);
+  await collect('', model.transform, tensors);
   const k = model.config.classes.length;
   tensors.set('text_embeddings', { dtype: 'F32', shape: [k, model.textEmbeddings.length / k], data: model.textEmbeddings });
   const tmp = `${dir}.tmp-${process.pid}`;

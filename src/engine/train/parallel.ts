@@ -288,6 +288,7 @@ export class ParallelTrainer {
     const links: WorkerLink[] = [];
     try {
       const ready: Array<Promise<FromWorker> | void> = [];
+      const sgdState = await opts.sgd.export();
       for (let i = 1; i < n; i++) {
         const own = { input: f32(maxShard * size * size * 3), grad: f32(nGrad), stats: f32(nStats) };
         const link = new WorkerLink(spawnWorker(), own);
@@ -299,7 +300,7 @@ export class ParallelTrainer {
           params: [...params.values()].map((v) => (v.dataSync() as Float32Array).slice()),
           bufferNames, buffers: bufferNames.map((k) => (opts.encoder.buffers.get(k)!.dataSync() as Float32Array).slice()),
           averagedBuffers: statNames,
-          sgd: { momentum: opts.sgd.momentum, weightDecay: opts.sgd.weightDecay, state: [...opts.sgd.export()].map(([k, b]) => [k, b.shape, b.data.slice()]) },
+          sgd: { momentum: opts.sgd.momentum, weightDecay: opts.sgd.weightDecay, state: [...sgdState].map(([k, b]) => [k, b.shape, b.data.slice()]) },
           textNorm: { data: (opts.textNorm.dataSync() as Float32Array).slice(), shape: opts.textNorm.shape as [number, number] },
           loss: opts.loss, ...own, ...shared,
         };

@@ -31,9 +31,9 @@ export class Sgd {
   }
 
   /** Buffers as plain arrays (for the resume state file). */
-  export(): Map<string, { shape: number[]; data: Float32Array }> {
+  async export(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, b] of this.buffers) out.set(name, { shape: b.shape, data: b.dataSync() as Float32Array });
+    for (const [name, b] of this.buffers) out.set(name, { shape: b.shape, data: (await b.data()) as Float32Array });
     return out;
   }
 

@@ -141,7 +141,7 @@ function checkpointConfig(cfg: TrainConfig, enc: Encoder, inputs: TrainInputs, e
 
 async function saveOptimizer(dir: string, sgd: Sgd, state: ResumeState): Promise<void> {
   const tensors = new Map<string, TensorToWrite>();
-  for (const [name, b] of sgd.export()) tensors.set(name, { dtype: 'F32', shape: b.shape, data: b.data });
+  for (const [name, b] of await sgd.export()) tensors.set(name, { dtype: 'F32', shape: b.shape, data: b.data });
   await writeSafetensors(path.join(dir, 'optimizer.safetensors'), tensors);
   await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
 }
@@ -232,6 +232,33 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   };
 
   const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } }) : undefined;
+  /**
+   * One optimizer step on this thread. Values are read back with `await data()` after the step:
+   * WebGPU in Node has no synchronous read (no OffscreenCanvas, no blocking buffer map).
+   */
+  const localStep = async (labelsArr: number[], lr: number): Promise<{ terms: number[]; correct: number }> => {
+    const out = tf.tidy(() => {
+      const xb = tf.tensor4d(x, [bs, size, size, 3]);
+      const labels = tf.tensor1d(labelsArr, 'int32');
+      let kept: tf.Tensor[] = [];
+      const { grads } = tf.variableGrads(() => {
+        const v = encoder.apply(xb, true);
+        const n = transform.apply(v);
+        const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
+        kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
+        return t.total;
+      }, [...params.values()]);
+      const named: Record<string, tf.Tensor> = {};
+      for (const [name, v] of params) named[name] = grads[v.name];
+      sgd.step(params, named, lr);
+      return kept;
+    });
+    const [terms, preds] = await Promise.all(out.map((t) => t.data()));
+    tf.dispose(out);
+    let correct = 0;
+    for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
+    return { terms: Array.from(terms), correct };
+  };
   // Worker threads must go even when a step throws.
   try {
     epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
@@ -252,28 +279,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
         const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
         for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
         const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-        const stats = par ? await par.step(x, labelsArr, lr) : tf.tidy(() => {
-          const xb = tf.tensor4d(x, [bs, size, size, 3]);
-          const labels = tf.tensor1d(labelsArr, 'int32');
-          let terms: number[] = [];
-          let logitsOut: tf.Tensor | undefined;
-          const { grads } = tf.variableGrads(() => {
-            const v = encoder.apply(xb, true);
-            const n = transform.apply(v);
-            const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
-            terms = [t.ls, t.lt, t.lc].map((z) => z.dataSync()[0]);
-            logitsOut = tf.keep(tf.argMax(t.logits, 1));
-            return t.total;
-          }, [...params.values()]);
-          const named: Record<string, tf.Tensor> = {};
-          for (const [name, v] of params) named[name] = grads[v.name];
-          sgd.step(params, named, lr);
-          const preds = logitsOut!.dataSync();
-          logitsOut!.dispose();
-          let correct = 0;
-          for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
-          return { terms, correct };
-        });
+        const stats = par ? await par.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
         const [ls, lt, lc] = stats.terms;
         const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
         if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
