@@ -4,6 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
+# Tests compare against tfjs on the CPU; a machine whose only Vulkan device is a software rasteriser
+# (lavapipe) would otherwise hand onnxruntime's WebGPU provider a very slow adapter.
+export KEFER_ORT_PROVIDERS=${KEFER_ORT_PROVIDERS:-cpu}
 files=()
 if [[ $what == engine || $what == all ]]; then
   while IFS= read -r f; do files+=("$f"); done < <(find test/engine -name '*.test.ts' 2>/dev/null | sort)
