@@ -11,7 +11,7 @@ import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
 import { readMeta } from './runlist/runFiles.js';
-import { readSettings, type Backbone, type TrainSettings } from './settings.js';
+import { readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
 import type { RetrainMode } from '../webviews/protocol.js';
 
@@ -87,13 +87,14 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   }
 
   /** Settings for a dataset: the method's from `kefer.*`; the synthetic sample trains briefly on the compact backbone. */
-  function settingsFor(ds: DatasetChoice): { settings: TrainSettings; epochs?: number; maxSteps?: number } {
+  function settingsFor(ds: DatasetChoice): { settings: TrainSettings; epochs?: number; maxSteps?: number; extra?: readonly string[] } {
     const settings = readSettings((k) => cfg().get(k));
     if (!ds.spec.startsWith('synthetic:')) return { settings };
     return {
       settings: { ...settings, backbone: cfg().get<Backbone>('sample.backbone') ?? 'compact', batchSize: cfg().get<number>('sample.batchSize') ?? 16 },
       epochs: cfg().get<number>('sample.epochs') ?? 2,
-      maxSteps: cfg().get<number>('sample.maxSteps') ?? 20,
+      maxSteps: cfg().get<number>('sample.maxSteps') ?? 40,
+      extra: SAMPLE_RUN_FLAGS,
     };
   }
 
@@ -214,7 +215,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       if (!root) return undefined;
       const out = path.join(root, 'kefer-sample');
       if (fs.existsSync(out)) fs.rmSync(out, { recursive: true, force: true });
-      // 48 px: the compact backbone's input size, so the sample run needs no resizing
+      // 48 px like FER2013 crops; the sample run trains at 32 px (SAMPLE_RUN_FLAGS)
       const args = ['data', 'generate', out, '--per-class', String(cfg().get<number>('sample.perClass') ?? 20), '--classes', '7', '--size', '48', '--seed', '1'];
       output.appendLine(`$ kefer ${args.join(' ')}`);
       const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: generating the sample dataset' }, async () => {

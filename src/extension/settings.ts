@@ -48,7 +48,16 @@ export interface TrainRequest {
   parent?: string;
   /** Quick retrain: only the head + F_n train on this checkpoint's frozen encoder features. */
   head?: { checkpoint: string };
+  /** Extra engine flags (the sample dataset's short-run settings). */
+  extra?: readonly string[];
 }
+
+/**
+ * The synthetic sample's short run uses the settings `kefer demo` measured to learn in a few dozen
+ * steps (no warm-up, lr 0.02, logit scale 16, no random erasing, 32 px); the method's defaults
+ * (1 warm-up epoch at 1e-4, s = 100) leave a 20-step run at chance.
+ */
+export const SAMPLE_RUN_FLAGS: readonly string[] = ['--warmup-epochs', '0', '--lr', '0.02', '--logit-scale', '16', '--augment', 'light', '--input-size', '32'];
 
 export function trainArgs(r: TrainRequest): string[] {
   const s = r.settings;
@@ -70,6 +79,7 @@ export function trainArgs(r: TrainRequest): string[] {
   a.push('--backend', s.backend);
   if (s.seed !== null) a.push('--seed', String(s.seed));
   if (r.maxSteps !== undefined) a.push('--max-steps', String(r.maxSteps));
+  if (r.extra) a.push(...r.extra);
   if (r.storePath) a.push('--store', r.storePath);
   if (r.parent) a.push('--parent', r.parent);
   // records for every training sample too, so the panel lists training-set mistakes (label noise)

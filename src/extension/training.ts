@@ -25,6 +25,8 @@ export interface TrainOptions {
   parent?: string;
   /** Retrain kind: 'head' = quick (frozen encoder of the parent's best checkpoint), 'full' = from scratch. */
   mode?: RetrainMode;
+  /** Extra engine flags (sample-run settings). */
+  extra?: readonly string[];
 }
 
 export interface EngineHost {
@@ -78,7 +80,7 @@ export class TrainingController implements vscode.Disposable {
     });
     void vscode.commands.executeCommand('kefer.refreshRuns');
     const args = trainArgs({
-      data: o.dataset.spec, outDir: runDir, settings: o.settings, epochsOverride: o.epochs, maxSteps: o.maxSteps, storePath: o.storePath,
+      data: o.dataset.spec, outDir: runDir, settings: o.settings, epochsOverride: o.epochs, maxSteps: o.maxSteps, storePath: o.storePath, extra: o.extra,
       parent: o.parent ? path.basename(o.parent) : undefined, head: head ? { checkpoint: head } : undefined,
     });
     this.output.show(true);

@@ -55,7 +55,7 @@ export async function startWorkbench(name: string): Promise<Workbench> {
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'extensions.autoCheckUpdates': false,
     'workbench.tips.enabled': false, 'security.workspace.trust.enabled': false, 'window.commandCenter': false,
     // the sample run stays small for CI (2 CPU cores, real engine): 20 images/class, <= 20 steps of 16
-    'kefer.sample.perClass': 20, 'kefer.sample.epochs': 2, 'kefer.sample.maxSteps': 20, 'kefer.sample.batchSize': 16,
+    'kefer.sample.perClass': 20, 'kefer.sample.epochs': 4, 'kefer.sample.maxSteps': 32, 'kefer.sample.batchSize': 16,
     'kefer.sample.backbone': 'compact', 'kefer.textEncoder': 'standin',
   }));
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { EventLineSplitter, parseEventLine } from '../../src/extension/engine/eventStream.js';
-import { DEFAULT_SETTINGS, readSettings, runFolderName, trainArgs } from '../../src/extension/settings.js';
+import { DEFAULT_SETTINGS, readSettings, runFolderName, SAMPLE_RUN_FLAGS, trainArgs } from '../../src/extension/settings.js';
 import { headlineAccuracy } from '../../src/extension/runlist/runFiles.js';
 import { detectDataset, specRoot } from '../../src/extension/datasets.js';
 import { pagesFor } from '../../src/webviews/diagnostics/grid.js';
@@ -37,6 +37,15 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--diagnose'), 'all', 'training-set mistakes reach the panel');
   assert.equal(flag('--events'), 'json');
   assert.ok(!trainArgs({ data: 'x', outDir: 'o', settings: DEFAULT_SETTINGS }).includes('--text'), 'auto leaves the engine to choose');
+});
+
+test('trainArgs: the sample run adds its short-run flags after the method settings', () => {
+  const a = trainArgs({ data: 'synthetic:/d', outDir: '/o', settings: DEFAULT_SETTINGS, extra: SAMPLE_RUN_FLAGS });
+  // node's parseArgs keeps the last value of a repeated flag, so the sample's lr wins.
+  assert.ok(a.lastIndexOf('--lr') > a.indexOf('--lr'));
+  assert.equal(a[a.lastIndexOf('--lr') + 1], '0.02');
+  assert.equal(a[a.indexOf('--augment') + 1], 'light');
+  assert.equal(a[a.indexOf('--warmup-epochs') + 1], '0');
 });
 
 test('trainArgs: full retrain names its parent; quick retrain trains the head on the parent checkpoint', () => {
