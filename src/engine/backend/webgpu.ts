@@ -47,6 +47,23 @@ async function nodeGpu(): Promise<GPU> {
   return gpu;
 }
 
+/**
+ * The adapter other GPU users (onnxruntime's WebGPU provider) would get: its description when it is
+ * hardware (or software allowed by KEFER_WEBGPU_ALLOW_SOFTWARE=1), else null. Never throws.
+ */
+export async function usableAdapter(): Promise<string | null> {
+  try {
+    const adapter = await (await nodeGpu()).requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return null;
+    const raw = adapter.info as unknown as AdapterDescription;
+    const info: AdapterDescription = { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', device: raw.device ?? '', description: raw.description ?? '', isFallbackAdapter: raw.isFallbackAdapter };
+    if (isSoftwareAdapter(info) && process.env.KEFER_WEBGPU_ALLOW_SOFTWARE !== '1') return null;
+    return describeAdapter(info);
+  } catch {
+    return null;
+  }
+}
+
 export async function initWebGpu(log: (msg: string) => void = () => {}): Promise<BackendReport> {
   const g = await nodeGpu();
   const adapter = await g.requestAdapter({ powerPreference: 'high-performance' });

@@ -16,6 +16,7 @@ import { normaliseInto } from '../train/augment.js';
 import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
 import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE } from './export.js';
 import { RecordBuilder } from './records.js';
+import { usableAdapter } from '../backend/webgpu.js';
 import { readSafetensors } from '../util/safetensors.js';
 
 export type OnnxProvider = 'cuda' | 'webgpu' | 'cpu';
@@ -62,6 +63,12 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
   const log = opts.log ?? (() => {});
   const reasons: string[] = [];
   for (const provider of opts.providers ?? providersFromEnv()) {
+    if (provider === 'webgpu' && !(await usableAdapter())) {
+      // A software Vulkan device (lavapipe) runs the model far slower than the CPU provider.
+      reasons.push('webgpu: no hardware adapter');
+      log('onnxruntime: webgpu skipped (no hardware WebGPU adapter; KEFER_WEBGPU_ALLOW_SOFTWARE=1 allows a software one)');
+      continue;
+    }
     if (provider === 'cuda' && !cudaProviderInstalled()) {
       reasons.push('cuda: not installed');
       log('onnxruntime: cuda unavailable (libonnxruntime_providers_cuda not installed next to onnxruntime-node)');
