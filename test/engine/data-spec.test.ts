@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseNpy, npyScalarCode } from '../../src/engine/data/npy.js';
+import { parseNpy, npyScalarCode } from '../../src/engine/util/npy.js';
 import { formatSpec, parseSpec } from '../../src/engine/data/spec.js';
 import { DatasetError } from '../../src/engine/data/types.js';
 import { npyScalar } from './data-fixtures.js';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { resolveTextEmbeddings, writeTextEmbeddingsJson, type TextEmbeddings } from '../../src/engine/text/index.js';
 import { promptFor } from '../../src/engine/text/prompts.js';
 import { seededOrthonormal, standinFeatures, standinTextEmbeddings, STANDIN_DIM, WARRINER_VAD } from '../../src/engine/text/standin.js';
-import { encodeNpy, parseNpy } from '../../src/engine/util/npy.js';
+import { encodeNpy, npyToFloat64, parseNpy } from '../../src/engine/util/npy.js';
 
 const C7 = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger', 'neutral'];
 
@@ -32,14 +32,14 @@ test('npy: parses numpy-written float32 and rejects fortran order; encodeNpy rou
   const a = parseNpy(Buffer.from(NPY_F4, 'base64'));
   assert.equal(a.dtype, '<f4');
   assert.deepEqual(a.shape, [2, 3]);
-  assert.deepEqual(Array.from(a.data), [1.5, -2, 3, 4, 5, 6.25]);
-  assert.throws(() => parseNpy(Buffer.from(NPY_FORTRAN, 'base64'), 'f.npy'), /f\.npy: fortran_order/);
+  assert.deepEqual(Array.from(npyToFloat64(a)), [1.5, -2, 3, 4, 5, 6.25]);
+  assert.throws(() => npyToFloat64(parseNpy(Buffer.from(NPY_FORTRAN, 'base64'), 'f.npy'), 'f.npy'), /f\.npy: fortran_order/);
   assert.throws(() => parseNpy(Buffer.from('not numpy at all'), 'x.npy'), /x\.npy: not a \.npy file/);
   const f8 = Float64Array.from([1, 2, 3, 4, 5, 6]);
   const back = parseNpy(encodeNpy(f8, [3, 2]));
   assert.equal(back.dtype, '<f8');
   assert.deepEqual(back.shape, [3, 2]);
-  assert.deepEqual(Array.from(back.data), Array.from(f8));
+  assert.deepEqual(Array.from(npyToFloat64(back)), Array.from(f8));
   assert.throws(() => parseNpy(encodeNpy(f8, [3, 2]).subarray(0, 100), 't.npy'), /truncated/);
 });
 

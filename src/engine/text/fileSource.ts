@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canonicalClassName } from '../classes.js';
-import { readNpy } from '../util/npy.js';
+import { npyToFloat64, readNpy } from '../util/npy.js';
 import type { TextEmbeddings, TextSourceInfo } from './types.js';
 
 export const TEXT_EMBEDDINGS_FORMAT = 'kefer-text-embeddings';
@@ -129,7 +129,8 @@ export function readTextEmbeddingsFile(file: string, classes: string[], log: (m:
     const arr = readNpy(file);
     if (arr.shape.length !== 2) throw new Error(`${file}: expected a (K, D) matrix, got shape (${arr.shape.join(', ')})`);
     const [k, d] = arr.shape;
-    rows = Array.from({ length: k }, (_, i) => arr.data.slice(i * d, (i + 1) * d));
+    const data = npyToFloat64(arr, file);
+    rows = Array.from({ length: k }, (_, i) => data.slice(i * d, (i + 1) * d));
     const sidecar = [file.replace(/\.npy$/i, '.json'), `${file}.json`].find((p) => fs.existsSync(p));
     if (sidecar) {
       raw = readJsonFile(sidecar);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { CODE_TABLES, lookupCode } from '../codes.js';
 import { classesOption, classList, dedupe, DirIndex, indexIn, normalizeSplit, relPath, rootOf, splitCsvLine, textLines } from '../common.js';
-import { npyScalarCode, parseNpy } from '../npy.js';
+import { npyScalarCode, parseNpy } from '../../util/npy.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
 
