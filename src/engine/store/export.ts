@@ -1,6 +1,7 @@
 // `kefer labels export`: a corrected copy of a dataset's label files, in the dataset's own format
 // or the KE-FER list format. Never writes inside the dataset root or over an original label file.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { splitCsvLine } from '../data/common.js';
 import { basename, dirname, extname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { CANONICAL_CLASSES } from '../classes.js';
 import { StoreError, type Store } from './db.js';
@@ -220,7 +221,7 @@ export function exportLabels(store: Store, dataset: number, opts: ExportOptions)
           for (const line of readLinesSync(src)) {
             n++;
             if (!line.trim()) continue;
-            const cells = splitCsv(line);
+            const cells = splitCsvLine(line);
             if (exprCol < 0) {
               exprCol = cells.indexOf('expression');
               if (exprCol < 0) throw new StoreError(`${src}:${n}: header has no 'expression' column`);
@@ -295,28 +296,6 @@ export function exportLabels(store: Store, dataset: number, opts: ExportOptions)
 function rafdbName(s: ExportSample): string {
   if (/^(train|test)_\d+$/.test(s.id)) return `${s.id}.jpg`;
   return basename(s.path.split('/').join(sep)).replace(/_aligned(\.[a-z]+)$/i, '$1');
-}
-
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
 }
 
 function csvCell(v: string): string {
