@@ -1,6 +1,7 @@
 // The one message protocol between the extension host and the KE-FER webviews. Both sides import
 // these types, so a renamed field breaks the build on both sides instead of failing silently.
 import type { EngineEvent } from '../engine/events.js';
+import type { SampleRecord } from '../engine/eval/types.js';
 
 export type { EngineEvent };
 
@@ -77,21 +78,12 @@ export interface LabelChange {
   state: 'applied' | 'undone' | 'dropped';
 }
 
-export interface SampleDetail {
-  id: string;
+/** The engine's per-sample record (label = the run's label), plus what the inspector adds. */
+export interface SampleDetail extends SampleRecord {
   src: string;
-  path: string;
-  split: string;
-  /** Run label, current label and the dataset's original label. */
-  label: number;
+  /** Current (overlay) label and the dataset's original label. */
   currentLabel: number;
   origLabel: number;
-  pred: number;
-  probs: number[];
-  simText: number;
-  simNeutral: number;
-  gap: number;
-  align: number | null;
   /** Alignment distribution of the sample's current class in this run (by run labels). */
   classAlign: { mean: number; std: number; p10: number; p90: number; n: number } | null;
   /** Oldest first. */
