@@ -43,7 +43,7 @@ function cpuSeconds(): number {
 }
 
 /** Runs warm-up + timed steps of the real model/loss/optimizer on the active tfjs backend. */
-function measureTfjs(cfg: BenchConfig): Result {
+async function measureTfjs(cfg: BenchConfig): Promise<Result> {
   const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
   const fn = createTransform(29);
   const sgd = new Sgd(0.9, 5e-4);
@@ -55,12 +55,13 @@ function measureTfjs(cfg: BenchConfig): Result {
     const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
     return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
   });
-  const step = () => {
+  // Async read of the loss: WebGPU in Node has no synchronous read (see src/engine/backend/webgpu.ts).
+  const step = async () => {
     const { value, grads } = tf.variableGrads(() => {
       const v = enc.apply(x, true);
       return keferLoss(v, fn.apply(v), text, labels, { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 }).total;
     }, vars);
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     // variableGrads names gradients by variable name; SGD wants them by parameter key.
     const byKey: Record<string, tf.Tensor> = {};
     for (const [k, v] of params) byKey[k] = grads[v.name];
@@ -69,12 +70,12 @@ function measureTfjs(cfg: BenchConfig): Result {
     if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss}`);
   };
   try {
-    step(); // warm-up: XNNPACK operator creation, heap growth
+    await step(); // warm-up: XNNPACK operator creation, heap growth
     let steps = 0;
     const t0 = performance.now();
     const c0 = cpuSeconds();
     while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
-      step();
+      await step();
       steps++;
     }
     const wall = (performance.now() - t0) / 1000;
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
       await initBackend(b.pref);
       let r: Result | null = null;
       try {
-        r = measureTfjs(cfg);
+        r = await measureTfjs(cfg);
       } catch (err) {
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)}) vs ${baseText}`);
       }
