@@ -6,7 +6,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { classList, type ClassName } from '../classes.js';
 import { mapLimit } from './decode.js';
-import { createRng, hashSeed, type Rng } from './prng.js';
+import { Rng } from '../util/rng.js';
+import { hashSeed } from './prng.js';
 import { SYNTHETIC_MARKER } from './readers/folder.js';
 
 /** Expression controls, in face units (the face is ~80 of the 100 viewBox units wide). 0 = neutral for every field. */
@@ -204,7 +205,7 @@ export interface FaceOptions {
 
 /** Renders one face to PNG bytes. Deterministic for `seed`. */
 export async function renderSyntheticFace(cls: ClassName, seed: number, opts: FaceOptions): Promise<Buffer> {
-  const rng = createRng(seed);
+  const rng = new Rng(seed);
   const expr = sampleExpression(cls, rng);
   const svg = faceSvg(expr, rng, opts.size);
   let img = sharp(Buffer.from(svg)).removeAlpha();

@@ -8,6 +8,7 @@
 // class words (rows: surprise 12138, fear 4524, disgust 3569, happiness 5595, sadness 10587,
 // anger 418, neutral 8155, contempt 2639).
 import { CANONICAL_CLASSES, canonicalClassName, type ClassName } from '../classes.js';
+import { Rng } from '../util/rng.js';
 import type { TextEmbeddings } from './types.js';
 
 export const STANDIN_DIM = 512;
@@ -48,24 +49,13 @@ export function standinFeatures(name: string): Float64Array {
   return f;
 }
 
-/** mulberry32: tiny, well-known seeded PRNG; enough for a fixed projection. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * dim x k matrix with orthonormal columns (Gram-Schmidt of seeded Gaussians). Orthonormal columns
  * preserve inner products, so cosines in 512-d equal the cosines of the feature vectors.
  */
 export function seededOrthonormal(dim: number, k: number, seed: number): Float64Array[] {
-  const rnd = mulberry32(seed);
+  const rng = new Rng(seed);
+  const rnd = () => rng.next();
   const gauss = () => {
     const u = Math.max(rnd(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());

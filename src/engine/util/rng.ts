@@ -24,11 +24,15 @@ export class Rng {
     return lo + (hi - lo) * this.next();
   }
 
-  /** Standard normal (Box-Muller). */
-  normal(): number {
+  /** Normal (Box-Muller); standard by default. */
+  normal(mean = 0, sd = 1): number {
     const u = 1 - this.next();
     const v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return mean + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
   }
 
   shuffle<T>(items: T[]): T[] {
