@@ -8,21 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from '../../src/engine/backend/index.js';
 import { setFrugalGradients } from '../../src/engine/backend/tapeMemory.js';
 import { wasmKernelLimits } from '../../src/engine/backend/wasmKernels.js';
-import { createProbeNet } from './backendProbeNet.js';
-
-/** Deterministic pseudo-random data (mulberry32), identical on every backend. */
-function randomData(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
-}
+import { createProbeNet, randomData } from './backendProbeNet.js';
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel = 1e-4): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

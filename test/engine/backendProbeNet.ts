@@ -2,6 +2,7 @@
 // with adjustable widths so the backend tests can run a whole training step against the slow cpu
 // reference backend. Independent of src/engine/model so kernel tests do not move with it.
 import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../src/engine/util/rng.js';
 
 export interface ProbeNet {
   params: Map<string, tf.Variable>;
@@ -72,4 +73,10 @@ export function createProbeNet(opts: { widths?: number[]; blocks?: number; inCha
     return tf.mean(h, [1, 2]) as tf.Tensor2D;
   });
   return { params, apply, dispose: () => params.forEach((v) => v.dispose()) };
+}
+
+/** Deterministic data in [-0.5, 0.5), identical on every backend (the project's seeded PRNG). */
+export function randomData(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.next() - 0.5);
 }

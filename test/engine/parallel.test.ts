@@ -18,6 +18,7 @@ import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
 import { flatSize, paramsOf, shardBounds, shardGradients, startParallel } from '../../src/engine/train/parallel.js';
 import { Sgd } from '../../src/engine/train/sgd.js';
+import { randomData } from './backendProbeNet.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
 
 let backend: BackendReport;
@@ -31,19 +32,6 @@ before(async () => {
   trainSet = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
 });
 after(async () => { await rm(work, { recursive: true, force: true }); });
-
-function randomData(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 const SIZE = 16;
 const BATCH = 7; // odd: unequal shards (4 + 3) exercise the shard-size weighting
