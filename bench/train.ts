@@ -42,6 +42,24 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/**
+ * One warm-up step (XNNPACK operator creation, heap growth), then steps for SECONDS (at least 2).
+ * process.cpuUsage counts every thread of the process, worker threads included.
+ */
+async function timeSteps(step: () => Promise<void>, batch: number): Promise<Result> {
+  await step();
+  let steps = 0;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
+    await step();
+    steps++;
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds() - c0;
+  return { imgPerSec: (steps * batch) / wall, cpuImgPerSec: (steps * batch) / cpu, steps };
+}
+
 /** Runs warm-up + timed steps of the real model/loss/optimizer on the active tfjs backend. */
 async function measureTfjs(cfg: BenchConfig): Promise<Result> {
   const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
@@ -70,17 +88,7 @@ async function measureTfjs(cfg: BenchConfig): Promise<Result> {
     if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss}`);
   };
   try {
-    await step(); // warm-up: XNNPACK operator creation, heap growth
-    let steps = 0;
-    const t0 = performance.now();
-    const c0 = cpuSeconds();
-    while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
-      await step();
-      steps++;
-    }
-    const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds() - c0;
-    return { imgPerSec: (steps * cfg.batch) / wall, cpuImgPerSec: (steps * cfg.batch) / cpu, steps };
+    return await timeSteps(step, cfg.batch);
   } finally {
     enc.dispose();
     fn.dispose();
@@ -111,21 +119,11 @@ async function measureParallel(cfg: BenchConfig, workers: number): Promise<Resul
     }
   };
   try {
-    await step();
-    let steps = 0;
-    const t0 = performance.now();
-    // process.cpuUsage counts every thread of the process, the workers included.
-    const c0 = cpuSeconds();
-    while (steps < 2 || performance.now() - t0 < SECONDS * 1000) {
-      await step();
-      steps++;
-    }
-    const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds() - c0;
+    const r = await timeSteps(step, cfg.batch);
     // Where a step goes: if the worker's shard takes as long as ours and we barely wait, the shards overlap.
     const ms = (v: number) => `${(v / Math.max(t.n, 1) / 1000).toFixed(2)}s`;
     const note = `main shard ${ms(t.main)}, slowest worker shard ${ms(t.worker)}, wait ${ms(t.wait)}, reduce ${ms(t.reduce)}`;
-    return { imgPerSec: (steps * cfg.batch) / wall, cpuImgPerSec: (steps * cfg.batch) / cpu, steps, note };
+    return { ...r, note };
   } finally {
     await par.close();
     enc.dispose();
