@@ -3,14 +3,13 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { initBackend, isBackendPreference } from '../backend/index.js';
+import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
 import { generateSyntheticDataset, loadDataset } from '../data/index.js';
 import { evaluateCheckpoint } from '../eval/checkpointEval.js';
 import { resolveTextEmbeddings } from '../text/index.js';
 import { DEFAULT_TRAIN_CONFIG, train } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
 import { formatSummary } from './eval.js';
-import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 
 export const summary = 'generate synthetic faces, train briefly, evaluate, print the summary';
@@ -47,8 +46,7 @@ export async function run(argv: string[]): Promise<number> {
   const perClass = num(f, 'per-class', DEMO.perClass, { int: true, min: 5 });
   const classes = Number(oneOf(f, 'classes', ['7', '8'] as const, '7')) as 7 | 8;
   const seed = num(f, 'seed', 29, { int: true, min: 0 });
-  const pref = f.backend ?? 'auto';
-  if (!isBackendPreference(pref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${pref}'`);
+  const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   const print = createPrinter(oneOf(f, 'events', ['text', 'json'] as const, 'text'));
   const log = (message: string) => print({ type: 'log', level: 'info', message });
 

@@ -1,7 +1,7 @@
 // `kefer eval`: accuracy (WAR), mean class accuracy (UAR), confusion matrix, losses, per-sample records.
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { initBackend, isBackendPreference } from '../backend/index.js';
+import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import { evaluateCheckpoint } from '../eval/checkpointEval.js';
 import { defaultRuntime, evaluateCheckpointOnnx } from '../onnx/runtime.js';
@@ -39,8 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!f.checkpoint || !f.data) throw new UserError(`--checkpoint and --data are required\n${HELP}`);
-  const pref = f.backend ?? 'auto';
-  if (!isBackendPreference(pref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${pref}'`);
+  const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   const log = f.json ? () => {} : (m: string) => console.error(m);
   const backend = await initBackend(pref, log);
   const dataset = await loadDataset(f.data);

@@ -1,7 +1,7 @@
 // `kefer train`: trains KE-FER on a dataset spec and writes a run directory.
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { initBackend, isBackendPreference } from '../backend/index.js';
+import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
 import { countsByClass, loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONES } from '../model/index.js';
@@ -14,6 +14,7 @@ import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
 import { trainHead } from '../train/headTrainer.js';
 import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
+import type { Store } from '../store/index.js';
 
 export const summary = 'train KE-FER on a dataset (writes checkpoints, run.json, records.jsonl)';
 
@@ -95,8 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!f.data) throw new UserError('--data SPEC is required (e.g. --data ferplus:../shared/data/ferplus#train); see kefer train --help');
   if (!f.out) throw new UserError('--out RUN_DIR is required');
   const cfg = parseTrainConfig(f);
-  const backendPref = f.backend ?? 'auto';
-  if (!isBackendPreference(backendPref)) throw new UserError(`--backend: expected auto, tensorflow, webgpu or wasm, got '${backendPref}'`);
+  const backendPref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   const mode = oneOf(f, 'events', ['text', 'json'] as const, 'text');
   const print = createPrinter(mode);
   const log = (message: string) => print({ type: 'log', level: 'info', message });
@@ -106,12 +106,7 @@ export async function run(argv: string[]): Promise<number> {
   const original = trainSplitOnly(await loadDataset(f.data));
   if (original.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
   const store = f.store ? openStore(f.store) : undefined;
-  let full = original;
-  if (store) {
-    const o = withOverlay(store, original);
-    full = o.dataset;
-    log(`label overlay from ${f.store}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
-  }
+  const full = store ? overlaid(store, original, f.store!, log) : original;
   const choice = await chooseValidation(f.data, full, f.val, num(f, 'holdout', 0.1, { min: 0 }), cfg.seed);
   if (store && choice.val) choice.val = withOverlay(store, choice.val).dataset;
   log(`validation (selects the checkpoint): ${choice.description}`);
@@ -147,18 +142,20 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/** The dataset with the store's relabel overlay applied, saying what changed. */
+function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: string) => void): Dataset {
+  const o = withOverlay(store, dataset);
+  log(`label overlay from ${storePath}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
+  return o.dataset;
+}
+
 /** `--mode head`: the quick retrain on a frozen encoder's cached features. */
 async function runHead(f: Record<string, unknown>, print: ReturnType<typeof createPrinter>, log: (m: string) => void): Promise<number> {
   if (!f.checkpoint) throw new UserError("--mode head needs --checkpoint DIR (a full run's checkpoints/best)");
   const all = await loadDataset(f.data as string); // every split: trains on 'train', re-scores all
   const store = f.store ? openStore(f.store as string) : undefined;
   try {
-    let ds = all;
-    if (store) {
-      const o = withOverlay(store, all);
-      ds = o.dataset;
-      log(`label overlay from ${String(f.store)}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
-    }
+    const ds = store ? overlaid(store, all, f.store as string, log) : all;
     const controller = new AbortController();
     const onSignal = () => controller.abort();
     process.once('SIGTERM', onSignal);
