@@ -14,7 +14,7 @@ import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
 import { cosineLogits, l2normalize } from '../../src/engine/losses.js';
 import type { BackboneName } from '../../src/engine/model/index.js';
 import { exportCheckpointOnnx, META_CHECKPOINT_SHA, ONNX_FILE } from '../../src/engine/onnx/export.js';
-import { RecordBuilder } from '../../src/engine/onnx/records.js';
+import { RecordBuilder } from '../../src/engine/eval/records.js';
 import { createOnnxSession, defaultRuntime, ensureOnnxExport, evaluateCheckpointOnnx, providersFromEnv, readOnnxMetadata, runBatch } from '../../src/engine/onnx/runtime.js';
 import { normaliseInto } from '../../src/engine/train/augment.js';
 import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';

@@ -11,7 +11,7 @@ import type { Sample } from '../data/types.js';
 import type { SampleRecord } from '../eval/types.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
 import { createTransform } from '../model/index.js';
-import { RecordBuilder } from '../onnx/records.js';
+import { RecordBuilder } from '../eval/records.js';
 import { Rng } from '../util/rng.js';
 import type { Fold, FoldTrainer } from './crossval.js';
 

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { normaliseRows } from '../eval/records.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { BN_EPS, type ParamStore } from '../model/layers.js';
 import { loadCheckpoint, type CheckpointConfig } from '../train/checkpoint.js';
@@ -78,18 +79,6 @@ function foldConvBn(enc: Encoder, convName: string, bnName: string): { w: Float3
 }
 
 /** L2-normalised rows, as losses.ts l2normalize does (norm clamped at 1e-8). */
-export function normaliseRows(x: Float32Array, rows: number): Float32Array {
-  const d = x.length / rows;
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[r * d + j] * x[r * d + j];
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-8);
-    for (let j = 0; j < d; j++) out[r * d + j] = x[r * d + j] * inv;
-  }
-  return out;
-}
-
 /** Builds the ONNX model bytes. `metadata` lands in the model's metadata_props. */
 export function exportKeferOnnx(model: ExportableModel, metadata: Record<string, string> = {}): Uint8Array {
   const { config, encoder, transform } = model;

@@ -1,7 +1,7 @@
 // Re-scoring graph for head-only retraining: cached features f [N, D] -> v = f W + b, n = F_n(v), logits.
 // onnxruntime's MLAS GEMMs are far faster here than tfjs-wasm matMul on [4096, 512] x [512, 512].
 import { GraphBuilder } from './graph.js';
-import { normaliseRows } from './export.js';
+import { normaliseRows } from '../eval/records.js';
 
 export interface HeadGraphWeights {
   /** head [D, D] ([in, out]) and bias [D]. */

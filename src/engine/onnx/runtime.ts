@@ -15,7 +15,7 @@ import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
 import { normaliseInto } from '../train/augment.js';
 import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
 import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE } from './export.js';
-import { RecordBuilder } from './records.js';
+import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
 import { readSafetensors } from '../util/safetensors.js';
 

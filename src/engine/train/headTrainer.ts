@@ -21,7 +21,7 @@ import { DEFAULT_LOSS_OPTIONS, keferLoss, l2normalize, type ContrastVariant } fr
 import { BN_EPS } from '../model/layers.js';
 import { computeFeatures } from '../onnx/features.js';
 import { readEncoderProjection, type EncoderProjection } from '../onnx/export.js';
-import { RecordBuilder } from '../onnx/records.js';
+import { RecordBuilder } from '../eval/records.js';
 import { createOnnxSession, type OnnxProvider } from '../onnx/runtime.js';
 import { headGraph } from '../onnx/headGraph.js';
 import * as ort from 'onnxruntime-node';

@@ -1,11 +1,22 @@
-// Builds evaluate()'s per-sample records and summary from plain arrays (logits, v, n per batch), so
-// runtimes other than tfjs (onnxruntime, the head retrainer) produce byte-for-byte the same record shape.
-// Formulas mirror src/engine/eval/evaluate.ts; test/engine/onnx-records.test.ts checks they agree.
+// Per-sample records and the evaluation summary from plain arrays (logits, v, n per batch): the one
+// place the diagnostic formulas live, shared by tfjs evaluation, onnxruntime and the head retrainer.
 import type { Sample } from '../data/types.js';
-import type { EvalResult } from '../eval/evaluate.js';
-import { computeMetrics } from '../eval/metrics.js';
-import type { SampleRecord } from '../eval/types.js';
-import { normaliseRows } from './export.js';
+import type { EvalResult } from './evaluate.js';
+import { computeMetrics } from './metrics.js';
+import type { SampleRecord } from './types.js';
+
+/** L2-normalises each of `rows` rows. */
+export function normaliseRows(x: Float32Array, rows: number): Float32Array {
+  const d = x.length / rows;
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[r * d + j] * x[r * d + j];
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-8);
+    for (let j = 0; j < d; j++) out[r * d + j] = x[r * d + j] * inv;
+  }
+  return out;
+}
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
