@@ -5,6 +5,7 @@
 // the run's 300k rows, what any un-indexed panel query must at least do), and for the mistake pages
 // the same page query on an un-indexed copy of the run's records.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Rng } from '../src/engine/util/rng.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classList } from '../src/engine/classes.js';
@@ -28,15 +29,9 @@ import {
 const N = Number(process.env.BENCH_SAMPLES ?? 300_000);
 const REPS = 7;
 
-// Deterministic PRNG (mulberry32) so runs are comparable.
-let seed = 12345;
-function rand(): number {
-  seed |= 0;
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Seeded so runs are comparable.
+const rng = new Rng(12345);
+const rand = (): number => rng.next();
 
 // AffectNet-like class shares in canonical order: surprise fear disgust happiness sadness anger neutral contempt.
 const SHARES = [0.05, 0.02, 0.013, 0.47, 0.09, 0.087, 0.26, 0.013];

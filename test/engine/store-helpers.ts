@@ -1,5 +1,6 @@
 // Shared fixtures of the store tests: temp dirs, a tiny in-memory dataset, synthetic records.
 import { mkdtempSync } from 'node:fs';
+import { Rng } from '../../src/engine/util/rng.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classList } from '../../src/engine/classes.js';
@@ -10,15 +11,10 @@ export function tempDir(prefix = 'kefer-store-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Deterministic PRNG (mulberry32). */
+/** Deterministic uniform [0, 1) stream (the project's seeded PRNG). */
 export function prng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 export function tinyDataset(n: number, root: string, seed = 1, numClasses: 7 | 8 = 8): Dataset {

@@ -3,6 +3,7 @@
 // token, highest id) + projection, exported with onnx-proto and run by the real onnxruntime-node code.
 // Also the downloader, against a fake fetch serving those tiny files.
 import { test } from 'node:test';
+import { Rng } from '../../src/engine/util/rng.js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,14 +21,10 @@ const CLASSES = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger',
 const gz = sharedClipBpePath();
 const skip = gz ? false : 'CLIP vocab not found ($KEFER_SHARED_DATA/clip/bpe_simple_vocab_16e6.txt.gz)';
 
+/** Uniform in [-1, 1) from the project's seeded PRNG. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const r = new Rng(seed);
+  return () => r.next() * 2 - 1;
 }
 
 interface Tiny {
