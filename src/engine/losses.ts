@@ -38,7 +38,9 @@ export interface LossTerms {
 const EPS = 1e-8;
 
 export function l2normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), EPS)) as tf.Tensor2D;
+  // sqrt(sum(x * x)) rather than tf.norm, which squares with Pow: tfjs-wasm's Pow (and the Pow in its
+  // gradient) is a scalar loop, and was half of the head retrainer's step at [256, 512].
+  return tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x), 1, true)), EPS)) as tf.Tensor2D;
 }
 
 /** Row-wise cosine of two [B, D] tensors. */
@@ -76,8 +78,10 @@ export function keferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D,
     const nN = l2normalize(n);
     let lc: tf.Scalar;
     if (opts.contrast === 'pairwise') {
-      // S[i, j] = t_{y_i} . (n_j - v_j); mean over i, j in M of S[i, j] + 2.
-      const s = tf.matMul(tY, tf.sub(nN, vN), false, true);
+      // S[i, j] = t_{y_i} . (n_j - v_j); mean over i, j in M of S[i, j] + 2. Computed as
+      // onehot x (T (n - v)^T): T has K rows, so this is a [K, D] x [D, B] product instead of
+      // [B, D] x [D, B] (a quarter of the head retrainer's step at B = 256); onehot picks rows exactly.
+      const s = tf.matMul(onehot, tf.matMul(textNorm, tf.sub(nN, vN), false, true));
       const w = tf.outerProduct(mask, mask);
       lc = tf.div(tf.sum(tf.mul(w, tf.add(s, 2))), tf.maximum(tf.mul(m, m), 1)) as tf.Scalar;
     } else {

@@ -106,3 +106,15 @@ for (const backbone of ['compact', 'resnet18'] as const) {
     }
   });
 }
+
+test('resnet18: retraining a head-retrained checkpoint keeps its projection (the features already include it)', async () => {
+  const ck = path.join(tmp, 'ck-resnet18');
+  if (!(await readFile(path.join(ck, 'config.json'), 'utf8').catch(() => ''))) await makeCheckpoint(ck, 'resnet18', 32, synth, 9);
+  const first = await trainHead({ checkpoint: ck, dataset: synth, out: path.join(tmp, 'chain-1'), epochs: 3, batchSize: 4, lr: 1e-2, providers: ['cpu'] });
+  // lr 0 from the first retrain's checkpoint: the head stays the identity on top of the first projection,
+  // so the second checkpoint must be the same model (it would lose the projection if only the new head were stored).
+  const second = await trainHead({ checkpoint: first.checkpoint, dataset: synth, out: path.join(tmp, 'chain-2'), epochs: 1, batchSize: 8, lr: 0, providers: ['cpu'] });
+  assertClose(await readRecords(second.records), await readRecords(first.records), 1e-4, 'chain records');
+  const onnx = await evaluateCheckpointOnnx(second.checkpoint, synth, { providers: ['cpu'] });
+  assertClose(onnx.records, await readRecords(second.records), 1e-4, 'chain onnx');
+});

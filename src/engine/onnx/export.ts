@@ -7,6 +7,7 @@
 //           n       [N, 512] F_n(v), the neutral counterpart
 // BatchNorm (eval mode, running statistics) is folded into the preceding conv's weights and bias.
 // The graph mirrors src/engine/model/encoders.ts; the onnx tests compare both on real images.
+import type * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
@@ -49,21 +50,29 @@ const LAYOUT = {
   compact: { stemKernel: 3, stemStride: 1, maxPool: false, blocks: [1, 1, 1], strides: [2, 2, 2], head: true },
 } as const;
 
-function data(store: ParamStore, key: string, buffer = false): { values: Float32Array; shape: number[] } {
+/** Every tensor's values, read up front with `await data()` (WebGPU in Node has no synchronous read). */
+type Values = Map<tf.Tensor, Float32Array>;
+async function readValues(stores: ParamStore[]): Promise<Values> {
+  const ts = stores.flatMap((st) => [...st.params.values(), ...st.buffers.values()]);
+  const vals = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
+  return new Map(ts.map((t, i) => [t, vals[i]]));
+}
+
+function data(values: Values, store: ParamStore, key: string, buffer = false): { values: Float32Array; shape: number[] } {
   const v = (buffer ? store.buffers : store.params).get(key);
   if (!v) throw new Error(`export: missing tensor ${key}`);
-  return { values: v.dataSync() as Float32Array, shape: v.shape };
+  return { values: values.get(v)!, shape: v.shape };
 }
 
 /** Conv weight HWIO (tfjs) folded with the BN that follows it -> OIHW weight and bias. */
-function foldConvBn(enc: Encoder, convName: string, bnName: string): { w: Float32Array; b: Float32Array; k: number; cin: number; cout: number } {
-  const { values: hwio, shape } = data(enc, `${convName}.weight`);
+function foldConvBn(values: Values, enc: Encoder, convName: string, bnName: string): { w: Float32Array; b: Float32Array; k: number; cin: number; cout: number } {
+  const { values: hwio, shape } = data(values, enc, `${convName}.weight`);
   const [k, kw, cin, cout] = shape;
   if (k !== kw) throw new Error(`export: non-square kernel in ${convName}`);
-  const gamma = data(enc, `${bnName}.weight`).values;
-  const beta = data(enc, `${bnName}.bias`).values;
-  const mean = data(enc, `${bnName}.running_mean`, true).values;
-  const variance = data(enc, `${bnName}.running_var`, true).values;
+  const gamma = data(values, enc, `${bnName}.weight`).values;
+  const beta = data(values, enc, `${bnName}.bias`).values;
+  const mean = data(values, enc, `${bnName}.running_mean`, true).values;
+  const variance = data(values, enc, `${bnName}.running_var`, true).values;
   const w = new Float32Array(cout * cin * k * k);
   const b = new Float32Array(cout);
   for (let o = 0; o < cout; o++) {
@@ -80,8 +89,9 @@ function foldConvBn(enc: Encoder, convName: string, bnName: string): { w: Float3
 
 /** L2-normalised rows, as losses.ts l2normalize does (norm clamped at 1e-8). */
 /** Builds the ONNX model bytes. `metadata` lands in the model's metadata_props. */
-export function exportKeferOnnx(model: ExportableModel, metadata: Record<string, string> = {}): Uint8Array {
+export async function exportKeferOnnx(model: ExportableModel, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const { config, encoder, transform } = model;
+  const values = await readValues([encoder, transform]);
   const layout = LAYOUT[encoder.name];
   const S = encoder.inputSize;
   const D = encoder.featureDim;
@@ -89,7 +99,7 @@ export function exportKeferOnnx(model: ExportableModel, metadata: Record<string,
   const g = new GraphBuilder();
 
   const convBn = (x: string, convName: string, bnName: string, stride: number, relu: boolean): string => {
-    const f = foldConvBn(encoder, convName, bnName);
+    const f = foldConvBn(values, encoder, convName, bnName);
     const w = g.constant(`${convName}.weight`, f.w, [f.cout, f.cin, f.k, f.k]);
     const b = g.constant(`${convName}.bias`, f.b, [f.cout]);
     const p = Math.floor(f.k / 2); // PyTorch-style symmetric padding, as layers.ts conv() uses
@@ -123,8 +133,8 @@ export function exportKeferOnnx(model: ExportableModel, metadata: Record<string,
 
   // F_n: fc2(relu(fc1(v))), weights [in, out] as transform.ts keeps them.
   const fc = (x: string, name: string, out?: string) => {
-    const w = data(transform, `${name}.weight`);
-    const b = data(transform, `${name}.bias`);
+    const w = data(values, transform, `${name}.weight`);
+    const b = data(values, transform, `${name}.bias`);
     return g.op('Add', [g.op('MatMul', [x, g.constant(`${name}.weight`, w.values, w.shape)]), g.constant(`${name}.bias`, b.values, b.shape)], {}, out);
   };
   fc(g.op('Relu', [fc(v, 'MLP.fc1')]), 'MLP.fc2', 'n');
@@ -182,7 +192,7 @@ export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONN
   const model = await loadCheckpoint(dir);
   try {
     const projection = await readEncoderProjection(dir);
-    const bytes = exportKeferOnnx({ ...model, projection }, { [META_CHECKPOINT_SHA]: checkpointSha256 });
+    const bytes = await exportKeferOnnx({ ...model, projection }, { [META_CHECKPOINT_SHA]: checkpointSha256 });
     // Write then rename so a concurrent reader never sees half a model.
     const tmp = `${out}.tmp-${process.pid}`;
     await writeFile(tmp, bytes);

@@ -104,11 +104,20 @@ export async function saveCheckpoint(dir: string, model: { encoder: Encoder; tra
   await collect('', model.transform, tensors);
   const k = model.config.classes.length;
   tensors.set('text_embeddings', { dtype: 'F32', shape: [k, model.textEmbeddings.length / k], data: model.textEmbeddings });
+  await writeCheckpointFiles(dir, tensors, model.config);
+}
+
+/**
+ * Writes model.safetensors (tensors already in PyTorch names and layouts) and config.json atomically:
+ * a temporary sibling directory renamed over `dir`. The head retrainer uses it to write a ResNet-18
+ * checkpoint straight from the base file's tensors, without building the encoder in tfjs.
+ */
+export async function writeCheckpointFiles(dir: string, tensors: Map<string, TensorToWrite>, config: CheckpointConfig): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await writeSafetensors(path.join(tmp, 'model.safetensors'), tensors, { format: 'pt', producer: 'kefer-studio' });
-  await writeFile(path.join(tmp, 'config.json'), JSON.stringify(model.config, null, 2) + '\n');
+  await writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const old = `${dir}.old-${process.pid}`;
   if (existsSync(dir)) await rename(dir, old);
   await rename(tmp, dir);

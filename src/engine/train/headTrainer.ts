@@ -7,7 +7,10 @@
 // The new checkpoint keeps loadCheckpoint's format: for `compact` the head is folded into head.conv /
 // head.bn (exact: global pooling commutes with the affine 1x1 conv + BN); for `resnet18`, which ends in
 // ReLU + pooling, it is stored as extra tensors encoder.proj.weight [out, in] / encoder.proj.bias and
-// config.encoderProjection = true (the ONNX export applies it; loadCheckpoint must learn it, see report).
+// config.encoderProjection = true (the ONNX export and loadCheckpoint apply it).
+// The base checkpoint is read once as raw tensors: a ResNet-18 encoder is never built in tfjs here (that
+// took ~1 s of a RAF-scale retrain); its tensors are copied into the new file as they are.
+// Every tensor read is `await data()`: on WebGPU in Node a synchronous read throws.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,14 +23,14 @@ import type { EngineEvent } from '../events.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
 import { BN_EPS } from '../model/layers.js';
 import { computeFeatures } from '../onnx/features.js';
-import { readEncoderProjection, type EncoderProjection } from '../onnx/export.js';
+import type { EncoderProjection } from '../onnx/export.js';
 import { RecordBuilder } from '../eval/records.js';
 import { createOnnxSession, type OnnxProvider } from '../onnx/runtime.js';
 import { headGraph } from '../onnx/headGraph.js';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng.js';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.js';
-import { loadCheckpoint, saveCheckpoint, type LoadedModel } from './checkpoint.js';
+import { readSafetensors, type SafeTensor, type TensorToWrite } from '../util/safetensors.js';
+import { CheckpointError, loadCheckpoint, readCheckpointConfig, saveCheckpoint, writeCheckpointFiles, type LoadedModel } from './checkpoint.js';
 
 export interface HeadTrainOptions {
   /** Base checkpoint directory (its encoder is frozen). Retrain from the same base each time to keep the feature cache warm. */
@@ -67,13 +70,58 @@ export interface HeadTrainResult {
   features: { hits: number; computed: number };
 }
 
-/** Identity-initialised head + F_n variables, copied from the checkpoint's F_n (and an existing projection). */
-function trainables(model: LoadedModel, proj: EncoderProjection | undefined, D: number): Map<string, tf.Variable> {
+const FN_TENSORS = ['MLP.fc1.weight', 'MLP.fc1.bias', 'MLP.fc2.weight', 'MLP.fc2.bias'];
+
+/** A tensor of the base checkpoint, or a CheckpointError naming it (and the shape when it differs). */
+function baseTensor(file: string, tensors: Map<string, SafeTensor>, name: string, shape?: number[]): SafeTensor {
+  const t = tensors.get(name);
+  if (!t) throw new CheckpointError(`${file}: missing tensor '${name}'`);
+  if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+    throw new CheckpointError(`${file}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+  return t;
+}
+
+/** [rows, cols] row-major -> [cols, rows] (PyTorch Linear [out, in] <-> tfjs [in, out]). */
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** Head (identity, or an existing projection) + F_n variables from the base checkpoint's tensors. */
+function trainables(file: string, tensors: Map<string, SafeTensor>, proj: EncoderProjection | undefined, D: number): Map<string, tf.Variable> {
   const vars = new Map<string, tf.Variable>();
   vars.set('head.weight', tf.variable(proj ? tf.tensor2d(proj.weight, [D, D]) : tf.eye(D), true, 'head.weight'));
   vars.set('head.bias', tf.variable(proj ? tf.tensor1d(proj.bias) : tf.zeros([D]), true, 'head.bias'));
-  for (const [name, v] of model.transform.params) vars.set(name, tf.variable(v.clone(), true, `fn.${name}`));
+  for (const name of FN_TENSORS) {
+    const t = baseTensor(file, tensors, name);
+    const init = t.shape.length === 2 ? tf.tensor2d(transpose2d(t.data, t.shape[0], t.shape[1]), [t.shape[1], t.shape[0]]) : tf.tensor1d(t.data);
+    vars.set(name, tf.variable(init, true, `fn.${name}`));
+  }
+  if (vars.get('MLP.fc1.weight')!.shape[0] !== D) throw new CheckpointError(`${file}: MLP.fc1.weight does not take ${D}-d features`);
   return vars;
+}
+
+/** All trained values, read asynchronously (WebGPU in Node has no synchronous read). */
+async function readVars(vars: Map<string, tf.Variable>): Promise<Map<string, Float32Array>> {
+  const vals = await Promise.all([...vars.values()].map((v) => v.data() as Promise<Float32Array>));
+  return new Map([...vars.keys()].map((k, i) => [k, vals[i]]));
+}
+
+/** v (P, c) then (W, b) as one affine map: (P W, c W + b); P, W [in, out]. */
+function compose(P: EncoderProjection, W: Float32Array, b: Float32Array, D: number): EncoderProjection {
+  const out = new Float32Array(D * D);
+  const bias = Float32Array.from(b);
+  for (let i = 0; i < D; i++) {
+    for (let k = 0; k < D; k++) {
+      const p = P.weight[i * D + k];
+      if (p === 0) continue;
+      for (let o = 0; o < D; o++) out[i * D + o] += p * W[k * D + o];
+    }
+  }
+  for (let k = 0; k < D; k++) for (let o = 0; o < D; o++) bias[o] += P.bias[k] * W[k * D + o];
+  return { weight: out, bias };
 }
 
 function forward(vars: Map<string, tf.Variable>, f: tf.Tensor2D): { v: tf.Tensor2D; n: tf.Tensor2D } {
@@ -106,6 +154,13 @@ function foldIntoCompactHead(model: LoadedModel, W: Float32Array, b: Float32Arra
   });
 }
 
+/** encoder.proj.* of a checkpoint as [in, out] (tfjs layout). */
+function projectionOf(file: string, tensors: Map<string, SafeTensor>, D: number): EncoderProjection {
+  const w = baseTensor(file, tensors, 'encoder.proj.weight', [D, D]);
+  const b = baseTensor(file, tensors, 'encoder.proj.bias', [D]);
+  return { weight: transpose2d(w.data, D, D), bias: Float32Array.from(b.data) };
+}
+
 /** Runs head-only retraining; see the module comment. Needs no tfjs backend set up (initialises wasm when none is). */
 export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult> {
   const emit = opts.onEvent ?? (() => {});
@@ -118,14 +173,16 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
   }
   if (!backend.name) backend = await initBackend('wasm', () => {});
 
-  const model = await loadCheckpoint(opts.checkpoint);
+  const cfg = await readCheckpointConfig(opts.checkpoint);
+  const baseFile = path.join(opts.checkpoint, 'model.safetensors');
+  const { tensors: baseTensors } = await readSafetensors(baseFile);
   const vars: Map<string, tf.Variable>[] = [];
   try {
-    const cfg = model.config;
     const ds = alignClasses(opts.dataset, cfg.classes, opts.checkpoint);
     const N = ds.samples.length;
-    const D = model.encoder.featureDim;
     const K = cfg.classes.length;
+    const D = cfg.featureDim ?? 512;
+    const textEmbeddings = baseTensor(baseFile, baseTensors, 'text_embeddings', [K, D]).data;
 
     // Plan first, so 'start' goes out before the (possibly long) feature pass.
     const splits = opts.trainSplits ?? (ds.samples.some((s) => s.split === 'train') ? ['train'] : undefined);
@@ -147,17 +204,20 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
       ({ features, hits, computed } = r);
     }
     if (features.length !== N * D) throw new Error(`features: expected ${N} x ${D} values, got ${features.length}`);
-    // A resnet18 base that already has a projection: the ONNX features include it, so start from identity.
-    const baseProj = cfg.backbone === 'resnet18' && !opts.features ? undefined : await readEncoderProjection(opts.checkpoint).catch(() => undefined);
+    // A resnet18 base that already has a projection P: the ONNX features include it, so the head starts
+    // from identity and the saved projection is P followed by the head. Given features are pre-projection.
+    const existing = baseTensors.has('encoder.proj.weight') ? projectionOf(baseFile, baseTensors, D) : undefined;
+    const featuresProjected = cfg.backbone === 'resnet18' && !opts.features;
+    const baseProj = featuresProjected ? undefined : existing;
     const secFeatures = (performance.now() - t) / 1000;
     log(`features: ${N} x ${D} (${hits} cached, ${computed} computed) in ${secFeatures.toFixed(2)} s`);
 
     // 2. Train head + F_n on the training split.
 
     t = performance.now();
-    const v0 = trainables(model, baseProj, D);
+    const v0 = trainables(baseFile, baseTensors, baseProj, D);
     vars.push(v0);
-    const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, D])));
+    const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(textEmbeddings, [K, D])));
     const lossOpts = { ...DEFAULT_LOSS_OPTIONS, neutralIndex: cfg.neutralIndex, logitScale: cfg.logitScale, contrast: opts.contrast ?? DEFAULT_LOSS_OPTIONS.contrast, lambdaS: opts.lambdaS ?? 1, lambdaT: opts.lambdaT ?? 1, lambdaC: opts.lambdaC ?? 1 };
     const optimizer = tf.train.adam(opts.lr ?? 1e-3);
     const rng = new Rng(opts.seed ?? 29);
@@ -192,9 +252,9 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
         y.dispose();
         step++;
         const last = step === totalSteps || s === stepsPerEpoch - 1;
-        // Reading values back syncs; do it every 10 steps and at epoch ends only.
+        // Reading values back waits for the step; do it every 10 steps and at epoch ends only.
         if (step % 10 === 0 || last) {
-          const [loss, ls, lt, lc, acc] = [total!, ...terms].map((x) => x.dataSync()[0]);
+          const [loss, ls, lt, lc, acc] = (await Promise.all([total!, ...terms].map((x) => x.data()))).map((d) => d[0]);
           lossSum += loss;
           lossN++;
           const el = (performance.now() - t) / 1000;
@@ -209,9 +269,10 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
 
     // 3. Re-score the whole dataset from the features (onnxruntime: see headGraph.ts).
     t = performance.now();
-    const builder = new RecordBuilder({ classes: cfg.classes, neutralIndex: cfg.neutralIndex, textEmbeddings: model.textEmbeddings, featureDim: D, total: N });
-    const dat = (name: string) => v0.get(name)!.dataSync() as Float32Array;
-    const graph = headGraph({ headW: dat('head.weight'), headB: dat('head.bias'), fc1W: dat('MLP.fc1.weight'), fc1B: dat('MLP.fc1.bias'), fc2W: dat('MLP.fc2.weight'), fc2B: dat('MLP.fc2.bias'), textEmbeddings: model.textEmbeddings, K, D, logitScale: cfg.logitScale });
+    const builder = new RecordBuilder({ classes: cfg.classes, neutralIndex: cfg.neutralIndex, textEmbeddings, featureDim: D, total: N });
+    const trained = await readVars(v0);
+    const dat = (name: string) => trained.get(name)!;
+    const graph = headGraph({ headW: dat('head.weight'), headB: dat('head.bias'), fc1W: dat('MLP.fc1.weight'), fc1B: dat('MLP.fc1.bias'), fc2W: dat('MLP.fc2.weight'), fc2B: dat('MLP.fc2.bias'), textEmbeddings, K, D, logitScale: cfg.logitScale });
     const { session } = await createOnnxSession(graph, { providers: ['cpu'] }); // small GEMMs: CPU beats a device round trip
     try {
       const RB = 4096;
@@ -236,32 +297,36 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
 
     // 4. The new checkpoint: F_n trained, head folded (compact) or stored as encoder.proj (resnet18).
     t = performance.now();
-    const W = v0.get('head.weight')!.dataSync() as Float32Array;
-    const b = v0.get('head.bias')!.dataSync() as Float32Array;
-    for (const [name, p] of model.transform.params) p.assign(v0.get(name)!);
     const ckDir = path.join(opts.out, 'checkpoints', 'best');
     await mkdir(path.dirname(ckDir), { recursive: true });
     const provenance = { base: path.resolve(opts.checkpoint), steps: step, epochs: epoch, trainSplits: splits ?? 'all', valAccuracy: valAcc, selectedOn: 'last-step' };
     if (cfg.backbone === 'compact') {
-      foldIntoCompactHead(model, W, b, D);
-      await saveCheckpoint(ckDir, { ...model, config: { ...cfg, headRetrain: provenance } });
+      // The compact encoder is small: build it in tfjs to fold the head into head.conv / head.bn.
+      const model = await loadCheckpoint(opts.checkpoint);
+      try {
+        for (const [name, p] of model.transform.params) p.assign(v0.get(name)!);
+        foldIntoCompactHead(model, dat('head.weight'), dat('head.bias'), D);
+        await saveCheckpoint(ckDir, { ...model, config: { ...cfg, headRetrain: provenance } });
+      } finally {
+        model.dispose();
+      }
     } else {
-      await saveCheckpoint(ckDir, { ...model, config: { ...cfg, encoderProjection: true, headRetrain: provenance } });
-      const file = path.join(ckDir, 'model.safetensors');
-      const { tensors, metadata } = await readSafetensors(file);
+      // The base file's tensors as they are, F_n replaced, the head as encoder.proj (after an existing one).
+      const proj = featuresProjected && existing ? compose(existing, dat('head.weight'), dat('head.bias'), D) : { weight: dat('head.weight'), bias: dat('head.bias') };
       const out = new Map<string, TensorToWrite>();
-      for (const [k, v] of tensors) out.set(k, { dtype: v.dtype === 'I64' ? 'I64' : 'F32', shape: v.shape, data: v.data } as TensorToWrite);
-      const wt = new Float32Array(D * D); // [in, out] -> PyTorch Linear [out, in]
-      for (let i = 0; i < D; i++) for (let o = 0; o < D; o++) wt[o * D + i] = W[i * D + o];
-      out.set('encoder.proj.weight', { dtype: 'F32', shape: [D, D], data: wt });
-      out.set('encoder.proj.bias', { dtype: 'F32', shape: [D], data: b });
-      await writeSafetensors(file, out, metadata);
+      for (const [k, v] of baseTensors) out.set(k, { dtype: v.dtype === 'I64' ? 'I64' : 'F32', shape: v.shape, data: v.data } as TensorToWrite);
+      for (const name of FN_TENSORS) {
+        const [rows, cols] = v0.get(name)!.shape;
+        out.set(name, cols === undefined ? { dtype: 'F32', shape: [rows], data: dat(name) } : { dtype: 'F32', shape: [cols, rows], data: transpose2d(dat(name), rows, cols) });
+      }
+      out.set('encoder.proj.weight', { dtype: 'F32', shape: [D, D], data: transpose2d(proj.weight, D, D) });
+      out.set('encoder.proj.bias', { dtype: 'F32', shape: [D], data: proj.bias });
+      await writeCheckpointFiles(ckDir, out, { ...cfg, encoderProjection: true, headRetrain: provenance });
     }
     const secSave = (performance.now() - t) / 1000;
     emit({ type: 'done', runDir: opts.out, bestEpoch: epoch, selectedOn: 'last-epoch', valAccuracy: valAcc, checkpoint: ckDir, cancelled: false });
     return { checkpoint: ckDir, records: recordsFile, summary: result.summary, steps: step, seconds: { features: secFeatures, train: secTrain, rescore: secRescore, save: secSave }, features: { hits, computed } };
   } finally {
     for (const m of vars) for (const v of m.values()) v.dispose();
-    model.dispose();
   }
 }
