@@ -7,6 +7,7 @@ import { locateCli, locateNode } from './engine/cliLocator.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { CurationClient } from './curation/client.js';
 import { findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
+import { CSP_REPORT_FILE, CspReports } from './panels/csp.js';
 import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
@@ -43,6 +44,9 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     cliPath: () => locateCli(context.extensionPath, cfg().get<string>('enginePath')),
     cwd: () => wsRoot() ?? context.extensionPath,
   };
+  // webview CSP violations: output channel + a file in the extension's log folder (the e2e reads it)
+  const csp = new CspReports((l) => output.appendLine(l), path.join(context.logUri.fsPath, CSP_REPORT_FILE));
+  const onCspViolation = csp.record.bind(csp);
   const training = new TrainingController(host, output);
   const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), storePath(), (l) => output.appendLine(l));
   const tree = new RunsTreeProvider(runsDir);
@@ -54,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     exportLabels: (runDir) => exportLabels(runDir),
     openFull: (runDir) => diagnostics.openPanel(runDir),
     log: (l) => output.appendLine(l),
+    onCspViolation,
   });
 
   const requireWorkspace = (): string | undefined => {
@@ -102,7 +107,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const ds = await pickDataset();
     const dir = runsDir();
     if (!ds || !dir) return undefined;
-    DashboardPanel.show(context.extensionUri, training);
+    DashboardPanel.show(context.extensionUri, training, onCspViolation);
     return training.train({ dataset: ds, runsDir: dir, storePath: storePath(), ...settingsFor(ds) });
   }
 
@@ -123,7 +128,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     if (!m) return undefined;
     const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
     // a head retrain takes seconds: the progress notification is enough, the diagnostics panel keeps the editor
-    if (m === 'full') DashboardPanel.show(context.extensionUri, training);
+    if (m === 'full') DashboardPanel.show(context.extensionUri, training, onCspViolation);
     return training.train({ dataset: ds, runsDir: dir, parent, mode: m, storePath: storePath(), ...settingsFor(ds) });
   }
 
@@ -168,7 +173,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.commands.registerCommand('kefer.train', train),
     vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
-    vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training)),
+    vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation)),
     vscode.commands.registerCommand('kefer.refreshRuns', () => tree.refresh()),
     vscode.commands.registerCommand('kefer.openDiagnostics', async (a?: unknown) => {
       const dir = runArg(a) ?? tree.runs().find((r) => r.status === 'done')?.runDir;

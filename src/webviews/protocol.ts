@@ -128,6 +128,22 @@ export interface RunComparison {
   changed: { id: string; src: string; label: number; predBefore: number; predAfter: number }[];
 }
 
+/**
+ * A Content-Security-Policy violation seen by a webview (its `securitypolicyviolation` event). The
+ * webviews run without 'unsafe-inline', so every report is a bug the host logs.
+ */
+export interface CspViolation {
+  view: ViewKind;
+  /** The directive that blocked it, e.g. 'style-src-attr'. */
+  directive: string;
+  /** What was blocked: a URL, or 'inline' / 'eval'. */
+  blocked: string;
+  /** The first characters of blocked inline code (the browser reports up to 40). */
+  sample: string;
+  source: string;
+  line: number;
+}
+
 /** Host -> webview. */
 export type HostMessage =
   | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[] }
@@ -156,20 +172,24 @@ export type WebviewMessage =
   | { type: 'retrain'; runDir: string; mode: RetrainMode }
   | { type: 'exportLabels'; runDir: string }
   | { type: 'openFull'; runDir: string }
-  | { type: 'cancelTraining' };
+  | { type: 'cancelTraining' }
+  | { type: 'cspViolation'; violation: CspViolation };
 
 export type HostMessageType = HostMessage['type'];
 export type WebviewMessageType = WebviewMessage['type'];
 
 const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
   'ready', 'requestPage', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
-  'unsure', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining',
+  'unsure', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining', 'cspViolation',
 ]);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isBasis = (v: unknown): v is LabelBasis => v === 'run' || v === 'effective';
+const isView = (v: unknown): v is ViewKind => v === 'dashboard' || v === 'diagnostics' || v === 'diagnosticsView';
+/** Report text is page-controlled: keep log lines bounded. */
+const clip = (v: unknown): string => (isStr(v) ? v.slice(0, 300) : '');
 
 /**
  * Validates a message that arrived from a webview. Webview content is less trusted than the host,
@@ -180,7 +200,7 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
   const m = raw as Record<string, unknown> & { type: WebviewMessageType };
   switch (m.type) {
     case 'ready':
-      return m.view === 'dashboard' || m.view === 'diagnostics' || m.view === 'diagnosticsView' ? { type: 'ready', view: m.view } : undefined;
+      return isView(m.view) ? { type: 'ready', view: m.view } : undefined;
     case 'requestPage': {
       const q = m.query;
       if (!isObj(q) || !isStr(q.runDir) || !isInt(q.offset) || !isInt(q.limit) || q.offset < 0 || q.limit < 0 || q.limit > 5000) return undefined;
@@ -220,6 +240,12 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
         : undefined;
     case 'cancelTraining':
       return { type: 'cancelTraining' };
+    case 'cspViolation': {
+      const v = m.violation;
+      if (!isObj(v) || !isView(v.view) || !isStr(v.directive) || !v.directive) return undefined;
+      const line = isInt(v.line) && v.line >= 0 ? v.line : 0;
+      return { type: 'cspViolation', violation: { view: v.view, directive: clip(v.directive), blocked: clip(v.blocked), sample: clip(v.sample), source: clip(v.source), line } };
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // End-to-end in the real workbench (code-server + headless chromium): sample dataset -> train ->
-// diagnostics grid -> keyboard relabel, undo, relabel -> retrain -> run comparison. Each step saves a
-// screenshot under .test-artifacts/e2e/. Steps share one workbench, so they run in order.
+// diagnostics grid -> confusion matrix by mouse and keyboard -> keyboard relabel, undo, relabel ->
+// retrain -> run comparison -> no CSP violations in any webview. Each step saves a screenshot under
+// .test-artifacts/e2e/. Steps share one workbench, so they run in order.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -47,6 +48,37 @@ async function frameWith(selector: string, timeout = 60000): Promise<Frame> {
 async function closeBottomPanel(): Promise<void> {
   await runCommand('View: Hide Panel');
   await page.locator('.part.panel').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+}
+
+/** Pixels of a canvas (inside a webview's shadow DOM) within `tol` of an RGB colour, below its top `skipTop` fraction. */
+async function canvasPixels(f: Frame, selector: string, rgb: [number, number, number], skipTop = 0.25, tol = 40): Promise<number> {
+  return f.locator(selector).evaluate((c: HTMLCanvasElement, [r, g, b, skip, t]) => {
+    const ctx = c.getContext('2d')!;
+    const y0 = Math.floor(c.height * skip);
+    const d = ctx.getImageData(0, y0, c.width, c.height - y0).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < t) n++;
+    return n;
+  }, [...rgb, skipTop, tol] as const);
+}
+
+/** CSP violation reports the extension host recorded (src/extension/panels/csp.ts), or undefined when it wrote no report file. */
+function cspReports(): { view: string; directive: string; blocked: string; sample: string }[] | undefined {
+  const walk = (dir: string): string | undefined => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isFile() && e.name === 'csp-violations.jsonl') return p;
+      // ws holds the dataset, exts links to this repository: neither holds logs
+      if (e.isDirectory() && !(dir === wb.scratch && (e.name === 'ws' || e.name === 'exts'))) {
+        const f = walk(p);
+        if (f) return f;
+      }
+    }
+    return undefined;
+  };
+  const file = walk(wb.scratch);
+  if (!file) return undefined;
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
 async function sampleCount(f: Frame): Promise<number> {
@@ -99,6 +131,11 @@ test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 4
   await snap('training-live');
   await dash.locator('#status', { hasText: 'done' }).waitFor({ timeout: 360000 });
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'training finished' }).first().waitFor({ timeout: 60000 });
+  await page.waitForTimeout(500);
+  // Chart.js drew the curves under the strict CSP: the total-loss (#e06c75) and lr (#d19a66) lines
+  // are in the plot area (below the legend, which also shows their colour)
+  assert.ok((await canvasPixels(dash, 'kefer-dashboard canvas#loss', [0xe0, 0x6c, 0x75])) > 30, 'the loss chart shows the total-loss curve');
+  assert.ok((await canvasPixels(dash, 'kefer-dashboard canvas#lr', [0xd1, 0x9a, 0x66])) > 30, 'the learning-rate chart shows its curve');
   await snap('training-done');
   await page.locator('.monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
 });
@@ -137,6 +174,83 @@ test('a confusion cell drills into its samples', { timeout: 60000 }, async () =>
   await diag.locator('#all-mistakes').click();
   await diag.locator('#mistakes-label').waitFor();
   // clicking the matrix scrolled the side column; back to the inspector
+  await diag.locator('aside').evaluate((e) => e.scrollTo(0, 0));
+});
+
+/** [true, pred] of the confusion cell that has focus inside the diagnostics app, or null. */
+async function focusedMatrixCell(): Promise<[number, number] | null> {
+  return diag.locator('kefer-diagnostics').evaluate((h) => {
+    const a = h.shadowRoot?.activeElement as HTMLElement | null | undefined;
+    return a?.matches('#confusion td') ? [Number(a.dataset.true), Number(a.dataset.pred)] : null;
+  });
+}
+
+test('the confusion matrix works from the keyboard: one tab stop, arrows, Enter filters, Escape clears', { timeout: 90000 }, async () => {
+  const tds = diag.locator('#confusion td[role="gridcell"]');
+  const n = Math.round(Math.sqrt(await tds.count()));
+  const values: number[][] = Array.from({ length: n }, () => Array<number>(n).fill(0));
+  for (const [t, p, v] of await tds.evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-true')), Number(e.getAttribute('data-pred')), Number(e.textContent)]))) values[t][p] = v;
+  // the fullest confusion (off the diagonal); the fullest diagonal cell if the run made no mistakes
+  let target: [number, number] = [0, 0];
+  const better = (t: number, p: number): boolean => (t !== p) !== (target[0] !== target[1]) ? t !== p : values[t][p] > values[target[0]][target[1]];
+  for (let t = 0; t < n; t++) for (let p = 0; p < n; p++) if (values[t][p] > 0 && better(t, p)) target = [t, p];
+  const [tt, tp] = target;
+  const expected = values[tt][tp];
+  assert.ok(expected > 0, 'the matrix has a cell with samples');
+  assert.equal(await diag.locator('#confusion [role="row"]').count(), n + 1);
+  assert.equal(await diag.locator('#confusion [role="rowheader"]').count(), n);
+  assert.equal(await diag.locator('#confusion [role="columnheader"]').count(), n + 1);
+
+  // roving tabindex: Tab from the labels selector lands on the one matrix cell in the tab order,
+  // and the next Tab leaves the matrix
+  assert.equal(await diag.locator('#confusion td[tabindex="0"]').count(), 1, 'one matrix cell in the tab order');
+  await diag.locator('#confusion-title').click();
+  await diag.locator('#basis').focus();
+  await page.keyboard.press('Tab');
+  const entry = await focusedMatrixCell();
+  assert.ok(entry, 'Tab reaches the matrix');
+  assert.equal(await diag.locator(`#confusion td[data-true="${entry[0]}"][data-pred="${entry[1]}"]`).getAttribute('tabindex'), '0');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedMatrixCell(), null, 'a second Tab leaves the matrix');
+  await diag.locator('#basis').focus();
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focusedMatrixCell(), entry);
+
+  await page.keyboard.press('Control+Home');
+  assert.deepEqual(await focusedMatrixCell(), [0, 0]);
+  await page.keyboard.press('End');
+  assert.deepEqual(await focusedMatrixCell(), [0, n - 1]);
+  await page.keyboard.press('Home');
+  for (let i = 0; i < tt; i++) await page.keyboard.press('ArrowDown');
+  for (let i = 0; i < tp; i++) await page.keyboard.press('ArrowRight');
+  assert.deepEqual(await focusedMatrixCell(), [tt, tp], 'arrows move the focused cell');
+  const cell = diag.locator(`#confusion td[data-true="${tt}"][data-pred="${tp}"]`);
+  assert.equal(await cell.getAttribute('tabindex'), '0', 'the tab stop moved with focus');
+  assert.equal(await diag.locator('#confusion td[tabindex="0"]').count(), 1);
+  // leaving and re-entering the matrix with the keyboard returns to the moved cell
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await diag.locator('kefer-diagnostics').evaluate((h) => h.shadowRoot?.activeElement?.id), 'basis', 'Shift+Tab leaves the matrix backwards');
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focusedMatrixCell(), [tt, tp], 'Tab re-enters at the moved cell');
+  assert.match((await cell.getAttribute('aria-label')) ?? '', new RegExp(`^true \\w+, predicted \\w+: ${expected} samples?$`));
+  // the arrows moved the matrix focus, not the sample selection (←/→ also move through the grid)
+  assert.equal(await diag.locator('kefer-grid .cell.sel').getAttribute('data-index'), '0');
+
+  await page.keyboard.press('Enter');
+  await diag.locator('#cell-filter').waitFor();
+  await diag.locator('#count', { hasText: new RegExp(`^${expected} samples`) }).waitFor({ timeout: 30000 });
+  await diag.locator('kefer-grid .cell[data-id]').first().waitFor();
+  const shown = await diag.locator('kefer-grid .cell[data-id]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-run-label'), e.getAttribute('data-pred')]));
+  assert.ok(shown.length > 0 && shown.length <= expected, `${shown.length} thumbnails for ${expected} samples`);
+  for (const [l, p] of shown) assert.deepEqual([l, p], [String(tt), String(tp)], 'the grid lists only the chosen cell\'s samples');
+  assert.equal(await cell.getAttribute('aria-selected'), 'true');
+  assert.equal(await diag.locator('#confusion td[aria-selected="true"]').count(), 1);
+  assert.deepEqual(await focusedMatrixCell(), [tt, tp], 'focus stays on the cell');
+  await snap('confusion-keyboard');
+
+  await page.keyboard.press('Escape');
+  await diag.locator('#mistakes-label').waitFor({ timeout: 10000 });
+  assert.equal(await diag.locator('#confusion td[aria-selected="true"]').count(), 0, 'Escape cleared the cell filter');
   await diag.locator('aside').evaluate((e) => e.scrollTo(0, 0));
 });
 
@@ -180,4 +294,26 @@ test('quick retrain with corrected labels shows the run comparison', { timeout: 
   assert.match((await cmp.locator('#cmp-counts').textContent()) ?? '', /\d+ samples changed prediction/);
   await page.waitForTimeout(800);
   await snap('comparison');
+});
+
+test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspector, scatter, comparison)', { timeout: 60000 }, async () => {
+  // everything above has rendered under style-src without 'unsafe-inline'; give late reports a moment
+  await page.waitForTimeout(1000);
+  const reports = cspReports();
+  assert.ok(reports, 'the extension host keeps a CSP report file');
+  assert.deepEqual(reports, [], `CSP violations: ${JSON.stringify(reports)}`);
+  // the check can fail: an inline style attribute in each webview is blocked and reaches the host
+  const dash = await frameWith('kefer-dashboard');
+  const diagFrame = await frameWith('body[data-view="diagnostics"] kefer-diagnostics');
+  for (const f of [dash, diagFrame]) {
+    await f.evaluate(() => {
+      const d = document.createElement('div');
+      d.setAttribute('style', 'color: red');
+      document.body.append(d);
+    });
+  }
+  const end = Date.now() + 15000;
+  while ((cspReports()?.length ?? 0) < 2 && Date.now() < end) await page.waitForTimeout(250);
+  const seen = (cspReports() ?? []).map((r) => [r.view, r.directive]).sort();
+  assert.deepEqual(seen, [['dashboard', 'style-src-attr'], ['diagnostics', 'style-src-attr']]);
 });

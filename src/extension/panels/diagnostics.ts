@@ -3,7 +3,7 @@
 // paths into webview URIs; panel and view differ only in how they are created.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { GridRow, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import type { CspViolation, GridRow, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
 import { readMeta, toSummary } from '../runlist/runFiles.js';
@@ -17,6 +17,7 @@ export interface DiagnosticsDeps {
   exportLabels: (runDir: string) => Promise<string | undefined>;
   openFull: (runDir: string) => void;
   log: (line: string) => void;
+  onCspViolation: (v: CspViolation) => void;
 }
 
 class DiagnosticsSession implements vscode.Disposable {
@@ -129,6 +130,9 @@ class DiagnosticsSession implements vscode.Disposable {
           break;
         case 'cancelTraining':
           await vscode.commands.executeCommand('kefer.cancelTraining');
+          break;
+        case 'cspViolation':
+          this.deps.onCspViolation(m.violation);
           break;
       }
     } catch (err) {

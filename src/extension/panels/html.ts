@@ -1,5 +1,8 @@
 // HTML shell for every KE-FER webview: strict CSP with a per-load nonce, one bundled script, and
-// the view kind on <body> so one host helper serves all views.
+// the view kind on <body> so one host helper serves all views. Styles: lit's static styles
+// (adopted stylesheets) and CSSOM writes (webviews/shared/cssProps.ts, Chart.js) are not inline
+// styles, so style-src needs no 'unsafe-inline'; a style="..." attribute would be blocked, and
+// reported (`cspViolation`). A stylesheet file would come from media/ (webview.cspSource).
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { ViewKind } from '../../webviews/protocol.js';
@@ -14,7 +17,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, a
   const csp = [
     "default-src 'none'",
     `img-src ${webview.cspSource} data:`,
-    `style-src ${webview.cspSource} 'unsafe-inline'`,
+    `style-src ${webview.cspSource}`,
     `script-src 'nonce-${n}'`,
     `font-src ${webview.cspSource}`,
   ].join('; ');

@@ -5,9 +5,11 @@ import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
 import { keyToAction, type GridFilter, type GridRow, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type ThumbGrid } from './grid.js';
 import './grid.js';
+import { matrixCellLabel, matrixKeyAction, type MatrixCell } from './matrixKeys.js';
 
 Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
 
@@ -38,12 +40,16 @@ export class DiagnosticsApp extends LitElement {
     table.cm { border-collapse: collapse; font-size: 11px; }
     table.cm td, table.cm th { width: 30px; height: 24px; text-align: center; padding: 0; }
     table.cm th { font-weight: normal; opacity: 0.8; max-width: 30px; overflow: hidden; }
-    table.cm td { cursor: pointer; border: 1px solid var(--vscode-editor-background); }
-    table.cm td.active { outline: 2px solid var(--vscode-focusBorder); }
+    table.cm td { cursor: pointer; border: 1px solid var(--vscode-editor-background); position: relative; }
+    /* the drill-down cell: a bold inset frame in the text colour; keyboard focus: the theme's focus ring on top */
+    table.cm td.active { box-shadow: inset 0 0 0 2px var(--vscode-foreground); font-weight: bold; }
+    table.cm td:focus { outline: none; }
+    table.cm td:focus-visible { outline: 2px solid var(--vscode-focusBorder); outline-offset: 1px; z-index: 1; }
     .inspector img { width: 144px; height: 144px; image-rendering: pixelated; border-radius: 3px; }
     .bars div { display: flex; align-items: center; gap: 4px; font-size: 11px; height: 15px; }
     .bars span.n { width: 92px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
     .bars span.b { height: 10px; background: var(--vscode-progressBar-background); }
+    .bars span.b.pred { background: var(--vscode-charts-orange, orange); }
     .bars .cur span.n { font-weight: bold; }
     .muted { opacity: 0.75; font-size: 0.9em; }
     .status { padding: 3px 8px; font-size: 0.9em; min-height: 1.2em; border-top: 1px solid var(--vscode-panel-border, transparent); }
@@ -68,6 +74,8 @@ export class DiagnosticsApp extends LitElement {
   @state() private matrix: number[][] = [];
   /** Labels the confusion matrix (and a cell drill-down) scores against. */
   @state() private basis: LabelBasis = 'run';
+  /** The confusion cell in the tab order (roving tabindex); keyboard moves start from it. */
+  @state() private cmFocus: MatrixCell = { row: 0, col: 0 };
   @state() private scatterSource = '';
   @state() private detail: SampleDetail | undefined;
   @state() private status = '';
@@ -290,21 +298,56 @@ export class DiagnosticsApp extends LitElement {
     if (!this.matrix.length) return nothing;
     const max = Math.max(1, ...this.matrix.flat());
     const f = this.filter;
-    return html`<h3>Confusion matrix <span class="muted">(rows: label, columns: prediction — click a cell to list it)</span></h3>
+    const n = this.matrix.length;
+    // roving tabindex: exactly one cell is in the tab order (the last focused one, clamped)
+    const fr = Math.min(this.cmFocus.row, n - 1);
+    const fc = Math.min(this.cmFocus.col, n - 1);
+    return html`<h3 id="confusion-title">Confusion matrix <span class="muted">(rows: label, columns: prediction — click a cell or press Enter to list it, Esc to clear)</span></h3>
       <label class="muted">labels <select id="basis" @change=${(e: Event) => this.setBasis((e.target as HTMLSelectElement).value as LabelBasis)}>
         <option value="run" ?selected=${this.basis === 'run'}>as trained (run metrics)</option>
         <option value="effective" ?selected=${this.basis === 'effective'}>corrected (relabels applied)</option></select></label>
-      <table class="cm" id="confusion" role="grid">
-        <tr><th></th>${this.classes.map((c) => html`<th title=${c}>${c.slice(0, 4)}</th>`)}</tr>
-        ${this.matrix.map((row, i) => html`<tr><th title=${this.cls(i)}>${this.cls(i).slice(0, 4)}</th>${row.map((v, j) => {
+      <table class="cm" id="confusion" role="grid" aria-labelledby="confusion-title" @keydown=${(e: KeyboardEvent) => this.onMatrixKey(e)} @focusin=${(e: FocusEvent) => this.onMatrixFocus(e)}>
+        <tr role="row"><th role="columnheader" aria-label="true label by predicted class"></th>${this.classes.map((c) => html`<th role="columnheader" title=${c} aria-label="predicted ${c}">${c.slice(0, 4)}</th>`)}</tr>
+        ${this.matrix.map((row, i) => html`<tr role="row"><th role="rowheader" title=${this.cls(i)} aria-label="true ${this.cls(i)}">${this.cls(i).slice(0, 4)}</th>${row.map((v, j) => {
           const a = v / max;
           const bg = i === j ? `rgba(80,160,90,${0.15 + 0.85 * a})` : `rgba(220,80,70,${v ? 0.15 + 0.85 * a : 0})`;
           const active = f.cell !== null && f.trueClass === i && f.predClass === j;
-          return html`<td class=${active ? 'active' : ''} style="background:${bg}" tabindex="0" data-true=${i} data-pred=${j}
-            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.pickCell(i, j)}
-            @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.pickCell(i, j)}>${v}</td>`;
+          // the heat colour goes through the CSSOM (cssProps): a style="" attribute is blocked by the CSP
+          return html`<td role="gridcell" class=${active ? 'active' : ''} ${cssProps({ 'background-color': bg })} tabindex=${i === fr && j === fc ? 0 : -1}
+            aria-selected=${active ? 'true' : 'false'} aria-label=${matrixCellLabel(this.cls(i), this.cls(j), v)} data-true=${i} data-pred=${j}
+            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.pickCell(i, j)}>${v}</td>`;
         })}</tr>`)}
       </table>`;
+  }
+
+  /** Arrow keys / Home / End / PageUp / PageDown move the focused cell, Enter / Space drill into it, Escape clears the drill-down. */
+  private onMatrixKey(e: KeyboardEvent): void {
+    const n = this.matrix.length;
+    const a = matrixKeyAction(e.key, this.cmFocus, n, n, e);
+    if (!a) return;
+    if (a.kind === 'clear') {
+      if (this.filter.cell === null) return; // nothing to clear: Escape stays the workbench's
+      this.setFilter({ trueClass: null, predClass: null, cell: null });
+    } else if (a.kind === 'activate') this.pickCell(a.cell.row, a.cell.col);
+    else void this.focusMatrixCell(a.cell);
+    // the panel's window-level keys (←/→ move the sample selection) must not act too; Space would scroll
+    e.preventDefault();
+    e.stopPropagation();
+  }
+
+  /** Keeps the roving position where focus is (a click, or Tab back into the matrix). */
+  private onMatrixFocus(e: FocusEvent): void {
+    const td = (e.target as HTMLElement).closest?.('td[data-true]');
+    if (!td) return;
+    const row = Number(td.getAttribute('data-true'));
+    const col = Number(td.getAttribute('data-pred'));
+    if (row !== this.cmFocus.row || col !== this.cmFocus.col) this.cmFocus = { row, col };
+  }
+
+  private async focusMatrixCell(cell: MatrixCell): Promise<void> {
+    this.cmFocus = cell;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>(`#confusion td[data-true="${cell.row}"][data-pred="${cell.col}"]`)?.focus();
   }
 
   private renderInspector(): unknown {
@@ -317,7 +360,7 @@ export class DiagnosticsApp extends LitElement {
       <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
         ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}</div>
       <div class="bars" aria-label="class probabilities">
-        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class="b" style="width:${Math.round(p * 180)}px; ${k === d.pred ? 'background: var(--vscode-charts-orange, orange)' : ''}"></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
+        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class=${k === d.pred ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round(p * 180)}px` })}></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
       </div>
       <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
       <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(3)}, p90 ${ca.p90.toFixed(3)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>

@@ -3,6 +3,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { GridRow } from '../protocol.js';
+import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS } from '../shared/vscode.js';
 
 export const PAGE_SIZE = 120;
@@ -24,7 +25,7 @@ export class ThumbGrid extends LitElement {
     .cell { position: absolute; width: ${CELL - 6}px; height: ${CELL - 6}px; box-sizing: border-box; border: 2px solid transparent; border-radius: 3px; cursor: pointer; overflow: hidden; background: var(--vscode-editorWidget-background); }
     .cell img { width: 100%; height: 100%; object-fit: cover; image-rendering: pixelated; display: block; }
     .cell.sel { border-color: var(--vscode-focusBorder); box-shadow: 0 0 0 1px var(--vscode-focusBorder); }
-    .badge { position: absolute; left: 0; right: 0; bottom: 0; font-size: 10px; line-height: 13px; padding: 0 3px; background: rgba(0,0,0,0.65); color: #fff; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    .badge { position: absolute; left: 0; right: 0; bottom: 0; border-left: 4px solid transparent; font-size: 10px; line-height: 13px; padding: 0 3px; background: rgba(0,0,0,0.65); color: #fff; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
     .tag { position: absolute; top: 2px; right: 2px; font-size: 10px; padding: 0 3px; border-radius: 2px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); }
     .excluded img { opacity: 0.3; }
     .placeholder { opacity: 0.3; }
@@ -90,21 +91,22 @@ export class ThumbGrid extends LitElement {
       const r = this.rowsAt(i);
       const x = (i % cols) * CELL;
       const y = Math.floor(i / cols) * CELL;
-      const style = `left:${x}px;top:${y}px`;
+      // positions go through the CSSOM (cssProps): a style="" attribute is blocked by the webview CSP
+      const pos = cssProps({ left: `${x}px`, top: `${y}px` });
       if (!r) {
-        cells.push(html`<div class="cell placeholder" style=${style}></div>`);
+        cells.push(html`<div class="cell placeholder" ${pos}></div>`);
         continue;
       }
       const cur = this.classes[r.currentLabel] ?? r.currentLabel;
       const pred = this.classes[r.pred] ?? r.pred;
-      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" style=${style} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
+      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
           role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${r.src} alt="${r.id}" loading="lazy">
         ${r.relabeled || r.excluded || r.unsure ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : 'relabeled'}</span>` : nothing}
-        <span class="badge" style="border-left:4px solid ${CLASS_COLORS[r.currentLabel % 8]}">${cur} → ${pred}</span>
+        <span class="badge" ${cssProps({ 'border-left-color': CLASS_COLORS[r.currentLabel % 8] })}>${cur} → ${pred}</span>
       </div>`);
     }
-    return html`<div class="spacer" style="height:${Math.ceil(this.total / cols) * CELL}px">${cells}</div>`;
+    return html`<div class="spacer" ${cssProps({ height: `${Math.ceil(this.total / cols) * CELL}px` })}>${cells}</div>`;
   }
 }

@@ -1,5 +1,5 @@
 // Typed wrapper over the webview's acquireVsCodeApi(): the only way webview code talks to the host.
-import type { HostMessage, WebviewMessage } from '../protocol.js';
+import type { HostMessage, ViewKind, WebviewMessage } from '../protocol.js';
 
 interface VsCodeApi {
   postMessage(m: unknown): void;
@@ -12,6 +12,16 @@ const api: VsCodeApi = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi
 
 export function send(m: WebviewMessage): void {
   api.postMessage(m);
+}
+
+// The webviews run under a CSP without 'unsafe-inline': anything it blocks is a bug, so every
+// violation goes to the host (KE-FER output channel, and the record the e2e test checks). Installed
+// when this module loads, before any app renders (not in Node, where unit tests import grid.ts).
+if (typeof window !== 'undefined') {
+  window.addEventListener('securitypolicyviolation', (e: SecurityPolicyViolationEvent) => {
+    const view = (document.body?.dataset.view ?? 'dashboard') as ViewKind;
+    send({ type: 'cspViolation', violation: { view, directive: e.effectiveDirective || e.violatedDirective, blocked: e.blockedURI, sample: e.sample, source: e.sourceFile, line: e.lineNumber } });
+  });
 }
 
 export function onMessage(handler: (m: HostMessage) => void): void {
