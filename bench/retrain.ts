@@ -80,12 +80,16 @@ async function main(): Promise<void> {
       // "Labels changed": flip 2% of the training labels, as a curation pass would.
       for (let i = 0; i < nTrain; i += 50) samples[i] = { ...samples[i], label: (samples[i].label + 1) % K };
       const t = performance.now();
+      const cpu0 = process.cpuUsage();
       const r = await trainHead({ checkpoint: ck, dataset: ds, out: path.join(tmp, `run-${s.id}`), features });
       const sec = (performance.now() - t) / 1000;
+      // Process CPU seconds (all threads, onnxruntime's included) move far less with other people's load.
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSec = (cpu.user + cpu.system) / 1e6;
       const base = s.n / featIps;
       console.log(
         `${s.name} (${s.n} samples, features SYNTHETIC): labels changed -> diagnostics refreshed in ${sec.toFixed(2)} s ` +
-          `(train ${r.seconds.train.toFixed(2)} s / ${r.steps} steps, re-score ${r.seconds.rescore.toFixed(2)} s, checkpoint ${r.seconds.save.toFixed(2)} s) ` +
+          `(train ${r.seconds.train.toFixed(2)} s / ${r.steps} steps, re-score ${r.seconds.rescore.toFixed(2)} s, checkpoint ${r.seconds.save.toFixed(2)} s; ${cpuSec.toFixed(2)} CPU-s; load ${os.loadavg()[0].toFixed(1)}) ` +
           `= ${(base / sec).toFixed(0)}x faster than recomputing the features (${base.toFixed(0)} s at ${featIps.toFixed(1)} img/s); target < ${s.target} s: ${sec < s.target ? 'MET' : 'NOT MET'}`,
       );
     }
