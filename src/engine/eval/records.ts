@@ -32,12 +32,6 @@ export interface RecordContext {
   total: number;
 }
 
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
-  let s = 0;
-  for (let j = 0; j < d; j++) s += a[ao + j] * b[bo + j];
-  return s;
-}
-
 export class RecordBuilder {
   readonly records: SampleRecord[] = [];
   private readonly K: number;
@@ -68,7 +62,6 @@ export class RecordBuilder {
    */
   add(samples: readonly Sample[], labels: readonly number[], positions: readonly number[], logits: Float32Array, v: Float32Array, n: Float32Array): void {
     const { K, D } = this;
-    const diff = new Float32Array(D);
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i];
       const y = labels[i];
@@ -85,15 +78,26 @@ export class RecordBuilder {
       }
       const logpY = logits[i * K + y] - max - Math.log(z);
       const vo = i * D;
-      const vNorm = Math.max(Math.sqrt(dot(v, vo, v, vo, D)), 1e-8);
-      const nNorm = Math.max(Math.sqrt(dot(n, vo, n, vo, D)), 1e-8);
-      const st = dot(v, vo, this.tNorm, y * D, D) / vNorm;
-      const sn = dot(n, vo, this.tNorm, y * D, D) / nNorm;
+      const to = y * D;
+      // One pass for the six dot products (the re-score of 300,000 samples spent seconds here in six
+      // passes). Each sum still runs over j in order, and diff is rounded to float32 as it was when
+      // stored in a Float32Array, so the values are unchanged.
       const isNeutral = y === this.ctx.neutralIndex;
+      let vv = 0, nn = 0, vt = 0, nt = 0, dd = 0, dt = 0;
+      const { tNorm, dirNorm } = this;
+      for (let j = 0; j < D; j++) {
+        const a = v[vo + j], b = n[vo + j], t = tNorm[to + j];
+        vv += a * a; nn += b * b; vt += a * t; nt += b * t;
+        if (!isNeutral) {
+          const d = Math.fround(a - b);
+          dd += d * d; dt += d * dirNorm[to + j];
+        }
+      }
+      const st = vt / Math.max(Math.sqrt(vv), 1e-8);
+      const sn = nt / Math.max(Math.sqrt(nn), 1e-8);
       let align: number | null = null;
       if (!isNeutral) {
-        for (let j = 0; j < D; j++) diff[j] = v[vo + j] - n[vo + j];
-        align = dot(diff, 0, this.dirNorm, y * D, D) / Math.max(Math.sqrt(dot(diff, 0, diff, 0, D)), 1e-8);
+        align = dt / Math.max(Math.sqrt(dd), 1e-8);
         this.nonNeutral++;
         this.ltSum += 1 - align;
         this.lcSum += sn - st + 2;
