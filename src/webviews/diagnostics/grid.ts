@@ -80,13 +80,21 @@ export class ThumbGrid extends LitElement {
   }
 
   override updated(): void {
-    this.dispatchEvent(new CustomEvent('range', { detail: this.visibleRange() }));
+    const [a, b] = this.visibleRange();
+    this.dispatchEvent(new CustomEvent('range', { detail: [a, b] }));
+    // Then a page beyond each edge, so rows arrive before they scroll into view. Visible pages are
+    // asked for first: the curation worker answers in order.
+    if (b >= a) this.dispatchEvent(new CustomEvent('range', { detail: [Math.max(0, a - PAGE_SIZE), Math.min(this.total - 1, b + PAGE_SIZE)] }));
   }
 
   override render(): unknown {
     const cols = this.columns;
     const [a, b] = this.visibleRange();
-    const cells = [];
+    // Item i always renders in slot i % slots.length, so a cell keeps its element, and its <img> its
+    // src, while it stays in range. Filling cells in range order gave every cell a new item at each
+    // row scrolled: thumbnails restarted loading and barely showed while scrolling (bench:ui).
+    // lit's repeat() keeps cells too, but left empty comment nodes behind as rows scrolled.
+    const slots: unknown[] = new Array((Math.ceil(this.height / CELL) + 4) * cols).fill(nothing);
     for (let i = a; i <= b; i++) {
       const r = this.rowsAt(i);
       const x = (i % cols) * CELL;
@@ -94,19 +102,19 @@ export class ThumbGrid extends LitElement {
       // positions go through the CSSOM (cssProps): a style="" attribute is blocked by the webview CSP
       const pos = cssProps({ left: `${x}px`, top: `${y}px` });
       if (!r) {
-        cells.push(html`<div class="cell placeholder" ${pos}></div>`);
+        slots[i % slots.length] = html`<div class="cell placeholder" ${pos}></div>`;
         continue;
       }
       const cur = this.classes[r.currentLabel] ?? r.currentLabel;
       const pred = this.classes[r.pred] ?? r.pred;
-      cells.push(html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
+      slots[i % slots.length] = html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
           role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${r.src} alt="${r.id}" loading="lazy">
         ${r.relabeled || r.excluded || r.unsure ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : 'relabeled'}</span>` : nothing}
         <span class="badge" ${cssProps({ 'border-left-color': CLASS_COLORS[r.currentLabel % 8] })}>${cur} → ${pred}</span>
-      </div>`);
+      </div>`;
     }
-    return html`<div class="spacer" ${cssProps({ height: `${Math.ceil(this.total / cols) * CELL}px` })}>${cells}</div>`;
+    return html`<div class="spacer" ${cssProps({ height: `${Math.ceil(this.total / cols) * CELL}px` })}>${slots}</div>`;
   }
 }

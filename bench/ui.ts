@@ -1,0 +1,146 @@
+// `npm run bench:ui`: is the diagnostics panel's virtualized grid smooth at 300,000 samples?
+// Builds SYNTHETIC stores with the real store code (bench/syntheticStore.ts) at the baseline size and
+// the target size, starts the real curation worker (dist/curationWorker.js) on each, and opens the
+// real webview bundle (media/dist/diagnostics.js) in Debian's chromium with a host double at the
+// message protocol (bench/ui/hostDouble.ts). Then it scrolls, jumps and filters (bench/ui/measure.ts)
+// and prints every figure of the target as a ratio to the baseline measured in the same run: the
+// machine is shared, so absolute numbers move with other people's load; the ratios much less.
+//
+// Options: --sizes 3000,300000 (first = baseline), --seconds 10 (each continuous scroll), --speeds 1000,3000 (px/s;
+// one grid row is 104 px, so 1000 px/s is about a screen a second),
+// --run run-b (which synthetic run the panel shows), --store-dir DIR (keep and reuse the stores).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CurationClient } from '../src/extension/curation/client.js';
+import { launchBrowser } from '../test/e2e/codeServer.js';
+import { buildSyntheticStore } from './syntheticStore.js';
+import { measurePanel, type Figures, type ScrollFigures, type Timed } from './ui/measure.js';
+import { CHROMIUM, ensureBuilt, openPanel } from './ui/panel.js';
+import { REPO, startUiServer, thumbnailPool } from './ui/server.js';
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '3000,300000' },
+    seconds: { type: 'string', default: '10' },
+    speeds: { type: 'string', default: '1000,3000' },
+    run: { type: 'string', default: 'run-b' },
+    // keeps the stores there and reuses them on the next run (a 300k store takes ~40 s to build)
+    'store-dir': { type: 'string' },
+  },
+});
+const sizes = args.sizes.split(',').map(Number);
+const scroll = { seconds: Number(args.seconds), speeds: args.speeds.split(',').map(Number) };
+const load = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+if (!fs.existsSync(CHROMIUM)) {
+  console.log(`SKIP: chromium not found at ${CHROMIUM} (apt-get install chromium; CHROMIUM_PATH overrides)`);
+  process.exit(0);
+}
+
+async function measureAll(): Promise<Figures[]> {
+  ensureBuilt();
+  console.log(`bench:ui  load average ${load()}  scroll ${scroll.seconds} s at ${scroll.speeds.join(' and ')} px/s  sizes ${sizes.map((n) => n.toLocaleString()).join(', ')}`);
+
+  const dir = args['store-dir'] ? path.resolve(args['store-dir']) : fs.mkdtempSync(path.join(os.tmpdir(), 'kefer-bench-ui-'));
+  const results: Figures[] = [];
+  try {
+    // stores first, so the browser part (the part that competes for the screen) runs in one stretch
+    const dbs = sizes.map((n) => {
+      const db = path.join(dir, `n${n}`, 'kefer.db');
+      if (fs.existsSync(db)) return db;
+      fs.mkdirSync(path.dirname(db), { recursive: true });
+      const t0 = performance.now();
+      buildSyntheticStore(db, { n }).store.close();
+      console.log(`store ${n.toLocaleString()} samples (3 runs): built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return db;
+    });
+    const server = await startUiServer(await thumbnailPool(256));
+    const browser = await launchBrowser();
+    try {
+      for (const [i, db] of dbs.entries()) {
+        const worker = new CurationClient(process.execPath, path.join(REPO, 'dist', 'curationWorker.js'), db, (l) => console.error(l));
+        try {
+          const t1 = Date.now();
+          const panel = await openPanel(browser.ctx, server, worker, path.join(path.dirname(db), 'runs', args.run));
+          const loadMs = Date.now() - t1;
+          results.push(await measurePanel(panel, scroll, loadMs));
+          if (panel.host.ignored) console.log(`  (host double ignored ${panel.host.ignored} messages at ${sizes[i]})`);
+          await panel.close();
+        } finally {
+          worker.dispose();
+        }
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  } finally {
+    if (!args['store-dir']) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+function report(results: Figures[]): void {
+  const [base, ...rest] = results;
+  const bn = sizes[0].toLocaleString();
+  const ratio = (v: number, b: number): string => (b > 0 && Number.isFinite(v) ? `${(v / b).toFixed(2)}x` : '-');
+  function line(label: string, f: (r: Figures) => number, unit: string, digits = 1): void {
+    const b = f(base);
+    for (const [i, r] of rest.entries()) {
+      console.log(`${label} ${sizes[i + 1].toLocaleString()}: ${f(r).toFixed(digits)}${unit} = ${ratio(f(r), b)} ${bn} baseline (${b.toFixed(digits)}${unit})`);
+    }
+  }
+  const med = (xs: Timed[], k: 'dataMs' | 'paintMs'): number => {
+    const v = xs.map((x) => x[k] ?? Infinity).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)];
+  };
+  const worst = (xs: Timed[], k: 'dataMs' | 'paintMs'): number => Math.max(...xs.map((x) => x[k] ?? Infinity));
+
+  console.log(`\nlist: mistakes of ${args.run}: ${results.map((r, i) => `${r.total.toLocaleString()} at ${sizes[i].toLocaleString()}`).join(', ')}`);
+  for (const [k, speed] of scroll.speeds.entries()) {
+    const sc = (r: Figures): ScrollFigures => r.scrolls[k];
+    console.log(`\nscrolling at ${speed} px/s (${results.map((r) => `${Math.round(sc(r).scrolledPx).toLocaleString()} px`).join(' / ')})`);
+    line('p50 frame', (r) => sc(r).frames.p50, ' ms');
+    line('p95 frame', (r) => sc(r).frames.p95, ' ms');
+    line('p99 frame', (r) => sc(r).frames.p99, ' ms');
+    line('max frame', (r) => sc(r).frames.max, ' ms');
+    line('frames over 33 ms', (r) => 100 * sc(r).frames.over33, ' %', 2);
+    line('frame rate', (r) => sc(r).frames.fps, ' fps');
+    line('long tasks', (r) => sc(r).longTasks.n, '', 0);
+    line('long-task time', (r) => sc(r).longTasks.totalMs, ' ms', 0);
+    line('viewport cells without data', (r) => 100 * sc(r).blank, ' %', 2);
+    line('viewport cells without thumbnail', (r) => 100 * sc(r).unloaded, ' %', 2);
+    line('thumbnails fetched', (r) => sc(r).images.n, '', 0);
+    line('thumbnail fetch, p50', (r) => sc(r).images.p50, ' ms');
+    line('thumbnail fetch, p95', (r) => sc(r).images.p95, ' ms');
+  }
+  console.log('\njumps (event to the new rows\' thumbnails decoded)');
+  line('jump, median', (r) => med(r.jumps, 'paintMs'), ' ms', 0);
+  line('jump, worst', (r) => worst(r.jumps, 'paintMs'), ' ms', 0);
+  line('jump rows rendered, median', (r) => med(r.jumps, 'dataMs'), ' ms', 0);
+  for (const [j, t] of base.jumps.entries()) line(`  ${t.name}`, (r) => r.jumps[j].paintMs ?? Infinity, ' ms', 0);
+  console.log('\nround trips (action to the grid showing the new rows; thumbnails decoded)');
+  for (const [j, t] of base.roundTrips.entries()) {
+    line(`  ${t.name}, rows`, (r) => r.roundTrips[j].dataMs ?? Infinity, ' ms', 0);
+    line(`  ${t.name}, thumbnails`, (r) => r.roundTrips[j].paintMs ?? Infinity, ' ms', 0);
+  }
+  line('curation page query (worker round trip), p50', (r) => r.pageQuery.p50, ' ms');
+  line('curation page query (worker round trip), p95', (r) => r.pageQuery.p95, ' ms');
+  console.log('\nmemory and DOM');
+  line('grid elements, max', (r) => r.gridElementsMax, '', 0);
+  line('grid nodes (incl. text, comments), max', (r) => r.gridNodesMax, '', 0);
+  line('grid cells, max', (r) => r.gridCellsMax, '', 0);
+  line('DOM nodes, live tree incl. shadow roots', (r) => r.liveNodes, '', 0);
+  line('DOM nodes, CDP count after GC (incl. detached)', (r) => r.domNodes, '', 0);
+  line('JS heap after load', (r) => r.heapLoadMb, ' MB');
+  line('JS heap after scrolling + jumps + round trips', (r) => r.heapAfterMb, ' MB');
+  line('panel load to first screen of thumbnails', (r) => r.loadMs, ' ms', 0);
+  console.log(`\nload average at the end ${load()}`);
+}
+
+measureAll().then(report, (err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

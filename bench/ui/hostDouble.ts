@@ -1,0 +1,98 @@
+// Test double of the extension host at the one boundary we own, the typed message protocol
+// (src/webviews/protocol.ts): it validates the webview's messages with the real parser and answers
+// them the way DiagnosticsSession does (src/extension/panels/diagnostics.ts, which needs vscode),
+// through the real curation service, so every page, matrix and sample comes from the real store
+// queries. Only the grid's read path is answered; label edits, retrain and export are not needed to
+// measure the grid and are counted as ignored.
+import * as path from 'node:path';
+import type { CurationService } from '../../src/extension/curation/service.js';
+import { parseWebviewMessage, type GridRow, type HostMessage, type RunSummary, type WebviewMessage } from '../../src/webviews/protocol.js';
+
+type Api = { [K in keyof CurationService as CurationService[K] extends (...a: never[]) => unknown ? K : never]: CurationService[K] };
+
+/** What the host double needs of the curation worker: CurationClient, or the service in-process. */
+export interface Curation {
+  call<K extends keyof Api>(method: K, ...params: Parameters<Api[K]>): Promise<ReturnType<Api[K]>>;
+}
+
+/** The curation service in this process (tests: no worker bundle needed); same answers, no stdio hop. */
+export function inProcess(service: CurationService): Curation {
+  return {
+    call: async (method, ...params) => (service[method] as (...a: unknown[]) => never)(...params),
+  };
+}
+
+export interface HostDoubleOptions {
+  curation: Curation;
+  runDir: string;
+  /** asWebviewUri for a dataset file. */
+  src: (root: string, rel: string) => string;
+  /** Delivers a message to the webview (window 'message' event). */
+  post: (m: HostMessage) => Promise<void>;
+}
+
+export class HostDouble {
+  /** Wall time of each requestPage round trip through the curation service, ms. */
+  readonly pageMs: number[] = [];
+  ignored = 0;
+
+  constructor(private readonly o: HostDoubleOptions) {}
+
+  async handle(raw: unknown): Promise<void> {
+    const m = parseWebviewMessage(raw);
+    const { post } = this.o;
+    if (!m) {
+      this.ignored++;
+      return;
+    }
+    try {
+      await this.answer(m);
+    } catch (err) {
+      await post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private async answer(m: WebviewMessage): Promise<void> {
+    const { curation: c, post } = this.o;
+    switch (m.type) {
+      case 'ready': {
+        const info = await c.call('info', this.o.runDir);
+        const run: RunSummary = {
+          runDir: this.o.runDir, name: path.basename(this.o.runDir), dataset: 'SYNTHETIC affectnet-like', date: new Date(0).toISOString(),
+          backbone: 'resnet18', accuracy: null, status: 'done', classes: info.classes,
+        };
+        await post({ type: 'init', view: m.view, classes: info.classes, run: info.inStore ? run : null, runs: [run] });
+        break;
+      }
+      case 'requestPage': {
+        const q = m.query;
+        const t0 = performance.now();
+        const r = await c.call('page', q.runDir, q.filter, q.sort, q.offset, q.limit);
+        this.pageMs.push(performance.now() - t0);
+        const rows: GridRow[] = r.rows.map(({ path: p, root, ...rest }) => ({ ...rest, src: this.o.src(root, p) }));
+        await post({ type: 'page', page: { query: q, total: r.total, rows } });
+        break;
+      }
+      case 'requestConfusion': {
+        const r = await c.call('confusion', m.runDir, m.basis);
+        await post({ type: 'confusion', runDir: m.runDir, basis: m.basis, classes: r.classes, matrix: r.matrix });
+        break;
+      }
+      case 'requestSample': {
+        const s = await c.call('sample', m.runDir, m.id);
+        if (s) {
+          const { root, ...rest } = s;
+          await post({ type: 'sample', sample: { ...rest, src: this.o.src(root, s.path) } });
+        }
+        break;
+      }
+      case 'requestScatter': {
+        const r = await c.call('scatter', m.runDir);
+        await post({ type: 'scatter', runDir: m.runDir, points: r.points, source: r.source });
+        break;
+      }
+      default:
+        this.ignored++;
+    }
+  }
+}
