@@ -6,7 +6,7 @@
 // Text embeddings enter L2-normalised (as CLIP uses them); they are constants.
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone ships no gradient functions; training needs them all registered.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import './backend/gradients.js';
 
 export type ContrastVariant = 'pairwise' | 'per-sample';
 

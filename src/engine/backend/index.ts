@@ -3,8 +3,9 @@
 // adapter, then wasm (XNNPACK) with the project's training kernels. The pure-JS 'cpu' backend is
 // never chosen: it cannot train a CNN in useful time.
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core alone registers no gradient functions; training needs all of them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core alone registers no gradient functions; training needs all of them (gradients.ts: tfjs's,
+// with cheaper Sum and Mean gradients).
+import './gradients.js';
 import type { BackendReport } from '../events.js';
 import { initWasm } from './wasm.js';
 import { initWebGpu } from './webgpu.js';

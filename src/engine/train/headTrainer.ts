@@ -12,7 +12,7 @@
 // took ~1 s of a RAF-scale retrain); its tensors are copied into the new file as they are.
 // Every tensor read is `await data()`: on WebGPU in Node a synchronous read throws.
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import '../backend/gradients.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../backend/index.js';
