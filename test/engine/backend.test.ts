@@ -25,7 +25,7 @@ describe('initBackend', () => {
     assert.match(rep.detail, /^XNNPACK( SIMD| \(no SIMD\)), \d+ threads?$/);
     assert.equal(tf.getBackend(), 'wasm');
     for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) assert.ok(tf.getKernel(k, 'wasm'), `${k} registered`);
-    assert.deepEqual([...WASM_KERNEL_OVERRIDES].sort(), ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Identity']);
+    assert.deepEqual([...WASM_KERNEL_OVERRIDES].sort(), ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Identity', 'Mean', 'Sum']);
   });
 
   it('is idempotent: a second call (also concurrent ones) returns the same backend', async () => {

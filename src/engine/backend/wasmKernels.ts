@@ -250,12 +250,60 @@ function identityKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sum / Mean: the shipped kernels add the reduced elements one after the other in float32, so the
+// rounding error grows with the count (O(n eps)). Batch norm reduces over N*H*W, thousands of
+// elements per channel in the stem and layer1 (12-50 k at 112 px, batch 16), and its statistics
+// came out ~10x less accurate than the cpu backend's (which accumulates in float64) or
+// onnxruntime's: enough to put ReLU inputs that lie within ~1e-5 of 0 on the other side of the
+// kink, and one such flip moves whole layers' gradients by percents. Large float32 reductions are
+// done in two levels instead (rows of ~sqrt(n) summed, then the row sums): error O(sqrt(n) eps),
+// same number of additions, same shipped kernels underneath.
+// ---------------------------------------------------------------------------------------------
+/** Reductions at least this long are split (the inner sums recurse, so they stay short too). */
+export const PAIRWISE_MIN = 256;
+
+/** [rows, cols] with rows*cols >= n, cols ~ sqrt(n); an exact divisor of n when one is close. */
+export function pairwiseSplit(n: number): [number, number] {
+  const r = Math.round(Math.sqrt(n));
+  for (let d = 0; d <= r / 2; d++) {
+    if (n % (r + d) === 0) return [n / (r + d), r + d];
+    if (r - d > 0 && n % (r - d) === 0) return [n / (r - d), r - d];
+  }
+  return [Math.ceil(n / r), r];
+}
+
+function reduceKernel(name: typeof tf.Sum | typeof tf.Mean): KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const xi = inputs.x as tf.TensorInfo;
+    const axes = tf.util.parseAxisParam(axis, xi.shape);
+    const n = axes.reduce((p, a) => p * xi.shape[a], 1);
+    if (xi.dtype !== 'float32' || n < PAIRWISE_MIN) return callOriginal(name, args);
+    const x = asTensor(xi, backend as tf.KernelBackend);
+    return tf.tidy(() => {
+      const perm = tf.backend_util.getAxesPermutation(axes, x.rank);
+      const outer = x.size / n;
+      const [rows, cols] = pairwiseSplit(n);
+      let flat = tf.reshape(perm ? tf.transpose(x, perm) : x, [outer, n]);
+      if (rows * cols !== n) flat = tf.pad(flat, [[0, 0], [0, rows * cols - n]]);
+      const s = tf.sum(tf.sum(tf.reshape(flat, [outer, rows, cols]), 2), 1);
+      const [outShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+      const shape = keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+      return tf.reshape(name === tf.Mean ? tf.div(s, n) : s, shape);
+    });
+  };
+}
+
 const OVERRIDES: Array<[string, KernelFunc]> = [
   [tf.Conv2DBackpropFilter, conv2dBackpropFilterKernel],
   [tf.Conv2DBackpropInput, conv2dBackpropInputKernel],
   [tf.BatchMatMul, batchMatMulKernel],
   [tf.Conv2D, conv2dKernel],
   [tf.Identity, identityKernel],
+  [tf.Sum, reduceKernel(tf.Sum)],
+  [tf.Mean, reduceKernel(tf.Mean)],
 ];
 
 /**
