@@ -32,6 +32,15 @@ export interface SyntheticStore {
   runs: string[];
 }
 
+/** Sample i's image path (relative to the dataset root) in a store of n samples. */
+export function syntheticPath(i: number, n: number): string {
+  return `${i < valStart(n) ? 'train' : 'val'}_set/images/${i}.jpg`;
+}
+
+function valStart(n: number): number {
+  return n - Math.min(4000, Math.floor(n / 10));
+}
+
 /** Builds the store at `dbPath` (a fresh file) and returns it open. */
 export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions): SyntheticStore {
   const { n } = opts;
@@ -47,11 +56,11 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
   };
   const store = openStore(dbPath);
   const classes = classList(8);
-  const valFrom = n - Math.min(4000, Math.floor(n / 10));
+  const valFrom = valStart(n);
   const samples: Sample[] = [];
   for (let i = 0; i < n; i++) {
     const split = i < valFrom ? 'train' : 'val';
-    samples.push({ id: `${split}/${i}`, path: `${split}_set/images/${i}.jpg`, label: drawClass(), split });
+    samples.push({ id: `${split}/${i}`, path: syntheticPath(i, n), label: drawClass(), split });
   }
   const root = opts.root ?? join(dbPath, '..', 'affectnet-synthetic');
   const dataset: Dataset = { format: 'synthetic', root, classes, samples, synthetic: true };

@@ -8,17 +8,20 @@
 //
 // Options: --sizes 3000,300000 (first = baseline), --seconds 10 (each continuous scroll), --speeds 1000,3000 (px/s;
 // one grid row is 104 px, so 1000 px/s is about a screen a second),
-// --run run-b (which synthetic run the panel shows), --store-dir DIR (keep and reuse the stores).
+// --run run-b (which synthetic run the panel shows), --store-dir DIR (keep and reuse the stores),
+// --image-size 640 (the dataset's images: SYNTHETIC faces as 640 px JPEGs, about an AffectNet
+// image's size; 48 = the demo's PNGs), --thumb-cache DIR (the grid thumbnail cache; default a fresh
+// folder per run, so thumbnails are made while the grid is measured, as on a first visit).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CurationClient } from '../src/extension/curation/client.js';
 import { launchBrowser } from '../test/e2e/codeServer.js';
-import { buildSyntheticStore } from './syntheticStore.js';
+import { buildSyntheticStore, syntheticPath } from './syntheticStore.js';
 import { measurePanel, type Figures, type ScrollFigures, type Timed } from './ui/measure.js';
 import { CHROMIUM, ensureBuilt, openPanel } from './ui/panel.js';
-import { REPO, startUiServer, thumbnailPool } from './ui/server.js';
+import { imagePool, linkImages, REPO, startUiServer } from './ui/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +31,8 @@ const { values: args } = parseArgs({
     run: { type: 'string', default: 'run-b' },
     // keeps the stores there and reuses them on the next run (a 300k store takes ~40 s to build)
     'store-dir': { type: 'string' },
+    'image-size': { type: 'string', default: '640' },
+    'thumb-cache': { type: 'string' },
   },
 });
 const sizes = args.sizes.split(',').map(Number);
@@ -41,7 +46,8 @@ if (!fs.existsSync(CHROMIUM)) {
 
 async function measureAll(): Promise<Figures[]> {
   ensureBuilt();
-  console.log(`bench:ui  load average ${load()}  scroll ${scroll.seconds} s at ${scroll.speeds.join(' and ')} px/s  sizes ${sizes.map((n) => n.toLocaleString()).join(', ')}`);
+  const imageSize = Number(args['image-size']);
+  console.log(`bench:ui  load average ${load()}  scroll ${scroll.seconds} s at ${scroll.speeds.join(' and ')} px/s  sizes ${sizes.map((n) => n.toLocaleString()).join(', ')}  images ${imageSize} px`);
 
   const dir = args['store-dir'] ? path.resolve(args['store-dir']) : fs.mkdtempSync(path.join(os.tmpdir(), 'kefer-bench-ui-'));
   const results: Figures[] = [];
@@ -56,17 +62,30 @@ async function measureAll(): Promise<Figures[]> {
       console.log(`store ${n.toLocaleString()} samples (3 runs): built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       return db;
     });
-    const server = await startUiServer(await thumbnailPool(256));
+    // every sample's image file: a symlink into a pool of 64 generated faces
+    const pool = await imagePool(path.join(dir, 'pool'), 64, imageSize);
+    const roots = dbs.map((db, i) => {
+      const root = path.join(path.dirname(db), 'affectnet-synthetic');
+      const t0 = performance.now();
+      linkImages(root, Array.from({ length: sizes[i] }, (_, k) => syntheticPath(k, sizes[i])), pool);
+      if (performance.now() - t0 > 1000) console.log(`image files for ${sizes[i].toLocaleString()} samples: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return root;
+    });
+    const poolBytes = pool.reduce((a, f) => a + fs.statSync(f).size, 0);
+    console.log(`images: ${pool.length} SYNTHETIC ${imageSize} px faces, ${(poolBytes / pool.length / 1024).toFixed(0)} KB each on average`);
+    const thumbDir = args['thumb-cache'] ? path.resolve(args['thumb-cache']) : fs.mkdtempSync(path.join(os.tmpdir(), 'kefer-bench-thumbs-'));
+    const server = await startUiServer([...roots, thumbDir]);
     const browser = await launchBrowser();
     try {
       for (const [i, db] of dbs.entries()) {
-        const worker = new CurationClient(process.execPath, path.join(REPO, 'dist', 'curationWorker.js'), db, (l) => console.error(l));
+        const worker = new CurationClient(process.execPath, path.join(REPO, 'dist', 'curationWorker.js'), db, (l) => console.error(l), thumbDir);
         try {
           const t1 = Date.now();
           const panel = await openPanel(browser.ctx, server, worker, path.join(path.dirname(db), 'runs', args.run));
           const loadMs = Date.now() - t1;
           results.push(await measurePanel(panel, scroll, loadMs));
           if (panel.host.ignored) console.log(`  (host double ignored ${panel.host.ignored} messages at ${sizes[i]})`);
+          console.log(`  ${sizes[i].toLocaleString()}: ${panel.host.thumbsAsked.toLocaleString()} thumbnails asked for, ${server.served().toLocaleString()} image requests served so far${panel.host.thumbErrors.length ? `, errors: ${panel.host.thumbErrors.slice(0, 3).join('; ')}` : ''}`);
           await panel.close();
         } finally {
           worker.dispose();
@@ -75,6 +94,7 @@ async function measureAll(): Promise<Figures[]> {
     } finally {
       await browser.close();
       await server.close();
+      if (!args['thumb-cache']) fs.rmSync(thumbDir, { recursive: true, force: true });
     }
   } finally {
     if (!args['store-dir']) fs.rmSync(dir, { recursive: true, force: true });

@@ -1,18 +1,19 @@
 // Test double of the extension host at the one boundary we own, the typed message protocol
 // (src/webviews/protocol.ts): it validates the webview's messages with the real parser and answers
-// them the way DiagnosticsSession does (src/extension/panels/diagnostics.ts, which needs vscode),
+// them the way DiagnosticsSession does (page rows and thumbnails through the same gridThumbs.ts) (src/extension/panels/diagnostics.ts, which needs vscode),
 // through the real curation service, so every page, matrix and sample comes from the real store
 // queries. Only the grid's read path is answered; label edits, retrain and export are not needed to
 // measure the grid and are counted as ignored.
 import * as path from 'node:path';
 import type { CurationService } from '../../src/extension/curation/service.js';
-import { parseWebviewMessage, type GridRow, type HostMessage, type RunSummary, type WebviewMessage } from '../../src/webviews/protocol.js';
+import { gridRows, ThumbRequests } from '../../src/extension/panels/gridThumbs.js';
+import { parseWebviewMessage, type HostMessage, type RunSummary, type WebviewMessage } from '../../src/webviews/protocol.js';
 
 type Api = { [K in keyof CurationService as CurationService[K] extends (...a: never[]) => unknown ? K : never]: CurationService[K] };
 
 /** What the host double needs of the curation worker: CurationClient, or the service in-process. */
 export interface Curation {
-  call<K extends keyof Api>(method: K, ...params: Parameters<Api[K]>): Promise<ReturnType<Api[K]>>;
+  call<K extends keyof Api>(method: K, ...params: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>>;
 }
 
 /** The curation service in this process (tests: no worker bundle needed); same answers, no stdio hop. */
@@ -27,6 +28,8 @@ export interface HostDoubleOptions {
   runDir: string;
   /** asWebviewUri for a dataset file. */
   src: (root: string, rel: string) => string;
+  /** asWebviewUri for an absolute path (thumbnail cache files). */
+  file: (file: string) => string;
   /** Delivers a message to the webview (window 'message' event). */
   post: (m: HostMessage) => Promise<void>;
 }
@@ -34,9 +37,16 @@ export interface HostDoubleOptions {
 export class HostDouble {
   /** Wall time of each requestPage round trip through the curation service, ms. */
   readonly pageMs: number[] = [];
+  /** Thumbnails asked for, and the errors (unreadable images) among the answers. */
+  thumbsAsked = 0;
+  readonly thumbErrors: string[] = [];
   ignored = 0;
+  private readonly thumbs: ThumbRequests;
 
-  constructor(private readonly o: HostDoubleOptions) {}
+  constructor(private readonly o: HostDoubleOptions) {
+    // the host's own thumbnail path (src/extension/panels/gridThumbs.ts), as DiagnosticsSession uses it
+    this.thumbs = new ThumbRequests((dir, ids, priority) => o.curation.call('thumbnails', dir, ids, priority), o.file, o.post, (e) => this.thumbErrors.push(e));
+  }
 
   async handle(raw: unknown): Promise<void> {
     const m = parseWebviewMessage(raw);
@@ -69,10 +79,13 @@ export class HostDouble {
         const t0 = performance.now();
         const r = await c.call('page', q.runDir, q.filter, q.sort, q.offset, q.limit);
         this.pageMs.push(performance.now() - t0);
-        const rows: GridRow[] = r.rows.map(({ path: p, root, ...rest }) => ({ ...rest, src: this.o.src(root, p) }));
-        await post({ type: 'page', page: { query: q, total: r.total, rows } });
+        await post({ type: 'page', page: { query: q, total: r.total, rows: gridRows(r.rows, this.o.file) } });
         break;
       }
+      case 'requestThumbs':
+        this.thumbsAsked += m.ids.length;
+        await this.thumbs.request(m.runDir, m.ids, m.urgent);
+        break;
       case 'requestConfusion': {
         const r = await c.call('confusion', m.runDir, m.basis);
         await post({ type: 'confusion', runDir: m.runDir, basis: m.basis, classes: r.classes, matrix: r.matrix });

@@ -57,7 +57,7 @@ export function ensureBuilt(): void {
 export async function openPanel(ctx: BrowserContext, server: UiServer, curation: Curation, runDir: string): Promise<Panel> {
   const page = await ctx.newPage();
   const host = new HostDouble({
-    curation, runDir, src: server.src,
+    curation, runDir, src: server.src, file: server.file,
     post: async (m) => {
       if (!page.isClosed()) await page.evaluate((msg) => window.postMessage(msg, '*'), m).catch(() => undefined);
     },

@@ -48,11 +48,14 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   const csp = new CspReports((l) => output.appendLine(l), path.join(context.logUri.fsPath, CSP_REPORT_FILE));
   const onCspViolation = csp.record.bind(csp);
   const training = new TrainingController(host, output);
-  const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), storePath(), (l) => output.appendLine(l));
+  // grid thumbnails: global storage, as they are keyed by the image's absolute path (and mtime, size)
+  const thumbDir = path.join(context.globalStorageUri.fsPath, 'thumbnails');
+  const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), storePath(), (l) => output.appendLine(l), thumbDir);
   const tree = new RunsTreeProvider(runsDir);
   const diagnostics = new DiagnosticsHub({
     extensionUri: context.extensionUri,
     curation,
+    thumbDir,
     runs: () => tree.runs(),
     retrain: (runDir, mode) => retrain(runDir, mode),
     exportLabels: (runDir) => exportLabels(runDir),

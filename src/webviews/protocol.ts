@@ -44,8 +44,11 @@ export interface GridQuery {
 /** One grid cell: what a thumbnail and its badges need, nothing more (pages stay small). */
 export interface GridRow {
   id: string;
-  /** webview URI of the image, made by the host (asWebviewUri). */
-  src: string;
+  /**
+   * webview URI of the sample's small grid thumbnail (the host's thumbnail cache); null until the
+   * host has made it (the webview asks with requestThumbs, the host answers with thumbs).
+   */
+  thumb: string | null;
   /** Label the run was scored against. */
   label: number;
   /** Current (effective) label after the overlay. */
@@ -60,6 +63,12 @@ export interface GridRow {
   excluded: boolean;
   unsure: boolean;
 }
+
+/**
+ * A grid thumbnail from the host: its webview URI, why the image could not be read, or dropped (the
+ * host's queue had newer requests: ask again if the row is still wanted).
+ */
+export type GridThumb = { id: string; src: string } | { id: string; error: string } | { id: string; dropped: true };
 
 export interface GridPage {
   query: GridQuery;
@@ -149,6 +158,7 @@ export type HostMessage =
   | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[] }
   | { type: 'engine'; event: EngineEvent }
   | { type: 'page'; page: GridPage }
+  | { type: 'thumbs'; runDir: string; thumbs: GridThumb[] }
   | { type: 'confusion'; runDir: string; basis: LabelBasis; classes: string[]; matrix: number[][] }
   | { type: 'sample'; sample: SampleDetail }
   | { type: 'labelChanged'; ids: string[] }
@@ -161,6 +171,8 @@ export type HostMessage =
 export type WebviewMessage =
   | { type: 'ready'; view: ViewKind }
   | { type: 'requestPage'; query: GridQuery }
+  /** Grid thumbnails of these samples (ids from pages), most wanted first; the first `urgent` are on screen. */
+  | { type: 'requestThumbs'; runDir: string; ids: string[]; urgent: number }
   | { type: 'requestConfusion'; runDir: string; basis: LabelBasis }
   | { type: 'requestSample'; runDir: string; id: string }
   | { type: 'requestScatter'; runDir: string }
@@ -179,7 +191,7 @@ export type HostMessageType = HostMessage['type'];
 export type WebviewMessageType = WebviewMessage['type'];
 
 const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
-  'ready', 'requestPage', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
+  'ready', 'requestPage', 'requestThumbs', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
   'unsure', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining', 'cspViolation',
 ]);
 
@@ -190,6 +202,9 @@ const isBasis = (v: unknown): v is LabelBasis => v === 'run' || v === 'effective
 const isView = (v: unknown): v is ViewKind => v === 'dashboard' || v === 'diagnostics' || v === 'diagnosticsView';
 /** Report text is page-controlled: keep log lines bounded. */
 const clip = (v: unknown): string => (isStr(v) ? v.slice(0, 300) : '');
+
+/** Most thumbnails one requestThumbs may ask for (the grid asks for about three pages). */
+export const MAX_THUMB_IDS = 1000;
 
 /**
  * Validates a message that arrived from a webview. Webview content is less trusted than the host,
@@ -219,6 +234,12 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
         type: 'requestPage',
         query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, cell } },
       };
+    }
+    case 'requestThumbs': {
+      const ids = m.ids;
+      if (!isStr(m.runDir) || !Array.isArray(ids) || ids.length > MAX_THUMB_IDS || !ids.every((x) => isStr(x) && x.length <= 1000)) return undefined;
+      const urgent = isInt(m.urgent) && m.urgent >= 0 ? Math.min(m.urgent, ids.length) : 0;
+      return { type: 'requestThumbs', runDir: m.runDir, ids: [...ids] as string[], urgent };
     }
     case 'requestConfusion':
       return isStr(m.runDir) && isBasis(m.basis) ? { type: 'requestConfusion', runDir: m.runDir, basis: m.basis } : undefined;

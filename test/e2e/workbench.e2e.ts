@@ -158,6 +158,13 @@ test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the s
     splits.add((await c.getAttribute('data-split')) ?? '');
   }
   assert.ok(splits.has('train'), `training-set mistakes are listed (--diagnose all); saw ${[...splits].join(', ')}`);
+  // the cells show the curation worker's cached WebP thumbnails (served from global storage, a
+  // resource root), not the dataset's images
+  const thumb = diag.locator('kefer-grid .cell[data-index="0"] img');
+  await diag.locator('kefer-grid .cell[data-index="0"] img[src]').waitFor({ timeout: 60000 });
+  await thumb.evaluate((img: HTMLImageElement) => img.decode());
+  assert.match(decodeURIComponent((await thumb.getAttribute('src')) ?? ''), /thumbnails.*\.webp/);
+  assert.ok(await thumb.evaluate((img: HTMLImageElement) => img.naturalWidth > 0), 'the thumbnail loaded');
   await diag.locator('#confusion td').first().waitFor();
   await diag.locator('#inspector').waitFor();
   await diag.locator('#scatter-source', { hasText: 'PCA' }).waitFor();

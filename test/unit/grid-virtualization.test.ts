@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CurationService } from '../../src/extension/curation/service.js';
-import { buildSyntheticStore } from '../../bench/syntheticStore.js';
+import { buildSyntheticStore, syntheticPath } from '../../bench/syntheticStore.js';
 import { inProcess } from '../../bench/ui/hostDouble.js';
 import { CHROMIUM, ensureBuilt, openPanel, type GridState } from '../../bench/ui/panel.js';
-import { startUiServer, thumbnailPool, type UiServer } from '../../bench/ui/server.js';
+import { imagePool, linkImages, startUiServer, type UiServer } from '../../bench/ui/server.js';
 import { launchBrowser } from '../e2e/codeServer.js';
 import { tempDir } from '../engine/store-helpers.js';
 
@@ -19,13 +19,15 @@ const LARGE = 60_000;
 
 let dir: string;
 let server: UiServer;
+let pool: string[];
 const services: CurationService[] = [];
 
 before(async () => {
   if (skip) return;
   ensureBuilt();
   dir = tempDir('kefer-grid-');
-  server = await startUiServer(await thumbnailPool(8));
+  pool = await imagePool(path.join(dir, 'pool'), 8);
+  server = await startUiServer([dir]);
 });
 
 after(async () => {
@@ -38,8 +40,11 @@ after(async () => {
 async function statesAt(n: number, ctx: Parameters<typeof openPanel>[0]): Promise<GridState[]> {
   const db = path.join(dir, `n${n}`, 'kefer.db');
   fs.mkdirSync(path.dirname(db));
-  buildSyntheticStore(db, { n, runs: ['run-a'] }).store.close();
-  const svc = new CurationService(db);
+  const built = buildSyntheticStore(db, { n, runs: ['run-a'] });
+  built.store.close();
+  linkImages(built.root, Array.from({ length: n }, (_, k) => syntheticPath(k, n)), pool);
+  // the grid shows thumbnails the service makes into this folder (as the curation worker does)
+  const svc = new CurationService(db, path.join(dir, `thumbs-${n}`));
   services.push(svc);
   const panel = await openPanel(ctx, server, inProcess(svc), path.join(dir, `n${n}`, 'runs', 'run-a'));
   const out = [await panel.state()];
@@ -49,6 +54,14 @@ async function statesAt(n: number, ctx: Parameters<typeof openPanel>[0]): Promis
     const r = (await panel.page.evaluate(`window.__kb.jump(${f})`)) as { paintMs: number | null };
     assert.notEqual(r.paintMs, null, `rows and thumbnails at ${f * 100}% of the list`);
     out.push(await panel.state());
+  }
+  // the cells show the host's small cached thumbnails, not the dataset's images
+  const imgs = (await panel.page.evaluate(`[...document.querySelector('kefer-diagnostics').shadowRoot.querySelector('kefer-grid').shadowRoot.querySelectorAll('.cell img[src]')]
+    .filter((i) => i.complete).map((i) => [i.src, i.naturalWidth])`)) as [string, number][];
+  assert.ok(imgs.length > 0, 'cells with images');
+  for (const [src, w] of imgs) {
+    assert.match(decodeURI(src), new RegExp(`/thumbs-${n}/.+\\.webp$`), 'a thumbnail cache file');
+    assert.ok(w > 0 && w <= 96, `thumbnail ${src}: width ${w} (0: not loaded)`);
   }
   await panel.close();
   return out;

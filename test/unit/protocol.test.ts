@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyToAction, parseWebviewMessage } from '../../src/webviews/protocol.js';
+import { keyToAction, MAX_THUMB_IDS, parseWebviewMessage } from '../../src/webviews/protocol.js';
 
 const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, cell: null };
 
@@ -30,6 +30,15 @@ test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
   assert.equal(parseWebviewMessage({ type: 'requestConfusion', runDir: '/r', basis: 'other' }), undefined);
   // a cell drill-down needs both classes
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, cell: 'run' }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
+});
+
+test('requestThumbs: a list of sample ids, bounded', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'requestThumbs', runDir: '/r', ids: ['train/1', 'val/2'], urgent: 1 }), { type: 'requestThumbs', runDir: '/r', ids: ['train/1', 'val/2'], urgent: 1 });
+  assert.equal((parseWebviewMessage({ type: 'requestThumbs', runDir: '/r', ids: ['a'], urgent: 9 }) as { urgent: number }).urgent, 1, 'urgent clamped to the ids');
+  assert.equal(parseWebviewMessage({ type: 'requestThumbs', runDir: '/r', ids: ['a', 3] }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestThumbs', runDir: '/r', ids: 'a' }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestThumbs', ids: ['a'] }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'requestThumbs', runDir: '/r', ids: Array.from({ length: MAX_THUMB_IDS + 1 }, (_, i) => `s${i}`) }), undefined);
 });
 
 test('keyToAction maps digits to classes and U/X/? to actions', () => {

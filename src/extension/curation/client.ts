@@ -16,11 +16,13 @@ export class CurationClient {
     private readonly workerScript: string,
     private readonly storePath: string,
     private readonly log: (line: string) => void,
+    /** Grid thumbnail cache folder (ThumbnailCache); without it the grid shows no thumbnails. */
+    private readonly thumbDir?: string,
   ) {}
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.proc) return this.proc;
-    const p = spawn(this.nodePath, [this.workerScript, this.storePath], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    const p = spawn(this.nodePath, [this.workerScript, this.storePath, ...(this.thumbDir ? [this.thumbDir] : [])], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     readline.createInterface({ input: p.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as { id: number; result?: unknown; error?: string };
       const h = this.pending.get(msg.id);
@@ -39,7 +41,7 @@ export class CurationClient {
     return p;
   }
 
-  call<K extends keyof Api>(method: K, ...params: Parameters<Api[K]>): Promise<ReturnType<Api[K]>> {
+  call<K extends keyof Api>(method: K, ...params: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
     const p = this.start();
     const id = this.next++;
     return new Promise((resolve, reject) => {

@@ -11,9 +11,12 @@ import {
   type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import type { GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
+import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
 
-/** A grid row before the host turns `path` into a webview URI. */
-export type RawRow = Omit<GridRow, 'src'> & { path: string; root: string };
+/** A grid row before the host turns `thumb` (a cache file, null until made) into a webview URI. */
+export type RawRow = Omit<GridRow, 'thumb'> & { path: string; root: string; thumb: string | null };
+/** A grid thumbnail: its cache file, or why it could not be made (the message names the image). */
+export type RawThumb = { id: string; file: string } | { id: string; error: string } | { id: string; dropped: true };
 /** A sample detail before the host turns `path` into a webview URI. */
 export type RawSample = Omit<SampleDetail, 'src'> & { root: string };
 
@@ -74,8 +77,14 @@ export class CurationService {
   private opened: Store | undefined;
   /** Per run: alignment stats by run label. Run records never change once imported, so never stale. */
   private alignCache = new Map<string, (AlignStats | null)[]>();
+  /** Dataset root + sample id -> image path, from the pages served: the grid asks thumbnails by id. */
+  private paths = new Map<string, string>();
+  private readonly thumbs: ThumbnailCache | undefined;
 
-  constructor(private readonly storePath: string) {}
+  /** thumbDir: where grid thumbnails are cached (the extension's global storage); none: no thumbnails. */
+  constructor(private readonly storePath: string, thumbDir?: string) {
+    this.thumbs = thumbDir ? new ThumbnailCache(thumbDir) : undefined;
+  }
 
   private get store(): Store {
     // Opened lazily: the first training run creates the file (openStore would too, with migrations).
@@ -112,7 +121,7 @@ export class CurationService {
       const m = confusion(this.store, id, filter.cell).matrix;
       const total = m[filter.trueClass]?.[filter.predClass] ?? 0;
       const p = cellPage(this.store, id, filter.trueClass, filter.predClass, { ...opts, basis: filter.cell });
-      return { total, rows: p.rows.map((r) => toRow(r, root)) };
+      return { total, rows: p.rows.map((r) => this.toRow(r, root)) };
     }
     const f = {
       trueClass: filter.trueClass ?? undefined, predClass: filter.predClass ?? undefined,
@@ -120,7 +129,36 @@ export class CurationService {
     };
     const total = countMistakes(this.store, id, f);
     const rows = offset < total ? mistakesPage(this.store, id, f, opts).rows : [];
-    return { total, rows: rows.map((r) => toRow(r, root)) };
+    return { total, rows: rows.map((r) => this.toRow(r, root)) };
+  }
+
+  private toRow(r: RecordRow, root: string): RawRow {
+    // bounded: a page of ids is what the grid asks thumbnails for next; older ones fall back to the store
+    if (this.paths.size >= 50_000) this.paths.clear();
+    this.paths.set(`${root}\0${r.id}`, r.path);
+    return {
+      id: r.id, path: r.path, root, thumb: this.thumbs?.cached(path.join(root, r.path)) ?? null, label: r.label, currentLabel: r.effLabel, pred: r.pred,
+      confidence: r.confidence, gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
+    };
+  }
+
+  /**
+   * Grid thumbnails of a run's samples, made on first request (ThumbnailCache). Higher priority is
+   * made first: the host numbers its requests so the newest (what is on screen) goes ahead.
+   */
+  async thumbnails(runDir: string, ids: string[], priority = 0): Promise<RawThumb[]> {
+    const cache = this.thumbs;
+    if (!cache) throw new Error('no thumbnail cache folder configured');
+    const d = this.datasetOf(runDir);
+    return Promise.all(ids.map(async (id): Promise<RawThumb> => {
+      try {
+        const rel = this.paths.get(`${d.root}\0${id}`) ?? sampleHistory(this.store, { dataset: d.id, id }).sample.path;
+        return { id, file: await cache.get(path.join(d.root, rel), priority) };
+      } catch (err) {
+        if (err instanceof ThumbnailDropped) return { id, dropped: true };
+        return { id, error: err instanceof Error ? err.message : String(err) };
+      }
+    }));
   }
 
   confusion(runDir: string, basis: LabelBasis): { classes: string[]; matrix: number[][]; accuracy: number; n: number } {
@@ -235,11 +273,4 @@ export class CurationService {
     this.opened?.close();
     this.opened = undefined;
   }
-}
-
-function toRow(r: RecordRow, root: string): RawRow {
-  return {
-    id: r.id, path: r.path, root, label: r.label, currentLabel: r.effLabel, pred: r.pred, confidence: r.confidence,
-    gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
-  };
 }

@@ -3,15 +3,18 @@
 // paths into webview URIs; panel and view differ only in how they are created.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CspViolation, GridRow, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import type { CspViolation, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
 import { readMeta, toSummary } from '../runlist/runFiles.js';
+import { gridRows, ThumbRequests } from './gridThumbs.js';
 import { resourceRoots, webviewHtml } from './html.js';
 
 export interface DiagnosticsDeps {
   extensionUri: vscode.Uri;
   curation: CurationClient;
+  /** The curation worker's grid thumbnail cache folder (a webview resource root). */
+  thumbDir: string;
   runs: () => RunSummary[];
   retrain: (runDir: string, mode: RetrainMode) => Promise<string | undefined>;
   exportLabels: (runDir: string) => Promise<string | undefined>;
@@ -25,6 +28,9 @@ class DiagnosticsSession implements vscode.Disposable {
   runDir: string | undefined;
   /** Comparison to send once the (re-rendered) webview says it is ready. */
   pendingComparison: [string, string] | undefined;
+  private readonly thumbs: ThumbRequests;
+  /** Unreadable images reported to the output channel, at most a few per panel. */
+  private thumbErrors = 0;
 
   constructor(
     private readonly webview: vscode.Webview,
@@ -33,13 +39,21 @@ class DiagnosticsSession implements vscode.Disposable {
     runDir: string | undefined,
   ) {
     this.runDir = runDir;
+    this.thumbs = new ThumbRequests(
+      (dir, ids, priority) => deps.curation.call('thumbnails', dir, ids, priority),
+      (file) => this.uri(file),
+      (m) => this.post(m),
+      (e) => {
+        if (this.thumbErrors++ < 5) deps.log(`grid thumbnail: ${e}`);
+      },
+    );
     this.configure();
     this.subs.push(webview.onDidReceiveMessage((raw: unknown) => void this.handle(raw)));
   }
 
   private configure(): void {
     const roots = this.deps.runs().map((r) => readMeta(r.runDir)?.datasetRoot).filter((x): x is string => !!x);
-    this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, [...new Set(roots)]) };
+    this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, [...new Set(roots), this.deps.thumbDir]) };
     this.webview.html = webviewHtml(this.webview, this.deps.extensionUri, 'diagnostics', this.view, 'KE-FER Diagnostics');
   }
 
@@ -53,8 +67,12 @@ class DiagnosticsSession implements vscode.Disposable {
     this.configure();
   }
 
+  private uri(file: string): string {
+    return this.webview.asWebviewUri(vscode.Uri.file(file)).toString();
+  }
+
   private src(root: string, rel: string): string {
-    return this.webview.asWebviewUri(vscode.Uri.file(path.join(root, rel))).toString();
+    return this.uri(path.join(root, rel));
   }
 
   private async handle(raw: unknown): Promise<void> {
@@ -83,10 +101,12 @@ class DiagnosticsSession implements vscode.Disposable {
         case 'requestPage': {
           const q = m.query;
           const r = await c.call('page', q.runDir, q.filter, q.sort, q.offset, q.limit);
-          const rows: GridRow[] = r.rows.map(({ path: p, root, ...rest }) => ({ ...rest, src: this.src(root, p) }));
-          this.post({ type: 'page', page: { query: q, total: r.total, rows } });
+          this.post({ type: 'page', page: { query: q, total: r.total, rows: gridRows(r.rows, (f) => this.uri(f)) } });
           break;
         }
+        case 'requestThumbs':
+          await this.thumbs.request(m.runDir, m.ids, m.urgent);
+          break;
         case 'requestConfusion': {
           const r = await c.call('confusion', m.runDir, m.basis);
           this.post({ type: 'confusion', runDir: m.runDir, basis: m.basis, classes: r.classes, matrix: r.matrix });

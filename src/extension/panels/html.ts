@@ -30,7 +30,10 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, a
 <script type="module" nonce="${n}" src="${script}"></script></body></html>`;
 }
 
-/** Resource roots: the extension's media folder plus the dataset folders whose images are shown. */
-export function resourceRoots(extensionUri: vscode.Uri, datasetRoots: string[]): vscode.Uri[] {
-  return [vscode.Uri.joinPath(extensionUri, 'media'), ...datasetRoots.map((r) => vscode.Uri.file(r))];
+/**
+ * Resource roots: the extension's media folder plus the dataset folders whose images are shown (the
+ * inspector and the comparison show originals) and the grid thumbnail cache (pass it in `dirs`).
+ */
+export function resourceRoots(extensionUri: vscode.Uri, dirs: string[]): vscode.Uri[] {
+  return [vscode.Uri.joinPath(extensionUri, 'media'), ...dirs.map((r) => vscode.Uri.file(r))];
 }

@@ -4,10 +4,10 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, type GridFilter, type GridRow, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, MAX_THUMB_IDS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
-import { PAGE_SIZE, pagesFor, type ThumbGrid } from './grid.js';
+import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
 import './grid.js';
 import { matrixCellLabel, matrixKeyAction, type MatrixCell } from './matrixKeys.js';
 
@@ -83,8 +83,11 @@ export class DiagnosticsApp extends LitElement {
   @state() private comparison: RunComparison | undefined;
   @state() private retraining = false;
   @query('kefer-grid') private grid!: ThumbGrid;
-  private pages = new Map<number, GridRow[]>();
+  private pages = new Map<number, GridCellRow[]>();
   private requested = new Set<number>();
+  /** The rows of the pages held, by id (thumbnails arrive by id); and the thumbnails asked for. */
+  private byId = new Map<string, GridCellRow>();
+  private thumbsAsked = new Set<string>();
   /** Bumps on every filter/sort/label change so late pages from an old query are dropped. */
   private queryGen = 0;
   private pendingSelectId: string | undefined;
@@ -121,6 +124,7 @@ export class DiagnosticsApp extends LitElement {
         if (q.runDir !== this.runDir) break;
         if (JSON.stringify(q.filter) !== JSON.stringify(this.filter) || q.sort !== this.sort) break;
         this.pages.set(q.offset / PAGE_SIZE, m.page.rows);
+        for (const r of m.page.rows) this.byId.set(r.id, r);
         this.total = m.page.total;
         this.generation++;
         if (this.pendingSelectId) {
@@ -130,6 +134,25 @@ export class DiagnosticsApp extends LitElement {
             this.select(i);
           }
         } else if (!this.detail && m.page.rows.length && q.offset === 0) this.select(Math.min(this.selected, this.total - 1));
+        break;
+      }
+      case 'thumbs': {
+        if (m.runDir !== this.runDir) break;
+        let changed = false;
+        for (const t of m.thumbs) {
+          if ('dropped' in t) {
+            // the host had newer requests: asked again at the next render if the row is still wanted
+            this.thumbsAsked.delete(t.id);
+            changed = true;
+            continue;
+          }
+          const r = this.byId.get(t.id);
+          if (!r) continue;
+          if ('src' in t) r.thumb = t.src;
+          else r.thumbError = t.error;
+          changed = true;
+        }
+        if (changed) this.generation++;
         break;
       }
       case 'confusion':
@@ -174,7 +197,7 @@ export class DiagnosticsApp extends LitElement {
     return -1;
   }
 
-  private rowAt = (i: number): GridRow | undefined => this.pages.get(Math.floor(i / PAGE_SIZE))?.[i % PAGE_SIZE];
+  private rowAt = (i: number): GridCellRow | undefined => this.pages.get(Math.floor(i / PAGE_SIZE))?.[i % PAGE_SIZE];
 
   private reset(): void {
     this.selected = 0;
@@ -187,6 +210,9 @@ export class DiagnosticsApp extends LitElement {
     this.queryGen++;
     this.pages.clear();
     this.requested.clear();
+    this.byId.clear();
+    // in flight ones are asked again: the worker joins a request to the one making that thumbnail
+    this.thumbsAsked.clear();
     this.fetch(0);
   }
 
@@ -200,6 +226,16 @@ export class DiagnosticsApp extends LitElement {
     const [a, b] = e.detail;
     if (b < a) return;
     for (const p of pagesFor(a, b)) if (!this.pages.has(p)) this.fetch(p);
+  }
+
+  /** The grid wants these thumbnails (on screen first): ask the host for those not asked for yet. */
+  private onThumbs(e: CustomEvent<{ ids: string[]; urgent: number }>): void {
+    const fresh = (ids: string[]): string[] => ids.filter((id) => !this.thumbsAsked.has(id));
+    const urgent = fresh(e.detail.ids.slice(0, e.detail.urgent));
+    const ids = [...urgent, ...fresh(e.detail.ids.slice(e.detail.urgent))].slice(0, MAX_THUMB_IDS);
+    if (!ids.length || !this.run) return;
+    for (const id of ids) this.thumbsAsked.add(id);
+    send({ type: 'requestThumbs', runDir: this.runDir, ids, urgent: Math.min(urgent.length, ids.length) });
   }
 
   private select(i: number): void {
@@ -410,7 +446,7 @@ export class DiagnosticsApp extends LitElement {
       </div>
       <div class="main">
         <kefer-grid .total=${this.total} .rowsAt=${this.rowAt} .classes=${this.classes} .selected=${this.selected} .generation=${this.generation}
-          @range=${(e: CustomEvent<[number, number]>) => this.onRange(e)} @pick=${(e: CustomEvent<number>) => { this.select(e.detail); this.grid.focus(); }}></kefer-grid>
+          @range=${(e: CustomEvent<[number, number]>) => this.onRange(e)} @thumbs=${(e: CustomEvent<{ ids: string[]; urgent: number }>) => this.onThumbs(e)} @pick=${(e: CustomEvent<number>) => { this.select(e.detail); this.grid.focus(); }}></kefer-grid>
         <aside>
           ${this.renderComparison()}
           ${this.renderInspector()}
