@@ -14,6 +14,7 @@ import { createEncoder, createTransform, type BackboneName } from '../src/engine
 import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
 import { startParallel } from '../src/engine/train/parallel.js';
 import { Sgd } from '../src/engine/train/sgd.js';
+import { OnnxTrainStep } from '../src/engine/train/onnxStep.js';
 
 interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
 interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?: string }
@@ -94,6 +95,35 @@ async function measureTfjs(cfg: BenchConfig): Promise<Result> {
     fn.dispose();
     sgd.dispose();
     tf.dispose([x, labels, text]);
+  }
+}
+
+/**
+ * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, train/onnxStep.ts):
+ * encoder forward/backward on onnxruntime's native CPU kernels, F_n + losses + their SGD on tfjs.
+ */
+async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
+  const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
+  const fn = createTransform(29);
+  const sgd = new Sgd(0.9, 5e-4);
+  const x = tf.tidy(() => tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, 'float32', 1).dataSync() as Float32Array);
+  const labels = Array.from({ length: cfg.batch }, (_, i) => i % 7);
+  const text = tf.tidy(() => {
+    const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
+    return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
+  });
+  const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  try {
+    return await timeSteps(async () => {
+      const r = await onnx.step(x, labels, 0.002);
+      if (!r.terms.every(Number.isFinite)) throw new Error(`non-finite loss ${r.terms.join(', ')}`);
+    }, cfg.batch);
+  } finally {
+    await onnx.dispose();
+    enc.dispose();
+    fn.dispose();
+    sgd.dispose();
+    text.dispose();
   }
 }
 
@@ -192,6 +222,18 @@ async function main(): Promise<void> {
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
       }
       if (b.pref !== 'wasm') continue;
+      // onnxruntime runtime: tfjs (wasm) only runs the small head; thread counts as --workers.
+      for (const threads of WORKERS) {
+        try {
+          const o = await measureOnnx(cfg, threads);
+          const ratio = base ? `${(o.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
+          const cpuRatio = base ? `; per CPU-second ${fmt(o.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(o.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
+          const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
+          console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}]`);
+        } catch (err) {
+          console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} threads: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+        }
+      }
       for (const w of WORKERS.filter((n) => n > 1)) {
         let p: Result;
         try {

@@ -45,9 +45,9 @@ export interface ExportableModel {
 }
 
 /** Stage layout per backbone; must match encoders.ts (the equality tests catch drift). */
-const LAYOUT = {
-  resnet18: { stemKernel: 7, stemStride: 2, maxPool: true, blocks: [2, 2, 2, 2], strides: [1, 2, 2, 2], head: false },
-  compact: { stemKernel: 3, stemStride: 1, maxPool: false, blocks: [1, 1, 1], strides: [2, 2, 2], head: true },
+export const LAYOUT = {
+  resnet18: { stemKernel: 7, stemStride: 2, stemWidth: 64, maxPool: true, widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2], strides: [1, 2, 2, 2], head: false },
+  compact: { stemKernel: 3, stemStride: 1, stemWidth: 32, maxPool: false, widths: [64, 128, 256], blocks: [1, 1, 1], strides: [2, 2, 2], head: true },
 } as const;
 
 /** Every tensor's values, read up front with `await data()` (WebGPU in Node has no synchronous read). */

@@ -15,12 +15,14 @@ function attribute(name: string, value: Attr): onnx.IAttributeProto {
   return { name, type: T.INT, i: value };
 }
 
-function valueInfo(name: string, dims: Dim[]): onnx.IValueInfoProto {
+type ElemType = 'float32' | 'int64';
+
+function valueInfo(name: string, dims: Dim[], elem: ElemType = 'float32'): onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
+        elemType: elem === 'int64' ? onnx.TensorProto.DataType.INT64 : onnx.TensorProto.DataType.FLOAT,
         shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
       },
     },
@@ -33,6 +35,9 @@ export class GraphBuilder {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private counter = 0;
+
+  /** `opset`: the training graphs need 16 (ScatterElements with reduction). */
+  constructor(private readonly opset = OPSET) {}
 
   /** A float32 constant; returns its name. */
   constant(name: string, data: Float32Array, dims: number[]): string {
@@ -60,13 +65,25 @@ export class GraphBuilder {
     return out;
   }
 
-  input(name: string, dims: Dim[]): string {
-    this.inputs.push(valueInfo(name, dims));
+  /** Adds a node with several outputs (e.g. MaxPool's values and indices); returns their names. */
+  opMulti(opType: string, inputs: string[], outputs: string[], attrs: Record<string, Attr> = {}): string[] {
+    const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v));
+    this.nodes.push({ opType, input: inputs, output: outputs, name: outputs[0], attribute: attribute_ });
+    return outputs;
+  }
+
+  /** A fresh tensor name (for opMulti outputs). */
+  fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, dims: Dim[], elem: ElemType = 'float32'): string {
+    this.inputs.push(valueInfo(name, dims, elem));
     return name;
   }
 
-  output(name: string, dims: Dim[]): void {
-    this.outputs.push(valueInfo(name, dims));
+  output(name: string, dims: Dim[], elem: ElemType = 'float32'): void {
+    this.outputs.push(valueInfo(name, dims, elem));
   }
 
   encode(graphName: string, metadata: Record<string, string> = {}): Uint8Array {
@@ -74,7 +91,7 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 7,
       producerName: 'kefer-studio',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: this.opset }],
       graph,
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     });

@@ -18,6 +18,10 @@ import { augmentInto, type AugmentMode } from './augment.js';
 import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheckpoint, type CheckpointConfig } from './checkpoint.js';
 import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
+import { OnnxTrainStep } from './onnxStep.js';
+
+export type TrainRuntime = 'tfjs' | 'onnx';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['tfjs', 'onnx'];
 import { startParallel } from './parallel.js';
 
 export interface TrainConfig {
@@ -44,6 +48,13 @@ export interface TrainConfig {
   augment?: AugmentMode;
   /** Data-parallel replicas on worker threads, the calling thread included (wasm only; 1 = single thread). See parallel.ts. */
   workers?: number;
+  /**
+   * Where the encoder's forward/backward runs: 'tfjs' (the active tfjs backend, default) or 'onnx'
+   * (onnxruntime-node's native CPU kernels; F_n and the losses stay on tfjs). See train/onnxStep.ts.
+   */
+  runtime?: TrainRuntime;
+  /** onnxruntime intra-op threads with runtime 'onnx' (default: onnxruntime's, the physical cores). */
+  onnxThreads?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -225,12 +236,18 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   let ema = 0;
   const t0 = Date.now() - state.elapsedSec * 1000;
   let epoch = state.epoch;
+  let onnxStep: OnnxTrainStep | undefined;
   const saveLast = async (stepInEpoch: number, ep: number) => {
+    onnxStep?.sync();
     const s: ResumeState = { ...state, epoch: ep, stepInEpoch, elapsedSec: (Date.now() - t0) / 1000 };
     await saveCheckpoint(lastDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: ep, step: state.globalStep }) });
     await saveOptimizer(lastDir, sgd, s);
   };
 
+  if (cfg.runtime === 'onnx') {
+    if ((cfg.workers ?? 1) > 1) throw new Error('--runtime onnx uses onnxruntime\'s own threads; it cannot be combined with --workers');
+    onnxStep = await OnnxTrainStep.create({ encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } });
+  }
   const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } }) : undefined;
   /**
    * One optimizer step on this thread. Values are read back with `await data()` after the step:
@@ -279,7 +296,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
         const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
         for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
         const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-        const stats = par ? await par.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
+        const stats = par ? await par.step(x, labelsArr, lr) : onnxStep ? await onnxStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
         const [ls, lt, lc] = stats.terms;
         const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
         if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
@@ -296,6 +313,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       }
       const steps = Math.max(1, sums.seen / bs);
       let val: EvalResult | undefined;
+      onnxStep?.sync();
       if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
       const entry: EpochHistory = {
         epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
@@ -316,6 +334,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
 
   } finally {
     await par?.close();
+    await onnxStep?.dispose();
   }
   const selectedOn = inputs.val ? 'validation' : 'last-epoch';
   let valEval: EvalResult | undefined;
