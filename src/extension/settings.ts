@@ -1,11 +1,14 @@
 // Maps the `kefer.*` settings to `kefer train` arguments. Pure (no vscode import) so it is unit-tested.
 
 export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
+/** Where the encoder trains: see `kefer train --runtime`. */
+export type TrainRuntime = 'auto' | 'onnx' | 'tfjs';
 export type Backbone = 'resnet18' | 'compact';
 export type Contrast = 'pairwise' | 'per-sample';
 
 export interface TrainSettings {
   backend: Backend;
+  trainRuntime: TrainRuntime;
   backbone: Backbone;
   epochs: number;
   batchSize: number;
@@ -22,6 +25,7 @@ export interface TrainSettings {
 /** The method's defaults (shared/docs/method.md). */
 export const DEFAULT_SETTINGS: TrainSettings = {
   backend: 'auto',
+  trainRuntime: 'auto',
   backbone: 'resnet18',
   epochs: 50,
   batchSize: 64,
@@ -76,7 +80,7 @@ export function trainArgs(r: TrainRequest): string[] {
   a.push('--lr', String(s.learningRate), '--contrast', s.contrast);
   a.push('--lambda-s', String(s.lambdaS), '--lambda-t', String(s.lambdaT), '--lambda-c', String(s.lambdaC));
   if (s.textEncoder && s.textEncoder !== 'auto') a.push('--text', s.textEncoder);
-  a.push('--backend', s.backend);
+  a.push('--backend', s.backend, '--runtime', s.trainRuntime);
   if (s.seed !== null) a.push('--seed', String(s.seed));
   if (r.maxSteps !== undefined) a.push('--max-steps', String(r.maxSteps));
   if (r.extra) a.push(...r.extra);
@@ -101,6 +105,7 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
   const seed = get<number | null>('seed');
   return {
     backend: pick('backend', ['auto', 'tensorflow', 'webgpu', 'wasm'] as const, d.backend),
+    trainRuntime: pick('trainRuntime', ['auto', 'onnx', 'tfjs'] as const, d.trainRuntime),
     backbone: pick('backbone', ['resnet18', 'compact'] as const, d.backbone),
     epochs: Math.round(num('epochs', d.epochs, 1)),
     batchSize: Math.round(num('batchSize', d.batchSize, 1)),

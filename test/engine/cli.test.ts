@@ -63,7 +63,9 @@ test('train -> relabel -> retrain: the overlay reaches training, runs and record
   assert.equal(first.code, 0, first.err);
   const events = first.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
   const start = events.find((e) => e.type === 'start')!;
-  assert.equal((start.backend as { name: string }).name, 'wasm');
+  // --runtime auto on a CPU: the encoder trains on onnxruntime, the head on tfjs wasm; both are reported.
+  assert.equal((start.backend as { name: string }).name, 'onnxruntime');
+  assert.match((start.backend as { detail: string }).detail, /onnxruntime-node CPU.*tfjs wasm/);
   assert.equal(start.textKind, 'standin');
   assert.equal(start.synthetic, true);
   assert.ok(events.some((e) => e.type === 'log' && /registered run r1 with \d+ per-sample records/.test(String(e.message))));

@@ -6,7 +6,7 @@ import { countsByClass, loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONES } from '../model/index.js';
 import { resolveTextEmbeddings } from '../text/index.js';
-import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, TRAIN_RUNTIMES, train, type TrainConfig } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
 import { AUGMENT_MODES } from '../train/augment.js';
 import { UserError } from './errors.js';
@@ -32,6 +32,10 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
   --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) | none
   --backend NAME         auto | tensorflow | webgpu | wasm
+  --runtime NAME         encoder forward/backward: auto (default: onnxruntime when tfjs would use wasm,
+                         i.e. on a CPU, and no --workers) | onnx (onnxruntime-node native CPU kernels,
+                         several times faster than wasm) | tfjs (the tfjs backend above)
+  --onnx-threads N       onnxruntime threads with --runtime onnx (default: one per core)
   --workers N            data-parallel replicas on worker threads, wasm only (default 1); each takes
                          batch/N images of a step; BatchNorm uses per-replica statistics
   --seed N (29)  --resume  --holdout X (0.1)
@@ -50,7 +54,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -84,6 +88,8 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     init: f.init as string | undefined,
     augment: oneOf(f, 'augment', AUGMENT_MODES, 'standard'),
     workers: f.workers !== undefined ? num(f, 'workers', 1, { int: true, min: 1 }) : undefined,
+    runtime: oneOf(f, 'runtime', TRAIN_RUNTIMES, 'auto'),
+    onnxThreads: f['onnx-threads'] !== undefined ? num(f, 'onnx-threads', 1, { int: true, min: 1 }) : undefined,
   };
 }
 

@@ -20,8 +20,18 @@ import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
 import { OnnxTrainStep } from './onnxStep.js';
 
-export type TrainRuntime = 'tfjs' | 'onnx';
-export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['tfjs', 'onnx'];
+export type TrainRuntime = 'auto' | 'tfjs' | 'onnx';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx'];
+
+/**
+ * 'auto': the encoder trains on onnxruntime-node when tfjs would run it on wasm (a CPU: onnxruntime's
+ * native kernels are several times faster, bench:train) and no data-parallel workers were asked for;
+ * on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it.
+ */
+export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1): 'tfjs' | 'onnx' {
+  if (runtime === 'onnx' || runtime === 'tfjs') return runtime;
+  return backend === 'wasm' && workers <= 1 ? 'onnx' : 'tfjs';
+}
 import { startParallel } from './parallel.js';
 
 export interface TrainConfig {
@@ -49,8 +59,9 @@ export interface TrainConfig {
   /** Data-parallel replicas on worker threads, the calling thread included (wasm only; 1 = single thread). See parallel.ts. */
   workers?: number;
   /**
-   * Where the encoder's forward/backward runs: 'tfjs' (the active tfjs backend, default) or 'onnx'
-   * (onnxruntime-node's native CPU kernels; F_n and the losses stay on tfjs). See train/onnxStep.ts.
+   * Where the encoder's forward/backward runs: 'tfjs' (the active tfjs backend), 'onnx' (onnxruntime-node's
+   * native CPU kernels; F_n and the losses stay on tfjs; see train/onnxStep.ts) or 'auto' (default:
+   * resolveTrainRuntime).
    */
   runtime?: TrainRuntime;
   /** onnxruntime intra-op threads with runtime 'onnx' (default: onnxruntime's, the physical cores). */
@@ -223,9 +234,14 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const totalSteps = Math.min(cfg.epochs * stepsPerEpoch, cfg.maxSteps ?? Infinity);
   const evalModel: EvalModel = { encoder, transform, textNorm, neutralIndex, logitScale: cfg.logitScale, norm, classes };
 
-  await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, backend: inputs.backend, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
+  const runtime = resolveTrainRuntime(cfg.runtime, inputs.backend.name, cfg.workers);
+  // What actually runs the model, for the log, the UI and run.json: with 'onnx' the encoder is not on tfjs.
+  const backendUsed: BackendReport = runtime === 'onnx'
+    ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core'}); F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})` }
+    : inputs.backend;
+  await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, runtime, backend: backendUsed, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
   await log({
-    type: 'start', runDir, backend: inputs.backend, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
+    type: 'start', runDir, backend: backendUsed, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
     dataset: `${inputs.train.format}:${inputs.train.root}${inputs.train.split ? '#' + inputs.train.split : ''}`,
     nTrain, nVal: inputs.val?.samples.length ?? 0, epochs: cfg.epochs, stepsPerEpoch, backbone: cfg.backbone, synthetic: !!inputs.train.synthetic,
   });
@@ -244,7 +260,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await saveOptimizer(lastDir, sgd, s);
   };
 
-  if (cfg.runtime === 'onnx') {
+  if (runtime === 'onnx') {
     if ((cfg.workers ?? 1) > 1) throw new Error('--runtime onnx uses onnxruntime\'s own threads; it cannot be combined with --workers');
     onnxStep = await OnnxTrainStep.create({ encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } });
   }
