@@ -22,6 +22,8 @@ interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?
 const CONFIGS: BenchConfig[] = [
   { id: 'resnet18 b16', backbone: 'resnet18', batch: 16, size: 112 },
   { id: 'compact b64', backbone: 'compact', batch: 64, size: 48 },
+  // bench:accuracy's CPU settings (32 px, batch 32).
+  { id: 'compact b32', backbone: 'compact', batch: 32, size: 32 },
   // Last: before the early-release backprop (src/engine/backend/tapeMemory.ts) it exhausted the
   // 4 GB wasm32 heap, which leaves the backend unusable.
   { id: 'resnet18 b64', backbone: 'resnet18', batch: 64, size: 112 },
