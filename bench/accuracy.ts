@@ -16,7 +16,7 @@ import { createImageCache, loadDataset, type Dataset } from '../src/engine/data/
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
 import { computeMetrics, type Metrics } from '../src/engine/eval/metrics.js';
 import { resolveTextEmbeddings } from '../src/engine/text/index.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/engine/train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, resolveTrainRuntime, type TrainConfig } from '../src/engine/train/trainer.js';
 import { Rng } from '../src/engine/util/rng.js';
 import { BACKBONES, type BackboneName } from '../src/engine/model/index.js';
 import { calibrate, epochsForBudget, trainWithBudget, type BudgetRun } from './accuracy/budgetTrain.js';
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
 
   out(`# bench:accuracy — ${new Date().toISOString()}`);
   out();
-  out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (shared machine); backend: ${backend.name} (${backend.detail})`);
+  out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (shared machine); backend: ${backend.name} (${backend.detail}); encoder training runtime: ${resolveTrainRuntime(base.runtime, backend.name, base.workers) === 'onnx' ? 'onnxruntime-node (native CPU; F_n + losses on tfjs)' : `tfjs ${backend.name}`}`);
   out(`train: FERPlus train, majority vote, ${nClasses} classes, ${trainSet.samples.length}${trainSet.samples.length < fullTrainN ? ` of ${fullTrainN} (seeded subset)` : ''} images; checkpoint selected on FERPlus valid (${valSet.samples.length}${valSet !== fullVal ? ` of ${fullVal.samples.length}, seeded subset` : ''}); reported on FERPlus test (${testSet.samples.length}${testSet !== fullTest ? ` of ${fullTest.samples.length}, seeded subset — NOT the full test set` : ''})`);
   out(`text embeddings: ${text.source.description}`);
   if (text.source.kind !== 'clip') out('NOTE: with the stand-in text embeddings the knowledge part of KE-FER (CLIP text features of the class prompts) is absent: the text side is a fixed 512-d class code built from valence/arousal/dominance norms.');
