@@ -100,11 +100,8 @@ async function measureTfjs(cfg: BenchConfig): Promise<Result> {
   }
 }
 
-/**
- * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, train/onnxStep.ts):
- * encoder forward/backward on onnxruntime's native CPU kernels, F_n + losses + their SGD on tfjs.
- */
-async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
+/** Model, optimizer, one fixed batch (host array) and class text for the step runners that take arrays. */
+function hostStepInputs(cfg: BenchConfig) {
   const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
   const fn = createTransform(29);
   const sgd = new Sgd(0.9, 5e-4);
@@ -114,6 +111,21 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
     const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
     return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
   });
+  const dispose = () => {
+    enc.dispose();
+    fn.dispose();
+    sgd.dispose();
+    text.dispose();
+  };
+  return { enc, fn, sgd, x, labels, text, dispose };
+}
+
+/**
+ * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, train/onnxStep.ts):
+ * encoder forward/backward on onnxruntime's native CPU kernels, F_n + losses + their SGD on tfjs.
+ */
+async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
+  const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
   const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     return await timeSteps(async () => {
@@ -122,24 +134,13 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
     }, cfg.batch);
   } finally {
     await onnx.dispose();
-    enc.dispose();
-    fn.dispose();
-    sgd.dispose();
-    text.dispose();
+    dispose();
   }
 }
 
 /** The same step data-parallel over `workers` replicas (this thread + workers - 1 worker threads). */
 async function measureParallel(cfg: BenchConfig, workers: number): Promise<Result> {
-  const enc = createEncoder(cfg.backbone, { seed: 29, inputSize: cfg.size });
-  const fn = createTransform(29);
-  const sgd = new Sgd(0.9, 5e-4);
-  const x = tf.tidy(() => tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, 'float32', 1).dataSync() as Float32Array);
-  const labels = Array.from({ length: cfg.batch }, (_, i) => i % 7);
-  const text = tf.tidy(() => {
-    const t = tf.randomNormal([7, 512], 0, 1, 'float32', 2);
-    return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
-  });
+  const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
   const par = await startParallel({ workers, encoder: enc, transform: fn, sgd, textNorm: text, batchSize: cfg.batch, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   const t = { main: 0, wait: 0, reduce: 0, worker: 0, n: 0 };
   const step = async () => {
@@ -158,10 +159,7 @@ async function measureParallel(cfg: BenchConfig, workers: number): Promise<Resul
     return { ...r, note };
   } finally {
     await par.close();
-    enc.dispose();
-    fn.dispose();
-    sgd.dispose();
-    text.dispose();
+    dispose();
   }
 }
 

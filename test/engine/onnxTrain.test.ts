@@ -2,21 +2,18 @@
 // tfjs autodiff on the pure-JS cpu backend (an independent implementation), and the trainer end to end.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { initBackend } from '../../src/engine/backend/index.js';
-import { generateSyntheticDataset, loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport, EngineEvent } from '../../src/engine/events.js';
 import { createEncoder, type BackboneName } from '../../src/engine/model/index.js';
 import { OnnxEncoderTrainer } from '../../src/engine/onnx/trainSession.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
-import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
+import { train } from '../../src/engine/train/trainer.js';
 import { Rng } from '../../src/engine/util/rng.js';
+import { maxAbsDiff, snapshot, tinyTrainData, TINY_TRAIN } from './train-helpers.js';
 
 let backend: BackendReport;
 let work: string;
@@ -24,11 +21,7 @@ let trainSet: Dataset;
 let valSet: Dataset;
 
 before(async () => {
-  backend = await initBackend('wasm');
-  work = await mkdtemp(path.join(tmpdir(), 'kefer-onnx-train-'));
-  await generateSyntheticDataset(path.join(work, 'data'), { perClass: 5, classes: 7, seed: 3, size: 16 });
-  trainSet = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
-  valSet = await loadDataset(`synthetic:${path.join(work, 'data')}#valid`);
+  ({ backend, work, trainSet, valSet } = await tinyTrainData('kefer-onnx-train-'));
 });
 
 function randomArray(n: number, rng: Rng, scale = 1): Float32Array {
@@ -104,24 +97,10 @@ test('onnxruntime encoder backward equals tfjs autodiff (cpu backend): ResNet-18
   assert.ok(worst < 1e-3, `gradient of ${name} differs by ${worst} (relative)`);
 });
 
-const tiny: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, backbone: 'compact', inputSize: 16, epochs: 2, batchSize: 8, lr: 0.01, seed: 11 };
+const tiny = TINY_TRAIN;
 
 function weightsOf(m: Awaited<ReturnType<typeof loadCheckpoint>>): Map<string, Float32Array> {
-  const all = new Map<string, Float32Array>();
-  for (const [k, v] of m.encoder.params) all.set(`encoder.${k}`, v.dataSync() as Float32Array);
-  for (const [k, v] of m.encoder.buffers) all.set(`buffer.${k}`, v.dataSync() as Float32Array);
-  for (const [k, v] of m.transform.params) all.set(k, v.dataSync() as Float32Array);
-  return all;
-}
-
-function maxAbsDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let m = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k);
-    assert.ok(y, `missing ${k}`);
-    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  }
-  return m;
+  return new Map([...snapshot(m.encoder.params, 'encoder.'), ...snapshot(m.encoder.buffers, 'buffer.'), ...snapshot(m.transform.params)]);
 }
 
 test('--runtime onnx trains the same model as tfjs: same first-step losses, close weights, resume exact', async () => {

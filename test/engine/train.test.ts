@@ -1,20 +1,18 @@
 // Trainer, checkpoints and resume, on a tiny generated dataset with the wasm backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/engine/backend/index.js';
-import { generateSyntheticDataset, loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport, EngineEvent } from '../../src/engine/events.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { loadCheckpoint, saveCheckpoint, loadInitWeights, CheckpointError, IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
-import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
+import { train } from '../../src/engine/train/trainer.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/engine/util/safetensors.js';
 import { lrForEpoch } from '../../src/engine/train/schedule.js';
+import { maxAbsDiff, snapshot, tinyTrainData, TINY_TRAIN } from './train-helpers.js';
 
 let backend: BackendReport;
 let trainSet: Dataset;
@@ -22,28 +20,10 @@ let valSet: Dataset;
 let work: string;
 
 before(async () => {
-  backend = await initBackend('wasm');
-  work = await mkdtemp(path.join(tmpdir(), 'kefer-train-'));
-  await generateSyntheticDataset(path.join(work, 'data'), { perClass: 5, classes: 7, seed: 3, size: 16 });
-  trainSet = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
-  valSet = await loadDataset(`synthetic:${path.join(work, 'data')}#valid`);
+  ({ backend, work, trainSet, valSet } = await tinyTrainData('kefer-train-'));
 });
 
-const tiny: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, backbone: 'compact', inputSize: 16, epochs: 2, batchSize: 8, lr: 0.01, seed: 11 };
-
-function snapshot(dir: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map([...dir].map(([k, v]) => [k, v.dataSync() as Float32Array]));
-}
-
-function maxAbsDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let m = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k);
-    assert.ok(y, `missing ${k}`);
-    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  }
-  return m;
-}
+const tiny = TINY_TRAIN;
 
 test('learning-rate schedule: warm-up epoch at 1e-4, then cosine from the base lr', () => {
   const o = { lr: 0.002, warmupLr: 1e-4, warmupEpochs: 1, epochs: 50 };
