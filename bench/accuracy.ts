@@ -40,6 +40,7 @@ const USAGE = `npm run bench:accuracy -- [options]
   --ablation            also train Ls only and per-sample Lc at the same budget and flags
   --no-cross            skip the FER2013-original-labels evaluation
   --augment standard|light|none (standard = the released code's; light drops random erasing)
+  --onnx-threads N      onnxruntime intra-op threads when the encoder trains on onnxruntime (default: one per core)
   --backend auto|wasm|tensorflow|webgpu (auto)  --out DIR (.kefer/bench/accuracy-<time>)`;
 
 const { values: f } = parseArgs({
@@ -48,7 +49,7 @@ const { values: f } = parseArgs({
     lr: { type: 'string' }, batch: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'logit-scale': { type: 'string' },
     contrast: { type: 'string' }, seed: { type: 'string' }, classes: { type: 'string' }, subset: { type: 'string' },
     peers: { type: 'string' }, 'peer-samples': { type: 'string' }, 'peer-max-min': { type: 'string' },
-    ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' },
+    ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' }, 'onnx-threads': { type: 'string' },
     text: { type: 'string' }, augment: { type: 'string' }, 'val-subset': { type: 'string' }, 'test-subset': { type: 'string' }, help: { type: 'boolean' },
   },
 });
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
     ...DEFAULT_TRAIN_CONFIG, backbone, inputSize, batchSize: batch, lr: num('lr', 0.01), seed, contrast,
     logitScale: num('logit-scale', DEFAULT_TRAIN_CONFIG.logitScale),
     augment: augmentMode(f.augment),
+    ...(f['onnx-threads'] !== undefined ? { onnxThreads: num('onnx-threads', 1, true) } : {}),
   };
 
   out(`# bench:accuracy — ${new Date().toISOString()}`);

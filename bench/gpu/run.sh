@@ -5,13 +5,13 @@
 # has the exact device `run` call.
 #   bench/gpu/run.sh            on the GPU machine (unpacks the Vulkan loader into /)
 #   bench/gpu/run.sh --local    here: no unpacking, software adapter allowed, PyTorch on CPU
-# Env: KEFER_GPU_BENCH_SIZE (112), _BATCH (64), _SECONDS (20) per measurement.
+# Env: KEFER_GPU_BENCH_SIZE (112), _BATCHES ("64 16"), _SECONDS (20) per measurement.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=.kefer/gpu-bench
 local=0
 [[ ${1:-} == --local ]] && local=1
-size=${KEFER_GPU_BENCH_SIZE:-112} batch=${KEFER_GPU_BENCH_BATCH:-64} secs=${KEFER_GPU_BENCH_SECONDS:-20}
+size=${KEFER_GPU_BENCH_SIZE:-112} batches=${KEFER_GPU_BENCH_BATCHES:-64 16} secs=${KEFER_GPU_BENCH_SECONDS:-20}
 out=${OUT:-/tmp/kefer-gpu-bench-out}
 mkdir -p "$out"
 [[ -f $B/step.mjs ]] || { echo "missing $B: run bench/gpu/prepare.sh here and carry .kefer/gpu-bench" >&2; exit 2; }
@@ -44,10 +44,14 @@ echo "node $("$node" --version) ($node)"
 py=${KEFER_PYTHON:-python3}
 "$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
 
-echo "== webgpu: resnet18 @${size} b${batch}"
-"$node" "$B/step.mjs" --backbone resnet18 --size "$size" --batch "$batch" --seconds "$secs" 2>&1 | tee "$out/webgpu.log"
-echo "== pytorch: resnet18 @${size} b${batch}"
-PYTHONUNBUFFERED=1 "$py" bench/gpu/torch_step.py "{\"backbone\": \"resnet18\", \"size\": $size, \"batch\": $batch, \"seconds\": $secs}" 2>&1 | tee "$out/torch.log"
+: >"$out/webgpu.log"
+: >"$out/torch.log"
+for batch in $batches; do
+  echo "== webgpu: resnet18 @${size} b${batch}"
+  "$node" "$B/step.mjs" --backbone resnet18 --size "$size" --batch "$batch" --seconds "$secs" 2>&1 | tee -a "$out/webgpu.log"
+  echo "== pytorch: resnet18 @${size} b${batch}"
+  PYTHONUNBUFFERED=1 "$py" bench/gpu/torch_step.py "{\"backbone\": \"resnet18\", \"size\": $size, \"batch\": $batch, \"seconds\": $secs}" 2>&1 | tee -a "$out/torch.log"
+done
 
 "$py" - "$out/webgpu.log" "$out/torch.log" <<'PY'
 import json, sys
@@ -57,8 +61,8 @@ def last_json(p):
 w = last_json(sys.argv[1]); t = last_json(sys.argv[2])
 if not w or not t:
     print("RESULT: incomplete (see logs above)"); sys.exit(1)
-w = w[-1]
-for r in t:
-    print(f"RESULT resnet18 @{w['size']} b{w['batch']}: webgpu {w['img_per_s']:.1f} img/s ({w['adapter']}) = "
-          f"{w['img_per_s'] / r['img_per_s']:.3f}x pytorch {r['mode']} {r['img_per_s']:.1f} img/s ({r['device']}, torch {r['torch']})")
+for a in w:
+    for r in (r for r in t if r["batch"] == a["batch"]):
+        print(f"RESULT resnet18 @{a['size']} b{a['batch']}: webgpu {a['img_per_s']:.1f} img/s ({a['adapter']}) = "
+              f"{a['img_per_s'] / r['img_per_s']:.3f}x pytorch {r['mode']} {r['img_per_s']:.1f} img/s ({r['device']}, torch {r['torch']})")
 PY
