@@ -5,12 +5,15 @@
 # has the exact device `run` call.
 #   bench/gpu/run.sh            on the GPU machine (unpacks the Vulkan loader into /)
 #   bench/gpu/run.sh --local    here: no unpacking, software adapter allowed, PyTorch on CPU
+#   bench/gpu/run.sh --profile  WebGPU only: forward / forward+backward / step times and kernels per
+#                               step, under tfjs-backend-webgpu flag variants (where the time goes)
 # Env: KEFER_GPU_BENCH_SIZE (112), _BATCHES ("64 16"), _SECONDS (20) per measurement.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=.kefer/gpu-bench
-local=0
+local=0 profile=0
 [[ ${1:-} == --local ]] && local=1
+[[ ${1:-} == --profile ]] && profile=1
 size=${KEFER_GPU_BENCH_SIZE:-112} batches=${KEFER_GPU_BENCH_BATCHES:-64 16} secs=${KEFER_GPU_BENCH_SECONDS:-20}
 out=${OUT:-/tmp/kefer-gpu-bench-out}
 mkdir -p "$out"
@@ -40,6 +43,16 @@ if [[ -z $node ]] || (( $("$node" -p 'process.versions.node.split(".")[0]') < 20
   chmod +x "$node"
 fi
 echo "node $("$node" --version) ($node)"
+
+if ((profile)); then
+  for flags in '{}' '{"WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE":1000}' '{"WEBGPU_CPU_FORWARD":false}'; do
+    for batch in $batches; do
+      echo "== webgpu profile: resnet18 @${size} b${batch} flags ${flags}"
+      "$node" "$B/step.mjs" --backbone resnet18 --size "$size" --batch "$batch" --seconds "$secs" --phases --flags "$flags" 2>&1 | grep '^{' | tee -a "$out/profile.log"
+    done
+  done
+  exit 0
+fi
 
 py=${KEFER_PYTHON:-python3}
 "$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3

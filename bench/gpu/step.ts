@@ -3,6 +3,9 @@
 // initWebGpu's adapter. Bundled by bench/gpu/prepare.sh (esbuild) so it runs where node_modules
 // cannot travel (the device machine); also runs from the tree with tsx.
 //   step.js [--backbone resnet18] [--size 112] [--batch 64] [--seconds 20] [--min-steps 3]
+//           [--flags '{"WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE": 200}'] [--phases]
+// --flags sets tfjs-backend-webgpu flags (to find where the per-step time goes); --phases also times
+// the forward pass alone and forward + backward without SGD, and counts the kernels of one step.
 // Prints progress lines and, last, one JSON line {"img_per_s": ...}.
 import * as tf from '@tensorflow/tfjs-core';
 import { initWebGpu } from '../../src/engine/backend/webgpu.js';
@@ -22,8 +25,11 @@ async function main(): Promise<void> {
   const batch = Number(arg('batch', '64'));
   const seconds = Number(arg('seconds', '20'));
   const minSteps = Number(arg('min-steps', '3'));
+  const flags = JSON.parse(arg('flags', '{}')) as Record<string, number | boolean>;
+  const phases = process.argv.includes('--phases');
   const t0 = performance.now();
   const rep = await initWebGpu((m) => console.log(m));
+  for (const [k, v] of Object.entries(flags)) tf.env().set(k, v);
   console.log(`backend: webgpu (${rep.detail}) in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
 
   const enc = createEncoder(backbone, { seed: 29, inputSize: size });
@@ -40,14 +46,15 @@ async function main(): Promise<void> {
   });
   // Reads are async only (no dataSync on WebGPU in Node); awaiting the loss each step also makes
   // the GPU finish the step, as PyTorch's loss.item() does on the other side.
-  const step = async (): Promise<number> => {
-    const { value, grads } = tf.variableGrads(() => {
-      const v = enc.apply(x, true);
-      return keferLoss(v, fn.apply(v), text, labels, { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 }).total;
-    }, vars);
+  const lossOf = () => {
+    const v = enc.apply(x, true);
+    return keferLoss(v, fn.apply(v), text, labels, { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 }).total;
+  };
+  const step = async (withSgd = true): Promise<number> => {
+    const { value, grads } = tf.variableGrads(lossOf, vars);
     const byKey: Record<string, tf.Tensor> = {};
     for (const [k, v] of params) byKey[k] = grads[v.name];
-    sgd.step(params, byKey, 0.002);
+    if (withSgd) sgd.step(params, byKey, 0.002);
     const loss = (await value.data())[0];
     tf.dispose([value, ...Object.values(grads)]);
     if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss}`);
@@ -67,8 +74,18 @@ async function main(): Promise<void> {
     steps++;
   }
   const wall = (performance.now() - start) / 1000;
+  const extra: Record<string, number> = {};
+  if (phases) {
+    // Mean seconds of 5 runs each; every run ends with a read, so the GPU has finished it.
+    const timeIt = async (f: () => Promise<unknown>) => { await f(); const a = performance.now(); for (let i = 0; i < 5; i++) await f(); return (performance.now() - a) / 5000; };
+    extra.fwd_s = await timeIt(async () => { const l = tf.tidy(lossOf); await l.data(); l.dispose(); });
+    extra.fwd_bwd_s = await timeIt(() => step(false));
+    extra.step_s = await timeIt(() => step(true));
+    const prof = await tf.profile(() => step(true));
+    extra.kernels_per_step = prof.kernels.length;
+  }
   const mem = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
-  console.log(JSON.stringify({ backend: 'webgpu', adapter: rep.detail, backbone, size, batch, steps, seconds: wall, img_per_s: (steps * batch) / wall, tensors: mem.numTensors, gpu_mib: Math.round((mem.numBytesInGPU ?? 0) / 2 ** 20) }));
+  console.log(JSON.stringify({ backend: 'webgpu', adapter: rep.detail, backbone, size, batch, flags, steps, seconds: wall, img_per_s: (steps * batch) / wall, ...extra, tensors: mem.numTensors, gpu_mib: Math.round((mem.numBytesInGPU ?? 0) / 2 ** 20) }));
   enc.dispose();
   fn.dispose();
   sgd.dispose();
