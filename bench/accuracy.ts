@@ -30,6 +30,8 @@ const USAGE = `npm run bench:accuracy -- [options]
   --backbone compact|resnet18 (compact)   --input-size N (48 for compact, 112 for resnet18)
   --lr X (0.01)  --batch N (64)  --warmup-epochs N (0 below 10 epochs, else 1)  --logit-scale X (100)
   --contrast pairwise|per-sample (pairwise)  --seed N (29)  --classes 7|8 (7)
+  --lambda-t X --lambda-c X   loss weights (method.md's defaults); 0 and 0 train "Ls only", so one
+                        ablation variant can run as its own process beside another
   --subset N            train on N seeded-random FERPlus train images (quick runs)
   --val-subset N        select the checkpoint on N seeded-random FERPlus valid images (default all)
   --test-subset N       report on N seeded-random test images (default all; quick runs only)
@@ -49,7 +51,7 @@ const { values: f } = parseArgs({
     lr: { type: 'string' }, batch: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'logit-scale': { type: 'string' },
     contrast: { type: 'string' }, seed: { type: 'string' }, classes: { type: 'string' }, subset: { type: 'string' },
     peers: { type: 'string' }, 'peer-samples': { type: 'string' }, 'peer-max-min': { type: 'string' },
-    ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' }, 'onnx-threads': { type: 'string' },
+    ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' },
     text: { type: 'string' }, augment: { type: 'string' }, 'val-subset': { type: 'string' }, 'test-subset': { type: 'string' }, help: { type: 'boolean' },
   },
 });
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
     ...DEFAULT_TRAIN_CONFIG, backbone, inputSize, batchSize: batch, lr: num('lr', 0.01), seed, contrast,
     logitScale: num('logit-scale', DEFAULT_TRAIN_CONFIG.logitScale),
     augment: augmentMode(f.augment),
+    lambdaT: num('lambda-t', DEFAULT_TRAIN_CONFIG.lambdaT), lambdaC: num('lambda-c', DEFAULT_TRAIN_CONFIG.lambdaC),
     ...(f['onnx-threads'] !== undefined ? { onnxThreads: num('onnx-threads', 1, true) } : {}),
   };
 
@@ -203,7 +206,9 @@ async function main(): Promise<void> {
   const cfg: TrainConfig = { ...base, epochs, warmupEpochs };
   out(`calibration: ${secPerStep.toFixed(2)} s/step at batch ${batch} (${(batch / secPerStep).toFixed(1)} img/s) -> ${epochs} epoch(s) in ${budgetMin} min${f.epochs !== undefined ? ' (--epochs given)' : ''}`);
 
-  const variants: { name: string; cfg: TrainConfig }[] = [{ name: `KE-FER (Ls+Lt+Lc, ${contrast})`, cfg }];
+  const lsOnly = cfg.lambdaT === 0 && cfg.lambdaC === 0;
+  const mainName = lsOnly ? 'Ls only (lambda-t = lambda-c = 0)' : `KE-FER (Ls+Lt+Lc, ${contrast}${cfg.lambdaT !== DEFAULT_TRAIN_CONFIG.lambdaT || cfg.lambdaC !== DEFAULT_TRAIN_CONFIG.lambdaC ? `, lambda-t ${cfg.lambdaT}, lambda-c ${cfg.lambdaC}` : ''})`;
+  const variants: { name: string; cfg: TrainConfig }[] = [{ name: mainName, cfg }];
   if (f.ablation) {
     variants.push({ name: 'Ls only (lambda-t = lambda-c = 0)', cfg: { ...cfg, lambdaT: 0, lambdaC: 0 } });
     variants.push({ name: `Ls+Lt+Lc, ${contrast === 'pairwise' ? 'per-sample' : 'pairwise'} Lc`, cfg: { ...cfg, contrast: contrast === 'pairwise' ? 'per-sample' : 'pairwise' } });
@@ -222,9 +227,9 @@ async function main(): Promise<void> {
   out('## FERPlus test (majority vote)');
   out();
   const r0 = main0.run;
-  out(`KE-FER: ${r0.config.backbone} ${r0.config.inputSize}px, batch ${r0.config.batchSize}, lr ${r0.config.lr}, ${r0.config.epochs} epoch(s) planned, ${r0.curve.length} completed, ${r0.stepsDone} steps, training wall time ${(r0.trainSec / 60).toFixed(1)} min${r0.stoppedByBudget ? ' (stopped by the budget)' : ''}; checkpoint: ${r0.selectedOn === 'validation' ? `epoch ${r0.bestEpoch}, best FERPlus-valid WAR` : 'partial first epoch (budget hit before any validation)'}`);
+  out(`${mainName}: ${r0.config.backbone} ${r0.config.inputSize}px, batch ${r0.config.batchSize}, lr ${r0.config.lr}, ${r0.config.epochs} epoch(s) planned, ${r0.curve.length} completed, ${r0.stepsDone} steps, training wall time ${(r0.trainSec / 60).toFixed(1)} min${r0.stoppedByBudget ? ' (stopped by the budget)' : ''}; checkpoint: ${r0.selectedOn === 'validation' ? `epoch ${r0.bestEpoch}, best FERPlus-valid WAR` : 'partial first epoch (budget hit before any validation)'}`);
   out();
-  const rows: { name: string; metrics: Metrics; extra?: string }[] = [{ name: 'KE-FER (all test images)', metrics: main0.test.metrics }];
+  const rows: { name: string; metrics: Metrics; extra?: string }[] = [{ name: `${lsOnly ? 'Ls only' : 'KE-FER'} (all test images)`, metrics: main0.test.metrics }];
   if (peerTest && peerTest.idx.length < testSet.samples.length) rows.push({ name: 'KE-FER (peer images)', metrics: subsetMetrics(testSet, main0.test.preds, peerTest.idx), extra: 'same images as the peers' });
   for (const p of peerScores) rows.push({ name: p.name, metrics: p.metrics, extra: `${(p.secPerImage * 1000).toFixed(0)} ms/image; ${p.description}` });
   out(metricsTable(rows, peerScores));
