@@ -1,6 +1,6 @@
 // Inference throughput of ResNet-18 at 112x112, eval mode, in one run:
 //   tfjs (wasm, the best backend here), onnxruntime-node (model only, and end to end from PNG files through
-//   evaluateCheckpointOnnx: decode + normalise + run + records), PyTorch CPU (bench/infer_torch.py) when a
+//   evaluateCheckpointOnnx: decode + normalise + run + records; fp32 and int8), PyTorch CPU (bench/infer_torch.py) when a
 //   python with torch exists. Ratios against PyTorch (against tfjs when torch is absent). Wall img/s and
 //   img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
 // Usage: npm run bench:infer [-- --seconds 8 --batch 32 --images 1024]
@@ -16,6 +16,7 @@ import { generateSyntheticDataset, loadDataset, type Dataset } from '../src/engi
 import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
+import { exportCheckpointInt8 } from '../src/engine/onnx/int8.js';
 import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint } from '../src/engine/train/checkpoint.js';
 import { classList } from '../src/engine/classes.js';
 
@@ -116,12 +117,27 @@ async function main(): Promise<void> {
     await ck.release();
     results.push([`onnxruntime-node, end to end (${what}; PNG decode+resize+normalise+run+records)`, e2e]);
 
+    // int8 (static QDQ quantization, calibrated on 256 of the same images; labels unused). Its
+    // predictions on a trained FERPlus model: bench/README.md.
+    const q = await exportCheckpointInt8(dir, ds, { images: 256 });
+    const s8 = await createOnnxSession(q.file, {});
+    results.push([`onnxruntime-node ${s8.provider} int8, model only`, await measure(BATCH, async () => void (await runBatch(s8.session, x, BATCH, SIZE)))]);
+    await s8.session.release();
+    const ck8 = await openOnnxCheckpoint(dir, { precision: 'int8' });
+    const e2e8 = await measure(ds.samples.length, async () => void (await evaluateOnnx(ck8, ds, { batchSize: BATCH })));
+    await ck8.release();
+    results.push([`onnxruntime-node int8, end to end (same images and steps)`, e2e8]);
+
     const ref = base ?? tfjs;
     const refName = base ? 'pytorch' : 'tfjs';
     for (const [name, r] of results) {
       console.log(`${name}: ${fmt(r.imgPerSec)} img/s = ${(r.imgPerSec / ref.imgPerSec).toFixed(2)}x ${refName}; ${fmt(r.cpuImgPerSec)} img/CPU-s = ${(r.cpuImgPerSec / ref.cpuImgPerSec).toFixed(2)}x [${r.images} images]`);
     }
-    if (base) console.log(`target: onnx end to end >= 3x pytorch: ${e2e.imgPerSec / base.imgPerSec >= 3 ? 'MET' : 'NOT MET'} (${(e2e.imgPerSec / base.imgPerSec).toFixed(2)}x wall)`);
+    if (base) {
+      for (const [what, r] of [['fp32', e2e], ['int8', e2e8]] as const) {
+        console.log(`target: onnx ${what} end to end >= 3x pytorch (fp32): ${r.imgPerSec / base.imgPerSec >= 3 ? 'MET' : 'NOT MET'} (${(r.imgPerSec / base.imgPerSec).toFixed(2)}x wall, ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x per CPU-second)`);
+      }
+    }
     encoder.dispose();
     transform.dispose();
   } finally {

@@ -10,7 +10,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { onnx } from 'onnx-proto';
 import path from 'node:path';
 import { normaliseRows } from '../eval/records.js';
 import type { Encoder, Transform } from '../model/index.js';
@@ -18,6 +19,7 @@ import { BN_EPS, type ParamStore } from '../model/layers.js';
 import { loadCheckpoint, type CheckpointConfig } from '../train/checkpoint.js';
 import { readSafetensors } from '../util/safetensors.js';
 import { GraphBuilder } from './graph.js';
+import { QuantWriter, type QuantMode } from './quantize.js';
 
 /** File name of the export inside a checkpoint directory (`kefer export-onnx` without --out writes it there). */
 export const ONNX_FILE = 'model.onnx';
@@ -88,8 +90,11 @@ function foldConvBn(values: Values, enc: Encoder, convName: string, bnName: stri
 }
 
 /** L2-normalised rows, as losses.ts l2normalize does (norm clamped at 1e-8). */
-/** Builds the ONNX model bytes. `metadata` lands in the model's metadata_props. */
-export async function exportKeferOnnx(model: ExportableModel, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+/**
+ * Builds the ONNX model bytes. `metadata` lands in the model's metadata_props. `quant` (quantize.ts):
+ * 'calibrate' adds one output per activation quantization point; 'int8' writes the QDQ model.
+ */
+export async function exportKeferOnnx(model: ExportableModel, metadata: Record<string, string> = {}, quant: QuantMode = { kind: 'float' }): Promise<Uint8Array> {
   const { config, encoder, transform } = model;
   const values = await readValues([encoder, transform]);
   const layout = LAYOUT[encoder.name];
@@ -97,26 +102,28 @@ export async function exportKeferOnnx(model: ExportableModel, metadata: Record<s
   const D = encoder.featureDim;
   const K = config.classes.length;
   const g = new GraphBuilder();
+  // Quantization points (no-ops in a float export) mark each activation a conv or Add reads.
+  const q = new QuantWriter(g, quant);
 
   const convBn = (x: string, convName: string, bnName: string, stride: number, relu: boolean): string => {
     const f = foldConvBn(values, encoder, convName, bnName);
-    const w = g.constant(`${convName}.weight`, f.w, [f.cout, f.cin, f.k, f.k]);
-    const b = g.constant(`${convName}.bias`, f.b, [f.cout]);
+    const [w, b] = q.convParams(x, convName, f.w, f.b, [f.cout, f.cin, f.k, f.k]);
     const p = Math.floor(f.k / 2); // PyTorch-style symmetric padding, as layers.ts conv() uses
     const y = g.op('Conv', [x, w, b], { kernel_shape: [f.k, f.k], strides: [stride, stride], pads: [p, p, p, p] });
-    return relu ? g.op('Relu', [y]) : y;
+    return q.point(relu ? g.op('Relu', [y]) : y, convName);
   };
 
-  let h = g.op('Transpose', [g.input('images', ['N', S, S, 3])], { perm: [0, 3, 1, 2] });
+  let h = q.point(g.op('Transpose', [g.input('images', ['N', S, S, 3])], { perm: [0, 3, 1, 2] }), 'input');
   h = convBn(h, 'conv1', 'bn1', layout.stemStride, true);
-  if (layout.maxPool) h = g.op('MaxPool', [h], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  // Max-pooling keeps the stem's quantization (same scale in and out: onnxruntime then pools in uint8).
+  if (layout.maxPool) h = q.point(g.op('MaxPool', [h], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }), 'conv1');
   layout.blocks.forEach((count, s) => {
     for (let i = 0; i < count; i++) {
       const name = `layer${s + 1}.${i}`;
       const stride = i === 0 ? layout.strides[s] : 1;
       const y = convBn(convBn(h, `${name}.conv1`, `${name}.bn1`, stride, true), `${name}.conv2`, `${name}.bn2`, 1, false);
       const shortcut = encoder.params.has(`${name}.downsample.0.weight`) ? convBn(h, `${name}.downsample.0`, `${name}.downsample.1`, stride, false) : h;
-      h = g.op('Relu', [g.op('Add', [y, shortcut])]);
+      h = q.point(g.op('Relu', [g.op('Add', [y, shortcut])]), `${name}.out`);
     }
   });
   if (layout.head) h = convBn(h, 'head.conv', 'head.bn', 1, false);
@@ -183,22 +190,45 @@ export interface ExportResult {
 }
 
 /**
- * Loads the checkpoint in `dir` (tfjs must have a backend; any works) and writes its ONNX export to
- * `out` (default DIR/model.onnx). The checkpoint's sha256 goes into the metadata so a stale export is
- * detected later (runtime.ts re-exports then).
+ * Loads the checkpoint in `dir` (tfjs must have a backend; any works) with its projection and hands it to
+ * `use` with the sha256 of its model.safetensors; disposes it afterwards.
  */
-export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONNX_FILE)): Promise<ExportResult> {
+export async function withExportableModel<T>(dir: string, use: (model: ExportableModel, checkpointSha256: string) => Promise<T>): Promise<T> {
   const checkpointSha256 = await fileSha256(path.join(dir, 'model.safetensors'));
   const model = await loadCheckpoint(dir);
   try {
     const projection = await readEncoderProjection(dir);
-    const bytes = await exportKeferOnnx({ ...model, projection }, { [META_CHECKPOINT_SHA]: checkpointSha256 });
-    // Write then rename so a concurrent reader never sees half a model.
-    const tmp = `${out}.tmp-${process.pid}`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, out);
-    return { file: out, bytes: bytes.length, checkpointSha256, backbone: model.config.backbone, inputSize: model.config.inputSize, classes: model.config.classes };
+    return await use({ ...model, projection }, checkpointSha256);
   } finally {
     model.dispose();
+  }
+}
+
+/** Writes then renames, so a concurrent reader never sees half a model. */
+export async function writeModelFile(out: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${out}.tmp-${process.pid}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, out);
+}
+
+/**
+ * Writes the checkpoint's ONNX export to `out` (default DIR/model.onnx). The checkpoint's sha256 goes
+ * into the metadata so a stale export is detected later (runtime.ts re-exports then).
+ */
+export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONNX_FILE)): Promise<ExportResult> {
+  return withExportableModel(dir, async (model, checkpointSha256) => {
+    const bytes = await exportKeferOnnx(model, { [META_CHECKPOINT_SHA]: checkpointSha256 });
+    await writeModelFile(out, bytes);
+    return { file: out, bytes: bytes.length, checkpointSha256, backbone: model.config.backbone, inputSize: model.config.inputSize, classes: model.config.classes };
+  });
+}
+
+/** Reads one metadata value from an .onnx file (undefined when absent or unreadable). */
+export async function readOnnxMetadata(file: string, key: string): Promise<string | undefined> {
+  try {
+    const m = onnx.ModelProto.decode(await readFile(file));
+    return m.metadataProps.find((p) => p.key === key)?.value ?? undefined;
+  } catch {
+    return undefined;
   }
 }

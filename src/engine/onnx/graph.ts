@@ -49,6 +49,15 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An int8 / uint8 / int32 constant (quantized weights, zero points, biases). */
+  constantInt(name: string, data: Int8Array | Uint8Array | Int32Array, dims: number[]): string {
+    const T = onnx.TensorProto.DataType;
+    const dataType = data instanceof Int8Array ? T.INT8 : data instanceof Uint8Array ? T.UINT8 : T.INT32;
+    const copy = data.slice();
+    this.inits.push({ name, dataType, dims, rawData: new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength) });
+    return name;
+  }
+
   /** An int64 constant (Reshape shapes and the like). */
   constantInt64(name: string, values: number[]): string {
     const data = new BigInt64Array(values.map((v) => BigInt(v)));

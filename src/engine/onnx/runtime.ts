@@ -3,10 +3,8 @@
 // Produces the same EvalResult / SampleRecord as src/engine/eval/evaluate.ts (see records.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { onnx } from 'onnx-proto';
 import { initBackend } from '../backend/index.js';
 import { createImageCache, type ImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
@@ -14,7 +12,11 @@ import { alignClasses } from '../eval/checkpointEval.js';
 import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
 import { normaliseInto } from '../train/augment.js';
 import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
-import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE } from './export.js';
+import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE, readOnnxMetadata } from './export.js';
+
+import { ensureInt8Export, type CalibrationInfo, type Precision } from './int8.js';
+
+export { readOnnxMetadata };
 import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
 import { readSafetensors } from '../util/safetensors.js';
@@ -90,16 +92,6 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
   throw new Error(`onnxruntime: no execution provider worked: ${reasons.join('; ')}`);
 }
 
-/** Reads one metadata value from an .onnx file (undefined when absent or unreadable). */
-export async function readOnnxMetadata(file: string, key: string): Promise<string | undefined> {
-  try {
-    const m = onnx.ModelProto.decode(await readFile(file));
-    return m.metadataProps.find((p) => p.key === key)?.value ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** tfjs needs a backend to read a checkpoint for export; wasm is the one that always loads here. */
 async function ensureTfBackend(log: (m: string) => void): Promise<void> {
   try {
@@ -128,13 +120,25 @@ export function defaultRuntime(checkpointDir: string): 'onnx' | 'tfjs' {
   return existsSync(path.join(checkpointDir, ONNX_FILE)) ? 'onnx' : 'tfjs';
 }
 
-export interface OnnxEvalOptions extends EvalOptions, SessionOptions {
+export interface PrecisionOptions {
+  /** 'fp32' (default: model.onnx, equal to the tfjs engine to 1e-4) or 'int8' (model.int8.onnx, QDQ). */
+  precision?: Precision;
+  /** Images that calibrate model.int8.onnx when it is missing or stale (labels unused). */
+  calibration?: Dataset;
+  /** Calibration images drawn from `calibration` (default 256). */
+  calibrationImages?: number;
+}
+
+export interface OnnxEvalOptions extends EvalOptions, SessionOptions, PrecisionOptions {
   /** Images decoded at once per batch (sharp, libuv pool). Default 8. */
   decodeConcurrency?: number;
 }
 
 export interface OnnxEvalResult extends EvalResult {
   provider: OnnxProvider;
+  precision: Precision;
+  /** int8 only: the images that calibrated the activation ranges. */
+  calibration?: CalibrationInfo;
 }
 
 /** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
@@ -178,24 +182,34 @@ export interface OnnxCheckpoint {
   textEmbeddings: Float32Array;
   session: OnnxSession;
   checkpointSha256: string;
+  precision: Precision;
+  calibration?: CalibrationInfo;
   release(): Promise<void>;
 }
 
-/** Opens a checkpoint for onnxruntime inference (exporting it if needed). */
-export async function openOnnxCheckpoint(dir: string, opts: SessionOptions = {}): Promise<OnnxCheckpoint> {
+/** Opens a checkpoint for onnxruntime inference (exporting, and for int8 calibrating, if needed). */
+export async function openOnnxCheckpoint(dir: string, opts: SessionOptions & PrecisionOptions = {}): Promise<OnnxCheckpoint> {
   const log = opts.log ?? (() => {});
   const config = await readCheckpointConfig(dir);
-  const { file, checkpointSha256 } = await ensureOnnxExport(dir, log);
+  const precision = opts.precision ?? 'fp32';
+  let exported: { file: string; checkpointSha256: string; calibration?: CalibrationInfo };
+  if (precision === 'int8') {
+    await ensureTfBackend(log);
+    exported = await ensureInt8Export(dir, opts.calibration, { images: opts.calibrationImages, log });
+  } else {
+    exported = await ensureOnnxExport(dir, log);
+  }
+  const { file, checkpointSha256, calibration } = exported;
   const { tensors } = await readSafetensors(path.join(dir, 'model.safetensors'));
   const te = tensors.get('text_embeddings');
   if (!te) throw new Error(`${dir}: checkpoint has no text_embeddings`);
   const session = await createOnnxSession(file, opts);
-  return { config, textEmbeddings: te.data, session, checkpointSha256, release: () => session.session.release() };
+  return { config, textEmbeddings: te.data, session, checkpointSha256, precision, calibration, release: () => session.session.release() };
 }
 
 /** `evaluateCheckpoint` on onnxruntime: same records, same summary. Opens (and releases) the session. */
 export async function evaluateCheckpointOnnx(dir: string, dataset: Dataset, opts: OnnxEvalOptions = {}): Promise<OnnxEvalResult> {
-  const ck = await openOnnxCheckpoint(dir, opts);
+  const ck = await openOnnxCheckpoint(dir, { ...opts, calibration: opts.calibration ?? dataset });
   try {
     return await evaluateOnnx(ck, alignClasses(dataset, ck.config.classes, dir), opts);
   } finally {
@@ -218,5 +232,5 @@ export async function evaluateOnnx(ck: OnnxCheckpoint, ds: Dataset, opts: OnnxEv
     builder.add(samples, samples.map((s) => s.label), b.indices, logits, v, n);
     opts.onProgress?.(b.start + b.indices.length, N);
   }
-  return { ...builder.finish(), provider: ck.session.provider };
+  return { ...builder.finish(), provider: ck.session.provider, precision: ck.precision, calibration: ck.calibration };
 }
