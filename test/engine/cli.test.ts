@@ -56,6 +56,18 @@ test('bad flag values are rejected with the flag named', () => {
   assert.match(r.err, /--contrast: expected one of pairwise, per-sample, got 'sideways'/);
 });
 
+test('int8 flags: export-onnx --int8 needs --calibrate; eval --precision int8 refuses --runtime tfjs', () => {
+  const a = kefer('export-onnx', '--checkpoint', 'ck', '--int8');
+  assert.equal(a.code, 1);
+  assert.match(a.err, /^kefer: --int8 needs --calibrate SPEC/);
+  const b = kefer('eval', '--checkpoint', 'ck', '--data', `synthetic:${data}#test`, '--precision', 'int8', '--runtime', 'tfjs');
+  assert.equal(b.code, 1);
+  assert.match(b.err, /--precision int8 runs on onnxruntime/);
+  const c = kefer('eval', '--checkpoint', 'ck', '--data', `synthetic:${data}#test`, '--precision', 'int4');
+  assert.equal(c.code, 1);
+  assert.match(c.err, /--precision: expected one of fp32, int8, got 'int4'/);
+});
+
 test('train -> relabel -> retrain: the overlay reaches training, runs and records land in the store', async () => {
   const store = path.join(work, '.kefer/kefer.db');
   const common = ['--data', `synthetic:${data}#train`, '--backbone', 'compact', '--input-size', '16', '--epochs', '1', '--batch', '8', '--backend', 'wasm', '--store', store, '--diagnose', 'all', '--text', 'standin'];

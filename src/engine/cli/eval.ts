@@ -44,14 +44,14 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!f.checkpoint || !f.data) throw new UserError(`--checkpoint and --data are required\n${HELP}`);
-  const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
-  const log = f.json ? () => {} : (m: string) => console.error(m);
-  const backend = await initBackend(pref, log);
-  const dataset = await loadDataset(f.data);
   const precision = oneOf(f, 'precision', PRECISIONS, 'fp32');
   const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs'] as const, precision === 'int8' ? 'onnx' : defaultRuntime(f.checkpoint));
   if (precision === 'int8' && runtime !== 'onnx') throw new UserError('--precision int8 runs on onnxruntime: drop --runtime tfjs');
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
+  const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
+  const log = f.json ? () => {} : (m: string) => console.error(m);
+  const backend = await initBackend(pref, log);
+  const dataset = await loadDataset(f.data);
   const calibration = f.calibrate ? await loadDataset(f.calibrate) : undefined;
   const batchSize = f.batch ? Number(f.batch) : 100;
   const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize });

@@ -22,12 +22,12 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!f.checkpoint) throw new UserError(`--checkpoint is required\n${HELP}`);
-  // Reading the checkpoint needs a tfjs backend; wasm always loads and is enough for data transfer.
-  await initBackend('wasm', () => {});
   if (f.int8 && !f.calibrate) throw new UserError(`--int8 needs --calibrate SPEC (images whose activation ranges set the int8 scales)\n${HELP}`);
   if (!f.int8 && (f.calibrate || f['calib-images'])) throw new UserError('--calibrate and --calib-images only apply with --int8');
   const images = f['calib-images'] !== undefined ? Number(f['calib-images']) : undefined;
   if (images !== undefined && !(Number.isInteger(images) && images > 0)) throw new UserError(`--calib-images: expected a positive integer, got '${f['calib-images']}'`);
+  // Reading the checkpoint needs a tfjs backend; wasm always loads and is enough for data transfer.
+  await initBackend('wasm', () => {});
   const t0 = Date.now();
   const r = f.int8 ? await exportCheckpointInt8(f.checkpoint, await loadDataset(f.calibrate!), { out: f.out, images }) : await exportCheckpointOnnx(f.checkpoint, f.out);
   const ms = Date.now() - t0;

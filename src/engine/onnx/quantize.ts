@@ -91,7 +91,8 @@ export class QuantWriter {
     const ws = g.constant(`${name}.weight_scale`, scales, [cout]);
     const wz = g.constantInt(`${name}.weight_zero_point`, new Int8Array(cout), [cout]);
     const bScale = scales.map((s) => s * sx);
-    const bq = Int32Array.from(b, (v, o) => Math.round(v / bScale[o]));
+    // Clamped: a near-constant input (tiny scale) must not wrap a bias around int32.
+    const bq = Int32Array.from(b, (v, o) => Math.max(-2147483647, Math.min(2147483647, Math.round(v / bScale[o]))));
     const bs = g.constant(`${name}.bias_scale`, bScale, [cout]);
     const bz = g.constantInt(`${name}.bias_zero_point`, new Int32Array(cout), [cout]);
     return [
