@@ -12,7 +12,7 @@ import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
 import { readMeta } from './runlist/runFiles.js';
-import { readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
+import { readEvalPrecision, readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
 import type { RetrainMode } from '../webviews/protocol.js';
 
@@ -186,7 +186,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       const dir = runArg(a) ?? (await pickRun('Evaluate which run?'));
       const meta = dir ? readMeta(dir) : undefined;
       if (!dir || !meta) return;
-      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, meta.dataSpec));
+      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, meta.dataSpec, readEvalPrecision((k) => cfg().get(k))));
       if (ok) await curation.call('importRecords', dir);
       void vscode.window.showInformationMessage(ok ? `KE-FER: evaluation written to ${path.basename(dir)}/records.jsonl` : 'KE-FER: evaluation failed (see output).');
     }),

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { EngineEvent } from '../engine/events.js';
 import { describeEvent } from './engine/eventStream.js';
 import { EngineProcess } from './engine/engineProcess.js';
-import { runFolderName, trainArgs, type TrainSettings } from './settings.js';
+import { evalArgs, runFolderName, trainArgs, type EvalPrecision, type TrainSettings } from './settings.js';
 import { classesFor, findCheckpoint, headlineAccuracy, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runlist/runFiles.js';
 
 import type { DatasetChoice } from './datasets.js';
@@ -143,13 +143,13 @@ export class TrainingController implements vscode.Disposable {
   }
 
   /** Writes records.jsonl for a run with `kefer eval --per-sample`. */
-  async evaluate(runDir: string, dataSpec: string): Promise<boolean> {
+  async evaluate(runDir: string, dataSpec: string, precision: EvalPrecision = 'fp32'): Promise<boolean> {
     const ckpt = findCheckpoint(runDir);
     if (!ckpt) {
       this.output.appendLine(`no checkpoint in ${runDir}`);
       return false;
     }
-    const args = ['eval', '--checkpoint', ckpt, '--data', dataSpec, '--json', '--per-sample', path.join(runDir, RECORDS_FILE)];
+    const args = evalArgs(ckpt, dataSpec, path.join(runDir, RECORDS_FILE), precision);
     this.output.appendLine(`$ kefer ${args.join(' ')}`);
     const proc = new EngineProcess({ nodePath: this.host.nodePath(), cliPath: this.host.cliPath(), args, cwd: this.host.cwd() }, (e) => this.output.appendLine(describeEvent(e)), (l) => this.output.appendLine(l));
     const r = await proc.result;

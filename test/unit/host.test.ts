@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { EventLineSplitter, parseEventLine } from '../../src/extension/engine/eventStream.js';
-import { DEFAULT_SETTINGS, readSettings, runFolderName, SAMPLE_RUN_FLAGS, trainArgs } from '../../src/extension/settings.js';
+import { DEFAULT_SETTINGS, evalArgs, readEvalPrecision, readSettings, runFolderName, SAMPLE_RUN_FLAGS, trainArgs } from '../../src/extension/settings.js';
 import { headlineAccuracy } from '../../src/extension/runlist/runFiles.js';
 import { detectDataset, specRoot } from '../../src/extension/datasets.js';
 import { pagesFor } from '../../src/webviews/diagnostics/grid.js';
@@ -40,6 +40,16 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--diagnose'), 'all', 'training-set mistakes reach the panel');
   assert.equal(flag('--events'), 'json');
   assert.ok(!trainArgs({ data: 'x', outDir: 'o', settings: DEFAULT_SETTINGS }).includes('--text'), 'auto leaves the engine to choose');
+});
+
+test('evalArgs: kefer.evalPrecision int8 adds --precision int8; fp32 and unknown values leave the exact default', () => {
+  const fp = evalArgs('/r/ck', 'synthetic:/d#test', '/r/records.jsonl', 'fp32');
+  assert.deepEqual(fp, ['eval', '--checkpoint', '/r/ck', '--data', 'synthetic:/d#test', '--json', '--per-sample', '/r/records.jsonl']);
+  const q = evalArgs('/r/ck', 'synthetic:/d#test', '/r/records.jsonl', 'int8');
+  assert.equal(q[q.indexOf('--precision') + 1], 'int8');
+  assert.equal(readEvalPrecision((k) => (k === 'evalPrecision' ? 'int8' : undefined) as never), 'int8');
+  assert.equal(readEvalPrecision((k) => (k === 'evalPrecision' ? 'int4' : undefined) as never), 'fp32');
+  assert.equal(readEvalPrecision(() => undefined), 'fp32');
 });
 
 test('trainArgs: the sample run adds its short-run flags after the method settings', () => {
