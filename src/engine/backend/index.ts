@@ -76,3 +76,15 @@ export async function initBackend(pref: BackendPreference = 'auto', log: (msg: s
 export function activeBackend(): BackendReport | null {
   return active && tf.getBackend() === active.name ? active : null;
 }
+
+/**
+ * Makes sure tfjs has some backend (reading a checkpoint only moves data; wasm always loads here), without
+ * replacing one that is already active.
+ */
+export async function ensureTfBackend(log: (m: string) => void = () => {}): Promise<void> {
+  try {
+    tf.backend();
+  } catch {
+    await initBackend('wasm', log);
+  }
+}

@@ -10,9 +10,11 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import path from 'node:path';
+import { ensureTfBackend } from '../backend/index.js';
 import { normaliseRows } from '../eval/records.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { BN_EPS, type ParamStore } from '../model/layers.js';
@@ -89,7 +91,6 @@ function foldConvBn(values: Values, enc: Encoder, convName: string, bnName: stri
   return { w, b, k, cin, cout };
 }
 
-/** L2-normalised rows, as losses.ts l2normalize does (norm clamped at 1e-8). */
 /**
  * Builds the ONNX model bytes. `metadata` lands in the model's metadata_props. `quant` (quantize.ts):
  * 'calibrate' adds one output per activation quantization point; 'int8' writes the QDQ model.
@@ -190,11 +191,12 @@ export interface ExportResult {
 }
 
 /**
- * Loads the checkpoint in `dir` (tfjs must have a backend; any works) with its projection and hands it to
+ * Loads the checkpoint in `dir` (on tfjs's active backend, wasm if none) with its projection and hands it to
  * `use` with the sha256 of its model.safetensors; disposes it afterwards.
  */
 export async function withExportableModel<T>(dir: string, use: (model: ExportableModel, checkpointSha256: string) => Promise<T>): Promise<T> {
   const checkpointSha256 = await fileSha256(path.join(dir, 'model.safetensors'));
+  await ensureTfBackend();
   const model = await loadCheckpoint(dir);
   try {
     const projection = await readEncoderProjection(dir);
@@ -223,12 +225,28 @@ export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONN
   });
 }
 
-/** Reads one metadata value from an .onnx file (undefined when absent or unreadable). */
-export async function readOnnxMetadata(file: string, key: string): Promise<string | undefined> {
+/** All metadata of an .onnx file (empty when unreadable). */
+async function readOnnxMetadataMap(file: string): Promise<Map<string, string>> {
   try {
     const m = onnx.ModelProto.decode(await readFile(file));
-    return m.metadataProps.find((p) => p.key === key)?.value ?? undefined;
+    return new Map(m.metadataProps.map((p) => [p.key ?? '', p.value ?? '']));
   } catch {
-    return undefined;
+    return new Map();
   }
+}
+
+/** Reads one metadata value from an .onnx file (undefined when absent or unreadable). */
+export async function readOnnxMetadata(file: string, key: string): Promise<string | undefined> {
+  return (await readOnnxMetadataMap(file)).get(key);
+}
+
+/**
+ * The sha256 of DIR/model.safetensors and, when the export `file` exists and was made from those bytes,
+ * its metadata (undefined when it is missing or stale). `missing` tells the two apart for messages.
+ */
+export async function checkExport(dir: string, file: string): Promise<{ checkpointSha256: string; fresh?: Map<string, string>; missing: boolean }> {
+  const checkpointSha256 = await fileSha256(path.join(dir, 'model.safetensors'));
+  if (!existsSync(file)) return { checkpointSha256, missing: true };
+  const meta = await readOnnxMetadataMap(file);
+  return { checkpointSha256, fresh: meta.get(META_CHECKPOINT_SHA) === checkpointSha256 ? meta : undefined, missing: false };
 }

@@ -2,14 +2,13 @@
 // graph with one extra output per quantization point over calibration images, then the QDQ graph written
 // with those ranges (quantize.ts). The file's metadata holds the checkpoint's sha256 (stale check) and
 // which images calibrated it. Labels are never read: calibration may use the images being evaluated.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { normaliseInto } from '../train/augment.js';
 import { Rng } from '../util/rng.js';
-import { exportKeferOnnx, fileSha256, META_CHECKPOINT_SHA, readOnnxMetadata, withExportableModel, writeModelFile, type ExportResult } from './export.js';
+import { checkExport, exportKeferOnnx, META_CHECKPOINT_SHA, withExportableModel, writeModelFile, type ExportResult } from './export.js';
 import { CALIB_PREFIX, updateRanges, type ActivationRanges } from './quantize.js';
 
 export const INT8_FILE = 'model.int8.onnx';
@@ -59,7 +58,7 @@ async function measureRanges(calibBytes: Uint8Array, ds: Dataset, norm: { size: 
   }
 }
 
-/** Calibrates on `calibration` and writes the int8 export (default DIR/model.int8.onnx). Needs a tfjs backend. */
+/** Calibrates on `calibration` and writes the int8 export (default DIR/model.int8.onnx). */
 export async function exportCheckpointInt8(dir: string, calibration: Dataset, opts: Int8Options = {}): Promise<ExportResult & { calibration: CalibrationInfo; points: number }> {
   const out = opts.out ?? path.join(dir, INT8_FILE);
   const seed = opts.seed ?? 29;
@@ -82,15 +81,15 @@ export async function exportCheckpointInt8(dir: string, calibration: Dataset, op
  */
 export async function ensureInt8Export(dir: string, calibration: Dataset | undefined, opts: Int8Options = {}): Promise<{ file: string; checkpointSha256: string; calibration: CalibrationInfo; exported: boolean }> {
   const file = path.join(dir, INT8_FILE);
-  const sha = await fileSha256(path.join(dir, 'model.safetensors'));
-  if (existsSync(file) && (await readOnnxMetadata(file, META_CHECKPOINT_SHA)) === sha) {
-    const meta = JSON.parse((await readOnnxMetadata(file, META_CALIBRATION)) ?? '{}') as Partial<CalibrationInfo>;
-    return { file, checkpointSha256: sha, calibration: { data: meta.data ?? '?', images: meta.images ?? 0, seed: meta.seed ?? 0 }, exported: false };
+  const { checkpointSha256, fresh, missing } = await checkExport(dir, file);
+  if (fresh) {
+    const meta = JSON.parse(fresh.get(META_CALIBRATION) ?? '{}') as Partial<CalibrationInfo>;
+    return { file, checkpointSha256, calibration: { data: meta.data ?? '?', images: meta.images ?? 0, seed: meta.seed ?? 0 }, exported: false };
   }
   if (!calibration) {
-    throw new Error(`${file}: ${existsSync(file) ? 'stale (made from other checkpoint bytes)' : 'missing'}; create it with: kefer export-onnx --checkpoint ${dir} --int8 --calibrate SPEC`);
+    throw new Error(`${file}: ${missing ? 'missing' : 'stale (made from other checkpoint bytes)'}; create it with: kefer export-onnx --checkpoint ${dir} --int8 --calibrate SPEC`);
   }
-  opts.log?.(existsSync(file) ? `int8: ${file} is stale, calibrating again` : `int8: no ${INT8_FILE} yet, calibrating`);
+  opts.log?.(missing ? `int8: no ${INT8_FILE} yet, calibrating` : `int8: ${file} is stale, calibrating again`);
   const r = await exportCheckpointInt8(dir, calibration, { ...opts, out: file });
-  return { file, checkpointSha256: sha, calibration: r.calibration, exported: true };
+  return { file, checkpointSha256, calibration: r.calibration, exported: true };
 }

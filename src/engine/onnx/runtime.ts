@@ -1,25 +1,22 @@
 // Evaluation through onnxruntime-node: the checkpoint's ONNX export (re-exported when missing or stale)
 // runs on the best execution provider available, while the next batch's images decode on libuv's pool.
 // Produces the same EvalResult / SampleRecord as src/engine/eval/evaluate.ts (see records.ts).
-import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { initBackend } from '../backend/index.js';
 import { createImageCache, type ImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { alignClasses } from '../eval/checkpointEval.js';
 import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
 import { normaliseInto } from '../train/augment.js';
 import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
-import { exportCheckpointOnnx, fileSha256, META_CHECKPOINT_SHA, ONNX_FILE, readOnnxMetadata } from './export.js';
-
+import { checkExport, exportCheckpointOnnx, ONNX_FILE, readOnnxMetadata } from './export.js';
 import { ensureInt8Export, type CalibrationInfo, type Precision } from './int8.js';
-
-export { readOnnxMetadata };
 import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
 import { readSafetensors } from '../util/safetensors.js';
+
+export { readOnnxMetadata };
 
 export type OnnxProvider = 'cuda' | 'webgpu' | 'cpu';
 export const DEFAULT_PROVIDERS: readonly OnnxProvider[] = ['cuda', 'webgpu', 'cpu'];
@@ -92,27 +89,17 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
   throw new Error(`onnxruntime: no execution provider worked: ${reasons.join('; ')}`);
 }
 
-/** tfjs needs a backend to read a checkpoint for export; wasm is the one that always loads here. */
-async function ensureTfBackend(log: (m: string) => void): Promise<void> {
-  try {
-    tf.backend();
-  } catch {
-    await initBackend('wasm', log);
-  }
-}
-
 /**
  * Returns DIR/model.onnx, exporting it first when it is missing or was made from other checkpoint bytes
  * (its metadata holds the sha256 of model.safetensors).
  */
 export async function ensureOnnxExport(dir: string, log: (m: string) => void = () => {}): Promise<{ file: string; checkpointSha256: string; exported: boolean }> {
   const file = path.join(dir, ONNX_FILE);
-  const sha = await fileSha256(path.join(dir, 'model.safetensors'));
-  if (existsSync(file) && (await readOnnxMetadata(file, META_CHECKPOINT_SHA)) === sha) return { file, checkpointSha256: sha, exported: false };
-  await ensureTfBackend(log);
-  log(existsSync(file) ? `onnx: ${file} is stale, re-exporting` : `onnx: exporting ${file}`);
+  const { checkpointSha256, fresh, missing } = await checkExport(dir, file);
+  if (fresh) return { file, checkpointSha256, exported: false };
+  log(missing ? `onnx: exporting ${file}` : `onnx: ${file} is stale, re-exporting`);
   await exportCheckpointOnnx(dir, file);
-  return { file, checkpointSha256: sha, exported: true };
+  return { file, checkpointSha256, exported: true };
 }
 
 /** The runtime `kefer eval` should use when --runtime is not given: onnx when the checkpoint holds model.onnx. */
@@ -194,7 +181,6 @@ export async function openOnnxCheckpoint(dir: string, opts: SessionOptions & Pre
   const precision = opts.precision ?? 'fp32';
   let exported: { file: string; checkpointSha256: string; calibration?: CalibrationInfo };
   if (precision === 'int8') {
-    await ensureTfBackend(log);
     exported = await ensureInt8Export(dir, opts.calibration, { images: opts.calibrationImages, log });
   } else {
     exported = await ensureOnnxExport(dir, log);
