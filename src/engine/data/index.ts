@@ -10,7 +10,7 @@ export { DATA_FORMATS, formatSpec, parseSpec } from './spec.js';
 export { formatProblem, type Problem, type ProblemKind } from './problems.js';
 export { createImageCache, decodeBatch, decodeImage, type ImageCache } from './decode.js';
 export { generateSyntheticDataset, type SyntheticOptions } from './synthetic.js';
-export { DatasetError, type Dataset, type DataSpec, type Sample } from './types.js';
+export { DatasetError, describeDataset, type Dataset, type DataSpec, type Sample } from './types.js';
 
 function readerFor(spec: DataSpec) {
   if (!isDataFormat(spec.format)) {

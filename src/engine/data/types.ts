@@ -39,6 +39,11 @@ export interface Dataset {
   synthetic?: boolean;
 }
 
+/** `<format>:<root>[#split]` of a loaded dataset, for logs, events and export metadata. */
+export function describeDataset(ds: Dataset): string {
+  return `${ds.format}:${ds.root}${ds.split ? `#${ds.split}` : ''}`;
+}
+
 /** Parsed `<format>:<path>[#split]` data spec. */
 export interface DataSpec {
   format: string;

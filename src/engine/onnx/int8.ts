@@ -5,7 +5,7 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createImageCache } from '../data/decode.js';
-import type { Dataset } from '../data/types.js';
+import { describeDataset, type Dataset } from '../data/types.js';
 import { normaliseInto } from '../train/augment.js';
 import { Rng } from '../util/rng.js';
 import { checkExport, exportKeferOnnx, META_CHECKPOINT_SHA, withExportableModel, writeModelFile, type ExportResult } from './export.js';
@@ -29,10 +29,6 @@ export interface Int8Options {
   seed?: number;
   out?: string;
   log?: (m: string) => void;
-}
-
-export function describeDataset(ds: Dataset): string {
-  return `${ds.format}:${ds.root}${ds.split ? `#${ds.split}` : ''}`;
 }
 
 /** Min / max of every quantization point over `n` seeded-random images of `ds` (float graph `calibBytes`). */

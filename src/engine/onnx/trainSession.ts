@@ -23,7 +23,11 @@ export class OnnxEncoderTrainer {
     readonly graphs: TrainGraphs,
     private readonly fwd: ort.InferenceSession,
     private readonly bwd: ort.InferenceSession,
-  ) {}
+  ) {
+    this.shapes = new Map(graphs.params.map((p) => [p.name, p.shape]));
+  }
+
+  private readonly shapes: Map<string, number[]>;
 
   static async create(spec: TrainGraphSpec, opts: OnnxTrainSessionOptions = {}): Promise<OnnxEncoderTrainer> {
     const graphs = buildTrainGraphs(spec);
@@ -35,10 +39,9 @@ export class OnnxEncoderTrainer {
 
   private weightFeeds(weights: Map<string, Float32Array>, names: readonly string[]): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
-    const shapes = new Map(this.graphs.params.map((p) => [p.name, p.shape]));
     for (const name of names) {
       const w = weights.get(name);
-      const shape = shapes.get(name);
+      const shape = this.shapes.get(name);
       if (!w || !shape) throw new Error(`onnx training: no weights for ${name}`);
       feeds[name] = new ort.Tensor('float32', w, shape);
     }

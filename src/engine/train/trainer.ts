@@ -5,7 +5,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createImageCache, type ImageCache } from '../data/decode.js';
-import type { Dataset } from '../data/types.js';
+import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
 import type { BackendReport, EngineEvent } from '../events.js';
@@ -19,6 +19,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheck
 import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
 import { OnnxTrainStep } from './onnxStep.js';
+import { startParallel } from './parallel.js';
 
 export type TrainRuntime = 'auto' | 'tfjs' | 'onnx';
 export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx'];
@@ -32,7 +33,6 @@ export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: 
   if (runtime === 'onnx' || runtime === 'tfjs') return runtime;
   return backend === 'wasm' && workers <= 1 ? 'onnx' : 'tfjs';
 }
-import { startParallel } from './parallel.js';
 
 export interface TrainConfig {
   backbone: BackboneName;
@@ -242,7 +242,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, runtime, backend: backendUsed, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
   await log({
     type: 'start', runDir, backend: backendUsed, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
-    dataset: `${inputs.train.format}:${inputs.train.root}${inputs.train.split ? '#' + inputs.train.split : ''}`,
+    dataset: describeDataset(inputs.train),
     nTrain, nVal: inputs.val?.samples.length ?? 0, epochs: cfg.epochs, stepsPerEpoch, backbone: cfg.backbone, synthetic: !!inputs.train.synthetic,
   });
 
