@@ -208,6 +208,11 @@ async function main(): Promise<void> {
     // Baseline first, then each backend, so the ratio compares measurements minutes apart at most.
     const base = torch ? measureTorch(torch.python, cfg) : null;
     const baseText = base ? `pytorch (${fmt(base.imgPerSec)} img/s, ${base.threads} thread${base.threads === 1 ? '' : 's'})` : 'pytorch (skipped)';
+    // "R x pytorch (...)" and "; per CPU-second a vs b = Rx" for a row measured against this config's baseline.
+    const vsBase = (m: Result) => ({
+      ratio: base ? `${(m.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText,
+      cpuRatio: base ? `; per CPU-second ${fmt(m.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(m.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '',
+    });
     for (const b of available) {
       await initBackend(b.pref);
       let r: Result | null = null;
@@ -217,8 +222,7 @@ async function main(): Promise<void> {
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)}) vs ${baseText}`);
       }
       if (r) {
-        const ratio = base ? `${(r.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
-        const cpuRatio = base ? `; per CPU-second ${fmt(r.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
+        const { ratio, cpuRatio } = vsBase(r);
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
       }
       if (b.pref !== 'wasm') continue;
@@ -226,8 +230,7 @@ async function main(): Promise<void> {
       for (const threads of WORKERS) {
         try {
           const o = await measureOnnx(cfg, threads);
-          const ratio = base ? `${(o.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
-          const cpuRatio = base ? `; per CPU-second ${fmt(o.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(o.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '';
+          const { ratio, cpuRatio } = vsBase(o);
           const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
           console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}]`);
         } catch (err) {
@@ -242,8 +245,7 @@ async function main(): Promise<void> {
           console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
           continue;
         }
-        const pr = base ? `${(p.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText;
-        console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: ${fmt(p.imgPerSec)} img/s = ${r ? (p.imgPerSec / r.imgPerSec).toFixed(2) : '-'}x 1 worker = ${pr} [${p.steps} steps; per CPU-second ${fmt(p.cpuImgPerSec)}; per step: ${p.note}]`);
+        console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: ${fmt(p.imgPerSec)} img/s = ${r ? (p.imgPerSec / r.imgPerSec).toFixed(2) : '-'}x 1 worker = ${vsBase(p).ratio} [${p.steps} steps; per CPU-second ${fmt(p.cpuImgPerSec)}; per step: ${p.note}]`);
       }
     }
   }

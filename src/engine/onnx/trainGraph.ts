@@ -7,8 +7,9 @@
 //   backward: dv [N, 512] + saved tensors + parameters -> grad.<param> for every encoder parameter
 //
 // Parameters are graph INPUTS (not initializers) so one session serves every step. Conv weights enter and
-// their gradients leave in PyTorch's OIHW layout (what Conv/ConvTranspose take: no per-step transposes). The structure mirrors encoders.ts (LAYOUT in export.ts);
-// test/engine/ortTrain.test.ts compares loss terms and every gradient with tfjs autodiff.
+// their gradients leave in PyTorch's OIHW layout (what Conv/ConvTranspose take: no per-step transposes).
+// The structure mirrors encoders.ts (LAYOUT in export.ts); test/engine/onnxTrain.test.ts compares the
+// loss terms and every gradient with tfjs autodiff.
 import { BN_EPS } from '../model/layers.js';
 import type { BackboneName } from '../model/encoders.js';
 import { LAYOUT } from './export.js';
