@@ -116,3 +116,16 @@ test('in-memory pixels (FER2013 csv rows) take the same resize as their PNG woul
   };
   assert.deepEqual(await decodeImage(ds, ds.samples[0], 112), await decodeImage(ds, ds.samples[1], 112));
 });
+
+test('normaliseInto (table lookup) gives the float32 values of (byte / 255 - mean) / std for every byte', async () => {
+  const { normaliseInto } = await import('../../src/engine/train/augment.js');
+  const norm = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+  const img = Uint8Array.from({ length: 16 * 16 * 3 }, (_, i) => (i * 7) % 256); // every byte on every channel
+  const out = new Float32Array(img.length + 5).fill(-9);
+  normaliseInto(img, 16, norm, out, 5);
+  assert.deepEqual(Array.from(out.subarray(0, 5)), [-9, -9, -9, -9, -9], 'writes start at the offset');
+  for (let i = 0; i < img.length; i++) assert.equal(out[5 + i], Math.fround((img[i] / 255 - norm.mean[i % 3]) / norm.std[i % 3]), `value ${i}`);
+  const other = { mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
+  normaliseInto(img, 16, other, out, 0);
+  assert.equal(out[0], (img[0] / 255 - 0.5) / 0.5, 'a second normalisation gets its own table');
+});

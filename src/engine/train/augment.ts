@@ -14,11 +14,30 @@ export interface Normalisation {
   std: [number, number, number];
 }
 
+/**
+ * The normalised value of every byte per channel: [c * 256 + byte]. A lookup per value instead of two
+ * divisions (evaluation normalises ~38k values per 112 px image); the entries are the same float32 values.
+ */
+function normalisationTable(norm: Normalisation): Float32Array {
+  const key = `${norm.mean.join(',')}/${norm.std.join(',')}`;
+  let table = tables.get(key);
+  if (!table) {
+    table = new Float32Array(3 * 256);
+    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) table[c * 256 + v] = (v / 255 - norm.mean[c]) / norm.std[c];
+    tables.set(key, table);
+  }
+  return table;
+}
+const tables = new Map<string, Float32Array>();
+
 /** Writes the normalised image (no augmentation) into out[offset ..]. */
 export function normaliseInto(img: Uint8Array, size: number, norm: Normalisation, out: Float32Array, offset: number): void {
-  const n = size * size;
-  for (let p = 0; p < n; p++) {
-    for (let c = 0; c < 3; c++) out[offset + p * 3 + c] = (img[p * 3 + c] / 255 - norm.mean[c]) / norm.std[c];
+  const table = normalisationTable(norm);
+  const n = size * size * 3;
+  for (let i = 0; i < n; i += 3) {
+    out[offset + i] = table[img[i]];
+    out[offset + i + 1] = table[256 + img[i + 1]];
+    out[offset + i + 2] = table[512 + img[i + 2]];
   }
 }
 
