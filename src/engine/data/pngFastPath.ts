@@ -1,5 +1,5 @@
 // A fast path for the images FER datasets are mostly made of: small 8-bit PNGs (FER2013/FERPlus are 48x48
-// grey) enlarged to the model's input size. sharp costs ~2.5 ms of CPU per such image, nearly all of it
+// grey) enlarged to the model's input size. sharp costs ~1.7 ms of CPU per such image, nearly all of it
 // per-call libvips overhead; with the int8 model that is most of an evaluation's time. Here the PNG is
 // decoded by fast-png and enlarged by libvips' own bilinear upsizing rule, written out below by hand
 // because no package reproduces it. The result equals sharp's to within one grey level on a fraction of a
@@ -21,7 +21,7 @@ export function isPng(bytes: Uint8Array): boolean {
 }
 
 /**
- * Decodes a PNG when it is one the fast path reproduces exactly as sharp would read it: 8-bit grey or RGB,
+ * Decodes a PNG when sharp would read the same pixels from it (no colour management involved): 8-bit grey or RGB,
  * no palette, no transparency, no embedded ICC profile (sharp would colour-convert through it).
  * Returns null for anything else (the caller uses sharp). Throws on a corrupt or truncated file.
  */
