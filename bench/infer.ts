@@ -1,7 +1,7 @@
 // Inference throughput of ResNet-18 at 112x112, eval mode, in one run:
 //   tfjs (wasm, the best backend here), onnxruntime-node (model only, and end to end from PNG files through
 //   evaluateCheckpointOnnx: decode + normalise + run + records; fp32 and int8), PyTorch CPU (bench/infer_torch.py) when a
-//   python with torch exists. Ratios against PyTorch (against tfjs when torch is absent). Wall img/s and
+//   python with torch exists; the decoder alone (PNG fast path vs sharp). Ratios against PyTorch (against tfjs when torch is absent). Wall img/s and
 //   img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
 // Usage: npm run bench:infer [-- --seconds 8 --batch 32 --images 1024]
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend/index.js';
 import { generateSyntheticDataset, loadDataset, type Dataset } from '../src/engine/data/index.js';
+import { decodeImage, decodeWithSharp } from '../src/engine/data/decode.js';
 import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
@@ -127,6 +128,17 @@ async function main(): Promise<void> {
     const e2e8 = await measure(ds.samples.length, async () => void (await evaluateOnnx(ck8, ds, { batchSize: BATCH })));
     await ck8.release();
     results.push([`onnxruntime-node int8, end to end (same images and steps)`, e2e8]);
+
+    // The decoder alone: the PNG fast path (pngFastPath.ts) against sharp on the same images, same run.
+    const decodeRate = async (decode: typeof decodeImage): Promise<Rate> => {
+      const per = Math.min(ds.samples.length, 256);
+      return measure(per, async () => {
+        for (let i = 0; i < per; i++) await decode(ds, ds.samples[i], SIZE);
+      });
+    };
+    const fastDecode = await decodeRate(decodeImage);
+    const sharpDecode = await decodeRate(decodeWithSharp);
+    console.log(`decode + resize to ${SIZE} alone: fast path ${(1000 / fastDecode.cpuImgPerSec).toFixed(3)} ms CPU per image, sharp ${(1000 / sharpDecode.cpuImgPerSec).toFixed(3)} ms = ${(fastDecode.cpuImgPerSec / sharpDecode.cpuImgPerSec).toFixed(1)}x faster (wall ${(fastDecode.imgPerSec / sharpDecode.imgPerSec).toFixed(1)}x)`);
 
     const ref = base ?? tfjs;
     const refName = base ? 'pytorch' : 'tfjs';

@@ -1,6 +1,7 @@
 // Training-throughput benchmark: img/s of one KE-FER training step (encoder forward in training
 // mode + KE-FER loss + backward + SGD update) per tfjs backend available here, each against a
-// PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable.
+// PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable, at the
+// same thread count as the row it is compared with (1 for wasm, N for onnxruntime N threads / N workers).
 //   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16] [-- --workers 1,2]
 // On wasm each config is also run data-parallel (src/engine/train/parallel.ts) with every worker
 // count in --workers (default 1,2), in the same run, so the speed-up is a same-run ratio.
@@ -172,9 +173,9 @@ function findTorchPython(): { python: string; version: string } | null {
   return null;
 }
 
-function measureTorch(py: string, cfg: BenchConfig): (Result & { threads: number }) | null {
+function measureTorch(py: string, cfg: BenchConfig, threads: number): (Result & { threads: number }) | null {
   const script = path.join(__dirname, 'train_torch.py');
-  const payload = JSON.stringify([{ backbone: cfg.backbone, batch: cfg.batch, size: cfg.size, seconds: SECONDS }]);
+  const payload = JSON.stringify([{ backbone: cfg.backbone, batch: cfg.batch, size: cfg.size, seconds: SECONDS, threads }]);
   const r = spawnSync(py, [script, payload], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) {
     console.log(`  pytorch failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}`);
@@ -205,24 +206,32 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}; ${SECONDS}s per measurement`);
 
   for (const cfg of configs) {
-    // Baseline first, then each backend, so the ratio compares measurements minutes apart at most.
-    const base = torch ? measureTorch(torch.python, cfg) : null;
-    const baseText = base ? `pytorch (${fmt(base.imgPerSec)} img/s, ${base.threads} thread${base.threads === 1 ? '' : 's'})` : 'pytorch (skipped)';
-    // "R x pytorch (...)" and "; per CPU-second a vs b = Rx" for a row measured against this config's baseline.
-    const vsBase = (m: Result) => ({
-      ratio: base ? `${(m.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText,
-      cpuRatio: base ? `; per CPU-second ${fmt(m.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(m.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '',
-    });
+    // Baselines first (PyTorch at every thread count a row uses: each row is compared at equal threads),
+    // then each backend, so a ratio compares measurements minutes apart at most.
+    const bases = new Map<number, Result & { threads: number }>();
+    for (const threads of new Set([1, ...WORKERS])) {
+      const m = torch ? measureTorch(torch.python, cfg, threads) : null;
+      if (m) bases.set(threads, m);
+    }
+    // "R x pytorch (...)" and "; per CPU-second a vs b = Rx" for a row run on `threads` threads.
+    const vsBase = (m: Result, threads: number) => {
+      const base = bases.get(threads);
+      const baseText = base ? `pytorch (${fmt(base.imgPerSec)} img/s, ${base.threads} thread${base.threads === 1 ? '' : 's'})` : 'pytorch (skipped)';
+      return {
+        ratio: base ? `${(m.imgPerSec / base.imgPerSec).toFixed(2)}x ${baseText}` : baseText,
+        cpuRatio: base ? `; per CPU-second ${fmt(m.cpuImgPerSec)} vs ${fmt(base.cpuImgPerSec)} = ${(m.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x` : '',
+      };
+    };
     for (const b of available) {
       await initBackend(b.pref);
       let r: Result | null = null;
       try {
         r = await measureTfjs(cfg);
       } catch (err) {
-        console.log(`${cfg.id} @${cfg.size} ${b.pref}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)}) vs ${baseText}`);
+        console.log(`${cfg.id} @${cfg.size} ${b.pref}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
       }
       if (r) {
-        const { ratio, cpuRatio } = vsBase(r);
+        const { ratio, cpuRatio } = vsBase(r, 1);
         console.log(`${cfg.id} @${cfg.size} ${b.pref}: ${fmt(r.imgPerSec)} img/s = ${ratio} [${r.steps} steps${cpuRatio}]`);
       }
       if (b.pref !== 'wasm') continue;
@@ -230,7 +239,7 @@ async function main(): Promise<void> {
       for (const threads of WORKERS) {
         try {
           const o = await measureOnnx(cfg, threads);
-          const { ratio, cpuRatio } = vsBase(o);
+          const { ratio, cpuRatio } = vsBase(o, threads);
           const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
           console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}]`);
         } catch (err) {
@@ -245,7 +254,7 @@ async function main(): Promise<void> {
           console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
           continue;
         }
-        console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: ${fmt(p.imgPerSec)} img/s = ${r ? (p.imgPerSec / r.imgPerSec).toFixed(2) : '-'}x 1 worker = ${vsBase(p).ratio} [${p.steps} steps; per CPU-second ${fmt(p.cpuImgPerSec)}; per step: ${p.note}]`);
+        console.log(`${cfg.id} @${cfg.size} wasm x${w} workers: ${fmt(p.imgPerSec)} img/s = ${r ? (p.imgPerSec / r.imgPerSec).toFixed(2) : '-'}x 1 worker = ${vsBase(p, w).ratio} [${p.steps} steps; per CPU-second ${fmt(p.cpuImgPerSec)}; per step: ${p.note}]`);
       }
     }
   }

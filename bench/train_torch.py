@@ -2,7 +2,8 @@
 training mode + KE-FER loss + backward + SGD update) on the same shapes.
 
 Usage: python3 bench/train_torch.py CONFIG_JSON   -> prints one JSON line per config.
-CONFIG_JSON: [{"backbone": "resnet18"|"compact", "batch": 16, "size": 112, "seconds": 10}, ...]
+CONFIG_JSON: [{"backbone": "resnet18"|"compact", "batch": 16, "size": 112, "seconds": 10, "threads": 2}, ...]
+("threads" optional: torch's default when absent)
 The models are defined here (torchvision-equivalent ResNet-18 without fc; the project's compact
 backbone) so torchvision is not needed.
 """
@@ -87,6 +88,9 @@ def measure(cfg):
     torch.manual_seed(29)
     enc = ResNet18() if cfg["backbone"] == "resnet18" else Compact()
     mlp = nn.Sequential(nn.Linear(512, 128), nn.ReLU(), nn.Linear(128, 512))
+    if cfg.get("threads"):
+        # Equal threads with the row it is compared with (Debian's torch defaults to one thread here).
+        torch.set_num_threads(cfg["threads"])
     params = list(enc.parameters()) + list(mlp.parameters())
     opt = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=5e-4)
     b, size = cfg["batch"], cfg["size"]
