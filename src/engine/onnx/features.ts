@@ -7,7 +7,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createImageCache, mapLimit } from '../data/decode.js';
 import type { Dataset, Sample } from '../data/types.js';
-import { openOnnxCheckpoint, prefetchBatches, runBatch, type SessionOptions } from './runtime.js';
+import { prefetchBatches } from './batches.js';
+import { openOnnxCheckpoint, runBatch, type SessionOptions } from './runtime.js';
 
 export interface FeatureOptions extends SessionOptions {
   /** Default: <checkpointDir>/feature-cache. */

@@ -6,9 +6,9 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createImageCache } from '../data/decode.js';
 import { describeDataset, type Dataset } from '../data/types.js';
-import { normaliseInto } from '../train/augment.js';
 import { Rng } from '../util/rng.js';
 import { checkExport, exportKeferOnnx, META_CHECKPOINT_SHA, withExportableModel, writeModelFile, type ExportResult } from './export.js';
+import { prefetchBatches } from './batches.js';
 import { CALIB_PREFIX, updateRanges, type ActivationRanges } from './quantize.js';
 
 export const INT8_FILE = 'model.int8.onnx';
@@ -37,15 +37,10 @@ async function measureRanges(calibBytes: Uint8Array, ds: Dataset, norm: { size: 
   const session = await ort.InferenceSession.create(calibBytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
   try {
     const pick = new Rng(seed).shuffle(ds.samples.map((_, i) => i)).slice(0, Math.min(n, ds.samples.length));
-    const images = createImageCache(ds, norm.size, { maxBytes: 0 });
-    const per = norm.size * norm.size * 3;
+    const sub: Dataset = { ...ds, samples: pick.map((i) => ds.samples[i]) };
     const ranges: ActivationRanges = {};
-    for (let start = 0; start < pick.length; start += 32) {
-      const idx = pick.slice(start, start + 32);
-      const raw = await images.getBatch(idx);
-      const x = new Float32Array(idx.length * per);
-      for (let i = 0; i < idx.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), norm.size, norm, x, i * per);
-      const out = await session.run({ images: new ort.Tensor('float32', x, [idx.length, norm.size, norm.size, 3]) });
+    for await (const b of prefetchBatches(sub, createImageCache(sub, norm.size, { maxBytes: 0 }), norm, 32)) {
+      const out = await session.run({ images: new ort.Tensor('float32', b.x, [b.indices.length, norm.size, norm.size, 3]) });
       for (const [name, t] of Object.entries(out)) if (name.startsWith(CALIB_PREFIX)) updateRanges(ranges, name.slice(CALIB_PREFIX.length), t.data as Float32Array);
     }
     return ranges;

@@ -4,14 +4,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { createImageCache, type ImageCache } from '../data/decode.js';
+import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { alignClasses } from '../eval/checkpointEval.js';
 import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
-import { normaliseInto } from '../train/augment.js';
 import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
 import { checkExport, exportCheckpointOnnx, ONNX_FILE, readOnnxMetadata } from './export.js';
 import { ensureInt8Export, type CalibrationInfo, type Precision } from './int8.js';
+import { prefetchBatches } from './batches.js';
 import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
 import { readSafetensors } from '../util/safetensors.js';
@@ -126,36 +126,6 @@ export interface OnnxEvalResult extends EvalResult {
   precision: Precision;
   /** int8 only: the images that calibrated the activation ranges. */
   calibration?: CalibrationInfo;
-}
-
-/** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
-export async function* prefetchBatches(
-  dataset: Dataset,
-  images: ImageCache,
-  norm: { mean: [number, number, number]; std: [number, number, number] },
-  batchSize: number,
-  signal?: AbortSignal,
-): AsyncGenerator<{ start: number; indices: number[]; x: Float32Array }> {
-  const N = dataset.samples.length;
-  const S = images.size;
-  const per = S * S * 3;
-  const load = async (start: number) => {
-    const indices = Array.from({ length: Math.min(batchSize, N - start) }, (_, i) => start + i);
-    const raw = await images.getBatch(indices);
-    const x = new Float32Array(indices.length * per);
-    for (let i = 0; i < indices.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), S, norm, x, i * per);
-    return { start, indices, x };
-  };
-  let next = N > 0 ? load(0) : null;
-  for (let start = 0; next; start += batchSize) {
-    if (signal?.aborted) throw new Error('evaluation cancelled');
-    const cur = await next;
-    // Start decoding the following batch before handing this one out.
-    next = start + batchSize < N ? load(start + batchSize) : null;
-    // An abandoned prefetch must not surface as an unhandled rejection.
-    next?.catch(() => {});
-    yield cur;
-  }
 }
 
 /** Runs one normalised NHWC batch; returns logits, v, n as Float32Arrays. */
