@@ -2,11 +2,9 @@
 // evaluators on the checkpoint it writes (compact: head folded into head.conv/head.bn and read by tfjs;
 // resnet18: encoder.proj applied by the ONNX export), events, relabelled labels honoured.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { initBackend } from '../../src/engine/backend/index.js';
+import { test } from 'node:test';
 import type { Dataset } from '../../src/engine/data/index.js';
 import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
@@ -15,18 +13,9 @@ import { computeFeatures } from '../../src/engine/onnx/features.js';
 import { evaluateCheckpointOnnx } from '../../src/engine/onnx/runtime.js';
 import { trainHead } from '../../src/engine/train/headTrainer.js';
 import { readSafetensors } from '../../src/engine/util/safetensors.js';
-import { makeCheckpoint, syntheticSet } from './onnx-helpers.js';
+import { makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 
-let tmp = '';
-let synth: Dataset;
-before(async () => {
-  await initBackend('wasm', () => {});
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'kefer-head-'));
-  synth = await syntheticSet(path.join(tmp, 'synth'), 32);
-});
-after(async () => {
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const fx = onnxFixture('kefer-head-', { synthSize: 32 });
 
 async function readRecords(file: string): Promise<SampleRecord[]> {
   return (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as SampleRecord);
@@ -45,38 +34,38 @@ function assertClose(got: SampleRecord[], want: SampleRecord[], tol: number, wha
 }
 
 test('feature cache: computed once, then served by content hash; an edited image is recomputed', async () => {
-  const ck = path.join(tmp, 'ck-cache');
-  await makeCheckpoint(ck, 'compact', 32, synth);
-  const cacheDir = path.join(tmp, 'cache');
-  const a = await computeFeatures(ck, synth, { cacheDir, providers: ['cpu'] });
-  assert.deepEqual([a.hits, a.computed], [0, synth.samples.length]);
-  const b = await computeFeatures(ck, synth, { cacheDir, providers: ['cpu'] });
-  assert.deepEqual([b.hits, b.computed], [synth.samples.length, 0]);
+  const ck = path.join(fx.tmp, 'ck-cache');
+  await makeCheckpoint(ck, 'compact', 32, fx.synth);
+  const cacheDir = path.join(fx.tmp, 'cache');
+  const a = await computeFeatures(ck, fx.synth, { cacheDir, providers: ['cpu'] });
+  assert.deepEqual([a.hits, a.computed], [0, fx.synth.samples.length]);
+  const b = await computeFeatures(ck, fx.synth, { cacheDir, providers: ['cpu'] });
+  assert.deepEqual([b.hits, b.computed], [fx.synth.samples.length, 0]);
   assert.deepEqual(b.features, a.features);
   // Same bytes under another file name: still a hit. Changed bytes: recomputed.
-  const s0 = synth.samples[0], s1 = synth.samples[1];
-  await writeFile(path.join(synth.root, s0.path), await readFile(path.join(synth.root, s1.path)));
-  const c = await computeFeatures(ck, synth, { cacheDir, providers: ['cpu'] });
-  assert.deepEqual([c.hits, c.computed], [synth.samples.length, 0], 'sample 0 now has the bytes of sample 1, which are cached');
+  const s0 = fx.synth.samples[0], s1 = fx.synth.samples[1];
+  await writeFile(path.join(fx.synth.root, s0.path), await readFile(path.join(fx.synth.root, s1.path)));
+  const c = await computeFeatures(ck, fx.synth, { cacheDir, providers: ['cpu'] });
+  assert.deepEqual([c.hits, c.computed], [fx.synth.samples.length, 0], 'sample 0 now has the bytes of sample 1, which are cached');
   assert.deepEqual(c.features.subarray(0, 512), a.features.subarray(512, 1024));
 });
 
 test('trainHead with lr 0 reproduces the base checkpoint\'s records (identity head, features path)', async () => {
-  const ck = path.join(tmp, 'ck-c');
-  await makeCheckpoint(ck, 'compact', 32, synth, 5);
-  const r = await trainHead({ checkpoint: ck, dataset: synth, out: path.join(tmp, 'run0'), lr: 0, epochs: 1, batchSize: 8, providers: ['cpu'] });
-  const base = await evaluateCheckpointOnnx(ck, synth, { providers: ['cpu'] });
+  const ck = path.join(fx.tmp, 'ck-c');
+  await makeCheckpoint(ck, 'compact', 32, fx.synth, 5);
+  const r = await trainHead({ checkpoint: ck, dataset: fx.synth, out: path.join(fx.tmp, 'run0'), lr: 0, epochs: 1, batchSize: 8, providers: ['cpu'] });
+  const base = await evaluateCheckpointOnnx(ck, fx.synth, { providers: ['cpu'] });
   assertClose(await readRecords(r.records), base.records, 1e-4, 'lr0');
 });
 
 for (const backbone of ['compact', 'resnet18'] as const) {
   test(`${backbone}: trainHead writes a checkpoint whose evaluation equals its records.jsonl; relabels and events honoured`, async () => {
-    const ck = path.join(tmp, `ck-${backbone}`);
-    await makeCheckpoint(ck, backbone, 32, synth, 9);
+    const ck = path.join(fx.tmp, `ck-${backbone}`);
+    await makeCheckpoint(ck, backbone, 32, fx.synth, 9);
     // The caller's relabel overlay: move two training samples to another class.
-    const relabelled: Dataset = { ...synth, samples: synth.samples.map((s, i) => (i < 2 ? { ...s, label: (s.label + 3) % 8 } : s)) };
+    const relabelled: Dataset = { ...fx.synth, samples: fx.synth.samples.map((s, i) => (i < 2 ? { ...s, label: (s.label + 3) % 8 } : s)) };
     const events: EngineEvent[] = [];
-    const out = path.join(tmp, `run-${backbone}`);
+    const out = path.join(fx.tmp, `run-${backbone}`);
     const r = await trainHead({ checkpoint: ck, dataset: relabelled, out, epochs: 5, batchSize: 4, lr: 1e-2, providers: ['cpu'], onEvent: (e) => events.push(e) });
     const types = events.map((e) => e.type).filter((t) => t !== 'log');
     assert.equal(types[0], 'start');
@@ -84,7 +73,7 @@ for (const backbone of ['compact', 'resnet18'] as const) {
     assert.equal(types.at(-1), 'done');
     assert.ok(r.steps > 0);
     const recs = await readRecords(r.records);
-    assert.equal(recs.length, synth.samples.length);
+    assert.equal(recs.length, fx.synth.samples.length);
     assert.deepEqual(recs.slice(0, 2).map((x) => x.label), relabelled.samples.slice(0, 2).map((s) => s.label));
     if (backbone === 'compact') {
       // (one backbone is enough for this; resnet18 evaluations are the slow part of this file)
@@ -108,13 +97,13 @@ for (const backbone of ['compact', 'resnet18'] as const) {
 }
 
 test('resnet18: retraining a head-retrained checkpoint keeps its projection (the features already include it)', async () => {
-  const ck = path.join(tmp, 'ck-resnet18');
-  if (!(await readFile(path.join(ck, 'config.json'), 'utf8').catch(() => ''))) await makeCheckpoint(ck, 'resnet18', 32, synth, 9);
-  const first = await trainHead({ checkpoint: ck, dataset: synth, out: path.join(tmp, 'chain-1'), epochs: 3, batchSize: 4, lr: 1e-2, providers: ['cpu'] });
+  const ck = path.join(fx.tmp, 'ck-resnet18');
+  if (!(await readFile(path.join(ck, 'config.json'), 'utf8').catch(() => ''))) await makeCheckpoint(ck, 'resnet18', 32, fx.synth, 9);
+  const first = await trainHead({ checkpoint: ck, dataset: fx.synth, out: path.join(fx.tmp, 'chain-1'), epochs: 3, batchSize: 4, lr: 1e-2, providers: ['cpu'] });
   // lr 0 from the first retrain's checkpoint: the head stays the identity on top of the first projection,
   // so the second checkpoint must be the same model (it would lose the projection if only the new head were stored).
-  const second = await trainHead({ checkpoint: first.checkpoint, dataset: synth, out: path.join(tmp, 'chain-2'), epochs: 1, batchSize: 8, lr: 0, providers: ['cpu'] });
+  const second = await trainHead({ checkpoint: first.checkpoint, dataset: fx.synth, out: path.join(fx.tmp, 'chain-2'), epochs: 1, batchSize: 8, lr: 0, providers: ['cpu'] });
   assertClose(await readRecords(second.records), await readRecords(first.records), 1e-4, 'chain records');
-  const onnx = await evaluateCheckpointOnnx(second.checkpoint, synth, { providers: ['cpu'] });
+  const onnx = await evaluateCheckpointOnnx(second.checkpoint, fx.synth, { providers: ['cpu'] });
   assertClose(onnx.records, await readRecords(second.records), 1e-4, 'chain onnx');
 });

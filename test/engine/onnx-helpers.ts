@@ -1,7 +1,11 @@
 // Fixtures for the onnx tests: checkpoints with non-trivial BatchNorm state, real FERPlus and synthetic images.
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { initBackend } from '../../src/engine/backend/index.js';
 import { classList } from '../../src/engine/classes.js';
 import { createImageCache, generateSyntheticDataset, loadDataset, type Dataset } from '../../src/engine/data/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../../src/engine/model/index.js';
@@ -30,6 +34,34 @@ export async function ferplusSubset(n: number): Promise<Dataset | null> {
 export async function syntheticSet(dir: string, size = 64): Promise<Dataset> {
   await generateSyntheticDataset(dir, { perClass: 1, classes: 8, size, channels: 3, seed: 7 });
   return loadDataset(`synthetic:${dir}`);
+}
+
+export interface OnnxFixture {
+  /** Temp directory, removed after the file's tests. */
+  tmp: string;
+  /** Generated faces (syntheticSet) in tmp. */
+  synth: Dataset;
+  /** ferplusSubset(realImages), or null when not asked for or the shared data is absent. */
+  real: Dataset | null;
+}
+
+/**
+ * The onnx test files' common setup, as before/after hooks: the wasm backend, a temp directory, generated
+ * faces at `synthSize` and, when `realImages` is given, that many FERPlus test images. Fields fill in
+ * before the first test runs.
+ */
+export function onnxFixture(prefix: string, opts: { synthSize?: number; realImages?: number } = {}): OnnxFixture {
+  const fx: OnnxFixture = { tmp: '', synth: undefined as unknown as Dataset, real: null };
+  before(async () => {
+    await initBackend('wasm', () => {});
+    fx.tmp = await mkdtemp(path.join(os.tmpdir(), prefix));
+    fx.synth = await syntheticSet(path.join(fx.tmp, 'synth'), opts.synthSize);
+    if (opts.realImages) fx.real = await ferplusSubset(opts.realImages);
+  });
+  after(async () => {
+    if (fx.tmp) await rm(fx.tmp, { recursive: true, force: true });
+  });
+  return fx;
 }
 
 export function checkpointConfig(backbone: BackboneName, inputSize: number, K = 8): CheckpointConfig {

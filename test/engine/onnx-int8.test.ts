@@ -3,34 +3,19 @@
 // real images, and the stale / missing handling of DIR/model.int8.onnx.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { initBackend } from '../../src/engine/backend/index.js';
-import type { Dataset } from '../../src/engine/data/index.js';
 import type { BackboneName } from '../../src/engine/model/index.js';
 import { exportCheckpointOnnx, META_CHECKPOINT_SHA, readOnnxMetadata } from '../../src/engine/onnx/export.js';
 import { ensureInt8Export, exportCheckpointInt8, INT8_FILE, META_CALIBRATION } from '../../src/engine/onnx/int8.js';
 import { quantizeWeightsPerChannel, uint8Params } from '../../src/engine/onnx/quantize.js';
 import { evaluateCheckpointOnnx } from '../../src/engine/onnx/runtime.js';
-import { FERPLUS, ferplusSubset, makeCheckpoint, syntheticSet } from './onnx-helpers.js';
+import { FERPLUS, makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 
-let tmp = '';
-let synth: Dataset;
-let real: Dataset | null = null;
-
-before(async () => {
-  await initBackend('wasm', () => {});
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'kefer-int8-'));
-  synth = await syntheticSet(path.join(tmp, 'synth'));
-  real = await ferplusSubset(48);
-});
-after(async () => {
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const fx = onnxFixture('kefer-int8-', { realImages: 48 });
 
 test('uint8 activation parameters: cover the range, keep 0 exact, ReLU ranges get zero point 0', () => {
   for (const [lo, hi] of [[-2.5, 7.1], [0, 3.3], [0.5, 4], [-3, -1], [0, 0]] as const) {
@@ -77,9 +62,9 @@ const CASES: { backbone: BackboneName; size: number; convs: number; adds: number
 
 for (const { backbone, size, convs, adds } of CASES) {
   test(`${backbone}@${size}: the int8 export runs as QLinearConv/QLinearAdd and stays close to fp32 on real images`, async (t) => {
-    const dir = path.join(tmp, `ck-${backbone}`);
-    const images = real ?? synth;
-    if (!real) t.diagnostic(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA): calibrating and comparing on synthetic faces only`);
+    const dir = path.join(fx.tmp, `ck-${backbone}`);
+    const images = fx.real ?? fx.synth;
+    if (!fx.real) t.diagnostic(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA): calibrating and comparing on synthetic faces only`);
     await makeCheckpoint(dir, backbone, size, images);
     await exportCheckpointOnnx(dir);
     const r = await exportCheckpointInt8(dir, images, { images: 32 });
@@ -89,7 +74,7 @@ for (const { backbone, size, convs, adds } of CASES) {
     assert.equal(calib.images, 32);
     assert.equal(r.points, Object.keys(calib.ranges).length);
 
-    const ops = await optimisedOps(r.file, tmp);
+    const ops = await optimisedOps(r.file, fx.tmp);
     t.diagnostic(`optimised int8 graph: ${[...ops].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     assert.equal(ops.get('QLinearConv'), convs, 'every convolution runs as QLinearConv');
     assert.equal(ops.get('QLinearAdd'), adds, 'every residual Add runs as QLinearAdd');
@@ -115,18 +100,18 @@ for (const { backbone, size, convs, adds } of CASES) {
 }
 
 test('ensureInt8Export: reuses a fresh export, refuses a stale one without calibration images, re-calibrates with them', async () => {
-  const dir = path.join(tmp, 'ck-compact');
+  const dir = path.join(fx.tmp, 'ck-compact');
   assert.ok(existsSync(path.join(dir, INT8_FILE)), 'the compact case made this export');
   const fresh = await ensureInt8Export(dir, undefined);
   assert.equal(fresh.exported, false);
   assert.equal(fresh.calibration.images, 32);
   // Other weights beside the old export: stale.
-  const other = path.join(tmp, 'ck-compact-other');
-  await makeCheckpoint(other, 'compact', 32, synth, 11);
+  const other = path.join(fx.tmp, 'ck-compact-other');
+  await makeCheckpoint(other, 'compact', 32, fx.synth, 11);
   await assert.rejects(ensureInt8Export(other, undefined), (e: Error) => e.message.includes(INT8_FILE) && e.message.includes('missing') && e.message.includes(`kefer export-onnx --checkpoint ${other} --int8`));
   await copyFile(path.join(dir, INT8_FILE), path.join(other, INT8_FILE));
   await assert.rejects(ensureInt8Export(other, undefined), (e: Error) => e.message.includes('stale'));
-  const again = await ensureInt8Export(other, synth, { images: 8 });
+  const again = await ensureInt8Export(other, fx.synth, { images: 8 });
   assert.equal(again.exported, true);
   assert.equal(again.calibration.images, 8);
   assert.equal(await readOnnxMetadata(again.file, META_CHECKPOINT_SHA), again.checkpointSha256);

@@ -1,13 +1,10 @@
 // ONNX export + onnxruntime evaluation against the tfjs engine (eval mode), on real FERPlus images (when the
 // shared data is present) and generated faces, for both backbones, with non-trivial BN running statistics.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/engine/backend/index.js';
 import { createImageCache, type Dataset } from '../../src/engine/data/index.js';
 import { evaluate } from '../../src/engine/eval/evaluate.js';
 import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
@@ -19,21 +16,9 @@ import { createOnnxSession, defaultRuntime, ensureOnnxExport, evaluateCheckpoint
 import { normaliseInto } from '../../src/engine/train/augment.js';
 import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
-import { FERPLUS, ferplusSubset, HAVE_FERPLUS, makeCheckpoint, syntheticSet } from './onnx-helpers.js';
+import { FERPLUS, HAVE_FERPLUS, makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 
-let tmp = '';
-let synth: Dataset;
-let real: Dataset | null = null;
-
-before(async () => {
-  await initBackend('wasm', () => {});
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'kefer-onnx-'));
-  synth = await syntheticSet(path.join(tmp, 'synth'));
-  real = await ferplusSubset(16);
-});
-after(async () => {
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const fx = onnxFixture('kefer-onnx-', { realImages: 16 });
 
 /** Normalised NHWC batch of the whole dataset at `size`. */
 async function batchOf(ds: Dataset, size: number, mean: [number, number, number], std: [number, number, number]): Promise<Float32Array> {
@@ -73,16 +58,16 @@ const CASES: { backbone: BackboneName; size: number }[] = [
 
 for (const { backbone, size } of CASES) {
   test(`${backbone}@${size}: onnxruntime logits, v, n equal tfjs (eval mode) to 1e-4 on real and synthetic images`, async (t) => {
-    const dir = path.join(tmp, `ck-${backbone}`);
-    await makeCheckpoint(dir, backbone, size, real ?? synth);
+    const dir = path.join(fx.tmp, `ck-${backbone}`);
+    await makeCheckpoint(dir, backbone, size, fx.real ?? fx.synth);
     const res = await exportCheckpointOnnx(dir);
     assert.equal(res.file, path.join(dir, ONNX_FILE));
     assert.equal(await readOnnxMetadata(res.file, META_CHECKPOINT_SHA), res.checkpointSha256);
     const model = await loadCheckpoint(dir);
     const { session } = await createOnnxSession(res.file, { providers: ['cpu'] });
     const K = model.config.classes.length;
-    const sets: [string, Dataset][] = [['synthetic', synth]];
-    if (real) sets.push([`FERPlus (${FERPLUS})`, real]);
+    const sets: [string, Dataset][] = [['synthetic', fx.synth]];
+    if (fx.real) sets.push([`FERPlus (${FERPLUS})`, fx.real]);
     else t.diagnostic(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA): real-image check SKIPPED, synthetic only`);
     try {
       for (const [name, ds] of sets) {
@@ -112,9 +97,9 @@ for (const { backbone, size } of CASES) {
 }
 
 test('evaluateCheckpointOnnx gives evaluateCheckpoint records and summary (compact, real + synthetic)', async () => {
-  const dir = path.join(tmp, 'ck-compact');
+  const dir = path.join(fx.tmp, 'ck-compact');
   assert.ok(existsSync(dir), 'the compact parity test made this checkpoint');
-  for (const ds of real ? [synth, real] : [synth]) {
+  for (const ds of fx.real ? [fx.synth, fx.real] : [fx.synth]) {
     const want = await evaluateCheckpoint(dir, ds, { batchSize: 7 });
     const progress: number[] = [];
     const got = await evaluateCheckpointOnnx(dir, ds, { batchSize: 5, providers: ['cpu'], onProgress: (d) => progress.push(d) });
@@ -128,17 +113,17 @@ test('evaluateCheckpointOnnx gives evaluateCheckpoint records and summary (compa
 });
 
 test('RecordBuilder reproduces evaluate() from the same (logits, v, n) arrays', async () => {
-  const model = await loadCheckpoint(path.join(tmp, 'ck-compact'));
+  const model = await loadCheckpoint(path.join(fx.tmp, 'ck-compact'));
   try {
     const K = model.config.classes.length;
     const size = model.config.inputSize;
     const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, 512])));
     const want = await evaluate(
       { encoder: model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: model.config, classes: model.config.classes },
-      synth, createImageCache(synth, size), { keepEmbeddings: true },
+      fx.synth, createImageCache(fx.synth, size), { keepEmbeddings: true },
     );
-    const x = await batchOf(synth, size, model.config.mean, model.config.std);
-    const B = synth.samples.length;
+    const x = await batchOf(fx.synth, size, model.config.mean, model.config.std);
+    const B = fx.synth.samples.length;
     const arr = tf.tidy(() => {
       const v = model.encoder.apply(tf.tensor4d(x, [B, size, size, 3]), false);
       return [cosineLogits(v, textNorm, model.config.logitScale), v, model.transform.apply(v)].map((a) => a.dataSync() as Float32Array);
@@ -147,9 +132,9 @@ test('RecordBuilder reproduces evaluate() from the same (logits, v, n) arrays', 
     const b = new RecordBuilder({ classes: model.config.classes, neutralIndex: model.config.neutralIndex, textEmbeddings: model.textEmbeddings, featureDim: 512, keepEmbeddings: true, total: B });
     // Two uneven batches, to exercise positions.
     const cut = 5;
-    const idx = synth.samples.map((_, i) => i);
+    const idx = fx.synth.samples.map((_, i) => i);
     const sl = (a: Float32Array, w: number, lo: number, hi: number) => a.subarray(lo * w, hi * w);
-    for (const [lo, hi] of [[0, cut], [cut, B]]) b.add(synth.samples.slice(lo, hi), synth.samples.slice(lo, hi).map((s) => s.label), idx.slice(lo, hi), sl(arr[0], K, lo, hi), sl(arr[1], 512, lo, hi), sl(arr[2], 512, lo, hi));
+    for (const [lo, hi] of [[0, cut], [cut, B]]) b.add(fx.synth.samples.slice(lo, hi), fx.synth.samples.slice(lo, hi).map((s) => s.label), idx.slice(lo, hi), sl(arr[0], K, lo, hi), sl(arr[1], 512, lo, hi), sl(arr[2], 512, lo, hi));
     const got = b.finish();
     // Same float32 inputs: only float64-vs-float32 rounding of the 6-decimal records remains.
     assertRecordsClose(got.records, want.records, 3e-6, 'builder');
@@ -162,14 +147,14 @@ test('RecordBuilder reproduces evaluate() from the same (logits, v, n) arrays', 
 });
 
 test('ensureOnnxExport re-exports a stale model.onnx; defaultRuntime follows model.onnx; provider list parsing', async () => {
-  const dir = path.join(tmp, 'ck-stale');
-  await makeCheckpoint(dir, 'compact', 32, synth, 11);
+  const dir = path.join(fx.tmp, 'ck-stale');
+  await makeCheckpoint(dir, 'compact', 32, fx.synth, 11);
   assert.equal(defaultRuntime(dir), 'tfjs');
   const first = await ensureOnnxExport(dir);
   assert.equal(first.exported, true);
   assert.equal(defaultRuntime(dir), 'onnx');
   assert.equal((await ensureOnnxExport(dir)).exported, false);
-  await makeCheckpoint(dir, 'compact', 32, synth, 12); // new weights, same directory
+  await makeCheckpoint(dir, 'compact', 32, fx.synth, 12); // new weights, same directory
   const again = await ensureOnnxExport(dir);
   assert.equal(again.exported, true);
   assert.notEqual(again.checkpointSha256, first.checkpointSha256);
@@ -181,5 +166,5 @@ test('ensureOnnxExport re-exports a stale model.onnx; defaultRuntime follows mod
 
 test('real FERPlus data present', (t) => {
   if (!HAVE_FERPLUS) t.skip(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA): parity ran on synthetic images only`);
-  else assert.ok(real && real.samples.length > 0);
+  else assert.ok(fx.real && fx.real.samples.length > 0);
 });
