@@ -1,5 +1,6 @@
 // Training-throughput benchmark: img/s of one KE-FER training step (encoder forward in training
-// mode + KE-FER loss + backward + SGD update) per tfjs backend available here, each against a
+// mode + KE-FER loss + backward + SGD update) per tfjs backend available here and per native runtime
+// (onnxruntime; the oneDNN addon when built), each against a
 // PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable, at the
 // same thread count as the row it is compared with (1 for wasm, N for onnxruntime N threads / N workers).
 //   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16] [-- --workers 1,2]
@@ -16,6 +17,8 @@ import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
 import { startParallel } from '../src/engine/train/parallel.js';
 import { Sgd } from '../src/engine/train/sgd.js';
 import { OnnxTrainStep } from '../src/engine/train/onnxStep.js';
+import { OnednnTrainStep } from '../src/engine/train/onednnStep.js';
+import { loadOnednn } from '../src/engine/onednn/addon.js';
 
 interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
 interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?: string }
@@ -139,6 +142,26 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
   }
 }
 
+/**
+ * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, train/onednnStep.ts):
+ * encoder forward/backward/SGD in oneDNN's blocked layouts, F_n + losses + their SGD on tfjs.
+ */
+async function measureOnednn(cfg: BenchConfig, threads: number): Promise<Result> {
+  const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
+  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  try {
+    const r = await timeSteps(async () => {
+      const o = await step.step(x, labels, 0.002);
+      if (!o.terms.every(Number.isFinite)) throw new Error(`non-finite loss ${o.terms.join(', ')}`);
+    }, cfg.batch);
+    const info = step.trainer.info();
+    return { ...r, note: `oneDNN ${info.version}, ${info.convolution}` };
+  } finally {
+    await step.dispose();
+    dispose();
+  }
+}
+
 /** The same step data-parallel over `workers` replicas (this thread + workers - 1 worker threads). */
 async function measureParallel(cfg: BenchConfig, workers: number): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
@@ -203,6 +226,8 @@ async function main(): Promise<void> {
     }
   }
   for (const b of available) console.log(`${b.pref}: ${b.detail}`);
+  const onednn = loadOnednn();
+  console.log(onednn.addon ? 'onednn: the oneDNN training addon (build/kefer_dnnl.node)' : `onednn: SKIPPED (${onednn.why})`);
   console.log(`load average at start: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}; ${SECONDS}s per measurement`);
 
   for (const cfg of configs) {
@@ -244,6 +269,17 @@ async function main(): Promise<void> {
           console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}]`);
         } catch (err) {
           console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} threads: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+        }
+      }
+      // oneDNN runtime: the encoder's whole step in the addon; tfjs (wasm) runs the head.
+      for (const threads of onednn.addon ? WORKERS : []) {
+        try {
+          const o = await measureOnednn(cfg, threads);
+          const { ratio, cpuRatio } = vsBase(o, threads);
+          const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
+          console.log(`${cfg.id} @${cfg.size} onednn ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}; ${o.note}]`);
+        } catch (err) {
+          console.log(`${cfg.id} @${cfg.size} onednn ${threads} threads: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
         }
       }
       for (const w of WORKERS.filter((n) => n > 1)) {

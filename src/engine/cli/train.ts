@@ -32,10 +32,11 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
   --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) | none
   --backend NAME         auto | tensorflow | webgpu | wasm
-  --runtime NAME         encoder forward/backward: auto (default: onnxruntime when tfjs would use wasm,
-                         i.e. on a CPU, and no --workers) | onnx (onnxruntime-node native CPU kernels,
-                         several times faster than wasm) | tfjs (the tfjs backend above)
-  --onnx-threads N       onnxruntime threads with --runtime onnx (default: one per core)
+  --runtime NAME         encoder forward/backward: auto (default: when tfjs would use wasm, i.e. on a
+                         CPU, and no --workers: onednn if its addon is built, else onnx) | onednn (the
+                         oneDNN addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node
+                         native CPU kernels) | tfjs (the tfjs backend above)
+  --onnx-threads N       threads of --runtime onednn or onnx (default: one per core)
   --workers N            data-parallel replicas on worker threads, wasm only (default 1); each takes
                          batch/N images of a step; BatchNorm uses per-replica statistics
   --seed N (29)  --resume  --holdout X (0.1)

@@ -20,7 +20,7 @@ const TRAIN_OPSET = 16;
 
 type Shape = [number, number, number, number]; // N, C, H, W
 
-type Node =
+export type TrainNode =
   | { kind: 'conv'; name: string; x: string; y: string; k: number; stride: number; pad: number; inShape: Shape; outShape: Shape }
   | { kind: 'bn'; name: string; x: string; y: string; shape: Shape }
   | { kind: 'relu'; x: string; y: string }
@@ -56,9 +56,9 @@ export interface TrainGraphs {
 const convOut = (h: number, k: number, s: number, p: number) => Math.floor((h + 2 * p - k) / s) + 1;
 
 /** The encoder as a flat list of nodes over named tensors, with every shape known (fixed batch). */
-function describe(spec: TrainGraphSpec): { nodes: Node[]; params: ParamInfo[]; shapes: Map<string, number[]> } {
+export function describe(spec: TrainGraphSpec): { nodes: TrainNode[]; params: ParamInfo[]; shapes: Map<string, number[]> } {
   const layout = LAYOUT[spec.backbone];
-  const nodes: Node[] = [];
+  const nodes: TrainNode[] = [];
   const params: ParamInfo[] = [];
   const shapes = new Map<string, number[]>();
   let counter = 0;
@@ -140,7 +140,7 @@ export function buildTrainGraphs(spec: TrainGraphSpec): TrainGraphs {
   const S = spec.inputSize;
   const paramShape = new Map(params.map((p) => [p.name, p.shape]));
   const batchNorms = nodes.flatMap((n) => (n.kind === 'bn' ? [{ name: n.name, channels: n.shape[1], count: n.shape[0] * n.shape[2] * n.shape[3] }] : []));
-  const featureDim = (nodes[nodes.length - 1] as Extract<Node, { kind: 'gap' }>).shape[1];
+  const featureDim = (nodes[nodes.length - 1] as Extract<TrainNode, { kind: 'gap' }>).shape[1];
 
   // ---- forward
   const f = new GraphBuilder(TRAIN_OPSET);

@@ -7,23 +7,10 @@
 // The encoder's weights and momentum live here between steps (no per-step layout conversions); sync()
 // writes them back into the tfjs variables and the Sgd before anything reads those (evaluation,
 // checkpoints, the resume state).
-import * as tf from '@tensorflow/tfjs-core';
-import { keferLoss, type LossOptions } from '../losses.js';
-import type { Encoder, Transform } from '../model/index.js';
-import { BN_MOMENTUM } from '../model/layers.js';
 import { OnnxEncoderTrainer } from '../onnx/trainSession.js';
-import type { Sgd } from './sgd.js';
+import { headStep, readLayout, syncParam, updateRunningStats, type NativeStepInputs } from './headStep.js';
 
-export interface OnnxStepInputs {
-  encoder: Encoder;
-  transform: Transform;
-  sgd: Sgd;
-  textNorm: tf.Tensor2D;
-  loss: LossOptions;
-  batch: number;
-  /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
-  threads?: number;
-}
+export type OnnxStepInputs = NativeStepInputs;
 
 interface EncoderParam {
   name: string;
@@ -32,10 +19,6 @@ interface EncoderParam {
   weight: Float32Array;
   momentum?: Float32Array;
 }
-
-/** tfjs HWIO [kh, kw, in, out] <-> OIHW [out, in, kh, kw]. */
-const TO_OIHW = [3, 2, 0, 1];
-const TO_HWIO = [2, 3, 1, 0];
 
 export class OnnxTrainStep {
   private constructor(
@@ -69,37 +52,13 @@ export class OnnxTrainStep {
 
   /** x: [N, S, S, 3] normalised, augmented images. Returns the loss terms and the batch's correct count. */
   async step(x: Float32Array, labels: number[], lr: number): Promise<{ terms: number[]; correct: number }> {
-    const { transform, sgd, textNorm, loss, batch } = this.inputs;
     const weights = new Map(this.params.map((p) => [p.name, p.weight]));
     const fw = await this.trainer.forward(x, weights);
-
-    const D = this.trainer.graphs.featureDim;
-    const vVar = tf.variable(tf.tensor2d(fw.v, [batch, D]), true);
-    const tParams = [...transform.params];
-    const out = tf.tidy(() => {
-      const labelsT = tf.tensor1d(labels, 'int32');
-      let kept: tf.Tensor[] = [];
-      const { grads } = tf.variableGrads(() => {
-        const n = transform.apply(vVar);
-        const t = keferLoss(vVar, n, textNorm, labelsT, loss);
-        kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
-        return t.total;
-      }, [vVar, ...tParams.map(([, v]) => v)]);
-      const named: Record<string, tf.Tensor> = {};
-      for (const [name, v] of tParams) named[name] = grads[v.name];
-      sgd.step(new Map(tParams), named, lr);
-      return [...kept, tf.keep(grads[vVar.name])];
-    });
-    vVar.dispose();
-    const [terms, preds, dv] = await Promise.all(out.map((t) => t.data()));
-    tf.dispose(out);
-
-    const grads = await this.trainer.backward(fw, dv as Float32Array, weights);
+    const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.graphs.featureDim, labels, lr);
+    const grads = await this.trainer.backward(fw, dv, weights);
     this.sgdUpdate(grads, lr);
-    this.updateRunningStats(fw.batchStats);
-    let correct = 0;
-    for (let i = 0; i < batch; i++) if (preds[i] === labels[i]) correct++;
-    return { terms: Array.from(terms), correct };
+    updateRunningStats(this.inputs.encoder, this.trainer.graphs.batchNorms, fw.batchStats);
+    return { terms, correct };
   }
 
   /** torch.optim.SGD: g = grad + wd p; buf = m buf + g (buf = g on the first step); p -= lr buf. */
@@ -129,52 +88,12 @@ export class OnnxTrainStep {
     }
   }
 
-  /** As layers.ts batchNorm(): running = (1 - momentum) running + momentum batch, unbiased variance. */
-  private updateRunningStats(stats: Map<string, { mean: Float32Array; variance: Float32Array }>): void {
-    const { encoder } = this.inputs;
-    tf.tidy(() => {
-      for (const b of this.trainer.graphs.batchNorms) {
-        const s = stats.get(b.name)!;
-        const unbiased = b.count / Math.max(b.count - 1, 1);
-        const rMean = encoder.buffers.get(`${b.name}.running_mean`)!;
-        const rVar = encoder.buffers.get(`${b.name}.running_var`)!;
-        const nbt = encoder.buffers.get(`${b.name}.num_batches_tracked`)!;
-        rMean.assign(tf.add(tf.mul(rMean, 1 - BN_MOMENTUM), tf.mul(tf.tensor1d(s.mean), BN_MOMENTUM)));
-        rVar.assign(tf.add(tf.mul(rVar, 1 - BN_MOMENTUM), tf.mul(tf.mul(tf.tensor1d(s.variance), unbiased), BN_MOMENTUM)));
-        nbt.assign(tf.add(nbt, 1));
-      }
-    });
-  }
-
   /** Writes the encoder weights and momentum into the tfjs variables and the Sgd. */
   sync(): void {
-    const { encoder, sgd } = this.inputs;
-    tf.tidy(() => {
-      for (const p of this.params) {
-        encoder.params.get(p.name)!.assign(fromLayout(p.weight, p.shape, p.conv));
-        if (!p.momentum) continue;
-        const key = `encoder.${p.name}`;
-        const m = fromLayout(p.momentum, p.shape, p.conv);
-        const existing = sgd.buffers.get(key);
-        if (existing) existing.assign(m);
-        else sgd.buffers.set(key, tf.variable(m, false));
-      }
-    });
+    for (const p of this.params) syncParam(this.inputs, p.name, p.shape, p.conv, p.weight, p.momentum);
   }
 
   async dispose(): Promise<void> {
     await this.trainer.release();
   }
-}
-
-async function readLayout(v: tf.Tensor, conv: boolean): Promise<Float32Array> {
-  const t = conv ? tf.transpose(v, TO_OIHW) : v.clone();
-  const data = (await t.data()) as Float32Array;
-  t.dispose();
-  return Float32Array.from(data);
-}
-
-function fromLayout(data: Float32Array, shape: number[], conv: boolean): tf.Tensor {
-  const t = tf.tensor(data, shape);
-  return conv ? tf.transpose(t, TO_HWIO) : t;
 }

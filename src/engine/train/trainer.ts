@@ -19,19 +19,23 @@ import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheck
 import { lrForEpoch } from './schedule.js';
 import { Sgd } from './sgd.js';
 import { OnnxTrainStep } from './onnxStep.js';
+import { OnednnTrainStep } from './onednnStep.js';
+import { loadOnednn } from '../onednn/addon.js';
 import { startParallel } from './parallel.js';
 
-export type TrainRuntime = 'auto' | 'tfjs' | 'onnx';
-export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx'];
+export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn'];
 
 /**
- * 'auto': the encoder trains on onnxruntime-node when tfjs would run it on wasm (a CPU: onnxruntime's
- * native kernels are several times faster, bench:train) and no data-parallel workers were asked for;
- * on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it.
+ * 'auto': when tfjs would run the encoder on wasm (a CPU) and no data-parallel workers were asked for,
+ * the encoder trains natively: on oneDNN when its addon is built (1.3-1.4x PyTorch, bench:train), else on
+ * onnxruntime-node; on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it. `hasOnednn` is injectable
+ * for tests.
  */
-export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1): 'tfjs' | 'onnx' {
-  if (runtime === 'onnx' || runtime === 'tfjs') return runtime;
-  return backend === 'wasm' && workers <= 1 ? 'onnx' : 'tfjs';
+export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1, hasOnednn = () => !!loadOnednn().addon): Exclude<TrainRuntime, 'auto'> {
+  if (runtime && runtime !== 'auto') return runtime;
+  if (backend !== 'wasm' || workers > 1) return 'tfjs';
+  return hasOnednn() ? 'onednn' : 'onnx';
 }
 
 export interface TrainConfig {
@@ -60,11 +64,11 @@ export interface TrainConfig {
   workers?: number;
   /**
    * Where the encoder's forward/backward runs: 'tfjs' (the active tfjs backend), 'onnx' (onnxruntime-node's
-   * native CPU kernels; F_n and the losses stay on tfjs; see train/onnxStep.ts) or 'auto' (default:
-   * resolveTrainRuntime).
+   * native CPU kernels; train/onnxStep.ts), 'onednn' (the oneDNN addon; train/onednnStep.ts) or 'auto'
+   * (default: resolveTrainRuntime). With the native runtimes F_n and the losses stay on tfjs.
    */
   runtime?: TrainRuntime;
-  /** onnxruntime intra-op threads with runtime 'onnx' (default: onnxruntime's, the physical cores). */
+  /** Threads of the native runtime, 'onnx' or 'onednn' (default: one per core). */
   onnxThreads?: number;
 }
 
@@ -236,9 +240,20 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
 
   const runtime = resolveTrainRuntime(cfg.runtime, inputs.backend.name, cfg.workers);
   // What actually runs the model, for the log, the UI and run.json: with 'onnx' the encoder is not on tfjs.
-  const backendUsed: BackendReport = runtime === 'onnx'
-    ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core'}); F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})` }
-    : inputs.backend;
+  if (runtime !== 'tfjs' && (cfg.workers ?? 1) > 1) throw new Error(`--runtime ${runtime} uses its own threads; it cannot be combined with --workers`);
+  const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale };
+  const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, loss };
+  const nativeStep = runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs) : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs) : undefined;
+  const threadsText = cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core';
+  const head = `F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})`;
+  const onednnInfo = nativeStep instanceof OnednnTrainStep ? nativeStep.trainer.info() : undefined;
+  const notOnednn = cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '';
+  // What actually runs the model, for the log, the UI and run.json: with a native runtime the encoder is not on tfjs.
+  const backendUsed: BackendReport = onednnInfo
+    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}` }
+    : runtime === 'onnx'
+      ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${threadsText}); ${head}${notOnednn}` }
+      : inputs.backend;
   await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, runtime, backend: backendUsed, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
   await log({
     type: 'start', runDir, backend: backendUsed, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
@@ -252,19 +267,14 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   let ema = 0;
   const t0 = Date.now() - state.elapsedSec * 1000;
   let epoch = state.epoch;
-  let onnxStep: OnnxTrainStep | undefined;
   const saveLast = async (stepInEpoch: number, ep: number) => {
-    onnxStep?.sync();
+    nativeStep?.sync();
     const s: ResumeState = { ...state, epoch: ep, stepInEpoch, elapsedSec: (Date.now() - t0) / 1000 };
     await saveCheckpoint(lastDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(cfg, encoder, inputs, { epoch: ep, step: state.globalStep }) });
     await saveOptimizer(lastDir, sgd, s);
   };
 
-  if (runtime === 'onnx') {
-    if ((cfg.workers ?? 1) > 1) throw new Error('--runtime onnx uses onnxruntime\'s own threads; it cannot be combined with --workers');
-    onnxStep = await OnnxTrainStep.create({ encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } });
-  }
-  const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss: { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale } }) : undefined;
+  const par = (cfg.workers ?? 1) > 1 ? await startParallel({ workers: cfg.workers, encoder, transform, sgd, textNorm, batchSize: bs, loss }) : undefined;
   /**
    * One optimizer step on this thread. Values are read back with `await data()` after the step:
    * WebGPU in Node has no synchronous read (no OffscreenCanvas, no blocking buffer map).
@@ -312,7 +322,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
         const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
         for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
         const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-        const stats = par ? await par.step(x, labelsArr, lr) : onnxStep ? await onnxStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
+        const stats = par ? await par.step(x, labelsArr, lr) : nativeStep ? await nativeStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
         const [ls, lt, lc] = stats.terms;
         const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
         if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
@@ -329,7 +339,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       }
       const steps = Math.max(1, sums.seen / bs);
       let val: EvalResult | undefined;
-      onnxStep?.sync();
+      nativeStep?.sync();
       if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
       const entry: EpochHistory = {
         epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
@@ -350,7 +360,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
 
   } finally {
     await par?.close();
-    await onnxStep?.dispose();
+    await nativeStep?.dispose();
   }
   const selectedOn = inputs.val ? 'validation' : 'last-epoch';
   let valEval: EvalResult | undefined;

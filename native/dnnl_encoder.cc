@@ -1,0 +1,589 @@
+// The visual encoder's training step on oneDNN (the library PyTorch's CPU convolutions use), as a Node
+// addon. It interprets the encoder described by src/engine/native/spec.ts (conv, BatchNorm with an
+// optional fused ReLU, residual add with an optional ReLU, max-pool, global average pool) and keeps,
+// between steps, everything in oneDNN's own formats: activations in the CPU's blocked layout (nChw8c on
+// AVX2) end to end, weights and momentum in the layout the forward convolution wants. That avoids the
+// per-call layout conversions PyTorch's NCHW tensors pay, which is where this beats it (bench:train).
+//
+// The JS side (native/encoder.ts) owns the head and the losses; this file does
+//   forward(images NHWC) -> v [N, D] and every BatchNorm's batch mean / biased variance
+//   backward(dv)          -> every parameter's gradient (kept here; readable for tests)
+//   sgd(lr, momentum, wd) -> torch.optim.SGD's update on every parameter
+// Written by hand because no maintained package trains a network on oneDNN from Node.
+#include <napi.h>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+struct Act {
+  memory::dims dims;
+  memory::desc md;
+  memory mem;
+  memory diff;
+  bool diffReady = false;
+};
+
+struct Param {
+  std::string name;
+  memory::dims dims;  // plain: OIHW for conv weights, [C] for BatchNorm
+  bool conv = false;
+  memory master;      // in the compute format
+  memory grad;        // same format as master
+  memory mom;         // same format as master
+  bool hasMom = false;
+};
+
+enum class Kind { Conv, Bn, Add, MaxPool, Gap };
+
+struct Op {
+  Kind kind;
+  int x = -1, b = -1, y = -1;
+  bool relu = false;
+  int w = -1, scale = -1, shift = -1;
+  bool needDx = true;
+  primitive fwd, bwdData, bwdW;
+  memory wBwdData;  // weights as backward-data wants them, when that differs from master's format
+  memory gradRaw;   // filter gradient as backward-weights writes it, when that differs
+  memory mean, var, ws;
+  std::string impl;  // the convolution implementation oneDNN chose (reported in the run log)
+};
+
+size_t elems(const memory& m) { return m.get_desc().get_size() / sizeof(float); }
+float* ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
+
+class Encoder : public Napi::ObjectWrap<Encoder> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Encoder",
+                       {InstanceMethod("forward", &Encoder::Forward), InstanceMethod("backward", &Encoder::Backward),
+                        InstanceMethod("sgd", &Encoder::Sgd), InstanceMethod("setParam", &Encoder::SetParam),
+                        InstanceMethod("getParam", &Encoder::GetParam), InstanceMethod("getGrad", &Encoder::GetGrad),
+                        InstanceMethod("setMomentum", &Encoder::SetMomentum),
+                        InstanceMethod("getMomentum", &Encoder::GetMomentum), InstanceMethod("info", &Encoder::Info)});
+  }
+
+  explicit Encoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Encoder>(info), eng_(engine::kind::cpu, 0), s_(eng_) {
+    Napi::Env env = info.Env();
+    try {
+      Build(info[0].As<Napi::Object>());
+    } catch (const dnnl::error& e) {
+      Napi::Error::New(env, std::string("onednn: ") + e.what()).ThrowAsJavaScriptException();
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, std::string("onednn: ") + e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+ private:
+  engine eng_;
+  stream s_;
+  int threads_ = 0;
+  float eps_ = 1e-5f;
+  int block_ = 8;
+  std::vector<Act> acts_;
+  std::vector<Param> params_;
+  std::unordered_map<std::string, int> paramIndex_;
+  std::vector<Op> ops_;
+  memory::desc imagesUserMd_;
+  int stemAct_ = 0;  // act 0: the images in the stem convolution's source format
+  std::vector<float> scratch_;
+  std::vector<float> v_;
+  int featureAct_ = -1;
+  int current_ = -1;  // the op running, for error messages
+
+  static memory::dims Dims(const Napi::Value& v) {
+    auto a = v.As<Napi::Array>();
+    memory::dims d;
+    for (uint32_t i = 0; i < a.Length(); i++) d.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+    return d;
+  }
+  static int Int(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+
+  memory::desc Blocked(const memory::dims& d) const {
+    if (d[1] % block_ != 0) throw std::runtime_error("channels " + std::to_string(d[1]) + " not a multiple of " + std::to_string(block_));
+    return memory::desc(d, dt::f32, block_ == 16 ? tag::nChw16c : tag::nChw8c);
+  }
+
+  // The activation layout the CPU's convolutions prefer: ask oneDNN for a 64->64 3x3 convolution.
+  int ProbeBlock() {
+    memory::dims src{2, 64, 8, 8}, w{64, 64, 3, 3};
+    auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+    convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, any(src), any(w), any(src), {1, 1}, {1, 1}, {1, 1});
+    convolution_forward::primitive_desc pd(d, eng_);
+    if (pd.dst_desc() == memory::desc(src, dt::f32, tag::nChw16c)) return 16;
+    return 8;
+  }
+
+  void Build(const Napi::Object spec) {
+    threads_ = Int(spec, "threads");
+    eps_ = spec.Get("eps").As<Napi::Number>().FloatValue();
+    if (threads_ > 0) omp_set_num_threads(threads_);
+    block_ = ProbeBlock();
+
+    auto tensors = spec.Get("tensors").As<Napi::Array>();
+    for (uint32_t i = 0; i < tensors.Length(); i++) {
+      Act a;
+      a.dims = Dims(tensors.Get(i).As<Napi::Object>().Get("dims"));
+      acts_.push_back(a);
+    }
+    auto params = spec.Get("params").As<Napi::Array>();
+    for (uint32_t i = 0; i < params.Length(); i++) {
+      auto o = params.Get(i).As<Napi::Object>();
+      Param p;
+      p.name = o.Get("name").As<Napi::String>().Utf8Value();
+      p.dims = Dims(o.Get("dims"));
+      p.conv = p.dims.size() == 4;
+      paramIndex_[p.name] = (int)params_.size();
+      params_.push_back(p);
+    }
+    // Every activation but the images lives in the blocked layout.
+    for (size_t i = 1; i < acts_.size(); i++) {
+      if (acts_[i].dims.size() == 4) acts_[i].md = Blocked(acts_[i].dims);
+    }
+    const auto& img = acts_[0].dims;  // [N, 3, S, S]
+    imagesUserMd_ = memory::desc(img, dt::f32, tag::nhwc);
+
+    auto ops = spec.Get("ops").As<Napi::Array>();
+    for (uint32_t i = 0; i < ops.Length(); i++) {
+      auto o = ops.Get(i).As<Napi::Object>();
+      std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
+      Op op;
+      if (kind == "conv") BuildConv(op, o);
+      else if (kind == "bn") BuildBn(op, o);
+      else if (kind == "add") {
+        op.kind = Kind::Add;
+        op.x = Int(o, "a");
+        op.b = Int(o, "b");
+        op.y = Int(o, "y");
+        op.relu = o.Get("relu").As<Napi::Boolean>().Value();
+      } else if (kind == "maxpool") BuildPool(op, o);
+      else if (kind == "gap") {
+        op.kind = Kind::Gap;
+        op.x = Int(o, "x");
+        featureAct_ = op.x;
+      } else throw std::runtime_error("unknown op " + kind);
+      ops_.push_back(std::move(op));
+    }
+    if (featureAct_ < 0) throw std::runtime_error("the encoder has no global average pool");
+
+    size_t maxElems = 0;
+    for (auto& a : acts_) {
+      if (a.md.data.ndims == 0) throw std::runtime_error("an activation is never produced");
+      a.mem = memory(a.md, eng_);
+      a.diff = memory(a.md, eng_);
+      maxElems = std::max(maxElems, elems(a.mem));
+    }
+    scratch_.resize(maxElems);
+    for (auto& p : params_) {
+      if (!p.master) throw std::runtime_error("parameter " + p.name + " is used by no op");
+      p.grad = memory(p.master.get_desc(), eng_);
+      p.mom = memory(p.master.get_desc(), eng_);
+    }
+  }
+
+  void BuildConv(Op& op, const Napi::Object& o) {
+    op.kind = Kind::Conv;
+    op.x = Int(o, "x");
+    op.y = Int(o, "y");
+    op.w = paramIndex_.at(o.Get("w").As<Napi::String>().Utf8Value());
+    const int stride = Int(o, "stride"), pad = Int(o, "pad");
+    Param& p = params_[op.w];
+    const bool stem = op.x == 0;
+    op.needDx = !stem;
+    acts_[op.y].md = Blocked(acts_[op.y].dims);
+    auto srcMd = stem ? memory::desc(acts_[0].dims, dt::f32, tag::any) : acts_[op.x].md;
+    auto wAny = memory::desc(p.dims, dt::f32, tag::any);
+    memory::dims strides{stride, stride}, pl{pad, pad}, pr{pad, pad};
+    convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, srcMd, wAny, acts_[op.y].md, strides, pl, pr);
+    convolution_forward::primitive_desc fpd(fd, eng_);
+    if (stem) acts_[0].md = fpd.src_desc();
+    op.fwd = convolution_forward(fpd);
+    op.impl = fpd.impl_info_str();
+    p.master = memory(fpd.weights_desc(), eng_);
+
+    convolution_backward_weights::desc wd(algorithm::convolution_direct, acts_[op.x].md, wAny, acts_[op.y].md, strides, pl, pr);
+    convolution_backward_weights::primitive_desc wpd(wd, eng_, fpd);
+    op.bwdW = convolution_backward_weights(wpd);
+    if (wpd.diff_weights_desc() != fpd.weights_desc()) op.gradRaw = memory(wpd.diff_weights_desc(), eng_);
+
+    if (op.needDx) {
+      convolution_backward_data::desc dd(algorithm::convolution_direct, acts_[op.x].md, wAny, acts_[op.y].md, strides, pl, pr);
+      convolution_backward_data::primitive_desc dpd(dd, eng_, fpd);
+      op.bwdData = convolution_backward_data(dpd);
+      if (dpd.weights_desc() != fpd.weights_desc()) op.wBwdData = memory(dpd.weights_desc(), eng_);
+    }
+  }
+
+  void BuildBn(Op& op, const Napi::Object& o) {
+    op.kind = Kind::Bn;
+    op.x = Int(o, "x");
+    op.y = Int(o, "y");
+    op.relu = o.Get("relu").As<Napi::Boolean>().Value();
+    op.scale = paramIndex_.at(o.Get("scale").As<Napi::String>().Utf8Value());
+    op.shift = paramIndex_.at(o.Get("shift").As<Napi::String>().Utf8Value());
+    acts_[op.y].md = acts_[op.x].md;
+    auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
+    if (op.relu) flags = flags | normalization_flags::fuse_norm_relu;
+    batch_normalization_forward::desc fd(prop_kind::forward_training, acts_[op.x].md, eps_, flags);
+    batch_normalization_forward::primitive_desc fpd(fd, eng_);
+    op.fwd = batch_normalization_forward(fpd);
+    batch_normalization_backward::desc bd(prop_kind::backward, acts_[op.x].md, acts_[op.x].md, eps_, flags);
+    batch_normalization_backward::primitive_desc bpd(bd, eng_, fpd);
+    op.bwdData = batch_normalization_backward(bpd);
+    op.mean = memory(fpd.mean_desc(), eng_);
+    op.var = memory(fpd.variance_desc(), eng_);
+    if (op.relu) op.ws = memory(fpd.workspace_desc(), eng_);
+    for (int pi : {op.scale, op.shift}) params_[pi].master = memory(memory::desc(params_[pi].dims, dt::f32, tag::x), eng_);
+  }
+
+  void BuildPool(Op& op, const Napi::Object& o) {
+    op.kind = Kind::MaxPool;
+    op.x = Int(o, "x");
+    op.y = Int(o, "y");
+    acts_[op.y].md = Blocked(acts_[op.y].dims);
+    memory::dims strides{2, 2}, kernel{3, 3}, pl{1, 1}, pr{1, 1};
+    pooling_forward::desc fd(prop_kind::forward_training, algorithm::pooling_max, acts_[op.x].md, acts_[op.y].md, strides, kernel, pl, pr);
+    pooling_forward::primitive_desc fpd(fd, eng_);
+    op.fwd = pooling_forward(fpd);
+    pooling_backward::desc bd(algorithm::pooling_max, acts_[op.x].md, acts_[op.y].md, strides, kernel, pl, pr);
+    pooling_backward::primitive_desc bpd(bd, eng_, fpd);
+    op.bwdData = pooling_backward(bpd);
+    op.ws = memory(fpd.workspace_desc(), eng_);
+  }
+
+  void SetThreads() {
+    if (threads_ > 0) omp_set_num_threads(threads_);
+  }
+
+  // Where a gradient w.r.t. activation i goes: straight into its diff the first time this pass, else into
+  // scratch, which Accumulate() then adds (a tensor read by two ops gets the sum of both gradients).
+  memory DiffTarget(int i) {
+    Act& a = acts_[i];
+    if (!a.diffReady) return a.diff;
+    return memory(a.md, eng_, scratch_.data());
+  }
+  void Accumulate(int i, const memory& written) {
+    Act& a = acts_[i];
+    if (!a.diffReady) {
+      a.diffReady = true;
+      return;
+    }
+    float* d = ptr(a.diff);
+    const float* s = ptr(written);
+    const long n = (long)elems(a.diff);
+#pragma omp parallel for simd
+    for (long k = 0; k < n; k++) d[k] += s[k];
+  }
+
+  // Blocked [N, C/B, H, W, B] <-> [N, C] for the global average pool.
+  void GapForward(int x, float* v) {
+    const auto& d = acts_[x].dims;
+    const long N = d[0], C = d[1], HW = d[2] * d[3], B = block_;
+    const float* src = ptr(acts_[x].mem);
+    const float inv = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2)
+    for (long n = 0; n < N; n++)
+      for (long cb = 0; cb < C / B; cb++) {
+        float acc[16] = {0};
+        const float* p = src + ((n * (C / B) + cb) * HW) * B;
+        for (long hw = 0; hw < HW; hw++)
+          for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
+        for (long c = 0; c < B; c++) v[n * C + cb * B + c] = acc[c] * inv;
+      }
+  }
+  void GapBackward(int x, const float* dv) {
+    const auto& d = acts_[x].dims;
+    const long N = d[0], C = d[1], HW = d[2] * d[3], B = block_;
+    memory target = DiffTarget(x);
+    float* dst = ptr(target);
+    const float inv = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2)
+    for (long n = 0; n < N; n++)
+      for (long cb = 0; cb < C / B; cb++) {
+        float* p = dst + ((n * (C / B) + cb) * HW) * B;
+        for (long hw = 0; hw < HW; hw++)
+          for (long c = 0; c < B; c++) p[hw * B + c] = dv[n * C + cb * B + c] * inv;
+      }
+    Accumulate(x, target);
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto images = info[0].As<Napi::Float32Array>();
+    if (images.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
+      Napi::Error::New(env, "onednn: forward got " + std::to_string(images.ElementLength()) + " image values").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    try {
+      SetThreads();
+      memory user(imagesUserMd_, eng_, images.Data());
+      reorder(user, acts_[0].mem).execute(s_, user, acts_[0].mem);
+      const auto& fd = acts_[featureAct_].dims;
+      auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
+      std::vector<Op*> bns;
+      for (auto& op : ops_) {
+        switch (op.kind) {
+          case Kind::Conv:
+            op.fwd.execute(s_, {{DNNL_ARG_SRC, acts_[op.x].mem}, {DNNL_ARG_WEIGHTS, params_[op.w].master}, {DNNL_ARG_DST, acts_[op.y].mem}});
+            break;
+          case Kind::Bn: {
+            std::unordered_map<int, memory> args{{DNNL_ARG_SRC, acts_[op.x].mem}, {DNNL_ARG_DST, acts_[op.y].mem},
+                                                 {DNNL_ARG_SCALE, params_[op.scale].master}, {DNNL_ARG_SHIFT, params_[op.shift].master},
+                                                 {DNNL_ARG_MEAN, op.mean}, {DNNL_ARG_VARIANCE, op.var}};
+            if (op.relu) args[DNNL_ARG_WORKSPACE] = op.ws;
+            op.fwd.execute(s_, args);
+            bns.push_back(&op);
+            break;
+          }
+          case Kind::Add: {
+            const float* a = ptr(acts_[op.x].mem);
+            const float* b = ptr(acts_[op.b].mem);
+            float* y = ptr(acts_[op.y].mem);
+            const long n = (long)elems(acts_[op.y].mem);
+            if (op.relu) {
+#pragma omp parallel for simd
+              for (long k = 0; k < n; k++) y[k] = std::max(a[k] + b[k], 0.0f);
+            } else {
+#pragma omp parallel for simd
+              for (long k = 0; k < n; k++) y[k] = a[k] + b[k];
+            }
+            break;
+          }
+          case Kind::MaxPool:
+            op.fwd.execute(s_, {{DNNL_ARG_SRC, acts_[op.x].mem}, {DNNL_ARG_DST, acts_[op.y].mem}, {DNNL_ARG_WORKSPACE, op.ws}});
+            break;
+          case Kind::Gap:
+            s_.wait();
+            GapForward(op.x, v.Data());
+            break;
+        }
+      }
+      s_.wait();
+      size_t total = 0;
+      for (auto* op : bns) total += 2 * elems(op->mean);
+      auto stats = Napi::Float32Array::New(env, total);
+      size_t off = 0;
+      for (auto* op : bns) {
+        const size_t c = elems(op->mean);
+        std::memcpy(stats.Data() + off, ptr(op->mean), c * sizeof(float));
+        std::memcpy(stats.Data() + off + c, ptr(op->var), c * sizeof(float));
+        off += 2 * c;
+      }
+      auto out = Napi::Object::New(env);
+      out.Set("v", v);
+      out.Set("stats", stats);
+      return out;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, std::string("onednn forward: ") + e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  Napi::Value Backward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto dv = info[0].As<Napi::Float32Array>();
+    const auto& fd = acts_[featureAct_].dims;
+    if ((long)dv.ElementLength() != fd[0] * fd[1]) {
+      Napi::Error::New(env, "onednn: backward got " + std::to_string(dv.ElementLength()) + " gradient values").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    try {
+      SetThreads();
+      for (auto& a : acts_) a.diffReady = false;
+      for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+        Op& op = *it;
+        current_ = (int)(it.base() - ops_.begin()) - 1;
+        switch (op.kind) {
+          case Kind::Gap:
+            GapBackward(op.x, dv.Data());
+            break;
+          case Kind::Add: {
+            float* d = ptr(acts_[op.y].diff);
+            const long n = (long)elems(acts_[op.y].diff);
+            if (op.relu) {
+              const float* y = ptr(acts_[op.y].mem);
+#pragma omp parallel for simd
+              for (long k = 0; k < n; k++) d[k] = y[k] > 0.0f ? d[k] : 0.0f;
+            }
+            for (int in : {op.x, op.b}) {
+              memory t = DiffTarget(in);
+              std::memcpy(ptr(t), d, n * sizeof(float));
+              Accumulate(in, t);
+            }
+            break;
+          }
+          case Kind::MaxPool: {
+            memory t = DiffTarget(op.x);
+            op.bwdData.execute(s_, {{DNNL_ARG_DIFF_DST, acts_[op.y].diff}, {DNNL_ARG_DIFF_SRC, t}, {DNNL_ARG_WORKSPACE, op.ws}});
+            s_.wait();
+            Accumulate(op.x, t);
+            break;
+          }
+          case Kind::Bn: {
+            memory t = DiffTarget(op.x);
+            std::unordered_map<int, memory> args{{DNNL_ARG_SRC, acts_[op.x].mem}, {DNNL_ARG_MEAN, op.mean}, {DNNL_ARG_VARIANCE, op.var},
+                                                 {DNNL_ARG_DIFF_DST, acts_[op.y].diff}, {DNNL_ARG_SCALE, params_[op.scale].master},
+                                                 {DNNL_ARG_SHIFT, params_[op.shift].master},
+                                                 {DNNL_ARG_DIFF_SRC, t}, {DNNL_ARG_DIFF_SCALE, params_[op.scale].grad},
+                                                 {DNNL_ARG_DIFF_SHIFT, params_[op.shift].grad}};
+            if (op.relu) args[DNNL_ARG_WORKSPACE] = op.ws;
+            op.bwdData.execute(s_, args);
+            s_.wait();
+            Accumulate(op.x, t);
+            break;
+          }
+          case Kind::Conv: {
+            Param& p = params_[op.w];
+            memory g = op.gradRaw ? op.gradRaw : p.grad;
+            op.bwdW.execute(s_, {{DNNL_ARG_SRC, acts_[op.x].mem}, {DNNL_ARG_DIFF_DST, acts_[op.y].diff}, {DNNL_ARG_DIFF_WEIGHTS, g}});
+            if (op.gradRaw) reorder(op.gradRaw, p.grad).execute(s_, op.gradRaw, p.grad);
+            if (op.needDx) {
+              memory w = p.master;
+              if (op.wBwdData) {
+                reorder(p.master, op.wBwdData).execute(s_, p.master, op.wBwdData);
+                w = op.wBwdData;
+              }
+              memory t = DiffTarget(op.x);
+              op.bwdData.execute(s_, {{DNNL_ARG_DIFF_DST, acts_[op.y].diff}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, t}});
+              s_.wait();
+              Accumulate(op.x, t);
+            }
+            break;
+          }
+        }
+      }
+      s_.wait();
+      return env.Undefined();
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, "onednn backward (op " + std::to_string(current_) + "): " + e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  // torch.optim.SGD: g = grad + wd p; buf = m buf + g (buf = g on the first step); p -= lr buf.
+  Napi::Value Sgd(const Napi::CallbackInfo& info) {
+    const float lr = info[0].As<Napi::Number>().FloatValue();
+    const float m = info[1].As<Napi::Number>().FloatValue();
+    const float wd = info[2].As<Napi::Number>().FloatValue();
+    SetThreads();
+    for (auto& p : params_) {
+      float* w = ptr(p.master);
+      const float* g = ptr(p.grad);
+      float* b = ptr(p.mom);
+      const long n = (long)elems(p.master);
+      if (!p.hasMom) {
+#pragma omp parallel for simd
+        for (long k = 0; k < n; k++) {
+          b[k] = g[k] + wd * w[k];
+          w[k] -= lr * b[k];
+        }
+        p.hasMom = true;
+      } else {
+#pragma omp parallel for simd
+        for (long k = 0; k < n; k++) {
+          b[k] = m * b[k] + (g[k] + wd * w[k]);
+          w[k] -= lr * b[k];
+        }
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  Param* Find(const Napi::CallbackInfo& info) {
+    auto name = info[0].As<Napi::String>().Utf8Value();
+    auto it = paramIndex_.find(name);
+    if (it == paramIndex_.end()) {
+      Napi::Error::New(info.Env(), "onednn: no parameter " + name).ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    return &params_[it->second];
+  }
+  memory::desc PlainMd(const Param& p) const { return memory::desc(p.dims, dt::f32, p.conv ? tag::oihw : tag::x); }
+
+  // Plain (OIHW / [C]) <-> the compute format.
+  Napi::Value Read(const Napi::CallbackInfo& info, memory Param::*which) {
+    Param* p = Find(info);
+    if (!p) return info.Env().Undefined();
+    auto md = PlainMd(*p);
+    auto out = Napi::Float32Array::New(info.Env(), md.get_size() / sizeof(float));
+    memory plain(md, eng_, out.Data());
+    memory& src = p->*which;
+    reorder(src, plain).execute(s_, src, plain);
+    s_.wait();
+    return out;
+  }
+  void Write(const Napi::CallbackInfo& info, memory Param::*which) {
+    Param* p = Find(info);
+    if (!p) return;
+    auto data = info[1].As<Napi::Float32Array>();
+    auto md = PlainMd(*p);
+    if (data.ElementLength() * sizeof(float) != md.get_size()) {
+      Napi::Error::New(info.Env(), "onednn: " + p->name + " takes " + std::to_string(md.get_size() / sizeof(float)) + " values, got " + std::to_string(data.ElementLength())).ThrowAsJavaScriptException();
+      return;
+    }
+    memory plain(md, eng_, data.Data());
+    memory& dst = p->*which;
+    reorder(plain, dst).execute(s_, plain, dst);
+    s_.wait();
+  }
+
+  Napi::Value SetParam(const Napi::CallbackInfo& info) {
+    Write(info, &Param::master);
+    return info.Env().Undefined();
+  }
+  Napi::Value GetParam(const Napi::CallbackInfo& info) { return Read(info, &Param::master); }
+  Napi::Value GetGrad(const Napi::CallbackInfo& info) { return Read(info, &Param::grad); }
+  Napi::Value SetMomentum(const Napi::CallbackInfo& info) {
+    Param* p = Find(info);
+    if (!p) return info.Env().Undefined();
+    if (info[1].IsNull() || info[1].IsUndefined()) {
+      p->hasMom = false;
+      return info.Env().Undefined();
+    }
+    Write(info, &Param::mom);
+    p->hasMom = true;
+    return info.Env().Undefined();
+  }
+  Napi::Value GetMomentum(const Napi::CallbackInfo& info) {
+    Param* p = Find(info);
+    if (!p) return info.Env().Undefined();
+    if (!p->hasMom) return info.Env().Null();
+    return Read(info, &Param::mom);
+  }
+
+  // What the run log reports: the oneDNN version, the block size and the convolution implementations.
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto o = Napi::Object::New(env);
+    const auto* ver = dnnl::version();
+    o.Set("version", std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch));
+    o.Set("block", block_);
+    o.Set("threads", threads_ > 0 ? threads_ : omp_get_max_threads());
+    std::string impls;
+    for (auto& op : ops_) {
+      if (op.kind != Kind::Conv) continue;
+      const std::string& name = op.impl;
+      if (impls.find(name) == std::string::npos) impls += (impls.empty() ? "" : ", ") + name;
+    }
+    o.Set("convolution", impls);
+    return o;
+  }
+};
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("Encoder", Encoder::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(kefer_dnnl, InitAll)

@@ -1,0 +1,50 @@
+// Loads the oneDNN training addon (native/dnnl_encoder.cc, built by scripts/build-native.sh into
+// build/kefer_dnnl.node). It is optional: without it (no libdnnl here, or not built) the engine trains
+// the encoder on onnxruntime as before, and says why onednn was not used.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+export interface NativeEncoder {
+  forward(images: Float32Array): { v: Float32Array; stats: Float32Array };
+  backward(dv: Float32Array): void;
+  sgd(lr: number, momentum: number, weightDecay: number): void;
+  setParam(name: string, values: Float32Array): void;
+  getParam(name: string): Float32Array;
+  getGrad(name: string): Float32Array;
+  setMomentum(name: string, values: Float32Array | null): void;
+  getMomentum(name: string): Float32Array | null;
+  info(): { version: string; block: number; threads: number; convolution: string };
+}
+
+interface Addon {
+  Encoder: new (spec: unknown) => NativeEncoder;
+}
+
+const ADDON_FILE = path.join('build', 'kefer_dnnl.node');
+
+/** build/kefer_dnnl.node above this module (src/engine/onednn under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */
+export function addonPath(): string | undefined {
+  const env = process.env.KEFER_DNNL_ADDON;
+  if (env) return existsSync(env) ? env : undefined;
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    const p = path.join(dir, ADDON_FILE);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+let cached: { addon?: Addon; why?: string } | undefined;
+
+/** The addon, or why it cannot be used (not built; libdnnl missing at load time). */
+export function loadOnednn(): { addon?: Addon; why?: string } {
+  if (cached) return cached;
+  const p = addonPath();
+  if (!p) return (cached = { why: 'the oneDNN addon is not built (apt-get install libdnnl-dev g++, then npm run build:native)' });
+  try {
+    cached = { addon: createRequire(__filename)(p) as Addon };
+  } catch (e) {
+    cached = { why: `the oneDNN addon ${p} does not load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return cached;
+}

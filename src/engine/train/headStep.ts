@@ -1,0 +1,94 @@
+// The parts of a training step that stay on tfjs when a native runtime (onnxruntime, oneDNN) runs the
+// encoder: F_n + the KE-FER losses with autodiff from the encoder's output v, their SGD, BatchNorm running
+// statistics from the native forward's batch statistics, and the encoder weights' layout conversions.
+import * as tf from '@tensorflow/tfjs-core';
+import { keferLoss, type LossOptions } from '../losses.js';
+import type { Encoder, Transform } from '../model/index.js';
+import { BN_MOMENTUM } from '../model/layers.js';
+import type { Sgd } from './sgd.js';
+
+export interface NativeStepInputs {
+  encoder: Encoder;
+  transform: Transform;
+  sgd: Sgd;
+  textNorm: tf.Tensor2D;
+  loss: LossOptions;
+  batch: number;
+  /** Native runtime threads (default: the runtime's choice, one per core). */
+  threads?: number;
+}
+
+/** F_n + losses from v [N, D]: updates F_n (SGD) and returns the loss terms, the batch's correct count and dL/dv. */
+export async function headStep(inputs: NativeStepInputs, v: Float32Array, featureDim: number, labels: number[], lr: number): Promise<{ terms: number[]; correct: number; dv: Float32Array }> {
+  const { transform, sgd, textNorm, loss, batch } = inputs;
+  const vVar = tf.variable(tf.tensor2d(v, [batch, featureDim]), true);
+  const tParams = [...transform.params];
+  const out = tf.tidy(() => {
+    const labelsT = tf.tensor1d(labels, 'int32');
+    let kept: tf.Tensor[] = [];
+    const { grads } = tf.variableGrads(() => {
+      const n = transform.apply(vVar);
+      const t = keferLoss(vVar, n, textNorm, labelsT, loss);
+      kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
+      return t.total;
+    }, [vVar, ...tParams.map(([, p]) => p)]);
+    const named: Record<string, tf.Tensor> = {};
+    for (const [name, p] of tParams) named[name] = grads[p.name];
+    sgd.step(new Map(tParams), named, lr);
+    return [...kept, tf.keep(grads[vVar.name])];
+  });
+  vVar.dispose();
+  const [terms, preds, dv] = await Promise.all(out.map((t) => t.data()));
+  tf.dispose(out);
+  let correct = 0;
+  for (let i = 0; i < batch; i++) if (preds[i] === labels[i]) correct++;
+  return { terms: Array.from(terms), correct, dv: dv as Float32Array };
+}
+
+/** As layers.ts batchNorm(): running = (1 - momentum) running + momentum batch, unbiased variance. */
+export function updateRunningStats(encoder: Encoder, batchNorms: readonly { name: string; count: number }[], stats: Map<string, { mean: Float32Array; variance: Float32Array }>): void {
+  tf.tidy(() => {
+    for (const b of batchNorms) {
+      const s = stats.get(b.name);
+      if (!s) throw new Error(`training: no batch statistics for ${b.name}`);
+      const unbiased = b.count / Math.max(b.count - 1, 1);
+      const rMean = encoder.buffers.get(`${b.name}.running_mean`)!;
+      const rVar = encoder.buffers.get(`${b.name}.running_var`)!;
+      const nbt = encoder.buffers.get(`${b.name}.num_batches_tracked`)!;
+      rMean.assign(tf.add(tf.mul(rMean, 1 - BN_MOMENTUM), tf.mul(tf.tensor1d(s.mean), BN_MOMENTUM)));
+      rVar.assign(tf.add(tf.mul(rVar, 1 - BN_MOMENTUM), tf.mul(tf.mul(tf.tensor1d(s.variance), unbiased), BN_MOMENTUM)));
+      nbt.assign(tf.add(nbt, 1));
+    }
+  });
+}
+
+/** tfjs HWIO [kh, kw, in, out] <-> OIHW [out, in, kh, kw]. */
+const TO_OIHW = [3, 2, 0, 1];
+const TO_HWIO = [2, 3, 1, 0];
+
+/** A tfjs encoder tensor as the native runtimes take it (conv weights OIHW), as a fresh array. */
+export async function readLayout(v: tf.Tensor, conv: boolean): Promise<Float32Array> {
+  const t = conv ? tf.transpose(v, TO_OIHW) : v.clone();
+  const data = (await t.data()) as Float32Array;
+  t.dispose();
+  return Float32Array.from(data);
+}
+
+export function fromLayout(data: Float32Array, shape: number[], conv: boolean): tf.Tensor {
+  const t = tf.tensor(data, shape);
+  return conv ? tf.transpose(t, TO_HWIO) : t;
+}
+
+/** Writes one encoder parameter and its momentum (when there is one) into the tfjs variables and the Sgd. */
+export function syncParam(inputs: NativeStepInputs, name: string, shape: number[], conv: boolean, weight: Float32Array, momentum: Float32Array | null | undefined): void {
+  const { encoder, sgd } = inputs;
+  tf.tidy(() => {
+    encoder.params.get(name)!.assign(fromLayout(weight, shape, conv));
+    if (!momentum) return;
+    const key = `encoder.${name}`;
+    const m = fromLayout(momentum, shape, conv);
+    const existing = sgd.buffers.get(key);
+    if (existing) existing.assign(m);
+    else sgd.buffers.set(key, tf.variable(m, false));
+  });
+}
