@@ -146,9 +146,9 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
  * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, train/onednnStep.ts):
  * encoder forward/backward/SGD in oneDNN's blocked layouts, F_n + losses + their SGD on tfjs.
  */
-async function measureOnednn(cfg: BenchConfig, threads: number): Promise<Result> {
+async function measureOnednn(cfg: BenchConfig, threads: number, convolution: 'auto' | 'direct'): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
-  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, convolution, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     const r = await timeSteps(async () => {
       const o = await step.step(x, labels, 0.002);
@@ -271,15 +271,19 @@ async function main(): Promise<void> {
           console.log(`${cfg.id} @${cfg.size} onnxruntime ${threads} threads: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
         }
       }
-      // oneDNN runtime: the encoder's whole step in the addon; tfjs (wasm) runs the head.
+      // oneDNN runtime: the encoder's whole step in the addon; tfjs (wasm) runs the head. 'auto' (the
+      // default: Winograd where oneDNN expects a gain) and 'direct' (PyTorch's convolution algorithm).
       for (const threads of onednn.addon ? WORKERS : []) {
-        try {
-          const o = await measureOnednn(cfg, threads);
-          const { ratio, cpuRatio } = vsBase(o, threads);
-          const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
-          console.log(`${cfg.id} @${cfg.size} onednn ${threads} thread${threads === 1 ? '' : 's'}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}; ${o.note}]`);
-        } catch (err) {
-          console.log(`${cfg.id} @${cfg.size} onednn ${threads} threads: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+        for (const conv of ['auto', 'direct'] as const) {
+          const label = `${cfg.id} @${cfg.size} onednn ${conv} ${threads} thread${threads === 1 ? '' : 's'}`;
+          try {
+            const o = await measureOnednn(cfg, threads, conv);
+            const { ratio, cpuRatio } = vsBase(o, threads);
+            const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
+            console.log(`${label}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}; ${o.note}]`);
+          } catch (err) {
+            console.log(`${label}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+          }
         }
       }
       for (const w of WORKERS.filter((n) => n > 1)) {

@@ -55,10 +55,11 @@ export const tfjsCpuRunner: EncoderRunner = async (spec, images, upstream, weigh
 };
 
 /**
- * Worst max-abs error over all gradients, relative to each gradient's own max-abs value, and v's max-abs
- * error, of `run` against `reference` (default: tfjs autodiff on the cpu backend) from the same weights.
+ * Worst max-abs error over all gradients, relative to each gradient's own max-abs value, the worst
+ * norm-relative error (|a - b| / |b|), and v's max-abs error, of `run` against `reference` (default: tfjs
+ * autodiff on the cpu backend) from the same weights.
  */
-export async function compareEncoderGradients(backbone: BackboneName, size: number, batch: number, run: EncoderRunner, reference: EncoderRunner = tfjsCpuRunner): Promise<{ worst: number; name: string; vErr: number }> {
+export async function compareEncoderGradients(backbone: BackboneName, size: number, batch: number, run: EncoderRunner, reference: EncoderRunner = tfjsCpuRunner): Promise<{ worst: number; name: string; vErr: number; worstNorm: number }> {
   const rng = new Rng(7);
   const images = randomArray(batch * size * size * 3, rng);
   const upstream = randomArray(batch * 512, rng, 0.1);
@@ -72,6 +73,7 @@ export async function compareEncoderGradients(backbone: BackboneName, size: numb
   let vErr = 0;
   for (let i = 0; i < want.v.length; i++) vErr = Math.max(vErr, Math.abs(want.v[i] - got.v[i]));
   let worst = 0;
+  let worstNorm = 0;
   let name = '';
   for (const [k, w] of want.grads) {
     const have = got.grads.get(k);
@@ -79,15 +81,20 @@ export async function compareEncoderGradients(backbone: BackboneName, size: numb
     assert.equal(have.length, w.length, k);
     let err = 0;
     let scale = 0;
+    let d2 = 0;
+    let w2 = 0;
     for (let i = 0; i < w.length; i++) {
       err = Math.max(err, Math.abs(w[i] - have[i]));
       scale = Math.max(scale, Math.abs(w[i]));
+      d2 += (w[i] - have[i]) ** 2;
+      w2 += w[i] ** 2;
     }
     const rel = err / Math.max(scale, 1e-12);
     if (rel > worst) { worst = rel; name = k; }
+    worstNorm = Math.max(worstNorm, Math.sqrt(d2 / Math.max(w2, 1e-30)));
   }
   assert.equal(got.grads.size, want.grads.size, 'one gradient per encoder parameter');
-  return { worst, name, vErr };
+  return { worst, name, vErr, worstNorm };
 }
 
 type Model = Awaited<ReturnType<typeof loadCheckpoint>>;

@@ -37,6 +37,8 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
                          oneDNN addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node
                          native CPU kernels) | tfjs (the tfjs backend above)
   --onnx-threads N       threads of --runtime onednn or onnx (default: one per core)
+  --conv-algorithm A     onednn convolutions: auto (default: Winograd where oneDNN expects a gain) |
+                         direct (PyTorch's algorithm: slower, closest numerics)
   --workers N            data-parallel replicas on worker threads, wasm only (default 1); each takes
                          batch/N images of a step; BatchNorm uses per-replica statistics
   --seed N (29)  --resume  --holdout X (0.1)
@@ -55,7 +57,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -91,6 +93,7 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     workers: f.workers !== undefined ? num(f, 'workers', 1, { int: true, min: 1 }) : undefined,
     runtime: oneOf(f, 'runtime', TRAIN_RUNTIMES, 'auto'),
     onnxThreads: f['onnx-threads'] !== undefined ? num(f, 'onnx-threads', 1, { int: true, min: 1 }) : undefined,
+    convAlgorithm: oneOf(f, 'conv-algorithm', ['auto', 'direct'] as const, 'auto'),
   };
 }
 

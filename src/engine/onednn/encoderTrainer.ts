@@ -18,12 +18,15 @@ export class OnednnEncoderTrainer {
     private readonly native: NativeEncoder,
   ) {}
 
-  /** threads: OpenMP threads (default: one per core). Throws when the addon is unavailable. */
-  static create(spec: TrainGraphSpec, opts: { threads?: number } = {}): OnednnEncoderTrainer {
+  /**
+   * threads: OpenMP threads (default: one per core). convolution: 'auto' (default) lets oneDNN use
+   * Winograd where it expects a gain; 'direct' is what PyTorch uses. Throws when the addon is unavailable.
+   */
+  static create(spec: TrainGraphSpec, opts: { threads?: number; convolution?: 'auto' | 'direct' } = {}): OnednnEncoderTrainer {
     const { addon, why } = loadOnednn();
     if (!addon) throw new Error(`--runtime onednn: ${why}`);
     const layout = nativeSpec(spec);
-    const native = new addon.Encoder({ threads: opts.threads ?? 0, eps: BN_EPS, tensors: layout.tensors, params: layout.params, ops: layout.ops });
+    const native = new addon.Encoder({ threads: opts.threads ?? 0, convolution: opts.convolution ?? 'auto', eps: BN_EPS, tensors: layout.tensors, params: layout.params, ops: layout.ops });
     return new OnednnEncoderTrainer(spec, layout, native);
   }
 

@@ -16,6 +16,8 @@ export interface NativeStepInputs {
   batch: number;
   /** Native runtime threads (default: the runtime's choice, one per core). */
   threads?: number;
+  /** oneDNN's convolution algorithm: 'auto' (Winograd where oneDNN expects a gain) or 'direct' (PyTorch's). */
+  convolution?: 'auto' | 'direct';
 }
 
 /** F_n + losses from v [N, D]: updates F_n (SGD) and returns the loss terms, the batch's correct count and dL/dv. */

@@ -17,7 +17,7 @@ export class OnednnTrainStep {
   /** Builds the addon's encoder for this backbone and batch, and hands it the current weights and momentum. */
   static async create(inputs: NativeStepInputs): Promise<OnednnTrainStep> {
     const { encoder, sgd } = inputs;
-    const trainer = OnednnEncoderTrainer.create({ backbone: encoder.name, inputSize: encoder.inputSize, batch: inputs.batch }, { threads: inputs.threads });
+    const trainer = OnednnEncoderTrainer.create({ backbone: encoder.name, inputSize: encoder.inputSize, batch: inputs.batch }, { threads: inputs.threads, convolution: inputs.convolution });
     for (const p of trainer.params) {
       const v = encoder.params.get(p.name);
       if (!v) throw new Error(`onednn training: the encoder has no parameter ${p.name}`);

@@ -70,6 +70,11 @@ export interface TrainConfig {
   runtime?: TrainRuntime;
   /** Threads of the native runtime, 'onnx' or 'onednn' (default: one per core). */
   onnxThreads?: number;
+  /**
+   * oneDNN's convolution algorithm with runtime 'onednn': 'auto' (default; Winograd for the 3x3 stride-1
+   * layers where oneDNN expects a gain, on AVX-512 CPUs) or 'direct' (PyTorch's, slower, closest numerics).
+   */
+  convAlgorithm?: 'auto' | 'direct';
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -242,7 +247,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   // What actually runs the model, for the log, the UI and run.json: with 'onnx' the encoder is not on tfjs.
   if (runtime !== 'tfjs' && (cfg.workers ?? 1) > 1) throw new Error(`--runtime ${runtime} uses its own threads; it cannot be combined with --workers`);
   const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale };
-  const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, loss };
+  const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, convolution: cfg.convAlgorithm, loss };
   const nativeStep = runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs) : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs) : undefined;
   const threadsText = cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core';
   const head = `F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})`;
@@ -250,7 +255,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const notOnednn = cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '';
   // What actually runs the model, for the log, the UI and run.json: with a native runtime the encoder is not on tfjs.
   const backendUsed: BackendReport = onednnInfo
-    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}` }
+    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (convolutions ${cfg.convAlgorithm ?? 'auto'}: ${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}` }
     : runtime === 'onnx'
       ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${threadsText}); ${head}${notOnednn}` }
       : inputs.backend;
