@@ -55,7 +55,7 @@ struct Op {
   memory wBwdData;  // weights as backward-data wants them, when that differs from master's format
   memory gradRaw;   // filter gradient as backward-weights writes it, when that differs
   memory mean, var, ws;
-  std::string impl;  // the convolution implementation oneDNN chose (reported in the run log)
+  std::string impl, implBwd;  // the implementations oneDNN chose (reported in the run log)
 };
 
 size_t elems(const memory& m) { return m.get_desc().get_size() / sizeof(float); }
@@ -199,32 +199,49 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     op.x = Int(o, "x");
     op.y = Int(o, "y");
     op.w = paramIndex_.at(o.Get("w").As<Napi::String>().Utf8Value());
-    const int stride = Int(o, "stride"), pad = Int(o, "pad");
-    Param& p = params_[op.w];
     const bool stem = op.x == 0;
     op.needDx = !stem;
     acts_[op.y].md = Blocked(acts_[op.y].dims);
+    // The stem (3 input channels) gains nothing from Winograd. And 'auto' can pair a Winograd forward
+    // with a reference backward kernel (measured: the compact stem's filter gradient took 1.5 s, 300x
+    // direct's), so any layer where a reference kernel would run is built with direct convolutions.
+    if (stem || !BuildConvWith(op, o, convAlg_)) BuildConvWith(op, o, algorithm::convolution_direct);
+  }
+
+  // False when one of the three primitives would be oneDNN's slow reference implementation.
+  bool BuildConvWith(Op& op, const Napi::Object& o, algorithm alg) {
+    const int stride = Int(o, "stride"), pad = Int(o, "pad");
+    Param& p = params_[op.w];
+    const bool stem = op.x == 0;
     auto srcMd = stem ? memory::desc(acts_[0].dims, dt::f32, tag::any) : acts_[op.x].md;
     auto wAny = memory::desc(p.dims, dt::f32, tag::any);
     memory::dims strides{stride, stride}, pl{pad, pad}, pr{pad, pad};
-    convolution_forward::desc fd(prop_kind::forward_training, convAlg_, srcMd, wAny, acts_[op.y].md, strides, pl, pr);
+    convolution_forward::desc fd(prop_kind::forward_training, alg, srcMd, wAny, acts_[op.y].md, strides, pl, pr);
     convolution_forward::primitive_desc fpd(fd, eng_);
-    if (stem) acts_[0].md = fpd.src_desc();
+    const auto xMd = stem ? fpd.src_desc() : acts_[op.x].md;
+    convolution_backward_weights::desc wd(alg, xMd, wAny, acts_[op.y].md, strides, pl, pr);
+    convolution_backward_weights::primitive_desc wpd(wd, eng_, fpd);
+    std::string impls = std::string(fpd.impl_info_str()) + " " + wpd.impl_info_str();
+    convolution_backward_data::primitive_desc dpd;
+    if (op.needDx) {
+      convolution_backward_data::desc dd(alg, xMd, wAny, acts_[op.y].md, strides, pl, pr);
+      dpd = convolution_backward_data::primitive_desc(dd, eng_, fpd);
+      impls += " " + std::string(dpd.impl_info_str());
+    }
+    if (alg != algorithm::convolution_direct && impls.find("ref") != std::string::npos) return false;
+
+    if (stem) acts_[0].md = xMd;
     op.fwd = convolution_forward(fpd);
     op.impl = fpd.impl_info_str();
+    op.implBwd = impls.substr(op.impl.size() + 1);
     p.master = memory(fpd.weights_desc(), eng_);
-
-    convolution_backward_weights::desc wd(convAlg_, acts_[op.x].md, wAny, acts_[op.y].md, strides, pl, pr);
-    convolution_backward_weights::primitive_desc wpd(wd, eng_, fpd);
     op.bwdW = convolution_backward_weights(wpd);
-    if (wpd.diff_weights_desc() != fpd.weights_desc()) op.gradRaw = memory(wpd.diff_weights_desc(), eng_);
-
+    op.gradRaw = wpd.diff_weights_desc() != fpd.weights_desc() ? memory(wpd.diff_weights_desc(), eng_) : memory();
     if (op.needDx) {
-      convolution_backward_data::desc dd(convAlg_, acts_[op.x].md, wAny, acts_[op.y].md, strides, pl, pr);
-      convolution_backward_data::primitive_desc dpd(dd, eng_, fpd);
       op.bwdData = convolution_backward_data(dpd);
-      if (dpd.weights_desc() != fpd.weights_desc()) op.wBwdData = memory(dpd.weights_desc(), eng_);
+      op.wBwdData = dpd.weights_desc() != fpd.weights_desc() ? memory(dpd.weights_desc(), eng_) : memory();
     }
+    return true;
   }
 
   void BuildBn(Op& op, const Napi::Object& o) {
@@ -572,13 +589,23 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     o.Set("version", std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch));
     o.Set("block", block_);
     o.Set("threads", threads_ > 0 ? threads_ : omp_get_max_threads());
-    std::string impls;
+    std::string fwd, bwd;
+    auto add = [](std::string& list, const std::string& name) {
+      if (list.find(name) == std::string::npos) list += (list.empty() ? "" : ", ") + name;
+    };
     for (auto& op : ops_) {
       if (op.kind != Kind::Conv) continue;
-      const std::string& name = op.impl;
-      if (impls.find(name) == std::string::npos) impls += (impls.empty() ? "" : ", ") + name;
+      add(fwd, op.impl);
+      size_t start = 0;
+      while (start < op.implBwd.size()) {
+        size_t end = op.implBwd.find(' ', start);
+        if (end == std::string::npos) end = op.implBwd.size();
+        add(bwd, op.implBwd.substr(start, end - start));
+        start = end + 1;
+      }
     }
-    o.Set("convolution", impls);
+    o.Set("convolution", fwd);
+    o.Set("backward", bwd);
     return o;
   }
 };

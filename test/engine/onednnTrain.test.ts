@@ -120,6 +120,19 @@ test('onednn reports bad input by name instead of reading past it', { skip }, ()
   assert.ok(info.block === 8 || info.block === 16, `block ${info.block}`);
 });
 
+// 'auto' once paired a Winograd forward of the compact stem with oneDNN's reference filter-gradient
+// kernel (300x slower); such layers are rebuilt with direct convolutions.
+test('onednn runs no reference (slow) kernel at the benchmark and demo shapes, with auto or direct convolutions', { skip }, () => {
+  for (const [backbone, inputSize, batch] of [['resnet18', 112, 16], ['resnet18', 112, 64], ['compact', 48, 64], ['compact', 32, 32], ['compact', 32, 16]] as const) {
+    for (const convolution of ['auto', 'direct'] as const) {
+      const info = OnednnEncoderTrainer.create({ backbone, inputSize, batch }, { threads: 1, convolution }).info();
+      const kernels = `${info.convolution}, ${info.backward}`;
+      assert.ok(!/ref/.test(kernels), `${backbone} @${inputSize} b${batch} ${convolution}: ${kernels}`);
+      assert.ok(info.backward.length > 0, 'the backward kernels are reported');
+    }
+  }
+});
+
 test('--runtime auto trains natively on a CPU: onednn when the addon loads, else onnxruntime; tfjs on a GPU backend or with workers', () => {
   assert.equal(resolveTrainRuntime('auto', 'wasm', 1, () => true), 'onednn');
   assert.equal(resolveTrainRuntime(undefined, 'wasm', 1, () => false), 'onnx');

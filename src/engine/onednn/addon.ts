@@ -14,7 +14,8 @@ export interface NativeEncoder {
   getGrad(name: string): Float32Array;
   setMomentum(name: string, values: Float32Array | null): void;
   getMomentum(name: string): Float32Array | null;
-  info(): { version: string; block: number; threads: number; convolution: string };
+  /** convolution / backward: the forward and the backward implementations oneDNN chose, comma-separated. */
+  info(): { version: string; block: number; threads: number; convolution: string; backward: string };
 }
 
 interface Addon {
