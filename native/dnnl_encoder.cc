@@ -69,7 +69,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
                         InstanceMethod("sgd", &Encoder::Sgd), InstanceMethod("setParam", &Encoder::SetParam),
                         InstanceMethod("getParam", &Encoder::GetParam), InstanceMethod("getGrad", &Encoder::GetGrad),
                         InstanceMethod("setMomentum", &Encoder::SetMomentum),
-                        InstanceMethod("getMomentum", &Encoder::GetMomentum), InstanceMethod("info", &Encoder::Info)});
+                        InstanceMethod("getMomentum", &Encoder::GetMomentum), InstanceMethod("info", &Encoder::Info),
+                        InstanceMethod("release", &Encoder::Release)});
   }
 
   explicit Encoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Encoder>(info), eng_(engine::kind::cpu, 0), s_(eng_) {
@@ -102,6 +103,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   std::vector<float> v_;
   int featureAct_ = -1;
   int current_ = -1;  // the op running, for error messages
+  bool released_ = false;
 
   static memory::dims Dims(const Napi::Value& v) {
     auto a = v.As<Napi::Array>();
@@ -339,6 +341,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
     auto images = info[0].As<Napi::Float32Array>();
     if (images.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
       Napi::Error::New(env, "onednn: forward got " + std::to_string(images.ElementLength()) + " image values").ThrowAsJavaScriptException();
@@ -411,6 +414,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 
   Napi::Value Backward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
     auto dv = info[0].As<Napi::Float32Array>();
     const auto& fd = acts_[featureAct_].dims;
     if ((long)dv.ElementLength() != fd[0] * fd[1]) {
@@ -492,6 +496,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 
   // torch.optim.SGD: g = grad + wd p; buf = m buf + g (buf = g on the first step); p -= lr buf.
   Napi::Value Sgd(const Napi::CallbackInfo& info) {
+    if (Released(info.Env())) return info.Env().Undefined();
     const float lr = info[0].As<Napi::Number>().FloatValue();
     const float m = info[1].As<Napi::Number>().FloatValue();
     const float wd = info[2].As<Napi::Number>().FloatValue();
@@ -519,7 +524,13 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     return info.Env().Undefined();
   }
 
+  bool Released(Napi::Env env) {
+    if (released_) Napi::Error::New(env, "onednn: the encoder was released").ThrowAsJavaScriptException();
+    return released_;
+  }
+
   Param* Find(const Napi::CallbackInfo& info) {
+    if (Released(info.Env())) return nullptr;
     auto name = info[0].As<Napi::String>().Utf8Value();
     auto it = paramIndex_.find(name);
     if (it == paramIndex_.end()) {
@@ -579,6 +590,18 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     if (!p) return info.Env().Undefined();
     if (!p->hasMom) return info.Env().Null();
     return Read(info, &Param::mom);
+  }
+
+  // Frees the activations, weights and primitives now rather than at garbage collection (ResNet-18 at
+  // batch 64 holds about 2 GB). The object is unusable afterwards.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    ops_.clear();
+    acts_.clear();
+    params_.clear();
+    paramIndex_.clear();
+    scratch_ = std::vector<float>();
+    released_ = true;
+    return info.Env().Undefined();
   }
 
   // What the run log reports: the oneDNN version, the block size and the convolution implementations.

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSyntheticDataset } from '../../src/engine/data/index.js';
+import { loadOnednn } from '../../src/engine/onednn/addon.js';
 
 const BIN = path.resolve(__dirname, '../../bin/kefer.js');
 let work: string;
@@ -75,9 +76,16 @@ test('train -> relabel -> retrain: the overlay reaches training, runs and record
   assert.equal(first.code, 0, first.err);
   const events = first.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
   const start = events.find((e) => e.type === 'start')!;
-  // --runtime auto on a CPU: the encoder trains on onnxruntime, the head on tfjs wasm; both are reported.
-  assert.equal((start.backend as { name: string }).name, 'onnxruntime');
-  assert.match((start.backend as { detail: string }).detail, /onnxruntime-node CPU.*tfjs wasm/);
+  // --runtime auto on a CPU: the encoder trains on oneDNN when its addon is built, else on onnxruntime
+  // (saying why not oneDNN); the head on tfjs wasm; both are reported.
+  const backend = start.backend as { name: string; detail: string };
+  if (loadOnednn().addon) {
+    assert.equal(backend.name, 'onednn');
+    assert.match(backend.detail, /^encoder on oneDNN \d+\.\d+\.\d+ \(convolutions auto: .*tfjs wasm/);
+  } else {
+    assert.equal(backend.name, 'onnxruntime');
+    assert.match(backend.detail, /onnxruntime-node CPU.*tfjs wasm.*onednn not used: /);
+  }
   assert.equal(start.textKind, 'standin');
   assert.equal(start.synthetic, true);
   assert.ok(events.some((e) => e.type === 'log' && /registered run r1 with \d+ per-sample records/.test(String(e.message))));

@@ -6,10 +6,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadOnednn } from '../../src/engine/onednn/addon.js';
 import { OnednnEncoderTrainer } from '../../src/engine/onednn/encoderTrainer.js';
-import { OnnxEncoderTrainer } from '../../src/engine/onnx/trainSession.js';
 import { resolveTrainRuntime } from '../../src/engine/train/trainer.js';
 import { Rng } from '../../src/engine/util/rng.js';
-import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, randomArray, type EncoderRunner } from './encoder-grad-helpers.js';
+import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, onnxRunner, randomArray, type EncoderRunner } from './encoder-grad-helpers.js';
 import { tinyTrainData } from './train-helpers.js';
 
 const { addon, why } = loadOnednn();
@@ -40,13 +39,6 @@ test('onednn encoder backward equals tfjs autodiff (cpu backend): compact', { sk
 // onnxTrain.test.ts): the tfjs-cpu reference costs 45 s here, onnxruntime 10 s. Direct convolutions
 // (PyTorch's algorithm; at this size 'auto' picks them too).
 test('onednn encoder backward equals the onnxruntime training graphs: ResNet-18 with max-pool and 1x1 downsampling', { skip }, async () => {
-  const onnxRunner: EncoderRunner = async (spec, images, upstream, weights) => {
-    const trainer = await OnnxEncoderTrainer.create(spec, { threads: 1 });
-    const fw = await trainer.forward(images, weights);
-    const grads = await trainer.backward(fw, upstream, weights);
-    await trainer.release();
-    return { v: fw.v, grads };
-  };
   const { worst, name, vErr } = await compareEncoderGradients('resnet18', 40, 4, onednnRunnerWith('direct'), onnxRunner);
   assert.ok(vErr < 1e-4, `forward v differs by ${vErr}`);
   assert.ok(worst < 1e-3, `gradient of ${name} differs by ${worst} (relative)`);
@@ -118,6 +110,8 @@ test('onednn reports bad input by name instead of reading past it', { skip }, ()
   const info = trainer.info();
   assert.match(info.version, /^\d+\.\d+\.\d+$/);
   assert.ok(info.block === 8 || info.block === 16, `block ${info.block}`);
+  trainer.release();
+  assert.throws(() => trainer.forward(new Float32Array(2 * 16 * 16 * 3)), /was released/);
 });
 
 // 'auto' once paired a Winograd forward of the compact stem with oneDNN's reference filter-gradient

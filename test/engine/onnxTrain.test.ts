@@ -2,8 +2,7 @@
 // tfjs autodiff on the pure-JS cpu backend (an independent implementation), and the trainer end to end.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { OnnxEncoderTrainer } from '../../src/engine/onnx/trainSession.js';
-import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, type EncoderRunner } from './encoder-grad-helpers.js';
+import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, onnxRunner } from './encoder-grad-helpers.js';
 import { tinyTrainData } from './train-helpers.js';
 
 let data: Awaited<ReturnType<typeof tinyTrainData>>;
@@ -11,14 +10,6 @@ let data: Awaited<ReturnType<typeof tinyTrainData>>;
 before(async () => {
   data = await tinyTrainData('kefer-onnx-train-');
 });
-
-const onnxRunner: EncoderRunner = async (spec, images, upstream, weights) => {
-  const trainer = await OnnxEncoderTrainer.create(spec, { threads: 1 });
-  const fw = await trainer.forward(images, weights);
-  const grads = await trainer.backward(fw, upstream, weights);
-  await trainer.release();
-  return { v: fw.v, grads };
-};
 
 test('onnxruntime encoder backward equals tfjs autodiff (cpu backend): compact', async () => {
   const { worst, name, vErr } = await compareEncoderGradients('compact', 16, 4, onnxRunner);

@@ -32,7 +32,7 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--lr'), '0.002');
   assert.equal(flag('--lambda-c'), '1');
   assert.equal(flag('--text'), 'standin');
-  assert.equal(flag('--runtime'), 'auto', 'the engine picks onnxruntime on a CPU');
+  assert.equal(flag('--runtime'), 'auto', 'the engine picks oneDNN or onnxruntime on a CPU');
   assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'tfjs' : undefined) as never).trainRuntime, 'tfjs');
   assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'cuda' : undefined) as never).trainRuntime, 'auto', 'unknown values fall back');
   assert.equal(flag('--max-steps'), '40');

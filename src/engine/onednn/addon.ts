@@ -15,6 +15,8 @@ export interface NativeEncoder {
   setMomentum(name: string, values: Float32Array | null): void;
   getMomentum(name: string): Float32Array | null;
   /** convolution / backward: the forward and the backward implementations oneDNN chose, comma-separated. */
+  /** Frees the native memory now (not at garbage collection); the encoder is unusable afterwards. */
+  release(): void;
   info(): { version: string; block: number; threads: number; convolution: string; backward: string };
 }
 
@@ -27,7 +29,7 @@ const ADDON_FILE = path.join('build', 'kefer_dnnl.node');
 /** build/kefer_dnnl.node above this module (src/engine/onednn under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */
 export function addonPath(): string | undefined {
   const env = process.env.KEFER_DNNL_ADDON;
-  if (env) return existsSync(env) ? env : undefined;
+  if (env) return env;
   for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     const p = path.join(dir, ADDON_FILE);
     if (existsSync(p)) return p;
@@ -42,6 +44,7 @@ export function loadOnednn(): { addon?: Addon; why?: string } {
   if (cached) return cached;
   const p = addonPath();
   if (!p) return (cached = { why: 'the oneDNN addon is not built (apt-get install libdnnl-dev g++, then npm run build:native)' });
+  if (!existsSync(p)) return (cached = { why: `KEFER_DNNL_ADDON names ${p}, which does not exist` });
   try {
     cached = { addon: createRequire(__filename)(p) as Addon };
   } catch (e) {

@@ -79,6 +79,11 @@ export class OnednnEncoderTrainer {
     this.native.backward(dv);
   }
 
+  /** Frees the addon's memory (activations, weights, primitives) now. */
+  release(): void {
+    this.native.release();
+  }
+
   /** torch.optim.SGD on every encoder parameter with the last backward()'s gradients. */
   sgd(lr: number, momentum: number, weightDecay: number): void {
     this.native.sgd(lr, momentum, weightDecay);

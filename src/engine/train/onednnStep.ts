@@ -43,5 +43,7 @@ export class OnednnTrainStep {
     for (const p of this.trainer.params) syncParam(this.inputs, p.name, p.shape, p.conv, this.trainer.getParam(p.name), this.trainer.getMomentum(p.name));
   }
 
-  async dispose(): Promise<void> {}
+  async dispose(): Promise<void> {
+    this.trainer.release();
+  }
 }

@@ -28,7 +28,7 @@ export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 
 
 /**
  * 'auto': when tfjs would run the encoder on wasm (a CPU) and no data-parallel workers were asked for,
- * the encoder trains natively: on oneDNN when its addon is built (1.3-1.4x PyTorch, bench:train), else on
+ * the encoder trains natively: on oneDNN when its addon is built (1.4-2.8x PyTorch, bench:train), else on
  * onnxruntime-node; on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it. `hasOnednn` is injectable
  * for tests.
  */
@@ -244,7 +244,6 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const evalModel: EvalModel = { encoder, transform, textNorm, neutralIndex, logitScale: cfg.logitScale, norm, classes };
 
   const runtime = resolveTrainRuntime(cfg.runtime, inputs.backend.name, cfg.workers);
-  // What actually runs the model, for the log, the UI and run.json: with 'onnx' the encoder is not on tfjs.
   if (runtime !== 'tfjs' && (cfg.workers ?? 1) > 1) throw new Error(`--runtime ${runtime} uses its own threads; it cannot be combined with --workers`);
   const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale };
   const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, convolution: cfg.convAlgorithm, loss };
