@@ -98,9 +98,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   std::unordered_map<std::string, int> paramIndex_;
   std::vector<Op> ops_;
   memory::desc imagesUserMd_;
-  int stemAct_ = 0;  // act 0: the images in the stem convolution's source format
   std::vector<float> scratch_;
-  std::vector<float> v_;
   int featureAct_ = -1;
   int current_ = -1;  // the op running, for error messages
   bool released_ = false;
@@ -151,7 +149,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
       paramIndex_[p.name] = (int)params_.size();
       params_.push_back(p);
     }
-    // Every activation but the images lives in the blocked layout.
+    // Every activation but the images lives in the blocked layout (the stem convolution picks the images').
     for (size_t i = 1; i < acts_.size(); i++) {
       if (acts_[i].dims.size() == 4) acts_[i].md = Blocked(acts_[i].dims);
     }
@@ -183,7 +181,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 
     size_t maxElems = 0;
     for (auto& a : acts_) {
-      if (a.md.data.ndims == 0) throw std::runtime_error("an activation is never produced");
+      if (a.md.data.ndims == 0) throw std::runtime_error("an activation has no layout (no stem convolution reads the images?)");
       a.mem = memory(a.md, eng_);
       a.diff = memory(a.md, eng_);
       maxElems = std::max(maxElems, elems(a.mem));
@@ -203,7 +201,6 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     op.w = paramIndex_.at(o.Get("w").As<Napi::String>().Utf8Value());
     const bool stem = op.x == 0;
     op.needDx = !stem;
-    acts_[op.y].md = Blocked(acts_[op.y].dims);
     // The stem (3 input channels) gains nothing from Winograd. And 'auto' can pair a Winograd forward
     // with a reference backward kernel (measured: the compact stem's filter gradient took 1.5 s, 300x
     // direct's), so any layer where a reference kernel would run is built with direct convolutions.
@@ -253,7 +250,6 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     op.relu = o.Get("relu").As<Napi::Boolean>().Value();
     op.scale = paramIndex_.at(o.Get("scale").As<Napi::String>().Utf8Value());
     op.shift = paramIndex_.at(o.Get("shift").As<Napi::String>().Utf8Value());
-    acts_[op.y].md = acts_[op.x].md;
     auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
     if (op.relu) flags = flags | normalization_flags::fuse_norm_relu;
     batch_normalization_forward::desc fd(prop_kind::forward_training, acts_[op.x].md, eps_, flags);
@@ -272,7 +268,6 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     op.kind = Kind::MaxPool;
     op.x = Int(o, "x");
     op.y = Int(o, "y");
-    acts_[op.y].md = Blocked(acts_[op.y].dims);
     memory::dims strides{2, 2}, kernel{3, 3}, pl{1, 1}, pr{1, 1};
     pooling_forward::desc fd(prop_kind::forward_training, algorithm::pooling_max, acts_[op.x].md, acts_[op.y].md, strides, kernel, pl, pr);
     pooling_forward::primitive_desc fpd(fd, eng_);
@@ -300,11 +295,23 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
       a.diffReady = true;
       return;
     }
+    AddInto(a, ptr(written));
+  }
+  // The same from a plain buffer of the activation's layout: copied the first time this pass, added after.
+  void AddGradient(int i, const float* src) {
+    Act& a = acts_[i];
+    if (a.diffReady) {
+      AddInto(a, src);
+      return;
+    }
+    std::memcpy(ptr(a.diff), src, elems(a.diff) * sizeof(float));
+    a.diffReady = true;
+  }
+  static void AddInto(Act& a, const float* src) {
     float* d = ptr(a.diff);
-    const float* s = ptr(written);
     const long n = (long)elems(a.diff);
 #pragma omp parallel for simd
-    for (long k = 0; k < n; k++) d[k] += s[k];
+    for (long k = 0; k < n; k++) d[k] += src[k];
   }
 
   // Blocked [N, C/B, H, W, B] <-> [N, C] for the global average pool.
@@ -439,11 +446,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 #pragma omp parallel for simd
               for (long k = 0; k < n; k++) d[k] = y[k] > 0.0f ? d[k] : 0.0f;
             }
-            for (int in : {op.x, op.b}) {
-              memory t = DiffTarget(in);
-              std::memcpy(ptr(t), d, n * sizeof(float));
-              Accumulate(in, t);
-            }
+            for (int in : {op.x, op.b}) AddGradient(in, d);
             break;
           }
           case Kind::MaxPool: {

@@ -9,8 +9,7 @@
 // The graph mirrors src/engine/model/encoders.ts; the onnx tests compare both on real images.
 import type * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { onnx } from 'onnx-proto';
 import path from 'node:path';

@@ -291,7 +291,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const { grads } = tf.variableGrads(() => {
         const v = encoder.apply(xb, true);
         const n = transform.apply(v);
-        const t = keferLoss(v, n, textNorm, labels, { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale });
+        const t = keferLoss(v, n, textNorm, labels, loss);
         kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
         return t.total;
       }, [...params.values()]);
