@@ -4,6 +4,10 @@
 //   Lc: self-contrast with anchor t_y, positive v, negative n (all L2-normalised), "+2" offset,
 //       either over all pairs of non-neutral samples (released code) or per sample (paper text).
 // Text embeddings enter L2-normalised (as CLIP uses them); they are constants.
+// Soft targets (the FER+ label schemes, `--ferplus-labels`) and class weights (`--balance weights`) take
+// the weighted path below: every (sample, class) pair is weighted by the sample's target share of that
+// class, so the losses are the expected KE-FER losses under a label drawn from the target distribution;
+// a one-hot target gives exactly the hard-label losses.
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone ships no gradient functions; training needs them all registered.
 import './backend/gradients.js';
@@ -17,6 +21,36 @@ export interface LossOptions {
   lambdaT: number;
   lambdaC: number;
   logitScale: number;
+  /**
+   * Per-class weights of Ls (`--balance weights`): Ls = sum_i w_i CE_i / sum_i w_i with w_i the weight of
+   * the sample's target (torch's CrossEntropyLoss(weight=...) for hard labels). Lt and Lc stay unweighted.
+   */
+  classWeights?: readonly number[];
+}
+
+/**
+ * Per-sample targets other than a hard label, as the FER+ paper's schemes define them (Barsoum et al. 2016;
+ * train/labelSchemes.ts builds them from the votes). q: [B, K].
+ *  - 'distribution' (crossentropy): q is the label distribution; Ls = -sum_k q_k log p_k; Lt and Lc weight
+ *    each class k by q_k (the expected loss under a label drawn from q).
+ *  - 'multitarget': q is (1 - eps) on every accepted class and eps elsewhere; Ls = -log max_k q_k p_k (the
+ *    paper's multi-label loss: whichever accepted class the model favours is the target); Lt and Lc use that
+ *    same class k* = argmax_k q_k p_k as the sample's label.
+ */
+export interface SoftTargets {
+  kind: 'distribution' | 'multitarget';
+  q: tf.Tensor2D;
+}
+
+/** SoftTargets as plain data (what a training step and a worker message carry): q is [B, K] row-major. */
+export interface SoftTargetRows {
+  kind: SoftTargets['kind'];
+  q: Float32Array;
+}
+
+/** The tensor form of soft rows for a batch of `batch` samples over k classes (undefined stays undefined). */
+export function softTargets(rows: SoftTargetRows | undefined, batch: number, k: number): SoftTargets | undefined {
+  return rows ? { kind: rows.kind, q: tf.tensor2d(rows.q, [batch, k]) } : undefined;
 }
 
 export const DEFAULT_LOSS_OPTIONS: Omit<LossOptions, 'neutralIndex'> = {
@@ -57,7 +91,8 @@ export function cosineLogits(v: tf.Tensor2D, textNorm: tf.Tensor2D, logitScale: 
  * All KE-FER loss terms for one batch. v, n: [B, D]; textNorm: [K, D] normalised; labels: int32 [B].
  * Neutral samples take part in Ls only. With no non-neutral sample, Lt = Lc = 0 (not NaN).
  */
-export function keferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D, labels: tf.Tensor1D, opts: LossOptions): LossTerms {
+export function keferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D, labels: tf.Tensor1D, opts: LossOptions, soft?: SoftTargets): LossTerms {
+  if (soft || opts.classWeights) return weightedKeferLoss(v, n, textNorm, labels, opts, soft);
   return tf.tidy(() => {
     const k = textNorm.shape[0];
     const logits = cosineLogits(v, textNorm, opts.logitScale);
@@ -90,5 +125,62 @@ export function keferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D,
     }
     const total = tf.addN([tf.mul(ls, opts.lambdaS), tf.mul(lt, opts.lambdaT), tf.mul(lc, opts.lambdaC)]) as tf.Scalar;
     return { total, ls, lt, lc, logits };
+  });
+}
+
+/** Smallest denominator: weight sums are 0 (then the numerator is 0 too) or at least a vote share. */
+const TINY = 1e-6;
+
+/**
+ * keferLoss with a target weight matrix W [B, K] instead of hard labels: W = one-hot(labels) (class weights
+ * only), q (distribution) or one-hot(k*) (multitarget). The neutral column of W is left out of Lt and Lc,
+ * as neutral samples are in the hard-label form; the denominators are the summed non-neutral weights
+ * (the count |M| for one-hot W).
+ */
+function weightedKeferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D, labels: tf.Tensor1D, opts: LossOptions, soft?: SoftTargets): LossTerms {
+  return tf.tidy(() => {
+    const k = textNorm.shape[0];
+    const logits = cosineLogits(v, textNorm, opts.logitScale);
+    const logp = tf.logSoftmax(logits) as tf.Tensor2D;
+    let w: tf.Tensor2D;
+    let perSample: tf.Tensor1D;
+    if (!soft || soft.kind === 'distribution') {
+      w = soft ? soft.q : (tf.cast(tf.oneHot(labels, k), 'float32') as tf.Tensor2D);
+      perSample = tf.neg(tf.sum(tf.mul(w, logp), 1)) as tf.Tensor1D;
+    } else {
+      // -log max_k q_k p_k = -(log q_k* + log p_k*): the max's gradient reaches p_k* only, so this is it.
+      const score = tf.add(tf.log(soft.q), logp);
+      w = tf.cast(tf.oneHot(tf.argMax(score, 1), k), 'float32') as tf.Tensor2D;
+      perSample = tf.neg(tf.sum(tf.mul(w, score), 1)) as tf.Tensor1D;
+    }
+    let ls: tf.Scalar;
+    if (opts.classWeights) {
+      if (opts.classWeights.length !== k) throw new Error(`class weights: ${opts.classWeights.length} given for ${k} classes`);
+      const sw = tf.squeeze(tf.matMul(w, tf.tensor2d([...opts.classWeights], [k, 1])), [1]);
+      ls = tf.div(tf.sum(tf.mul(sw, perSample)), tf.maximum(tf.sum(sw), TINY)) as tf.Scalar;
+    } else ls = tf.mean(perSample) as tf.Scalar;
+
+    const notNeutral = tf.sub(1, tf.oneHot(tf.tensor1d([opts.neutralIndex], 'int32'), k)) as tf.Tensor2D; // [1, K]
+    const wn = tf.mul(w, notNeutral) as tf.Tensor2D;
+    const m = tf.sum(wn, 1); // non-neutral weight of each sample (the mask for one-hot W)
+    const total = tf.sum(m);
+    const tN = tf.slice(textNorm, [opts.neutralIndex, 0], [1, -1]) as tf.Tensor2D;
+    // cos(v_i - n_i, t_k - t_N) for every class: [B, K] (the neutral column is 0 and weighted 0).
+    const cosAll = tf.matMul(l2normalize(tf.sub(v, n) as tf.Tensor2D), l2normalize(tf.sub(textNorm, tN) as tf.Tensor2D), false, true);
+    const lt = tf.div(tf.sum(tf.mul(wn, tf.sub(1, cosAll))), tf.maximum(total, TINY)) as tf.Scalar;
+
+    const diff = tf.sub(l2normalize(n), l2normalize(v)) as tf.Tensor2D;
+    let lc: tf.Scalar;
+    if (opts.contrast === 'pairwise') {
+      // S[i, j] = sum_k W[i, k] t_k . (n_j - v_j), pair (i, j) weighted by m_j (and by m_i inside S).
+      const s = tf.matMul(wn, tf.matMul(textNorm, diff, false, true));
+      const num = tf.add(tf.sum(tf.mul(s, tf.reshape(m, [1, -1]))), tf.mul(2, tf.square(total)));
+      lc = tf.div(num, tf.maximum(tf.square(total), TINY * TINY)) as tf.Scalar;
+    } else {
+      const s = tf.sum(tf.mul(tf.matMul(wn, textNorm), diff), 1);
+      lc = tf.div(tf.add(tf.sum(s), tf.mul(2, total)), tf.maximum(total, TINY)) as tf.Scalar;
+    }
+    const all = tf.addN([tf.mul(ls, opts.lambdaS), tf.mul(lt, opts.lambdaT), tf.mul(lc, opts.lambdaC)]) as tf.Scalar;
+    return { total: all, ls, lt, lc, logits };
   });
 }

@@ -9,6 +9,8 @@ import { resolveTextEmbeddings } from '../text/index.js';
 import { DEFAULT_TRAIN_CONFIG, TRAIN_RUNTIMES, train, type TrainConfig } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
 import { AUGMENT_MODES } from '../train/augment.js';
+import { FERPLUS_LABEL_SCHEMES } from '../train/labelSchemes.js';
+import { BALANCE_MODES } from '../train/balance.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
@@ -30,7 +32,14 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --lambda-s X  --lambda-t X  --lambda-c X (1.0 each)
   --text SOURCE          auto | standin | clip[:MODEL|DIR] | file:PATH (.json/.npy)
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
-  --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) | none
+  --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) |
+                         affine (the FER+ paper's: rotation +-20 deg, scale, skew, shift 8%, flip) | none
+  --ferplus-labels S     training targets from the annotators' votes (FER+ paper, Barsoum et al. 2016):
+                         majority (default: the label) | crossentropy (the vote distribution as soft
+                         target) | probability (a label drawn from it every epoch) | multitarget (every
+                         emotion with >= 30% of the votes counts as correct); needs a ferplus: dataset
+  --balance MODE         class imbalance: none (default) | sampler (class-balanced sampling) |
+                         weights (Ls weighted n / (K n_class))
   --backend NAME         auto | tensorflow | webgpu | wasm
   --runtime NAME         encoder forward/backward: auto (default: when tfjs would use wasm, i.e. on a
                          CPU, and no --workers: onednn if its addon is built, else onnx) | onednn (the
@@ -57,7 +66,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -94,6 +103,8 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     runtime: oneOf(f, 'runtime', TRAIN_RUNTIMES, 'auto'),
     onnxThreads: f['onnx-threads'] !== undefined ? num(f, 'onnx-threads', 1, { int: true, min: 1 }) : undefined,
     convAlgorithm: oneOf(f, 'conv-algorithm', ['auto', 'direct'] as const, 'auto'),
+    ferplusLabels: oneOf(f, 'ferplus-labels', FERPLUS_LABEL_SCHEMES, 'majority'),
+    balance: oneOf(f, 'balance', BALANCE_MODES, 'none'),
   };
 }
 

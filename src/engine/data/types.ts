@@ -15,6 +15,12 @@ export interface Sample {
    * these instead of reading `path` (which then names the source file, e.g. "fer2013.csv").
    */
   pixels?: RawPixels;
+  /**
+   * Annotators' vote counts where the dataset has them (FERPlus: 10 annotators): one count per canonical
+   * class (all 8, CANONICAL_CLASSES order), then unknown, then not-a-face (length 10). `label` is the
+   * reader's majority vote; `kefer train --ferplus-labels` trains on these.
+   */
+  votes?: number[];
 }
 
 /** Row-major 8-bit pixels, `channels` interleaved (1 = gray, 3 = RGB). */

@@ -2,7 +2,7 @@
 // encoder: F_n + the KE-FER losses with autodiff from the encoder's output v, their SGD, BatchNorm running
 // statistics from the native forward's batch statistics, and the encoder weights' layout conversions.
 import * as tf from '@tensorflow/tfjs-core';
-import { keferLoss, type LossOptions } from '../losses.js';
+import { keferLoss, softTargets, type LossOptions, type SoftTargetRows } from '../losses.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { BN_MOMENTUM } from '../model/layers.js';
 import type { Sgd } from './sgd.js';
@@ -21,16 +21,17 @@ export interface NativeStepInputs {
 }
 
 /** F_n + losses from v [N, D]: updates F_n (SGD) and returns the loss terms, the batch's correct count and dL/dv. */
-export async function headStep(inputs: NativeStepInputs, v: Float32Array, featureDim: number, labels: number[], lr: number): Promise<{ terms: number[]; correct: number; dv: Float32Array }> {
+export async function headStep(inputs: NativeStepInputs, v: Float32Array, featureDim: number, labels: number[], lr: number, soft?: SoftTargetRows): Promise<{ terms: number[]; correct: number; dv: Float32Array }> {
   const { transform, sgd, textNorm, loss, batch } = inputs;
   const vVar = tf.variable(tf.tensor2d(v, [batch, featureDim]), true);
   const tParams = [...transform.params];
   const out = tf.tidy(() => {
     const labelsT = tf.tensor1d(labels, 'int32');
+    const q = softTargets(soft, batch, textNorm.shape[0]);
     let kept: tf.Tensor[] = [];
     const { grads } = tf.variableGrads(() => {
       const n = transform.apply(vVar);
-      const t = keferLoss(vVar, n, textNorm, labelsT, loss);
+      const t = keferLoss(vVar, n, textNorm, labelsT, loss, q);
       kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
       return t.total;
     }, [vVar, ...tParams.map(([, p]) => p)]);

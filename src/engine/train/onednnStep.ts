@@ -6,6 +6,7 @@
 // sync() writes weights and momentum back into the tfjs variables and the Sgd before anything reads
 // those (evaluation, checkpoints, the resume state).
 import { OnednnEncoderTrainer } from '../onednn/encoderTrainer.js';
+import type { SoftTargetRows } from '../losses.js';
 import { headStep, readLayout, syncParam, updateRunningStats, type NativeStepInputs } from './headStep.js';
 
 export class OnednnTrainStep {
@@ -29,9 +30,9 @@ export class OnednnTrainStep {
   }
 
   /** x: [N, S, S, 3] normalised, augmented images. Returns the loss terms and the batch's correct count. */
-  async step(x: Float32Array, labels: number[], lr: number): Promise<{ terms: number[]; correct: number }> {
+  async step(x: Float32Array, labels: number[], lr: number, soft?: SoftTargetRows): Promise<{ terms: number[]; correct: number }> {
     const fw = this.trainer.forward(x);
-    const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.featureDim, labels, lr);
+    const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.featureDim, labels, lr, soft);
     this.trainer.backward(dv);
     const { momentum, weightDecay } = this.inputs.sgd;
     this.trainer.sgd(lr, momentum, weightDecay);

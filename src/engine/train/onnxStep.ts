@@ -8,6 +8,7 @@
 // writes them back into the tfjs variables and the Sgd before anything reads those (evaluation,
 // checkpoints, the resume state).
 import { OnnxEncoderTrainer } from '../onnx/trainSession.js';
+import type { SoftTargetRows } from '../losses.js';
 import { headStep, readLayout, syncParam, updateRunningStats, type NativeStepInputs } from './headStep.js';
 
 export type OnnxStepInputs = NativeStepInputs;
@@ -51,10 +52,10 @@ export class OnnxTrainStep {
   }
 
   /** x: [N, S, S, 3] normalised, augmented images. Returns the loss terms and the batch's correct count. */
-  async step(x: Float32Array, labels: number[], lr: number): Promise<{ terms: number[]; correct: number }> {
+  async step(x: Float32Array, labels: number[], lr: number, soft?: SoftTargetRows): Promise<{ terms: number[]; correct: number }> {
     const weights = new Map(this.params.map((p) => [p.name, p.weight]));
     const fw = await this.trainer.forward(x, weights);
-    const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.graphs.featureDim, labels, lr);
+    const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.graphs.featureDim, labels, lr, soft);
     const grads = await this.trainer.backward(fw, dv, weights);
     this.sgdUpdate(grads, lr);
     updateRunningStats(this.inputs.encoder, this.trainer.graphs.batchNorms, fw.batchStats);

@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { keferLoss, type LossOptions } from '../losses.js';
+import { keferLoss, softTargets, type LossOptions, type SoftTargetRows } from '../losses.js';
 import type { Encoder, Transform } from '../model/index.js';
 import type { Sgd } from './sgd.js';
 
@@ -65,17 +65,18 @@ export function flatSize(vars: Iterable<tf.Variable>): number {
  * Loss and gradients of one shard, training mode (updates this replica's BN running stats).
  * Gradients go into gradOut in params order; x holds n images of size x size x 3.
  */
-export function shardGradients(r: Replica, x: Float32Array, n: number, labels: ArrayLike<number>, gradOut: Float32Array): ShardStats {
+export function shardGradients(r: Replica, x: Float32Array, n: number, labels: ArrayLike<number>, gradOut: Float32Array, soft?: SoftTargetRows): ShardStats {
   const size = r.encoder.inputSize;
   return tf.tidy(() => {
     const xb = tf.tensor4d(x.subarray(0, n * size * size * 3), [n, size, size, 3]);
     const lab = tf.tensor1d(Int32Array.from(labels), 'int32');
+    const q = softTargets(soft, n, r.textNorm.shape[0]);
     let terms: [number, number, number] = [0, 0, 0];
     let preds: Int32Array = new Int32Array(0);
     const vars = [...r.params.values()];
     const { grads } = tf.variableGrads(() => {
       const v = r.encoder.apply(xb, true);
-      const t = keferLoss(v, r.transform.apply(v), r.textNorm, lab, r.loss);
+      const t = keferLoss(v, r.transform.apply(v), r.textNorm, lab, r.loss, q);
       terms = [t.ls.dataSync()[0], t.lt.dataSync()[0], t.lc.dataSync()[0]];
       preds = tf.argMax(t.logits, 1).dataSync() as Int32Array;
       return t.total;
@@ -153,7 +154,7 @@ export interface InitMessage {
   avgGrad: SharedArrayBuffer;
   avgStats: SharedArrayBuffer;
 }
-export type ToWorker = InitMessage | { type: 'step'; n: number; labels: number[] } | { type: 'apply'; lr: number } | { type: 'dump' };
+export type ToWorker = InitMessage | { type: 'step'; n: number; labels: number[]; soft?: SoftTargetRows } | { type: 'apply'; lr: number } | { type: 'dump' };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'stepped'; terms: [number, number, number]; preds: Int32Array; ms?: number }
@@ -319,21 +320,23 @@ export class ParallelTrainer {
    * the shard-size-weighted mean gradient is left in the shared buffer and returned (a view: valid
    * until the next call). Every replica's BN running stats are updated and then averaged.
    */
-  async gradients(x: Float32Array, labels: ArrayLike<number>): Promise<ParallelStepResult & { grad: Float32Array }> {
+  async gradients(x: Float32Array, labels: ArrayLike<number>, soft?: SoftTargetRows): Promise<ParallelStepResult & { grad: Float32Array }> {
     if (this.closed) throw new Error('parallel trainer is closed');
     const n = labels.length;
     const per = this.opts.encoder.inputSize ** 2 * 3;
     const b = shardBounds(n, this.replicas);
+    const k = this.replica.textNorm.shape[0];
+    const rows = (lo: number, hi: number): SoftTargetRows | undefined => (soft ? { kind: soft.kind, q: soft.q.slice(lo * k, hi * k) } : undefined);
     if (b[1] - b[0] < 1 || b[1] > Math.ceil(this.opts.batchSize / this.replicas)) throw new Error(`batch of ${n} does not fit ${this.replicas} replicas (batchSize ${this.opts.batchSize})`);
     try {
       const replies = this.links.map((l, j) => {
         const [lo, hi] = [b[j + 1], b[j + 2]];
         l.input.set(x.subarray(lo * per, hi * per));
-        return l.send({ type: 'step', n: hi - lo, labels: Array.from(labels).slice(lo, hi) }, true) as Promise<FromWorker>;
+        return l.send({ type: 'step', n: hi - lo, labels: Array.from(labels).slice(lo, hi), soft: rows(lo, hi) }, true) as Promise<FromWorker>;
       });
       // Our shard runs while the workers run theirs.
       const t0 = performance.now();
-      const mine = shardGradients(this.replica, x, b[1], Array.from(labels).slice(0, b[1]), this.own);
+      const mine = shardGradients(this.replica, x, b[1], Array.from(labels).slice(0, b[1]), this.own, rows(0, b[1]));
       readBuffers(this.opts.encoder, this.statNames, this.ownStats);
       const t1 = performance.now();
       const results = await Promise.all(replies);
@@ -365,8 +368,8 @@ export class ParallelTrainer {
   }
 
   /** One training step: gradients(), then every replica applies the averaged gradient and BN stats. */
-  async step(x: Float32Array, labels: ArrayLike<number>, lr: number): Promise<ParallelStepResult> {
-    const r = await this.gradients(x, labels);
+  async step(x: Float32Array, labels: ArrayLike<number>, lr: number, soft?: SoftTargetRows): Promise<ParallelStepResult> {
+    const r = await this.gradients(x, labels, soft);
     // Workers apply concurrently with us; the next step's message queues behind this one.
     for (const l of this.links) l.send({ type: 'apply', lr }, false);
     applyFlat(this.opts.sgd, this.params, this.avgGrad, lr);

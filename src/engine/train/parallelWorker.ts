@@ -62,7 +62,7 @@ async function handle(m: ToWorker): Promise<FromWorker | null> {
     case 'step': {
       const s = need();
       const t0 = performance.now();
-      const r = shardGradients(s.replica, s.input, m.n, m.labels, s.grad);
+      const r = shardGradients(s.replica, s.input, m.n, m.labels, s.grad, m.soft);
       readBuffers(s.replica.encoder, s.statNames, s.stats);
       return { type: 'stepped', terms: r.terms, preds: r.preds, ms: performance.now() - t0 };
     }

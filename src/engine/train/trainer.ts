@@ -9,7 +9,7 @@ import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
 import type { BackendReport, EngineEvent } from '../events.js';
-import { keferLoss, l2normalize, type ContrastVariant } from '../losses.js';
+import { keferLoss, l2normalize, softTargets, type ContrastVariant, type SoftTargetRows } from '../losses.js';
 import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
 import type { TextEmbeddings } from '../text/types.js';
 import { deriveSeed, Rng } from '../util/rng.js';
@@ -22,6 +22,8 @@ import { OnnxTrainStep } from './onnxStep.js';
 import { OnednnTrainStep } from './onednnStep.js';
 import { loadOnednn } from '../onednn/addon.js';
 import { startParallel } from './parallel.js';
+import { TrainTargets, type FerplusLabelScheme } from './labelSchemes.js';
+import { balancedClassWeights, balancedOrder, type BalanceMode } from './balance.js';
 
 export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn';
 export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn'];
@@ -75,6 +77,13 @@ export interface TrainConfig {
    * layers where oneDNN expects a gain, on AVX-512 CPUs) or 'direct' (PyTorch's, slower, closest numerics).
    */
   convAlgorithm?: 'auto' | 'direct';
+  /**
+   * Training targets from the annotators' votes (FER+ paper's schemes, labelSchemes.ts): 'majority' (default,
+   * the label one-hot), 'probability', 'crossentropy', 'multitarget'. The others need Sample.votes.
+   */
+  ferplusLabels?: FerplusLabelScheme;
+  /** Class imbalance: 'none' (default), 'sampler' (class-balanced sampling) or 'weights' (Ls class weights); balance.ts. */
+  balance?: BalanceMode;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -178,8 +187,8 @@ async function saveOptimizer(dir: string, sgd: Sgd, state: ResumeState): Promise
 }
 
 function sameConfig(a: TrainConfig, b: TrainConfig): string | undefined {
-  for (const key of ['backbone', 'batchSize', 'lr', 'epochs', 'seed', 'contrast', 'lambdaS', 'lambdaT', 'lambdaC', 'weightDecay', 'momentum'] as const) {
-    if (a[key] !== b[key]) return `${key} was ${String(a[key])}, now ${String(b[key])}`;
+  for (const key of ['backbone', 'batchSize', 'lr', 'epochs', 'seed', 'contrast', 'lambdaS', 'lambdaT', 'lambdaC', 'weightDecay', 'momentum', 'ferplusLabels', 'balance', 'augment'] as const) {
+    if ((a[key] ?? undefined) !== (b[key] ?? undefined)) return `${key} was ${String(a[key])}, now ${String(b[key])}`;
   }
   return undefined;
 }
@@ -245,7 +254,10 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
 
   const runtime = resolveTrainRuntime(cfg.runtime, inputs.backend.name, cfg.workers);
   if (runtime !== 'tfjs' && (cfg.workers ?? 1) > 1) throw new Error(`--runtime ${runtime} uses its own threads; it cannot be combined with --workers`);
-  const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale };
+  const targets = new TrainTargets(inputs.train, cfg.ferplusLabels ?? 'majority', cfg.seed);
+  const trainLabels = inputs.train.samples.map((s) => s.label);
+  const classWeights = cfg.balance === 'weights' ? balancedClassWeights(trainLabels, classes.length) : undefined;
+  const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale, classWeights };
   const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, convolution: cfg.convAlgorithm, loss };
   const nativeStep = runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs) : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs) : undefined;
   const threadsText = cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core';
@@ -283,15 +295,16 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
    * One optimizer step on this thread. Values are read back with `await data()` after the step:
    * WebGPU in Node has no synchronous read (no OffscreenCanvas, no blocking buffer map).
    */
-  const localStep = async (labelsArr: number[], lr: number): Promise<{ terms: number[]; correct: number }> => {
+  const localStep = async (labelsArr: number[], lr: number, soft?: SoftTargetRows): Promise<{ terms: number[]; correct: number }> => {
     const out = tf.tidy(() => {
       const xb = tf.tensor4d(x, [bs, size, size, 3]);
       const labels = tf.tensor1d(labelsArr, 'int32');
+      const q = softTargets(soft, bs, classes.length);
       let kept: tf.Tensor[] = [];
       const { grads } = tf.variableGrads(() => {
         const v = encoder.apply(xb, true);
         const n = transform.apply(v);
-        const t = keferLoss(v, n, textNorm, labels, loss);
+        const t = keferLoss(v, n, textNorm, labels, loss, q);
         kept = [tf.keep(tf.stack([t.ls, t.lt, t.lc])), tf.keep(tf.argMax(t.logits, 1))];
         return t.total;
       }, [...params.values()]);
@@ -306,11 +319,14 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     for (let i = 0; i < bs; i++) if (preds[i] === labelsArr[i]) correct++;
     return { terms: Array.from(terms), correct };
   };
+  if (targets.scheme !== 'majority') await log({ type: 'log', level: 'info', message: `training targets: --ferplus-labels ${targets.scheme} (${targets.withVotes} samples on their votes, ${targets.relabeled} relabeled ones on their label, ${nTrain - targets.withVotes - targets.relabeled} without usable votes on their label)` });
+  if (cfg.balance && cfg.balance !== 'none') await log({ type: 'log', level: 'info', message: `class balance: ${cfg.balance}${classWeights ? ` (Ls weights ${classWeights.map((w) => w.toFixed(2)).join(', ')})` : ''}` });
   // Worker threads must go even when a step throws.
   try {
     epochs: for (; epoch < cfg.epochs && state.globalStep < totalSteps; epoch++) {
       const lr = lrForEpoch(epoch, cfg);
-      const order = new Rng(deriveSeed(cfg.seed, epoch)).shuffle(Array.from({ length: nTrain }, (_, i) => i));
+      const orderRng = new Rng(deriveSeed(cfg.seed, epoch));
+      const order = cfg.balance === 'sampler' ? balancedOrder(trainLabels, classes.length, nTrain, orderRng) : orderRng.shuffle(Array.from({ length: nTrain }, (_, i) => i));
       const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
       const epochStart = Date.now();
       const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
@@ -325,8 +341,8 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
         const raw = await trainImages.getBatch(idx);
         const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
         for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
-        const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-        const stats = par ? await par.step(x, labelsArr, lr) : nativeStep ? await nativeStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
+        const { labels: labelsArr, soft } = targets.batch(idx, epoch, s);
+        const stats = par ? await par.step(x, labelsArr, lr, soft) : nativeStep ? await nativeStep.step(x, labelsArr, lr, soft) : await localStep(labelsArr, lr, soft);
         const [ls, lt, lc] = stats.terms;
         const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
         if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);

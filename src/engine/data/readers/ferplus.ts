@@ -1,7 +1,7 @@
 // FERPlus: FER2013 PNGs with Microsoft's 10-annotator votes, labelled by the FER+ majority rule.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ClassName } from '../../classes.js';
+import { classIndex, type ClassName } from '../../classes.js';
 import { FERPLUS_VOTE_COLUMNS } from '../codes.js';
 import { classesOption, classList, dedupe, DirIndex, indexIn, normalizeSplit, relPath, rootOf, splitCsvLine, textLines } from '../common.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
@@ -22,6 +22,15 @@ export function ferplusMajority(votes: readonly number[]): number | undefined {
   if (!(v[best] > 0.5 * total)) return undefined;
   if (best >= 8) return undefined; // unknown, NF
   return best;
+}
+
+/** label.csv's vote columns reordered as Sample.votes: the canonical classes, then unknown, NF. */
+function canonicalVotes(votes: readonly number[]): number[] {
+  const out = new Array<number>(FERPLUS_VOTE_COLUMNS.length).fill(0);
+  FERPLUS_VOTE_COLUMNS.forEach((name, col) => {
+    out[col < 8 ? classIndex(name as ClassName) : col] = votes[col];
+  });
+  return out;
 }
 
 /** Accepts the ferplus folder (with data/) or its data/ folder. */
@@ -82,7 +91,7 @@ export async function readFerplus(spec: DataSpec, report: ProblemSink = throwing
         continue;
       }
       const file = path.join(folder, name);
-      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, file: labelFile, line });
+      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, votes: canonicalVotes(votes), file: labelFile, line });
     }
   }
   const samples = dedupe(all, (id, file, line, first) =>
