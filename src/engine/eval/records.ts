@@ -106,6 +106,7 @@ export class RecordBuilder {
       this.records.push({
         id: s.id, path: s.path, split: s.split, label: y, pred, probs: probs.map(round),
         simText: round(st), simNeutral: round(sn), gap: round(st - sn), align: align === null ? null : round(align),
+        ...(s.votes ? { votes: s.votes } : {}),
       });
       if (this.embeddings) this.embeddings.set(v.subarray(vo, vo + D), positions[i] * D);
     }

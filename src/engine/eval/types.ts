@@ -16,6 +16,8 @@ export interface SampleRecord {
   gap: number;
   /** cos(v - n, t_y - t_N); null for neutral samples. */
   align: number | null;
+  /** The annotators' vote counts where the dataset has them (Sample.votes: canonical classes, unknown, NF). */
+  votes?: number[];
 }
 
 export interface EvalSummary {

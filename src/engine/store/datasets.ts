@@ -56,11 +56,12 @@ export function upsertDataset(store: Store, dataset: Dataset, opts: { spec?: str
   );
   // SET expressions read the pre-update row, so `label` is compared with the old orig_label.
   const insertSample = db.prepare(
-    `INSERT INTO samples (dataset, sid, path, split, orig_label, label) VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO samples (dataset, sid, path, split, orig_label, label, votes) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (dataset, sid) DO UPDATE SET path = excluded.path, split = excluded.split,
        label = CASE WHEN samples.label = samples.orig_label THEN excluded.orig_label ELSE samples.label END,
-       orig_label = excluded.orig_label
-     WHERE samples.path <> excluded.path OR samples.split <> excluded.split OR samples.orig_label <> excluded.orig_label`,
+       orig_label = excluded.orig_label, votes = excluded.votes
+     WHERE samples.path <> excluded.path OR samples.split <> excluded.split OR samples.orig_label <> excluded.orig_label
+       OR samples.votes IS NOT excluded.votes`,
   );
   const syncEff = db.prepare(
     `UPDATE records SET eff = (SELECT label FROM samples WHERE sk = records.sample)
@@ -72,7 +73,7 @@ export function upsertDataset(store: Store, dataset: Dataset, opts: { spec?: str
     id = row.id;
     let changed = 0;
     for (const s of dataset.samples) {
-      changed += insertSample.run(id, s.id, s.path, s.split, s.label, s.label).changes;
+      changed += insertSample.run(id, s.id, s.path, s.split, s.label, s.label, s.votes ? JSON.stringify(s.votes) : null).changes;
     }
     // Only when labels of already-evaluated samples may have moved (re-import of a newer release).
     if (changed > 0 && hasRecords(store, id)) syncEff.run(id);
@@ -139,8 +140,9 @@ export function sampleKeyOf(store: Store, key: SampleKey): number {
 /** The stored dataset as a Dataset with ORIGINAL labels (what the label files say). */
 export function storedDataset(store: Store, id: number): Dataset {
   const d = getDataset(store, id);
-  const samples = store.db
-    .prepare('SELECT sid AS id, path, orig_label AS label, split FROM samples WHERE dataset = ? ORDER BY sk')
-    .all(id) as Sample[];
+  const rows = store.db
+    .prepare('SELECT sid AS id, path, orig_label AS label, split, votes FROM samples WHERE dataset = ? ORDER BY sk')
+    .all(id) as (Omit<Sample, 'votes'> & { votes: string | null })[];
+  const samples: Sample[] = rows.map(({ votes, ...s }) => (votes ? { ...s, votes: JSON.parse(votes) as number[] } : s));
   return { format: d.format, root: d.root, classes: d.classes, samples, synthetic: d.synthetic || undefined };
 }

@@ -158,6 +158,14 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: "samples.votes: the annotators' vote counts (FERPlus), shown beside the label",
+    up(db) {
+      // JSON array (Sample.votes: canonical classes, then unknown, NF); NULL where the dataset has no votes.
+      db.exec('ALTER TABLE samples ADD COLUMN votes TEXT');
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

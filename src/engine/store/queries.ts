@@ -336,7 +336,7 @@ export function classCounts(store: Store, dataset: number, opts: { split?: strin
 }
 
 export interface SampleHistory {
-  sample: { key: number; id: string; path: string; split: string; origLabel: number; label: number; excluded: boolean; unsure: boolean };
+  sample: { key: number; id: string; path: string; split: string; origLabel: number; label: number; excluded: boolean; unsure: boolean; votes?: number[] };
   /** Label and mark changes, oldest first. */
   changes: LabelChange[];
   /** The sample's evaluation record in every run that has one, oldest run first. */
@@ -346,8 +346,8 @@ export interface SampleHistory {
 export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
   const sk = sampleKeyOf(store, key);
   const s = store.db
-    .prepare('SELECT s.sid, s.path, s.split, s.orig_label, s.label, coalesce(m.excluded, 0) AS ex, coalesce(m.unsure, 0) AS un FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.sk = ?')
-    .get(sk) as { sid: string; path: string; split: string; orig_label: number; label: number; ex: number; un: number };
+    .prepare('SELECT s.sid, s.path, s.split, s.orig_label, s.label, coalesce(m.excluded, 0) AS ex, coalesce(m.unsure, 0) AS un, s.votes FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.sk = ?')
+    .get(sk) as { sid: string; path: string; split: string; orig_label: number; label: number; ex: number; un: number; votes: string | null };
   const changes = labelLog(store, { dataset: key.dataset, sample: key.id }).reverse();
   const recs = store.db
     .prepare(
@@ -361,7 +361,7 @@ export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
     return { ...rest, run: x[18], created: x[19] };
   });
   return {
-    sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0 },
+    sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0, ...(s.votes ? { votes: JSON.parse(s.votes) as number[] } : {}) },
     changes,
     records,
   };
