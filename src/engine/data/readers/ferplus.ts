@@ -1,7 +1,8 @@
 // FERPlus: FER2013 PNGs with Microsoft's 10-annotator votes, labelled by the FER+ majority rule.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { classIndex, type ClassName } from '../../classes.js';
+import { CANONICAL_CLASSES, classIndex, type ClassName } from '../../classes.js';
+import { argmax, FERPLUS_VOTE_RULES, voteDistribution, type FerplusVoteRule } from '../ferplusVotes.js';
 import { FERPLUS_VOTE_COLUMNS } from '../codes.js';
 import { classesOption, classList, dedupe, DirIndex, indexIn, normalizeSplit, relPath, rootOf, splitCsvLine, textLines } from '../common.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
@@ -22,6 +23,17 @@ export function ferplusMajority(votes: readonly number[]): number | undefined {
   if (!(v[best] > 0.5 * total)) return undefined;
   if (best >= 8) return undefined; // unknown, NF
   return best;
+}
+
+/**
+ * `?keep=majority|crossentropy|multitarget`: which FER+ scheme's rule decides the images kept (default
+ * majority, the usual FERPlus set: 25,045 train images). The soft schemes of the FER+ paper keep images
+ * without a majority too (crossentropy: 27,947 train, multitarget: 27,667).
+ */
+function keepOption(spec: DataSpec): FerplusVoteRule {
+  const v = spec.options.keep ?? 'majority';
+  if (!(FERPLUS_VOTE_RULES as readonly string[]).includes(v)) throw new DatasetError(`option keep=${v}: expected one of ${FERPLUS_VOTE_RULES.join(', ')}`);
+  return v as FerplusVoteRule;
 }
 
 /** label.csv's vote columns reordered as Sample.votes: the canonical classes, then unknown, NF. */
@@ -47,6 +59,7 @@ async function dataDir(root: string): Promise<string> {
 export async function readFerplus(spec: DataSpec, report: ProblemSink = throwingSink): Promise<Dataset> {
   const root = rootOf(spec);
   const classes = classList(classesOption(spec, 8));
+  const keep = keepOption(spec);
   const dir = await dataDir(root);
   let splits = Object.keys(FOLDERS);
   if (spec.split !== undefined) {
@@ -82,16 +95,25 @@ export async function readFerplus(spec: DataSpec, report: ProblemSink = throwing
         report({ kind: 'bad-line', message: `vote counts must be non-negative integers: '${lines[i]}'`, file: labelFile, line });
         continue;
       }
-      const col = ferplusMajority(votes);
-      if (col === undefined) continue; // no majority: dropped by the FER+ rule, not a problem
-      const label = indexIn(classes, FERPLUS_VOTE_COLUMNS[col] as ClassName);
+      const canonical = canonicalVotes(votes);
+      let label: number | undefined;
+      if (keep === 'majority') {
+        const col = ferplusMajority(votes);
+        if (col === undefined) continue; // no majority: dropped by the FER+ rule, not a problem
+        label = indexIn(classes, FERPLUS_VOTE_COLUMNS[col] as ClassName);
+      } else {
+        // the paper's soft schemes keep more images; the label is their distribution's top class
+        const d = voteDistribution(canonical, keep, 8);
+        if (!d) continue;
+        label = indexIn(classes, CANONICAL_CLASSES[argmax(d)]);
+      }
       if (label === undefined) continue; // contempt in a 7-class run
       if (!names?.has(name)) {
         report({ kind: 'missing-file', message: `image ${name} listed but not found in ${folder}`, file: labelFile, line });
         continue;
       }
       const file = path.join(folder, name);
-      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, votes: canonicalVotes(votes), file: labelFile, line });
+      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, votes: canonical, file: labelFile, line });
     }
   }
   const samples = dedupe(all, (id, file, line, first) =>
