@@ -33,9 +33,12 @@ export interface LossOptions {
  * train/labelSchemes.ts builds them from the votes). q: [B, K].
  *  - 'distribution' (crossentropy): q is the label distribution; Ls = -sum_k q_k log p_k; Lt and Lc weight
  *    each class k by q_k (the expected loss under a label drawn from q).
- *  - 'multitarget': q is (1 - eps) on every accepted class and eps elsewhere; Ls = -log max_k q_k p_k (the
- *    paper's multi-label loss: whichever accepted class the model favours is the target); Lt and Lc use that
- *    same class k* = argmax_k q_k p_k as the sample's label.
+ *  - 'multitarget': q is 1 on every accepted class, 0 elsewhere; Ls = -log max_k q_k p_k (the paper's
+ *    multi-label loss with its indicator I(q_k): whichever accepted class the model favours is the target);
+ *    Lt and Lc use that same class k* = argmax over accepted k of p_k as the sample's label. The FER+ code
+ *    puts 0.001 instead of 0 on rejected classes; then a confidently wrong prediction (p_wrong > 1000
+ *    p_accepted, common at logit scale 100) makes the max pick the wrong class and the loss pull toward it,
+ *    which the paper's formula does not do: rejected classes are left out of the max here.
  */
 export interface SoftTargets {
   kind: 'distribution' | 'multitarget';
@@ -148,10 +151,10 @@ function weightedKeferLoss(v: tf.Tensor2D, n: tf.Tensor2D, textNorm: tf.Tensor2D
       w = soft ? soft.q : (tf.cast(tf.oneHot(labels, k), 'float32') as tf.Tensor2D);
       perSample = tf.neg(tf.sum(tf.mul(w, logp), 1)) as tf.Tensor1D;
     } else {
-      // -log max_k q_k p_k = -(log q_k* + log p_k*): the max's gradient reaches p_k* only, so this is it.
-      const score = tf.add(tf.log(soft.q), logp);
+      // -log max over accepted k of p_k = -log p_k*: the max's gradient reaches p_k* only, so this is it.
+      const score = tf.where(tf.greater(soft.q, 0.5), logp, tf.fill(logp.shape, -1e30));
       w = tf.cast(tf.oneHot(tf.argMax(score, 1), k), 'float32') as tf.Tensor2D;
-      perSample = tf.neg(tf.sum(tf.mul(w, score), 1)) as tf.Tensor1D;
+      perSample = tf.neg(tf.sum(tf.mul(w, logp), 1)) as tf.Tensor1D;
     }
     let ls: tf.Scalar;
     if (opts.classWeights) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { keferLoss, type ContrastVariant, type LossOptions, type SoftTargets } from '../../src/engine/losses.js';
-import { MULTITARGET_EPSILON, TrainTargets } from '../../src/engine/train/labelSchemes.js';
+import { TrainTargets } from '../../src/engine/train/labelSchemes.js';
 import { voteDistribution } from '../../src/engine/data/ferplusVotes.js';
 import { balancedClassWeights, balancedOrder } from '../../src/engine/train/balance.js';
 import type { Dataset } from '../../src/engine/data/types.js';
@@ -147,18 +147,19 @@ test('multitarget: Ls = -log max_k q_k p_k, and Lt/Lc take the accepted class th
   const rng = new Rng(5);
   const K = 7, D = 6, N = 6;
   const v = randMat(rng, 3, D), n = randMat(rng, 3, D), t = randMat(rng, K, D);
-  const e = MULTITARGET_EPSILON;
   // sample 0 accepts surprise and happiness, sample 1 fear and neutral, sample 2 anger only
   const accepted = [[0, 3], [1, 6], [5]];
-  const q = accepted.map((a) => Array.from({ length: K }, (_, k) => (a.includes(k) ? 1 : e)));
+  const q = accepted.map((a) => Array.from({ length: K }, (_, k) => (a.includes(k) ? 1 : 0)));
   const y = accepted.map((a) => a[0]);
-  const s = 3; // logits within +-3: no p ratio reaches 1 / eps, so an accepted class always wins the max
+  const s = 100; // the method's scale: predictions are confident, often on a rejected class
   const p = v.map((vi) => {
     const logits = t.map((tk) => s * cos(vi, tk));
     const z = logits.reduce((a, l) => a + Math.exp(l), 0);
     return logits.map((l) => Math.exp(l) / z);
   });
   const expectedLs = p.map((pi, i) => -Math.log(Math.max(...pi.map((x, k) => q[i][k] * x)))).reduce((a, b) => a + b, 0) / 3;
+  // at s = 100 some sample's most likely class is a rejected one (what the FER+ code's 0.001 would pick)
+  assert.ok(p.some((pi, i) => !accepted[i].includes(pi.indexOf(Math.max(...pi)))));
   const kStar = p.map((pi, i) => pi.map((x, k) => q[i][k] * x)).map((r) => r.indexOf(Math.max(...r)));
   for (const contrast of ['pairwise', 'per-sample'] as const) {
     const got = tfTerms(v, n, t, y, opts(contrast, N, s), q, 'multitarget');
@@ -227,7 +228,7 @@ test('probability draws one label per sample and epoch from its distribution, re
   assert.deepEqual(Array.from(new TrainTargets(ds, 'crossentropy', 7).batch([0], 0, 0).soft!.q).map((x) => +x.toFixed(6)), [0.4, 0, 0, 0.6, 0, 0, 0]);
   const mt = new TrainTargets(ds, 'multitarget', 7).batch([0], 0, 0).soft!;
   assert.equal(mt.kind, 'multitarget');
-  assert.deepEqual(Array.from(mt.q).map((x) => +x.toFixed(6)), [1, 0.001, 0.001, 1, 0.001, 0.001, 0.001]);
+  assert.deepEqual(Array.from(mt.q), [1, 0, 0, 1, 0, 0, 0]);
 });
 
 test('a relabeled sample trains on its new label; a dataset without votes is refused', () => {

@@ -4,7 +4,7 @@
 //   majority      one-hot of the sample's label (the reader's majority vote): the default, unchanged.
 //   crossentropy  the vote distribution as a soft target.
 //   probability   one label drawn from the vote distribution for each sample, anew every epoch.
-//   multitarget   every emotion with >= 30% of the votes is accepted; Ls = -log max_k q_k p_k.
+//   multitarget   every emotion with >= 30% of the votes is accepted; Ls = -log max over accepted k of p_k.
 // Votes are Sample.votes (canonical class order, then unknown, NF). Single votes are dropped first (as in
 // every FER+ scheme). A sample whose label is not its votes' top class was relabeled (a store overlay):
 // the user's label wins and the sample trains on it one-hot.
@@ -15,9 +15,6 @@ import { deriveSeed, Rng } from '../util/rng.js';
 
 export type FerplusLabelScheme = 'majority' | 'probability' | 'crossentropy' | 'multitarget';
 export const FERPLUS_LABEL_SCHEMES: readonly FerplusLabelScheme[] = ['majority', 'probability', 'crossentropy', 'multitarget'];
-
-/** The FER+ code's epsilon on the multitarget target (avoids log 0 for the rejected classes). */
-export const MULTITARGET_EPSILON = 0.001;
 
 /** Per-batch targets of one scheme for a training set. */
 export class TrainTargets {
@@ -68,7 +65,7 @@ export class TrainTargets {
       const d = this.dist[i];
       for (let c = 0; c < k; c++) {
         const p = d ? d[c] : c === labels[j] ? 1 : 0;
-        q[j * k + c] = this.scheme === 'multitarget' ? (p > 0 ? 1 - MULTITARGET_EPSILON : 0) + MULTITARGET_EPSILON : p;
+        q[j * k + c] = this.scheme === 'multitarget' ? (p > 0 ? 1 : 0) : p; // multitarget: accepted or not
       }
     });
     return { labels, soft: { kind: this.scheme === 'multitarget' ? 'multitarget' : 'distribution', q } };
