@@ -6,19 +6,23 @@ import { loadDataset } from '../data/index.js';
 import { evaluateCheckpoint } from '../eval/checkpointEval.js';
 import { defaultRuntime, evaluateCheckpointOnnx, type OnnxEvalResult } from '../onnx/runtime.js';
 import { PRECISIONS, type CalibrationInfo } from '../onnx/int8.js';
-import { oneOf } from './args.js';
+import { num, oneOf } from './args.js';
+import { MAX_TTA_VIEWS } from '../eval/tta.js';
 import type { EvalSummary } from '../eval/types.js';
 import { UserError } from './errors.js';
 
 export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
 
 const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs] [--backend NAME] [--batch N]
-                  [--precision fp32|int8] [--calibrate SPEC]
+                  [--precision fp32|int8] [--calibrate SPEC] [--tta N]
   --runtime   onnx (default when the checkpoint holds model.onnx: onnxruntime-node, CUDA/WebGPU/CPU
               provider, exported again when stale) or tfjs (the training engine's backend)
   --precision fp32 (default) or int8 (onnx only: DIR/model.int8.onnx, static int8 quantization, about
               3x faster on CPUs; calibrated on --calibrate SPEC, else on the evaluated images, when it
-              is missing or stale; predictions can differ from fp32 on a few samples)`;
+              is missing or stale; predictions can differ from fp32 on a few samples)
+  --tta N     test-time augmentation: average the softmax over N fixed views (1..10: the image, its
+              mirror, then shifted crops plain and mirrored); N forward passes per image, so about N
+              times the time (printed); runs on --runtime tfjs (the default when N > 1)`;
 
 export function formatSummary(s: EvalSummary): string {
   const w = Math.max(...s.classes.map((c) => c.length), 6);
@@ -36,7 +40,7 @@ export function formatSummary(s: EvalSummary): string {
 export async function run(argv: string[]): Promise<number> {
   const { values: f } = parseArgs({
     args: argv,
-    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runtime: { type: 'string' }, precision: { type: 'string' }, calibrate: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runtime: { type: 'string' }, precision: { type: 'string' }, calibrate: { type: 'string' }, tta: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (f.help) {
@@ -45,7 +49,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!f.checkpoint || !f.data) throw new UserError(`--checkpoint and --data are required\n${HELP}`);
   const precision = oneOf(f, 'precision', PRECISIONS, 'fp32');
-  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs'] as const, precision === 'int8' ? 'onnx' : defaultRuntime(f.checkpoint));
+  const tta = num(f, 'tta', 1, { int: true, min: 1 });
+  if (tta > MAX_TTA_VIEWS) throw new UserError(`--tta: at most ${MAX_TTA_VIEWS} views, got ${tta}`);
+  if (tta > 1 && (f.runtime === 'onnx' || precision === 'int8')) throw new UserError('--tta runs on the tfjs runtime: drop --runtime onnx / --precision int8');
+  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : defaultRuntime(f.checkpoint));
   if (precision === 'int8' && runtime !== 'onnx') throw new UserError('--precision int8 runs on onnxruntime: drop --runtime tfjs');
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
@@ -54,16 +61,19 @@ export async function run(argv: string[]): Promise<number> {
   const dataset = await loadDataset(f.data);
   const calibration = f.calibrate ? await loadDataset(f.calibrate) : undefined;
   const batchSize = f.batch ? Number(f.batch) : 100;
-  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize });
+  const t0 = performance.now();
+  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta });
+  const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
   const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
   if (f['per-sample']) {
     await writeFile(f['per-sample'], result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
   if (f.json) {
     const s = result.summary;
-    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
+    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, tta, msPerImage, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
   } else {
     console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : `backend: ${backend.name} (${backend.detail})`);
+    console.log(`${tta > 1 ? `test-time augmentation: ${tta} views (${tta} forward passes per image); ` : ''}${msPerImage.toFixed(1)} ms/image including decoding`);
     console.log(formatSummary(result.summary));
   }
   return 0;

@@ -8,6 +8,7 @@ import type { Encoder, Transform } from '../model/index.js';
 import { cosineLogits } from '../losses.js';
 import { normaliseInto, type Normalisation } from '../train/augment.js';
 import { RecordBuilder } from './records.js';
+import { ttaViews, viewInto } from './tta.js';
 import type { EvalSummary, SampleRecord } from './types.js';
 
 export interface EvalModel {
@@ -27,6 +28,11 @@ export interface EvalOptions {
   keepEmbeddings?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * Test-time augmentation: average the softmax over this many fixed views (tta.ts; 1 = none). The
+   * per-sample similarities (gap, align) stay those of the plain view.
+   */
+  tta?: number;
 }
 
 export interface EvalResult {
@@ -44,6 +50,7 @@ export async function evaluate(model: EvalModel, dataset: Dataset, images: Image
     classes: model.classes, neutralIndex: model.neutralIndex, textEmbeddings: (await model.textNorm.data()) as Float32Array,
     featureDim: model.encoder.featureDim, keepEmbeddings: opts.keepEmbeddings, total: N,
   });
+  const views = ttaViews(opts.tta ?? 1, size);
   for (let start = 0; start < N; start += bs) {
     if (opts.signal?.aborted) throw new Error('evaluation cancelled');
     const idx = Array.from({ length: Math.min(bs, N - start) }, (_, i) => start + i);
@@ -56,11 +63,34 @@ export async function evaluate(model: EvalModel, dataset: Dataset, images: Image
       return [cosineLogits(v, model.textNorm, model.logitScale), v, n];
     });
     // Async reads: WebGPU in Node cannot read synchronously.
-    const [logits, v, n] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
+    const [plain, v, n] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
     tf.dispose(out);
+    const logits = views.length > 1 ? await averagedLogits(model, plain, raw, idx.length, views) : plain;
     const samples = idx.map((i) => dataset.samples[i]);
     builder.add(samples, samples.map((s) => s.label), idx, logits, v, n);
     opts.onProgress?.(Math.min(start + bs, N), N);
   }
   return builder.finish();
+}
+
+/**
+ * log of the softmax averaged over the views (view 0 = `plainLogits`): the record builder's softmax of
+ * these is the averaged probability.
+ */
+async function averagedLogits(model: EvalModel, plainLogits: Float32Array, raw: Uint8Array, b: number, views: ReturnType<typeof ttaViews>): Promise<Float32Array> {
+  const size = model.encoder.inputSize;
+  const per = size * size * 3;
+  const x = new Float32Array(b * per);
+  let sum: tf.Tensor = tf.softmax(tf.tensor2d(plainLogits, [b, plainLogits.length / b]));
+  for (const view of views.slice(1)) {
+    for (let i = 0; i < b; i++) viewInto(raw.subarray(i * per, (i + 1) * per), size, model.norm, view, x, i * per);
+    const next = tf.tidy(() => tf.add(sum, tf.softmax(cosineLogits(model.encoder.apply(tf.tensor4d(x, [b, size, size, 3]), false), model.textNorm, model.logitScale))));
+    sum.dispose();
+    sum = next;
+  }
+  const avg = tf.tidy(() => tf.log(tf.maximum(tf.div(sum, views.length), 1e-30)));
+  sum.dispose();
+  const data = (await avg.data()) as Float32Array;
+  avg.dispose();
+  return data;
 }
