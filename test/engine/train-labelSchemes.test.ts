@@ -41,6 +41,14 @@ async function stepLosses(cfg: Partial<TrainConfig>, ds: Dataset, name: string):
 
 const runtimes: TrainRuntime[] = ['tfjs', 'onnx', ...(loadOnednn().addon ? ['onednn' as const] : [])];
 
+test('--workers 2 (tfjs data-parallel): the soft targets reach every replica; one-class votes train as majority', async () => {
+  const majority = await stepLosses({ runtime: 'tfjs', workers: 2 }, trainSet, 'par-maj');
+  const soft = await stepLosses({ runtime: 'tfjs', workers: 2, ferplusLabels: 'crossentropy' }, withVotes(trainSet, false), 'par-ce-one');
+  soft.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - majority[i][j]) < 1e-4 * Math.max(1, Math.abs(majority[i][j])), `step ${i + 1} term ${j}: ${x} vs ${majority[i][j]}`)));
+  const mixed = await stepLosses({ runtime: 'tfjs', workers: 2, ferplusLabels: 'crossentropy' }, withVotes(trainSet, true), 'par-ce-mixed');
+  assert.notEqual(mixed[0][0].toFixed(4), majority[0][0].toFixed(4));
+});
+
 for (const runtime of runtimes) {
   test(`${runtime}: every label scheme on one-class votes trains as majority; mixed votes change the losses`, async () => {
     const majority = await stepLosses({ runtime }, trainSet, `${runtime}-maj`);
