@@ -187,8 +187,11 @@ async function saveOptimizer(dir: string, sgd: Sgd, state: ResumeState): Promise
 }
 
 function sameConfig(a: TrainConfig, b: TrainConfig): string | undefined {
+  // Options added later default as train() treats them absent, so older runs still resume.
+  const withDefaults = (c: TrainConfig) => ({ ...c, ferplusLabels: c.ferplusLabels ?? 'majority', balance: c.balance ?? 'none', augment: c.augment ?? 'standard' });
+  [a, b] = [withDefaults(a), withDefaults(b)];
   for (const key of ['backbone', 'batchSize', 'lr', 'epochs', 'seed', 'contrast', 'lambdaS', 'lambdaT', 'lambdaC', 'weightDecay', 'momentum', 'ferplusLabels', 'balance', 'augment'] as const) {
-    if ((a[key] ?? undefined) !== (b[key] ?? undefined)) return `${key} was ${String(a[key])}, now ${String(b[key])}`;
+    if (a[key] !== b[key]) return `${key} was ${String(a[key])}, now ${String(b[key])}`;
   }
   return undefined;
 }
