@@ -60,6 +60,13 @@ async function outOfSampleRecords(): Promise<{ records: SampleRecord[]; flipped:
 }
 
 async function main(): Promise<void> {
+  const real = strArg('real');
+  if (real !== undefined) {
+    if (real !== 'fer2013-vs-ferplus') throw new Error(`--real: the one real-noise benchmark is fer2013-vs-ferplus, got '${real}'`);
+    const { realBench } = await import('./labelIssuesReal.js');
+    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root });
+    return;
+  }
   const load = strArg('load');
   let records: SampleRecord[];
   let flipped: boolean[];
