@@ -1,7 +1,7 @@
 // Real label noise: rank FER2013's ORIGINAL training labels and score every ranker against the FER+
 // re-annotation of the same images (src/engine/issues/ferplusTruth.ts).
 //   npm run bench:label-issues -- --real fer2013-vs-ferplus [--n N] [--k 5] [--epochs 8] [--seed 1]
-//        [--features hog | --features checkpoint:RUN/checkpoints/best] [--work DIR]
+//        [--features hog | --features checkpoint:RUN/checkpoints/best] [--work DIR] [--close-loop N]
 // Issue = the FER+ majority is another class than FER2013's label, or FER+'s majority is unknown /
 // not-a-face (reported separately). Images without a FER+ majority are trained on and ranked but left
 // out of the scoring (neither issue nor clean). Out-of-sample records: k-fold cross-validation of the
@@ -11,9 +11,12 @@
 import path from 'node:path';
 import type { SampleRecord } from '../src/engine/eval/types.js';
 import { computeFeatures } from '../src/engine/onnx/features.js';
+import { readCheckpointConfig } from '../src/engine/train/checkpoint.js';
+import { loadDataset } from '../src/engine/data/index.js';
+import type { ClassName } from '../src/engine/classes.js';
 import {
-  auroc, crossValidatedRecords, featureHeadFoldTrainer, fitIssueModel, foldsOf, hogFeatures, HOG_DIM, issueContext, issueScoreOfSignals, computeSignals,
-  loadFer2013WithFerplusTruth, precisionAt, rankerScores, recallAt, stratifiedFolds, DEFAULT_NEUTRAL_INDEX, RANKER_DESCRIPTIONS, type FerplusVerdict, type RankerName,
+  auroc, columnStats, crossValidatedRecords, featureHeadFoldTrainer, fitIssueModel, foldsOf, hogRows, HOG_DIM, orderByScore, standardiseWith, trainAndScore, issueContext, issueScoreOfSignals, computeSignals,
+  loadFer2013WithFerplusTruth, precisionAt, rankerScores, recallAt, stratifiedFolds, DEFAULT_NEUTRAL_INDEX, RANKER_DESCRIPTIONS, type ColumnStats, type FerplusTruth, type FerplusVerdict, type RankerName,
 } from '../src/engine/issues/index.js';
 import { initBackend } from '../src/engine/backend/index.js';
 import type { Dataset } from '../src/engine/data/types.js';
@@ -28,6 +31,8 @@ export interface RealBenchArgs {
   features: string;
   work: string;
   root: string;
+  /** Relabel the top N by FER+ (vs N random), retrain, FERPlus test WAR before / after; 0 = skip. */
+  closeLoop: number;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
@@ -46,16 +51,21 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
   const labels = ds.samples.map((s) => s.label);
   console.log(`backend ${backend.name}; FER2013 train (original labels) ${ds.samples.length} of ${full.dataset.samples.length} images; k=${a.k}, epochs ${a.epochs}, seed ${a.seed}, features ${a.features}`);
 
-  let features: Float32Array;
+  // Raw features, standardised with the training images' statistics (label-free); the test split of the
+  // closing-the-loop step gets the same transform.
+  let raw: (d: Dataset) => Promise<Float32Array>;
   let dim: number;
   if (a.features === 'hog') {
-    features = await hogFeatures(ds, undefined, 8);
+    raw = (d) => hogRows(d, undefined, 8);
     dim = HOG_DIM;
   } else if (a.features.startsWith('checkpoint:')) {
-    const r = await computeFeatures(a.features.slice('checkpoint:'.length), ds, { cacheDir: path.join(a.work, 'feature-cache') });
-    features = standardise(r.features, r.dim);
-    dim = r.dim;
+    const ckpt = a.features.slice('checkpoint:'.length);
+    raw = async (d) => (await computeFeatures(ckpt, d, { cacheDir: path.join(a.work, 'feature-cache') })).features;
+    dim = (await readCheckpointConfig(ckpt)).featureDim ?? 512;
   } else throw new Error(`--features: expected hog or checkpoint:DIR, got '${a.features}'`);
+  const rawTrain = await raw(ds);
+  const stats = columnStats(rawTrain, dim);
+  const features = standardiseWith(rawTrain, dim, stats);
   console.log(`[${secs()} s] features ${ds.samples.length} x ${dim}`);
 
   const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
@@ -65,25 +75,74 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
     k: a.k, seed: a.seed, dir: path.join(a.work, `cv-${a.features.replace(/[^a-z0-9]+/gi, '_')}-n${ds.samples.length}-e${a.epochs}`), ids: ds.samples.map((s) => s.id),
     onFold: (f, s, resumed) => console.log(`[${secs()} s] fold ${f.index + 1}/${f.k}: ${resumed ? 'read back' : `trained on ${f.train.length}, scored ${f.heldOut.length} in ${s.toFixed(0)} s`}`),
   });
-  report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
+  const { rankings } = report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
+  if (a.closeLoop > 0) await closeLoop(a, ds, truth, features, stats, raw, dim, rankings, secs);
 }
 
-/** Per-dimension z-scores (label-free, so over all samples). */
-function standardise(x: Float32Array, dim: number): Float32Array {
-  const n = x.length / dim;
-  const out = new Float32Array(x.length);
-  for (let j = 0; j < dim; j++) {
-    let m = 0, s = 0;
-    for (let i = 0; i < n; i++) m += x[i * dim + j];
-    m /= n;
-    for (let i = 0; i < n; i++) s += (x[i * dim + j] - m) ** 2;
-    const sd = Math.sqrt(s / n) || 1;
-    for (let i = 0; i < n; i++) out[i * dim + j] = (x[i * dim + j] - m) / sd;
+/**
+ * Closing the loop, measured: relabel the top N of a ranking by the FER+ majority (a stand-in for a user
+ * accepting suggestions; unknown / not-a-face / contempt images are excluded, images without a FER+
+ * majority keep their label), retrain the same head on all training images, and score the FERPlus test
+ * split (FER+ majority labels, 7 classes). Against: no change, and N random images relabelled the same way.
+ */
+async function closeLoop(
+  a: RealBenchArgs, ds: Dataset, truth: FerplusTruth[], trainF: Float32Array, stats: ColumnStats, raw: (d: Dataset) => Promise<Float32Array>,
+  dim: number, rankings: Record<string, number[]>, secs: () => string,
+): Promise<void> {
+  const test = await loadDataset(`ferplus:${path.join(a.root, 'ferplus')}#test?classes=7`);
+  const testF = standardiseWith(await raw(test), dim, stats);
+  const N = ds.samples.length;
+  const allF = new Float32Array((N + test.samples.length) * dim);
+  allF.set(trainF, 0);
+  allF.set(testF, N * dim);
+  const samples = [...ds.samples, ...test.samples];
+  const testIdx = test.samples.map((_, j) => N + j);
+  const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
+  const corrected = (i: number): number | null => {
+    const t = truth[i];
+    if (t.verdict === 'agree' || t.verdict === 'no-majority') return ds.samples[i].label;
+    const k = t.majority ? ds.classes.indexOf(t.majority as ClassName) : -1;
+    return k >= 0 ? k : null; // unknown, NF, contempt: excluded
+  };
+  const variants: [string, number[]][] = [
+    ['no relabelling (original FER2013 labels)', []],
+    ...Object.entries(rankings).map(([name, score]) => [`top ${a.closeLoop} by ${name}`, orderByScore(score).slice(0, a.closeLoop)] as [string, number[]]),
+    [`${a.closeLoop} random`, new Rng(a.seed + 77).shuffle(ds.samples.map((_, i) => i)).slice(0, a.closeLoop)],
+  ];
+  console.log(`\n[${secs()} s] closing the loop: relabel N = ${a.closeLoop} by FER+, retrain the head (${a.epochs} epochs) on all ${N} training images, FERPlus test (${test.samples.length} images, FER+ labels)`);
+  console.log('| training labels | changed | excluded | real issues among the N | test WAR | test UAR |');
+  console.log('|---|---|---|---|---|---|');
+  let base = NaN;
+  for (const [name, picked] of variants) {
+    const labels = [...ds.samples.map((s) => s.label), ...test.samples.map((s) => s.label)];
+    const excluded = new Set<number>();
+    let changed = 0;
+    for (const i of picked) {
+      const c = corrected(i);
+      if (c === null) excluded.add(i);
+      else if (c !== labels[i]) {
+        labels[i] = c;
+        changed++;
+      }
+    }
+    const realIssues = picked.filter((i) => truth[i].verdict !== 'agree' && truth[i].verdict !== 'no-majority').length;
+    const trainIdx = ds.samples.map((_, i) => i).filter((i) => !excluded.has(i));
+    const recs = await trainAndScore(allF, samples, labels, trainIdx, testIdx, {
+      featureDim: dim, classes: ds.classes, neutralIndex: DEFAULT_NEUTRAL_INDEX, textEmbeddings: text.matrix, epochs: a.epochs, seed: a.seed,
+    });
+    const war = recs.filter((r) => r.pred === r.label).length / recs.length;
+    const per = ds.classes.map((_, k) => {
+      const inK = recs.filter((r) => r.label === k);
+      return inK.length ? inK.filter((r) => r.pred === k).length / inK.length : NaN;
+    }).filter(Number.isFinite);
+    const uar = per.reduce((s, x) => s + x, 0) / per.length;
+    if (Number.isNaN(base)) base = war;
+    console.log(`| ${name} | ${changed} | ${excluded.size} | ${picked.length ? realIssues : '-'} | ${(100 * war).toFixed(2)}% (${war >= base ? '+' : ''}${(100 * (war - base)).toFixed(2)} pt) | ${(100 * uar).toFixed(2)}% |`);
   }
-  return out;
+  console.log(`[${secs()} s] closing the loop done`);
 }
 
-export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed'>, secs: () => string): void {
+export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed'>, secs: () => string): { rankings: Record<string, number[]> } {
   const n = records.length;
   const acc = records.filter((r) => r.pred === r.label).length / n;
   console.log(`out-of-sample accuracy against FER2013's original labels: ${(100 * acc).toFixed(1)}%`);
@@ -152,5 +211,6 @@ export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labe
   console.log(`\nconfident learning: thresholds [${cl.thresholds.map((t) => t.toFixed(3)).join(', ')}]; per-class estimated issues [${cl.issueCounts.join(', ')}]`);
   console.log(`combined score refit by fold, weights [selfConfidence, margin, gap, align, neutralLabel] + bias:\n  ${weights.join('\n  ')}`);
   for (const r of Object.keys(RANKER_DESCRIPTIONS) as RankerName[]) console.log(`  ${r}: ${RANKER_DESCRIPTIONS[r]}`);
-  console.log(`\ntotal ${secs()} s`);
+  console.log(`\n[${secs()} s] ranking done`);
+  return { rankings: { 'combined (refit by fold)': refit, selfConfidence: scores.selfConfidence } };
 }
