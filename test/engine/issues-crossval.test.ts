@@ -118,3 +118,23 @@ test('kefer issues --cross-val: planted label errors rank at the top for every r
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test('kefer issues --cross-val --backbone compact: the whole model per fold, each fold its own run, held-out records, resumable', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'kefer-cv-bb-'));
+  try {
+    await generateSyntheticDataset(path.join(work, 'faces'), { perClass: 6, classes: 7, seed: 2, size: 32 });
+    const args = ['issues', '--cross-val', '2', '--data', `synthetic:${path.join(work, 'faces')}#train`, '--out', 'cv', '--backbone', 'compact', '--input-size', '32', '--epochs', '1', '--batch', '8', '--json'];
+    const r = kefer(work, ...args);
+    assert.equal(r.code, 0, r.err);
+    assert.equal((r.err.match(/fold \d\/2 epoch 1: train loss/g) ?? []).length, 2, 'an epoch line per fold');
+    const records = (await readFile(path.join(work, 'cv', 'records.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as SampleRecord);
+    assert.equal(records.length, 42);
+    assert.ok(records.every((x) => x.probs.length === 7 && Number.isFinite(x.gap) && Number.isFinite(x.simText)));
+    for (const f of [1, 2]) await readFile(path.join(work, 'cv', 'folds', 'backbone-compact-k2-s1-runs', `fold-${f}-of-2`, 'checkpoints', 'last', 'config.json'));
+    const again = kefer(work, ...args);
+    assert.equal(again.code, 0, again.err);
+    assert.equal((again.err.match(/fold \d\/2: read back/g) ?? []).length, 2, again.err);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});

@@ -53,7 +53,8 @@ export async function runCrossValidation(opts: CrossValRunOptions): Promise<Samp
   let tag: string;
   if (mode.kind === 'backbone') {
     tag = `backbone-${mode.config.backbone}`;
-    trainer = backboneFoldTrainer(opts, path.join(dir, tag));
+    // Per-fold runs keyed like the fold records: another K or seed must not resume a fold of other samples.
+    trainer = backboneFoldTrainer(opts, path.join(dir, `${tag}-k${k}-s${seed}-runs`));
   } else {
     const t = performance.now();
     let features: Float32Array;
