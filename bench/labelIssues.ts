@@ -1,5 +1,6 @@
 // Label-issue ranking benchmark: how well each signal, and the combined score, finds labels we flipped.
 //   npm run bench:label-issues [-- --n 4000 --k 5 --epochs 10 --flip 0.1 --seed 1]
+//   npm run bench:label-issues -- --real fer2013-vs-ferplus [...]: real label noise, bench/labelIssuesReal.ts
 // FERPlus train (7 classes), a seeded random subset of n images; a fraction `flip` of their labels is
 // changed at random (seeded) to a different class. Out-of-sample records come from k-fold cross-validation
 // of a KE-FER head (linear projection + F_n, full KE-FER loss, src/engine/issues/featureHead.ts) on fixed,
@@ -60,6 +61,13 @@ async function outOfSampleRecords(): Promise<{ records: SampleRecord[]; flipped:
 }
 
 async function main(): Promise<void> {
+  const real = strArg('real');
+  if (real !== undefined) {
+    if (real !== 'fer2013-vs-ferplus') throw new Error(`--real: the one real-noise benchmark is fer2013-vs-ferplus, got '${real}'`);
+    const { realBench } = await import('./labelIssuesReal.js');
+    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0) });
+    return;
+  }
   const load = strArg('load');
   let records: SampleRecord[];
   let flipped: boolean[];

@@ -8,7 +8,8 @@ export type { EngineEvent };
 /** Which webview a page of HTML belongs to; the webview app reads it from <body data-view>. */
 export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
 
-export type SortKey = 'confidence' | 'gap' | 'issue';
+/** Grid orders: the combined issue score (default, most suspicious first), the run's p(label), the margin p(label) - max other, the gap. */
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin';
 
 /**
  * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's
@@ -219,7 +220,7 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
     case 'requestPage': {
       const q = m.query;
       if (!isObj(q) || !isStr(q.runDir) || !isInt(q.offset) || !isInt(q.limit) || q.offset < 0 || q.limit < 0 || q.limit > 5000) return undefined;
-      if (q.sort !== 'confidence' && q.sort !== 'gap' && q.sort !== 'issue') return undefined;
+      if (q.sort !== 'confidence' && q.sort !== 'gap' && q.sort !== 'issue' && q.sort !== 'margin') return undefined;
       const f = q.filter;
       if (!isObj(f)) return undefined;
       const cls = (v: unknown): number | null | undefined => (v === null ? null : isInt(v) && v >= 0 && v < numClasses ? v : undefined);
@@ -270,8 +271,8 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
   }
 }
 
-/** Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class. */
-export type KeyAction = { kind: 'label'; label: number } | { kind: 'undo' } | { kind: 'redo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
+/** Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class; A accepts the model's suggestion (its predicted class). */
+export type KeyAction = { kind: 'label'; label: number } | { kind: 'accept' } | { kind: 'undo' } | { kind: 'redo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
 
 export function keyToAction(key: string, numClasses: number): KeyAction | undefined {
   if (/^[1-9]$/.test(key)) {
@@ -279,6 +280,7 @@ export function keyToAction(key: string, numClasses: number): KeyAction | undefi
     return label < numClasses ? { kind: 'label', label } : undefined;
   }
   switch (key) {
+    case 'a': case 'A': return { kind: 'accept' };
     case 'u': case 'U': return { kind: 'undo' };
     case 'r': case 'R': return { kind: 'redo' };
     case 'x': case 'X': return { kind: 'exclude' };

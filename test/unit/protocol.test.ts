@@ -23,6 +23,7 @@ test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
   assert.equal(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 8 }, 7), undefined);
   assert.equal(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 1.5 }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'bogus', offset: 0, limit: 1 } }), undefined);
+  assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'margin', offset: 0, limit: 1 } }), { type: 'requestPage', query: { runDir: '/r', filter, sort: 'margin', offset: 0, limit: 1 } });
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'gap', offset: -1, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, trueClass: 99 }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'ready', view: 'other' }), undefined);
@@ -50,5 +51,7 @@ test('keyToAction maps digits to classes and U/X/? to actions', () => {
   assert.deepEqual(keyToAction('R', 7), { kind: 'redo' });
   assert.deepEqual(keyToAction('X', 7), { kind: 'exclude' });
   assert.deepEqual(keyToAction('?', 7), { kind: 'unsure' });
+  assert.deepEqual(keyToAction('a', 7), { kind: 'accept' });
+  assert.deepEqual(keyToAction('A', 7), { kind: 'accept' });
   assert.equal(keyToAction('q', 7), undefined);
 });

@@ -5,19 +5,22 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CANONICAL_CLASSES } from '../classes.js';
 import type { SampleRecord } from '../eval/types.js';
-import { DEFAULT_NEUTRAL_INDEX, issueContext, rankIssues, type RankedIssue } from '../issues/index.js';
+import { computeSignals, DEFAULT_NEUTRAL_INDEX, isRankerName, orderByScore, RANKER_DESCRIPTIONS, RANKER_NAMES, rankerScores, type IssueSignals, type RankerName } from '../issues/index.js';
 import { UserError } from './errors.js';
+import { CROSS_VAL_HELP, CROSS_VAL_OPTIONS, runCrossValCli } from './issuesCrossVal.js';
 
 export const summary = 'rank per-sample records by label-issue score (self-confidence, margin, KE-FER gap and alignment)';
 
-const HELP = `usage: kefer issues (--run RUN_DIR | --records FILE.jsonl) [--top N] [--split NAME] [--json]
+const HELP = `usage: kefer issues (--run RUN_DIR | --records FILE.jsonl | --cross-val K ...) [--ranker NAME] [--top N] [--split NAME] [--json]
 Ranks records (RUN_DIR/records.jsonl, or a \`kefer eval --per-sample\` file) most suspicious first, with
 each signal: p(y|x), margin p(y|x) - max_k!=y p(k|x), gap simText - simNeutral, align, and the combined
 issue score (docs/label-issues.md). Signals are honest only on OUT-OF-SAMPLE records: validation records,
 or k-fold cross-validated ones for the training split; records of samples the model trained on are not.
+  --ranker NAME  order by: ${RANKER_NAMES.join(' | ')} (default combined)
   --top N       rows to print (default 20; 0 = all)
   --split NAME  only records of this split
-  --json        one JSON array: rank, id, path, split, label, pred, signals, score`;
+  --json        one JSON array: rank, id, path, split, label, pred, signals, score
+${CROSS_VAL_HELP}`;
 
 async function readRecords(file: string): Promise<SampleRecord[]> {
   let text: string;
@@ -58,10 +61,19 @@ async function classNames(runDir: string | undefined, k: number): Promise<string
 
 const f3 = (x: number | null) => (x === null ? '    -' : x.toFixed(3).padStart(6));
 
-function table(rows: RankedIssue[], classes: string[]): string {
+interface Row {
+  rank: number;
+  record: SampleRecord;
+  signals: IssueSignals;
+  score: number;
+  /** Confident learning flagged it (prune by noise rate). */
+  flagged: boolean;
+}
+
+function table(rows: Row[], classes: string[]): string {
   const name = (k: number) => (classes[k] ?? String(k)).slice(0, 9);
-  const head = `${'rank'.padStart(5)}  ${'score'.padStart(6)}  ${'p(y|x)'.padStart(6)}  ${'margin'.padStart(6)}  ${'gap'.padStart(6)}  ${'align'.padStart(6)}  ${'label'.padEnd(9)}  ${'pred'.padEnd(9)}  id`;
-  return [head, ...rows.map((r) => `${String(r.rank).padStart(5)}  ${f3(r.score)}  ${f3(r.signals.selfConfidence)}  ${f3(r.signals.margin)}  ${f3(r.signals.gap)}  ${f3(r.signals.align)}  ${name(r.record.label).padEnd(9)}  ${name(r.record.pred).padEnd(9)}  ${r.record.id}`)].join('\n');
+  const head = `${'rank'.padStart(5)}  ${'score'.padStart(6)}  ${'p(y|x)'.padStart(6)}  ${'margin'.padStart(6)}  ${'gap'.padStart(6)}  ${'align'.padStart(6)}  ${'label'.padEnd(9)}  ${'pred'.padEnd(9)}  CL  id`;
+  return [head, ...rows.map((r) => `${String(r.rank).padStart(5)}  ${f3(r.score)}  ${f3(r.signals.selfConfidence)}  ${f3(r.signals.margin)}  ${f3(r.signals.gap)}  ${f3(r.signals.align)}  ${name(r.record.label).padEnd(9)}  ${name(r.record.pred).padEnd(9)}  ${r.flagged ? ' *' : '  '}  ${r.record.id}`)].join('\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -69,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values: f } = parseArgs({
       args: argv,
-      options: { run: { type: 'string' }, records: { type: 'string' }, top: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...CROSS_VAL_OPTIONS, run: { type: 'string' }, records: { type: 'string' }, ranker: { type: 'string' }, top: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }));
   } catch (e) {
@@ -79,30 +91,46 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (!!f.run === !!f.records) throw new UserError(`give exactly one of --run RUN_DIR or --records FILE.jsonl\n${HELP}`);
+  const crossVal = f['cross-val'] !== undefined;
+  if ([!!f.run, !!f.records, crossVal].filter(Boolean).length !== 1) throw new UserError(`give exactly one of --run RUN_DIR, --records FILE.jsonl or --cross-val K\n${HELP}`);
   const top = f.top === undefined ? 20 : Number(f.top);
   if (!Number.isInteger(top) || top < 0) throw new UserError(`--top: expected a whole number >= 0, got '${f.top}'`);
-  const file = f.records ?? path.join(f.run!, 'records.jsonl');
-  if (f.run && !existsSync(file)) throw new UserError(`${f.run}: no records.jsonl (train with --diagnose val|all, or run \`kefer eval --per-sample\`)`);
-  let records = await readRecords(file);
+  const ranker: RankerName = f.ranker === undefined ? 'combined' : isRankerName(f.ranker) ? f.ranker : (() => {
+    throw new UserError(`--ranker: expected one of ${RANKER_NAMES.join(', ')}, got '${f.ranker}'`);
+  })();
+  let records: SampleRecord[];
+  let file: string;
+  let classes: string[];
+  if (crossVal) {
+    const r = await runCrossValCli(f);
+    ({ records, classes } = r);
+    file = r.recordsFile;
+  } else {
+    file = f.records ?? path.join(f.run!, 'records.jsonl');
+    if (f.run && !existsSync(file)) throw new UserError(`${f.run}: no records.jsonl (train with --diagnose val|all, run \`kefer eval --per-sample\`, or \`kefer issues --cross-val K\`)`);
+    records = await readRecords(file);
+    classes = await classNames(f.run, records[0]?.probs.length ?? 0);
+  }
   if (f.split) records = records.filter((r) => r.split === f.split);
   if (records.length === 0) throw new UserError(`${file}: no records${f.split ? ` in split '${f.split}'` : ''}`);
-  const classes = await classNames(f.run, records[0].probs.length);
   const neutralIndex = classes.indexOf('neutral') >= 0 ? classes.indexOf('neutral') : DEFAULT_NEUTRAL_INDEX;
-  // Standardise with this run's own statistics: gap / align scales differ between text sources and models.
-  const ctx = issueContext(records, { neutralIndex });
-  const ranked = rankIssues(records, ctx);
-  const shown = top === 0 ? ranked : ranked.slice(0, top);
+  // Every ranker on the same records; the combined score standardises with this run's own statistics.
+  const { scores, cl } = rankerScores(records, { neutralIndex });
+  const order = orderByScore(scores[ranker]);
+  const rows: Row[] = (top === 0 ? order : order.slice(0, top)).map((i, r) => ({
+    rank: r + 1, record: records[i], signals: computeSignals(records[i], neutralIndex), score: scores[ranker][i], flagged: cl.isIssue[i],
+  }));
   if (f.json) {
-    console.log(JSON.stringify(shown.map((r) => ({
-      rank: r.rank, id: r.record.id, path: r.record.path, split: r.record.split, label: classes[r.record.label], pred: classes[r.record.pred],
-      score: r.score, selfConfidence: r.signals.selfConfidence, margin: r.signals.margin, gap: r.signals.gap, align: r.signals.align,
+    console.log(JSON.stringify(rows.map((r) => ({
+      rank: r.rank, id: r.record.id, path: r.record.path, split: r.record.split, label: classes[r.record.label], pred: classes[r.record.pred], ranker,
+      score: r.score, selfConfidence: r.signals.selfConfidence, margin: r.signals.margin, gap: r.signals.gap, align: r.signals.align, confidentLearningFlag: r.flagged,
     }))));
     return 0;
   }
   const inTrain = records.filter((r) => r.split === 'train').length;
-  console.log(`${records.length} records from ${file}; combined score: ${ctx.model.fittedOn}`);
-  if (inTrain > 0) console.error(`note: ${inTrain} records are from the training split; unless they are k-fold out-of-sample records, the model saw their labels and the signals under-rank label errors`);
-  console.log(table(shown, classes));
+  console.log(`${records.length} records from ${file}; ranked by ${RANKER_DESCRIPTIONS[ranker]}`);
+  console.log(`confident learning flags ${cl.estimatedIssues} (CL column *); estimated noise rate per class: ${classes.map((c, i) => `${c} ${(100 * (cl.noiseRates[i] ?? 0)).toFixed(0)}%`).join(', ')}`);
+  if (inTrain > 0 && !crossVal) console.error(`note: ${inTrain} records are from the training split; unless they are k-fold out-of-sample records (kefer issues --cross-val), the model saw their labels and the signals under-rank label errors`);
+  console.log(table(rows, classes));
   return 0;
 }

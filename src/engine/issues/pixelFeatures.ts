@@ -40,23 +40,48 @@ export function hog(rgb: Uint8Array, size = HOG_SIZE): Float32Array {
   return out;
 }
 
+/** Raw HOG rows of the given samples ([indices.length, HOG_DIM], that order). */
+export async function hogRows(dataset: Dataset, indices?: readonly number[], concurrency = 8): Promise<Float32Array> {
+  const idx = indices ?? dataset.samples.map((_, i) => i);
+  const rows = await mapLimit(idx, concurrency, async (i) => hog(await decodeImage(dataset, dataset.samples[i], HOG_SIZE)));
+  const out = new Float32Array(rows.length * HOG_DIM);
+  rows.forEach((r, i) => out.set(r, i * HOG_DIM));
+  return out;
+}
+
+export interface ColumnStats {
+  mean: Float64Array;
+  sd: Float64Array;
+}
+
+/** Per-column mean and standard deviation of [N, dim] rows (sd 0 becomes 1). */
+export function columnStats(x: Float32Array, dim: number): ColumnStats {
+  const N = x.length / dim;
+  const mean = new Float64Array(dim);
+  const sd = new Float64Array(dim);
+  for (let j = 0; j < dim; j++) {
+    let m = 0, s = 0;
+    for (let i = 0; i < N; i++) m += x[i * dim + j];
+    m /= Math.max(N, 1);
+    for (let i = 0; i < N; i++) s += (x[i * dim + j] - m) ** 2;
+    mean[j] = m;
+    sd[j] = Math.sqrt(s / Math.max(N, 1)) || 1;
+  }
+  return { mean, sd };
+}
+
+/** Rows standardised with the given statistics (e.g. a training set's, applied to a test set). */
+export function standardiseWith(x: Float32Array, dim: number, stats: ColumnStats): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = (x[i] - stats.mean[i % dim]) / stats.sd[i % dim];
+  return out;
+}
+
 /**
  * HOG features of the given samples ([indices.length, HOG_DIM], that order), standardised per dimension
  * over those samples (label-free, so standardising over all of them leaks nothing).
  */
 export async function hogFeatures(dataset: Dataset, indices?: readonly number[], concurrency = 8): Promise<Float32Array> {
-  const idx = indices ?? dataset.samples.map((_, i) => i);
-  const rows = await mapLimit(idx, concurrency, async (i) => hog(await decodeImage(dataset, dataset.samples[i], HOG_SIZE)));
-  const N = rows.length;
-  const out = new Float32Array(N * HOG_DIM);
-  rows.forEach((r, i) => out.set(r, i * HOG_DIM));
-  for (let j = 0; j < HOG_DIM; j++) {
-    let m = 0, s = 0;
-    for (let i = 0; i < N; i++) m += out[i * HOG_DIM + j];
-    m /= Math.max(N, 1);
-    for (let i = 0; i < N; i++) s += (out[i * HOG_DIM + j] - m) ** 2;
-    const sd = Math.sqrt(s / Math.max(N, 1)) || 1;
-    for (let i = 0; i < N; i++) out[i * HOG_DIM + j] = (out[i * HOG_DIM + j] - m) / sd;
-  }
-  return out;
+  const raw = await hogRows(dataset, indices, concurrency);
+  return standardiseWith(raw, HOG_DIM, columnStats(raw, HOG_DIM));
 }

@@ -266,9 +266,16 @@ export class DiagnosticsApp extends LitElement {
     // auto-advance: the next sample becomes selected even if the changed one leaves the filter
     const next = this.rowAt(this.selected + 1);
     this.pendingSelectId = next?.id;
-    if (a.kind === 'label') {
-      send({ type: 'setLabel', runDir: this.runDir, id: r.id, label: a.label });
-      this.status = `Relabeled ${r.id}: ${this.classes[r.currentLabel]} → ${this.classes[a.label]}`;
+    if (a.kind === 'label' || a.kind === 'accept') {
+      // Accept = relabel to the run's prediction, the suggestion a suspicious-label sort puts first.
+      const label = a.kind === 'label' ? a.label : r.pred;
+      if (a.kind === 'accept' && label === r.currentLabel) {
+        this.pendingSelectId = undefined;
+        this.status = `${r.id} already has the suggested class ${this.classes[label]}`;
+        return;
+      }
+      send({ type: 'setLabel', runDir: this.runDir, id: r.id, label });
+      this.status = `${a.kind === 'accept' ? 'Accepted suggestion' : 'Relabeled'} ${r.id}: ${this.classes[r.currentLabel]} → ${this.classes[label]}`;
     } else if (a.kind === 'exclude') {
       send({ type: 'exclude', runDir: this.runDir, id: r.id });
       this.status = `${r.excluded ? 'Included' : 'Excluded'} ${r.id}`;
@@ -437,7 +444,7 @@ export class DiagnosticsApp extends LitElement {
               <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
           : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
         <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
-          <option value="issue" ?selected=${this.sort === 'issue'}>issue score</option><option value="confidence" ?selected=${this.sort === 'confidence'}>confidence</option><option value="gap" ?selected=${this.sort === 'gap'}>gap</option></select></label>
+          <option value="issue" ?selected=${this.sort === 'issue'}>issue score</option><option value="confidence" ?selected=${this.sort === 'confidence'}>confidence</option><option value="margin" ?selected=${this.sort === 'margin'}>margin</option><option value="gap" ?selected=${this.sort === 'gap'}>gap</option></select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
         <button class="secondary" id="export" ?disabled=${!this.run} title="Write corrected label files (the dataset's own format) under .kefer/exports/" @click=${() => send({ type: 'exportLabels', runDir: this.runDir })}>Export labels</button>
@@ -450,7 +457,7 @@ export class DiagnosticsApp extends LitElement {
         <aside>
           ${this.renderComparison()}
           ${this.renderInspector()}
-          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
+          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · A accept the suggestion (predicted class) · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
           <div>${this.renderConfusion()}</div>
           <div class="wide"><h3>Embedding scatter <span class="muted">(outlined = mistakes)</span></h3><div class="muted" id="scatter-source">${this.scatterSource}</div><div class="scatter"><canvas id="scatter"></canvas></div></div>
         </aside>
