@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { locateCli, locateNode } from './engine/cliLocator.js';
+import { locateCli, locateNode, readPackagedNative, type NodeChoice } from './engine/cliLocator.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { CurationClient } from './curation/client.js';
 import { findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
@@ -39,8 +39,16 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const c = cfg().get<string>('data.runsDir') || '.kefer/runs';
     return path.isAbsolute(c) ? c : path.join(r, c);
   };
+  // an installed .vsix carries dist/native.json; a development checkout does not
+  const packaged = readPackagedNative(context.extensionPath);
+  let node: { key: string; choice: NodeChoice } | undefined;
+  const nodeChoice = (): NodeChoice => {
+    const key = cfg().get<string>('nodePath') ?? '';
+    if (node?.key !== key) node = { key, choice: locateNode(key, packaged) };
+    return node.choice;
+  };
   const host = {
-    nodePath: () => locateNode(cfg().get<string>('nodePath')),
+    nodePath: () => nodeChoice().path,
     cliPath: () => locateCli(context.extensionPath, cfg().get<string>('enginePath')),
     cwd: () => wsRoot() ?? context.extensionPath,
   };
@@ -57,7 +65,8 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     curation,
     thumbDir,
     runs: () => tree.runs(),
-    retrain: (runDir, mode) => retrain(runDir, mode),
+    // through the command, so the walkthrough's retrain step (onCommand:kefer.retrain) completes from the view too
+    retrain: (runDir, mode) => Promise.resolve(vscode.commands.executeCommand<string | undefined>('kefer.retrain', runDir, mode)),
     exportLabels: (runDir) => exportLabels(runDir),
     openFull: (runDir) => diagnostics.openPanel(runDir),
     log: (l) => output.appendLine(l),
@@ -242,7 +251,9 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       return out;
     }),
   );
-  output.appendLine(`KE-FER Studio active: engine ${host.cliPath()} via ${host.nodePath()} (extension host node ${process.versions.node}, modules ABI ${process.versions.modules})`);
+  const nc = nodeChoice();
+  output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${packaged.onednn ? ', oneDNN addon included' : ''})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
+  if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
   return { training, runsDir, storePath, curation };
 }
 
