@@ -65,8 +65,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     curation,
     thumbDir,
     runs: () => tree.runs(),
-    // through the command, so the walkthrough's retrain step (onCommand:kefer.retrain) completes from the view too
-    retrain: (runDir, mode) => Promise.resolve(vscode.commands.executeCommand<string | undefined>('kefer.retrain', runDir, mode)),
+    retrain: (runDir, mode) => retrain(runDir, mode),
     exportLabels: (runDir) => exportLabels(runDir),
     openFull: (runDir) => diagnostics.openPanel(runDir),
     log: (l) => output.appendLine(l),
@@ -172,7 +171,11 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
 
   training.onFinished(({ runDir, parent, ok }) => {
     if (ok) diagnostics.showRun(runDir);
-    if (ok && parent) diagnostics.showComparison(parent, runDir);
+    if (ok && parent) {
+      diagnostics.showComparison(parent, runDir);
+      // completes the walkthrough's retrain step also when it started from the diagnostics view
+      void vscode.commands.executeCommand('setContext', 'kefer.retrained', true);
+    }
     else if (ok) void vscode.window.showInformationMessage(`KE-FER: training finished (${path.basename(runDir)}).`, 'Open Diagnostics').then((a) => a && diagnostics.openPanel(runDir));
   });
 
