@@ -255,7 +255,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     }),
   );
   const nc = nodeChoice();
-  output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${packaged.onednn ? ', oneDNN addon included' : ''})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
+  output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
   if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
   return { training, runsDir, storePath, curation };
 }

@@ -29,12 +29,15 @@ export async function runCommand(page: Page, title: string): Promise<void> {
       await input.waitFor({ state: 'visible', timeout: 10000 });
       await input.fill(`>${title}`);
       await row.waitFor({ timeout: 15000 });
-      await row.click();
-      await input.waitFor({ state: 'hidden', timeout: 10000 });
-      return;
     } catch (err) {
       last = err;
+      continue;
     }
+    // from here on no retry: the command may already be running
+    await row.click();
+    // the palette's list closed (the command may open its own quick pick in the same widget)
+    await row.waitFor({ state: 'hidden', timeout: 10000 });
+    return;
   }
   throw new Error(`command palette: could not run "${title}": ${last instanceof Error ? last.message.split('\n')[0] : String(last)}`);
 }
