@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { e2eVsix, keferOutput, launchBrowser, startWorkbench, type Workbench } from './codeServer.js';
-import { frameWith, runCommand } from './ui.js';
+import { frameWith, pickItem, runCommand } from './ui.js';
 
 const vsix = e2eVsix();
 let wb: Workbench | undefined;
@@ -46,9 +46,7 @@ test('the packaged extension activates and trains on onnxruntime without the one
   await runCommand(page, 'KE-FER: Create Sample Dataset');
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'written to kefer-sample' }).first().waitFor({ timeout: 60000 });
   await runCommand(page, 'KE-FER: Train');
-  const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first();
-  await pick.waitFor({ timeout: 30000 });
-  await pick.click();
+  await pickItem(page, 'kefer-sample');
   const dash = await frameWith(page, 'kefer-dashboard');
   const backend = dash.locator('#backend', { hasText: /\S+ — / });
   await backend.waitFor({ timeout: 180000 });

@@ -42,6 +42,24 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   throw new Error(`command palette: could not run "${title}": ${last instanceof Error ? last.message.split('\n')[0] : String(last)}`);
 }
 
+/**
+ * Picks the quick-pick row containing `text` (a command's own quick pick, e.g. the dataset picker).
+ * A click that lands while the list is still being laid out can miss: click again until the row is gone.
+ */
+export async function pickItem(page: Page, text: string, timeout = 30000): Promise<void> {
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ timeout });
+  for (let attempt = 1; ; attempt++) {
+    await row.click();
+    try {
+      await row.waitFor({ state: 'hidden', timeout: 5000 });
+      return;
+    } catch (err) {
+      if (attempt === 3) throw new Error(`quick pick: "${text}" stayed open after ${attempt} clicks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+  }
+}
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -67,6 +85,9 @@ export async function frameWith(page: Page, selector: string, timeout = 60000): 
 export class Journey {
   private readonly passed = new Set<string>();
 
+  /** onFailure: e.g. a screenshot of the workbench as the failed step left it */
+  constructor(private readonly onFailure: (id: string) => Promise<void> = async () => undefined) {}
+
   /** Wraps a node:test body: skip unless `needs` passed; record `id` when the body succeeds. */
   step(id: string, needs: string[], body: (t: TestContext) => Promise<void>): (t: TestContext) => Promise<void> {
     return async (t) => {
@@ -75,7 +96,12 @@ export class Journey {
         t.skip(`needs step(s) that did not pass: ${missing.join(', ')}`);
         return;
       }
-      await body(t);
+      try {
+        await body(t);
+      } catch (err) {
+        await this.onFailure(id).catch(() => undefined);
+        throw err;
+      }
       this.passed.add(id);
     };
   }

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { ARTIFACTS, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
-import { frameWith as frameIn, Journey, runCommand as runIn } from './ui.js';
+import { frameWith as frameIn, Journey, pickItem, runCommand as runIn } from './ui.js';
 
 const SHOTS = path.join(ARTIFACTS, 'e2e');
 let wb: Workbench;
@@ -24,7 +24,7 @@ async function snap(name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`) });
 }
 
-const journey = new Journey();
+const journey = new Journey((id) => snap(`FAILED-${id}`));
 const vsix = e2eVsix();
 const runCommand = (title: string): Promise<void> => runIn(page, title);
 const frameWith = (selector: string, timeout?: number): Promise<Frame> => frameIn(page, selector, timeout);
@@ -129,10 +129,9 @@ test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }
 
 test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, journey.step('train', ['sample'], async () => {
   await runCommand('KE-FER: Train');
-  const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first();
-  await pick.waitFor({ timeout: 30000 });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
   await snap('dataset-pick');
-  await pick.click();
+  await pickItem(page, 'kefer-sample');
   const dash = await frameWith('kefer-dashboard');
   // the real engine: compact backbone, <= 20 steps of 16 images (kefer.sample.* in codeServer.ts)
   await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 });
@@ -338,9 +337,7 @@ test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspe
 /** [step, done] of the KE-FER walkthrough, opened from the palette as a user would. */
 async function walkthroughSteps(): Promise<string[][]> {
   await runCommand('Welcome: Open Walkthrough...');
-  const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with KE-FER Studio' }).first();
-  await pick.waitFor({ timeout: 30000 });
-  await pick.click();
+  await pickItem(page, 'Get started with KE-FER Studio');
   const steps = page.locator('button.getting-started-step[data-step-id*="kefer.firstRun"]');
   await steps.nth(4).waitFor({ timeout: 30000 });
   return steps.evaluateAll((els) => els.map((e) => [e.getAttribute('data-step-id')?.split('#').pop() ?? '', e.getAttribute('aria-checked') ?? '']));
