@@ -1,11 +1,24 @@
 // Bundles: the extension host (cjs), the curation worker and CLI (cjs, node), and one browser ESM
-// bundle per webview app. Native and engine packages stay external: they load from node_modules.
+// bundle per webview app.
+//   node esbuild.mjs                      development: engine packages stay external (node_modules)
+//   node esbuild.mjs --package DIR        the .vsix's bundles under DIR (scripts/package.mjs): every
+//                                         pure-JS package is bundled; only packages with native
+//                                         binaries stay external (DIR/dist/node_modules), no sourcemaps
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const watch = process.argv.includes('--watch');
-const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', 'better-sqlite3', 'webgpu', '@huggingface/*', 'tsx'];
+const pi = process.argv.indexOf('--package');
+const pkgRoot = pi > 0 ? process.argv[pi + 1] : undefined;
+if (pi > 0 && !pkgRoot) throw new Error('--package needs an output folder');
+const out = (p) => (pkgRoot ? path.join(pkgRoot, p) : p);
+/** Packages with native binaries (or tfjs-node, which is not shipped): loaded at run time, never bundled. */
+export const NATIVE_PACKAGES = ['sharp', 'onnxruntime-node', 'better-sqlite3', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+const nodeExternal = pkgRoot
+  ? ['vscode', 'tsx', ...NATIVE_PACKAGES]
+  : ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', 'better-sqlite3', 'webgpu', '@huggingface/*', 'tsx'];
 // tfjs-core's gradient registrations exist only as its ESM dist tree (extensionless imports that
 // Node cannot load at run time), so that one entry is bundled; tfjs keeps its registries on
 // globalThis, so the bundled copy registers into the same registry as the external tfjs-core.
@@ -17,12 +30,12 @@ const bundleTfjsGradients = {
     }));
   },
 };
-const common = { bundle: true, sourcemap: true, logLevel: 'info', target: 'es2022', plugins: [bundleTfjsGradients] };
+const common = { bundle: true, sourcemap: !pkgRoot, logLevel: pkgRoot ? 'warning' : 'info', target: 'es2022', plugins: [bundleTfjsGradients] };
 
 const builds = [
-  { ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', external: nodeExternal },
-  { ...common, entryPoints: ['src/extension/curation/worker.ts'], outfile: 'dist/curationWorker.js', platform: 'node', format: 'cjs', external: nodeExternal },
-  { ...common, entryPoints: { dashboard: 'src/webviews/dashboard/app.ts', diagnostics: 'src/webviews/diagnostics/app.ts' }, outdir: 'media/dist', platform: 'browser', format: 'esm', minify: !watch },
+  { ...common, entryPoints: ['src/extension/extension.ts'], outfile: out('dist/extension.js'), platform: 'node', format: 'cjs', external: nodeExternal },
+  { ...common, entryPoints: ['src/extension/curation/worker.ts'], outfile: out('dist/curationWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
+  { ...common, entryPoints: { dashboard: 'src/webviews/dashboard/app.ts', diagnostics: 'src/webviews/diagnostics/app.ts' }, outdir: out('media/dist'), platform: 'browser', format: 'esm', minify: !watch },
 ];
 // The engine CLI is bundled once every command module it registers exists (they are being written in
 // parallel); until then bin/kefer.js runs the sources through tsx.
@@ -30,12 +43,14 @@ const cliCommands = fs.existsSync('src/engine/cli/commands.ts')
   ? [...fs.readFileSync('src/engine/cli/commands.ts', 'utf8').matchAll(/import\('\.\/([\w-]+)\.js'\)/g)].map((m) => m[1])
   : [];
 if (cliCommands.length && cliCommands.every((c) => fs.existsSync(`src/engine/cli/${c}.ts`))) {
-  builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: nodeExternal });
+  builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: out('dist/cli.js'), platform: 'node', format: 'cjs', external: nodeExternal });
   // `kefer train --workers N` starts this next to dist/cli.js (src/engine/train/parallel.ts).
-  builds.push({ ...common, entryPoints: ['src/engine/train/parallelWorker.ts'], outfile: 'dist/parallelWorker.js', platform: 'node', format: 'cjs', external: nodeExternal });
+  builds.push({ ...common, entryPoints: ['src/engine/train/parallelWorker.ts'], outfile: out('dist/parallelWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal });
+} else if (pkgRoot) {
+  throw new Error('the engine CLI cannot be bundled: a command module named in src/engine/cli/commands.ts is missing');
 }
 // Extension-host test suites (mocha, run inside VS Code / code-server).
-if (fs.existsSync('test/suite/index.ts')) {
+if (!pkgRoot && fs.existsSync('test/suite/index.ts')) {
   builds.push({ ...common, entryPoints: ['test/suite/index.ts'], outfile: 'out/test/suite/index.js', platform: 'node', format: 'cjs', external: [...nodeExternal, 'mocha'] });
 }
 

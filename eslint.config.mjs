@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', 'media/**', '.test-artifacts/**', '.kefer/**', '.cache/**', '.gl/**', '.scratch/**'] },
+  { ignores: ['dist/**', 'out/**', 'node_modules/**', 'media/**', '.test-artifacts/**', '.kefer/**', '.cache/**', '.gl/**', '.scratch/**', '.package/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { locateCli, locateNode } from './engine/cliLocator.js';
+import { locateCli, locateNode, readPackagedNative, type NodeChoice } from './engine/cliLocator.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { CurationClient } from './curation/client.js';
 import { findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
@@ -39,8 +39,16 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const c = cfg().get<string>('data.runsDir') || '.kefer/runs';
     return path.isAbsolute(c) ? c : path.join(r, c);
   };
+  // an installed .vsix carries dist/native.json; a development checkout does not
+  const packaged = readPackagedNative(context.extensionPath);
+  let node: { key: string; choice: NodeChoice } | undefined;
+  const nodeChoice = (): NodeChoice => {
+    const key = cfg().get<string>('nodePath') ?? '';
+    if (node?.key !== key) node = { key, choice: locateNode(key, packaged) };
+    return node.choice;
+  };
   const host = {
-    nodePath: () => locateNode(cfg().get<string>('nodePath')),
+    nodePath: () => nodeChoice().path,
     cliPath: () => locateCli(context.extensionPath, cfg().get<string>('enginePath')),
     cwd: () => wsRoot() ?? context.extensionPath,
   };
@@ -163,7 +171,11 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
 
   training.onFinished(({ runDir, parent, ok }) => {
     if (ok) diagnostics.showRun(runDir);
-    if (ok && parent) diagnostics.showComparison(parent, runDir);
+    if (ok && parent) {
+      diagnostics.showComparison(parent, runDir);
+      // completes the walkthrough's retrain step also when it started from the diagnostics view
+      void vscode.commands.executeCommand('setContext', 'kefer.retrained', true);
+    }
     else if (ok) void vscode.window.showInformationMessage(`KE-FER: training finished (${path.basename(runDir)}).`, 'Open Diagnostics').then((a) => a && diagnostics.openPanel(runDir));
   });
 
@@ -242,7 +254,9 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       return out;
     }),
   );
-  output.appendLine(`KE-FER Studio active: engine ${host.cliPath()} via ${host.nodePath()} (extension host node ${process.versions.node}, modules ABI ${process.versions.modules})`);
+  const nc = nodeChoice();
+  output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
+  if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
   return { training, runsDir, storePath, curation };
 }
 

@@ -1,6 +1,10 @@
-// Starts code-server (a real VS Code workbench, offline) with a fresh profile, this repository as an
-// unpacked extension and a scratch workspace, and a headless Debian chromium to drive it.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Starts code-server (a real VS Code workbench, offline) with a fresh profile and a scratch
+// workspace, and a headless Debian chromium to drive it. The extension is either this checkout
+// (linked unpacked: integration suites, UI iteration) or a packaged .vsix installed into an empty
+// extensions folder with `code-server --install-extension`; then code-server runs in its own mount
+// namespace in which the checkout (and its node_modules) are replaced by empty read-only folders,
+// so anything the installed extension still needed from the checkout fails loudly.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -30,6 +34,8 @@ export interface Workbench {
   port: number;
   workspace: string;
   scratch: string;
+  /** the extension's folder as code-server loads it (the installed copy, or a link to the checkout) */
+  extensionDir: string;
   proc: ChildProcess;
   url(payload?: [string, string][]): string;
   stop(): Promise<void>;
@@ -43,7 +49,37 @@ export function engineEnv(): Record<string, string> {
   return { KEFER_CLI: path.join(REPO, 'test', 'fixtures', 'fake-kefer.mjs'), FAKE_KEFER_STEP_MS: process.env.FAKE_KEFER_STEP_MS ?? '100' };
 }
 
-export async function startWorkbench(name: string): Promise<Workbench> {
+export interface WorkbenchOptions {
+  /** install this .vsix (a copy of it, outside the checkout) instead of linking the checkout */
+  vsix?: string;
+  /** changes the installed copy before code-server starts (e.g. removes the oneDNN addon) */
+  alterInstalled?: (extensionDir: string) => void;
+  /** user settings on top of the e2e defaults */
+  settings?: Record<string, unknown>;
+}
+
+/** The e2e's .vsix: $KEFER_E2E_VSIX (scripts/e2e.sh builds it with `npm run package`), or none (the checkout). */
+export function e2eVsix(): string | undefined {
+  return process.env.KEFER_E2E_VSIX || undefined;
+}
+
+/** Real paths of the checkout and of what it links to (node_modules, build/): hidden from an installed extension. */
+export function checkoutPaths(): string[] {
+  const real = [REPO, path.join(REPO, 'node_modules'), path.join(REPO, 'build')].filter((p) => fs.existsSync(p)).map((p) => fs.realpathSync(p));
+  // a folder inside another hidden one is hidden with it (and could not be mounted over once that one is)
+  return [...new Set(real)].filter((p) => !real.some((q) => q !== p && p.startsWith(q + path.sep)));
+}
+
+// Runs in the new mount namespace: keeps code-server reachable (a bind mount outside the checkout),
+// covers each checkout path with an empty read-only tmpfs, checks that it worked, then execs code-server.
+const HIDE_CHECKOUT = `set -eu
+cs=$1; mnt=$2; probe=$3; shift 3
+mount --bind "$cs" "$mnt"
+while [ "$1" != -- ]; do mount -t tmpfs -o ro,size=64k kefer-hidden-checkout "$1"; shift; done; shift
+if [ -e "$probe" ]; then echo "e2e: the checkout is still visible ($probe)" >&2; exit 97; fi
+exec "$mnt/node_modules/.bin/code-server" "$@"`;
+
+export async function startWorkbench(name: string, opts: WorkbenchOptions = {}): Promise<Workbench> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `kefer-${name}-`));
   const workspace = path.join(scratch, 'ws');
   const exts = path.join(scratch, 'exts');
@@ -57,20 +93,45 @@ export async function startWorkbench(name: string): Promise<Workbench> {
     // the sample run stays small for CI (2 CPU cores, real engine): 20 images/class, <= 20 steps of 16
     'kefer.sample.perClass': 20, 'kefer.sample.epochs': 4, 'kefer.sample.maxSteps': 32, 'kefer.sample.batchSize': 16,
     'kefer.sample.backbone': 'compact', 'kefer.textEncoder': 'standin',
+    ...opts.settings,
   }));
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
-  fs.symlinkSync(REPO, path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`));
+  const extensionDir = path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
+  const xdg = path.join(scratch, 'xdg');
+  const env = { ...process.env, XDG_CONFIG_HOME: `${xdg}/config`, XDG_DATA_HOME: `${xdg}/data`, XDG_CACHE_HOME: `${xdg}/cache` };
+  if (opts.vsix) {
+    // only the .vsix travels: code-server installs it like a user would
+    const local = path.join(scratch, path.basename(opts.vsix));
+    fs.copyFileSync(opts.vsix, local);
+    execFileSync(codeServerBin(), ['--install-extension', local, '--extensions-dir', exts, '--user-data-dir', ud], { cwd: scratch, env, stdio: 'pipe' });
+    if (!fs.existsSync(path.join(extensionDir, 'package.json'))) throw new Error(`code-server did not install ${local} into ${extensionDir}`);
+    opts.alterInstalled?.(extensionDir);
+  } else {
+    fs.symlinkSync(REPO, extensionDir);
+  }
   const port = await freePort();
   const log = fs.openSync(path.join(scratch, 'code-server.log'), 'w');
-  const xdg = path.join(scratch, 'xdg');
-  const proc = spawn(codeServerBin(), [
+  const args = [
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--user-data-dir', ud, '--extensions-dir', exts,
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace,
-  ], {
+  ];
+  let cmd = codeServerBin();
+  let argv = args;
+  if (opts.vsix) {
+    const mnt = path.join(scratch, 'code-server');
+    fs.mkdirSync(mnt);
+    const csDir = fs.realpathSync(path.resolve(path.dirname(codeServerBin()), '..', '..'));
+    cmd = 'unshare';
+    argv = ['--mount', '--propagation', 'private', 'bash', '-c', HIDE_CHECKOUT, 'hide-checkout', csDir, mnt, path.join(REPO, 'package.json'), ...checkoutPaths(), '--', ...args];
+  }
+  const proc = spawn(cmd, argv, {
+    cwd: scratch,
     detached: true, // own process group: stop() kills code-server and its watcher children together
     stdio: ['ignore', log, log],
-    env: { ...process.env, ...engineEnv(), XDG_CONFIG_HOME: `${xdg}/config`, XDG_DATA_HOME: `${xdg}/data`, XDG_CACHE_HOME: `${xdg}/cache` },
+    env: { ...env, ...(opts.vsix ? { KEFER_ORT_PROVIDERS: process.env.KEFER_ORT_PROVIDERS ?? 'cpu' } : engineEnv()) },
   });
+  let exited: string | undefined;
+  proc.on('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
   const deadline = Date.now() + 60000;
   for (;;) {
     try {
@@ -79,11 +140,11 @@ export async function startWorkbench(name: string): Promise<Workbench> {
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`code-server did not start; see ${scratch}/code-server.log`);
+    if (exited || Date.now() > deadline) throw new Error(`code-server ${exited ?? 'did not start'}: ${fs.readFileSync(path.join(scratch, 'code-server.log'), 'utf8').slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
-    port, workspace, scratch, proc,
+    port, workspace, scratch, proc, extensionDir,
     url: (payload) => `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}${payload ? `&payload=${encodeURIComponent(JSON.stringify(payload))}` : ''}`,
     stop: async () => {
       try {
@@ -95,6 +156,16 @@ export async function startWorkbench(name: string): Promise<Workbench> {
       if (!process.env.KEEP_SCRATCH) fs.rmSync(scratch, { recursive: true, force: true });
     },
   };
+}
+
+/** The KE-FER output channel as code-server saved it (window logs), or '' before the extension wrote to it. */
+export function keferOutput(wb: Workbench): string {
+  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p) : /KE-FER\.log$/.test(e.name) ? [p] : [];
+  });
+  const logs = path.join(wb.scratch, 'ud', 'logs');
+  return fs.existsSync(logs) ? walk(logs).map((f) => fs.readFileSync(f, 'utf8')).join('\n') : '';
 }
 
 export async function launchBrowser(): Promise<{ ctx: BrowserContext; page: Page; close: () => Promise<void> }> {

@@ -1,13 +1,17 @@
 // End-to-end in the real workbench (code-server + headless chromium): sample dataset -> train ->
 // diagnostics grid -> confusion matrix by mouse and keyboard -> keyboard relabel, undo, relabel ->
-// retrain -> run comparison -> no CSP violations in any webview. Each step saves a screenshot under
-// .test-artifacts/e2e/. Steps share one workbench, so they run in order.
+// retrain -> run comparison -> no CSP violations in any webview -> the walkthrough's steps done.
+// With KEFER_E2E_VSIX (scripts/e2e.sh) it drives the packaged extension installed from that .vsix,
+// with the checkout hidden from code-server (codeServer.ts); else this checkout, linked unpacked.
+// Each step saves a screenshot under .test-artifacts/e2e/. Steps share one workbench, so they run in
+// order; a step whose prerequisite failed is skipped (ui.ts Journey), not failed again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { ARTIFACTS, launchBrowser, startWorkbench, type Workbench } from './codeServer.js';
+import { ARTIFACTS, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
+import { frameWith as frameIn, Journey, pickItem, runCommand as runIn } from './ui.js';
 
 const SHOTS = path.join(ARTIFACTS, 'e2e');
 let wb: Workbench;
@@ -20,34 +24,18 @@ async function snap(name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`) });
 }
 
-async function runCommand(title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  // click the row whose label is exactly the title: Enter would take the fuzzy match's top row
-  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${title}$`) }) }).first();
-  await row.waitFor();
-  await row.click();
-}
-
-/** The webview frame (inner #active-frame document) that contains `selector`. */
-async function frameWith(selector: string, timeout = 60000): Promise<Frame> {
-  const end = Date.now() + timeout;
-  while (Date.now() < end) {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
-    }
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`no webview frame with ${selector}`);
-}
+const journey = new Journey((id) => snap(`FAILED-${id}`));
+const vsix = e2eVsix();
+const runCommand = (title: string): Promise<void> => runIn(page, title);
+const frameWith = (selector: string, timeout?: number): Promise<Frame> => frameIn(page, selector, timeout);
 
 /** Training shows the KE-FER output channel; hide the bottom panel so screenshots show the views. */
 async function closeBottomPanel(): Promise<void> {
+  const panel = page.locator('.part.panel').first();
+  // "View: Hide Panel" is offered only while the panel is open
+  if (!(await panel.isVisible())) return;
   await runCommand('View: Hide Panel');
-  await page.locator('.part.panel').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+  await panel.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
 }
 
 /** Pixels of a canvas (inside a webview's shadow DOM) within `tol` of an RGB colour, below its top `skipTop` fraction. */
@@ -88,7 +76,7 @@ async function sampleCount(f: Frame): Promise<number> {
 before(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
-  wb = await startWorkbench('e2e');
+  wb = await startWorkbench('e2e', { vsix });
   browser = await launchBrowser();
   page = browser.page;
   page.on('console', (m) => {
@@ -101,28 +89,49 @@ after(async () => {
   await wb?.stop();
 });
 
-test('workbench loads the KE-FER activity-bar container', { timeout: 120000 }, async () => {
+test('workbench loads the KE-FER activity-bar container', { timeout: 120000 }, journey.step('workbench', [], async () => {
   await page.goto(wb.url());
   await page.waitForSelector('.monaco-workbench', { timeout: 90000 });
   await page.locator('.activitybar a.action-label[aria-label^="KE-FER"]').waitFor({ timeout: 90000 });
   await page.locator('.activitybar a.action-label[aria-label^="KE-FER"]').click();
   await page.locator('.pane-header', { hasText: 'Runs' }).first().waitFor({ timeout: 30000 });
   await snap('workbench');
-});
+}));
 
-test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }, async () => {
+test('the extension runs from the installed .vsix: bundled engine, no checkout', { skip: vsix ? false : 'KEFER_E2E_VSIX not set: the checkout is linked unpacked' }, journey.step('installed', ['workbench'], async () => {
+  // the KE-FER output channel's first line, as code-server saved it in the window's logs
+  const end = Date.now() + 60000;
+  let out = '';
+  while (!/KE-FER Studio active/.test(out) && Date.now() < end) {
+    out = keferOutput(wb);
+    await page.waitForTimeout(500);
+  }
+  const line = /KE-FER Studio active.*/.exec(out)?.[0] ?? '';
+  assert.match(line, /\(linux-x64 package/, `the installed copy says it is the package: ${line || out.slice(0, 500)}`);
+  assert.ok(line.includes(`engine ${path.join(wb.extensionDir, 'dist', 'cli.js')} via `), `the engine is the installed bundle: ${line}`);
+  assert.ok(!line.includes(REPO), `nothing from the checkout: ${line}`);
+  // code-server ran with the checkout covered (codeServer.ts HIDE_CHECKOUT exits 97 otherwise), so
+  // any file the extension needed from it would have failed the steps below
+}));
+
+test('a new user opens the walkthrough: five steps, none done yet', { timeout: 90000 }, journey.step('walkthrough-start', ['workbench'], async () => {
+  const steps = await walkthroughSteps();
+  await snap('walkthrough-start');
+  assert.deepEqual(steps, [['sample', 'false'], ['train', 'false'], ['diagnostics', 'false'], ['relabel', 'false'], ['retrain', 'false']]);
+}));
+
+test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }, journey.step('sample', ['workbench'], async () => {
   await runCommand('KE-FER: Create Sample Dataset');
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'written to kefer-sample' }).first().waitFor({ timeout: 60000 });
   assert.ok(fs.existsSync(path.join(wb.workspace, 'kefer-sample', 'train')));
   await snap('sample-dataset');
-});
+}));
 
-test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, async () => {
+test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, journey.step('train', ['sample'], async () => {
   await runCommand('KE-FER: Train');
-  const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first();
-  await pick.waitFor({ timeout: 30000 });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
   await snap('dataset-pick');
-  await pick.click();
+  await pickItem(page, 'kefer-sample');
   const dash = await frameWith('kefer-dashboard');
   // the real engine: compact backbone, <= 20 steps of 16 images (kefer.sample.* in codeServer.ts)
   await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 });
@@ -138,11 +147,11 @@ test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 4
   assert.ok((await canvasPixels(dash, 'kefer-dashboard canvas#lr', [0xd1, 0x9a, 0x66])) > 30, 'the learning-rate chart shows its curve');
   await snap('training-done');
   await page.locator('.monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
-});
+}));
 
 let diag: Frame;
 
-test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, async () => {
+test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, journey.step('diagnostics', ['train'], async () => {
   await page.keyboard.press('Escape');
   await closeBottomPanel();
   await runCommand('KE-FER: Open Diagnostics');
@@ -169,9 +178,9 @@ test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the s
   await diag.locator('#inspector').waitFor();
   await diag.locator('#scatter-source', { hasText: 'PCA' }).waitFor();
   await snap('diagnostics');
-});
+}));
 
-test('a confusion cell drills into its samples', { timeout: 60000 }, async () => {
+test('a confusion cell drills into its samples', { timeout: 60000 }, journey.step('drill-down', ['diagnostics'], async () => {
   const td = diag.locator('#confusion td[data-true="6"][data-pred="6"]');
   const expected = Number(await td.textContent());
   await td.click();
@@ -182,7 +191,7 @@ test('a confusion cell drills into its samples', { timeout: 60000 }, async () =>
   await diag.locator('#mistakes-label').waitFor();
   // clicking the matrix scrolled the side column; back to the inspector
   await diag.locator('aside').evaluate((e) => e.scrollTo(0, 0));
-});
+}));
 
 /** [true, pred] of the confusion cell that has focus inside the diagnostics app, or null. */
 async function focusedMatrixCell(): Promise<[number, number] | null> {
@@ -192,7 +201,7 @@ async function focusedMatrixCell(): Promise<[number, number] | null> {
   });
 }
 
-test('the confusion matrix works from the keyboard: one tab stop, arrows, Enter filters, Escape clears', { timeout: 90000 }, async () => {
+test('the confusion matrix works from the keyboard: one tab stop, arrows, Enter filters, Escape clears', { timeout: 90000 }, journey.step('matrix-keyboard', ['diagnostics'], async () => {
   const tds = diag.locator('#confusion td[role="gridcell"]');
   const n = Math.round(Math.sqrt(await tds.count()));
   const values: number[][] = Array.from({ length: n }, () => Array<number>(n).fill(0));
@@ -259,7 +268,7 @@ test('the confusion matrix works from the keyboard: one tab stop, arrows, Enter 
   await diag.locator('#mistakes-label').waitFor({ timeout: 10000 });
   assert.equal(await diag.locator('#confusion td[aria-selected="true"]').count(), 0, 'Escape cleared the cell filter');
   await diag.locator('aside').evaluate((e) => e.scrollTo(0, 0));
-});
+}));
 
 /** Relabels the first grid cell to its prediction with the keyboard; returns its id and original label. */
 async function relabelFirstToPrediction(): Promise<{ id: string; label: string; pred: string }> {
@@ -275,7 +284,7 @@ async function relabelFirstToPrediction(): Promise<{ id: string; label: string; 
   return { id, label, pred };
 }
 
-test('keyboard relabel, undo, relabel again', { timeout: 120000 }, async () => {
+test('keyboard relabel, undo, relabel again', { timeout: 120000 }, journey.step('relabel', ['diagnostics'], async () => {
   const r = await relabelFirstToPrediction();
   await snap('relabeled');
   await page.keyboard.press('u');
@@ -288,9 +297,9 @@ test('keyboard relabel, undo, relabel again', { timeout: 120000 }, async () => {
   await diag.locator('#history li').nth(1).waitFor({ timeout: 30000 });
   assert.equal(await diag.locator('#history li.dropped').count(), 1, 'the undone change was dropped by the new one');
   await snap('relabeled-again');
-});
+}));
 
-test('quick retrain with corrected labels shows the run comparison', { timeout: 360000 }, async () => {
+test('quick retrain with corrected labels shows the run comparison', { timeout: 360000 }, journey.step('retrain', ['relabel'], async () => {
   await diag.locator('#retrain').click();
   const cmp = await frameWith('body[data-view="diagnostics"] #comparison', 300000);
   await closeBottomPanel();
@@ -301,9 +310,9 @@ test('quick retrain with corrected labels shows the run comparison', { timeout: 
   assert.match((await cmp.locator('#cmp-counts').textContent()) ?? '', /\d+ samples changed prediction/);
   await page.waitForTimeout(800);
   await snap('comparison');
-});
+}));
 
-test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspector, scatter, comparison)', { timeout: 60000 }, async () => {
+test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspector, scatter, comparison)', { timeout: 60000 }, journey.step('csp', ['train', 'diagnostics'], async () => {
   // everything above has rendered under style-src without 'unsafe-inline'; give late reports a moment
   await page.waitForTimeout(1000);
   const reports = cspReports();
@@ -323,4 +332,19 @@ test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspe
   while ((cspReports()?.length ?? 0) < 2 && Date.now() < end) await page.waitForTimeout(250);
   const seen = (cspReports() ?? []).map((r) => [r.view, r.directive]).sort();
   assert.deepEqual(seen, [['dashboard', 'style-src-attr'], ['diagnostics', 'style-src-attr']]);
-});
+}));
+
+/** [step, done] of the KE-FER walkthrough, opened from the palette as a user would. */
+async function walkthroughSteps(): Promise<string[][]> {
+  await runCommand('Welcome: Open Walkthrough...');
+  await pickItem(page, 'Get started with KE-FER Studio');
+  const steps = page.locator('button.getting-started-step[data-step-id*="kefer.firstRun"]');
+  await steps.nth(4).waitFor({ timeout: 30000 });
+  return steps.evaluateAll((els) => els.map((e) => [e.getAttribute('data-step-id')?.split('#').pop() ?? '', e.getAttribute('aria-checked') ?? '']));
+}
+
+test('the walkthrough\'s five steps are done after the journey (completion events wired to the real commands)', { timeout: 90000 }, journey.step('walkthrough', ['walkthrough-start', 'retrain'], async () => {
+  const steps = await walkthroughSteps();
+  await snap('walkthrough-done');
+  assert.deepEqual(steps, [['sample', 'true'], ['train', 'true'], ['diagnostics', 'true'], ['relabel', 'true'], ['retrain', 'true']]);
+}));

@@ -3,16 +3,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import path from 'node:path';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type { BackendReport } from '../events.js';
 import { registerWasmKernels } from './wasmKernels.js';
 import { installFrugalGradients } from './tapeMemory.js';
 
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
-/** Folder holding the .wasm binaries: $KEFER_WASM_DIR, else the installed package's dist/. */
+/**
+ * Folder holding the .wasm binaries: $KEFER_WASM_DIR, else wasm/ beside the bundle (the packaged
+ * extension, scripts/package.mjs), else the installed npm package's dist/.
+ */
 export function wasmDir(): string {
-  const fromEnv = process.env.KEFER_WASM_DIR;
-  const dir = fromEnv || path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  const besideBundle = path.join(__dirname, 'wasm');
+  // createRequire: the packaged bundle has no node_modules/@tensorflow, and esbuild must not resolve this at build time
+  const dir = process.env.KEFER_WASM_DIR || (fs.existsSync(path.join(besideBundle, WASM_FILES[0])) ? besideBundle
+    : path.join(path.dirname(createRequire(__filename).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist'));
   const missing = WASM_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
   if (missing.length === WASM_FILES.length) throw new Error(`wasm binaries not found in ${dir}`);
   return dir;

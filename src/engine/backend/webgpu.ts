@@ -3,6 +3,9 @@
 // Software adapters (lavapipe, SwiftShader) train ~10x slower than wasm, so they are refused
 // unless KEFER_WEBGPU_ALLOW_SOFTWARE=1 (tests use that to exercise this path on a CPU machine).
 import * as tf from '@tensorflow/tfjs-core';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type { BackendReport } from '../events.js';
 
 export interface AdapterDescription {
@@ -27,11 +30,44 @@ export function describeAdapter(info: AdapterDescription): string {
 }
 
 let gpu: GPU | null = null;
+let probed: Promise<string | null> | undefined;
+
+/**
+ * Dawn's native code writes to file descriptor 2 when it looks for Vulkan and finds no loader or
+ * driver ("Warning: Couldn't load Vulkan ... BackendVk.cpp:368", with its CI's build path), which
+ * a Node process cannot silence. So the first look for an adapter runs in a short child process
+ * (the same Node, ~0.2 s) whose stderr is kept: null when it found an adapter, else one line that
+ * says why not. Dawn is loaded into this process only when there is an adapter to use.
+ */
+function probeInChild(): Promise<string | null> {
+  probed ??= new Promise((resolve) => {
+    let entry: string;
+    try {
+      entry = pathToFileURL(createRequire(__filename).resolve('webgpu')).href;
+    } catch (err) {
+      resolve(`npm package 'webgpu' (Dawn) is not installed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      return;
+    }
+    const flags = (process.env.KEFER_DAWN_FLAGS ?? '').split(' ').filter(Boolean);
+    const script = `const m = await import(${JSON.stringify(entry)}); Object.assign(globalThis, m.globals);
+      const a = await m.create(${JSON.stringify(flags)}).requestAdapter({ powerPreference: 'high-performance' });
+      process.stdout.write(a ? 'adapter' : 'none'); process.exit(0);`;
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (err, stdout, stderr) => {
+      if (!err && stdout === 'adapter') return resolve(null);
+      // the loader's own reason ("Couldn't load Vulkan: libvulkan.so.1: cannot open shared object file"), without the stack
+      const reason = /Couldn't load [^\n]*/.exec(stderr)?.[0] ?? (err ? (stderr.trim().split('\n')[0] || err.message.split('\n')[0]) : undefined);
+      resolve(`no adapter found${reason ? ` (${reason.trim()})` : ' (no Vulkan driver or GPU on this machine)'}`);
+    });
+  });
+  return probed;
+}
 
 async function nodeGpu(): Promise<GPU> {
   if (gpu) return gpu;
   const g = globalThis as { navigator?: { gpu?: GPU } };
   if (g.navigator?.gpu) return (gpu = g.navigator.gpu);
+  const noAdapter = await probeInChild();
+  if (noAdapter) throw new Error(`webgpu: ${noAdapter}`);
   let mod: { create(flags: string[]): GPU; globals: object };
   try {
     mod = (await import('webgpu')) as unknown as typeof mod;

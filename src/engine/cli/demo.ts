@@ -75,14 +75,17 @@ export async function run(argv: string[]): Promise<number> {
     augment: DEMO.augment,
     seed,
   };
+  // what trained the encoder (oneDNN, onnxruntime or the tfjs backend), from the trainer's start event
+  let trainedOn = backend;
   const result = await train(
     cfg,
-    { train: trainSet, val: valSet, valDescription: `synthetic:${dataDir}#valid`, text, backend, outDir: runDir, onEvent: print, diagnose: 'all' },
+    { train: trainSet, val: valSet, valDescription: `synthetic:${dataDir}#valid`, text, backend, outDir: runDir, onEvent: (e) => ((trainedOn = e.type === 'start' ? e.backend : trainedOn), print(e)), diagnose: 'all' },
   );
   const test = await evaluateCheckpoint(result.bestCheckpoint, testSet);
   console.log('');
   console.log(`KE-FER demo on SYNTHETIC faces (generated, not real data) — test split, checkpoint selected on validation (epoch ${result.bestEpoch})`);
-  console.log(`backend ${backend.name}; text embeddings: ${text.source.description}`);
+  console.log(`encoder trained on ${trainedOn.name}: ${trainedOn.detail}`);
+  console.log(`text embeddings: ${text.source.description}`);
   console.log(`${cfg.backbone} at ${cfg.inputSize ?? 'default'} px, ${cfg.epochs} epochs, batch ${cfg.batchSize}, lr ${cfg.lr}, logit scale ${cfg.logitScale}, augmentation ${cfg.augment} (demo settings; the method uses logit scale ${DEFAULT_TRAIN_CONFIG.logitScale} and the standard augmentation)`);
   console.log(formatSummary(test.summary));
   console.log(`chance (majority class): ${(100 / trainSet.classes.length).toFixed(1)}%   run directory: ${runDir}`);

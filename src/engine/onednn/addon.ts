@@ -43,12 +43,17 @@ let cached: { addon?: Addon; why?: string } | undefined;
 export function loadOnednn(): { addon?: Addon; why?: string } {
   if (cached) return cached;
   const p = addonPath();
-  if (!p) return (cached = { why: 'the oneDNN addon is not built (apt-get install libdnnl-dev g++, then npm run build:native)' });
+  // dist/native.json beside the bundle marks an installed .vsix (scripts/package.mjs)
+  const packaged = existsSync(path.join(__dirname, 'native.json'));
+  if (!p) return (cached = { why: packaged ? 'this extension package has no oneDNN addon (dist/build/kefer_dnnl.node)' : 'the oneDNN addon is not built (apt-get install libdnnl-dev g++, then npm run build:native)' });
   if (!existsSync(p)) return (cached = { why: `KEFER_DNNL_ADDON names ${p}, which does not exist` });
   try {
     cached = { addon: createRequire(__filename)(p) as Addon };
   } catch (e) {
-    cached = { why: `the oneDNN addon ${p} does not load: ${(e as Error).message.split('\n')[0]}` };
+    const msg = (e as Error).message.split('\n')[0];
+    // the addon links libdnnl.so.2 dynamically: the system loader finds it (ld.so.cache, LD_LIBRARY_PATH)
+    const hint = /libdnnl\.so/.test(msg) ? ' (oneDNN 2.x is not installed: Debian/Ubuntu apt-get install libdnnl2, or put libdnnl.so.2 on LD_LIBRARY_PATH)' : '';
+    cached = { why: `the oneDNN addon ${p} does not load: ${msg}${hint}` };
   }
   return cached;
 }

@@ -127,6 +127,8 @@ class DiagnosticsSession implements vscode.Disposable {
         }
         case 'setLabel':
           this.changed(await c.call('change', m.runDir, m.id, 'relabel', m.label));
+          // completes the walkthrough's relabel step (package.json contributes.walkthroughs)
+          void vscode.commands.executeCommand('setContext', 'kefer.relabeled', true);
           break;
         case 'exclude':
         case 'unsure':

@@ -1,0 +1,108 @@
+// Workbench interactions shared by the e2e journeys. Each waits for the state a person would wait
+// for (the palette open, the command listed, the webview rendered) and repeats the gesture when the
+// workbench was not ready for it, instead of sleeping.
+import type { TestContext } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+
+/**
+ * Runs a command from the palette (F1). The keyboard may be inside a webview's iframe, or the
+ * workbench may still be settling after a notification: when the palette does not open, or the
+ * command does not show up, close whatever opened and try again (at most 4 times).
+ */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  // the row whose label is exactly the title: Enter would take the fuzzy match's top row
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }).first();
+  let last: unknown;
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    if (await input.isVisible()) {
+      await page.keyboard.press('Escape');
+      await input.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+    }
+    // give the keyboard back to the workbench document (a webview iframe keeps it after a click)
+    await page.evaluate(() => {
+      const a = document.activeElement as HTMLElement | null;
+      if (a && a.tagName === 'IFRAME') a.blur();
+    });
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 10000 });
+      await input.fill(`>${title}`);
+      await row.waitFor({ timeout: 15000 });
+    } catch (err) {
+      last = err;
+      continue;
+    }
+    // from here on no retry: the command may already be running
+    await row.click();
+    // the palette's list closed (the command may open its own quick pick in the same widget)
+    await row.waitFor({ state: 'hidden', timeout: 10000 });
+    return;
+  }
+  throw new Error(`command palette: could not run "${title}": ${last instanceof Error ? last.message.split('\n')[0] : String(last)}`);
+}
+
+/**
+ * Picks the quick-pick row containing `text` (a command's own quick pick, e.g. the dataset picker).
+ * A click that lands while the list is still being laid out can miss: click again until the row is gone.
+ */
+export async function pickItem(page: Page, text: string, timeout = 30000): Promise<void> {
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ timeout });
+  for (let attempt = 1; ; attempt++) {
+    await row.click();
+    try {
+      await row.waitFor({ state: 'hidden', timeout: 5000 });
+      return;
+    } catch (err) {
+      if (attempt === 3) throw new Error(`quick pick: "${text}" stayed open after ${attempt} clicks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The webview frame (inner #active-frame document) that contains `selector`. */
+export async function frameWith(page: Page, selector: string, timeout = 60000): Promise<Frame> {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no webview frame with ${selector}`);
+}
+
+/**
+ * Journey steps that depend on earlier ones. A step runs only when the steps it needs passed;
+ * otherwise it is skipped saying which failed, so one failure is reported once, not again by
+ * every later step that could not even start.
+ */
+export class Journey {
+  private readonly passed = new Set<string>();
+
+  /** onFailure: e.g. a screenshot of the workbench as the failed step left it */
+  constructor(private readonly onFailure: (id: string) => Promise<void> = async () => undefined) {}
+
+  /** Wraps a node:test body: skip unless `needs` passed; record `id` when the body succeeds. */
+  step(id: string, needs: string[], body: (t: TestContext) => Promise<void>): (t: TestContext) => Promise<void> {
+    return async (t) => {
+      const missing = needs.filter((n) => !this.passed.has(n));
+      if (missing.length) {
+        t.skip(`needs step(s) that did not pass: ${missing.join(', ')}`);
+        return;
+      }
+      try {
+        await body(t);
+      } catch (err) {
+        await this.onFailure(id).catch(() => undefined);
+        throw err;
+      }
+      this.passed.add(id);
+    };
+  }
+}
