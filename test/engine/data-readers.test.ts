@@ -60,7 +60,7 @@ test('folder: numbered AffectNet folders need ?codes=, drop 8..10, 8 classes wit
 
 test('folder: unknown class folder is a problem; msambare fer2013 test folders', async () => {
   const root = await tempDir();
-  for (const c of ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise', 'selfies']) await writeGrey(path.join(root, 'test', c, `PrivateTest_1${c.length}.jpg`));
+  for (const c of ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise', 'selfies']) await writeGrey(path.join(root, 'test', c, `PrivateTest_1${c.length}.jpg`), 128, 48, 48);
   const { dataset, problems } = await checkDataset(`fer2013:${path.join(root, 'test')}`);
   assert.equal(problems.length, 1);
   assert.match(problems[0].message, /folder 'selfies' is not a known class/);
@@ -125,7 +125,7 @@ test('rafdb basic: codes 1..7, _aligned names, split from prefix, problems', asy
 test('rafdb: the compound subset is rejected with a clear message', async () => {
   const root = await tempDir();
   await rafdb(root, ['train_0001.jpg 9', 'test_0001.jpg 3'], ['train_0001_aligned.jpg']);
-  await assert.rejects(loadDataset(`rafdb:${root}`), (e: unknown) => e instanceof DatasetError && /compound subset/.test(e.message) && /:1: /.test(e.message));
+  await assert.rejects(loadDataset(`rafdb:${root}`), (e: unknown) => e instanceof DatasetError && /compound subset/.test(e.message) && /1 compound train names/.test(e.message));
   const { dataset, problems } = await checkDataset(`rafdb:${root}`);
   assert.equal(dataset, undefined);
   assert.equal(problems.length, 1);
@@ -140,7 +140,7 @@ test('fer2013 csv: Usage splits, in-memory pixels decode, bad rows', async () =>
   const { dataset, problems } = await checkDataset(`fer2013:${root}`);
   assert.deepEqual(names(dataset!), { fer0000000: 'anger', fer0000001: 'happiness', fer0000002: 'neutral' });
   assert.deepEqual(dataset!.samples.map((s) => s.split), ['train', 'valid', 'test']);
-  assert.deepEqual(problems.map((p) => [p.kind, p.line]), [['unknown-code', 5], ['bad-image', 6], ['bad-line', 7]]);
+  assert.deepEqual(problems.map((p) => [p.kind, p.line]), [['unknown-code', 5], ['wrong-size', 6], ['bad-line', 7]]);
   const rgb = await decodeImage(dataset!, dataset!.samples[1], 16);
   assert.equal(rgb.length, 16 * 16 * 3);
   assert.ok(rgb.every((v) => v === 200));
@@ -218,8 +218,9 @@ test('ckplus: subject-independent folds, duplicates, bad names', async () => {
   await assert.rejects(loadDataset(`ckplus:${root}#train`), /fold3of10/);
   await writeGrey(path.join(root, 'fear', 'S005_001_00000001.png')); // same frame under another class
   await writeGrey(path.join(root, 'fear', 'IMG_0001.png'));
+  await writeGrey(path.join(root, 'happy', 'S005_001_00000001.jpg')); // same frame, same class, twice
   const { problems } = await checkDataset(`ckplus:${root}`, { images: false });
-  assert.deepEqual(problems.map((p) => p.kind).sort(), ['bad-line', 'duplicate-id']);
+  assert.deepEqual(problems.map((p) => p.kind).sort(), ['bad-line', 'conflicting-label', 'duplicate-id']);
 });
 
 test('list files: 0-based canonical labels, root option, problems', async () => {
@@ -241,8 +242,9 @@ test('checkDataset finds truncated and unreadable images; the CLI exits 1', asyn
   await writeTruncated(path.join(root, 'happy', 'cut.png'));
   await writeText(path.join(root, 'sad', 'text.jpg'), 'this is not a jpeg');
   const { dataset, problems } = await checkDataset(`folder:${root}`);
-  assert.equal(dataset?.samples.length, 3, 'loading does not decode');
-  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!)]), [['bad-image', 'cut.png'], ['bad-image', 'text.jpg']]);
+  assert.deepEqual(dataset?.samples.map((s) => s.id), ['happy/ok.png'], 'samples with a bad image are left out');
+  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!), p.sample]), [['bad-image', 'cut.png', 'happy/cut.png'], ['not-image', 'text.jpg', 'sad/text.jpg']]);
+  assert.equal((await loadDataset(`folder:${root}`)).samples.length, 3, 'loading does not decode');
   const log = console.log;
   const out: string[] = [];
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
@@ -252,6 +254,6 @@ test('checkDataset finds truncated and unreadable images; the CLI exits 1', asyn
   } finally {
     console.log = log;
   }
-  assert.ok(out.some((l) => /cut\.png: unreadable or truncated image/.test(l)), out.join('\n'));
+  assert.ok(out.some((l) => /cut\.png: truncated or corrupt png/.test(l)), out.join('\n'));
   assert.ok(out.some((l) => /happiness/.test(l)));
 });

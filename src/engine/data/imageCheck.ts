@@ -1,0 +1,90 @@
+// Checks one image file the way a careful loader would, cheapest test first: empty file, format from the
+// magic bytes, dimensions from the header (so a decompression bomb is refused before any pixel is
+// allocated), the layout's size, and only then a full decode that must reach the end of the data.
+import { open, stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { ProblemKind } from './problems.js';
+
+/** Decode budget: 50 megapixels (150 MB as RGB). FER images are 48..224 px; larger ones are refused unread. */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+/** Files over this size are not read into memory at all. */
+export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
+
+const MAGIC: { format: string; test: (b: Buffer) => boolean }[] = [
+  { format: 'png', test: (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },
+  { format: 'jpeg', test: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { format: 'gif', test: (b) => b.length >= 6 && /^GIF8[79]a$/.test(b.toString('latin1', 0, 6)) },
+  { format: 'bmp', test: (b) => b.length >= 2 && b.toString('latin1', 0, 2) === 'BM' },
+  { format: 'webp', test: (b) => b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' },
+  { format: 'tiff', test: (b) => b.length >= 4 && (b.readUInt32BE(0) === 0x49492a00 || b.readUInt32BE(0) === 0x4d4d002a) },
+];
+
+/** Image format from the first bytes, or undefined when they are no image format we decode. */
+export function sniffFormat(head: Buffer): string | undefined {
+  return MAGIC.find((m) => m.test(head))?.format;
+}
+
+/** What a file starts with, for a "not an image" message. */
+function describeHead(head: Buffer): string {
+  const text = head.toString('latin1', 0, Math.min(head.length, 16));
+  const printable = /^[\x09\x0a\x0d\x20-\x7e]*$/.test(text);
+  return printable ? `text '${text.replace(/\s+/g, ' ').trim()}'` : `bytes ${head.subarray(0, 8).toString('hex')}`;
+}
+
+export interface ImageFinding {
+  kind: ProblemKind;
+  message: string;
+}
+
+/** The first `n` bytes of a file. */
+async function readHead(file: string, n: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Checks one image file; undefined when it is a readable image of the expected size. `expect` is the size
+ * the layout defines, if it defines one.
+ */
+export async function inspectImageFile(file: string, expect?: { width: number; height: number }): Promise<ImageFinding | undefined> {
+  const st = await stat(file).catch((e: NodeJS.ErrnoException) => e);
+  if (st instanceof Error) return { kind: 'missing-file', message: `cannot read image: ${st.code ?? st.message}` };
+  if (!st.isFile()) return { kind: 'not-image', message: 'not a file' };
+  if (st.size === 0) return { kind: 'empty-image', message: 'empty image file (0 bytes)' };
+  if (st.size > MAX_IMAGE_BYTES) return { kind: 'huge-image', message: `image file of ${st.size} bytes is over the ${MAX_IMAGE_BYTES}-byte limit; not read` };
+  const head = await readHead(file, 16);
+  const format = sniffFormat(head);
+  if (!format) return { kind: 'not-image', message: `not an image: the file starts with ${describeHead(head)}` };
+  return inspectImageBytes(file, format, expect);
+}
+
+async function inspectImageBytes(file: string, format: string, expect?: { width: number; height: number }): Promise<ImageFinding | undefined> {
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    // metadata() parses the header only: no pixel buffer is allocated.
+    ({ width, height } = await sharp(file, { limitInputPixels: false }).metadata());
+  } catch (e) {
+    return { kind: 'bad-image', message: `corrupt ${format} header: ${(e as Error).message}` };
+  }
+  if (!width || !height) return { kind: 'bad-image', message: `${format} header gives no image size` };
+  if (width * height > MAX_IMAGE_PIXELS) {
+    return { kind: 'huge-image', message: `${width}x${height} ${format} is over the ${MAX_IMAGE_PIXELS / 1e6} megapixel decode limit; not decoded` };
+  }
+  if (expect && (width !== expect.width || height !== expect.height)) {
+    return { kind: 'wrong-size', message: `image is ${width}x${height}; this layout's images are ${expect.width}x${expect.height} (spec option ?size=any accepts any size)` };
+  }
+  try {
+    // failOn 'truncated': real datasets hold JPEGs with harmless warnings, but a cut-off or corrupt file must fail.
+    await sharp(file, { failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS }).raw().toBuffer();
+  } catch (e) {
+    return { kind: 'bad-image', message: `truncated or corrupt ${format}: ${(e as Error).message}` };
+  }
+  return undefined;
+}
