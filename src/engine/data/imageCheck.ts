@@ -1,6 +1,6 @@
 // Checks one image file the way a careful loader would, cheapest test first: empty file, format from the
 // magic bytes, dimensions from the header (so a decompression bomb is refused before any pixel is
-// allocated), the layout's size, and only then a full decode that must reach the end of the data.
+// allocated), a full decode that must reach the end of the data, and the layout's image size.
 import { open, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { ProblemKind } from './problems.js';
@@ -27,7 +27,7 @@ export function sniffFormat(head: Buffer): string | undefined {
 /** What a file starts with, for a "not an image" message. */
 function describeHead(head: Buffer): string {
   const text = head.toString('latin1', 0, Math.min(head.length, 16));
-  const printable = /^[\x09\x0a\x0d\x20-\x7e]*$/.test(text);
+  const printable = [...text].every((c) => c === '\t' || c === '\n' || c === '\r' || (c >= ' ' && c <= '~'));
   return printable ? `text '${text.replace(/\s+/g, ' ').trim()}'` : `bytes ${head.subarray(0, 8).toString('hex')}`;
 }
 
@@ -77,14 +77,15 @@ async function inspectImageBytes(file: string, format: string, expect?: { width:
   if (width * height > MAX_IMAGE_PIXELS) {
     return { kind: 'huge-image', message: `${width}x${height} ${format} is over the ${MAX_IMAGE_PIXELS / 1e6} megapixel decode limit; not decoded` };
   }
-  if (expect && (width !== expect.width || height !== expect.height)) {
-    return { kind: 'wrong-size', message: `image is ${width}x${height}; this layout's images are ${expect.width}x${expect.height} (spec option ?size=any accepts any size)` };
-  }
   try {
     // failOn 'truncated': real datasets hold JPEGs with harmless warnings, but a cut-off or corrupt file must fail.
     await sharp(file, { failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS }).raw().toBuffer();
   } catch (e) {
     return { kind: 'bad-image', message: `truncated or corrupt ${format}: ${(e as Error).message}` };
+  }
+  // After the decode: a damaged file is reported as damaged whatever its size.
+  if (expect && (width !== expect.width || height !== expect.height)) {
+    return { kind: 'wrong-size', message: `image is ${width}x${height}; this layout's images are ${expect.width}x${expect.height} (spec option ?size=any accepts any size)` };
   }
   return undefined;
 }

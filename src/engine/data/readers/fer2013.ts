@@ -12,9 +12,9 @@ import { indexScan, scanClassFolders } from './folder.js';
 
 const USAGE: Record<string, string> = { Training: 'train', PublicTest: 'valid', PrivateTest: 'test' };
 
-/** A header-less first row: an emotion code, then a long run of grey levels. */
-function looksLikeDataRow(cols: string[]): boolean {
-  return cols.length >= 2 && /^\s*\d+\s*$/.test(cols[0]) && /^\s*\d+(\s+\d+)+\s*$/.test(cols[1]);
+/** A header names its columns; anything else on the first line is a data row (Kaggle order), checked as one. */
+function isHeaderRow(cols: string[]): boolean {
+  return cols.some((c) => /^(emotion|pixels)$/i.test(c.trim()));
 }
 
 async function readCsv(csv: string, spec: DataSpec, report: ProblemSink): Promise<Dataset> {
@@ -34,7 +34,7 @@ async function readCsv(csv: string, spec: DataSpec, report: ProblemSink): Promis
     const at = { file: csv, line };
     if (!col) {
       const cells = splitCsvLine(text);
-      if (looksLikeDataRow(cells)) {
+      if (!isHeaderRow(cells)) {
         // No header: the Kaggle column order emotion,pixels,Usage.
         col = { emotion: 0, pixels: 1, usage: cells.length > 2 ? 2 : -1 };
         header = 'no header: columns emotion,pixels,Usage by position';
