@@ -132,6 +132,50 @@ test('rafdb: the compound subset is rejected with a clear message', async () => 
   assert.match(problems[0].message, /compound subset.*point the spec at RAF-DB\/basic/);
 });
 
+test('rafdb basic with one unknown code: read as basic (not sure, says what it saw); every fault named, the truncated image reached', async () => {
+  // The reported case: 24 basic lines, one image missing, one code 9, one truncated JPEG.
+  const root = await tempDir();
+  const lines: string[] = [];
+  const images: string[] = [];
+  for (let i = 1; i <= 16; i++) lines.push(`train_${String(i).padStart(5, '0')}.jpg ${1 + (i % 7)}`);
+  for (let i = 1; i <= 8; i++) lines.push(`test_${String(i).padStart(4, '0')}.jpg ${1 + (i % 7)}`);
+  lines[4] = 'train_00005.jpg 9'; // line 5: a compound-only code
+  for (const l of lines) images.push(l.replace('.jpg', '_aligned.jpg').split(' ')[0]);
+  await rafdb(root, lines, images.filter((n) => n !== 'train_00010_aligned.jpg')); // line 10: missing
+  await writeTruncated(path.join(root, 'Image', 'aligned', 'test_0003_aligned.jpg')); // line 19
+  const imageSize = { width: 8, height: 8 };
+  const { dataset, problems, layout } = await checkDataset(`rafdb:${root}?size=8`);
+  assert.deepEqual(dataset?.imageSize, imageSize);
+  assert.equal(layout?.name, 'rafdb-basic');
+  assert.equal(layout?.sure, false, 'one compound-only code makes the verdict unsure, not compound');
+  assert.match(layout!.evidence, /24 lines: 16 basic train names.*1 compound-only codes 8\.\.11/);
+  const label = path.join(root, 'EmoLabel', 'list_patition_label.txt');
+  assert.deepEqual(
+    problems.map((p) => [p.kind, p.file, p.line, p.field]),
+    [
+      ['unknown-code', label, 5, 'label'],
+      ['missing-file', label, 10, 'name'],
+      ['bad-image', path.join(root, 'Image', 'aligned', 'test_0003_aligned.jpg'), undefined, undefined],
+    ],
+  );
+  assert.match(problems[0].message, /'9' is not a RAF-DB basic code 1\.\.7 \(8\.\.11 occur only in the compound subset\)/);
+  assert.equal(dataset!.samples.length, 21, 'every other line is read');
+});
+
+test('rafdb: a compound file is still refused, with what was seen; mixed names are weighed, not decided by one line', async () => {
+  const root = await tempDir();
+  const compound = ['train_0001.jpg 9', 'train_0002.jpg 3', 'train_0003.jpg 11', 'test_0001.jpg 2', 'train_00004.jpg 1'];
+  await rafdb(root, compound, []);
+  await assert.rejects(loadDataset(`rafdb:${root}`), /compound subset.*\(5 lines: 1 basic train names \(train_NNNNN\), 3 compound train names/);
+  const basic = await tempDir();
+  const names = ['train_00001.jpg 1', 'train_00002.jpg 2', 'train_0003.jpg 3', 'test_0001.jpg 4'];
+  await rafdb(basic, names, ['train_00001_aligned.jpg', 'train_00002_aligned.jpg', 'test_0001_aligned.jpg']);
+  const r = await checkDataset(`rafdb:${basic}`, { images: false });
+  assert.equal(r.layout?.name, 'rafdb-basic');
+  assert.deepEqual(r.problems.map((p) => [p.kind, p.line]), [['bad-line', 3]]);
+  assert.match(r.problems[0].message, /5 digits.*compound-subset name/);
+});
+
 test('fer2013 csv: Usage splits, in-memory pixels decode, bad rows', async () => {
   const root = await tempDir();
   const px = (v: number) => Array(48 * 48).fill(v).join(' ');

@@ -1,7 +1,8 @@
 // Checks one image file the way a careful loader would, cheapest test first: empty file, format from the
 // magic bytes, dimensions from the header (so a decompression bomb is refused before any pixel is
 // allocated), a full decode that must reach the end of the data, and the layout's image size.
-import { open, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { decode as decodePng } from 'fast-png';
 import sharp from 'sharp';
 import type { ProblemKind } from './problems.js';
 
@@ -36,18 +37,6 @@ export interface ImageFinding {
   message: string;
 }
 
-/** The first `n` bytes of a file. */
-async function readHead(file: string, n: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Checks one image file; undefined when it is a readable image of the expected size. `expect` is the size
  * the layout defines, if it defines one.
@@ -58,34 +47,57 @@ export async function inspectImageFile(file: string, expect?: { width: number; h
   if (!st.isFile()) return { kind: 'not-image', message: 'not a file' };
   if (st.size === 0) return { kind: 'empty-image', message: 'empty image file (0 bytes)' };
   if (st.size > MAX_IMAGE_BYTES) return { kind: 'huge-image', message: `image file of ${st.size} bytes is over the ${MAX_IMAGE_BYTES}-byte limit; not read` };
-  const head = await readHead(file, 16);
-  const format = sniffFormat(head);
-  if (!format) return { kind: 'not-image', message: `not an image: the file starts with ${describeHead(head)}` };
-  return inspectImageBytes(file, format, expect);
-}
-
-async function inspectImageBytes(file: string, format: string, expect?: { width: number; height: number }): Promise<ImageFinding | undefined> {
-  let width: number | undefined;
-  let height: number | undefined;
-  try {
-    // metadata() parses the header only: no pixel buffer is allocated.
-    ({ width, height } = await sharp(file, { limitInputPixels: false }).metadata());
-  } catch (e) {
-    return { kind: 'bad-image', message: `corrupt ${format} header: ${(e as Error).message}` };
-  }
-  if (!width || !height) return { kind: 'bad-image', message: `${format} header gives no image size` };
-  if (width * height > MAX_IMAGE_PIXELS) {
-    return { kind: 'huge-image', message: `${width}x${height} ${format} is over the ${MAX_IMAGE_PIXELS / 1e6} megapixel decode limit; not decoded` };
-  }
-  try {
-    // failOn 'truncated': real datasets hold JPEGs with harmless warnings, but a cut-off or corrupt file must fail.
-    await sharp(file, { failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS }).raw().toBuffer();
-  } catch (e) {
-    return { kind: 'bad-image', message: `truncated or corrupt ${format}: ${(e as Error).message}` };
-  }
+  const bytes = await readFile(file);
+  const format = sniffFormat(bytes);
+  if (!format) return { kind: 'not-image', message: `not an image: the file starts with ${describeHead(bytes)}` };
+  const png = format === 'png' ? checkPng(bytes) : 'ask-libvips';
+  const size = png === 'ask-libvips' ? await checkWithSharp(bytes, format) : png;
+  if ('kind' in size) return size;
   // After the decode: a damaged file is reported as damaged whatever its size.
-  if (expect && (width !== expect.width || height !== expect.height)) {
-    return { kind: 'wrong-size', message: `image is ${width}x${height}; this layout's images are ${expect.width}x${expect.height} (spec option ?size=any accepts any size)` };
+  if (expect && (size.width !== expect.width || size.height !== expect.height)) {
+    return { kind: 'wrong-size', message: `image is ${size.width}x${size.height}; this layout's images are ${expect.width}x${expect.height} (spec option ?size=any accepts any size)` };
   }
   return undefined;
+}
+
+type Checked = { width: number; height: number } | ImageFinding;
+
+const overBudget = (width: number, height: number, format: string): ImageFinding | undefined =>
+  width * height > MAX_IMAGE_PIXELS
+    ? { kind: 'huge-image', message: `${width}x${height} ${format} is over the ${MAX_IMAGE_PIXELS / 1e6} megapixel decode limit; not decoded` }
+    : undefined;
+
+/**
+ * PNGs (FER2013/FERPlus/CK+ are all PNG) are checked with fast-png: its inflate fails on a cut or damaged
+ * stream, and it costs a fraction of a libvips call. Size from IHDR first, so a bomb is never inflated.
+ */
+function checkPng(bytes: Buffer): Checked | 'ask-libvips' {
+  if (bytes.length < 24 || bytes.toString('latin1', 12, 16) !== 'IHDR') return { kind: 'bad-image', message: 'corrupt png: no IHDR header' };
+  const width = bytes.readUInt32BE(16);
+  const height = bytes.readUInt32BE(20);
+  const huge = overBudget(width, height, 'png');
+  if (huge) return huge;
+  try {
+    decodePng(bytes);
+    return { width, height };
+  } catch {
+    return 'ask-libvips'; // libvips gives the message (and has the last word on PNG features fast-png lacks)
+  }
+}
+
+/** Other formats: libvips reads the header, refuses a size over the budget before decoding, then decodes. */
+async function checkWithSharp(bytes: Buffer, format: string): Promise<Checked> {
+  try {
+    // failOn 'truncated': real datasets hold JPEGs with harmless warnings, but a cut-off or corrupt file must fail.
+    const { info } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS }).raw().toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height };
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/pixel limit/i.test(message)) {
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => undefined);
+      const huge = meta?.width && meta.height ? overBudget(meta.width, meta.height, format) : undefined;
+      return huge ?? { kind: 'huge-image', message: `${format} is over the ${MAX_IMAGE_PIXELS / 1e6} megapixel decode limit; not decoded` };
+    }
+    return { kind: 'bad-image', message: `truncated or corrupt ${format}: ${message}` };
+  }
 }

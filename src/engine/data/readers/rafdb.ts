@@ -74,7 +74,6 @@ export async function readRafdb(spec: DataSpec, report: ProblemSink = throwingSi
     throw new DatasetError(`rafdb has splits train and test; got '${spec.split}'`);
   }
   const index = new DirIndex(root);
-  if (!(await index.list(imageDir))) throw new DatasetError(`image folder missing`, imageDir);
 
   const parsed: (Parsed & { source: LabelLine })[] = [];
   for (const l of await readLabelLines(labelFile)) {
@@ -92,6 +91,7 @@ export async function readRafdb(spec: DataSpec, report: ProblemSink = throwingSi
   }
   const layout = rafdbVerdict(parsed.filter((p) => !p.source.badEncoding));
   if (layout.name === 'rafdb-compound') throw new DatasetError(`${COMPOUND_ADVICE} (${layout.evidence})`, labelFile);
+  if (!(await index.list(imageDir))) throw new DatasetError(`image folder missing`, imageDir);
 
   const listed: Listed[] = [];
   for (const p of parsed) {
