@@ -1,6 +1,6 @@
 // Each reader on a tiny dataset built here, including broken inputs.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { run as runDataCli } from '../../src/engine/cli/data.js';
@@ -300,4 +300,24 @@ test('checkDataset finds truncated and unreadable images; the CLI exits 1', asyn
   }
   assert.ok(out.some((l) => /cut\.png: truncated or corrupt png/.test(l)), out.join('\n'));
   assert.ok(out.some((l) => /happiness/.test(l)));
+});
+
+test('symlinks leaving the root are refused unless the spec says ?symlinks=follow; listed paths outside never read', async () => {
+  const root = await tempDir();
+  const outside = await tempDir();
+  await writeGrey(path.join(outside, 'far.png'));
+  await writeGrey(path.join(root, 'happy', 'ok.png'));
+  await symlink(path.join(outside, 'far.png'), path.join(root, 'happy', 'link.png'));
+  await symlink(path.join(root, 'happy', 'ok.png'), path.join(root, 'happy', 'inside.png')); // inside: fine
+  const refused = await checkDataset(`folder:${root}`);
+  assert.deepEqual(refused.problems.map((p) => [p.kind, path.basename(p.file!)]), [['escapes-root', 'link.png']]);
+  assert.deepEqual(refused.dataset!.samples.map((s) => s.id).sort(), ['happy/inside.png', 'happy/ok.png']);
+  await assert.rejects(loadDataset(`folder:${root}`), /link\.png: symlink to .*outside the dataset root/);
+  const followed = await checkDataset(`folder:${root}?symlinks=follow`);
+  assert.deepEqual(followed.problems, []);
+  assert.equal(followed.dataset!.samples.length, 3);
+  await writeText(path.join(root, 'train.txt'), `${path.join(outside, 'far.png')} 3\n../${path.basename(outside)}/far.png 3\nhappy/link.png 3\n`);
+  const list = await checkDataset(`list:${path.join(root, 'train.txt')}?symlinks=follow`);
+  assert.deepEqual(list.problems.map((p) => [p.kind, p.line]), [['escapes-root', 1], ['escapes-root', 2]], 'a listed path outside the root is refused even when links are followed');
+  await assert.rejects(loadDataset(`folder:${root}?symlinks=maybe`), /symlinks=maybe: expected follow or refuse/);
 });

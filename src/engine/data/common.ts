@@ -138,6 +138,18 @@ export function dedupe(
   return out;
 }
 
+/**
+ * The `?symlinks=follow|refuse` option. By default a symlink leading outside the dataset root is refused
+ * (a downloaded dataset must not make the tools read ~/.ssh); `follow` trusts links the user made, such
+ * as a `kefer store export --format folder` export.
+ */
+export function followSymlinks(spec: DataSpec): boolean {
+  const v = spec.options.symlinks;
+  if (v === undefined || v === 'refuse') return false;
+  if (v === 'follow') return true;
+  throw new DatasetError(`option symlinks=${v}: expected follow or refuse`);
+}
+
 /** The `?size=WxH|any` option: the image size every image must have (default: the layout's). */
 export function imageSizeOption(spec: DataSpec, fallback: number | undefined): { width: number; height: number } | undefined {
   const v = spec.options.size;

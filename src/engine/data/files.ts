@@ -127,7 +127,11 @@ export class DirIndex {
   private cache = new Map<string, Promise<(Listing & { names: Set<string>; real?: string }) | undefined>>();
   private realRoot?: Promise<string>;
 
-  constructor(readonly root: string) {}
+  /** `followLinks`: symlinks may lead anywhere (the spec's ?symlinks=follow); listed paths still may not. */
+  constructor(
+    readonly root: string,
+    readonly followLinks = false,
+  ) {}
 
   list(dir: string) {
     let p = this.cache.get(dir);
@@ -151,12 +155,13 @@ export class DirIndex {
     return (await this.locate(file)).ok;
   }
 
-  /** Checks a listed file: a path outside the root, or a symlink (or folder) leading out of it, is refused. */
+  /** Checks a listed file: a path outside the root, or a symlink (or folder) leading out of it, is refused (see `followLinks`). */
   async locate(file: string): Promise<Located> {
     if (!isInside(this.root, file)) return { ok: false, missing: false, reason: `path leads outside the dataset root ${this.root}` };
     const listing = await this.list(path.dirname(file));
     const base = path.basename(file);
     if (!listing?.names.has(base)) return { ok: false, missing: true };
+    if (this.followLinks) return { ok: true };
     const realRoot = await this.rootReal();
     if (listing.real && !isInside(realRoot, listing.real)) {
       return { ok: false, missing: false, reason: `its folder resolves to ${listing.real}, outside the dataset root ${realRoot}` };
@@ -164,7 +169,7 @@ export class DirIndex {
     if (listing.links.has(base)) {
       const target = await realpath(file).catch(() => undefined);
       if (target === undefined) return { ok: false, missing: true };
-      if (!isInside(realRoot, target)) return { ok: false, missing: false, reason: `symlink to ${target}, outside the dataset root ${realRoot}` };
+      if (!isInside(realRoot, target)) return { ok: false, missing: false, reason: `symlink to ${target}, outside the dataset root ${realRoot} (spec option ?symlinks=follow trusts links you made)` };
     }
     return { ok: true };
   }

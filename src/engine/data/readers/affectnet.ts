@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { CODE_TABLES, lookupCode } from '../codes.js';
-import { classesOption, classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, splitCsvLine, type Listed } from '../common.js';
+import { classesOption, classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, splitCsvLine, type Listed, followSymlinks } from '../common.js';
 import { badEncodingMessage, escapeBytes } from '../files.js';
 import { npyScalarCode, parseNpy } from '../../util/npy.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
@@ -46,7 +46,7 @@ async function readCurrent(root: string, spec: DataSpec, report: ProblemSink): P
     { dir: 'train_set', split: 'train', on: want.train },
     { dir: 'val_set', split: 'test', on: want.test },
   ];
-  const index = new DirIndex(root);
+  const index = new DirIndex(root, followSymlinks(spec));
   const out: Raw[] = [];
   for (const part of parts) {
     if (!part.on) continue;
@@ -111,7 +111,7 @@ async function findImagesDir(root: string): Promise<string> {
 async function readOld(root: string, spec: DataSpec, report: ProblemSink): Promise<Raw[]> {
   const want = wantedParts(spec);
   const imgRoot = await findImagesDir(root);
-  const index = new DirIndex(root);
+  const index = new DirIndex(root, followSymlinks(spec));
   const out: Raw[] = [];
   for (const part of [
     { csv: 'training.csv', split: 'train', on: want.train },

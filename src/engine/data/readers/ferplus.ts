@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { FERPLUS_VOTE_COLUMNS } from '../codes.js';
-import { classesOption, classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, splitCsvLine, type Listed } from '../common.js';
+import { classesOption, classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, splitCsvLine, type Listed, followSymlinks } from '../common.js';
 import { badEncodingMessage, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec } from '../types.js';
@@ -55,7 +55,7 @@ export async function readFerplus(spec: DataSpec, report: ProblemSink = throwing
     if (!FOLDERS[s]) throw new DatasetError(`ferplus has splits train, valid, test; got '${spec.split}'`);
     splits = [s];
   }
-  const index = new DirIndex(root);
+  const index = new DirIndex(root, followSymlinks(spec));
   const all: Listed[] = [];
   const found: string[] = [];
   for (const split of splits) {

@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalClassName, type ClassName } from '../../classes.js';
 import { CODE_TABLES, isCodeTableName, lookupCode, type CodeTable } from '../codes.js';
-import { classesOption, classList, imageSizeOption, indexIn, isImageFile, isKnownSplit, listDir, normalizeSplit, relPath, rootOf } from '../common.js';
+import { classesOption, classList, followSymlinks, imageSizeOption, indexIn, isImageFile, isKnownSplit, listDir, normalizeSplit, relPath, rootOf } from '../common.js';
 import { escapeBytes, escapingTarget } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type LayoutVerdict, type Sample } from '../types.js';
@@ -82,9 +82,11 @@ export async function scanClassFolders(spec: DataSpec, report: ProblemSink): Pro
   }
 
   const samples: FolderSample[] = [];
+  const follow = followSymlinks(spec);
   const refuseEscape = async (file: string): Promise<boolean> => {
+    if (follow) return false;
     const target = await escapingTarget(root, file);
-    if (target !== undefined) report({ kind: 'escapes-root', message: `symlink to ${target}, outside the dataset root; refused`, file });
+    if (target !== undefined) report({ kind: 'escapes-root', message: `symlink to ${target}, outside the dataset root; refused (spec option ?symlinks=follow trusts links you made)`, file });
     return target !== undefined;
   };
   const reportBadNames = (dir: string, names: Buffer[], images: boolean) => {

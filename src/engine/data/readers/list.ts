@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { CODE_TABLES, isCodeTableName, lookupCode } from '../codes.js';
-import { classesOption, classList, dedupe, DirIndex, indexIn, isKnownSplit, normalizeSplit, readLabelLines, relPath } from '../common.js';
+import { classesOption, classList, dedupe, DirIndex, indexIn, isKnownSplit, normalizeSplit, readLabelLines, relPath, followSymlinks } from '../common.js';
 import { badEncodingMessage, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
@@ -24,7 +24,7 @@ export async function readList(spec: DataSpec, report: ProblemSink = throwingSin
   // The split comes from the spec, else from the list file name (train.txt, test_list.txt, ...).
   const stemSplit = path.basename(listFile).replace(/\.[^.]+$/, '').split(/[_.-]/).find(isKnownSplit);
   const split = normalizeSplit(spec.split ?? stemSplit ?? 'all');
-  const index = new DirIndex(root);
+  const index = new DirIndex(root, followSymlinks(spec));
   const parsed: (Omit<Sample, 'label'> & { className: ClassName; file: string; line: number })[] = [];
   for (const l of lines) {
     const at = { file: listFile, line: l.line };

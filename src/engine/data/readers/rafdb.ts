@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CODE_TABLES, lookupCode } from '../codes.js';
-import { classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, type Listed } from '../common.js';
+import { classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, type Listed, followSymlinks } from '../common.js';
 import { badEncodingMessage, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type LayoutVerdict } from '../types.js';
@@ -73,7 +73,7 @@ export async function readRafdb(spec: DataSpec, report: ProblemSink = throwingSi
   if (want !== undefined && want !== 'train' && want !== 'test') {
     throw new DatasetError(`rafdb has splits train and test; got '${spec.split}'`);
   }
-  const index = new DirIndex(root);
+  const index = new DirIndex(root, followSymlinks(spec));
 
   const parsed: (Parsed & { source: LabelLine })[] = [];
   for (const l of await readLabelLines(labelFile)) {
