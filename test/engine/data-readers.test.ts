@@ -1,6 +1,7 @@
 // Each reader on a tiny dataset built here, including broken inputs.
 import assert from 'node:assert/strict';
 import { symlink, writeFile } from 'node:fs/promises';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { test } from 'node:test';
 import { run as runDataCli } from '../../src/engine/cli/data.js';
@@ -320,4 +321,49 @@ test('symlinks leaving the root are refused unless the spec says ?symlinks=follo
   const list = await checkDataset(`list:${path.join(root, 'train.txt')}?symlinks=follow`);
   assert.deepEqual(list.problems.map((p) => [p.kind, p.line]), [['escapes-root', 1], ['escapes-root', 2]], 'a listed path outside the root is refused even when links are followed');
   await assert.rejects(loadDataset(`folder:${root}?symlinks=maybe`), /symlinks=maybe: expected follow or refuse/);
+});
+
+/** A valid 1-bit PNG of side x side pixels, deflated as a stream (never held raw in memory). */
+async function bombPng(side: number): Promise<Buffer> {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(side, 0);
+  ihdr.writeUInt32BE(side, 4);
+  ihdr[8] = 1; // 1 bit per pixel, grey
+  const row = Buffer.alloc(1 + Math.ceil(side / 8));
+  const deflate = zlib.createDeflate({ level: 1 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (d: Buffer) => parts.push(d));
+  const done = new Promise((resolve) => deflate.on('end', resolve));
+  for (let y = 0; y < side; y++) if (!deflate.write(row)) await new Promise((r) => deflate.once('drain', r));
+  deflate.end();
+  await done;
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', Buffer.concat(parts)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a decompression bomb (30000x30000 PNG, 0.9 gigapixel) is refused from its header: check and training decode stay in bounded memory', async () => {
+  const root = await tempDir();
+  await writeGrey(path.join(root, 'happy', 'ok.png'));
+  const bomb = await bombPng(30000);
+  assert.ok(bomb.length < 1024 * 1024, `the bomb is small on disk (${bomb.length} bytes)`);
+  await writeFile(path.join(root, 'happy', 'bomb.png'), bomb);
+  const before = process.resourceUsage().maxRSS; // peak resident set, KiB
+  const { dataset, problems } = await checkDataset(`folder:${root}`);
+  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!)]), [['huge-image', 'bomb.png']]);
+  assert.match(problems[0].message, /30000x30000 png is over the 50 megapixel decode limit; not decoded/);
+  assert.deepEqual(dataset!.samples.map((s) => s.id), ['happy/ok.png']);
+  // Training's decoder refuses it too (it would need 900 MB as grey, 2.7 GB as RGB).
+  const all = await loadDataset(`folder:${root}`);
+  const sample = all.samples.find((s) => s.id === 'happy/bomb.png')!;
+  await assert.rejects(decodeImage(all, sample, 64), (e: unknown) => e instanceof DatasetError && /pixel limit/i.test(e.message));
+  const grew = (process.resourceUsage().maxRSS - before) / 1024;
+  assert.ok(grew < 300, `peak memory grew by ${grew.toFixed(0)} MiB while checking and decoding the bomb`);
 });
