@@ -149,7 +149,7 @@ test('rafdb basic with one unknown code: read as basic (not sure, says what it s
   assert.deepEqual(dataset?.imageSize, imageSize);
   assert.equal(layout?.name, 'rafdb-basic');
   assert.equal(layout?.sure, false, 'one compound-only code makes the verdict unsure, not compound');
-  assert.match(layout!.evidence, /24 lines: 16 basic train names.*1 compound-only codes 8\.\.11/);
+  assert.match(layout!.evidence, /24 lines: 16 basic train names.*1 with compound-only codes 8\.\.11/);
   const label = path.join(root, 'EmoLabel', 'list_patition_label.txt');
   assert.deepEqual(
     problems.map((p) => [p.kind, p.file, p.line, p.field]),

@@ -56,7 +56,7 @@ export function rafdbVerdict(lines: Parsed[]): LayoutVerdict {
   const total = lines.length;
   const seen =
     `${total} lines: ${basicNames} basic train names (train_NNNNN), ${compoundNames} compound train names (train_NNNN), ` +
-    `${tests} test names, ${basicCodes} codes 1..7, ${compoundCodes} compound-only codes 8..11` + (malformed ? `, ${malformed} other lines` : '');
+    `${tests} test names, ${basicCodes} with codes 1..7, ${compoundCodes} with compound-only codes 8..11` + (malformed ? `, ${malformed} other lines` : '');
   const trainLines = basicNames + compoundNames;
   const compound = trainLines > 0 ? compoundNames > basicNames : compoundCodes > basicCodes;
   const sure = compound ? basicNames === 0 : compoundNames === 0 && compoundCodes === 0;
