@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { run as runDataCli } from '../../src/engine/cli/data.js';
 import { checkDataset, countsByClass, loadDataset } from '../../src/engine/data/index.js';
 import { decodeImage } from '../../src/engine/data/decode.js';
+import { splitLabelLines } from '../../src/engine/data/files.js';
 import { DatasetError } from '../../src/engine/data/types.js';
 import { npyScalar, tempDir, writeGrey, writeText, writeTruncated } from './data-fixtures.js';
 
@@ -366,4 +367,15 @@ test('a decompression bomb (30000x30000 PNG, 0.9 gigapixel) is refused from its 
   await assert.rejects(decodeImage(all, sample, 64), (e: unknown) => e instanceof DatasetError && /pixel limit/i.test(e.message));
   const grew = (process.resourceUsage().maxRSS - before) / 1024;
   assert.ok(grew < 300, `peak memory grew by ${grew.toFixed(0)} MiB while checking and decoding the bomb`);
+});
+
+test('label lines: BOM, CRLF, a final newline or none, and one non-UTF-8 line reported on its own', () => {
+  const lines = (b: Buffer) => splitLabelLines(b).map((l) => [l.line, l.text, !!l.badEncoding]);
+  assert.deepEqual(lines(Buffer.from('\uFEFFa 1\r\nb 2\r\n')), [[1, 'a 1', false], [2, 'b 2', false]]);
+  assert.deepEqual(lines(Buffer.from('a 1\n\nb 2')), [[1, 'a 1', false], [2, '', false], [3, 'b 2', false]]);
+  assert.deepEqual(lines(Buffer.from('')), []);
+  assert.deepEqual(lines(Buffer.from('\uFEFF')), []);
+  const mixed = Buffer.concat([Buffer.from('ok 1\ncaf'), Buffer.from([0xe9]), Buffer.from('.png 2\nfine 3\n')]);
+  assert.deepEqual(lines(mixed), [[1, 'ok 1', false], [2, 'caf\uFFFD.png 2', true], [3, 'fine 3', false]]);
+  assert.equal(splitLabelLines(mixed)[1].raw?.toString('latin1'), 'caf\xe9.png 2');
 });

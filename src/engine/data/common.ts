@@ -66,13 +66,6 @@ export function splitCsvLine(line: string): string[] {
   return out;
 }
 
-/** Splits file text into lines (CRLF-safe); a trailing empty line is dropped. */
-export function textLines(text: string): string[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  if (lines.length && lines[lines.length - 1] === '') lines.pop();
-  return lines;
-}
-
 export { DirIndex, listDir, readLabelLines, type LabelLine } from './files.js';
 
 /** Forward-slash path of `file` relative to `root` (Sample.path convention). */

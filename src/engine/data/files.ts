@@ -151,10 +151,6 @@ export class DirIndex {
     return this.realRoot;
   }
 
-  async has(file: string): Promise<boolean> {
-    return (await this.locate(file)).ok;
-  }
-
   /** Checks a listed file: a path outside the root, or a symlink (or folder) leading out of it, is refused (see `followLinks`). */
   async locate(file: string): Promise<Located> {
     if (!isInside(this.root, file)) return { ok: false, missing: false, reason: `path leads outside the dataset root ${this.root}` };
