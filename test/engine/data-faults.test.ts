@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { checkDataset } from '../../src/engine/data/index.js';
+import { checkDataset, DatasetError, loadDataset } from '../../src/engine/data/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { applies, FAULT_DESCRIPTIONS, FAULTS, LAYOUTS, materialise, plan, REPORTED_AS, sortProblems, type Fault, type Layout } from './data-faults.js';
 
@@ -53,6 +53,17 @@ async function runCase(layout: Layout, faults: Fault[], seed: number, label: str
   assert.ok(!misdiagnosed, `${context}: layout read as ${r.layout?.name ?? 'unreadable'}: ${r.problems.find((x) => x.kind === 'bad-layout')?.message ?? r.layout?.evidence}`);
   assert.deepEqual(actual, expected.problems, `${context}: reported problems differ from the planted ones\n${r.problems.map((x) => `  ${x.kind} ${x.file}:${x.line ?? ''} ${x.message}`).join('\n')}`);
   assert.deepEqual(ids, expected.kept, `${context}: the usable samples differ from the clean ones`);
+  // The strict loader (training, eval) agrees: it stops at the first problem the readers find, and reads
+  // a dataset whose only variants are accepted ones (line endings, headers) without complaint.
+  const readerProblems = (await checkDataset(layout.spec(root), { images: false })).problems;
+  if (readerProblems.length) {
+    // One of them (AffectNet reads its .npy files concurrently, so not always the same one).
+    const named = (e: DatasetError) => readerProblems.some((p) => p.file === e.file && p.line === e.line);
+    await assert.rejects(loadDataset(layout.spec(root)), (e: unknown) => e instanceof DatasetError && named(e), `${context}: loadDataset`);
+  } else if (expected.problems.length === 0) {
+    const ds = await loadDataset(layout.spec(root));
+    assert.deepEqual(ds.samples.map((x) => x.id).sort(), expected.kept, `${context}: loadDataset`);
+  }
   for (const f of faults) cellTested.set(`${layout.name}|${f}`, (cellTested.get(`${layout.name}|${f}`) ?? 0) + 1);
 }
 
