@@ -47,7 +47,8 @@ export async function inspectImageFile(file: string, expect?: { width: number; h
   if (!st.isFile()) return { kind: 'not-image', message: 'not a file' };
   if (st.size === 0) return { kind: 'empty-image', message: 'empty image file (0 bytes)' };
   if (st.size > MAX_IMAGE_BYTES) return { kind: 'huge-image', message: `image file of ${st.size} bytes is over the ${MAX_IMAGE_BYTES}-byte limit; not read` };
-  const bytes = await readFile(file);
+  const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => e);
+  if (bytes instanceof Error) return { kind: 'bad-image', message: `cannot read image: ${bytes.code ?? bytes.message}` };
   const format = sniffFormat(bytes);
   if (!format) return { kind: 'not-image', message: `not an image: the file starts with ${describeHead(bytes)}` };
   const png = format === 'png' ? checkPng(bytes) : 'ask-libvips';
