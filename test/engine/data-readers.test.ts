@@ -1,11 +1,13 @@
 // Each reader on a tiny dataset built here, including broken inputs.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { test } from 'node:test';
 import { run as runDataCli } from '../../src/engine/cli/data.js';
 import { checkDataset, countsByClass, loadDataset } from '../../src/engine/data/index.js';
 import { decodeImage } from '../../src/engine/data/decode.js';
+import { splitLabelLines } from '../../src/engine/data/files.js';
 import { DatasetError } from '../../src/engine/data/types.js';
 import { npyScalar, tempDir, writeGrey, writeText, writeTruncated } from './data-fixtures.js';
 
@@ -60,7 +62,7 @@ test('folder: numbered AffectNet folders need ?codes=, drop 8..10, 8 classes wit
 
 test('folder: unknown class folder is a problem; msambare fer2013 test folders', async () => {
   const root = await tempDir();
-  for (const c of ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise', 'selfies']) await writeGrey(path.join(root, 'test', c, `PrivateTest_1${c.length}.jpg`));
+  for (const c of ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise', 'selfies']) await writeGrey(path.join(root, 'test', c, `PrivateTest_1${c.length}.jpg`), 128, 48, 48);
   const { dataset, problems } = await checkDataset(`fer2013:${path.join(root, 'test')}`);
   assert.equal(problems.length, 1);
   assert.match(problems[0].message, /folder 'selfies' is not a known class/);
@@ -125,11 +127,55 @@ test('rafdb basic: codes 1..7, _aligned names, split from prefix, problems', asy
 test('rafdb: the compound subset is rejected with a clear message', async () => {
   const root = await tempDir();
   await rafdb(root, ['train_0001.jpg 9', 'test_0001.jpg 3'], ['train_0001_aligned.jpg']);
-  await assert.rejects(loadDataset(`rafdb:${root}`), (e: unknown) => e instanceof DatasetError && /compound subset/.test(e.message) && /:1: /.test(e.message));
+  await assert.rejects(loadDataset(`rafdb:${root}`), (e: unknown) => e instanceof DatasetError && /compound subset/.test(e.message) && /1 compound train names/.test(e.message));
   const { dataset, problems } = await checkDataset(`rafdb:${root}`);
   assert.equal(dataset, undefined);
   assert.equal(problems.length, 1);
   assert.match(problems[0].message, /compound subset.*point the spec at RAF-DB\/basic/);
+});
+
+test('rafdb basic with one unknown code: read as basic (not sure, says what it saw); every fault named, the truncated image reached', async () => {
+  // The reported case: 24 basic lines, one image missing, one code 9, one truncated JPEG.
+  const root = await tempDir();
+  const lines: string[] = [];
+  const images: string[] = [];
+  for (let i = 1; i <= 16; i++) lines.push(`train_${String(i).padStart(5, '0')}.jpg ${1 + (i % 7)}`);
+  for (let i = 1; i <= 8; i++) lines.push(`test_${String(i).padStart(4, '0')}.jpg ${1 + (i % 7)}`);
+  lines[4] = 'train_00005.jpg 9'; // line 5: a compound-only code
+  for (const l of lines) images.push(l.replace('.jpg', '_aligned.jpg').split(' ')[0]);
+  await rafdb(root, lines, images.filter((n) => n !== 'train_00010_aligned.jpg')); // line 10: missing
+  await writeTruncated(path.join(root, 'Image', 'aligned', 'test_0003_aligned.jpg')); // line 19
+  const imageSize = { width: 8, height: 8 };
+  const { dataset, problems, layout } = await checkDataset(`rafdb:${root}?size=8`);
+  assert.deepEqual(dataset?.imageSize, imageSize);
+  assert.equal(layout?.name, 'rafdb-basic');
+  assert.equal(layout?.sure, false, 'one compound-only code makes the verdict unsure, not compound');
+  assert.match(layout!.evidence, /24 lines: 16 basic train names.*1 with compound-only codes 8\.\.11/);
+  const label = path.join(root, 'EmoLabel', 'list_patition_label.txt');
+  assert.deepEqual(
+    problems.map((p) => [p.kind, p.file, p.line, p.field]),
+    [
+      ['unknown-code', label, 5, 'label'],
+      ['missing-file', label, 10, 'name'],
+      ['bad-image', path.join(root, 'Image', 'aligned', 'test_0003_aligned.jpg'), undefined, undefined],
+    ],
+  );
+  assert.match(problems[0].message, /'9' is not a RAF-DB basic code 1\.\.7 \(8\.\.11 occur only in the compound subset\)/);
+  assert.equal(dataset!.samples.length, 21, 'every other line is read');
+});
+
+test('rafdb: a compound file is still refused, with what was seen; mixed names are weighed, not decided by one line', async () => {
+  const root = await tempDir();
+  const compound = ['train_0001.jpg 9', 'train_0002.jpg 3', 'train_0003.jpg 11', 'test_0001.jpg 2', 'train_00004.jpg 1'];
+  await rafdb(root, compound, []);
+  await assert.rejects(loadDataset(`rafdb:${root}`), /compound subset.*\(5 lines: 1 basic train names \(train_NNNNN\), 3 compound train names/);
+  const basic = await tempDir();
+  const names = ['train_00001.jpg 1', 'train_00002.jpg 2', 'train_0003.jpg 3', 'test_0001.jpg 4'];
+  await rafdb(basic, names, ['train_00001_aligned.jpg', 'train_00002_aligned.jpg', 'test_0001_aligned.jpg']);
+  const r = await checkDataset(`rafdb:${basic}`, { images: false });
+  assert.equal(r.layout?.name, 'rafdb-basic');
+  assert.deepEqual(r.problems.map((p) => [p.kind, p.line]), [['bad-line', 3]]);
+  assert.match(r.problems[0].message, /5 digits.*compound-subset name/);
 });
 
 test('fer2013 csv: Usage splits, in-memory pixels decode, bad rows', async () => {
@@ -140,7 +186,7 @@ test('fer2013 csv: Usage splits, in-memory pixels decode, bad rows', async () =>
   const { dataset, problems } = await checkDataset(`fer2013:${root}`);
   assert.deepEqual(names(dataset!), { fer0000000: 'anger', fer0000001: 'happiness', fer0000002: 'neutral' });
   assert.deepEqual(dataset!.samples.map((s) => s.split), ['train', 'valid', 'test']);
-  assert.deepEqual(problems.map((p) => [p.kind, p.line]), [['unknown-code', 5], ['bad-image', 6], ['bad-line', 7]]);
+  assert.deepEqual(problems.map((p) => [p.kind, p.line]), [['unknown-code', 5], ['wrong-size', 6], ['bad-line', 7]]);
   const rgb = await decodeImage(dataset!, dataset!.samples[1], 16);
   assert.equal(rgb.length, 16 * 16 * 3);
   assert.ok(rgb.every((v) => v === 200));
@@ -218,8 +264,9 @@ test('ckplus: subject-independent folds, duplicates, bad names', async () => {
   await assert.rejects(loadDataset(`ckplus:${root}#train`), /fold3of10/);
   await writeGrey(path.join(root, 'fear', 'S005_001_00000001.png')); // same frame under another class
   await writeGrey(path.join(root, 'fear', 'IMG_0001.png'));
+  await writeGrey(path.join(root, 'happy', 'S005_001_00000001.jpg')); // same frame, same class, twice
   const { problems } = await checkDataset(`ckplus:${root}`, { images: false });
-  assert.deepEqual(problems.map((p) => p.kind).sort(), ['bad-line', 'duplicate-id']);
+  assert.deepEqual(problems.map((p) => p.kind).sort(), ['bad-line', 'conflicting-label', 'duplicate-id']);
 });
 
 test('list files: 0-based canonical labels, root option, problems', async () => {
@@ -241,8 +288,9 @@ test('checkDataset finds truncated and unreadable images; the CLI exits 1', asyn
   await writeTruncated(path.join(root, 'happy', 'cut.png'));
   await writeText(path.join(root, 'sad', 'text.jpg'), 'this is not a jpeg');
   const { dataset, problems } = await checkDataset(`folder:${root}`);
-  assert.equal(dataset?.samples.length, 3, 'loading does not decode');
-  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!)]), [['bad-image', 'cut.png'], ['bad-image', 'text.jpg']]);
+  assert.deepEqual(dataset?.samples.map((s) => s.id), ['happy/ok.png'], 'samples with a bad image are left out');
+  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!), p.sample]), [['bad-image', 'cut.png', 'happy/cut.png'], ['not-image', 'text.jpg', 'sad/text.jpg']]);
+  assert.equal((await loadDataset(`folder:${root}`)).samples.length, 3, 'loading does not decode');
   const log = console.log;
   const out: string[] = [];
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
@@ -252,6 +300,82 @@ test('checkDataset finds truncated and unreadable images; the CLI exits 1', asyn
   } finally {
     console.log = log;
   }
-  assert.ok(out.some((l) => /cut\.png: unreadable or truncated image/.test(l)), out.join('\n'));
+  assert.ok(out.some((l) => /cut\.png: truncated or corrupt png/.test(l)), out.join('\n'));
   assert.ok(out.some((l) => /happiness/.test(l)));
+});
+
+test('symlinks leaving the root are refused unless the spec says ?symlinks=follow; listed paths outside never read', async () => {
+  const root = await tempDir();
+  const outside = await tempDir();
+  await writeGrey(path.join(outside, 'far.png'));
+  await writeGrey(path.join(root, 'happy', 'ok.png'));
+  await symlink(path.join(outside, 'far.png'), path.join(root, 'happy', 'link.png'));
+  await symlink(path.join(root, 'happy', 'ok.png'), path.join(root, 'happy', 'inside.png')); // inside: fine
+  const refused = await checkDataset(`folder:${root}`);
+  assert.deepEqual(refused.problems.map((p) => [p.kind, path.basename(p.file!)]), [['escapes-root', 'link.png']]);
+  assert.deepEqual(refused.dataset!.samples.map((s) => s.id).sort(), ['happy/inside.png', 'happy/ok.png']);
+  await assert.rejects(loadDataset(`folder:${root}`), /link\.png: symlink to .*outside the dataset root/);
+  const followed = await checkDataset(`folder:${root}?symlinks=follow`);
+  assert.deepEqual(followed.problems, []);
+  assert.equal(followed.dataset!.samples.length, 3);
+  await writeText(path.join(root, 'train.txt'), `${path.join(outside, 'far.png')} 3\n../${path.basename(outside)}/far.png 3\nhappy/link.png 3\n`);
+  const list = await checkDataset(`list:${path.join(root, 'train.txt')}?symlinks=follow`);
+  assert.deepEqual(list.problems.map((p) => [p.kind, p.line]), [['escapes-root', 1], ['escapes-root', 2]], 'a listed path outside the root is refused even when links are followed');
+  await assert.rejects(loadDataset(`folder:${root}?symlinks=maybe`), /symlinks=maybe: expected follow or refuse/);
+});
+
+/** A valid 1-bit PNG of side x side pixels, deflated as a stream (never held raw in memory). */
+async function bombPng(side: number): Promise<Buffer> {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(side, 0);
+  ihdr.writeUInt32BE(side, 4);
+  ihdr[8] = 1; // 1 bit per pixel, grey
+  const row = Buffer.alloc(1 + Math.ceil(side / 8));
+  const deflate = zlib.createDeflate({ level: 1 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (d: Buffer) => parts.push(d));
+  const done = new Promise((resolve) => deflate.on('end', resolve));
+  for (let y = 0; y < side; y++) if (!deflate.write(row)) await new Promise((r) => deflate.once('drain', r));
+  deflate.end();
+  await done;
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', Buffer.concat(parts)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a decompression bomb (30000x30000 PNG, 0.9 gigapixel) is refused from its header: check and training decode stay in bounded memory', async () => {
+  const root = await tempDir();
+  await writeGrey(path.join(root, 'happy', 'ok.png'));
+  const bomb = await bombPng(30000);
+  assert.ok(bomb.length < 1024 * 1024, `the bomb is small on disk (${bomb.length} bytes)`);
+  await writeFile(path.join(root, 'happy', 'bomb.png'), bomb);
+  const before = process.resourceUsage().maxRSS; // peak resident set, KiB
+  const { dataset, problems } = await checkDataset(`folder:${root}`);
+  assert.deepEqual(problems.map((p) => [p.kind, path.basename(p.file!)]), [['huge-image', 'bomb.png']]);
+  assert.match(problems[0].message, /30000x30000 png is over the 50 megapixel decode limit; not decoded/);
+  assert.deepEqual(dataset!.samples.map((s) => s.id), ['happy/ok.png']);
+  // Training's decoder refuses it too (it would need 900 MB as grey, 2.7 GB as RGB).
+  const all = await loadDataset(`folder:${root}`);
+  const sample = all.samples.find((s) => s.id === 'happy/bomb.png')!;
+  await assert.rejects(decodeImage(all, sample, 64), (e: unknown) => e instanceof DatasetError && /pixel limit/i.test(e.message));
+  const grew = (process.resourceUsage().maxRSS - before) / 1024;
+  assert.ok(grew < 300, `peak memory grew by ${grew.toFixed(0)} MiB while checking and decoding the bomb`);
+});
+
+test('label lines: BOM, CRLF, a final newline or none, and one non-UTF-8 line reported on its own', () => {
+  const lines = (b: Buffer) => splitLabelLines(b).map((l) => [l.line, l.text, !!l.badEncoding]);
+  assert.deepEqual(lines(Buffer.from('\uFEFFa 1\r\nb 2\r\n')), [[1, 'a 1', false], [2, 'b 2', false]]);
+  assert.deepEqual(lines(Buffer.from('a 1\n\nb 2')), [[1, 'a 1', false], [2, '', false], [3, 'b 2', false]]);
+  assert.deepEqual(lines(Buffer.from('')), []);
+  assert.deepEqual(lines(Buffer.from('\uFEFF')), []);
+  const mixed = Buffer.concat([Buffer.from('ok 1\ncaf'), Buffer.from([0xe9]), Buffer.from('.png 2\nfine 3\n')]);
+  assert.deepEqual(lines(mixed), [[1, 'ok 1', false], [2, 'caf\uFFFD.png 2', true], [3, 'fine 3', false]]);
+  assert.equal(splitLabelLines(mixed)[1].raw?.toString('latin1'), 'caf\xe9.png 2');
 });

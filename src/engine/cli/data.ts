@@ -1,8 +1,8 @@
 // `kefer data check SPEC` and `kefer data generate OUT`: dataset inspection and synthetic data.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkDataset, countsByClass } from '../data/index.js';
-import { formatProblem } from '../data/problems.js';
+import { checkDataset, countsByClass, type CheckResult } from '../data/index.js';
+import { CHECK_EXIT, checkExitCode, checkReportJson, formatProblemGroups, layoutLine, problemSummary } from '../data/report.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from './errors.js';
@@ -10,14 +10,22 @@ import { UserError } from './errors.js';
 export const summary = 'check a dataset spec (counts, every problem) or generate a synthetic dataset';
 
 const USAGE = `usage:
-  kefer data check SPEC [--no-images]
+  kefer data check SPEC [--no-images] [--json]
       SPEC = <format>:<path>[#split][?key=val&...], formats: ferplus folder rafdb fer2013 affectnet ckplus list synthetic
-      prints counts per class and split, then every problem with file:line; exit 1 if any problem.
-      --no-images   skip decoding every image (faster; unreadable/truncated files are then not found)
+      Reads every line of the label files and checks every image (empty, not an image, header size over
+      the decode limit, wrong size for the layout, truncated or corrupt), then prints the layout it found
+      (and what it saw when unsure), counts per class and split, and every problem in one pass, grouped
+      by kind with counts, each as file:line [field]: message.
+      --no-images   skip the image checks (faster; bad image files are then not found)
+      --json        one JSON object on stdout: layout, counts, byKind, problems[{kind,file,line,field,sample,message}]
+      spec options: ?size=WxH|any (image size the layout requires), ?classes=7|8, ?codes=... (folder, list)
+      exit status: 0 no problems, 1 problems found (the dataset was read; every problem is listed),
+                   2 usage error, 3 the dataset could not be read at all (no label file, unknown
+                   layout or format, the RAF-DB compound subset, ...)
   kefer data generate OUT [--per-class N] [--classes 7|8] [--seed N] [--size N] [--rgb]
       writes OUT/{train,valid,test}/{class}/*.png and OUT/SYNTHETIC.md (generated faces, not real data)`;
 
-const rel = (file: string) => {
+export const rel = (file: string) => {
   const r = path.relative(process.cwd(), file);
   return r.length < file.length ? r : file;
 };
@@ -37,25 +45,58 @@ export function formatCounts(dataset: Dataset): string {
 }
 
 async function check(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-images': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { 'no-images': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    console.error(`kefer data check: ${(e as Error).message}\n${USAGE}`);
+    return CHECK_EXIT.usage;
+  }
+  const { positionals, values } = parsed;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) throw new UserError(`data check takes one SPEC\n${USAGE}`);
-  const { dataset, problems } = await checkDataset(positionals[0], { images: !values['no-images'] });
+  if (positionals.length !== 1) {
+    console.error(`kefer data check takes one SPEC\n${USAGE}`);
+    return CHECK_EXIT.usage;
+  }
+  const spec = positionals[0];
+  let result: CheckResult;
+  try {
+    result = await checkDataset(spec, { images: !values['no-images'] });
+  } catch (e) {
+    // An I/O error the readers do not turn into a problem (permissions, ...): the dataset is unreadable.
+    result = { problems: [{ kind: 'bad-layout', message: (e as Error).message }] };
+  }
+  const code = checkExitCode(result);
+  if (values.json) {
+    console.log(JSON.stringify(checkReportJson(spec, result, result.dataset ? countsByClass(result.dataset) : undefined), null, 2));
+    return code;
+  }
+  console.log(formatCheckReport(result));
+  return code;
+}
+
+/** The whole text report: dataset line, layout, counts, problems grouped by kind. */
+export function formatCheckReport(result: CheckResult): string {
+  const out: string[] = [];
+  const { dataset, problems } = result;
   if (dataset) {
-    console.log(`${dataset.format} ${dataset.root}${dataset.split ? ` #${dataset.split}` : ''}${dataset.synthetic ? '  [SYNTHETIC]' : ''}`);
-    console.log(`${dataset.samples.length} samples, ${dataset.classes.length} classes`);
-    console.log(formatCounts(dataset));
+    out.push(`${dataset.format} ${dataset.root}${dataset.split ? ` #${dataset.split}` : ''}${dataset.synthetic ? '  [SYNTHETIC]' : ''}`);
+    const layout = layoutLine(result);
+    if (layout) out.push(layout);
+    out.push(`${dataset.samples.length} usable samples, ${dataset.classes.length} classes`);
+    out.push(formatCounts(dataset));
+  } else {
+    out.push('the dataset could not be read:');
   }
   if (problems.length) {
-    console.log(`\n${problems.length} problem${problems.length === 1 ? '' : 's'}:`);
-    for (const p of problems) console.log(`  ${formatProblem(p, rel)}`);
-    return 1;
+    out.push('', `${problemSummary(problems)}:`, ...formatProblemGroups(problems, rel));
+  } else {
+    out.push('', 'no problems found');
   }
-  console.log('\nno problems found');
-  return 0;
+  return out.join('\n');
 }
 
 function intFlag(name: string, v: string | undefined, fallback: number, lo: number, hi: number): number {

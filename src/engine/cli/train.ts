@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
-import { countsByClass, loadDataset } from '../data/index.js';
+import { countsByClass } from '../data/index.js';
+import { dropListing, preflightDataset } from '../data/preflight.js';
+import { rel } from './data.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONES } from '../model/index.js';
 import { resolveTextEmbeddings } from '../text/index.js';
@@ -25,6 +27,10 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --val SPEC|none        validation split that selects the checkpoint (default: the dataset's own
                          validation split, else a stratified 10% hold-out; never the test split)
   --out DIR              run directory (checkpoints/best, checkpoints/last, run.json, events.jsonl)
+  --skip-bad             before the first step the dataset is checked (every label line and image, as
+                         'kefer data check' does); with problems training is refused with that report.
+                         --skip-bad trains without the bad samples instead, lists them, and records them
+                         in run.json (dataCheck) and events.jsonl
   --backbone NAME        resnet18 (default) | compact
   --input-size N         image side (default: 112 for resnet18, 48 for compact)
   --epochs N (50)  --max-steps N  --batch N (64)  --lr X (0.002)  --warmup-epochs N (1)  --warmup-lr X (1e-4)
@@ -67,7 +73,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
   init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
-  holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  holdout: { type: 'string' }, 'skip-bad': { type: 'boolean' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A spec without a split trains on the dataset's train split when it has one (never on test). */
@@ -124,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const backend = await initBackend(backendPref, log);
   if (oneOf(f, 'mode', ['full', 'head'] as const, 'full') === 'head') return runHead(f, print, log);
-  const original = trainSplitOnly(await loadDataset(f.data));
+  const pre = await preflight(f.data, !!f['skip-bad'], log);
+  const original = trainSplitOnly(pre.dataset);
   if (original.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
   const store = f.store ? openStore(f.store) : undefined;
   const full = store ? overlaid(store, original, f.store!, log) : original;
@@ -149,7 +156,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await train(cfg, {
       train: choice.train, val: choice.val, valDescription: choice.description, text, backend,
       outDir: path.resolve(f.out), resume: !!f.resume, signal: controller.signal, onEvent: print,
-      diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'),
+      diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'), dataCheck: pre.record,
     });
     if (store) {
       const r = registerTrainedRun(store, original, f.data, result, { backbone: cfg.backbone, config: cfg, textSource: text.source.description, backend: `${backend.name} (${backend.detail})`, parent: f.parent });
@@ -163,6 +170,18 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/** Checks the dataset before the first step: refuses it with the check's report, or drops and lists the bad samples. */
+async function preflight(spec: string, skipBad: boolean, log: (m: string) => void) {
+  const pre = await preflightDataset(spec, { skipBad }, rel);
+  if (pre.record.dropped.length) {
+    log(`--skip-bad: training without ${pre.record.dropped.length} problem line(s)/file(s) found by the data check:`);
+    for (const line of dropListing(pre.result.problems, rel, 50)) log(line);
+  } else {
+    log(`data check: ${spec}: no problems (${pre.dataset.samples.length} samples)`);
+  }
+  return pre;
+}
+
 /** The dataset with the store's relabel overlay applied, saying what changed. */
 function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: string) => void): Dataset {
   const o = withOverlay(store, dataset);
@@ -173,7 +192,7 @@ function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: st
 /** `--mode head`: the quick retrain on a frozen encoder's cached features. */
 async function runHead(f: Record<string, unknown>, print: ReturnType<typeof createPrinter>, log: (m: string) => void): Promise<number> {
   if (!f.checkpoint) throw new UserError("--mode head needs --checkpoint DIR (a full run's checkpoints/best)");
-  const all = await loadDataset(f.data as string); // every split: trains on 'train', re-scores all
+  const all = (await preflight(f.data as string, !!f['skip-bad'], log)).dataset; // every split: trains on 'train', re-scores all
   const store = f.store ? openStore(f.store as string) : undefined;
   try {
     const ds = store ? overlaid(store, all, f.store as string, log) : all;

@@ -1,7 +1,7 @@
 // Helpers shared by the readers: split names, the `classes` option, csv lines, directory listings.
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { classList, classIndex, type ClassName } from '../classes.js';
+import type { ProblemSink } from './problems.js';
 import { DatasetError, type DataSpec, type Sample } from './types.js';
 
 export const IMAGE_EXTS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif']);
@@ -66,57 +66,7 @@ export function splitCsvLine(line: string): string[] {
   return out;
 }
 
-/** Splits file text into lines (CRLF-safe); a trailing empty line is dropped. */
-export function textLines(text: string): string[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  if (lines.length && lines[lines.length - 1] === '') lines.pop();
-  return lines;
-}
-
-/**
- * Cached directory listings: checking 30k+ listed images against one readdir per folder is far
- * cheaper than one stat per file.
- */
-export class DirIndex {
-  private cache = new Map<string, Promise<Set<string> | undefined>>();
-
-  list(dir: string): Promise<Set<string> | undefined> {
-    let p = this.cache.get(dir);
-    if (!p) {
-      p = readdir(dir).then(
-        (names) => new Set(names),
-        () => undefined,
-      );
-      this.cache.set(dir, p);
-    }
-    return p;
-  }
-
-  async has(file: string): Promise<boolean> {
-    const names = await this.list(path.dirname(file));
-    return names?.has(path.basename(file)) ?? false;
-  }
-}
-
-/** Subfolders and files of a folder, sorted by name for deterministic sample order; undefined if absent. */
-export async function listDir(dir: string): Promise<{ dirs: string[]; files: string[] } | undefined> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return undefined;
-  }
-  const dirs: string[] = [];
-  const files: string[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue; // .DS_Store, .git, ...
-    if (e.isDirectory()) dirs.push(e.name);
-    else if (e.isFile() || e.isSymbolicLink()) files.push(e.name);
-  }
-  dirs.sort();
-  files.sort();
-  return { dirs, files };
-}
+export { DirIndex, listDir, readLabelLines, type LabelLine } from './files.js';
 
 /** Forward-slash path of `file` relative to `root` (Sample.path convention). */
 export function relPath(root: string, file: string): string {
@@ -130,25 +80,77 @@ export function filterSplit(samples: Sample[], split: string | undefined): Sampl
   return samples.filter((s) => normalizeSplit(s.split) === want);
 }
 
-/** Reports duplicate ids (keeps the first occurrence). */
+/** A sample before de-duplication, with where it was listed. */
+export type Listed = Sample & { file?: string; line?: number };
+
+/**
+ * Drops repeated ids. The same id with the same label is a duplicate (the first is kept); with two
+ * labels it is a conflict, and both are dropped, since nothing says which label is right.
+ */
 export function dedupe(
-  samples: (Sample & { file?: string; line?: number })[],
-  report: (id: string, file: string | undefined, line: number | undefined, firstAt: string) => void,
+  samples: Listed[],
+  report: ProblemSink,
+  classes: readonly string[],
+  what = 'listed',
 ): Sample[] {
-  const seen = new Map<string, string>();
-  const out: Sample[] = [];
+  const first = new Map<string, Listed>();
+  // id -> label -> first listing with that label: a repeat of a label already seen is a duplicate,
+  // a new label for a seen id is a conflict.
+  const byLabel = new Map<string, Map<number, Listed>>();
+  const conflicted = new Set<string>();
+  const where = (s: Listed) => (s.file ? `${s.file}${s.line !== undefined ? `:${s.line}` : ''}` : s.path);
   for (const s of samples) {
-    const where = s.file ? `${s.file}${s.line !== undefined ? `:${s.line}` : ''}` : s.path;
-    const first = seen.get(s.id);
-    if (first !== undefined) {
-      report(s.id, s.file, s.line, first);
+    const labels = byLabel.get(s.id);
+    if (!labels) {
+      first.set(s.id, s);
+      byLabel.set(s.id, new Map([[s.label, s]]));
       continue;
     }
-    seen.set(s.id, where);
+    const same = labels.get(s.label);
+    if (same) {
+      report({ kind: 'duplicate-id', message: `${s.id} ${what} twice with the same label (first at ${where(same)}; kept once)`, file: s.file, line: s.line, field: 'id' });
+    } else {
+      const f = labels.values().next().value as Listed;
+      labels.set(s.label, s);
+      conflicted.add(s.id);
+      report({
+        kind: 'conflicting-label',
+        message: `${s.id} ${what} as ${classes[s.label]} here and as ${classes[f.label]} at ${where(f)}; both dropped`,
+        file: s.file,
+        line: s.line,
+        field: 'label',
+      });
+    }
+  }
+  const out: Sample[] = [];
+  for (const s of first.values()) {
+    if (conflicted.has(s.id)) continue;
     const { file: _f, line: _l, ...plain } = s;
     out.push(plain);
   }
   return out;
+}
+
+/**
+ * The `?symlinks=follow|refuse` option. By default a symlink leading outside the dataset root is refused
+ * (a downloaded dataset must not make the tools read ~/.ssh); `follow` trusts links the user made, such
+ * as a `kefer store export --format folder` export.
+ */
+export function followSymlinks(spec: DataSpec): boolean {
+  const v = spec.options.symlinks;
+  if (v === undefined || v === 'refuse') return false;
+  if (v === 'follow') return true;
+  throw new DatasetError(`option symlinks=${v}: expected follow or refuse`);
+}
+
+/** The `?size=WxH|any` option: the image size every image must have (default: the layout's). */
+export function imageSizeOption(spec: DataSpec, fallback: number | undefined): { width: number; height: number } | undefined {
+  const v = spec.options.size;
+  if (v === undefined) return fallback === undefined ? undefined : { width: fallback, height: fallback };
+  if (v === 'any') return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v);
+  if (!m) throw new DatasetError(`option size=${v}: expected WxH, N or any`);
+  return { width: Number(m[1]), height: Number(m[2] ?? m[1]) };
 }
 
 export function rootOf(spec: DataSpec): string {

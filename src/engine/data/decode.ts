@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { MAX_IMAGE_PIXELS } from './imageCheck.js';
 import { canResizeLikeVips, decodeSimplePng, resizeLikeVips, type Pixels8 } from './pngFastPath.js';
 import { DatasetError, type Dataset, type Sample } from './types.js';
 
@@ -14,8 +15,9 @@ export function sampleFile(dataset: Dataset, sample: Sample): string {
 function source(dataset: Dataset, sample: Sample): sharp.Sharp {
   const px = sample.pixels;
   // failOn 'truncated': real datasets contain JPEGs with harmless warnings, but a cut-off file must fail.
-  if (px) return sharp(px.data, { raw: { width: px.width, height: px.height, channels: px.channels }, failOn: 'truncated' });
-  return sharp(sampleFile(dataset, sample), { failOn: 'truncated' });
+  // limitInputPixels: the header's size is checked before decoding, so a decompression bomb never allocates.
+  if (px) return sharp(px.data, { raw: { width: px.width, height: px.height, channels: px.channels }, failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS });
+  return sharp(sampleFile(dataset, sample), { failOn: 'truncated', limitInputPixels: MAX_IMAGE_PIXELS });
 }
 
 function toRgb(data: Buffer, channels: number, pixels: number): Uint8Array {
@@ -52,7 +54,7 @@ async function decodeFast(dataset: Dataset, sample: Sample, size: number): Promi
     try {
       // Synchronous on purpose: a small local file reads in ~10 us, while fs.promises' open/stat/read/close
       // round trips through the libuv pool cost ~0.25 ms, more than the decode and resize together.
-      img = decodeSimplePng(readFileSync(sampleFile(dataset, sample)));
+      img = decodeSimplePng(readFileSync(sampleFile(dataset, sample)), MAX_IMAGE_PIXELS);
     } catch {
       return null; // unreadable or corrupt: sharp's decode produces the error the user sees
     }
@@ -72,15 +74,6 @@ export async function decodeWithSharp(dataset: Dataset, sample: Sample, size: nu
     return toRgb(data, info.channels, size * size);
   } catch (e) {
     throw new DatasetError(`cannot decode image ${sample.id}: ${(e as Error).message}`, sampleFile(dataset, sample));
-  }
-}
-
-/** Fully decodes an image at its own size (checkDataset uses it to find unreadable or truncated files). */
-export async function verifyImage(dataset: Dataset, sample: Sample): Promise<void> {
-  try {
-    await source(dataset, sample).raw().toBuffer();
-  } catch (e) {
-    throw new DatasetError(`unreadable or truncated image: ${(e as Error).message}`, sampleFile(dataset, sample));
   }
 }
 

@@ -1,16 +1,17 @@
 // Public entry of the data layer: load (strict) or check (collect every problem) a dataset spec.
 import type { ClassName } from '../classes.js';
-import { mapLimit, verifyImage } from './decode.js';
+import { mapLimit, sampleFile } from './decode.js';
+import { inspectImageFile } from './imageCheck.js';
 import type { Problem } from './problems.js';
 import { READERS } from './registry.js';
 import { DATA_FORMATS, isDataFormat, toSpec } from './spec.js';
-import { DatasetError, type Dataset, type DataSpec } from './types.js';
+import { DatasetError, type Dataset, type DataSpec, type LayoutVerdict } from './types.js';
 
 export { DATA_FORMATS, formatSpec, parseSpec } from './spec.js';
-export { formatProblem, type Problem, type ProblemKind } from './problems.js';
+export { formatProblem, groupProblems, PROBLEM_KINDS, type Problem, type ProblemKind } from './problems.js';
 export { createImageCache, decodeBatch, decodeImage, type ImageCache } from './decode.js';
 export { generateSyntheticDataset, type SyntheticOptions } from './synthetic.js';
-export { DatasetError, describeDataset, type Dataset, type DataSpec, type Sample } from './types.js';
+export { DatasetError, describeDataset, type Dataset, type DataSpec, type LayoutVerdict, type Sample } from './types.js';
 
 function readerFor(spec: DataSpec) {
   if (!isDataFormat(spec.format)) {
@@ -26,19 +27,26 @@ export async function loadDataset(spec: string | DataSpec): Promise<Dataset> {
 }
 
 export interface CheckOptions {
-  /** Fully decode every image to find unreadable or truncated files (default true). */
+  /** Check every image file: size 0, format, header dimensions, layout size, full decode (default true). */
   images?: boolean;
   concurrency?: number;
 }
 
+export interface CheckResult {
+  /** Absent when the spec cannot be read at all (unknown format, no label file, wrong subset, ...). */
+  dataset?: Dataset;
+  /** Every problem, readers' first (label-file order), then image checks in sample order. */
+  problems: Problem[];
+  /** The reader's layout verdict and what it rests on. */
+  layout?: LayoutVerdict;
+}
+
 /**
- * Reads a dataset and lists every problem instead of stopping at the first. `dataset` is absent when
- * the spec cannot be read at all (unknown format, no label file, wrong subset, ...).
+ * Reads a dataset and lists every problem instead of stopping at the first: every line is read and,
+ * unless `images: false`, every image is checked. Samples whose image has a problem are left out of
+ * `dataset` (their problem names the sample), so what is returned is what training may use.
  */
-export async function checkDataset(
-  spec: string | DataSpec,
-  opts: CheckOptions = {},
-): Promise<{ dataset?: Dataset; problems: Problem[] }> {
+export async function checkDataset(spec: string | DataSpec, opts: CheckOptions = {}): Promise<CheckResult> {
   const problems: Problem[] = [];
   let dataset: Dataset;
   try {
@@ -51,18 +59,21 @@ export async function checkDataset(
   }
   if (opts.images ?? true) {
     // Collected per sample, then appended in sample order, so the report does not depend on timing.
-    const bad = await mapLimit(dataset.samples, opts.concurrency ?? 4, async (sample): Promise<Problem | undefined> => {
-      try {
-        await verifyImage(dataset, sample);
-        return undefined;
-      } catch (e) {
-        const err = e as DatasetError;
-        return { kind: 'bad-image', message: err.reason, file: err.file };
-      }
+    const found = await mapLimit(dataset.samples, opts.concurrency ?? 4, async (sample): Promise<Problem | undefined> => {
+      if (sample.pixels) return undefined; // in-memory pixels were checked by the reader
+      const file = sampleFile(dataset, sample);
+      const f = await inspectImageFile(file, dataset.imageSize);
+      return f && { kind: f.kind, message: f.message, file, sample: sample.id };
     });
-    for (const p of bad) if (p) problems.push(p);
+    const bad = new Set<string>();
+    for (const p of found) {
+      if (!p) continue;
+      problems.push(p);
+      bad.add(p.sample!);
+    }
+    if (bad.size) dataset = { ...dataset, samples: dataset.samples.filter((s) => !bad.has(s.id)) };
   }
-  return { dataset, problems };
+  return { dataset, problems, layout: dataset.layout };
 }
 
 export interface ClassCounts {

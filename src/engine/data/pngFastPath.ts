@@ -25,8 +25,13 @@ function isPng(bytes: Uint8Array): boolean {
  * no palette, no transparency, no embedded ICC profile (sharp would colour-convert through it).
  * Returns null for anything else (the caller uses sharp). Throws on a corrupt or truncated file.
  */
-export function decodeSimplePng(bytes: Uint8Array): Pixels8 | null {
+export function decodeSimplePng(bytes: Uint8Array, maxPixels = Infinity): Pixels8 | null {
   if (!isPng(bytes)) return null;
+  // IHDR's width and height (bytes 16..23): an image over the budget goes to sharp, which refuses it unread.
+  if (bytes.length >= 24) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(16) * view.getUint32(20) > maxPixels) return null;
+  }
   const png = decode(bytes);
   if (png.depth !== 8 || (png.channels !== 1 && png.channels !== 3)) return null;
   if (png.palette || png.transparency || png.iccEmbeddedProfile) return null;

@@ -2,13 +2,24 @@
 // `checkDataset` can list all of them while `loadDataset` (a throwing sink) stops at the first.
 import { DatasetError } from './types.js';
 
-export type ProblemKind =
-  | 'unknown-code' // a label / folder name that maps to no class
-  | 'missing-file' // listed image not on disk, or a required label file missing
-  | 'duplicate-id'
-  | 'bad-image' // unreadable or truncated image
-  | 'bad-line' // malformed line in a label file
-  | 'bad-layout'; // folder structure the reader does not understand
+/** Every kind, in the order reports group them; each is one thing the user fixes in one way. */
+export const PROBLEM_KINDS = [
+  'missing-file', // listed image not on disk, or a required label file missing
+  'escapes-root', // a listed path or a symlink that leads outside the dataset root (refused)
+  'bad-encoding', // a label line or file name that is not UTF-8
+  'bad-line', // malformed line in a label file (columns, name pattern, vote arity)
+  'unknown-code', // a label / folder name / vote count that maps to no class or is out of range
+  'duplicate-id', // the same id listed twice with the same label (the first is kept)
+  'conflicting-label', // the same id listed twice with two labels (both dropped)
+  'empty-image', // zero-byte image file (or empty pixels field)
+  'not-image', // a file whose bytes are no image format
+  'huge-image', // header dimensions over the decode budget (never decoded)
+  'wrong-size', // image size is not the layout's (e.g. FER2013 48x48)
+  'bad-image', // truncated or corrupt image: the decoder fails
+  'bad-layout', // nothing readable: no label file, wrong subset, unknown format
+] as const;
+
+export type ProblemKind = (typeof PROBLEM_KINDS)[number];
 
 export interface Problem {
   kind: ProblemKind;
@@ -17,6 +28,10 @@ export interface Problem {
   file?: string;
   /** 1-based line in `file`. */
   line?: number;
+  /** Column or part of the line concerned ("label", "votes", "pixels", "name", ...). */
+  field?: string;
+  /** Id of the sample the problem drops, when the reader had made one (image checks). */
+  sample?: string;
 }
 
 export type ProblemSink = (problem: Problem) => void;
@@ -26,7 +41,18 @@ export const throwingSink: ProblemSink = (p) => {
   throw new DatasetError(p.message, p.file, p.line);
 };
 
+/** "file:line [field]" of a problem (empty when it names no file). */
+export function problemLocation(p: Problem, rel?: (file: string) => string): string {
+  if (!p.file) return p.field ? `[${p.field}]` : '';
+  return `${rel ? rel(p.file) : p.file}${p.line !== undefined ? `:${p.line}` : ''}${p.field ? ` [${p.field}]` : ''}`;
+}
+
 export function formatProblem(p: Problem, rel?: (file: string) => string): string {
-  const where = p.file ? `${rel ? rel(p.file) : p.file}${p.line !== undefined ? `:${p.line}` : ''}: ` : '';
-  return `${where}${p.message} [${p.kind}]`;
+  const where = problemLocation(p, rel);
+  return `${where ? `${where}: ` : ''}${p.message} [${p.kind}]`;
+}
+
+/** Problems grouped by kind in PROBLEM_KINDS order, each group in report order. */
+export function groupProblems(problems: readonly Problem[]): { kind: ProblemKind; problems: Problem[] }[] {
+  return PROBLEM_KINDS.map((kind) => ({ kind, problems: problems.filter((p) => p.kind === kind) })).filter((g) => g.problems.length > 0);
 }

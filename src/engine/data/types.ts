@@ -43,6 +43,20 @@ export interface Dataset {
   samples: Sample[];
   /** True for generated data; UIs and reports must label it as synthetic. */
   synthetic?: boolean;
+  /** Which on-disk layout the reader found, and what it based that on. */
+  layout?: LayoutVerdict;
+  /** Image size the layout defines (FER2013 48x48, RAF-DB aligned 100x100); absent when sizes vary. */
+  imageSize?: { width: number; height: number };
+}
+
+/** A reader's verdict on the layout, weighed over the whole label file or folder, never one line. */
+export interface LayoutVerdict {
+  /** e.g. "rafdb-basic", "affectnet-npy", "fer2013-csv", "class-folders". */
+  name: string;
+  /** What the verdict rests on, in words ("24 lines: 23 basic train_NNNNN/test_NNNN names, ..."). */
+  evidence: string;
+  /** False when the evidence was mixed; the reader still read and checked every line. */
+  sure: boolean;
 }
 
 /** `<format>:<root>[#split]` of a loaded dataset, for logs, events and export metadata. */

@@ -5,6 +5,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createImageCache, type ImageCache } from '../data/decode.js';
+import type { DataCheckRecord } from '../data/preflight.js';
 import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
@@ -117,6 +118,8 @@ export interface TrainInputs {
   onEvent?: (e: EngineEvent) => void;
   /** Per-sample diagnostics after training: none, the validation set, or train + validation. */
   diagnose?: 'none' | 'val' | 'all';
+  /** The data pre-flight's findings (problems dropped with --skip-bad), recorded in run.json and events. */
+  dataCheck?: DataCheckRecord;
   /** Optional shared image caches (tests and the CLI reuse decoded images). */
   trainImages?: ImageCache;
   valImages?: ImageCache;
@@ -273,12 +276,17 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     : runtime === 'onnx'
       ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${threadsText}); ${head}${notOnednn}` }
       : inputs.backend;
-  await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, runtime, backend: backendUsed, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, started: new Date().toISOString() }, null, 2) + '\n');
+  await writeFile(runFile, JSON.stringify({ status: 'running', config: cfg, runtime, backend: backendUsed, textSource: inputs.text.source, dataset: { format: inputs.train.format, root: inputs.train.root, split: inputs.train.split, n: nTrain, synthetic: !!inputs.train.synthetic }, validation: inputs.valDescription ?? null, dataCheck: inputs.dataCheck ?? null, started: new Date().toISOString() }, null, 2) + '\n');
   await log({
     type: 'start', runDir, backend: backendUsed, textSource: inputs.text.source.description, textKind: inputs.text.source.kind,
     dataset: describeDataset(inputs.train),
     nTrain, nVal: inputs.val?.samples.length ?? 0, epochs: cfg.epochs, stepsPerEpoch, backbone: cfg.backbone, synthetic: !!inputs.train.synthetic,
   });
+  const dropped = inputs.dataCheck?.dropped ?? [];
+  if (dropped.length) {
+    const kinds = Object.entries(inputs.dataCheck!.byKind).map(([k, n]) => `${n} ${k}`).join(', ');
+    await log({ type: 'log', level: 'warn', message: `--skip-bad: trained without ${dropped.length} problem line(s)/file(s) of ${inputs.dataCheck!.spec} (${kinds}); each is listed in run.json dataCheck.dropped` });
+  }
 
   const x = new Float32Array(bs * size * size * 3);
   const per = size * size * 3;

@@ -1,7 +1,7 @@
 // CK+48: class folders of S<subject>_<seq>_<frame>.png. Cross-validation folds split by subject, never by
 // file, because consecutive frames of one sequence are near-duplicates.
 import path from 'node:path';
-import { classesOption, classList, dedupe, indexIn } from '../common.js';
+import { classesOption, classList, dedupe, imageSizeOption, indexIn } from '../common.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
 import { scanClassFolders } from './folder.js';
@@ -40,7 +40,7 @@ export async function readCkplus(spec: DataSpec, report: ProblemSink = throwingS
     const base = path.basename(s.file);
     const m = NAME.exec(base);
     if (!m) {
-      report({ kind: 'bad-line', message: `file name '${base}' is not S<subject>_<seq>_<frame>.png`, file: s.file });
+      report({ kind: 'bad-line', message: `file name '${base}' is not S<subject>_<seq>_<frame>.png`, file: s.file, field: 'name' });
       continue;
     }
     const label = indexIn(classes, s.className);
@@ -51,9 +51,9 @@ export async function readCkplus(spec: DataSpec, report: ProblemSink = throwingS
   let folds: Map<number, number> | undefined;
   if (fold) folds = subjectFolds(parsed.map((p) => p.subject), fold.n);
   const withSplit = parsed.map(({ subject, ...s }) => ({ ...s, split: folds ? (folds.get(subject) === fold!.k ? 'test' : 'train') : 'all' }));
-  let samples = dedupe(withSplit, (id, file, _line, first) =>
-    report({ kind: 'duplicate-id', message: `frame ${id} appears twice (also ${first})`, file }),
-  );
+  let samples = dedupe(withSplit, report, classes, 'filed');
   if (fold?.part) samples = samples.filter((s) => s.split === fold.part);
-  return { format: 'ckplus', root: scan.root, classes, split: spec.split, samples };
+  const imageSize = imageSizeOption(spec, 48);
+  const layout = { name: 'ckplus', evidence: `${parsed.length} S<subject>_<seq>_<frame> images in class folders`, sure: true };
+  return { format: 'ckplus', root: scan.root, classes, split: spec.split, samples, layout, ...(imageSize ? { imageSize } : {}) };
 }

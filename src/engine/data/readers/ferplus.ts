@@ -1,12 +1,13 @@
 // FERPlus: FER2013 PNGs with Microsoft's 10-annotator votes, labelled by the FER+ majority rule.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CANONICAL_CLASSES, classIndex, type ClassName } from '../../classes.js';
 import { argmax, FERPLUS_VOTE_RULES, voteDistribution, type FerplusVoteRule } from '../ferplusVotes.js';
 import { FERPLUS_VOTE_COLUMNS } from '../codes.js';
-import { classesOption, classList, dedupe, DirIndex, indexIn, normalizeSplit, relPath, rootOf, splitCsvLine, textLines } from '../common.js';
+import { classesOption, classList, dedupe, DirIndex, imageSizeOption, indexIn, normalizeSplit, readLabelLines, relPath, rootOf, splitCsvLine, type Listed, followSymlinks } from '../common.js';
+import { badEncodingMessage, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
-import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
+import { DatasetError, type Dataset, type DataSpec } from '../types.js';
 
 const FOLDERS: Record<string, string> = { train: 'FER2013Train', valid: 'FER2013Valid', test: 'FER2013Test' };
 
@@ -56,6 +57,15 @@ async function dataDir(root: string): Promise<string> {
   throw new DatasetError(`no FER2013Train/FER2013Valid/FER2013Test folder in ${root} or ${path.join(root, 'data')}`, root);
 }
 
+/** FER+ rows hold the votes of 10 annotators; a count or total above that is not a FER+ vote row. */
+const ANNOTATORS = 10;
+
+/** A label.csv header line (some exports add one): its vote columns are names, not counts. */
+function isHeader(cols: string[]): boolean {
+  const lower = cols.map((c) => c.trim().toLowerCase());
+  return lower.includes('neutral') && lower.includes('happiness') && !cols.slice(2).some((c) => /^\s*\d+\s*$/.test(c));
+}
+
 export async function readFerplus(spec: DataSpec, report: ProblemSink = throwingSink): Promise<Dataset> {
   const root = rootOf(spec);
   const classes = classList(classesOption(spec, 8));
@@ -67,32 +77,55 @@ export async function readFerplus(spec: DataSpec, report: ProblemSink = throwing
     if (!FOLDERS[s]) throw new DatasetError(`ferplus has splits train, valid, test; got '${spec.split}'`);
     splits = [s];
   }
-  const index = new DirIndex();
-  const all: (Sample & { file: string; line: number })[] = [];
+  const index = new DirIndex(root, followSymlinks(spec));
+  const all: Listed[] = [];
+  const found: string[] = [];
   for (const split of splits) {
     const folder = path.join(dir, FOLDERS[split]);
     const labelFile = path.join(folder, 'label.csv');
-    let text: string;
+    let lines: LabelLine[];
     try {
-      text = await readFile(labelFile, 'utf8');
+      lines = await readLabelLines(labelFile);
     } catch {
       report({ kind: 'missing-file', message: `label file missing for split ${split}`, file: labelFile });
       continue;
     }
-    const names = await index.list(folder);
-    const lines = textLines(text);
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      if (!lines[i].trim()) continue;
-      const cols = splitCsvLine(lines[i]);
+    found.push(FOLDERS[split]);
+    let first = true;
+    for (const l of lines) {
+      const at = { file: labelFile, line: l.line };
+      if (!l.text.trim()) continue;
+      if (l.badEncoding) {
+        report({ kind: 'bad-encoding', message: badEncodingMessage(l), ...at, field: 'name' });
+        first = false;
+        continue;
+      }
+      const cols = splitCsvLine(l.text);
+      if (first && isHeader(cols)) {
+        first = false;
+        continue;
+      }
+      first = false;
       if (cols.length !== 2 + FERPLUS_VOTE_COLUMNS.length) {
-        report({ kind: 'bad-line', message: `expected 12 columns (name, box, 10 vote counts), got ${cols.length}`, file: labelFile, line });
+        report({ kind: 'bad-line', message: `expected name, box and ${FERPLUS_VOTE_COLUMNS.length} vote counts (${FERPLUS_VOTE_COLUMNS.join(', ')}), got ${Math.max(0, cols.length - 2)} after name and box`, ...at, field: 'votes' });
         continue;
       }
       const name = cols[0].trim();
+      if (!name) {
+        report({ kind: 'bad-line', message: 'empty image name', ...at, field: 'name' });
+        continue;
+      }
       const votes = cols.slice(2).map((c) => (/^\s*\d+\s*$/.test(c) ? Number(c) : NaN));
-      if (!name || votes.some((x) => Number.isNaN(x))) {
-        report({ kind: 'bad-line', message: `vote counts must be non-negative integers: '${lines[i]}'`, file: labelFile, line });
+      const bad = votes.findIndex((x) => Number.isNaN(x));
+      if (bad >= 0) {
+        report({ kind: 'bad-line', message: `vote count '${cols[2 + bad].trim()}' for ${FERPLUS_VOTE_COLUMNS[bad]} is not a non-negative integer`, ...at, field: 'votes' });
+        continue;
+      }
+      const over = votes.findIndex((x) => x > ANNOTATORS);
+      const total = votes.reduce((a, b) => a + b, 0);
+      if (over >= 0 || total > ANNOTATORS) {
+        const what = over >= 0 ? `vote count ${votes[over]} for ${FERPLUS_VOTE_COLUMNS[over]}` : `votes totalling ${total}`;
+        report({ kind: 'unknown-code', message: `${what} is out of range: FER+ has ${ANNOTATORS} annotators per image`, ...at, field: 'votes' });
         continue;
       }
       const canonical = canonicalVotes(votes);
@@ -108,16 +141,18 @@ export async function readFerplus(spec: DataSpec, report: ProblemSink = throwing
         label = indexIn(classes, CANONICAL_CLASSES[argmax(d)]);
       }
       if (label === undefined) continue; // contempt in a 7-class run
-      if (!names?.has(name)) {
-        report({ kind: 'missing-file', message: `image ${name} listed but not found in ${folder}`, file: labelFile, line });
+      const file = path.resolve(folder, name);
+      const where = await index.locate(file);
+      if (!where.ok) {
+        if (where.missing) report({ kind: 'missing-file', message: `image ${name} listed but not found in ${folder}`, ...at, field: 'name' });
+        else report({ kind: 'escapes-root', message: `image ${name} refused: ${where.reason}`, ...at, field: 'name' });
         continue;
       }
-      const file = path.join(folder, name);
-      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, votes: canonical, file: labelFile, line });
+      all.push({ id: `${FOLDERS[split]}/${name}`, path: relPath(root, file), label, split, votes: canonical, ...at });
     }
   }
-  const samples = dedupe(all, (id, file, line, first) =>
-    report({ kind: 'duplicate-id', message: `duplicate image ${id} (first listed at ${first})`, file, line }),
-  );
-  return { format: 'ferplus', root, classes, split: splits.length === 1 ? splits[0] : undefined, samples };
+  const samples = dedupe(all, report, classes);
+  const layout = { name: 'ferplus', evidence: `${relPath(root, dir) || '.'}/{${found.join(',')}}/label.csv`, sure: true };
+  const imageSize = imageSizeOption(spec, 48);
+  return { format: 'ferplus', root, classes, split: splits.length === 1 ? splits[0] : undefined, samples, layout, ...(imageSize ? { imageSize } : {}) };
 }

@@ -4,9 +4,10 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalClassName, type ClassName } from '../../classes.js';
 import { CODE_TABLES, isCodeTableName, lookupCode, type CodeTable } from '../codes.js';
-import { classesOption, classList, indexIn, isImageFile, isKnownSplit, listDir, normalizeSplit, relPath, rootOf } from '../common.js';
+import { classesOption, classList, followSymlinks, imageSizeOption, indexIn, isImageFile, isKnownSplit, listDir, normalizeSplit, relPath, rootOf } from '../common.js';
+import { escapeBytes, escapingTarget } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
-import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
+import { DatasetError, type Dataset, type DataSpec, type LayoutVerdict, type Sample } from '../types.js';
 
 /** Marker file written by the synthetic generator; its presence makes a folder dataset synthetic. */
 export const SYNTHETIC_MARKER = 'SYNTHETIC.md';
@@ -24,6 +25,7 @@ export interface FolderScan {
   split?: string;
   samples: FolderSample[];
   synthetic: boolean;
+  layout: LayoutVerdict;
 }
 
 function codeTableOption(spec: DataSpec): CodeTable | undefined {
@@ -49,10 +51,21 @@ export async function scanClassFolders(spec: DataSpec, report: ProblemSink): Pro
   );
   if (top.dirs.length === 0) throw new DatasetError('no class folders (expected root/{class}/*.png or root/{split}/{class}/*.png)', root);
 
-  // Either the root holds class folders, or one level of split folders above them.
+  // Either the root holds class folders, or one level of split folders above them: weighed over every
+  // folder, so one stray folder does not turn the verdict.
   const parts: { dir: string; split: string }[] = [];
   let selected: string | undefined;
-  if (top.dirs.some(looksLikeClass)) {
+  const classLike = top.dirs.filter(looksLikeClass).length;
+  const splitLike = top.dirs.filter(isKnownSplit).length;
+  const classRoot = classLike > splitLike;
+  const layout: LayoutVerdict = {
+    name: 'class-folders',
+    evidence: classRoot
+      ? `${classLike} of ${top.dirs.length} folders in the root are class names or codes`
+      : `${splitLike} of ${top.dirs.length} folders in the root are split names (${top.dirs.join(', ')})`,
+    sure: classRoot ? splitLike === 0 : classLike === 0,
+  };
+  if (classRoot) {
     const base = path.basename(root);
     selected = spec.split !== undefined ? normalizeSplit(spec.split) : undefined;
     parts.push({ dir: root, split: selected ?? (isKnownSplit(base) ? normalizeSplit(base) : 'all') });
@@ -69,10 +82,25 @@ export async function scanClassFolders(spec: DataSpec, report: ProblemSink): Pro
   }
 
   const samples: FolderSample[] = [];
+  const follow = followSymlinks(spec);
+  const refuseEscape = async (file: string): Promise<boolean> => {
+    if (follow) return false;
+    const target = await escapingTarget(root, file);
+    if (target !== undefined) report({ kind: 'escapes-root', message: `symlink to ${target}, outside the dataset root; refused (spec option ?symlinks=follow trusts links you made)`, file });
+    return target !== undefined;
+  };
+  const reportBadNames = (dir: string, names: Buffer[], images: boolean) => {
+    for (const bad of names) {
+      if (images && !isImageFile(bad.toString('latin1'))) continue;
+      report({ kind: 'bad-encoding', message: `${images ? 'file' : 'folder'} name is not UTF-8 (rename it): '${escapeBytes(bad)}'`, file: path.join(dir, bad.toString('utf8')), field: 'name' });
+    }
+  };
   for (const part of parts) {
     const listing = part.dir === root ? top : await listDir(part.dir);
+    reportBadNames(part.dir, listing?.badNames ?? [], false);
     for (const cdir of listing?.dirs ?? []) {
       const classFolder = path.join(part.dir, cdir);
+      if (listing?.links.has(cdir) && (await refuseEscape(classFolder))) continue;
       let cls: ClassName | null | undefined;
       if (/^\d+$/.test(cdir)) {
         if (!codes) {
@@ -88,23 +116,26 @@ export async function scanClassFolders(spec: DataSpec, report: ProblemSink): Pro
         report({ kind: 'unknown-code', message: `folder '${cdir}' is not a known class name or code`, file: classFolder });
         continue;
       }
-      const files = (await listDir(classFolder))?.files ?? [];
-      for (const f of files) {
+      const inner = await listDir(classFolder);
+      reportBadNames(classFolder, inner?.badNames ?? [], true);
+      for (const f of inner?.files ?? []) {
         if (!isImageFile(f)) continue;
         const file = path.join(classFolder, f);
+        if (inner?.links.has(f) && (await refuseEscape(file))) continue;
         const rel = relPath(root, file);
         samples.push({ id: rel, path: rel, split: part.split, className: cls, file });
       }
     }
   }
-  return { root, split: selected, samples, synthetic };
+  return { root, split: selected, samples, synthetic, layout };
 }
 
 /** Indexes scanned samples into a 7- or 8-class list (8 by default only when contempt occurs). */
 export function indexScan(
   format: string,
   spec: DataSpec,
-  scan: { root: string; split?: string; samples: FolderSample[] },
+  scan: { root: string; split?: string; samples: FolderSample[]; layout?: LayoutVerdict },
+  imageSide?: number,
 ): Dataset {
   const hasContempt = scan.samples.some((s) => s.className === 'contempt');
   const classes = classList(classesOption(spec, hasContempt ? 8 : 7));
@@ -114,7 +145,8 @@ export function indexScan(
     if (label === undefined) continue;
     samples.push({ id: s.id, path: s.path, label, split: s.split });
   }
-  return { format, root: scan.root, classes, split: scan.split, samples };
+  const imageSize = imageSizeOption(spec, imageSide);
+  return { format, root: scan.root, classes, split: scan.split, samples, ...(scan.layout ? { layout: scan.layout } : {}), ...(imageSize ? { imageSize } : {}) };
 }
 
 export async function readFolder(spec: DataSpec, report: ProblemSink = throwingSink): Promise<Dataset> {

@@ -1,10 +1,10 @@
 // List files of the released KE-FER code: one "relative/path.jpg <label>" per line, labels 0-based in the
 // canonical order (or `?codes=...`), images relative to `?root=DIR` (default: the list file's folder).
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { CODE_TABLES, isCodeTableName, lookupCode } from '../codes.js';
-import { classesOption, classList, dedupe, DirIndex, indexIn, isKnownSplit, normalizeSplit, textLines } from '../common.js';
+import { classesOption, classList, dedupe, DirIndex, indexIn, isKnownSplit, normalizeSplit, readLabelLines, relPath, followSymlinks } from '../common.js';
+import { badEncodingMessage, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
 
@@ -15,26 +15,29 @@ export async function readList(spec: DataSpec, report: ProblemSink = throwingSin
   const codesName = spec.options.codes ?? 'canonical';
   if (!isCodeTableName(codesName)) throw new DatasetError(`option codes=${codesName}: expected one of ${Object.keys(CODE_TABLES).join(', ')}`);
   const table = CODE_TABLES[codesName];
-  let text: string;
+  let lines: LabelLine[];
   try {
-    text = await readFile(listFile, 'utf8');
+    lines = await readLabelLines(listFile);
   } catch {
     throw new DatasetError('list file not found', listFile);
   }
   // The split comes from the spec, else from the list file name (train.txt, test_list.txt, ...).
   const stemSplit = path.basename(listFile).replace(/\.[^.]+$/, '').split(/[_.-]/).find(isKnownSplit);
   const split = normalizeSplit(spec.split ?? stemSplit ?? 'all');
-  const index = new DirIndex();
+  const index = new DirIndex(root, followSymlinks(spec));
   const parsed: (Omit<Sample, 'label'> & { className: ClassName; file: string; line: number })[] = [];
-  const lines = textLines(text);
-  for (let i = 0; i < lines.length; i++) {
-    const line = i + 1;
-    const t = lines[i].trim();
+  for (const l of lines) {
+    const at = { file: listFile, line: l.line };
+    const t = l.text.trim();
     if (!t || t.startsWith('#')) continue;
+    if (l.badEncoding) {
+      report({ kind: 'bad-encoding', message: badEncodingMessage(l), ...at, field: 'path' });
+      continue;
+    }
     // The label is the last token, so paths may contain spaces.
-    const sp = t.lastIndexOf(' ');
+    const sp = t.search(/\s\S+$/);
     if (sp < 0) {
-      report({ kind: 'bad-line', message: `expected "relative_path label", got '${t}'`, file: listFile, line });
+      report({ kind: 'bad-line', message: `expected "relative_path label", got '${t}'`, ...at });
       continue;
     }
     const rel = t.slice(0, sp).trim().replace(/\\/g, '/');
@@ -42,15 +45,17 @@ export async function readList(spec: DataSpec, report: ProblemSink = throwingSin
     const cls = lookupCode(table, code);
     if (cls === null) continue;
     if (cls === undefined) {
-      report({ kind: 'unknown-code', message: `label '${code}' is not a ${codesName} code`, file: listFile, line });
+      report({ kind: 'unknown-code', message: `label '${code}' is not a ${codesName} code`, ...at, field: 'label' });
       continue;
     }
     const file = path.resolve(root, rel);
-    if (!(await index.has(file))) {
-      report({ kind: 'missing-file', message: `image ${rel} not found under ${root}`, file: listFile, line });
+    const where = await index.locate(file);
+    if (!where.ok) {
+      if (where.missing) report({ kind: 'missing-file', message: `image ${rel} not found under ${root}`, ...at, field: 'path' });
+      else report({ kind: 'escapes-root', message: `image ${rel} refused: ${where.reason}`, ...at, field: 'path' });
       continue;
     }
-    parsed.push({ id: rel, path: rel, split, className: cls, file: listFile, line });
+    parsed.push({ id: rel, path: relPath(root, file), split, className: cls, ...at });
   }
   const classes = classList(classesOption(spec, parsed.some((p) => p.className === 'contempt') ? 8 : 7));
   const indexed: (Sample & { file: string; line: number })[] = [];
@@ -58,8 +63,7 @@ export async function readList(spec: DataSpec, report: ProblemSink = throwingSin
     const label = indexIn(classes, className);
     if (label !== undefined) indexed.push({ ...p, label });
   }
-  const samples = dedupe(indexed, (id, file, line, first) =>
-    report({ kind: 'duplicate-id', message: `${id} listed twice (first at ${first})`, file, line }),
-  );
-  return { format: 'list', root, classes, split: spec.split !== undefined ? split : undefined, samples };
+  const samples = dedupe(indexed, report, classes);
+  const layout = { name: 'list', evidence: `${lines.length} lines of "path label" (${codesName} codes), images under ${root}`, sure: true };
+  return { format: 'list', root, classes, split: spec.split !== undefined ? split : undefined, samples, layout };
 }
