@@ -42,6 +42,13 @@ export function indexIn(classes: ClassName[], name: ClassName): number | undefin
 
 export { classList };
 
+/** Lines of a small UTF-8 text file (BOM and CRLF removed, no trailing empty line). */
+export function textLines(text: string): string[] {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
 /** Splits one csv line, honouring double quotes ("(0, 0, 48, 48)" holds commas). */
 export function splitCsvLine(line: string): string[] {
   const out: string[] = [];
