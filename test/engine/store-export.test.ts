@@ -205,6 +205,12 @@ describe('CLI', () => {
     r = await kefer(ws, 'labels', 'export', '--format', 'list', 'corrected');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(join(ws, 'corrected', 'train.txt'), 'utf8'), 'Image/aligned/train_00001_aligned.jpg 3\n');
+    // a symlink export names the spec that reads it back, and that spec does
+    r = await kefer(ws, 'labels', 'export', '--format', 'folder', 'linked');
+    assert.equal(r.code, 0, r.stderr);
+    const hinted = /read it back as (\S+)/.exec(r.stdout)?.[1];
+    assert.equal(hinted, 'folder:linked?symlinks=follow');
+    assert.ok((await loadDataset(`folder:${join(ws, 'linked')}?symlinks=follow`)).samples.length > 0);
     r = await kefer(ws, 'relabel', '--bogus');
     assert.equal(r.code, 2);
   });

@@ -67,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
           (format === 'folder' ? ` as ${values.copy ? 'copies' : 'symlinks'}` : `: ${res.files.length} file(s)`) +
           (res.sources.length ? `; derived from ${res.sources.join(', ')}` : ''),
       );
+      // readers refuse links that leave a dataset's root unless the spec allows them
+      if (format === 'folder' && !values.copy) console.log(`read it back as folder:${rest[0]}?symlinks=follow (or export with --copy)`);
       return 0;
     } finally {
       store.close();
