@@ -25,7 +25,7 @@ import { calibrate, epochsForBudget, trainWithBudget, type BudgetRun } from './a
 import { confusionTable, curveTable, metricsTable, pct, ratioLine, type Scored } from './accuracy/format.js';
 import { runPeer, sampleIndices } from './accuracy/peerEval.js';
 import { loadPeer, PEER_IDS, peersInstalled, type PeerId } from './peers/index.js';
-import { pairedVerdict, sevenOfEight, spread } from './accuracy/seeds.js';
+import { pairedVerdict, sevenOfEight, spread, t95 } from './accuracy/seeds.js';
 import { FERPLUS_LABEL_SCHEMES } from '../src/engine/train/labelSchemes.js';
 import { BALANCE_MODES } from '../src/engine/train/balance.js';
 import { FERPLUS_VOTE_RULES } from '../src/engine/data/ferplusVotes.js';
@@ -352,7 +352,7 @@ async function main(): Promise<void> {
     out();
     const names = [...new Set(results.map((r) => r.name))];
     const metric = (name: string, key: 'accuracy' | 'meanClassAccuracy') => seeds.map((sd) => results.find((r) => r.name === name && r.run.config.seed === sd)!.test.metrics[key]);
-    out(`Over ${seeds.length} seed(s): mean ± sample sd (min..max); paired differences against ${LS_ONLY} (same seed); verdict: "helps" if the mean difference exceeds 2 standard errors, "does not help" if below -2, else "within noise".`);
+    out(`Over ${seeds.length} seed(s): mean ± sample sd (min..max); paired differences against ${LS_ONLY} (same seed); verdict: "helps" if the mean difference exceeds t(n-1) standard errors (paired t-test at 95%; ${t95(seeds.length - 1).toFixed(2)} for ${seeds.length} seeds), "does not help" if below minus that, else "within noise".`);
     out();
     out('| variant | test WAR | test UAR | WAR - Ls only | verdict (WAR) | UAR - Ls only | verdict (UAR) |');
     out('|---|---:|---:|---:|---|---:|---|');

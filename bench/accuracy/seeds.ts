@@ -20,17 +20,23 @@ export function spread(xs: readonly number[]): Spread {
 
 export type Verdict = 'helps' | 'does not help' | 'within noise';
 
+/** Two-sided 95% Student t critical values for 1..10 degrees of freedom (then ~2). */
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+export const t95 = (df: number): number => T95[df - 1] ?? 2;
+
 /**
  * Paired comparison over seeds (same seed = same data order, initialisation and augmentation):
- * d_i = with_i - without_i. 'helps' when the mean difference exceeds two standard errors, 'does not help'
- * when it is below minus two, else 'within noise' (always with fewer than 2 pairs).
+ * d_i = with_i - without_i. 'helps' when the mean difference exceeds t(n-1) standard errors (a paired
+ * t-test at 95%: 4.30 for 3 seeds), 'does not help' when it is below minus that, else 'within noise'
+ * (always with fewer than 2 pairs).
  */
 export function pairedVerdict(withIt: readonly number[], without: readonly number[]): { diff: Spread; verdict: Verdict } {
   if (withIt.length !== without.length) throw new Error(`paired verdict: ${withIt.length} vs ${without.length} runs`);
   const diff = spread(withIt.map((x, i) => x - without[i]));
   if (diff.n < 2) return { diff, verdict: 'within noise' };
   const se = diff.sd / Math.sqrt(diff.n);
-  const verdict: Verdict = diff.mean > 2 * se ? 'helps' : diff.mean < -2 * se ? 'does not help' : 'within noise';
+  const t = t95(diff.n - 1);
+  const verdict: Verdict = diff.mean > t * se ? 'helps' : diff.mean < -t * se ? 'does not help' : 'within noise';
   return { diff, verdict };
 }
 

@@ -5,6 +5,9 @@ export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
 export type TrainRuntime = 'auto' | 'onednn' | 'onnx' | 'tfjs';
 export type Backbone = 'resnet18' | 'compact';
 export type Contrast = 'pairwise' | 'per-sample';
+/** `kefer train --ferplus-labels` (FERPlus data only) and `--balance`. */
+export type FerplusLabels = 'majority' | 'probability' | 'crossentropy' | 'multitarget';
+export type Balance = 'none' | 'sampler' | 'weights';
 
 export interface TrainSettings {
   backend: Backend;
@@ -20,6 +23,8 @@ export interface TrainSettings {
   /** Text-embedding source passed as --text ("auto", "clip", "standin", or a file path). */
   textEncoder: string;
   seed: number | null;
+  ferplusLabels: FerplusLabels;
+  balance: Balance;
 }
 
 /** The method's defaults (shared/docs/method.md). */
@@ -36,6 +41,8 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   contrast: 'pairwise',
   textEncoder: 'auto',
   seed: null,
+  ferplusLabels: 'majority',
+  balance: 'none',
 };
 
 export interface TrainRequest {
@@ -82,6 +89,9 @@ export function trainArgs(r: TrainRequest): string[] {
   if (s.textEncoder && s.textEncoder !== 'auto') a.push('--text', s.textEncoder);
   a.push('--backend', s.backend, '--runtime', s.trainRuntime);
   if (s.seed !== null) a.push('--seed', String(s.seed));
+  // The vote schemes need FERPlus's votes: other datasets keep their labels.
+  if (s.ferplusLabels !== 'majority' && r.data.startsWith('ferplus:')) a.push('--ferplus-labels', s.ferplusLabels);
+  if (s.balance !== 'none') a.push('--balance', s.balance);
   if (r.maxSteps !== undefined) a.push('--max-steps', String(r.maxSteps));
   if (r.extra) a.push(...r.extra);
   if (r.storePath) a.push('--store', r.storePath);
@@ -130,6 +140,8 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
     contrast: pick('contrast', ['pairwise', 'per-sample'] as const, d.contrast),
     textEncoder: get<string>('textEncoder')?.trim() || d.textEncoder,
     seed: typeof seed === 'number' && Number.isInteger(seed) ? seed : null,
+    ferplusLabels: pick('ferplusLabels', ['majority', 'probability', 'crossentropy', 'multitarget'] as const, d.ferplusLabels),
+    balance: pick('balance', ['none', 'sampler', 'weights'] as const, d.balance),
   };
 }
 

@@ -16,6 +16,8 @@ test('paired verdict: consistent gains help, consistent losses do not, mixed one
   assert.equal(pairedVerdict([0.79, 0.79, 0.80], [0.80, 0.80, 0.81]).verdict, 'does not help');
   assert.equal(pairedVerdict([0.81, 0.79, 0.80], [0.80, 0.80, 0.80]).verdict, 'within noise');
   assert.equal(pairedVerdict([0.9], [0.1]).verdict, 'within noise', 'one pair shows nothing');
+  // two seeds, both -5 and -7 points: t(1) = 12.7 standard errors is far off
+  assert.equal(pairedVerdict([0.75, 0.73], [0.80, 0.80]).verdict, 'within noise');
   assert.throws(() => pairedVerdict([1, 2], [1]), /2 vs 1/);
 });
 

@@ -40,6 +40,18 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--diagnose'), 'all', 'training-set mistakes reach the panel');
   assert.equal(flag('--events'), 'json');
   assert.ok(!trainArgs({ data: 'x', outDir: 'o', settings: DEFAULT_SETTINGS }).includes('--text'), 'auto leaves the engine to choose');
+  assert.ok(!a.includes('--ferplus-labels') && !a.includes('--balance'), 'defaults add nothing');
+});
+
+test('trainArgs: kefer.ferplusLabels applies to FERPlus data only; kefer.balance to any', () => {
+  const settings = readSettings((k) => ({ ferplusLabels: 'crossentropy', balance: 'sampler' } as Record<string, string>)[k] as never);
+  const fer = trainArgs({ data: 'ferplus:/d#train', outDir: '/o', settings });
+  assert.equal(fer[fer.indexOf('--ferplus-labels') + 1], 'crossentropy');
+  assert.equal(fer[fer.indexOf('--balance') + 1], 'sampler');
+  const raf = trainArgs({ data: 'rafdb:/r#train', outDir: '/o', settings });
+  assert.ok(!raf.includes('--ferplus-labels'), 'RAF-DB has no votes');
+  assert.equal(raf[raf.indexOf('--balance') + 1], 'sampler');
+  assert.equal(readSettings((k) => (k === 'ferplusLabels' ? 'soft' : undefined) as never).ferplusLabels, 'majority', 'unknown values fall back');
 });
 
 test('evalArgs: kefer.evalPrecision int8 adds --precision int8; fp32 and unknown values leave the exact default', () => {
