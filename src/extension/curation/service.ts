@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cellPage, compareRuns, confusion, countMistakes, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
+  cellPage, compareRuns, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
   runRecordBriefs, sampleHistory, setMark, undo, type ExportFormat, type ExportResult, type LabelChange as StoreChange,
   type RecordRow, type Store,
 } from '../../engine/store/index.js';
@@ -104,11 +104,14 @@ export class CurationService {
 
   info(runDir: string): RunInfo {
     const runId = this.runId(runDir);
+    // Outside the try: a damaged store is an error the user must see, not "run not in the store".
+    const store = this.store;
     try {
-      const run = getRun(this.store, runId);
-      const d = getDataset(this.store, run.dataset);
+      const run = getRun(store, runId);
+      const d = getDataset(store, run.dataset);
       return { runId, inStore: true, classes: [...d.classes], root: d.root, records: run.records };
-    } catch {
+    } catch (err) {
+      if (describeStoreError(err)) throw err;
       return { runId, inStore: false, classes: [], root: '', records: 0 };
     }
   }
