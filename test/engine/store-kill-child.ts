@@ -3,6 +3,7 @@
 //   overlay STORE_PATH DATASET_ID N_SAMPLES   the overlay API on one open store
 //   cli STORE_PATH N_SAMPLES [MAX_WRITES]     the `kefer relabel` command itself, one store open per
 //                                             write as each CLI invocation does (--run cli)
+//   open STORE_PATH                           opens (migrating) the store, prints 'version N changes M'
 // Lines: "ack ID" (a change), "undo ID" (an undo of change ID), "rejected MESSAGE" (refused, e.g.
 // the label it picked was set meanwhile by the other writer), "done" when MAX_WRITES were made.
 import { writeSync } from 'node:fs';
@@ -78,7 +79,13 @@ async function cliLoop(path: string, n: number, max: number): Promise<void> {
   out('done');
 }
 
-if (mode === 'overlay') overlayLoop(args[0], Number(args[1]), Number(args[2]));
+if (mode === 'open') {
+  const store = openStore(args[0]);
+  const v = store.db.pragma('user_version', { simple: true }) as number;
+  const n = (store.db.prepare('SELECT count(*) AS n FROM label_changes').get() as { n: number }).n;
+  store.close();
+  out(`version ${v} changes ${n}`);
+} else if (mode === 'overlay') overlayLoop(args[0], Number(args[1]), Number(args[2]));
 else if (mode === 'cli') void cliLoop(args[0], Number(args[1]), args[2] ? Number(args[2]) : Infinity).catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);

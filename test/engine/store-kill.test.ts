@@ -10,7 +10,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { importRecords, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import { effectiveLabels, importRecords, openStore, registerRun, relabel, SCHEMA_VERSION, upsertDataset } from '../../src/engine/store/index.js';
 import { fakeRecords, prng, tempDir, tinyDataset } from './store-helpers.js';
 
 test('every change acknowledged before SIGKILL survives, and the store stays consistent', async () => {
@@ -411,3 +411,36 @@ function mergeWriters(ext: ExtensionWriter[], cli: CliWriter[]): { ext: Extensio
   }
   return { ext: e, cli: c };
 }
+
+test('an older store opened by three processes at once is migrated once, with its data', async () => {
+  const dir = tempDir('kefer-migrate-');
+  try {
+    const path = join(dir, 'kefer.db');
+    const dataset = tinyDataset(40, join(dir, 'ds'), 9, 8);
+    const old = openStore(path, { targetVersion: 2 });
+    const ds = upsertDataset(old, dataset);
+    for (let i = 0; i < 25; i++) relabel(old, { dataset: ds.id, id: dataset.samples[i].id }, (dataset.samples[i].label + 1) % 8, { author: 'v2' });
+    const labels = effectiveLabels(old, ds.id);
+    old.close();
+    const outs = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<string>((res, rej) => {
+            const p = spawn(process.execPath, ['--import', TSX, join(__dirname, 'store-kill-child.ts'), 'open', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+            let out = '';
+            let err = '';
+            p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+            p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            p.on('exit', (code) => (code === 0 ? res(out.trim()) : rej(new Error(err))));
+          }),
+      ),
+    );
+    assert.deepEqual(outs, Array(3).fill(`version ${SCHEMA_VERSION} changes 25`));
+    const store = openStore(path);
+    assert.deepEqual(effectiveLabels(store, ds.id), labels);
+    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
