@@ -1,8 +1,11 @@
-// Store: migrations, overlay with undo/redo across reopen, record import, and the panel queries
-// checked against brute-force JS computations on a small store.
+// Store: migrations, overlay with undo/redo across reopen, record import, the panel queries
+// checked against brute-force JS computations on a small store, and damaged / foreign store files.
 import assert from 'node:assert/strict';
 import { DEFAULT_ISSUE_CONTEXT, issueScore } from '../../src/engine/issues/combine.js';
-import { rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -12,6 +15,7 @@ import {
   classCounts,
   compareRuns,
   confusion,
+  describeStoreError,
   effectiveLabels,
   importRecords,
   importRecordsJsonl,
@@ -28,12 +32,15 @@ import {
   schemaVersion,
   scoreRecord,
   setMark,
+  StoreError,
   undo,
   upsertDataset,
   type PageOptions,
   type RecordRow,
 } from '../../src/engine/store/index.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
+import { formatError } from '../../src/engine/cli/errors.js';
+import { CurationService } from '../../src/extension/curation/service.js';
 import { fakeRecords, tempDir, tinyDataset } from './store-helpers.js';
 
 const dirs: string[] = [];
@@ -94,6 +101,35 @@ describe('migrations', () => {
     const again = openStore(path);
     assert.equal(schemaVersion(again.db), SCHEMA_VERSION);
     again.close();
+  });
+
+  test('a version-2 store, written through the API, migrates forward with every change and mark kept', () => {
+    const d = dir();
+    const path = join(d, 'kefer.db');
+    const dataset = tinyDataset(30, join(d, 'ds'), 4, 8);
+    const old = openStore(path, { targetVersion: 2 });
+    assert.equal(schemaVersion(old.db), 2);
+    const ds = upsertDataset(old, dataset);
+    registerRun(old, { id: 'r2', dataset: ds.id });
+    importRecords(old, 'r2', fakeRecords(dataset, 8));
+    for (let i = 0; i < 12; i++) relabel(old, { dataset: ds.id, id: dataset.samples[i].id }, (dataset.samples[i].label + 1 + (i % 3)) % 8, { author: 'v2' });
+    setMark(old, { dataset: ds.id, id: dataset.samples[20].id }, 'exclude', true, { author: 'v2' });
+    undo(old, ds.id, { author: 'v2' });
+    undo(old, ds.id, { author: 'v2' });
+    const labelsBefore = effectiveLabels(old, ds.id);
+    const logBefore = labelLog(old);
+    const confusionBefore = confusion(old, 'r2', 'effective').matrix;
+    old.close();
+
+    const store = openStore(path);
+    assert.equal(schemaVersion(store.db), SCHEMA_VERSION);
+    assert.deepEqual(effectiveLabels(store, ds.id), labelsBefore);
+    assert.deepEqual(labelLog(store), logBefore);
+    assert.deepEqual(confusion(store, 'r2', 'effective').matrix, confusionBefore);
+    // The undo/redo stack carries over: redo brings back the newest undone change.
+    assert.equal(redo(store, ds.id)?.id, logBefore.find((c) => c.state === 'undone' && c.kind === 'label')?.id);
+    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    store.close();
   });
 
   test('a store from a newer build is refused', () => {
@@ -337,4 +373,108 @@ describe('queries against brute force', () => {
   });
 
   after(() => store.close());
+});
+
+describe('damaged and foreign store files: a clear error naming the file, the file kept byte for byte', () => {
+  const BIN = join(__dirname, '..', '..', 'bin', 'kefer.js');
+  const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+  const listing = (d: string) => readdirSync(d).sort();
+
+  /** A real store (dataset, run records, relabels), closed, so the whole database is in the main file. */
+  function realStore(d: string): Buffer {
+    const path = join(d, 'real.db');
+    const s = openStore(path);
+    const dataset = tinyDataset(3000, join(d, 'ds'), 6, 8);
+    const ds = upsertDataset(s, dataset);
+    registerRun(s, { id: 'r', dataset: ds.id });
+    importRecords(s, 'r', fakeRecords(dataset, 4));
+    relabel(s, { dataset: ds.id, id: 's0001' }, (dataset.samples[1].label + 1) % 8);
+    s.close();
+    assert.ok(!existsSync(`${path}-wal`), 'closing the last connection checkpoints the WAL away');
+    return readFileSync(path);
+  }
+
+  function kefer(cwd: string, ...args: string[]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' }, timeout: 120_000 });
+    return { code: r.status, err: r.stderr };
+  }
+
+  const d = dir();
+  const real = realStore(d);
+  const page = real.readUInt16BE(16);
+  const tail = Math.floor((real.length * 0.75) / page) * page;
+  const cases: { name: string; bytes: Buffer; message: RegExp; atOpen: boolean }[] = [
+    { name: 'random bytes', bytes: Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 7919 + 13) % 251)), message: /not a KE-FER store: the file is not an SQLite database/, atOpen: true },
+    { name: 'a text file', bytes: Buffer.from('id,label\ns1,happy\n'), message: /not an SQLite database/, atOpen: true },
+    { name: 'SQLite magic, garbage header', bytes: Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4000, 0xab)]), message: /the store file is damaged: header page size/, atOpen: true },
+    { name: 'cut short (half of a real store)', bytes: real.subarray(0, Math.floor(real.length / 2 / page) * page), message: /the store file is damaged: cut short \(\d+ bytes, its header says \d+\)/, atOpen: true },
+    { name: 'page 1 (the schema) overwritten', bytes: Buffer.concat([real.subarray(0, 100), Buffer.alloc(page - 100, 0x41), real.subarray(page)]), message: /the store file is damaged \(/, atOpen: true },
+    // Pages past the schema: opening succeeds, the first query that reads them fails.
+    { name: 'the last quarter of the pages overwritten', bytes: Buffer.concat([real.subarray(0, tail), Buffer.alloc(real.length - tail, 0x41)]), message: /the store file is damaged \(database disk image is malformed\)/, atOpen: false },
+  ];
+
+  for (const c of cases) {
+    test(`${c.name}: refused, never recreated, bytes unchanged (API, curation service${c.atOpen ? ', kefer relabel' : ''})`, () => {
+      const ws = join(dir(), 'ws');
+      mkdirSync(join(ws, '.kefer'), { recursive: true });
+      const path = join(ws, '.kefer', 'kefer.db');
+      writeFileSync(path, c.bytes);
+      const before = sha(path);
+      const files = listing(join(ws, '.kefer'));
+      // A damage found after opening names every store the process opened: this test process opened many.
+      const named = (msg: string) => (c.atOpen ? msg.startsWith(`${path}: `) : msg.includes(path)) && c.message.test(msg) && /left exactly as it is/.test(msg);
+      if (c.atOpen) {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          assert.throws(() => openStore(path), (e: Error) => e instanceof StoreError && named(e.message), `attempt ${attempt + 1}`);
+        }
+      } else {
+        const s = openStore(path);
+        assert.throws(() => {
+          for (const r of listRuns(s)) mistakesPage(s, r.id, {}, { limit: 5000 });
+        }, (e: Error) => named(describeStoreError(e) ?? ''));
+        s.close();
+      }
+      // The extension's curation service (in its worker) answers with the same error, not "no run".
+      const svc = new CurationService(path);
+      const grid = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+      assert.throws(() => {
+        svc.info(join(ws, 'runs', 'r'));
+        svc.page(join(ws, 'runs', 'r'), grid, 'issue', 0, 5000);
+      }, (e: Error) => named(e instanceof StoreError ? e.message : (describeStoreError(e) ?? '')));
+      svc.close();
+      // The CLI, as a user runs it. (Damage past the pages a command reads is found only by the
+      // queries that read it: a relabel elsewhere still works, as SQLite writes around it.)
+      if (c.atOpen) {
+        const r = kefer(ws, 'relabel', 's0001', 'happy');
+        assert.equal(r.code, 1, r.err);
+        assert.ok(named(r.err.replace(/^kefer: /, '').trim()), r.err);
+      }
+      assert.equal(sha(path), before, 'the file is byte-for-byte what it was');
+      if (c.atOpen) assert.deepEqual(listing(join(ws, '.kefer')), files, 'nothing was created beside it');
+      else assert.ok(!existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0, 'nothing was written to its log');
+    });
+  }
+
+  test('the first query that reads a damaged page names the file in the CLI too', () => {
+    assert.equal(formatError(Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' })).includes('the store file is damaged'), true);
+    assert.equal(formatError(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), 'database is locked');
+  });
+
+  test("another program's SQLite database is refused, not given the KE-FER tables", () => {
+    const path = join(dir(), 'other.db');
+    const other = new Database(path);
+    other.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('keep me');");
+    other.close();
+    const before = sha(path);
+    assert.throws(() => openStore(path), (e: Error) => e instanceof StoreError && e.message.startsWith(`${path}: not a KE-FER store: an SQLite database of something else (tables notes)`));
+    assert.equal(sha(path), before);
+  });
+
+  test('an empty file is an empty store (nothing in it to lose)', () => {
+    const path = join(dir(), 'empty.db');
+    writeFileSync(path, '');
+    const s = openStore(path);
+    assert.equal(schemaVersion(s.db), SCHEMA_VERSION);
+    s.close();
+  });
 });

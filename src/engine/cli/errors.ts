@@ -1,3 +1,5 @@
+import { describeStoreError } from '../store/damage.js';
+
 /** An error whose message is already the one line the user should see (no stack trace). */
 export class UserError extends Error {
   constructor(message: string) {
@@ -8,6 +10,8 @@ export class UserError extends Error {
 
 /** Errors from our own readers/checkpoint code carry file names already; print them as one line. */
 export function formatError(err: unknown): string {
+  const store = describeStoreError(err);
+  if (store) return store;
   if (err instanceof Error) {
     if (err.name === 'UserError' || err.name === 'DatasetError' || err.name === 'CheckpointError' || err.name === 'TextSourceError') {
       return err.message;

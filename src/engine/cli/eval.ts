@@ -56,13 +56,14 @@ export async function run(argv: string[]): Promise<number> {
   if (precision === 'int8' && runtime !== 'onnx') throw new UserError('--precision int8 runs on onnxruntime: drop --runtime tfjs');
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
-  const log = f.json ? () => {} : (m: string) => console.error(m);
+  // With --json only what the checkpoint needed adapting (and warnings) goes to stderr.
+  const log = (m: string) => (!f.json || /^(checkpoint|warning)\b/.test(m)) && console.error(m);
   const backend = await initBackend(pref, log);
   const dataset = await loadDataset(f.data);
   const calibration = f.calibrate ? await loadDataset(f.calibrate) : undefined;
   const batchSize = f.batch ? Number(f.batch) : 100;
   const t0 = performance.now();
-  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta });
+  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log });
   const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
   const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
   if (f['per-sample']) {

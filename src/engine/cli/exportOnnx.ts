@@ -29,7 +29,9 @@ export async function run(argv: string[]): Promise<number> {
   // Reading the checkpoint needs a tfjs backend; wasm always loads and is enough for data transfer.
   await initBackend('wasm', () => {});
   const t0 = Date.now();
-  const r = f.int8 ? await exportCheckpointInt8(f.checkpoint, await loadDataset(f.calibrate!), { out: f.out, images }) : await exportCheckpointOnnx(f.checkpoint, f.out);
+  // How the checkpoint was adapted (counters filled in, dtypes cast) and ignored tensors: stderr, so --json stays one object.
+  const log = (m: string) => console.error(m);
+  const r = f.int8 ? await exportCheckpointInt8(f.checkpoint, await loadDataset(f.calibrate!), { out: f.out, images, log }) : await exportCheckpointOnnx(f.checkpoint, f.out, log);
   const ms = Date.now() - t0;
   const c = 'calibration' in r ? (r.calibration as CalibrationInfo) : undefined;
   const calib = c ? ` (int8, calibrated on ${c.images} images of ${c.data})` : '';

@@ -15,8 +15,9 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
   return { ...dataset, classes: classes as Dataset['classes'], samples: dataset.samples.map((s) => ({ ...s, label: map[s.label] })) };
 }
 
-export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions = {}): Promise<EvalResult> {
-  const model = await loadCheckpoint(dir);
+/** `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings). */
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void } = {}): Promise<EvalResult> {
+  const model = await loadCheckpoint(dir, { log: opts.log });
   try {
     const ds = alignClasses(dataset, model.config.classes, dir);
     const K = model.config.classes.length;

@@ -17,8 +17,7 @@ import { ensureTfBackend } from '../backend/index.js';
 import { normaliseRows } from '../eval/records.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { BN_EPS, type ParamStore } from '../model/layers.js';
-import { loadCheckpoint, type CheckpointConfig } from '../train/checkpoint.js';
-import { readSafetensors } from '../util/safetensors.js';
+import { loadCheckpoint, readStateDict, type CheckpointConfig } from '../train/checkpoint.js';
 import { GraphBuilder } from './graph.js';
 import { QuantWriter, type QuantMode } from './quantize.js';
 
@@ -45,6 +44,9 @@ export interface ExportableModel {
   /** [K, D] as stored (not normalised). */
   textEmbeddings: Float32Array;
   projection?: EncoderProjection;
+  /** loadCheckpoint's notes and warnings (how the file was adapted on loading). */
+  notes?: string[];
+  warnings?: string[];
 }
 
 /** Stage layout per backbone; must match encoders.ts (the equality tests catch drift). */
@@ -169,7 +171,7 @@ export async function fileSha256(file: string): Promise<string> {
 
 /** Reads `encoder.proj.*` (written by head-only retraining of ResNet-18 checkpoints), if present. */
 export async function readEncoderProjection(dir: string): Promise<EncoderProjection | undefined> {
-  const { tensors } = await readSafetensors(path.join(dir, 'model.safetensors'));
+  const { tensors } = await readStateDict(path.join(dir, 'model.safetensors'));
   const w = tensors.get('encoder.proj.weight');
   const b = tensors.get('encoder.proj.bias');
   if (!w || !b) return undefined;
@@ -187,16 +189,18 @@ export interface ExportResult {
   backbone: string;
   inputSize: number;
   classes: string[];
+  /** How the checkpoint was adapted on loading, and warnings (loadCheckpoint's notes and warnings). */
+  notes?: string[];
 }
 
 /**
  * Loads the checkpoint in `dir` (on tfjs's active backend, wasm if none) with its projection and hands it to
  * `use` with the sha256 of its model.safetensors; disposes it afterwards.
  */
-export async function withExportableModel<T>(dir: string, use: (model: ExportableModel, checkpointSha256: string) => Promise<T>): Promise<T> {
+export async function withExportableModel<T>(dir: string, use: (model: ExportableModel, checkpointSha256: string) => Promise<T>, log?: (message: string) => void): Promise<T> {
   const checkpointSha256 = await fileSha256(path.join(dir, 'model.safetensors'));
   await ensureTfBackend();
-  const model = await loadCheckpoint(dir);
+  const model = await loadCheckpoint(dir, { log });
   try {
     const projection = await readEncoderProjection(dir);
     return await use({ ...model, projection }, checkpointSha256);
@@ -216,12 +220,12 @@ export async function writeModelFile(out: string, bytes: Uint8Array): Promise<vo
  * Writes the checkpoint's ONNX export to `out` (default DIR/model.onnx). The checkpoint's sha256 goes
  * into the metadata so a stale export is detected later (runtime.ts re-exports then).
  */
-export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONNX_FILE)): Promise<ExportResult> {
+export async function exportCheckpointOnnx(dir: string, out = path.join(dir, ONNX_FILE), log?: (message: string) => void): Promise<ExportResult> {
   return withExportableModel(dir, async (model, checkpointSha256) => {
     const bytes = await exportKeferOnnx(model, { [META_CHECKPOINT_SHA]: checkpointSha256 });
     await writeModelFile(out, bytes);
-    return { file: out, bytes: bytes.length, checkpointSha256, backbone: model.config.backbone, inputSize: model.config.inputSize, classes: model.config.classes };
-  });
+    return { file: out, bytes: bytes.length, checkpointSha256, backbone: model.config.backbone, inputSize: model.config.inputSize, classes: model.config.classes, notes: [...(model.notes ?? []), ...(model.warnings ?? [])] };
+  }, log);
 }
 
 /** All metadata of an .onnx file (empty when unreadable). */

@@ -63,7 +63,7 @@ export async function exportCheckpointInt8(dir: string, calibration: Dataset, op
     const bytes = await exportKeferOnnx(model, { [META_CHECKPOINT_SHA]: checkpointSha256, [META_CALIBRATION]: JSON.stringify({ ...info, ranges }) }, { kind: 'int8', ranges });
     await writeModelFile(out, bytes);
     return { file: out, bytes: bytes.length, checkpointSha256, backbone: model.config.backbone, inputSize, classes: model.config.classes, calibration: info, points: Object.keys(ranges).length };
-  });
+  }, opts.log);
 }
 
 /**

@@ -8,13 +8,12 @@ import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { alignClasses } from '../eval/checkpointEval.js';
 import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
-import { readCheckpointConfig, type CheckpointConfig } from '../train/checkpoint.js';
+import { readCheckpointConfig, readStateDict, type CheckpointConfig } from '../train/checkpoint.js';
 import { checkExport, exportCheckpointOnnx, ONNX_FILE, readOnnxMetadata } from './export.js';
 import { ensureInt8Export, type CalibrationInfo, type Precision } from './int8.js';
 import { prefetchBatches } from './batches.js';
 import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
-import { readSafetensors } from '../util/safetensors.js';
 
 export { readOnnxMetadata };
 
@@ -98,7 +97,7 @@ export async function ensureOnnxExport(dir: string, log: (m: string) => void = (
   const { checkpointSha256, fresh, missing } = await checkExport(dir, file);
   if (fresh) return { file, checkpointSha256, exported: false };
   log(missing ? `onnx: exporting ${file}` : `onnx: ${file} is stale, re-exporting`);
-  await exportCheckpointOnnx(dir, file);
+  await exportCheckpointOnnx(dir, file, log);
   return { file, checkpointSha256, exported: true };
 }
 
@@ -156,7 +155,7 @@ export async function openOnnxCheckpoint(dir: string, opts: SessionOptions & Pre
     exported = await ensureOnnxExport(dir, log);
   }
   const { file, checkpointSha256, calibration } = exported;
-  const { tensors } = await readSafetensors(path.join(dir, 'model.safetensors'));
+  const { tensors } = await readStateDict(path.join(dir, 'model.safetensors'));
   const te = tensors.get('text_embeddings');
   if (!te) throw new Error(`${dir}: checkpoint has no text_embeddings`);
   const session = await createOnnxSession(file, opts);

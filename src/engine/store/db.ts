@@ -1,9 +1,10 @@
 // Opening the workspace store: one SQLite file per workspace (default <workspace>/.kefer/kefer.db).
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { DAMAGED, damaged, openedPaths, StoreError } from './damage.js';
 import { migrate } from './migrations.js';
 
 export type Db = Database.Database;
@@ -28,14 +29,7 @@ export interface OpenOptions {
   targetVersion?: number;
 }
 
-/** A store problem whose message is the one line a user should see. */
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    // Reported like UserError by the CLI's formatError (one line, no stack).
-    this.name = 'UserError';
-  }
-}
+export { StoreError };
 
 export const DEFAULT_STORE = join('.kefer', 'kefer.db');
 
@@ -43,13 +37,73 @@ export function defaultStorePath(workspace: string = process.cwd()): string {
   return resolve(workspace, DEFAULT_STORE);
 }
 
+/**
+ * How long a write waits for the other process's write lock before failing. The extension and the
+ * CLI write the same file: a relabel is milliseconds, but `kefer train --store` imports a run's
+ * records in one transaction that takes seconds at AffectNet scale, and a relabel made meanwhile
+ * must wait for it rather than fail with "database is locked". BEGIN IMMEDIATE (every write here)
+ * takes the lock up front, so the wait goes through this busy handler instead of failing a
+ * read-to-write upgrade with SQLITE_BUSY_SNAPSHOT, which no timeout retries.
+ */
+export const BUSY_TIMEOUT_MS = 60_000;
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+/**
+ * Checks the 100-byte SQLite header before SQLite opens the file: something that is not a
+ * database, or one cut short, is refused without SQLite touching it (no -wal/-shm made beside it).
+ */
+function checkHeader(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return; // missing: a new store (SQLite reports unreadable files itself)
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return; // SQLite's own empty database: nothing in it to lose
+    const head = Buffer.alloc(100);
+    const n = readSync(fd, head, 0, 100, 0);
+    if (n < 100 || head.toString('latin1', 0, 16) !== SQLITE_MAGIC) throw damaged(path, 'not a KE-FER store: the file is not an SQLite database');
+    const raw = head.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) throw damaged(path, `the store file is damaged: header page size ${raw}`);
+    // The page count at offset 28 is valid when offset 92 equals the change counter at offset 24.
+    // Only without a -wal file beside it: while another process has the store open, a WAL checkpoint
+    // may have written page 1 before the pages that extend the file.
+    const pages = head.readUInt32BE(28);
+    if (!existsSync(`${path}-wal`) && head.readUInt32BE(92) === head.readUInt32BE(24) && pages * pageSize > size) {
+      throw damaged(path, `the store file is damaged: cut short (${size} bytes, its header says ${pages * pageSize})`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Refuses an SQLite file that holds some other program's tables (user_version 0 but not empty). */
+function checkOurs(db: Db, path: string): void {
+  if ((db.pragma('user_version', { simple: true }) as number) !== 0) return;
+  const foreign = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
+  if (foreign.length && !foreign.includes('datasets')) {
+    throw new StoreError(`${path}: not a KE-FER store: an SQLite database of something else (tables ${foreign.slice(0, 5).join(', ')}); it was left as it is. Pass --store with another path.`);
+  }
+}
+
+/**
+ * Opens (creating and migrating as needed) a store. A file that is not a database, is damaged or is
+ * another program's database is refused with a StoreError naming it, and is never written to.
+ */
 export function openStore(path: string = defaultStorePath(), opts: OpenOptions = {}): Store {
   const abs = path === ':memory:' ? path : resolve(path);
+  if (abs !== ':memory:') checkHeader(abs);
   if (abs !== ':memory:' && !opts.readonly) mkdirSync(dirname(abs), { recursive: true });
   const db = new Database(abs, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   try {
-    // The extension and the CLI may hold the file at once: wait for the writer instead of failing.
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Read the schema before anything writes (journal_mode, migrations): a damaged file fails here.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    if (abs !== ':memory:') checkOurs(db, abs);
+    // WAL: readers (the panels' queries) never block the writer, and a commit is one append to the log.
     if (!opts.readonly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
@@ -59,8 +113,11 @@ export function openStore(path: string = defaultStorePath(), opts: OpenOptions =
     if (!opts.readonly) migrate(db, opts.targetVersion);
   } catch (err) {
     db.close();
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && DAMAGED.test(code)) throw damaged(abs, `the store file is damaged (${(err as Error).message})`);
     throw err;
   }
+  if (abs !== ':memory:') openedPaths.add(abs);
   return { db, path: abs, close: () => db.close() };
 }
 

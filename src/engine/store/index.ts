@@ -1,5 +1,6 @@
 // Public API of the workspace store (run store + relabel overlay). See docs/curation.md.
-export { openStore, defaultStorePath, currentAuthor, StoreError, DEFAULT_STORE, type Store, type OpenOptions } from './db.js';
+export { openStore, defaultStorePath, currentAuthor, StoreError, DEFAULT_STORE, BUSY_TIMEOUT_MS, type Store, type OpenOptions } from './db.js';
+export { describeStoreError } from './damage.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion, type Migration } from './migrations.js';
 export { upsertDataset, getDataset, listDatasets, findDataset, resolveDataset, sampleKeyOf, storedDataset, type DatasetRow, type SampleKey } from './datasets.js';
 export { registerRun, getRun, listRuns, runKey, type RunInfo, type RunRow } from './runs.js';

@@ -44,6 +44,10 @@ export interface LoadedModel {
   transform: Transform;
   /** [K, D] as stored (not normalised). */
   textEmbeddings: Float32Array;
+  /** How the file was adapted on loading (see readStateDict), e.g. counters filled in, dtypes cast. */
+  notes: string[];
+  /** Tensors the model has no place for (ignored). */
+  warnings: string[];
   dispose(): void;
 }
 
@@ -80,21 +84,76 @@ async function collect(prefix: string, store: ParamStore, into: Map<string, Tens
   }
 }
 
-/** Loads named tensors into a store; `strict` requires every parameter/buffer to be present. */
-function assign(file: string, prefix: string, store: ParamStore, tensors: Map<string, SafeTensor>, strict: boolean): number {
+/**
+ * Loads named tensors into a store; `strict` requires every parameter/buffer to be present, except
+ * BatchNorm `num_batches_tracked` counters, which PyTorch's BatchNorm fills in too when a state dict
+ * lacks them (torchvision's ImageNet weights have none; evaluation never reads them). The names of the
+ * counters left at 0 are pushed to `missingCounters`; `used` collects the tensor names consumed.
+ */
+function assign(file: string, prefix: string, store: ParamStore, tensors: Map<string, SafeTensor>, strict: boolean, used?: Set<string>, missingCounters?: string[]): number {
   let n = 0;
   for (const [name, v] of [...store.params, ...store.buffers]) {
     const st = tensors.get(prefix + name);
     if (!st) {
+      if (name.endsWith('.num_batches_tracked') && missingCounters) {
+        missingCounters.push(prefix + name);
+        v.assign(tf.zerosLike(v));
+        continue;
+      }
       if (strict) throw new CheckpointError(`${file}: missing tensor '${prefix + name}'`);
       continue;
     }
     const t = fromTorch(file, prefix + name, st, v);
     v.assign(t);
     t.dispose();
+    used?.add(prefix + name);
     n++;
   }
   return n;
+}
+
+export interface StateDict {
+  /** Tensors under the checkpoint's own names, every value widened to float32. */
+  tensors: Map<string, SafeTensor>;
+  /** What was adapted on the way, one line each (prefix stripped, dtypes cast, fc.* ignored). */
+  notes: string[];
+}
+
+const FLOAT_CASTS = new Set(['F16', 'BF16', 'F64']);
+
+/**
+ * Reads a model.safetensors as PyTorch's load_state_dict would take it: a `module.` prefix from
+ * DataParallel / DDP is stripped, half-precision (F16, BF16) and F64 tensors are cast to float32,
+ * integer counters are widened, and torchvision's classifier (`fc.*`, `encoder.fc.*`) is dropped:
+ * the KE-FER head replaces it. Each adaptation is listed in `notes`.
+ */
+export async function readStateDict(file: string): Promise<StateDict> {
+  const { tensors: raw } = await readSafetensors(file);
+  const tensors = new Map<string, SafeTensor>();
+  const notes: string[] = [];
+  let prefixed = 0;
+  const ignored: string[] = [];
+  const casts = new Map<string, number>();
+  for (const [name, t] of raw) {
+    const bare = name.replace(/^(module\.)+/, '');
+    if (bare !== name) prefixed++;
+    if (tensors.has(bare)) throw new CheckpointError(`${file}: tensor '${bare}' appears twice (with and without the 'module.' prefix)`);
+    if (/^(encoder\.)?fc\./.test(bare)) {
+      ignored.push(bare);
+      continue;
+    }
+    if (FLOAT_CASTS.has(t.dtype)) casts.set(t.dtype, (casts.get(t.dtype) ?? 0) + 1);
+    tensors.set(bare, t);
+  }
+  if (prefixed) notes.push(`stripped the DataParallel/DDP 'module.' prefix from ${prefixed} tensor names`);
+  for (const [dtype, n] of casts) notes.push(`cast ${n} ${dtype} tensor${n === 1 ? '' : 's'} to float32`);
+  if (ignored.length) notes.push(`ignored the torchvision classifier (${ignored.join(', ')}): the KE-FER head replaces it`);
+  return { tensors, notes };
+}
+
+/** Up to `max` names, then how many more. */
+function nameList(names: string[], max = 8): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
 /** Writes the checkpoint atomically: a temporary sibling directory renamed over `dir`. */
@@ -158,32 +217,60 @@ export function withProjection(encoder: Encoder): Encoder {
   };
 }
 
-export async function loadCheckpoint(dir: string): Promise<LoadedModel> {
+export interface LoadOptions {
+  /** Receives each note and warning (also kept in LoadedModel.notes / warnings). */
+  log?: (message: string) => void;
+}
+
+/**
+ * Loads a checkpoint directory, accepting what PyTorch's load_state_dict(strict=True) accepts (see
+ * readStateDict; missing BatchNorm counters are set to 0). A missing weight or a wrong shape is a
+ * CheckpointError naming the tensor; tensors the model has no place for are listed as a warning.
+ */
+export async function loadCheckpoint(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const config = await readCheckpointConfig(dir);
   const file = path.join(dir, 'model.safetensors');
-  const { tensors } = await readSafetensors(file);
+  const { tensors, notes } = await readStateDict(file);
   let encoder = createEncoder(config.backbone, { inputSize: config.inputSize });
   if (tensors.has('encoder.proj.weight')) encoder = withProjection(encoder);
   const transform = createTransform(0, config.featureDim ?? 512);
+  const used = new Set<string>(['text_embeddings']);
+  const missingCounters: string[] = [];
   try {
-    assign(file, 'encoder.', encoder, tensors, true);
-    assign(file, '', transform, tensors, true);
+    assign(file, 'encoder.', encoder, tensors, true, used, missingCounters);
+    assign(file, '', transform, tensors, true, used, missingCounters);
   } catch (err) {
     encoder.dispose();
     transform.dispose();
     throw err;
   }
+  if (missingCounters.length) {
+    notes.push(`${missingCounters.length} BatchNorm num_batches_tracked counter${missingCounters.length === 1 ? '' : 's'} missing (e.g. '${missingCounters[0]}'), set to 0 as PyTorch does; evaluation does not use them`);
+  }
+  const warnings: string[] = [];
+  const extra = [...tensors.keys()].filter((k) => !used.has(k));
+  if (extra.length) warnings.push(`${file}: ${extra.length} unexpected tensor${extra.length === 1 ? '' : 's'} ignored: ${nameList(extra)}`);
   const te = tensors.get('text_embeddings');
   const k = config.classes.length;
-  if (!te) throw new CheckpointError(`${file}: missing tensor 'text_embeddings'`);
+  if (!te) {
+    encoder.dispose();
+    transform.dispose();
+    throw new CheckpointError(`${file}: missing tensor 'text_embeddings'`);
+  }
   if (te.shape.length !== 2 || te.shape[0] !== k || te.shape[1] !== encoder.featureDim) {
+    encoder.dispose();
+    transform.dispose();
     throw new CheckpointError(`${file}: tensor 'text_embeddings' has shape [${te.shape.join(', ')}], expected [${k}, ${encoder.featureDim}]`);
   }
+  for (const n of notes) opts.log?.(`checkpoint ${file}: ${n}`);
+  for (const w of warnings) opts.log?.(`warning: ${w}`);
   return {
     config,
     encoder,
     transform,
     textEmbeddings: te.data,
+    notes,
+    warnings,
     dispose() {
       encoder.dispose();
       transform.dispose();

@@ -29,8 +29,8 @@ import { createOnnxSession, type OnnxProvider } from '../onnx/runtime.js';
 import { headGraph } from '../onnx/headGraph.js';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng.js';
-import { readSafetensors, type SafeTensor, type TensorToWrite } from '../util/safetensors.js';
-import { CheckpointError, loadCheckpoint, readCheckpointConfig, saveCheckpoint, writeCheckpointFiles, type LoadedModel } from './checkpoint.js';
+import type { SafeTensor, TensorToWrite } from '../util/safetensors.js';
+import { CheckpointError, loadCheckpoint, readCheckpointConfig, readStateDict, saveCheckpoint, writeCheckpointFiles, type LoadedModel } from './checkpoint.js';
 
 export interface HeadTrainOptions {
   /** Base checkpoint directory (its encoder is frozen). Retrain from the same base each time to keep the feature cache warm. */
@@ -176,7 +176,7 @@ export async function trainHead(opts: HeadTrainOptions): Promise<HeadTrainResult
 
   const cfg = await readCheckpointConfig(opts.checkpoint);
   const baseFile = path.join(opts.checkpoint, 'model.safetensors');
-  const { tensors: baseTensors } = await readSafetensors(baseFile);
+  const { tensors: baseTensors } = await readStateDict(baseFile);
   const vars: Map<string, tf.Variable>[] = [];
   try {
     const ds = alignClasses(opts.dataset, cfg.classes, opts.checkpoint);

@@ -32,6 +32,60 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 -> bfloat16 bits, round to nearest even (NaN kept NaN). */
+export function floatToBf16(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  if (Number.isNaN(x)) return 0x7fc0;
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float32 -> IEEE half bits, round to nearest even, overflow to infinity, subnormals kept. */
+export function floatToHalf(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let m = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && m & 1)) m++;
+    return sign | m;
+  }
+  let m = mant >>> 13;
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
+    m++;
+    if (m === 0x400) {
+      m = 0;
+      e++;
+      if (e >= 31) return sign | 0x7c00;
+    }
+  }
+  return sign | (e << 10) | m;
+}
+
+let halves: Float32Array | undefined;
+/** Every half value, by its bits: an 11M-weight fp16 checkpoint decodes by lookup. */
+function halfTable(): Float32Array {
+  if (!halves) {
+    halves = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halves[h] = halfToFloat(h);
+  }
+  return halves;
+}
+
 function decode(buf: Buffer, dtype: SafeDType, count: number): Float32Array {
   if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const out = new Float32Array(count);
@@ -40,8 +94,9 @@ function decode(buf: Buffer, dtype: SafeDType, count: number): Float32Array {
     switch (dtype) {
       case 'F32': out[i] = dv.getFloat32(i * 4, true); break;
       case 'F64': out[i] = dv.getFloat64(i * 8, true); break;
-      case 'F16': out[i] = halfToFloat(dv.getUint16(i * 2, true)); break;
-      case 'BF16': { const b = new DataView(new ArrayBuffer(4)); b.setUint16(0, dv.getUint16(i * 2, true)); out[i] = b.getFloat32(0); break; }
+      case 'F16': out[i] = halfTable()[dv.getUint16(i * 2, true)]; break;
+      // bfloat16 is the top half of a float32
+      case 'BF16': u32[0] = dv.getUint16(i * 2, true) << 16; out[i] = f32[0]; break;
       case 'I64': out[i] = Number(dv.getBigInt64(i * 8, true)); break;
       case 'I32': out[i] = dv.getInt32(i * 4, true); break;
       case 'U8': out[i] = dv.getUint8(i); break;
@@ -86,7 +141,8 @@ export async function readSafetensors(file: string): Promise<{ tensors: Map<stri
 }
 
 export interface TensorToWrite {
-  dtype: 'F32' | 'I64';
+  /** F16 / BF16 round to nearest even (as PyTorch's .half() / .bfloat16() do). */
+  dtype: 'F32' | 'I64' | 'F16' | 'BF16';
   shape: number[];
   data: Float32Array | number[];
 }
@@ -104,6 +160,8 @@ export function encodeSafetensors(tensors: Map<string, TensorToWrite>, metadata:
       chunk = Buffer.from(new Float32Array(t.data.subarray(0, count)).buffer);
     } else for (let i = 0; i < count; i++) {
       if (t.dtype === 'F32') chunk.writeFloatLE(t.data[i], i * 4);
+      else if (t.dtype === 'F16') chunk.writeUInt16LE(floatToHalf(t.data[i]), i * 2);
+      else if (t.dtype === 'BF16') chunk.writeUInt16LE(floatToBf16(t.data[i]), i * 2);
       else chunk.writeBigInt64LE(BigInt(Math.round(t.data[i])), i * 8);
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + chunk.length] };

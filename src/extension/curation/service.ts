@@ -6,11 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cellPage, compareRuns, confusion, countMistakes, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
+  cellPage, compareRuns, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
   runRecordBriefs, sampleHistory, setMark, undo, type ExportFormat, type ExportResult, type LabelChange as StoreChange,
   type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import type { GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
+import { insideRoot } from './paths.js';
 import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
 
 /** A grid row before the host turns `thumb` (a cache file, null until made) into a webview URI. */
@@ -104,11 +105,14 @@ export class CurationService {
 
   info(runDir: string): RunInfo {
     const runId = this.runId(runDir);
+    // Outside the try: a damaged store is an error the user must see, not "run not in the store".
+    const store = this.store;
     try {
-      const run = getRun(this.store, runId);
-      const d = getDataset(this.store, run.dataset);
+      const run = getRun(store, runId);
+      const d = getDataset(store, run.dataset);
       return { runId, inStore: true, classes: [...d.classes], root: d.root, records: run.records };
-    } catch {
+    } catch (err) {
+      if (describeStoreError(err)) throw err;
       return { runId, inStore: false, classes: [], root: '', records: 0 };
     }
   }
@@ -137,9 +141,18 @@ export class CurationService {
     if (this.paths.size >= 50_000) this.paths.clear();
     this.paths.set(`${root}\0${r.id}`, r.path);
     return {
-      id: r.id, path: r.path, root, thumb: this.thumbs?.cached(path.join(root, r.path)) ?? null, label: r.label, currentLabel: r.effLabel, pred: r.pred,
+      id: r.id, path: r.path, root, thumb: this.cachedThumb(root, r.path), label: r.label, currentLabel: r.effLabel, pred: r.pred,
       confidence: r.confidence, gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
     };
+  }
+
+  private cachedThumb(root: string, rel: string): string | null {
+    if (!this.thumbs) return null;
+    try {
+      return this.thumbs.cached(insideRoot(root, rel));
+    } catch {
+      return null; // outside the root: never thumbnailed (thumbnails() says why)
+    }
   }
 
   /**
@@ -153,7 +166,8 @@ export class CurationService {
     return Promise.all(ids.map(async (id): Promise<RawThumb> => {
       try {
         const rel = this.paths.get(`${d.root}\0${id}`) ?? sampleHistory(this.store, { dataset: d.id, id }).sample.path;
-        return { id, file: await cache.get(path.join(d.root, rel), priority) };
+        // insideRoot: a stored path that leads out of the dataset (.., absolute, a symlink) is refused
+        return { id, file: await cache.get(insideRoot(d.root, rel), priority) };
       } catch (err) {
         if (err instanceof ThumbnailDropped) return { id, dropped: true };
         return { id, error: err instanceof Error ? err.message : String(err) };
@@ -185,6 +199,8 @@ export class CurationService {
     const h = sampleHistory(this.store, { dataset: d.id, id: sampleId });
     const rec = h.records.find((r) => r.run === runId) ?? h.records.at(-1);
     if (!rec) return undefined;
+    // Checked here as well as by the host: the image of a path leading out of the dataset is never shown.
+    insideRoot(d.root, h.sample.path);
     return {
       id: sampleId, path: h.sample.path, root: d.root, split: h.sample.split,
       label: rec.label, currentLabel: h.sample.label, origLabel: h.sample.origLabel, pred: rec.pred, probs: rec.probs,
@@ -230,8 +246,10 @@ export class CurationService {
     let source = 'PCA of this run’s embeddings';
     if (!fs.existsSync(file)) {
       const parent = getRun(this.store, runId).parent;
-      const pf = parent ? path.join(path.dirname(runDir), parent, 'scatter.json') : '';
-      if (!parent || !fs.existsSync(pf)) return { points: [], source: 'no embedding projection for this run' };
+      // The parent is a run id (a folder name beside this run), never a path that climbs out.
+      const plain = !!parent && parent !== '.' && parent !== '..' && !/[\\/\0]/.test(parent);
+      const pf = plain ? path.join(path.dirname(runDir), parent, 'scatter.json') : '';
+      if (!plain || !fs.existsSync(pf)) return { points: [], source: 'no embedding projection for this run' };
       file = pf;
       source = `PCA of parent run ${parent}’s embeddings (encoder frozen in a head retrain)`;
     }

@@ -2,6 +2,7 @@
 // Request {id, method, params[]} -> response {id, result} | {id, error}. One process per workspace.
 // Store queries answer at once, in request order; thumbnails (a promise) answer when made.
 import * as readline from 'node:readline';
+import { describeStoreError } from '../../engine/store/damage.js';
 import { CurationService } from './service.js';
 
 const [storePath, thumbDir] = process.argv.slice(2);
@@ -15,7 +16,7 @@ type Method = (...args: unknown[]) => unknown;
 const rl = readline.createInterface({ input: process.stdin });
 const answer = (id: number | undefined, result: unknown): void => void process.stdout.write(JSON.stringify({ id, result: result ?? null }) + '\n');
 const fail = (id: number | undefined, err: unknown): void =>
-  void process.stdout.write(JSON.stringify({ id, error: err instanceof Error ? err.message : String(err) }) + '\n');
+  void process.stdout.write(JSON.stringify({ id, error: describeStoreError(err) ?? (err instanceof Error ? err.message : String(err)) }) + '\n');
 
 rl.on('line', (line) => {
   let id: number | undefined;

@@ -8,8 +8,11 @@ import type { GridRow, GridThumb, HostMessage } from '../../webviews/protocol.js
 /** Thumbnails per worker call and per `thumbs` message (about two grid rows). */
 export const THUMB_CHUNK = 16;
 
-/** Page rows as the webview gets them: cached thumbnails as webview URIs, dataset paths dropped. */
-export function gridRows(rows: RawRow[], toUri: (file: string) => string): GridRow[] {
+/**
+ * Page rows as the webview gets them: cached thumbnails as webview URIs, dataset paths dropped.
+ * toUri returns null for a file it refuses to serve (the row then has no thumbnail).
+ */
+export function gridRows(rows: RawRow[], toUri: (file: string) => string | null): GridRow[] {
   return rows.map(({ path: _p, root: _r, thumb, ...rest }) => ({ ...rest, thumb: thumb === null ? null : toUri(thumb) }));
 }
 
@@ -19,7 +22,8 @@ export class ThumbRequests {
   constructor(
     /** The worker's `thumbnails` call. */
     private readonly make: (runDir: string, ids: string[], priority: number) => Promise<RawThumb[]>,
-    private readonly toUri: (file: string) => string,
+    /** null: refused (a file outside the thumbnail cache is never served). */
+    private readonly toUri: (file: string) => string | null,
     private readonly post: (m: HostMessage) => void | Promise<void>,
     /** Unreadable images (each message names the file). */
     private readonly onError: (message: string) => void = () => undefined,
@@ -37,7 +41,11 @@ export class ThumbRequests {
       // priority: on screen, then newer request, then earlier chunk (at most 63 chunks a request)
       const onScreen = k * THUMB_CHUNK < urgent ? 2 ** 40 : 0;
       const made = await this.make(runDir, chunk, onScreen + seq * 64 - k);
-      const thumbs: GridThumb[] = made.map((t) => ('file' in t ? { id: t.id, src: this.toUri(t.file) } : t));
+      const thumbs: GridThumb[] = made.map((t) => {
+        if (!('file' in t)) return t;
+        const src = this.toUri(t.file);
+        return src === null ? { id: t.id, error: `refused: ${t.file} is not a served file` } : { id: t.id, src };
+      });
       for (const t of thumbs) if ('error' in t) this.onError(t.error);
       await this.post({ type: 'thumbs', runDir, thumbs });
     }));

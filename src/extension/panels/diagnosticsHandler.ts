@@ -1,0 +1,227 @@
+// The host's answer to a diagnostics webview's messages, without vscode (DiagnosticsSession wraps it
+// with the webview; the unit tests drive it with crafted messages). A webview is less trusted than
+// the host: every message is validated (parseWebviewMessage), every run folder it names must be one
+// of the runs the host lists, and every file it is given a URI for must lie inside the dataset roots,
+// the run folders or the thumbnail cache (symlinks resolved). A refused request is answered with an
+// `error` message, logged and counted; nothing outside is read, thumbnailed or served.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CspViolation, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import { parseWebviewMessage } from '../../webviews/protocol.js';
+import type { CurationService } from '../curation/service.js';
+import { isInsideAny } from '../curation/paths.js';
+import { readMeta, toSummary } from '../runlist/runFiles.js';
+import { gridRows, ThumbRequests } from './gridThumbs.js';
+
+type Api = { [K in keyof CurationService as CurationService[K] extends (...a: never[]) => unknown ? K : never]: CurationService[K] };
+
+/** The curation worker's call (CurationClient.call), or the service itself in-process. */
+export type CurationCall = <K extends keyof Api>(method: K, ...params: Parameters<Api[K]>) => Promise<Awaited<ReturnType<Api[K]>>>;
+
+export interface HandlerDeps {
+  call: CurationCall;
+  /** The grid thumbnail cache folder. */
+  thumbDir: string;
+  runs: () => RunSummary[];
+  /** The webview URI of a file the guard let through (webview.asWebviewUri). */
+  toUri: (file: string) => string;
+  post: (m: HostMessage) => void;
+  /** To every open diagnostics webview (label changes keep the side view and the panel in step). */
+  broadcast: (m: HostMessage) => void;
+  retrain: (runDir: string, mode: RetrainMode) => Promise<string | undefined>;
+  exportLabels: (runDir: string) => Promise<string | undefined>;
+  openFull: (runDir: string) => void;
+  cancelTraining: () => PromiseLike<unknown> | void;
+  /** After a relabel (the walkthrough's relabel step completes on it). */
+  onRelabel?: () => void;
+  log: (line: string) => void;
+  onCspViolation: (v: CspViolation) => void;
+}
+
+/** Dataset roots of the listed runs (from their studio.json): the folders whose images may be shown. */
+export function datasetRoots(runs: RunSummary[]): string[] {
+  return [...new Set(runs.map((r) => readMeta(r.runDir)?.datasetRoot).filter((x): x is string => !!x))];
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export class DiagnosticsHandler {
+  runDir: string | undefined;
+  /** Comparison to send once the (re-rendered) webview says it is ready. */
+  pendingComparison: [string, string] | undefined;
+  /** Requests refused: malformed, naming a run the host does not list, or asking for a file outside. */
+  refused = 0;
+  private readonly thumbs: ThumbRequests;
+  /** Unreadable images reported to the output channel, at most a few per panel. */
+  private thumbErrors = 0;
+
+  constructor(
+    private readonly view: ViewKind,
+    private readonly deps: HandlerDeps,
+    runDir: string | undefined,
+  ) {
+    this.runDir = runDir;
+    this.thumbs = new ThumbRequests(
+      (dir, ids, priority) => deps.call('thumbnails', dir, ids, priority),
+      (file) => this.serve(file),
+      (m) => deps.post(m),
+      (e) => {
+        if (this.thumbErrors++ < 5) deps.log(`grid thumbnail: ${e}`);
+      },
+    );
+  }
+
+  /** Folders whose files a webview may be given: dataset roots, run folders, the thumbnail cache. */
+  allowedRoots(): string[] {
+    const runs = this.deps.runs();
+    return [...datasetRoots(runs), ...runs.map((r) => r.runDir), this.deps.thumbDir];
+  }
+
+  /**
+   * The webview URI of `file`; null when it is not an existing file (nothing to show: a folder, a
+   * name that merely looks inside like `%2e%2e/...`, is never handed to the webview's resource
+   * loader to interpret) or lies outside the allowed folders (refused, logged).
+   */
+  serve(file: string): string | null {
+    if (!isFile(file)) return null;
+    if (isInsideAny(file, this.allowedRoots())) return this.deps.toUri(file);
+    this.refuse(`a file outside the dataset roots and run folders: ${file}`);
+    return null;
+  }
+
+  private refuse(what: string): void {
+    this.refused++;
+    this.deps.log(`refused webview request: ${what}`);
+  }
+
+  /** A run folder the host lists (compared resolved: `runs/a/../a` names run a, `../x` names nothing). */
+  private knownRun(runDir: string): boolean {
+    const want = path.resolve(runDir);
+    return this.deps.runs().some((r) => path.resolve(r.runDir) === want);
+  }
+
+  private src(root: string, rel: string): string {
+    return this.serve(path.resolve(root, rel)) ?? '';
+  }
+
+  async handle(raw: unknown): Promise<void> {
+    const m: WebviewMessage | undefined = parseWebviewMessage(raw);
+    if (!m) {
+      this.refuse(`malformed message ${JSON.stringify(raw)?.slice(0, 200)}`);
+      return;
+    }
+    const runDir = 'runDir' in m ? m.runDir : m.type === 'requestPage' ? m.query.runDir : undefined;
+    if (runDir !== undefined && !this.knownRun(runDir)) {
+      this.refuse(`${m.type} for ${JSON.stringify(runDir.slice(0, 300))}, not a listed run folder`);
+      this.deps.post({ type: 'error', message: `refused: ${runDir.slice(0, 300)} is not a run folder of this workspace` });
+      return;
+    }
+    const c = this.deps.call;
+    try {
+      switch (m.type) {
+        case 'ready': {
+          const runs = this.deps.runs();
+          const dir = this.runDir ?? runs.find((r) => r.status === 'done')?.runDir;
+          this.runDir = dir;
+          const meta = dir ? readMeta(dir) : undefined;
+          const info = dir ? await c('info', dir) : undefined;
+          // a run still training (or trained without the store) has nothing to show yet
+          const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
+          this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs });
+          const pc = this.pendingComparison;
+          this.pendingComparison = undefined;
+          if (pc) await this.sendComparison(pc[0], pc[1]);
+          break;
+        }
+        case 'requestPage': {
+          const q = m.query;
+          const r = await c('page', q.runDir, q.filter, q.sort, q.offset, q.limit);
+          this.deps.post({ type: 'page', page: { query: q, total: r.total, rows: gridRows(r.rows, (f) => this.serve(f)) } });
+          break;
+        }
+        case 'requestThumbs':
+          await this.thumbs.request(m.runDir, m.ids, m.urgent);
+          break;
+        case 'requestConfusion': {
+          const r = await c('confusion', m.runDir, m.basis);
+          this.deps.post({ type: 'confusion', runDir: m.runDir, basis: m.basis, classes: r.classes, matrix: r.matrix });
+          break;
+        }
+        case 'requestSample': {
+          const s = await c('sample', m.runDir, m.id);
+          if (s) {
+            const { root, ...rest } = s;
+            const file = path.resolve(root, s.path);
+            const src = this.serve(file);
+            if (src === null && isFile(file)) throw new Error(`refused: the image of sample ${m.id} lies outside the dataset root`);
+            // a missing image: the inspector shows the record without it
+            this.deps.post({ type: 'sample', sample: { ...rest, src: src ?? '' } });
+          }
+          break;
+        }
+        case 'requestScatter': {
+          const r = await c('scatter', m.runDir);
+          this.deps.post({ type: 'scatter', runDir: m.runDir, points: r.points, source: r.source });
+          break;
+        }
+        case 'setLabel':
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, 'relabel', m.label) });
+          this.deps.onRelabel?.();
+          break;
+        case 'exclude':
+        case 'unsure':
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, m.type, null) });
+          break;
+        case 'undo':
+        case 'redo':
+          this.deps.broadcast({ type: 'labelChanged', ids: await c(m.type, m.runDir) });
+          break;
+        case 'retrain': {
+          this.deps.post({ type: 'retrainState', running: true, message: m.mode === 'head' ? 'Quick retrain (head) with corrected labels…' : 'Full retrain with corrected labels…' });
+          const dir = await this.deps.retrain(m.runDir, m.mode);
+          if (!dir) this.deps.post({ type: 'retrainState', running: false, message: 'Retrain did not start.' });
+          break;
+        }
+        case 'exportLabels':
+          await this.deps.exportLabels(m.runDir);
+          break;
+        case 'openFull':
+          this.deps.openFull(m.runDir);
+          break;
+        case 'cancelTraining':
+          await this.deps.cancelTraining();
+          break;
+        case 'cspViolation':
+          this.deps.onCspViolation(m.violation);
+          break;
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      // the curation service refuses a stored path that leads out of the dataset (paths.ts)
+      if (message.startsWith('refused:')) this.refuse(message);
+      this.deps.post({ type: 'error', message });
+    }
+  }
+
+  async sendComparison(beforeDir: string, afterDir: string): Promise<void> {
+    const r = await this.deps.call('compare', beforeDir, afterDir);
+    this.deps.post({
+      type: 'comparison',
+      comparison: {
+        before: { runDir: beforeDir, accuracy: r.accBefore },
+        after: { runDir: afterDir, accuracy: r.accAfter },
+        common: r.common,
+        changedCount: r.changedCount,
+        fixed: r.fixed,
+        broken: r.broken,
+        changed: r.changed.map((x) => ({ id: x.id, label: x.label, predBefore: x.predBefore, predAfter: x.predAfter, src: this.src(r.root, x.path) })),
+      },
+    });
+  }
+}

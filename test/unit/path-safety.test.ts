@@ -1,0 +1,293 @@
+// The webviews and the thumbnail maker never get a file outside the dataset roots, the run folders
+// and the thumbnail cache, whatever a message asks for. Crafted protocol messages go to the real
+// host-side handler (DiagnosticsHandler, as the diagnostics panel uses it), which calls the real
+// curation service on a real store in-process (the worker's JSON-lines transport is the only part
+// left out). The store holds samples whose paths lead out (`..`, absolute, symlinks to a file and to a
+// folder outside, URL-encoded, NUL): every request is refused, no URI names a file outside, and no
+// thumbnail is made of an outside image.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { importRecords, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import type { Dataset } from '../../src/engine/data/types.js';
+import type { SampleRecord } from '../../src/engine/eval/types.js';
+import { classList } from '../../src/engine/classes.js';
+import { CurationService } from '../../src/extension/curation/service.js';
+import { insideRoot, isInsideAny, PathRefused } from '../../src/extension/curation/paths.js';
+import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
+import { writeMeta } from '../../src/extension/runlist/runFiles.js';
+import type { HostMessage, RunSummary } from '../../src/webviews/protocol.js';
+import { tempDir } from '../engine/store-helpers.js';
+
+let ws: string;
+let data: string;
+let secret: string;
+let runs: string;
+let runA: string;
+let runB: string;
+let thumbDir: string;
+let svc: CurationService;
+const LEGIT = ['s0', 's1', 's2', 's3'];
+/** Samples whose stored path leads outside the dataset root, one way each. */
+const EVIL: Record<string, () => string> = {
+  'evil-dotdot': () => '../secret/secret.png',
+  'evil-nested': () => 'img/../../secret/secret.png',
+  'evil-absolute': () => path.join(secret, 'secret.png'),
+  'evil-symlink-file': () => 'img/link.png',
+  'evil-symlink-dir': () => 'linkdir/secret.png',
+  'evil-encoded': () => '%2e%2e/secret/secret.png',
+  'evil-encoded-slash': () => '..%2fsecret%2fsecret.png',
+  'evil-backslash': () => '..\\secret\\secret.png',
+  'evil-nul': () => 'img/s0.png\0../../secret/secret.png',
+  'evil-root-itself': () => '.',
+  'evil-proc': () => '/proc/self/environ',
+};
+
+const png = (file: string, r: number) =>
+  sharp({ create: { width: 16, height: 16, channels: 3, background: { r, g: 40, b: 90 } } }).png().toFile(file);
+
+before(async () => {
+  ws = fs.realpathSync(tempDir('kefer-paths-'));
+  data = path.join(ws, 'data');
+  secret = path.join(ws, 'secret');
+  fs.mkdirSync(path.join(data, 'img'), { recursive: true });
+  fs.mkdirSync(secret, { recursive: true });
+  await png(path.join(secret, 'secret.png'), 255);
+  fs.writeFileSync(path.join(secret, 'passwd.txt'), 'root:x:0:0\n');
+  for (const [i, id] of LEGIT.entries()) await png(path.join(data, 'img', `${id}.png`), 30 * i);
+  fs.symlinkSync(path.join(secret, 'secret.png'), path.join(data, 'img', 'link.png'));
+  fs.symlinkSync(secret, path.join(data, 'linkdir'));
+
+  const classes = classList(7);
+  const ds: Dataset = { format: 'folder', root: data, classes, samples: LEGIT.map((id, i) => ({ id, path: `img/${id}.png`, label: i % 7, split: 'test' })) };
+  runs = path.join(ws, '.kefer', 'runs');
+  runA = path.join(runs, 'runA');
+  runB = path.join(runs, 'runB');
+  thumbDir = path.join(ws, 'thumbs');
+  const storePath = path.join(ws, '.kefer', 'kefer.db');
+  const store = openStore(storePath, { synchronous: 'NORMAL' });
+  const d = upsertDataset(store, ds);
+  // Every record a mistake (pred != label), so every sample is on the grid's first page.
+  const rec = (id: string, p: string, label: number): SampleRecord => {
+    const probs = classes.map((_, k) => (k === (label + 1) % 7 ? 0.7 : 0.05));
+    return { id, path: p, split: 'test', label, pred: (label + 1) % 7, probs, simText: 0.5, simNeutral: 0.4, gap: 0.1, align: 0.2 };
+  };
+  // A records file is where stored paths come from: the evil ones register new samples with their paths.
+  const recs = [...ds.samples.map((s) => rec(s.id, s.path, s.label)), ...Object.entries(EVIL).map(([id, p], i) => rec(id, p(), i % 7))];
+  registerRun(store, { id: 'runA', dataset: d.id });
+  importRecords(store, 'runA', recs);
+  // A run id that climbs out, as a parent: scatter must not follow it.
+  registerRun(store, { id: '../secret-run', dataset: d.id });
+  registerRun(store, { id: 'runB', dataset: d.id, parent: '../secret-run' });
+  importRecords(store, 'runB', recs);
+  store.close();
+  const meta = { dataSpec: `folder:${data}`, datasetRoot: data, datasetName: 'folder', startedAt: '2026-01-01', backbone: 'resnet18', status: 'done' as const, accuracy: 0, classes };
+  writeMeta(runA, meta);
+  writeMeta(runB, { ...meta, parent: 'runA' });
+  fs.mkdirSync(path.join(ws, '.kefer', 'secret-run'), { recursive: true });
+  fs.writeFileSync(path.join(ws, '.kefer', 'secret-run', 'scatter.json'), JSON.stringify(LEGIT.map((id) => ({ id, x: 1, y: 2 }))));
+  // A folder outside with a run of the same name: a message naming it must not pass as run A.
+  writeMeta(path.join(ws, 'other', 'runA'), { ...meta, datasetRoot: secret });
+  fs.writeFileSync(path.join(ws, 'other', 'runA', 'scatter.json'), JSON.stringify(LEGIT.map((id) => ({ id, x: 9, y: 9 }))));
+  fs.symlinkSync(runA, path.join(ws, 'alias-of-runA'));
+  svc = new CurationService(storePath, thumbDir);
+});
+
+after(() => {
+  svc.close();
+  fs.rmSync(ws, { recursive: true, force: true });
+});
+
+interface Harness {
+  handler: DiagnosticsHandler;
+  posted: HostMessage[];
+  uris: string[];
+  calls: string[];
+}
+
+function harness(): Harness {
+  const posted: HostMessage[] = [];
+  const uris: string[] = [];
+  const calls: string[] = [];
+  const summaries: RunSummary[] = [runA, runB].map((runDir) => ({ runDir, name: path.basename(runDir), dataset: 'folder', date: '', backbone: 'resnet18', accuracy: 0, status: 'done', classes: [] }));
+  // The worker's transport left out: the same service methods, called in-process.
+  const call = ((method: string, ...params: unknown[]) =>
+    Promise.resolve().then(() => (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...params))) as CurationCall;
+  const handler = new DiagnosticsHandler('diagnostics', {
+    call,
+    thumbDir,
+    runs: () => summaries,
+    toUri: (file) => (uris.push(file), `vscode-webview-resource:${file}`),
+    post: (m) => void posted.push(m),
+    broadcast: (m) => void posted.push(m),
+    retrain: async (d) => (calls.push(`retrain ${d}`), undefined),
+    exportLabels: async (d) => (calls.push(`export ${d}`), undefined),
+    openFull: (d) => void calls.push(`openFull ${d}`),
+    cancelTraining: () => void calls.push('cancel'),
+    log: () => undefined,
+    onCspViolation: () => undefined,
+  }, runA);
+  return { handler, posted, uris, calls };
+}
+
+const allowed = () => [data, runA, runB, thumbDir];
+
+/** No URI given out names a file outside the allowed folders, or anything in the secret folder. */
+function assertNothingOutside(h: Harness): void {
+  for (const f of h.uris) {
+    assert.ok(isInsideAny(f, allowed()), `served ${f}`);
+    assert.ok(!fs.realpathSync(f).startsWith(secret), `served ${f}`);
+  }
+  const text = JSON.stringify(h.posted);
+  assert.ok(!text.includes('vscode-webview-resource:' + secret), 'no URI into the secret folder was posted');
+}
+
+let crafted = 0;
+let refusedCount = 0;
+
+/**
+ * Sends one crafted message; it must be answered with an error (or error thumbnails, or a sample
+ * record with no image when the path names nothing that exists) and get no file URI at all.
+ */
+async function expectRefused(h: Harness, raw: unknown, what: string): Promise<void> {
+  crafted++;
+  const before = h.posted.length;
+  const uris = h.uris.length;
+  await h.handler.handle(raw);
+  const answers = h.posted.slice(before);
+  const refused =
+    h.uris.length === uris &&
+    h.calls.length === 0 &&
+    (answers.length === 0 ||
+      answers.every((m) => m.type === 'error' || (m.type === 'thumbs' && m.thumbs.every((t) => 'error' in t)) || (m.type === 'sample' && m.sample.src === '')));
+  assert.ok(refused, `${what}: answered ${JSON.stringify(answers).slice(0, 400)}, uris ${h.uris.slice(uris).join(', ')}, calls ${h.calls.join(', ')}`);
+  // a malformed message gets no answer (the webview cannot be trusted to read one); the rest get an error
+  if (answers.length === 0) assert.ok(h.handler.refused > 0, `${what}: silently dropped without being counted`);
+  refusedCount++;
+}
+
+test('insideRoot refuses .., absolute paths outside, symlinks leading out, NUL; keeps paths inside', () => {
+  assert.equal(insideRoot(data, 'img/s0.png'), path.join(data, 'img', 's0.png'));
+  assert.equal(insideRoot(data, path.join(data, 'img', 's1.png')), path.join(data, 'img', 's1.png'));
+  assert.equal(insideRoot(data, 'img/../img/s2.png'), path.join(data, 'img', 's2.png'));
+  assert.equal(insideRoot(data, '..foo/x.png'), path.join(data, '..foo', 'x.png'), 'a name starting with .. is not a parent');
+  assert.equal(insideRoot(data, 'img/missing.png'), path.join(data, 'img', 'missing.png'), 'a missing file inside is not refused (reading it fails later)');
+  for (const id of ['evil-dotdot', 'evil-nested', 'evil-absolute', 'evil-symlink-file', 'evil-symlink-dir', 'evil-nul', 'evil-proc']) {
+    assert.throws(() => insideRoot(data, EVIL[id]()), PathRefused, id);
+  }
+  assert.throws(() => insideRoot(data, 'linkdir/not-there/x.png'), PathRefused, 'a missing file under a symlinked folder');
+  assert.ok(!isInsideAny(path.join(data, 'img', 'link.png'), [data]));
+  assert.ok(isInsideAny(path.join(data, 'img', 's3.png'), [data]));
+});
+
+test('crafted run folders: every message naming a folder that is not a listed run is refused', async () => {
+  const h = harness();
+  const dirs = [
+    '../../etc',
+    '/etc',
+    path.join(runs, '..', '..', 'secret'),
+    path.join(ws, 'other', 'runA'), // same folder name as run A, elsewhere
+    path.join(ws, 'alias-of-runA'), // a symlink to run A
+    'runA',
+    `${runA}%2f..`,
+    encodeURIComponent(runA),
+    `${runA}/../../secret`,
+    `file://${runA}`,
+    `${runA}\0`,
+    '',
+  ];
+  const messages = (runDir: string): unknown[] => [
+    { type: 'requestPage', query: { runDir, filter: { trueClass: null, predClass: null, split: null, relabeled: null, cell: null }, sort: 'issue', offset: 0, limit: 50 } },
+    { type: 'requestThumbs', runDir, ids: LEGIT, urgent: 4 },
+    { type: 'requestConfusion', runDir, basis: 'run' },
+    { type: 'requestSample', runDir, id: 's0' },
+    { type: 'requestScatter', runDir },
+    { type: 'setLabel', runDir, id: 's0', label: 3 },
+    { type: 'exclude', runDir, id: 's0' },
+    { type: 'unsure', runDir, id: 's0' },
+    { type: 'undo', runDir },
+    { type: 'redo', runDir },
+    { type: 'retrain', runDir, mode: 'head' },
+    { type: 'exportLabels', runDir },
+    { type: 'openFull', runDir },
+  ];
+  for (const dir of dirs) for (const m of messages(dir)) await expectRefused(h, m, `${(m as { type: string }).type} ${JSON.stringify(dir)}`);
+  assert.equal(svc.sample(runA, 's0')?.history.length, 0, 'no label change reached the store');
+  assertNothingOutside(h);
+});
+
+test('samples whose stored path leads out: inspector, grid and thumbnails refuse each, and make no thumbnail of it', async () => {
+  const h = harness();
+  for (const id of Object.keys(EVIL)) await expectRefused(h, { type: 'requestSample', runDir: runA, id }, `requestSample ${id}`);
+  for (const id of Object.keys(EVIL)) await expectRefused(h, { type: 'requestThumbs', runDir: runA, ids: [id], urgent: 1 }, `requestThumbs ${id}`);
+  // The grid page lists them (they are in the run) but with no thumbnail; the legit ones get theirs.
+  await h.handler.handle({ type: 'requestThumbs', runDir: runA, ids: [...LEGIT, ...Object.keys(EVIL)], urgent: 20 });
+  const thumbs = h.posted.filter((m): m is Extract<HostMessage, { type: 'thumbs' }> => m.type === 'thumbs').flatMap((m) => m.thumbs);
+  for (const id of LEGIT) assert.ok(thumbs.some((t) => t.id === id && 'src' in t), `thumbnail of ${id}`);
+  await h.handler.handle({ type: 'requestPage', query: { runDir: runA, filter: { trueClass: null, predClass: null, split: null, relabeled: null, cell: null }, sort: 'issue', offset: 0, limit: 100 } });
+  const page = [...h.posted].reverse().find((m) => m.type === 'page');
+  assert.ok(page && page.type === 'page');
+  assert.equal(page.page.rows.length, LEGIT.length + Object.keys(EVIL).length);
+  for (const r of page.page.rows) assert.equal(r.thumb !== null, LEGIT.includes(r.id), `thumbnail of row ${r.id}`);
+  // Only the legit images were thumbnailed: the cache holds exactly their files.
+  const made = fs.readdirSync(thumbDir, { recursive: true }).filter((f) => String(f).endsWith('.webp'));
+  assert.equal(made.length, LEGIT.length);
+  // A legit sample still opens in the inspector, with a URI inside the dataset.
+  await h.handler.handle({ type: 'requestSample', runDir: runA, id: 's1' });
+  const s = [...h.posted].reverse().find((m) => m.type === 'sample');
+  assert.ok(s && s.type === 'sample' && s.sample.src.endsWith(path.join(data, 'img', 's1.png')));
+  assertNothingOutside(h);
+});
+
+test('sample ids that are not in the store, and malformed messages, are refused', async () => {
+  const h = harness();
+  const ids = ['nope', '../../secret/secret.png', path.join(secret, 'secret.png'), '%2e%2e%2fsecret', 'img/s0.png', '', 's0\0', 'x'.repeat(1000)];
+  for (const id of ids) {
+    await expectRefused(h, { type: 'requestSample', runDir: runA, id }, `requestSample ${JSON.stringify(id)}`);
+    await expectRefused(h, { type: 'requestThumbs', runDir: runA, ids: [id], urgent: 1 }, `requestThumbs ${JSON.stringify(id)}`);
+    await expectRefused(h, { type: 'setLabel', runDir: runA, id, label: 2 }, `setLabel ${JSON.stringify(id)}`);
+  }
+  const malformed: unknown[] = [
+    null,
+    'requestSample',
+    { type: 'requestSample', runDir: { toString: () => runA }, id: 's0' },
+    { type: 'requestSample', runDir: runA, id: 7 },
+    { type: 'requestThumbs', runDir: runA, ids: 's0', urgent: 1 },
+    { type: 'requestThumbs', runDir: runA, ids: Array.from({ length: 1001 }, (_, i) => `s${i}`), urgent: 1 },
+    { type: 'requestThumbs', runDir: runA, ids: ['x'.repeat(1001)], urgent: 1 },
+    { type: 'setLabel', runDir: runA, id: 's0', label: 99 },
+    { type: 'requestPage', query: { runDir: runA, filter: {}, sort: 'issue', offset: 0, limit: 10 } },
+    { type: 'readFile', path: '/etc/passwd' },
+    { type: 'requestImage', runDir: runA, path: '../secret/secret.png' },
+  ];
+  for (const m of malformed) await expectRefused(h, m, `malformed ${JSON.stringify(m)?.slice(0, 80)}`);
+  assert.equal(svc.sample(runA, 's0')?.history.length, 0, 'no label change reached the store');
+  assertNothingOutside(h);
+});
+
+test("a run whose parent id climbs out: the scatter view does not read the parent's file", async () => {
+  const h = harness();
+  await h.handler.handle({ type: 'requestScatter', runDir: runB });
+  const m = [...h.posted].reverse().find((x) => x.type === 'scatter');
+  assert.ok(m && m.type === 'scatter');
+  assert.deepEqual(m.points, []);
+  assert.match(m.source, /no embedding projection/);
+});
+
+test('the host never hands out a URI for a file outside, whatever the worker answers', () => {
+  const h = harness();
+  assert.equal(h.handler.serve(path.join(secret, 'secret.png')), null);
+  assert.equal(h.handler.serve(path.join(data, 'img', 'link.png')), null, 'a symlink inside a root, leading out');
+  assert.equal(h.handler.serve(path.join(data, '..', 'secret', 'passwd.txt')), null);
+  assert.equal(h.handler.serve('/etc/passwd'), null);
+  assert.ok(h.handler.serve(path.join(data, 'img', 's0.png')));
+  assert.ok(h.handler.serve(path.join(runA, 'studio.json')));
+  assert.equal(h.uris.length, 2);
+});
+
+after(() => {
+  // The figure for docs/fault-suite.md.
+  console.log(`# crafted requests refused: ${refusedCount} of ${crafted}`);
+});
