@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { ClassName } from '../classes.js';
 import type { Dataset, Sample } from '../data/types.js';
 import { nowIso, StoreError, withBigCache, type Store } from './db.js';
+import { schemaVersion } from './migrations.js';
 
 export interface DatasetRow {
   id: number;
@@ -55,13 +56,15 @@ export function upsertDataset(store: Store, dataset: Dataset, opts: { spec?: str
      RETURNING id`,
   );
   // SET expressions read the pre-update row, so `label` is compared with the old orig_label.
+  // A store held at an older schema (openStore's targetVersion, how migrations are tested) has no votes column.
+  const votes = schemaVersion(db) >= 4;
   const insertSample = db.prepare(
-    `INSERT INTO samples (dataset, sid, path, split, orig_label, label, votes) VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO samples (dataset, sid, path, split, orig_label, label${votes ? ', votes' : ''}) VALUES (?, ?, ?, ?, ?, ?${votes ? ', ?' : ''})
      ON CONFLICT (dataset, sid) DO UPDATE SET path = excluded.path, split = excluded.split,
        label = CASE WHEN samples.label = samples.orig_label THEN excluded.orig_label ELSE samples.label END,
-       orig_label = excluded.orig_label, votes = excluded.votes
+       orig_label = excluded.orig_label${votes ? ', votes = excluded.votes' : ''}
      WHERE samples.path <> excluded.path OR samples.split <> excluded.split OR samples.orig_label <> excluded.orig_label
-       OR samples.votes IS NOT excluded.votes`,
+       ${votes ? 'OR samples.votes IS NOT excluded.votes' : ''}`,
   );
   const syncEff = db.prepare(
     `UPDATE records SET eff = (SELECT label FROM samples WHERE sk = records.sample)
@@ -73,7 +76,8 @@ export function upsertDataset(store: Store, dataset: Dataset, opts: { spec?: str
     id = row.id;
     let changed = 0;
     for (const s of dataset.samples) {
-      changed += insertSample.run(id, s.id, s.path, s.split, s.label, s.label, s.votes ? JSON.stringify(s.votes) : null).changes;
+      const row = [id, s.id, s.path, s.split, s.label, s.label];
+      changed += (votes ? insertSample.run(...row, s.votes ? JSON.stringify(s.votes) : null) : insertSample.run(...row)).changes;
     }
     // Only when labels of already-evaluated samples may have moved (re-import of a newer release).
     if (changed > 0 && hasRecords(store, id)) syncEff.run(id);
