@@ -581,7 +581,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   cudnnHandle_t dnn_ = nullptr;
   Precision precision_ = Precision::Fp32;
   bool nhwc_ = false;
-  cudnnDataType_t dt_ = 0;
+  cudnnDataType_t dt_ = (cudnnDataType_t)kdnn::kDataFloat;
   size_t esz_ = 4;
   float eps_ = 1e-5f, bnMomentum_ = 0.1f;
   std::vector<Act> acts_;
@@ -955,7 +955,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
         case Kind::Conv: {
           Act& y = acts_[op.y];
           current_ = params_[op.w].name;
-          DnnCheck(api.cudnnConvolutionForward(dnn_, &one, x.desc, x.x.p, op.filter, WeightPtr(params_[op.w]), op.convFwd, op.algoFwd, workspace_.p, workspace_.bytes, &zero, y.desc, y.x.p), "forward " + current_);
+          DnnCheck(api.cudnnConvolutionForward(dnn_, &one, x.desc, x.x.p, op.filter, WeightPtr(params_[op.w]), op.convFwd, (cudnnConvolutionFwdAlgo_t)op.algoFwd, workspace_.p, workspace_.bytes, &zero, y.desc, y.x.p), "forward " + current_);
           break;
         }
         case Kind::Bn: {
@@ -1042,14 +1042,14 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
           const Param& p = params_[op.w];
           current_ = p.name;
           if (precision_ == Precision::Amp) {
-            DnnCheck(api.cudnnConvolutionBackwardFilter(dnn_, &one, x.desc, x.x.p, y.desc, y.dx.p, op.convBwdFilter, op.algoBwdFilter, workspace_.p, workspace_.bytes, &zero, op.filter, convGradHalf_.p), "filter gradient " + p.name);
+            DnnCheck(api.cudnnConvolutionBackwardFilter(dnn_, &one, x.desc, x.x.p, y.desc, y.dx.p, op.convBwdFilter, (cudnnConvolutionBwdFilterAlgo_t)op.algoBwdFilter, workspace_.p, workspace_.bytes, &zero, op.filter, convGradHalf_.p), "filter gradient " + p.name);
             HalfToFloatKernel<<<Blocks(p.count), 256, 0, stream_>>>(convGradHalf_.as<__half>(), G + p.offset, p.count, invScale);
           } else {
-            DnnCheck(api.cudnnConvolutionBackwardFilter(dnn_, &one, x.desc, x.x.p, y.desc, y.dx.p, op.convBwdFilter, op.algoBwdFilter, workspace_.p, workspace_.bytes, &zero, op.filter, G + p.offset), "filter gradient " + p.name);
+            DnnCheck(api.cudnnConvolutionBackwardFilter(dnn_, &one, x.desc, x.x.p, y.desc, y.dx.p, op.convBwdFilter, (cudnnConvolutionBwdFilterAlgo_t)op.algoBwdFilter, workspace_.p, workspace_.bytes, &zero, op.filter, G + p.offset), "filter gradient " + p.name);
           }
           if (op.needDx) {
             const float beta = x.ready ? 1.f : 0.f;
-            DnnCheck(api.cudnnConvolutionBackwardData(dnn_, &one, op.filter, WeightPtr(p), y.desc, y.dx.p, op.convBwdData, op.algoBwdData, workspace_.p, workspace_.bytes, &beta, x.desc, x.dx.p), "data gradient " + p.name);
+            DnnCheck(api.cudnnConvolutionBackwardData(dnn_, &one, op.filter, WeightPtr(p), y.desc, y.dx.p, op.convBwdData, (cudnnConvolutionBwdDataAlgo_t)op.algoBwdData, workspace_.p, workspace_.bytes, &beta, x.desc, x.dx.p), "data gradient " + p.name);
             x.ready = true;
           }
           break;
