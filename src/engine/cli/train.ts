@@ -9,6 +9,7 @@ import { resolveTextEmbeddings } from '../text/index.js';
 import { DEFAULT_TRAIN_CONFIG, TRAIN_RUNTIMES, train, type TrainConfig } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
 import { AUGMENT_MODES } from '../train/augment.js';
+import { CUDA_PRECISIONS } from '../cuda/addon.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
@@ -32,10 +33,14 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --init FILE            torchvision-named ResNet-18 safetensors as pretrained backbone
   --augment MODE         standard (released code: crop, flip, random erasing) | light (no erasing) | none
   --backend NAME         auto | tensorflow | webgpu | wasm
-  --runtime NAME         encoder forward/backward: auto (default: when tfjs would use wasm, i.e. on a
-                         CPU, and no --workers: onednn if its addon is built, else onnx) | onednn (the
-                         oneDNN addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node
-                         native CPU kernels) | tfjs (the tfjs backend above)
+  --runtime NAME         encoder forward/backward: auto (default, without --workers: cuda when a CUDA
+                         device and cuDNN are there; else, when tfjs would use wasm, i.e. on a CPU:
+                         onednn if its addon is built, else onnx) | cuda (the CUDA/cuDNN addon: encoder,
+                         F_n, losses and SGD on the GPU; npm run build:native) | onednn (the oneDNN
+                         addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node native
+                         CPU kernels) | tfjs (the tfjs backend above)
+  --precision P          --runtime cuda: fp32 (default; no TF32) | tf32 (cuDNN's default math, as
+                         PyTorch's default) | amp (fp16 convolutions on tensor cores, fp32 master weights)
   --onnx-threads N       threads of --runtime onednn or onnx (default: one per core)
   --conv-algorithm A     onednn convolutions: auto (default: Winograd where oneDNN expects a gain) |
                          direct (PyTorch's algorithm: slower, closest numerics)
@@ -57,7 +62,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -94,6 +99,7 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     runtime: oneOf(f, 'runtime', TRAIN_RUNTIMES, 'auto'),
     onnxThreads: f['onnx-threads'] !== undefined ? num(f, 'onnx-threads', 1, { int: true, min: 1 }) : undefined,
     convAlgorithm: oneOf(f, 'conv-algorithm', ['auto', 'direct'] as const, 'auto'),
+    precision: f.precision !== undefined ? oneOf(f, 'precision', CUDA_PRECISIONS, 'fp32') : undefined,
   };
 }
 

@@ -80,7 +80,7 @@ export function headReference(v: Float32Array, text: Float32Array, labels: Array
       n[i * D + j] = acc;
     }
   }
-  const mask = Array.from(labels, (y) => (y !== N ? 1 : 0));
+  const mask: number[] = Array.from(labels, (y) => (y !== N ? 1 : 0));
   const M = mask.reduce((a, b) => a + b, 0);
   const den = Math.max(M, 1);
   const den2 = Math.max(M * M, 1);

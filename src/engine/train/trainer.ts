@@ -21,20 +21,24 @@ import { Sgd } from './sgd.js';
 import { OnnxTrainStep } from './onnxStep.js';
 import { OnednnTrainStep } from './onednnStep.js';
 import { loadOnednn } from '../onednn/addon.js';
+import { CudaTrainStep } from './cudaStep.js';
+import { cudaAvailability, describeCuda, type CudaPrecision } from '../cuda/addon.js';
 import { startParallel } from './parallel.js';
 
-export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn';
-export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn'];
+export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn' | 'cuda';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn', 'cuda'];
 
 /**
- * 'auto': when tfjs would run the encoder on wasm (a CPU) and no data-parallel workers were asked for,
- * the encoder trains natively: on oneDNN when its addon is built (1.4-2.8x PyTorch, bench:train), else on
- * onnxruntime-node; on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it. `hasOnednn` is injectable
- * for tests.
+ * 'auto' without data-parallel workers: the CUDA addon when a CUDA device, its driver and cuDNN are there
+ * (train/cudaStep.ts); else, when tfjs would run the encoder on wasm (a CPU), oneDNN when its addon is
+ * built (1.4-2.8x PyTorch, bench:train), else onnxruntime-node; on a GPU tfjs backend (tensorflow,
+ * webgpu) tfjs keeps it. `hasOnednn` and `hasCuda` are injectable for tests.
  */
-export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1, hasOnednn = () => !!loadOnednn().addon): Exclude<TrainRuntime, 'auto'> {
+export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1, hasOnednn = () => !!loadOnednn().addon, hasCuda = () => cudaAvailability().ok): Exclude<TrainRuntime, 'auto'> {
   if (runtime && runtime !== 'auto') return runtime;
-  if (backend !== 'wasm' || workers > 1) return 'tfjs';
+  if (workers > 1) return 'tfjs';
+  if (hasCuda()) return 'cuda';
+  if (backend !== 'wasm') return 'tfjs';
   return hasOnednn() ? 'onednn' : 'onnx';
 }
 
@@ -75,6 +79,11 @@ export interface TrainConfig {
    * layers where oneDNN expects a gain, on AVX-512 CPUs) or 'direct' (PyTorch's, slower, closest numerics).
    */
   convAlgorithm?: 'auto' | 'direct';
+  /**
+   * Runtime 'cuda': 'fp32' (default; no TF32, as PyTorch with TF32 off), 'tf32' (cuDNN's default math, as
+   * PyTorch's default) or 'amp' (fp16 NHWC convolutions on tensor cores, fp32 master weights, BN and head).
+   */
+  precision?: CudaPrecision;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -246,15 +255,24 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const runtime = resolveTrainRuntime(cfg.runtime, inputs.backend.name, cfg.workers);
   if (runtime !== 'tfjs' && (cfg.workers ?? 1) > 1) throw new Error(`--runtime ${runtime} uses its own threads; it cannot be combined with --workers`);
   const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale };
+  if (cfg.precision && cfg.precision !== 'fp32' && runtime !== 'cuda') throw new Error(`--precision ${cfg.precision} needs --runtime cuda (the runtime is ${runtime})`);
   const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, convolution: cfg.convAlgorithm, loss };
-  const nativeStep = runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs) : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs) : undefined;
+  const nativeStep =
+    runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs)
+      : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs)
+        : runtime === 'cuda' ? await CudaTrainStep.create({ ...nativeInputs, precision: cfg.precision })
+          : undefined;
   const threadsText = cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core';
   const head = `F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})`;
   const onednnInfo = nativeStep instanceof OnednnTrainStep ? nativeStep.trainer.info() : undefined;
-  const notOnednn = cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '';
+  const notCuda = (cfg.runtime ?? 'auto') === 'auto' && runtime !== 'cuda' && (cfg.workers ?? 1) <= 1 ? `; cuda not used: ${cudaAvailability().why}` : '';
+  const notOnednn = (cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '') + notCuda;
   // What actually runs the model, for the log, the UI and run.json: with a native runtime the encoder is not on tfjs.
-  const backendUsed: BackendReport = onednnInfo
-    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (convolutions ${cfg.convAlgorithm ?? 'auto'}: ${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}` }
+  const cudaInfo = nativeStep instanceof CudaTrainStep ? nativeStep.trainer.info() : undefined;
+  const backendUsed: BackendReport = cudaInfo
+    ? { name: 'cuda', detail: `encoder, F_n and losses on CUDA: ${describeCuda(cudaInfo)}` }
+    : onednnInfo
+    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (convolutions ${cfg.convAlgorithm ?? 'auto'}: ${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}${notCuda}` }
     : runtime === 'onnx'
       ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${threadsText}); ${head}${notOnednn}` }
       : inputs.backend;
