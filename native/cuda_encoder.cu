@@ -597,6 +597,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   int featureAct_ = -1;
   HeadCfg head_{};
   bool hasHead_ = false, whDirty_ = true, released_ = false;
+  // Deterministic algorithms only (default): a resumed run then repeats an uninterrupted one exactly.
+  bool deterministic_ = true;
   float lossScale_ = 1.f;
   int cleanSteps_ = 0;
   std::map<std::string, int> algoCounts_;
@@ -649,6 +651,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     esz_ = amp ? 2 : 4;
     lossScale_ = amp ? 65536.f : 1.f;
     eps_ = Num(spec, "eps", 1e-5f);
+    if (spec.Get("deterministic").IsBoolean()) deterministic_ = spec.Get("deterministic").As<Napi::Boolean>().Value();
     bnMomentum_ = Num(spec, "bnMomentum", 0.1f);
 
     auto tensors = spec.Get("tensors").As<Napi::Array>();
@@ -919,6 +922,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     for (int i = 0; i < n; i++) {
       if ((int)r[i].status != kdnn::kStatusSuccess) continue;
       if (precision_ == Precision::Fp32 && (int)r[i].mathType == kdnn::kTensorOpMath) continue;
+      if (deterministic_ && (int)r[i].determinism != kdnn::kDeterministic) continue;
       return i;
     }
     throw std::runtime_error("no cuDNN algorithm runs the " + what + " convolution within the workspace limit");
@@ -1381,6 +1385,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
       std::string algos;
       for (auto& [k, n] : algoCounts_) algos += (algos.empty() ? "" : ", ") + k + " x" + std::to_string(n);
       o.Set("algorithms", algos);
+      o.Set("deterministic", deterministic_);
       return o;
     });
   }

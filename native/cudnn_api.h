@@ -75,6 +75,7 @@ constexpr int kDefaultMath = 0, kTensorOpMath = 1, kFmaMath = 3;
 constexpr int kBatchNormSpatial = 1;
 constexpr int kPoolingMax = 0;
 constexpr int kNotPropagateNan = 0;
+constexpr int kDeterministic = 1;
 constexpr int kCudnnMajor = 9;
 
 // name, return type, parameters
@@ -166,6 +167,7 @@ static_assert(kCrossCorrelation == CUDNN_CROSS_CORRELATION, "convolution mode");
 static_assert(kDefaultMath == CUDNN_DEFAULT_MATH && kTensorOpMath == CUDNN_TENSOR_OP_MATH && kFmaMath == CUDNN_FMA_MATH, "math types");
 static_assert(kBatchNormSpatial == CUDNN_BATCHNORM_SPATIAL, "batchnorm mode");
 static_assert(kPoolingMax == CUDNN_POOLING_MAX && kNotPropagateNan == CUDNN_NOT_PROPAGATE_NAN, "pooling");
+static_assert(kDeterministic == CUDNN_DETERMINISTIC, "determinism");
 static_assert(kCudnnMajor == CUDNN_MAJOR, "this addon is written against cuDNN 9");
 #endif
 }  // namespace kdnn

@@ -23,6 +23,7 @@ export interface CudaEncoderInfo {
   lossScale: number;
   /** cuDNN's chosen algorithms per convolution shape, e.g. "fwd1/bwdData1/bwdFilter1 x3". */
   algorithms: string;
+  deterministic: boolean;
 }
 
 export interface NativeCudaEncoder {

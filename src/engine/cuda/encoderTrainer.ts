@@ -25,7 +25,11 @@ export class CudaEncoderTrainer {
   ) {}
 
   /** Throws, saying why, when the addon, a device or cuDNN is missing, or the GPU runs out of memory. */
-  static create(spec: TrainGraphSpec, opts: { precision?: CudaPrecision; head?: CudaHeadOptions; device?: number } = {}): CudaEncoderTrainer {
+  /**
+   * deterministic (default true): only cuDNN algorithms that give the same result every run, so a resumed
+   * run repeats an uninterrupted one; KEFER_CUDA_NONDETERMINISTIC=1 or false here lift that for speed.
+   */
+  static create(spec: TrainGraphSpec, opts: { precision?: CudaPrecision; head?: CudaHeadOptions; device?: number; deterministic?: boolean } = {}): CudaEncoderTrainer {
     const { addon, ok, why } = cudaAvailability();
     if (!addon || !ok) throw new Error(`--runtime cuda: ${why}`);
     const layout = nativeSpec(spec);
@@ -38,6 +42,7 @@ export class CudaEncoderTrainer {
       : undefined;
     const native = new addon.Encoder({
       precision: opts.precision ?? 'fp32', device: opts.device ?? 0, eps: BN_EPS, bnMomentum: BN_MOMENTUM,
+      deterministic: opts.deterministic ?? process.env.KEFER_CUDA_NONDETERMINISTIC !== '1',
       tensors: layout.tensors, params: layout.params, ops: layout.ops, head,
     });
     return new CudaEncoderTrainer(spec, layout, native);
