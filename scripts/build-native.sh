@@ -28,13 +28,17 @@ done
 out="${KEFER_BUILD_DIR:-build}"
 status=0
 
-if [ ! -f node_modules/node-addon-api/napi.h ] || [ ! -d node_modules/node-api-headers/include ]; then
+# Node-API headers: from npm, or copies named by NODE_ADDON_API_DIR / NODE_API_HEADERS_DIR (the device
+# machine has no node_modules: bench/gpu/prepare.sh carries them).
+addon_api="${NODE_ADDON_API_DIR:-node_modules/node-addon-api}"
+api_headers="${NODE_API_HEADERS_DIR:-node_modules/node-api-headers/include}"
+if [ ! -f "$addon_api/napi.h" ] || [ ! -f "$api_headers/node_api.h" ]; then
   echo "build-native: node-addon-api / node-api-headers missing (npm ci first)"
   $lenient && exit 0
   exit 1
 fi
 mkdir -p "$out"
-napi=(-DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -Inode_modules/node-addon-api -Inode_modules/node-api-headers/include)
+napi=(-DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$addon_api" -I"$api_headers")
 
 build_onednn() {
   local include=/usr/include
@@ -72,12 +76,18 @@ find_cudnn() {
     if [ -n "$lib" ]; then echo "cuDNN from $root" >&2; echo "$lib|$inc"; return; fi
   done
   if command -v python3 >/dev/null 2>&1; then
-    root=$(python3 -c "import nvidia.cudnn as m; print(list(m.__path__)[0])" 2>/dev/null || true)
-    if [ -n "$root" ] && [ -f "$root/lib/libcudnn.so.9" ]; then
-      [ -f "$root/include/cudnn.h" ] && inc="$root/include"
-      echo "cuDNN from python3's nvidia-cudnn wheel ($root)" >&2
-      echo "$root/lib|$inc"
-      return
+    # The nvidia-cudnn-cu12/-cu13 wheels of a PyTorch environment (nvidia/cudnn/lib, or a newer layout).
+    root=$(python3 -c "import nvidia.cudnn as m; print(list(m.__path__)[0])" 2>/dev/null || python3 -c "import nvidia as m; print(list(m.__path__)[0])" 2>/dev/null || true)
+    if [ -n "$root" ]; then
+      lib=$(find "$root" -maxdepth 4 -name libcudnn.so.9 2>/dev/null | head -1)
+      if [ -n "$lib" ]; then
+        lib=$(dirname "$lib")
+        inc=$(find "$root" -maxdepth 4 -name cudnn.h 2>/dev/null | head -1)
+        [ -n "$inc" ] && inc=$(dirname "$inc")
+        echo "cuDNN from python3's nvidia wheels ($lib)" >&2
+        echo "$lib|$inc"
+        return
+      fi
     fi
   fi
   lib=$(ldconfig -p 2>/dev/null | awk '/libcudnn\.so\.9 /{print $NF; exit}')

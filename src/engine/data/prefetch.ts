@@ -24,7 +24,7 @@ export interface PrefetchOptions {
   workers?: number;
   /** Batches in flight or waiting (default: 2 x workers). */
   depth?: number;
-  /** The worker script; default: prefetchWorker.ts through tsx in development, prefetchWorker.js beside a bundle. */
+  /** The worker script; default: prefetchWorker.ts through tsx in development, prefetchWorker.js / .cjs beside a bundle. */
   workerFile?: string;
 }
 
@@ -32,7 +32,8 @@ function spawn(file?: string): Worker {
   if (file) return new Worker(file);
   const ts = path.join(__dirname, 'prefetchWorker.ts');
   if (existsSync(ts)) return new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(ts)});`, { eval: true });
-  return new Worker(path.join(__dirname, 'prefetchWorker.js'));
+  const cjs = path.join(__dirname, 'prefetchWorker.cjs'); // bench/gpu/bundle-cuda.mjs
+  return new Worker(existsSync(cjs) ? cjs : path.join(__dirname, 'prefetchWorker.js'));
 }
 
 /** Yields each job's normalised, augmented [N, S, S, 3] batch, in order. Workers end when the loop does. */

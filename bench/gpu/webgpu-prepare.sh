@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the folder bench/gpu/run.sh needs on the device machine (no network, no node_modules,
+# Builds the folder bench/gpu/webgpu.sh needs on the device machine (no network, no node_modules,
 # maybe no node) into .kefer/gpu-bench (ignored; pass it in `carry`):
 #   step.mjs                       bench/gpu/step.ts + tfjs bundled (esbuild)
 #   node_modules/webgpu/           the `webgpu` package's loader + linux-x64 dawn.node only
@@ -17,7 +17,7 @@ node bench/gpu/bundle.mjs "$out/step.mjs"
 w=node_modules/webgpu
 cp "$w/package.json" "$w/index.js" "$out/node_modules/webgpu/"
 cp "$w/dist/linux-x64/dawn.node" "$out/node_modules/webgpu/dist/linux-x64/"
-[[ $(uname -m) == x86_64 ]] || { echo "prepare.sh: run on x86-64 (node.xz is this machine's node)" >&2; exit 1; }
+[[ $(uname -m) == x86_64 ]] || { echo "webgpu-prepare.sh: run on x86-64 (node.xz is this machine's node)" >&2; exit 1; }
 xz -T0 -6 -c "$(readlink -f "$(command -v node)")" >"$out/node.xz"
 # amd64 package lists in /tmp so this machine's own apt state is untouched.
 o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/kefer-amd64-lists)

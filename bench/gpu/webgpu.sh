@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # GPU training benchmark: ResNet-18 KE-FER training step at 112x112, batch 64, through WebGPU
 # (Dawn on Vulkan, tfjs-backend-webgpu) and through PyTorch CUDA on the same machine; prints the
-# ratio. Needs .kefer/gpu-bench from bench/gpu/prepare.sh (carry it). bench/README.md "## WebGPU"
+# ratio. Needs .kefer/gpu-bench from bench/gpu/webgpu-prepare.sh (carry it). bench/README.md "## WebGPU"
 # has the exact device `run` call.
-#   bench/gpu/run.sh            on the GPU machine (unpacks the Vulkan loader into /)
-#   bench/gpu/run.sh --local    here: no unpacking, software adapter allowed, PyTorch on CPU
-#   bench/gpu/run.sh --profile  WebGPU only: forward / forward+backward / step times and kernels per
+#   bench/gpu/webgpu.sh            on the GPU machine (unpacks the Vulkan loader into /)
+#   bench/gpu/webgpu.sh --local    here: no unpacking, software adapter allowed, PyTorch on CPU
+#   bench/gpu/webgpu.sh --profile  WebGPU only: forward / forward+backward / step times and kernels per
 #                               step, under tfjs-backend-webgpu flag variants (where the time goes)
 # Env: KEFER_GPU_BENCH_SIZE (112), _BATCHES ("64 16"), _SECONDS (20) per measurement.
 set -uo pipefail
@@ -17,7 +17,7 @@ local=0 profile=0
 size=${KEFER_GPU_BENCH_SIZE:-112} batches=${KEFER_GPU_BENCH_BATCHES:-64 16} secs=${KEFER_GPU_BENCH_SECONDS:-20}
 out=${OUT:-/tmp/kefer-gpu-bench-out}
 mkdir -p "$out"
-[[ -f $B/step.mjs ]] || { echo "missing $B: run bench/gpu/prepare.sh here and carry .kefer/gpu-bench" >&2; exit 2; }
+[[ -f $B/step.mjs ]] || { echo "missing $B: run bench/gpu/webgpu-prepare.sh here and carry .kefer/gpu-bench" >&2; exit 2; }
 
 if ((local)); then
   export KEFER_WEBGPU_ALLOW_SOFTWARE=1
