@@ -636,7 +636,9 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     device_ = spec.Get("device").IsNumber() ? Int(spec, "device") : 0;
     if (device_ < 0 || device_ >= count) throw std::runtime_error("device " + std::to_string(device_) + " of " + std::to_string(count));
     CudaCheck(cudaSetDevice(device_), "cudaSetDevice");
-    CudaCheck(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A blocking stream: the plain cudaMemcpy / cudaMemset calls of the parameter setters (legacy default
+    // stream) are then ordered with the step's work on it.
+    CudaCheck(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault), "cudaStreamCreate");
     DnnCheck(Dnn().cudnnCreate(&dnn_), "cudnnCreate");
     DnnCheck(Dnn().cudnnSetStream(dnn_, stream_), "cudnnSetStream");
 

@@ -19,6 +19,9 @@ out=${OUT:-/tmp/kefer-cuda-out}
 mkdir -p "$out"
 exec > >(tee -a "$out/run.log") 2>&1
 secs=${KEFER_BENCH_SECONDS:-6}
+# The benchmarks let cuDNN pick non-deterministic algorithms too, as PyTorch's cudnn.benchmark does;
+# the tests keep the default (deterministic) that makes resume exact.
+bench_env=(env KEFER_CUDA_NONDETERMINISTIC=${KEFER_CUDA_NONDETERMINISTIC:-1})
 workers=${KEFER_EPOCH_WORKERS:-12}
 t0=$SECONDS
 stage() { echo "== [$((SECONDS - t0)) s] $*"; }
@@ -68,7 +71,7 @@ for batch in 64 256; do
   if ((built)); then
     for prec in fp32 tf32 amp; do
       stage "cuda step: resnet18 @112 b$batch $prec"
-      timeout 90 "$node" "$P/cudaStep.cjs" --batch "$batch" --size 112 --precision "$prec" --seconds "$secs" 2>&1 | tee -a "$out/step.jsonl"
+      timeout 90 "${bench_env[@]}" "$node" "$P/cudaStep.cjs" --batch "$batch" --size 112 --precision "$prec" --seconds "$secs" 2>&1 | tee -a "$out/step.jsonl"
     done
   fi
   stage "pytorch step: resnet18 @112 b$batch fp32 / default / amp_cl"
@@ -83,7 +86,7 @@ rm -f "$list"
 for mode in fp32 amp; do
   if ((built)); then
     stage "cuda epoch $mode, $workers workers"
-    timeout 150 "$node" "$P/cudaEpoch.cjs" --data /tmp/kefer-ferplus/ferplus --batch 256 --workers "$workers" --precision "$mode" --list "$list" 2>&1 | tee -a "$out/epoch.jsonl"
+    timeout 150 "${bench_env[@]}" "$node" "$P/cudaEpoch.cjs" --data /tmp/kefer-ferplus/ferplus --batch 256 --workers "$workers" --precision "$mode" --list "$list" 2>&1 | tee -a "$out/epoch.jsonl"
   fi
   if [[ -f $list ]]; then
     tmode=$([[ $mode == amp ]] && echo amp_cl || echo fp32)
