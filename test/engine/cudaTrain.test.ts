@@ -21,6 +21,8 @@ import { tinyTrainData } from './train-helpers.js';
 import { initBackend } from '../../src/engine/backend/index.js';
 import { loadDataset } from '../../src/engine/data/index.js';
 import * as ort from 'onnxruntime-node';
+import path from 'node:path';
+import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
 
 const avail = cudaAvailability();
 const skip = avail.ok ? false : `CUDA runtime unavailable: ${avail.why}`;
@@ -197,6 +199,19 @@ test('--runtime cuda trains the same model as tfjs: same first-step losses, clos
     ? { backend: await initBackend('wasm'), work: await (await import('node:fs/promises')).mkdtemp('/tmp/kefer-cuda-train-'), trainSet: await loadDataset(`synthetic:${dir}#train`), valSet: await loadDataset(`synthetic:${dir}#valid`) }
     : await tinyTrainData('kefer-cuda-train-');
   await checkRuntimeTrainsLikeTfjs('cuda', data);
+  // kefer eval --runtime cuda on that run's checkpoint: the same records as the tfjs forward.
+  const ckpt = path.join(data.work, 'cuda-full', 'checkpoints', 'last');
+  const want = await evaluateCheckpoint(ckpt, data.valSet, { batchSize: 4 });
+  const got = await evaluateCheckpoint(ckpt, data.valSet, { batchSize: 4, encoderRuntime: 'cuda' });
+  assert.equal(got.records.length, want.records.length);
+  let worst = 0;
+  got.records.forEach((r, i) => {
+    assert.equal(r.id, want.records[i].id);
+    assert.equal(r.pred, want.records[i].pred, `${r.id}: predicted class`);
+    worst = Math.max(worst, Math.abs(r.gap - want.records[i].gap));
+    for (let k = 0; k < r.probs.length; k++) worst = Math.max(worst, Math.abs(r.probs[k] - want.records[i].probs[k]));
+  });
+  assert.ok(worst < 1e-3, `probabilities or gaps differ by ${worst}`);
 });
 
 test('cuda names bad input, and running out of device memory is an error, not a crash', { skip }, () => {

@@ -5,6 +5,7 @@ import type { Dataset } from '../data/types.js';
 import { l2normalize } from '../losses.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
+import { createCudaEvalEncoder } from '../cuda/evalEncoder.js';
 
 /** Re-indexes a dataset's labels into the checkpoint's class list, by class name. */
 export function alignClasses(dataset: Dataset, classes: string[], where: string): Dataset {
@@ -15,15 +16,17 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
   return { ...dataset, classes: classes as Dataset['classes'], samples: dataset.samples.map((s) => ({ ...s, label: map[s.label] })) };
 }
 
-export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions = {}): Promise<EvalResult> {
+/** encoderRuntime 'cuda': the encoder's forward on the CUDA addon (kefer eval --runtime cuda); default tfjs. */
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { encoderRuntime?: 'tfjs' | 'cuda' } = {}): Promise<EvalResult> {
   const model = await loadCheckpoint(dir);
+  const cuda = opts.encoderRuntime === 'cuda' ? await createCudaEvalEncoder(model.encoder, opts.batchSize ?? 100) : undefined;
   try {
     const ds = alignClasses(dataset, model.config.classes, dir);
     const K = model.config.classes.length;
     const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, model.textEmbeddings.length / K])));
     try {
       return await evaluate(
-        { encoder: model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
+        { encoder: cuda ?? model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
         ds,
         createImageCache(ds, model.config.inputSize, { maxBytes: 0 }),
         opts,
@@ -32,6 +35,7 @@ export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: Ev
       textNorm.dispose();
     }
   } finally {
+    cuda?.release();
     model.dispose();
   }
 }
