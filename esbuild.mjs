@@ -33,6 +33,8 @@ if (cliCommands.length && cliCommands.every((c) => fs.existsSync(`src/engine/cli
   builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', external: nodeExternal });
   // `kefer train --workers N` starts this next to dist/cli.js (src/engine/train/parallel.ts).
   builds.push({ ...common, entryPoints: ['src/engine/train/parallelWorker.ts'], outfile: 'dist/parallelWorker.js', platform: 'node', format: 'cjs', external: nodeExternal });
+  // `kefer train --loader-workers N` starts this next to dist/cli.js (src/engine/data/prefetch.ts).
+  builds.push({ ...common, entryPoints: ['src/engine/data/prefetchWorker.ts'], outfile: 'dist/prefetchWorker.js', platform: 'node', format: 'cjs', external: nodeExternal });
 }
 // Extension-host test suites (mocha, run inside VS Code / code-server).
 if (fs.existsSync('test/suite/index.ts')) {

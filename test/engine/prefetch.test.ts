@@ -14,6 +14,10 @@ import { generateSyntheticDataset } from '../../src/engine/data/synthetic.js';
 import { augmentInto } from '../../src/engine/train/augment.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
 import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
+import { standinTextEmbeddings } from '../../src/engine/text/index.js';
+import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { train } from '../../src/engine/train/trainer.js';
+import { maxAbsDiff, snapshot, TINY_TRAIN, tinyTrainData } from './train-helpers.js';
 
 const norm = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
 
@@ -56,6 +60,22 @@ test('a file the workers cannot decode is named, and the workers stop', async ()
     await writeFile(bad, 'not a png');
     const gen = prefetchBatches([{ files: [bad], labels: [0], epoch: 0, step: 0 }], { size: 16, norm, augment: 'none', seed: 1, workers: 1 });
     await assert.rejects(gen.next(), /broken\.png: /);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('kefer train --loader-workers 2 trains exactly the model the training thread does (same seeds, same batches)', async () => {
+  const { backend, work, trainSet, valSet } = await tinyTrainData('kefer-prefetch-train-');
+  try {
+    const base = { train: trainSet, val: valSet, valDescription: 'valid', text: standinTextEmbeddings(trainSet.classes, trainSet.classes), backend, diagnose: 'none' as const };
+    await train({ ...TINY_TRAIN, runtime: 'tfjs' }, { ...base, outDir: path.join(work, 'main-thread') });
+    await train({ ...TINY_TRAIN, runtime: 'tfjs', loaderWorkers: 2 }, { ...base, outDir: path.join(work, 'workers') });
+    const [a, b] = await Promise.all(['main-thread', 'workers'].map((d) => loadCheckpoint(path.join(work, d, 'checkpoints/last'))));
+    const weights = (m: typeof a) => new Map([...snapshot(m.encoder.params, 'encoder.'), ...snapshot(m.transform.params)]);
+    assert.equal(maxAbsDiff(weights(a), weights(b)), 0);
+    a.dispose();
+    b.dispose();
   } finally {
     await rm(work, { recursive: true, force: true });
   }

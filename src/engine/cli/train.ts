@@ -41,6 +41,8 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
                          CPU kernels) | tfjs (the tfjs backend above)
   --precision P          --runtime cuda: fp32 (default; no TF32) | tf32 (cuDNN's default math, as
                          PyTorch's default) | amp (fp16 convolutions on tensor cores, fp32 master weights)
+  --loader-workers N     decode + augment batches on N worker threads, ahead of the step (plain 8-bit
+                         PNG datasets such as FERPlus; keeps a GPU fed); default 0: on the main thread
   --onnx-threads N       threads of --runtime onednn or onnx (default: one per core)
   --conv-algorithm A     onednn convolutions: auto (default: Winograd where oneDNN expects a gain) |
                          direct (PyTorch's algorithm: slower, closest numerics)
@@ -62,7 +64,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, 'loader-workers': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -100,6 +102,7 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     onnxThreads: f['onnx-threads'] !== undefined ? num(f, 'onnx-threads', 1, { int: true, min: 1 }) : undefined,
     convAlgorithm: oneOf(f, 'conv-algorithm', ['auto', 'direct'] as const, 'auto'),
     precision: f.precision !== undefined ? oneOf(f, 'precision', CUDA_PRECISIONS, 'fp32') : undefined,
+    loaderWorkers: f['loader-workers'] !== undefined ? num(f, 'loader-workers', 0, { int: true, min: 0 }) : undefined,
   };
 }
 

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createImageCache, type ImageCache } from '../data/decode.js';
+import { createImageCache, sampleFile, type ImageCache } from '../data/decode.js';
+import { prefetchBatches, type BatchJob } from '../data/prefetch.js';
 import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
@@ -84,6 +85,11 @@ export interface TrainConfig {
    * PyTorch's default) or 'amp' (fp16 NHWC convolutions on tensor cores, fp32 master weights, BN and head).
    */
   precision?: CudaPrecision;
+  /**
+   * Decode + augment each batch on this many worker threads, a few batches ahead (data/prefetch.ts), instead
+   * of on the training thread; plain 8-bit PNG datasets (FERPlus, FER2013 folders). 0 (default): off.
+   */
+  loaderWorkers?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -332,32 +338,54 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
       const epochStart = Date.now();
       const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
-      for (let s = firstStep; s < stepsPerEpoch; s++) {
-        if (inputs.signal?.aborted) {
-          cancelled = true;
-          await saveLast(s, epoch);
-          break epochs;
+      // With loader workers, this epoch's batches are built ahead on worker threads, from the same seeds.
+      let prefetched: AsyncGenerator<{ job: BatchJob; x: Float32Array }> | undefined;
+      if ((cfg.loaderWorkers ?? 0) > 0) {
+        if (inputs.train.samples.some((smp) => smp.pixels)) throw new Error('--loader-workers decodes image files; this dataset holds its pixels in memory (FER2013 CSV): drop --loader-workers');
+        const jobs: BatchJob[] = [];
+        for (let s = firstStep; s < stepsPerEpoch; s++) {
+          const idx = order.slice(s * bs, (s + 1) * bs);
+          jobs.push({ files: idx.map((i) => sampleFile(inputs.train, inputs.train.samples[i])), labels: idx.map((i) => inputs.train.samples[i].label), epoch, step: s });
         }
-        const stepStart = Date.now();
-        const idx = order.slice(s * bs, (s + 1) * bs);
-        const raw = await trainImages.getBatch(idx);
-        const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
-        for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
-        const labelsArr = idx.map((i) => inputs.train.samples[i].label);
-        const stats = par ? await par.step(x, labelsArr, lr) : nativeStep ? await nativeStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
-        const [ls, lt, lc] = stats.terms;
-        const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
-        if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
-        sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
-        state.globalStep++;
-        const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
-        ema = ema ? 0.9 * ema + 0.1 * ips : ips;
-        const remaining = totalSteps - state.globalStep;
-        await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
-        if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
-          // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
-          break;
+        prefetched = prefetchBatches(jobs, { size, norm, augment: cfg.augment ?? 'standard', seed: cfg.seed, workers: cfg.loaderWorkers });
+      }
+      try {
+        for (let s = firstStep; s < stepsPerEpoch; s++) {
+          if (inputs.signal?.aborted) {
+            cancelled = true;
+            await saveLast(s, epoch);
+            break epochs;
+          }
+          const stepStart = Date.now();
+          const idx = order.slice(s * bs, (s + 1) * bs);
+          if (prefetched) {
+            const next = await prefetched.next();
+            if (next.done) throw new Error(`loader workers ended before step ${s + 1}`);
+            x.set(next.value.x);
+          } else {
+            const raw = await trainImages.getBatch(idx);
+            const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
+            for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
+          }
+          const labelsArr = idx.map((i) => inputs.train.samples[i].label);
+          const stats = par ? await par.step(x, labelsArr, lr) : nativeStep ? await nativeStep.step(x, labelsArr, lr) : await localStep(labelsArr, lr);
+          const [ls, lt, lc] = stats.terms;
+          const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
+          if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
+          sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
+          state.globalStep++;
+          const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
+          ema = ema ? 0.9 * ema + 0.1 * ips : ips;
+          const remaining = totalSteps - state.globalStep;
+          await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
+          if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
+            // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
+            break;
+          }
         }
+      } finally {
+        // Stops the loader workers (also on cancel and errors).
+        await prefetched?.return(undefined);
       }
       const steps = Math.max(1, sums.seen / bs);
       let val: EvalResult | undefined;
