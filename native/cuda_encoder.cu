@@ -875,9 +875,9 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
         op.algoFwd = c[0];
         op.algoBwdData = c[1];
         op.algoBwdFilter = c[2];
-        DnnCheck(api.cudnnSetConvolutionMathType(op.convFwd, (cudnnMathType_t)c[3]), "math type");
-        DnnCheck(api.cudnnSetConvolutionMathType(op.convBwdData, (cudnnMathType_t)c[4]), "math type");
-        DnnCheck(api.cudnnSetConvolutionMathType(op.convBwdFilter, (cudnnMathType_t)c[5]), "math type");
+        SetMath(op.convFwd, c[3]);
+        SetMath(op.convBwdData, c[4]);
+        SetMath(op.convBwdFilter, c[5]);
         algoCounts_[AlgoName(op)]++;
         continue;
       }
@@ -890,20 +890,20 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
       const int f = Pick(fwd, n, "forward " + current_);
       op.algoFwd = fwd[f].algo;
       opNeed = std::max(opNeed, fwd[f].memory);
-      DnnCheck(api.cudnnSetConvolutionMathType(op.convFwd, fwd[f].mathType), "math type");
+      SetMath(op.convFwd, (int)fwd[f].mathType);
       cudnnConvolutionBwdFilterAlgoPerf_t bf[kTry];
       DnnCheck(api.cudnnFindConvolutionBackwardFilterAlgorithmEx(dnn_, x.desc, x.x.p, y.desc, y.dx.p, op.convBwdFilter, op.filter, scratchW.p, kTry, &n, bf, search.p, limit), "filter-gradient algorithm search for " + current_);
       const int g = Pick(bf, n, "filter gradient " + current_);
       op.algoBwdFilter = bf[g].algo;
       opNeed = std::max(opNeed, bf[g].memory);
-      DnnCheck(api.cudnnSetConvolutionMathType(op.convBwdFilter, bf[g].mathType), "math type");
+      SetMath(op.convBwdFilter, (int)bf[g].mathType);
       if (op.needDx) {
         cudnnConvolutionBwdDataAlgoPerf_t bd[kTry];
         DnnCheck(api.cudnnFindConvolutionBackwardDataAlgorithmEx(dnn_, op.filter, scratchW.p, y.desc, y.dx.p, op.convBwdData, x.desc, x.dx.p, kTry, &n, bd, search.p, limit), "data-gradient algorithm search for " + current_);
         const int d = Pick(bd, n, "data gradient " + current_);
         op.algoBwdData = bd[d].algo;
         opNeed = std::max(opNeed, bd[d].memory);
-        DnnCheck(api.cudnnSetConvolutionMathType(op.convBwdData, bd[d].mathType), "math type");
+        SetMath(op.convBwdData, (int)bd[d].mathType);
         mathData = bd[d].mathType;
       }
       algoCounts_[AlgoName(op)]++;
@@ -914,6 +914,13 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     workspace_.Alloc(std::max<size_t>(need, 256), "convolution workspace");
     current_.clear();
   }
+  // Runs a convolution with the math type its algorithm was timed with, except in fp32, whose descriptors
+  // keep FMA math: cuDNN's default math would let float convolutions use TF32 on Ampere and newer.
+  void SetMath(cudnnConvolutionDescriptor_t d, int math) {
+    if (precision_ == Precision::Fp32) return;
+    DnnCheck(Dnn().cudnnSetConvolutionMathType(d, (cudnnMathType_t)math), "math type");
+  }
+
   static std::string AlgoName(const Op& op) {
     return "fwd" + std::to_string(op.algoFwd) + (op.needDx ? "/bwdData" + std::to_string(op.algoBwdData) : "") + "/bwdFilter" + std::to_string(op.algoBwdFilter);
   }
@@ -923,7 +930,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   int Pick(const Perf* r, int n, const std::string& what) {
     for (int i = 0; i < n; i++) {
       if ((int)r[i].status != kdnn::kStatusSuccess) continue;
-      if (precision_ == Precision::Fp32 && (int)r[i].mathType == kdnn::kTensorOpMath) continue;
+      if (precision_ == Precision::Fp32 && (int)r[i].mathType != kdnn::kFmaMath && (int)r[i].mathType != kdnn::kDefaultMath) continue;
       if (deterministic_ && (int)r[i].determinism != kdnn::kDeterministic) continue;
       return i;
     }
