@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CudaPrecision } from '../cuda/addon.js';
 import { CudaEncoderTrainer, HEAD_PARAMS } from '../cuda/encoderTrainer.js';
 import { fromLayout, readLayout, syncParam, type NativeStepInputs } from './headStep.js';
+import { cudaEncoderView } from '../cuda/evalEncoder.js';
+import type { Encoder } from '../model/index.js';
 
 export class CudaTrainStep {
   /** Optimizer steps since the last sync(): num_batches_tracked advances by this much there. */
@@ -81,6 +83,11 @@ export class CudaTrainStep {
       }
     });
     this.pendingBatches = 0;
+  }
+
+  /** The encoder for validation: the addon's inference forward on its current weights, in batches of the training batch. */
+  evalEncoder(): Encoder {
+    return cudaEncoderView(this.inputs.encoder, this.trainer.native, this.inputs.batch, this.trainer.featureDim);
   }
 
   async dispose(): Promise<void> {

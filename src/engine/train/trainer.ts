@@ -24,6 +24,7 @@ import { OnednnTrainStep } from './onednnStep.js';
 import { loadOnednn } from '../onednn/addon.js';
 import { CudaTrainStep } from './cudaStep.js';
 import { cudaAvailability, describeCuda, type CudaPrecision } from '../cuda/addon.js';
+import { createCudaEvalEncoder } from '../cuda/evalEncoder.js';
 import { startParallel } from './parallel.js';
 
 export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn' | 'cuda';
@@ -390,7 +391,9 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const steps = Math.max(1, sums.seen / bs);
       let val: EvalResult | undefined;
       nativeStep?.sync();
-      if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
+      // With cuda, validation runs the encoder on the training addon itself (tfjs on a CPU would take minutes).
+      const cudaEval = nativeStep instanceof CudaTrainStep ? { encoder: nativeStep.evalEncoder(), batchSize: bs } : undefined;
+      if (inputs.val && valImages) val = await evaluate(cudaEval ? { ...evalModel, encoder: cudaEval.encoder } : evalModel, inputs.val, valImages, { signal: inputs.signal, batchSize: cudaEval?.batchSize });
       const entry: EpochHistory = {
         epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
         trainAccuracy: sums.seen ? sums.correct / sums.seen : 0,
@@ -417,7 +420,8 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const diagnose = inputs.diagnose ?? 'val';
   if (!cancelled && diagnose !== 'none' && existsSync(bestDir)) {
     const best = await loadCheckpoint(bestDir);
-    const bestModel: EvalModel = { ...evalModel, encoder: best.encoder, transform: best.transform };
+    const cudaBest = runtime === 'cuda' ? await createCudaEvalEncoder(best.encoder, 100) : undefined;
+    const bestModel: EvalModel = { ...evalModel, encoder: cudaBest ?? best.encoder, transform: best.transform };
     const lines: string[] = [];
     const scatter: { id: string; x: number; y: number }[] = [];
     const addScatter = (r: EvalResult) => {
@@ -439,6 +443,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await writeFile(path.join(runDir, 'records.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
     // 2-D PCA of each sample's embedding v (per evaluated set) for the scatter view.
     await writeFile(path.join(runDir, 'scatter.json'), JSON.stringify(scatter) + '\n');
+    cudaBest?.release();
     best.dispose();
   }
   const result: TrainResult = { runDir, bestCheckpoint: bestDir, lastCheckpoint: lastDir, bestEpoch: state.bestEpoch, selectedOn, history: state.history, cancelled, valEval };
