@@ -223,6 +223,88 @@ __global__ void GapBackwardKernel(const float* dv, T* dx, int N, int C, int HW, 
   }
 }
 
+// Max-pool 3x3, stride 2, padding 1 (ResNet's stem), as PyTorch CUDA does it with its own kernels rather
+// than cuDNN's: the forward keeps each output's winning tap (0..8), the backward gathers, for each input,
+// the gradients of the outputs it won (no atomics, so deterministic; windows overlap at stride 2).
+__host__ __device__ inline size_t At(int n, int c, int h, int w, int C, int H, int W, bool nhwc) {
+  return nhwc ? (((size_t)n * H + h) * W + w) * C + c : (((size_t)n * C + c) * H + h) * W + w;
+}
+
+template <typename T>
+__global__ void MaxPoolForwardKernel(const T* x, T* y, unsigned char* tap, int N, int C, int H, int W, int OH, int OW, bool nhwc) {
+  const size_t total = (size_t)N * C * OH * OW;
+  KEFER_GRID_STRIDE(i, total) {
+    int n, c, oh, ow;
+    if (nhwc) {
+      c = (int)(i % C);
+      size_t r = i / C;
+      ow = (int)(r % OW); r /= OW;
+      oh = (int)(r % OH);
+      n = (int)(r / OH);
+    } else {
+      ow = (int)(i % OW);
+      size_t r = i / OW;
+      oh = (int)(r % OH); r /= OH;
+      c = (int)(r % C);
+      n = (int)(r / C);
+    }
+    float best = -INFINITY;
+    int arg = 4;
+    for (int kh = 0; kh < 3; kh++) {
+      const int ih = oh * 2 - 1 + kh;
+      if (ih < 0 || ih >= H) continue;
+      for (int kw = 0; kw < 3; kw++) {
+        const int iw = ow * 2 - 1 + kw;
+        if (iw < 0 || iw >= W) continue;
+        const float v = F(x[At(n, c, ih, iw, C, H, W, nhwc)]);
+        if (v > best || isnan(v)) {  // NaN wins, as in PyTorch's kernel
+          best = v;
+          arg = kh * 3 + kw;
+        }
+      }
+    }
+    y[i] = To<T>(best);
+    tap[i] = (unsigned char)arg;
+  }
+}
+
+template <typename T>
+__global__ void MaxPoolBackwardKernel(const T* dy, const unsigned char* tap, T* dx, int N, int C, int H, int W, int OH, int OW, bool nhwc, bool add) {
+  const size_t total = (size_t)N * C * H * W;
+  KEFER_GRID_STRIDE(i, total) {
+    int n, c, ih, iw;
+    if (nhwc) {
+      c = (int)(i % C);
+      size_t r = i / C;
+      iw = (int)(r % W); r /= W;
+      ih = (int)(r % H);
+      n = (int)(r / H);
+    } else {
+      iw = (int)(i % W);
+      size_t r = i / W;
+      ih = (int)(r % H); r /= H;
+      c = (int)(r % C);
+      n = (int)(r / C);
+    }
+    float g = 0.f;
+    for (int kh = 0; kh < 3; kh++) {
+      const int t = ih + 1 - kh;
+      if (t < 0 || (t & 1)) continue;
+      const int oh = t / 2;
+      if (oh >= OH) continue;
+      for (int kw = 0; kw < 3; kw++) {
+        const int u = iw + 1 - kw;
+        if (u < 0 || (u & 1)) continue;
+        const int ow = u / 2;
+        if (ow >= OW) continue;
+        const size_t o = At(n, c, oh, ow, C, OH, OW, nhwc);
+        if (tap[o] == kh * 3 + kw) g += F(dy[o]);
+      }
+    }
+    dx[i] = To<T>(add ? F(dx[i]) + g : g);
+  }
+}
+
 __global__ void HalfToFloatKernel(const __half* src, float* dst, size_t n, float scale) {
   KEFER_GRID_STRIDE(i, n) dst[i] = __half2float(src[i]) * scale;
 }
@@ -545,7 +627,7 @@ struct Op {
   cudnnTensorDescriptor_t bnDesc = nullptr;
   DevBuf saveMean, saveInvVar, runMean, runVar;
   std::string name;  // BatchNorm layer name, for running statistics
-  cudnnPoolingDescriptor_t pool = nullptr;
+  DevBuf poolTap;  // max-pool: each output's winning tap
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -828,10 +910,12 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
         CudaCheck(cudaMemcpy(op.runVar.p, ones.data(), C * 4, cudaMemcpyHostToDevice), "running variance");
         break;
       }
-      case Kind::MaxPool:
-        DnnCheck(Dnn().cudnnCreatePoolingDescriptor(&op.pool), "pooling descriptor");
-        DnnCheck(Dnn().cudnnSetPooling2dDescriptor(op.pool, (cudnnPoolingMode_t)kdnn::kPoolingMax, (cudnnNanPropagation_t)kdnn::kNotPropagateNan, 3, 3, 1, 1, 2, 2), "pooling descriptor");
+      case Kind::MaxPool: {
+        const Act &x = acts_[op.x], &y = acts_[op.y];
+        if (y.h != (x.h - 1) / 2 + 1 || y.w != (x.w - 1) / 2 + 1 || y.c != x.c) throw std::runtime_error("max-pool: " + std::to_string(x.h) + "x" + std::to_string(x.w) + " -> " + std::to_string(y.h) + "x" + std::to_string(y.w) + " is not 3x3 stride 2 padding 1");
+        op.poolTap.Alloc(y.count, "max-pool taps");
         break;
+      }
       default:
         break;
     }
@@ -990,7 +1074,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
         }
         case Kind::MaxPool: {
           Act& y = acts_[op.y];
-          DnnCheck(api.cudnnPoolingForward(dnn_, op.pool, &one, x.desc, x.x.p, &zero, y.desc, y.x.p), "max-pool");
+          MaxPoolForwardKernel<T><<<Blocks(y.count), 256, 0, stream_>>>(x.x.as<T>(), y.x.as<T>(), op.poolTap.as<unsigned char>(), x.n, x.c, x.h, x.w, y.h, y.w, nhwc_);
           break;
         }
         case Kind::Gap:
@@ -1034,8 +1118,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
         }
         case Kind::MaxPool: {
           Act& y = acts_[op.y];
-          const float beta = x.ready ? 1.f : 0.f;
-          DnnCheck(api.cudnnPoolingBackward(dnn_, op.pool, &one, y.desc, y.x.p, y.desc, y.dx.p, x.desc, x.x.p, &beta, x.desc, x.dx.p), "max-pool backward");
+          MaxPoolBackwardKernel<T><<<Blocks(x.count), 256, 0, stream_>>>(y.dx.as<T>(), op.poolTap.as<unsigned char>(), x.dx.as<T>(), x.n, x.c, x.h, x.w, y.h, y.w, nhwc_, x.ready);
           x.ready = true;
           break;
         }
@@ -1407,7 +1490,6 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
       for (auto d : {op.convFwd, op.convBwdData, op.convBwdFilter})
         if (d && api.cudnnDestroyConvolutionDescriptor) api.cudnnDestroyConvolutionDescriptor(d);
       if (op.bnDesc && api.cudnnDestroyTensorDescriptor) api.cudnnDestroyTensorDescriptor(op.bnDesc);
-      if (op.pool && api.cudnnDestroyPoolingDescriptor) api.cudnnDestroyPoolingDescriptor(op.pool);
     }
     ops_.clear();
     for (auto& a : acts_)

@@ -1,5 +1,5 @@
 // The part of cuDNN's C API that native/cuda_encoder.cu calls, declared from NVIDIA's documented API
-// (cuDNN 9 "legacy" convolution, BatchNorm and pooling entry points, all still exported by libcudnn.so.9),
+// (cuDNN 9 "legacy" convolution and BatchNorm entry points, all still exported by libcudnn.so.9),
 // so that the addon compiles where cuDNN is not installed and loads libcudnn with dlopen at run time:
 // a machine without cuDNN gets a clear error instead of an addon that does not load.
 //
@@ -17,7 +17,6 @@ typedef struct cudnnContext* cudnnHandle_t;
 typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
 typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
-typedef struct cudnnPoolingStruct* cudnnPoolingDescriptor_t;
 // The enums are int-sized in the C ABI; plain ints carry them.
 typedef int cudnnStatus_t;
 typedef int cudnnDataType_t;
@@ -25,8 +24,6 @@ typedef int cudnnTensorFormat_t;
 typedef int cudnnConvolutionMode_t;
 typedef int cudnnMathType_t;
 typedef int cudnnBatchNormMode_t;
-typedef int cudnnPoolingMode_t;
-typedef int cudnnNanPropagation_t;
 typedef int cudnnDeterminism_t;
 typedef int cudnnConvolutionFwdAlgo_t;
 typedef int cudnnConvolutionBwdDataAlgo_t;
@@ -73,8 +70,6 @@ constexpr int kTensorNchw = 0, kTensorNhwc = 1;
 constexpr int kCrossCorrelation = 1;
 constexpr int kDefaultMath = 0, kTensorOpMath = 1, kFmaMath = 3;
 constexpr int kBatchNormSpatial = 1;
-constexpr int kPoolingMax = 0;
-constexpr int kNotPropagateNan = 0;
 constexpr int kDeterministic = 1;
 constexpr int kCudnnMajor = 9;
 
@@ -135,18 +130,7 @@ constexpr int kCudnnMajor = 9;
   X(cudnnBatchNormalizationBackward, cudnnStatus_t,                                                                    \
     (cudnnHandle_t, cudnnBatchNormMode_t, const void*, const void*, const void*, const void*, cudnnTensorDescriptor_t, \
      const void*, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t, void*, cudnnTensorDescriptor_t,       \
-     const void*, void*, void*, double, const void*, const void*))                                                     \
-  X(cudnnCreatePoolingDescriptor, cudnnStatus_t, (cudnnPoolingDescriptor_t*))                                          \
-  X(cudnnSetPooling2dDescriptor, cudnnStatus_t,                                                                        \
-    (cudnnPoolingDescriptor_t, cudnnPoolingMode_t, cudnnNanPropagation_t, int, int, int, int, int, int))               \
-  X(cudnnDestroyPoolingDescriptor, cudnnStatus_t, (cudnnPoolingDescriptor_t))                                          \
-  X(cudnnPoolingForward, cudnnStatus_t,                                                                                \
-    (cudnnHandle_t, cudnnPoolingDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*, const void*,          \
-     cudnnTensorDescriptor_t, void*))                                                                                  \
-  X(cudnnPoolingBackward, cudnnStatus_t,                                                                               \
-    (cudnnHandle_t, cudnnPoolingDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*,                       \
-     cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*, const void*, cudnnTensorDescriptor_t,  \
-     void*))
+     const void*, void*, void*, double, const void*, const void*))
 
 struct Api {
 #define KEFER_DECLARE(name, ret, args) ret(*name) args = nullptr;
@@ -166,7 +150,6 @@ static_assert(kTensorNchw == CUDNN_TENSOR_NCHW && kTensorNhwc == CUDNN_TENSOR_NH
 static_assert(kCrossCorrelation == CUDNN_CROSS_CORRELATION, "convolution mode");
 static_assert(kDefaultMath == CUDNN_DEFAULT_MATH && kTensorOpMath == CUDNN_TENSOR_OP_MATH && kFmaMath == CUDNN_FMA_MATH, "math types");
 static_assert(kBatchNormSpatial == CUDNN_BATCHNORM_SPATIAL, "batchnorm mode");
-static_assert(kPoolingMax == CUDNN_POOLING_MAX && kNotPropagateNan == CUDNN_NOT_PROPAGATE_NAN, "pooling");
 static_assert(kDeterministic == CUDNN_DETERMINISTIC, "determinism");
 static_assert(kCudnnMajor == CUDNN_MAJOR, "this addon is written against cuDNN 9");
 #endif
