@@ -1,5 +1,5 @@
 // Bundles bench/gpu/step.ts with tfjs into one ESM file for machines without node_modules
-// (bench/gpu/prepare.sh). Only the `webgpu` package (Dawn's native addon) stays external.
+// (bench/gpu/webgpu-prepare.sh). Only the `webgpu` package (Dawn's native addon) stays external.
 import * as esbuild from 'esbuild';
 import { createRequire } from 'node:module';
 

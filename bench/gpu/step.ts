@@ -1,6 +1,6 @@
 // GPU training-step benchmark, WebGPU side: img/s of the KE-FER training step (trainer.ts's step:
 // encoder forward in training mode, F_n, keferLoss, backward, SGD with momentum + weight decay) on
-// initWebGpu's adapter. Bundled by bench/gpu/prepare.sh (esbuild) so it runs where node_modules
+// initWebGpu's adapter. Bundled by bench/gpu/webgpu-prepare.sh (esbuild) so it runs where node_modules
 // cannot travel (the device machine); also runs from the tree with tsx.
 //   step.js [--backbone resnet18] [--size 112] [--batch 64] [--seconds 20] [--min-steps 3]
 //           [--flags '{"WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE": 200}'] [--phases]

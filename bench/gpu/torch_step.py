@@ -1,10 +1,11 @@
-"""PyTorch side of bench/gpu/run.sh: the same KE-FER training step as bench/gpu/step.ts (models
+"""PyTorch side of bench/gpu/run.sh and bench/gpu/webgpu.sh: the same KE-FER training step as bench/gpu/step.ts (models
 and loss from bench/train_torch.py, SGD lr 0.002 momentum 0.9 wd 5e-4) on CUDA when available,
 else CPU. Prints one JSON line per precision mode.
 
 Usage: python3 bench/gpu/torch_step.py '{"backbone": "resnet18", "size": 112, "batch": 64, "seconds": 20}'
-Modes: "fp32" (TF32 off: the arithmetic WebGPU does) and "default" (PyTorch's defaults: cuDNN
-convolutions may use TF32 on Hopper).
+Modes ("modes" in the config; default ["fp32", "default"]): "fp32" (TF32 off: the arithmetic WebGPU
+and the cuda runtime's fp32 do), "default" (PyTorch's defaults: cuDNN convolutions may use TF32 on
+Hopper) and "amp_cl" (channels_last + autocast fp16 + GradScaler: PyTorch's fastest usual setting).
 """
 import json
 import os
@@ -17,7 +18,9 @@ import torch.nn as nn  # noqa: E402
 from train_torch import Compact, ResNet18, kefer_loss  # noqa: E402
 
 
-def measure(cfg, device, tf32):
+def measure(cfg, device, mode):
+    tf32 = mode != "fp32"
+    amp = mode == "amp_cl"
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
@@ -31,13 +34,26 @@ def measure(cfg, device, tf32):
     y = torch.arange(b, device=device) % 7
     text = torch.randn(7, 512, device=device)
     enc.train()
+    if amp:
+        enc = enc.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda") if amp else None
 
     def step():
         opt.zero_grad(set_to_none=True)
-        v = enc(x)
-        loss = kefer_loss(v, mlp(v), text, y)
-        loss.backward()
-        opt.step()
+        if amp:
+            with torch.autocast("cuda", dtype=torch.float16):
+                v = enc(x)
+            v = v.float()
+            loss = kefer_loss(v, mlp(v), text, y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            v = enc(x)
+            loss = kefer_loss(v, mlp(v), text, y)
+            loss.backward()
+            opt.step()
         return loss.item()  # waits for the GPU, like the WebGPU side's await loss.data()
 
     for _ in range(3):
@@ -48,11 +64,11 @@ def measure(cfg, device, tf32):
         steps += 1
     dt = time.perf_counter() - t0
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    return {**cfg, "mode": "default" if tf32 else "fp32", "device": name, "steps": steps, "img_per_s": steps * b / dt, "torch": torch.__version__}
+    return {**cfg, "mode": mode, "device": name, "steps": steps, "img_per_s": steps * b / dt, "torch": torch.__version__}
 
 
 if __name__ == "__main__":
     cfg = json.loads(sys.argv[1])
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    for tf32 in (False, True) if dev == "cuda" else (False,):
-        print(json.dumps(measure(cfg, dev, tf32)), flush=True)
+    for mode in cfg.get("modes", ["fp32", "default"]) if dev == "cuda" else ["fp32"]:
+        print(json.dumps(measure(cfg, dev, mode)), flush=True)

@@ -2,7 +2,7 @@
 
 export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
 /** Where the encoder trains: see `kefer train --runtime`. */
-export type TrainRuntime = 'auto' | 'onednn' | 'onnx' | 'tfjs';
+export type TrainRuntime = 'auto' | 'cuda' | 'onednn' | 'onnx' | 'tfjs';
 export type Backbone = 'resnet18' | 'compact';
 export type Contrast = 'pairwise' | 'per-sample';
 /** `kefer train --ferplus-labels` (FERPlus data only) and `--balance`. */
@@ -129,7 +129,7 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
   const seed = get<number | null>('seed');
   return {
     backend: pick('backend', ['auto', 'tensorflow', 'webgpu', 'wasm'] as const, d.backend),
-    trainRuntime: pick('trainRuntime', ['auto', 'onednn', 'onnx', 'tfjs'] as const, d.trainRuntime),
+    trainRuntime: pick('trainRuntime', ['auto', 'cuda', 'onednn', 'onnx', 'tfjs'] as const, d.trainRuntime),
     backbone: pick('backbone', ['resnet18', 'compact'] as const, d.backbone),
     epochs: Math.round(num('epochs', d.epochs, 1)),
     batchSize: Math.round(num('batchSize', d.batchSize, 1)),

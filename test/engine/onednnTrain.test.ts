@@ -128,11 +128,11 @@ test('onednn runs no reference (slow) kernel at the benchmark and demo shapes, w
 });
 
 test('--runtime auto trains natively on a CPU: onednn when the addon loads, else onnxruntime; tfjs on a GPU backend or with workers', () => {
-  assert.equal(resolveTrainRuntime('auto', 'wasm', 1, () => true), 'onednn');
-  assert.equal(resolveTrainRuntime(undefined, 'wasm', 1, () => false), 'onnx');
-  assert.equal(resolveTrainRuntime('auto', 'webgpu', 1, () => true), 'tfjs');
-  assert.equal(resolveTrainRuntime('auto', 'wasm', 2, () => true), 'tfjs');
-  assert.equal(resolveTrainRuntime('onnx', 'wasm', 1, () => true), 'onnx');
+  assert.equal(resolveTrainRuntime('auto', 'wasm', 1, () => true, () => false), 'onednn');
+  assert.equal(resolveTrainRuntime(undefined, 'wasm', 1, () => false, () => false), 'onnx');
+  assert.equal(resolveTrainRuntime('auto', 'webgpu', 1, () => true, () => false), 'tfjs');
+  assert.equal(resolveTrainRuntime('auto', 'wasm', 2, () => true, () => false), 'tfjs');
+  assert.equal(resolveTrainRuntime('onnx', 'wasm', 1, () => true, () => false), 'onnx');
   assert.equal(resolveTrainRuntime('onednn', 'tensorflow', 1, () => false), 'onednn');
 });
 

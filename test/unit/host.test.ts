@@ -34,7 +34,8 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--text'), 'standin');
   assert.equal(flag('--runtime'), 'auto', 'the engine picks oneDNN or onnxruntime on a CPU');
   assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'tfjs' : undefined) as never).trainRuntime, 'tfjs');
-  assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'cuda' : undefined) as never).trainRuntime, 'auto', 'unknown values fall back');
+  assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'cuda' : undefined) as never).trainRuntime, 'cuda');
+  assert.equal(readSettings((k) => (k === 'trainRuntime' ? 'tpu' : undefined) as never).trainRuntime, 'auto', 'unknown values fall back');
   assert.equal(flag('--max-steps'), '40');
   assert.equal(flag('--store'), '/s.db');
   assert.equal(flag('--diagnose'), 'all', 'training-set mistakes reach the panel');

@@ -13,10 +13,11 @@ import { UserError } from './errors.js';
 
 export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
 
-const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs] [--backend NAME] [--batch N]
+const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs|cuda] [--backend NAME] [--batch N]
                   [--precision fp32|int8] [--calibrate SPEC] [--tta N]
   --runtime   onnx (default when the checkpoint holds model.onnx: onnxruntime-node, CUDA/WebGPU/CPU
-              provider, exported again when stale) or tfjs (the training engine's backend)
+              provider, exported again when stale), tfjs (the training engine's backend) or cuda (the
+              encoder's forward on the CUDA addon, npm run build:native; F_n and logits on tfjs)
   --precision fp32 (default) or int8 (onnx only: DIR/model.int8.onnx, static int8 quantization, about
               3x faster on CPUs; calibrated on --calibrate SPEC, else on the evaluated images, when it
               is missing or stale; predictions can differ from fp32 on a few samples)
@@ -51,9 +52,9 @@ export async function run(argv: string[]): Promise<number> {
   const precision = oneOf(f, 'precision', PRECISIONS, 'fp32');
   const tta = num(f, 'tta', 1, { int: true, min: 1 });
   if (tta > MAX_TTA_VIEWS) throw new UserError(`--tta: at most ${MAX_TTA_VIEWS} views, got ${tta}`);
-  if (tta > 1 && (f.runtime === 'onnx' || precision === 'int8')) throw new UserError('--tta runs on the tfjs runtime: drop --runtime onnx / --precision int8');
-  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : defaultRuntime(f.checkpoint));
-  if (precision === 'int8' && runtime !== 'onnx') throw new UserError('--precision int8 runs on onnxruntime: drop --runtime tfjs');
+  if (tta > 1 && (f.runtime === 'onnx' || f.runtime === 'cuda' || precision === 'int8')) throw new UserError(`--tta runs on the tfjs runtime: drop --runtime ${f.runtime ?? 'onnx'} / --precision int8`);
+  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs', 'cuda'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : defaultRuntime(f.checkpoint));
+  if (precision === 'int8' && runtime !== 'onnx') throw new UserError(`--precision int8 runs on onnxruntime: drop --runtime ${runtime}`);
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   // With --json only what the checkpoint needed adapting (and warnings) goes to stderr.
@@ -63,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const calibration = f.calibrate ? await loadDataset(f.calibrate) : undefined;
   const batchSize = f.batch ? Number(f.batch) : 100;
   const t0 = performance.now();
-  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log });
+  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log, encoderRuntime: runtime });
   const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
   const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
   if (f['per-sample']) {
@@ -73,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     const s = result.summary;
     console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, tta, msPerImage, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
   } else {
-    console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : `backend: ${backend.name} (${backend.detail})`);
+    console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : runtime === 'cuda' ? `runtime: cuda (encoder forward on the CUDA addon; F_n and logits on tfjs ${backend.name})` : `backend: ${backend.name} (${backend.detail})`);
     console.log(`${tta > 1 ? `test-time augmentation: ${tta} views (${tta} forward passes per image); ` : ''}${msPerImage.toFixed(1)} ms/image including decoding`);
     console.log(formatSummary(result.summary));
   }

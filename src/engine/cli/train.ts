@@ -13,6 +13,7 @@ import { num, oneOf } from './args.js';
 import { AUGMENT_MODES } from '../train/augment.js';
 import { FERPLUS_LABEL_SCHEMES } from '../train/labelSchemes.js';
 import { BALANCE_MODES } from '../train/balance.js';
+import { CUDA_PRECISIONS } from '../cuda/addon.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation } from './validation.js';
@@ -47,10 +48,16 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --balance MODE         class imbalance: none (default) | sampler (class-balanced sampling) |
                          weights (Ls weighted n / (K n_class))
   --backend NAME         auto | tensorflow | webgpu | wasm
-  --runtime NAME         encoder forward/backward: auto (default: when tfjs would use wasm, i.e. on a
-                         CPU, and no --workers: onednn if its addon is built, else onnx) | onednn (the
-                         oneDNN addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node
-                         native CPU kernels) | tfjs (the tfjs backend above)
+  --runtime NAME         encoder forward/backward: auto (default, without --workers: cuda when a CUDA
+                         device and cuDNN are there; else, when tfjs would use wasm, i.e. on a CPU:
+                         onednn if its addon is built, else onnx) | cuda (the CUDA/cuDNN addon: encoder,
+                         F_n, losses and SGD on the GPU; npm run build:native) | onednn (the oneDNN
+                         addon, npm run build:native; fastest on a CPU) | onnx (onnxruntime-node native
+                         CPU kernels) | tfjs (the tfjs backend above)
+  --precision P          --runtime cuda: fp32 (default; no TF32) | tf32 (cuDNN's default math, as
+                         PyTorch's default) | amp (fp16 convolutions on tensor cores, fp32 master weights)
+  --loader-workers N     decode + augment batches on N worker threads, ahead of the step (plain 8-bit
+                         PNG datasets such as FERPlus; keeps a GPU fed); default 0: on the main thread
   --onnx-threads N       threads of --runtime onednn or onnx (default: one per core)
   --conv-algorithm A     onednn convolutions: auto (default: Winograd where oneDNN expects a gain) |
                          direct (PyTorch's algorithm: slower, closest numerics)
@@ -72,7 +79,7 @@ const OPTIONS = {
   lr: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'warmup-lr': { type: 'string' }, momentum: { type: 'string' },
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
-  init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, 'loader-workers': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, 'skip-bad': { type: 'boolean' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -111,6 +118,8 @@ export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
     convAlgorithm: oneOf(f, 'conv-algorithm', ['auto', 'direct'] as const, 'auto'),
     ferplusLabels: oneOf(f, 'ferplus-labels', FERPLUS_LABEL_SCHEMES, 'majority'),
     balance: oneOf(f, 'balance', BALANCE_MODES, 'none'),
+    precision: f.precision !== undefined ? oneOf(f, 'precision', CUDA_PRECISIONS, 'fp32') : undefined,
+    loaderWorkers: f['loader-workers'] !== undefined ? num(f, 'loader-workers', 0, { int: true, min: 0 }) : undefined,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Dataset } from '../data/types.js';
 import { l2normalize } from '../losses.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
+import { createCudaEvalEncoder } from '../cuda/evalEncoder.js';
 
 /** Re-indexes a dataset's labels into the checkpoint's class list, by class name. */
 export function alignClasses(dataset: Dataset, classes: string[], where: string): Dataset {
@@ -15,16 +16,20 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
   return { ...dataset, classes: classes as Dataset['classes'], samples: dataset.samples.map((s) => ({ ...s, label: map[s.label] })) };
 }
 
-/** `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings). */
-export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void } = {}): Promise<EvalResult> {
+/**
+ * `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings).
+ * encoderRuntime 'cuda': the encoder's forward on the CUDA addon (kefer eval --runtime cuda); default tfjs.
+ */
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; encoderRuntime?: 'tfjs' | 'cuda' } = {}): Promise<EvalResult> {
   const model = await loadCheckpoint(dir, { log: opts.log });
+  const cuda = opts.encoderRuntime === 'cuda' ? await createCudaEvalEncoder(model.encoder, opts.batchSize ?? 100) : undefined;
   try {
     const ds = alignClasses(dataset, model.config.classes, dir);
     const K = model.config.classes.length;
     const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, model.textEmbeddings.length / K])));
     try {
       return await evaluate(
-        { encoder: model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
+        { encoder: cuda ?? model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
         ds,
         createImageCache(ds, model.config.inputSize, { maxBytes: 0 }),
         opts,
@@ -33,6 +38,7 @@ export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: Ev
       textNorm.dispose();
     }
   } finally {
+    cuda?.release();
     model.dispose();
   }
 }

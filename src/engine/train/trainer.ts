@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createImageCache, type ImageCache } from '../data/decode.js';
+import { createImageCache, sampleFile, type ImageCache } from '../data/decode.js';
+import { prefetchBatches, type BatchJob } from '../data/prefetch.js';
 import type { DataCheckRecord } from '../data/preflight.js';
 import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
@@ -22,22 +23,27 @@ import { Sgd } from './sgd.js';
 import { OnnxTrainStep } from './onnxStep.js';
 import { OnednnTrainStep } from './onednnStep.js';
 import { loadOnednn } from '../onednn/addon.js';
+import { CudaTrainStep } from './cudaStep.js';
+import { cudaAvailability, describeCuda, type CudaPrecision } from '../cuda/addon.js';
+import { createCudaEvalEncoder } from '../cuda/evalEncoder.js';
 import { startParallel } from './parallel.js';
 import { TrainTargets, type FerplusLabelScheme } from './labelSchemes.js';
 import { balancedClassWeights, balancedOrder, type BalanceMode } from './balance.js';
 
-export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn';
-export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn'];
+export type TrainRuntime = 'auto' | 'tfjs' | 'onnx' | 'onednn' | 'cuda';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'tfjs', 'onnx', 'onednn', 'cuda'];
 
 /**
- * 'auto': when tfjs would run the encoder on wasm (a CPU) and no data-parallel workers were asked for,
- * the encoder trains natively: on oneDNN when its addon is built (1.4-2.8x PyTorch, bench:train), else on
- * onnxruntime-node; on a GPU tfjs backend (tensorflow, webgpu) tfjs keeps it. `hasOnednn` is injectable
- * for tests.
+ * 'auto' without data-parallel workers: the CUDA addon when a CUDA device, its driver and cuDNN are there
+ * (train/cudaStep.ts); else, when tfjs would run the encoder on wasm (a CPU), oneDNN when its addon is
+ * built (1.4-2.8x PyTorch, bench:train), else onnxruntime-node; on a GPU tfjs backend (tensorflow,
+ * webgpu) tfjs keeps it. `hasOnednn` and `hasCuda` are injectable for tests.
  */
-export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1, hasOnednn = () => !!loadOnednn().addon): Exclude<TrainRuntime, 'auto'> {
+export function resolveTrainRuntime(runtime: TrainRuntime | undefined, backend: string, workers = 1, hasOnednn = () => !!loadOnednn().addon, hasCuda = () => cudaAvailability().ok): Exclude<TrainRuntime, 'auto'> {
   if (runtime && runtime !== 'auto') return runtime;
-  if (backend !== 'wasm' || workers > 1) return 'tfjs';
+  if (workers > 1) return 'tfjs';
+  if (hasCuda()) return 'cuda';
+  if (backend !== 'wasm') return 'tfjs';
   return hasOnednn() ? 'onednn' : 'onnx';
 }
 
@@ -85,6 +91,16 @@ export interface TrainConfig {
   ferplusLabels?: FerplusLabelScheme;
   /** Class imbalance: 'none' (default), 'sampler' (class-balanced sampling) or 'weights' (Ls class weights); balance.ts. */
   balance?: BalanceMode;
+  /**
+   * Runtime 'cuda': 'fp32' (default; no TF32, as PyTorch with TF32 off), 'tf32' (cuDNN's default math, as
+   * PyTorch's default) or 'amp' (fp16 NHWC convolutions on tensor cores, fp32 master weights, BN and head).
+   */
+  precision?: CudaPrecision;
+  /**
+   * Decode + augment each batch on this many worker threads, a few batches ahead (data/prefetch.ts), instead
+   * of on the training thread; plain 8-bit PNG datasets (FERPlus, FER2013 folders). 0 (default): off.
+   */
+  loaderWorkers?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -264,15 +280,26 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const trainLabels = inputs.train.samples.map((s) => s.label);
   const classWeights = cfg.balance === 'weights' ? balancedClassWeights(trainLabels, classes.length) : undefined;
   const loss = { neutralIndex, contrast: cfg.contrast, lambdaS: cfg.lambdaS, lambdaT: cfg.lambdaT, lambdaC: cfg.lambdaC, logitScale: cfg.logitScale, classWeights };
+  // the CUDA addon computes Ls on one-hot labels without class weights (native/cuda_encoder.cu)
+  if (runtime === 'cuda' && (targets.scheme !== 'majority' || classWeights)) throw new Error(`--runtime cuda trains on majority labels without class weights for now: drop ${targets.scheme !== 'majority' ? `--ferplus-labels ${targets.scheme}` : '--balance weights'} or pick another runtime`);
+  if (cfg.precision && cfg.precision !== 'fp32' && runtime !== 'cuda') throw new Error(`--precision ${cfg.precision} needs --runtime cuda (the runtime is ${runtime})`);
   const nativeInputs = { encoder, transform, sgd, textNorm, batch: bs, threads: cfg.onnxThreads, convolution: cfg.convAlgorithm, loss };
-  const nativeStep = runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs) : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs) : undefined;
+  const nativeStep =
+    runtime === 'onnx' ? await OnnxTrainStep.create(nativeInputs)
+      : runtime === 'onednn' ? await OnednnTrainStep.create(nativeInputs)
+        : runtime === 'cuda' ? await CudaTrainStep.create({ ...nativeInputs, precision: cfg.precision })
+          : undefined;
   const threadsText = cfg.onnxThreads ? `${cfg.onnxThreads} thread(s)` : 'one thread per core';
   const head = `F_n + losses on tfjs ${inputs.backend.name} (${inputs.backend.detail})`;
   const onednnInfo = nativeStep instanceof OnednnTrainStep ? nativeStep.trainer.info() : undefined;
-  const notOnednn = cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '';
+  const notCuda = (cfg.runtime ?? 'auto') === 'auto' && runtime !== 'cuda' && (cfg.workers ?? 1) <= 1 ? `; cuda not used: ${cudaAvailability().why}` : '';
+  const notOnednn = (cfg.runtime !== 'onnx' && runtime === 'onnx' ? `; onednn not used: ${loadOnednn().why}` : '') + notCuda;
   // What actually runs the model, for the log, the UI and run.json: with a native runtime the encoder is not on tfjs.
-  const backendUsed: BackendReport = onednnInfo
-    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (convolutions ${cfg.convAlgorithm ?? 'auto'}: ${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}` }
+  const cudaInfo = nativeStep instanceof CudaTrainStep ? nativeStep.trainer.info() : undefined;
+  const backendUsed: BackendReport = cudaInfo
+    ? { name: 'cuda', detail: `encoder, F_n and losses on CUDA: ${describeCuda(cudaInfo)}` }
+    : onednnInfo
+    ? { name: 'onednn', detail: `encoder on oneDNN ${onednnInfo.version} (convolutions ${cfg.convAlgorithm ?? 'auto'}: ${onednnInfo.convolution}; ${onednnInfo.threads} thread(s)); ${head}${notCuda}` }
     : runtime === 'onnx'
       ? { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${threadsText}); ${head}${notOnednn}` }
       : inputs.backend;
@@ -341,37 +368,61 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
       const sums = { loss: 0, ls: 0, lt: 0, lc: 0, correct: 0, seen: 0 };
       const epochStart = Date.now();
       const firstStep = epoch === state.epoch ? state.stepInEpoch : 0;
-      for (let s = firstStep; s < stepsPerEpoch; s++) {
-        if (inputs.signal?.aborted) {
-          cancelled = true;
-          await saveLast(s, epoch);
-          break epochs;
+      // With loader workers, this epoch's batches are built ahead on worker threads, from the same seeds.
+      let prefetched: AsyncGenerator<{ job: BatchJob; x: Float32Array }> | undefined;
+      if ((cfg.loaderWorkers ?? 0) > 0) {
+        if (inputs.train.samples.some((smp) => smp.pixels)) throw new Error('--loader-workers decodes image files; this dataset holds its pixels in memory (FER2013 CSV): drop --loader-workers');
+        const jobs: BatchJob[] = [];
+        for (let s = firstStep; s < stepsPerEpoch; s++) {
+          const idx = order.slice(s * bs, (s + 1) * bs);
+          jobs.push({ files: idx.map((i) => sampleFile(inputs.train, inputs.train.samples[i])), labels: idx.map((i) => inputs.train.samples[i].label), epoch, step: s });
         }
-        const stepStart = Date.now();
-        const idx = order.slice(s * bs, (s + 1) * bs);
-        const raw = await trainImages.getBatch(idx);
-        const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
-        for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
-        const { labels: labelsArr, soft } = targets.batch(idx, epoch, s);
-        const stats = par ? await par.step(x, labelsArr, lr, soft) : nativeStep ? await nativeStep.step(x, labelsArr, lr, soft) : await localStep(labelsArr, lr, soft);
-        const [ls, lt, lc] = stats.terms;
-        const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
-        if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
-        sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
-        state.globalStep++;
-        const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
-        ema = ema ? 0.9 * ema + 0.1 * ips : ips;
-        const remaining = totalSteps - state.globalStep;
-        await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
-        if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
-          // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
-          break;
+        prefetched = prefetchBatches(jobs, { size, norm, augment: cfg.augment ?? 'standard', seed: cfg.seed, workers: cfg.loaderWorkers });
+      }
+      try {
+        for (let s = firstStep; s < stepsPerEpoch; s++) {
+          if (inputs.signal?.aborted) {
+            cancelled = true;
+            await saveLast(s, epoch);
+            break epochs;
+          }
+          const stepStart = Date.now();
+          const idx = order.slice(s * bs, (s + 1) * bs);
+          if (prefetched) {
+            const next = await prefetched.next();
+            if (next.done) throw new Error(`loader workers ended before step ${s + 1}`);
+            x.set(next.value.x);
+          } else {
+            const raw = await trainImages.getBatch(idx);
+            const rng = new Rng(deriveSeed(cfg.seed, epoch, s, 1));
+            for (let i = 0; i < idx.length; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, x, i * per, cfg.augment ?? 'standard');
+          }
+          const { labels: labelsArr, soft } = targets.batch(idx, epoch, s);
+          const stats = par ? await par.step(x, labelsArr, lr, soft) : nativeStep ? await nativeStep.step(x, labelsArr, lr, soft) : await localStep(labelsArr, lr, soft);
+          const [ls, lt, lc] = stats.terms;
+          const loss = cfg.lambdaS * ls + cfg.lambdaT * lt + cfg.lambdaC * lc;
+          if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1}: loss is ${loss}`);
+          sums.loss += loss; sums.ls += ls; sums.lt += lt; sums.lc += lc; sums.correct += stats.correct; sums.seen += bs;
+          state.globalStep++;
+          const ips = (bs * 1000) / Math.max(Date.now() - stepStart, 1);
+          ema = ema ? 0.9 * ema + 0.1 * ips : ips;
+          const remaining = totalSteps - state.globalStep;
+          await log({ type: 'step', step: state.globalStep, epoch: epoch + 1, totalSteps, loss, ls, lt, lc, lr, imgPerSec: ema, etaSec: (remaining * bs) / Math.max(ema, 1e-6), trainAcc: stats.correct / bs });
+          if (state.globalStep >= totalSteps && s + 1 < stepsPerEpoch) {
+            // A step budget ends mid-epoch: treat it as the end of this (short) epoch.
+            break;
+          }
         }
+      } finally {
+        // Stops the loader workers (also on cancel and errors).
+        await prefetched?.return(undefined);
       }
       const steps = Math.max(1, sums.seen / bs);
       let val: EvalResult | undefined;
       nativeStep?.sync();
-      if (inputs.val && valImages) val = await evaluate(evalModel, inputs.val, valImages, { signal: inputs.signal });
+      // With cuda, validation runs the encoder on the training addon itself (tfjs on a CPU would take minutes).
+      const cudaEval = nativeStep instanceof CudaTrainStep ? { encoder: nativeStep.evalEncoder(), batchSize: bs } : undefined;
+      if (inputs.val && valImages) val = await evaluate(cudaEval ? { ...evalModel, encoder: cudaEval.encoder } : evalModel, inputs.val, valImages, { signal: inputs.signal, batchSize: cudaEval?.batchSize });
       const entry: EpochHistory = {
         epoch: epoch + 1, step: state.globalStep, lr, trainLoss: sums.loss / steps, ls: sums.ls / steps, lt: sums.lt / steps, lc: sums.lc / steps,
         trainAccuracy: sums.seen ? sums.correct / sums.seen : 0,
@@ -398,7 +449,8 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
   const diagnose = inputs.diagnose ?? 'val';
   if (!cancelled && diagnose !== 'none' && existsSync(bestDir)) {
     const best = await loadCheckpoint(bestDir);
-    const bestModel: EvalModel = { ...evalModel, encoder: best.encoder, transform: best.transform };
+    const cudaBest = runtime === 'cuda' ? await createCudaEvalEncoder(best.encoder, 100) : undefined;
+    const bestModel: EvalModel = { ...evalModel, encoder: cudaBest ?? best.encoder, transform: best.transform };
     const lines: string[] = [];
     const scatter: { id: string; x: number; y: number }[] = [];
     const addScatter = (r: EvalResult) => {
@@ -420,6 +472,7 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await writeFile(path.join(runDir, 'records.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
     // 2-D PCA of each sample's embedding v (per evaluated set) for the scatter view.
     await writeFile(path.join(runDir, 'scatter.json'), JSON.stringify(scatter) + '\n');
+    cudaBest?.release();
     best.dispose();
   }
   const result: TrainResult = { runDir, bestCheckpoint: bestDir, lastCheckpoint: lastDir, bestEpoch: state.bestEpoch, selectedOn, history: state.history, cancelled, valEval };

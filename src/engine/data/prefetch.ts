@@ -1,0 +1,96 @@
+// The input pipeline that keeps a GPU fed: batches are decoded and augmented on worker threads
+// (prefetchWorker.ts), at most `depth` batches ahead (a bounded queue: memory stays depth x batch),
+// and handed out in order. The CUDA addon copies each into pinned host memory and on to the device
+// asynchronously; while the GPU runs a step, the workers already build the next batches.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { AugmentMode, Normalisation } from '../train/augment.js';
+import type { PrefetchReply, PrefetchRequest } from './prefetchWorker.js';
+
+export interface BatchJob {
+  files: string[];
+  labels: number[];
+  epoch: number;
+  step: number;
+}
+
+export interface PrefetchOptions {
+  size: number;
+  norm: Normalisation;
+  augment: AugmentMode;
+  seed: number;
+  /** Worker threads (default: 8). */
+  workers?: number;
+  /** Batches in flight or waiting (default: 2 x workers). */
+  depth?: number;
+  /** The worker script; default: prefetchWorker.ts through tsx in development, prefetchWorker.js / .cjs beside a bundle. */
+  workerFile?: string;
+}
+
+function spawn(file?: string): Worker {
+  if (file) return new Worker(file);
+  const ts = path.join(__dirname, 'prefetchWorker.ts');
+  if (existsSync(ts)) return new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(ts)});`, { eval: true });
+  const cjs = path.join(__dirname, 'prefetchWorker.cjs'); // bench/gpu/bundle-cuda.mjs
+  return new Worker(existsSync(cjs) ? cjs : path.join(__dirname, 'prefetchWorker.js'));
+}
+
+/** Yields each job's normalised, augmented [N, S, S, 3] batch, in order. Workers end when the loop does. */
+export async function* prefetchBatches(jobs: BatchJob[], opts: PrefetchOptions): AsyncGenerator<{ job: BatchJob; x: Float32Array }> {
+  const nWorkers = Math.max(1, opts.workers ?? 8);
+  const depth = Math.max(1, opts.depth ?? 2 * nWorkers);
+  const workers = Array.from({ length: Math.min(nWorkers, jobs.length || 1) }, () => spawn(opts.workerFile));
+  const idle = [...workers];
+  const waiting = new Map<number, { resolve: (x: Float32Array) => void; reject: (e: Error) => void }>();
+  const results = new Map<number, Promise<Float32Array>>();
+  const queue: number[] = [];
+  let failure: Error | undefined;
+  for (const w of workers) {
+    w.on('message', (m: PrefetchReply) => {
+      const p = waiting.get(m.id)!;
+      waiting.delete(m.id);
+      idle.push(w);
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(m.x);
+      pump();
+    });
+    w.on('error', (e) => {
+      failure = e;
+      for (const p of waiting.values()) p.reject(e);
+      waiting.clear();
+    });
+  }
+  let next = 0;
+  // Hands queued jobs to idle workers.
+  const pump = () => {
+    while (idle.length && queue.length) {
+      const id = queue.shift()!;
+      const job = jobs[id];
+      const req: PrefetchRequest = { id, files: job.files, size: opts.size, norm: opts.norm, augment: opts.augment, seed: opts.seed, epoch: job.epoch, step: job.step };
+      idle.shift()!.postMessage(req);
+    }
+  };
+  const enqueue = () => {
+    while (next < jobs.length && results.size < depth) {
+      const id = next++;
+      const p = new Promise<Float32Array>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      p.catch(() => {}); // awaited in order below; a failure ahead of that must not count as unhandled
+      results.set(id, p);
+      queue.push(id);
+    }
+    pump();
+  };
+  try {
+    for (let id = 0; id < jobs.length; id++) {
+      enqueue();
+      if (failure) throw failure;
+      const x = await results.get(id)!;
+      results.delete(id);
+      enqueue();
+      yield { job: jobs[id], x };
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

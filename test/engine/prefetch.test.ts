@@ -1,0 +1,82 @@
+// The GPU input pipeline (src/engine/data/prefetch.ts): batches decoded and augmented on worker threads
+// equal, value for value, what the trainer builds on its own thread for the same (seed, epoch, step) from
+// the same PNG files; they come back in order with a bounded queue; a file the worker cannot decode is
+// named.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createImageCache } from '../../src/engine/data/decode.js';
+import { loadDataset } from '../../src/engine/data/index.js';
+import { prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
+import { generateSyntheticDataset } from '../../src/engine/data/synthetic.js';
+import { augmentInto } from '../../src/engine/train/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
+import { standinTextEmbeddings } from '../../src/engine/text/index.js';
+import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { train } from '../../src/engine/train/trainer.js';
+import { maxAbsDiff, snapshot, TINY_TRAIN, tinyTrainData } from './train-helpers.js';
+
+const norm = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+
+test('prefetched batches equal the trainer-thread batches, in order, from 3 workers with a queue of 2', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'kefer-prefetch-'));
+  try {
+    await generateSyntheticDataset(path.join(work, 'data'), { perClass: 6, classes: 7, seed: 4, size: 48 });
+    const ds = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
+    const size = 64, bs = 8, seed = 29, epoch = 1;
+    const order = new Rng(deriveSeed(seed, epoch)).shuffle(ds.samples.map((_, i) => i));
+    const jobs: BatchJob[] = [];
+    for (let s = 0; s * bs + bs <= order.length; s++) {
+      const idx = order.slice(s * bs, (s + 1) * bs);
+      jobs.push({ files: idx.map((i) => path.join(ds.root, ds.samples[i].path)), labels: idx.map((i) => ds.samples[i].label), epoch, step: s });
+    }
+    const cache = createImageCache(ds, size);
+    const per = size * size * 3;
+    let n = 0;
+    for await (const { job, x } of prefetchBatches(jobs, { size, norm, augment: 'standard', seed, workers: 3, depth: 2 })) {
+      assert.equal(job.step, n, 'in order');
+      const idx = order.slice(job.step * bs, (job.step + 1) * bs);
+      const raw = await cache.getBatch(idx);
+      const want = new Float32Array(bs * per);
+      const rng = new Rng(deriveSeed(seed, epoch, job.step, 1));
+      for (let i = 0; i < bs; i++) augmentInto(raw.subarray(i * per, (i + 1) * per), size, norm, rng, want, i * per, 'standard');
+      assert.deepEqual(x, want, `batch ${job.step} differs from the trainer's`);
+      n++;
+    }
+    assert.equal(n, jobs.length);
+    assert.ok(n >= 4);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('a file the workers cannot decode is named, and the workers stop', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'kefer-prefetch-bad-'));
+  try {
+    const bad = path.join(work, 'broken.png');
+    await writeFile(bad, 'not a png');
+    const gen = prefetchBatches([{ files: [bad], labels: [0], epoch: 0, step: 0 }], { size: 16, norm, augment: 'none', seed: 1, workers: 1 });
+    await assert.rejects(gen.next(), /broken\.png: /);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('kefer train --loader-workers 2 trains exactly the model the training thread does (same seeds, same batches)', async () => {
+  const { backend, work, trainSet, valSet } = await tinyTrainData('kefer-prefetch-train-');
+  try {
+    const base = { train: trainSet, val: valSet, valDescription: 'valid', text: standinTextEmbeddings(trainSet.classes, trainSet.classes), backend, diagnose: 'none' as const };
+    await train({ ...TINY_TRAIN, runtime: 'tfjs' }, { ...base, outDir: path.join(work, 'main-thread') });
+    await train({ ...TINY_TRAIN, runtime: 'tfjs', loaderWorkers: 2 }, { ...base, outDir: path.join(work, 'workers') });
+    const [a, b] = await Promise.all(['main-thread', 'workers'].map((d) => loadCheckpoint(path.join(work, d, 'checkpoints/last'))));
+    const weights = (m: typeof a) => new Map([...snapshot(m.encoder.params, 'encoder.'), ...snapshot(m.transform.params)]);
+    assert.equal(maxAbsDiff(weights(a), weights(b)), 0);
+    a.dispose();
+    b.dispose();
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
