@@ -60,9 +60,9 @@ export async function imagePool(dir: string, count: number, size = 48): Promise<
   return out;
 }
 
-/** Makes every sample's image file under root: a symlink to pool image (sample number % pool size). */
+/** Makes every sample's image file under root: a hard link to pool image (sample number % pool size). */
 export function linkImages(root: string, rels: string[], pool: string[]): void {
-  const marker = path.join(root, `.linked-${rels.length}-${path.basename(pool[0])}-${pool.length}`);
+  const marker = path.join(root, `.hardlinked-${rels.length}-${path.basename(pool[0])}-${pool.length}`);
   if (fs.existsSync(marker)) return;
   const dirs = new Set<string>();
   for (const rel of rels) {
@@ -74,7 +74,14 @@ export function linkImages(root: string, rels: string[], pool: string[]): void {
     }
     const n = Number(/(\d+)\.\w+$/.exec(rel)?.[1] ?? 0);
     fs.rmSync(file, { force: true });
-    fs.symlinkSync(pool[n % pool.length], file);
+    // Hard links (a copy across file systems), not symlinks: the curation service refuses symlinks that
+    // lead out of the dataset root, as it would for a user's dataset.
+    try {
+      fs.linkSync(pool[n % pool.length], file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      fs.copyFileSync(pool[n % pool.length], file);
+    }
   }
   fs.writeFileSync(marker, '');
 }
