@@ -90,7 +90,9 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     if (last && !items.some((i) => i.ds?.spec === last.spec)) items.unshift({ label: last.name, description: `${last.spec} (last used)`, ds: last });
     else items.sort((a, b) => Number(b.ds?.spec === last?.spec) - Number(a.ds?.spec === last?.spec));
     items.push({ label: '$(folder) Choose a dataset folder…' });
-    const pick = await vscode.window.showQuickPick(items, { title: 'KE-FER: dataset to train on', placeHolder: 'Detected datasets in the workspace' });
+    // ignoreFocusOut: started from the walkthrough, its page takes focus when the step completes and
+    // would otherwise close the picker before the user chose
+    const pick = await vscode.window.showQuickPick(items, { title: 'KE-FER: dataset to train on', placeHolder: 'Detected datasets in the workspace', ignoreFocusOut: true });
     if (!pick) return undefined;
     let ds = pick.ds;
     if (!ds) {
@@ -127,7 +129,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       { label: 'Quick retrain (head)', description: 'seconds: frozen encoder features, retrains the head + F_n, re-scores every sample', mode: 'head' },
       { label: 'Full retrain', description: 'trains the whole model again with the corrected labels', mode: 'full' },
     ];
-    return (await vscode.window.showQuickPick(items, { title: 'KE-FER: retrain with corrected labels' }))?.mode;
+    return (await vscode.window.showQuickPick(items, { title: 'KE-FER: retrain with corrected labels', ignoreFocusOut: true }))?.mode;
   }
 
   async function retrain(parentDir?: string, mode?: RetrainMode): Promise<string | undefined> {
@@ -162,7 +164,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     if (runs.length === 1) return runs[0].runDir;
     const p = await vscode.window.showQuickPick(
       runs.map((r) => ({ label: r.name, description: `${r.dataset} · ${r.accuracy === null ? 'n/a' : (r.accuracy * 100).toFixed(1) + '%'}`, runDir: r.runDir })),
-      { title },
+      { title, ignoreFocusOut: true },
     );
     return p?.runDir;
   }

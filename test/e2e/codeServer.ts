@@ -118,6 +118,12 @@ export async function startWorkbench(name: string, opts: WorkbenchOptions = {}):
   let cmd = codeServerBin();
   let argv = args;
   if (opts.vsix) {
+    try {
+      execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'pipe' });
+    } catch (err) {
+      const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message;
+      throw new Error(`cannot hide the checkout from the installed extension: \`unshare --mount\` failed (${why}); it needs root or CAP_SYS_ADMIN`);
+    }
     const mnt = path.join(scratch, 'code-server');
     fs.mkdirSync(mnt);
     const csDir = fs.realpathSync(path.resolve(path.dirname(codeServerBin()), '..', '..'));

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { e2eVsix, keferOutput, launchBrowser, startWorkbench, type Workbench } from './codeServer.js';
-import { frameWith, pickItem, runCommand } from './ui.js';
+import { pickItem, runCommand, webviewEditor } from './ui.js';
 
 const vsix = e2eVsix();
 let wb: Workbench | undefined;
@@ -47,7 +47,7 @@ test('the packaged extension activates and trains on onnxruntime without the one
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'written to kefer-sample' }).first().waitFor({ timeout: 60000 });
   await runCommand(page, 'KE-FER: Train');
   await pickItem(page, 'kefer-sample');
-  const dash = await frameWith(page, 'kefer-dashboard');
+  const dash = await webviewEditor(page, t, 'kefer-dashboard', 'KE-FER Training', 'KE-FER: Show Training Dashboard');
   const backend = dash.locator('#backend', { hasText: /\S+ — / });
   await backend.waitFor({ timeout: 180000 });
   const shown = (await backend.textContent()) ?? '';

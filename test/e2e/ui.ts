@@ -77,6 +77,38 @@ export async function frameWith(page: Page, selector: string, timeout = 60000): 
   throw new Error(`no webview frame with ${selector}`);
 }
 
+/** Recent browser console errors (for saying why a webview stayed blank). */
+export function consoleErrors(page: Page, keep = 30): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    errors.push(m.text().slice(0, 300));
+    if (errors.length > keep) errors.shift();
+  });
+  return errors;
+}
+
+/**
+ * The frame of a webview editor that shows `selector`. Now and then the workbench leaves a new
+ * webview editor blank (its iframe never loads; seen on this loaded 2-core machine, with the
+ * walkthrough open beside it). A person closes the blank tab and opens it again: so does this, once,
+ * and says so in the test's output with the browser's errors.
+ */
+export async function webviewEditor(page: Page, t: TestContext, selector: string, tabTitle: string, reopenCommand: string, errors: string[] = []): Promise<Frame> {
+  try {
+    return await frameWith(page, selector, 30000);
+  } catch {
+    const webviewErrors = errors.filter((e) => /webview|service ?worker|iframe/i.test(e));
+    t.diagnostic(`"${tabTitle}" stayed blank for 30 s; closing and reopening it (${reopenCommand}). Browser errors: ${webviewErrors.join(' | ') || 'none'}`);
+    const tab = page.locator('.tabs-container .tab', { hasText: tabTitle }).first();
+    await tab.click();
+    await runCommand(page, 'View: Close Editor');
+    await tab.waitFor({ state: 'detached', timeout: 10000 });
+    await runCommand(page, reopenCommand);
+    return frameWith(page, selector, 60000);
+  }
+}
+
 /**
  * Journey steps that depend on earlier ones. A step runs only when the steps it needs passed;
  * otherwise it is skipped saying which failed, so one failure is reported once, not again by

@@ -11,13 +11,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { ARTIFACTS, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
-import { frameWith as frameIn, Journey, pickItem, runCommand as runIn } from './ui.js';
+import { consoleErrors, frameWith as frameIn, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
 
 const SHOTS = path.join(ARTIFACTS, 'e2e');
 let wb: Workbench;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
 let page: Page;
 let shot = 0;
+let browserErrors: string[] = [];
 
 async function snap(name: string): Promise<void> {
   shot++;
@@ -79,6 +80,7 @@ before(async () => {
   wb = await startWorkbench('e2e', { vsix });
   browser = await launchBrowser();
   page = browser.page;
+  browserErrors = consoleErrors(page);
   page.on('console', (m) => {
     if (m.type() === 'error' && process.env.VERBOSE) console.log('[browser]', m.text().slice(0, 300));
   });
@@ -127,12 +129,12 @@ test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }
   await snap('sample-dataset');
 }));
 
-test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, journey.step('train', ['sample'], async () => {
+test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 420000 }, journey.step('train', ['sample'], async (t) => {
   await runCommand('KE-FER: Train');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
   await snap('dataset-pick');
   await pickItem(page, 'kefer-sample');
-  const dash = await frameWith('kefer-dashboard');
+  const dash = await webviewEditor(page, t, 'kefer-dashboard', 'KE-FER Training', 'KE-FER: Show Training Dashboard', browserErrors);
   // the real engine: compact backbone, <= 20 steps of 16 images (kefer.sample.* in codeServer.ts)
   await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 });
   await dash.locator('#backend', { hasText: /\S+ — / }).waitFor();
@@ -151,11 +153,11 @@ test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 4
 
 let diag: Frame;
 
-test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, journey.step('diagnostics', ['train'], async () => {
+test('KE-FER: Open Diagnostics shows the run\'s misclassified samples from the store', { timeout: 120000 }, journey.step('diagnostics', ['train'], async (t) => {
   await page.keyboard.press('Escape');
   await closeBottomPanel();
   await runCommand('KE-FER: Open Diagnostics');
-  diag = await frameWith('body[data-view="diagnostics"] kefer-diagnostics');
+  diag = await webviewEditor(page, t, 'body[data-view="diagnostics"] kefer-diagnostics', 'KE-FER Diagnostics', 'KE-FER: Open Diagnostics', browserErrors);
   await diag.locator('kefer-grid .cell[data-id]').first().waitFor({ timeout: 60000 });
   assert.ok((await sampleCount(diag)) > 0, 'grid lists mistakes');
   const cells = diag.locator('kefer-grid .cell[data-id]');

@@ -20,7 +20,8 @@ test("backend 'auto' prints one line per backend and no native stack traces", { 
   const lines = stdout.trim().split('\n');
   const active = /^ACTIVE (\w+)$/.exec(lines.at(-1) ?? '')?.[1];
   assert.ok(active, stdout);
-  // one line per package tried (tensorflow: tfjs-node-gpu, tfjs-node), then the chosen one once
+  // one line per backend tried (tensorflow covers tfjs-node-gpu and tfjs-node), then the chosen one once
+  assert.ok(lines.filter((l) => /tfjs-node/.test(l)).length <= 1, `at most one tensorflow line:\n${stdout}`);
   const webgpu = lines.filter((l) => /^backend: webgpu/.test(l));
   assert.ok(webgpu.length <= 1, `at most one webgpu line:\n${stdout}`);
   if (active !== 'webgpu') assert.match(webgpu[0] ?? '', /^backend: webgpu: \S.*$/, 'says why webgpu was skipped, in one line');

@@ -9,7 +9,7 @@ import './gradients.js';
 import type { BackendReport } from '../events.js';
 import { initWasm } from './wasm.js';
 import { initWebGpu } from './webgpu.js';
-import { initTensorflow } from './tensorflow.js';
+import { initTensorflowAny } from './tensorflow.js';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow', 'webgpu', 'wasm'];
@@ -21,7 +21,8 @@ export function isBackendPreference(s: string): s is BackendPreference {
 type Attempt = (log: (msg: string) => void) => Promise<BackendReport>;
 
 const ATTEMPTS: Record<Exclude<BackendPreference, 'auto'>, Attempt[]> = {
-  tensorflow: [(log) => initTensorflow('@tensorflow/tfjs-node-gpu', log), (log) => initTensorflow('@tensorflow/tfjs-node', log)],
+  // one attempt for both packages, so probing logs one line per backend
+  tensorflow: [(log) => initTensorflowAny(log)],
   webgpu: [(log) => initWebGpu(log)],
   wasm: [(log) => initWasm(log)],
 };

@@ -89,3 +89,16 @@ export async function initTensorflow(pkg: TensorflowPackage, log: (msg: string) 
   log(`${pkg} loaded`);
   return { name: 'tensorflow', detail: gpu ? 'libtensorflow (CUDA build)' : 'libtensorflow (CPU)' };
 }
+
+/** The 'tensorflow' backend: the CUDA build first, then the CPU one; one error naming why neither loaded. */
+export async function initTensorflowAny(log: (msg: string) => void = () => {}): Promise<BackendReport> {
+  const reasons: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const) {
+    try {
+      return await initTensorflow(pkg, log);
+    } catch (err) {
+      reasons.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  throw new Error(reasons.join('; '));
+}
