@@ -109,10 +109,18 @@ if (withOnednn) {
   fs.mkdirSync(path.join(stage, 'dist', 'build'));
   fs.copyFileSync(addon, path.join(stage, 'dist', 'build', 'kefer_dnnl.node'));
 }
+// The CUDA addon (src/engine/cuda/addon.ts, same lookup) links the CUDA runtime statically and loads
+// the driver and cuDNN at run time, so it is shipped wherever it was built; without a GPU it says so.
+const cudaAddon = path.join(ROOT, 'build', 'kefer_cuda.node');
+const withCuda = fs.existsSync(cudaAddon) && !process.argv.includes('--no-cuda');
+if (withCuda) {
+  fs.mkdirSync(path.join(stage, 'dist', 'build'), { recursive: true });
+  fs.copyFileSync(cudaAddon, path.join(stage, 'dist', 'build', 'kefer_cuda.node'));
+}
 // better-sqlite3 is built for one Node ABI; the extension runs its child processes with a Node of
 // that ABI (src/extension/engine/cliLocator.ts reads this file).
 fs.writeFileSync(path.join(stage, 'dist', 'native.json'), JSON.stringify({
-  target, node: process.versions.node, modules: process.versions.modules, napi: process.versions.napi, onednn: withOnednn,
+  target, node: process.versions.node, modules: process.versions.modules, napi: process.versions.napi, onednn: withOnednn, cuda: withCuda,
 }, null, 2) + '\n');
 
 // ---- manifest, readme, changelog, licence, icon, media --------------------------------------------
@@ -134,10 +142,10 @@ const staged = walk(stage).concat(walk(nm).map((f) => `dist/node_modules/${f}`))
 const ALLOWED = [
   /^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/,
   /^media\/(kefer\.svg|icon\.png|dist\/(dashboard|diagnostics)\.js|walkthrough\/\w+\.md)$/,
-  /^dist\/(extension|cli|curationWorker|parallelWorker)\.js$/,
+  /^dist\/(extension|cli|curationWorker|parallelWorker|prefetchWorker)\.js$/,
   /^dist\/native\.json$/,
   /^dist\/wasm\/tfjs-backend-wasm(-simd|-threaded-simd)?\.wasm$/,
-  /^dist\/build\/kefer_dnnl\.node$/,
+  /^dist\/build\/kefer_(dnnl|cuda)\.node$/,
   /^dist\/node_modules\/(@[\w.-]+\/)?[\w.-]+\/.*\.(js|cjs|mjs|json|node|so(\.\d+)*)$/,
   /^dist\/node_modules\/(@[\w.-]+\/)?[\w.-]+\/(.*\/)?(LICEN[CS]E|NOTICE|COPYING)[\w.-]*$/i,
 ];
