@@ -188,17 +188,17 @@ export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labe
   const base = rows[0][1];
   const cols = (s: number[]) => {
     const ss = sub(s);
-    return { p: ks.map((k) => precisionAt(ss, truthAll, k)), r: recallAt(ss, truthAll, kEst), auc: auroc(ss, truthAll), aucDis: auroc(ss, truthDis), rUnk: recallAt(ss, truthUnk, kEst) };
+    return { p: ks.map((k) => precisionAt(ss, truthAll, k)), r: recallAt(ss, truthAll, kEst), rTrue: recallAt(ss, truthAll, nIssues), auc: auroc(ss, truthAll), aucDis: auroc(ss, truthDis), rUnk: recallAt(ss, truthUnk, kEst) };
   };
   const b = cols(base);
   const clc = cols(scores.confidentLearning);
   console.log(`\nratios: (x...) against self-confidence in this run; [cl x...] against confident learning`);
-  console.log(`| ranker | ${ks.map((k) => `P@${k}`).join(' | ')} | R@k_est (${kEst}) | AUROC | AUROC disagree only | R@k_est of unknown/NF only |`);
-  console.log(`|---|${ks.map(() => '---').join('|')}|---|---|---|---|`);
+  console.log(`| ranker | ${ks.map((k) => `P@${k}`).join(' | ')} | R@k_est (${kEst}) | R@#issues (${nIssues}) | AUROC | AUROC disagree only | R@k_est of unknown/NF only |`);
+  console.log(`|---|${ks.map(() => '---').join('|')}|---|---|---|---|---|`);
   for (const [name, s] of rows) {
     const c = cols(s);
     const p = c.p.map((x, j) => `${pct(x)}${ratio(x, b.p[j])}${j === 2 ? clRatio(x, clc.p[j]) : ''}`);
-    console.log(`| ${name} | ${p.join(' | ')} | ${pct(c.r)}${ratio(c.r, b.r)} | ${pct(c.auc)}${ratio(c.auc, b.auc)} ${clRatio(c.auc, clc.auc)} | ${pct(c.aucDis)} | ${pct(c.rUnk)} |`);
+    console.log(`| ${name} | ${p.join(' | ')} | ${pct(c.r)}${ratio(c.r, b.r)} | ${pct(c.rTrue)}${ratio(c.rTrue, b.rTrue)} | ${pct(c.auc)}${ratio(c.auc, b.auc)} ${clRatio(c.auc, clc.auc)} | ${pct(c.aucDis)} | ${pct(c.rUnk)} |`);
   }
 
   console.log(`\nper class (given FER2013 label): measured issue rate (FER+, scored images) vs confident learning's estimated noise rate; AUROC within the class`);
