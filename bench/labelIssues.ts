@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   if (real !== undefined) {
     if (real !== 'fer2013-vs-ferplus') throw new Error(`--real: the one real-noise benchmark is fer2013-vs-ferplus, got '${real}'`);
     const { realBench } = await import('./labelIssuesReal.js');
-    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0) });
+    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0), loopSeeds: strArg('loop-seeds')?.split(',').map(Number) });
     return;
   }
   const load = strArg('load');

@@ -1,7 +1,7 @@
 // Real label noise: rank FER2013's ORIGINAL training labels and score every ranker against the FER+
 // re-annotation of the same images (src/engine/issues/ferplusTruth.ts).
 //   npm run bench:label-issues -- --real fer2013-vs-ferplus [--n N] [--k 5] [--epochs 8] [--seed 1]
-//        [--features hog | --features checkpoint:RUN/checkpoints/best] [--work DIR] [--close-loop N]
+//        [--features hog | --features checkpoint:RUN/checkpoints/best] [--work DIR] [--close-loop N [--loop-seeds 1,2,3]]
 // Issue = the FER+ majority is another class than FER2013's label, or FER+'s majority is unknown /
 // not-a-face (reported separately). Images without a FER+ majority are trained on and ranked but left
 // out of the scoring (neither issue nor clean). Out-of-sample records: k-fold cross-validation of the
@@ -33,6 +33,8 @@ export interface RealBenchArgs {
   root: string;
   /** Relabel the top N by FER+ (vs N random), retrain, FERPlus test WAR before / after; 0 = skip. */
   closeLoop: number;
+  /** Seeds of the retraining in the closing-the-loop step (default: the run's seed). */
+  loopSeeds?: number[];
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
@@ -110,10 +112,12 @@ async function closeLoop(
     [`${a.closeLoop} random`, new Rng(a.seed + 77).shuffle(ds.samples.map((_, i) => i)).slice(0, a.closeLoop)],
   ];
   console.log(`\n[${secs()} s] closing the loop: relabel N = ${a.closeLoop} by FER+, retrain the head (${a.epochs} epochs) on all ${N} training images, FERPlus test (${test.samples.length} images, FER+ labels)`);
-  console.log('| training labels | changed | excluded | real issues among the N | test WAR | test UAR |');
-  console.log('|---|---|---|---|---|---|');
-  let base = NaN;
-  for (const [name, picked] of variants) {
+  const seeds = a.loopSeeds?.length ? a.loopSeeds : [a.seed];
+  console.log(`retraining seeds: ${seeds.join(', ')}`);
+  console.log('| training labels | seed | changed | excluded | real issues among the N | test WAR | test UAR |');
+  console.log('|---|---|---|---|---|---|---|');
+  const base = new Map<number, number>();
+  for (const seed of seeds) for (const [name, picked] of variants) {
     const labels = [...ds.samples.map((s) => s.label), ...test.samples.map((s) => s.label)];
     const excluded = new Set<number>();
     let changed = 0;
@@ -128,7 +132,7 @@ async function closeLoop(
     const realIssues = picked.filter((i) => truth[i].verdict !== 'agree' && truth[i].verdict !== 'no-majority').length;
     const trainIdx = ds.samples.map((_, i) => i).filter((i) => !excluded.has(i));
     const recs = await trainAndScore(allF, samples, labels, trainIdx, testIdx, {
-      featureDim: dim, classes: ds.classes, neutralIndex: DEFAULT_NEUTRAL_INDEX, textEmbeddings: text.matrix, epochs: a.epochs, seed: a.seed,
+      featureDim: dim, classes: ds.classes, neutralIndex: DEFAULT_NEUTRAL_INDEX, textEmbeddings: text.matrix, epochs: a.epochs, seed,
     });
     const war = recs.filter((r) => r.pred === r.label).length / recs.length;
     const per = ds.classes.map((_, k) => {
@@ -136,8 +140,9 @@ async function closeLoop(
       return inK.length ? inK.filter((r) => r.pred === k).length / inK.length : NaN;
     }).filter(Number.isFinite);
     const uar = per.reduce((s, x) => s + x, 0) / per.length;
-    if (Number.isNaN(base)) base = war;
-    console.log(`| ${name} | ${changed} | ${excluded.size} | ${picked.length ? realIssues : '-'} | ${(100 * war).toFixed(2)}% (${war >= base ? '+' : ''}${(100 * (war - base)).toFixed(2)} pt) | ${(100 * uar).toFixed(2)}% |`);
+    if (!base.has(seed)) base.set(seed, war);
+    const d = war - base.get(seed)!;
+    console.log(`| ${name} | ${seed} | ${changed} | ${excluded.size} | ${picked.length ? realIssues : '-'} | ${(100 * war).toFixed(2)}% (${d >= 0 ? '+' : ''}${(100 * d).toFixed(2)} pt) | ${(100 * uar).toFixed(2)}% |`);
   }
   console.log(`[${secs()} s] closing the loop done`);
 }
@@ -183,17 +188,17 @@ export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labe
   const base = rows[0][1];
   const cols = (s: number[]) => {
     const ss = sub(s);
-    return { p: ks.map((k) => precisionAt(ss, truthAll, k)), r: recallAt(ss, truthAll, kEst), auc: auroc(ss, truthAll), aucDis: auroc(ss, truthDis), rUnk: recallAt(ss, truthUnk, kEst) };
+    return { p: ks.map((k) => precisionAt(ss, truthAll, k)), r: recallAt(ss, truthAll, kEst), rTrue: recallAt(ss, truthAll, nIssues), auc: auroc(ss, truthAll), aucDis: auroc(ss, truthDis), rUnk: recallAt(ss, truthUnk, kEst) };
   };
   const b = cols(base);
   const clc = cols(scores.confidentLearning);
   console.log(`\nratios: (x...) against self-confidence in this run; [cl x...] against confident learning`);
-  console.log(`| ranker | ${ks.map((k) => `P@${k}`).join(' | ')} | R@k_est (${kEst}) | AUROC | AUROC disagree only | unknown/NF found in top k_est |`);
-  console.log(`|---|${ks.map(() => '---').join('|')}|---|---|---|---|`);
+  console.log(`| ranker | ${ks.map((k) => `P@${k}`).join(' | ')} | R@k_est (${kEst}) | R@#issues (${nIssues}) | AUROC | AUROC disagree only | R@k_est of unknown/NF only |`);
+  console.log(`|---|${ks.map(() => '---').join('|')}|---|---|---|---|---|`);
   for (const [name, s] of rows) {
     const c = cols(s);
     const p = c.p.map((x, j) => `${pct(x)}${ratio(x, b.p[j])}${j === 2 ? clRatio(x, clc.p[j]) : ''}`);
-    console.log(`| ${name} | ${p.join(' | ')} | ${pct(c.r)}${ratio(c.r, b.r)} | ${pct(c.auc)}${ratio(c.auc, b.auc)} ${clRatio(c.auc, clc.auc)} | ${pct(c.aucDis)} | ${pct(c.rUnk)} |`);
+    console.log(`| ${name} | ${p.join(' | ')} | ${pct(c.r)}${ratio(c.r, b.r)} | ${pct(c.rTrue)}${ratio(c.rTrue, b.rTrue)} | ${pct(c.auc)}${ratio(c.auc, b.auc)} ${clRatio(c.auc, clc.auc)} | ${pct(c.aucDis)} | ${pct(c.rUnk)} |`);
   }
 
   console.log(`\nper class (given FER2013 label): measured issue rate (FER+, scored images) vs confident learning's estimated noise rate; AUROC within the class`);

@@ -119,7 +119,7 @@ test('kefer issues --cross-val: planted label errors rank at the top for every r
   }
 });
 
-test('kefer issues --cross-val --backbone compact: the whole model per fold, each fold its own run, held-out records, resumable', async () => {
+test('kefer issues --cross-val --backbone compact: the whole model per fold, each fold its own run, held-out records, resumable; --checkpoint fast mode on a fold checkpoint', async () => {
   const work = await mkdtemp(path.join(tmpdir(), 'kefer-cv-bb-'));
   try {
     await generateSyntheticDataset(path.join(work, 'faces'), { perClass: 6, classes: 7, seed: 2, size: 32 });
@@ -134,6 +134,14 @@ test('kefer issues --cross-val --backbone compact: the whole model per fold, eac
     const again = kefer(work, ...args);
     assert.equal(again.code, 0, again.err);
     assert.equal((again.err.match(/fold \d\/2: read back/g) ?? []).length, 2, again.err);
+
+    // Fast mode: the head on a base run's frozen features (here fold 1's checkpoint as the base run).
+    const ckpt = path.join(work, 'cv', 'folds', 'backbone-compact-k2-s1-runs', 'fold-1-of-2', 'checkpoints', 'last');
+    const fast = kefer(work, 'issues', '--cross-val', '2', '--data', `synthetic:${path.join(work, 'faces')}#train`, '--out', 'cvfast', '--checkpoint', ckpt, '--epochs', '2', '--json');
+    assert.equal(fast.code, 0, fast.err);
+    assert.match(fast.err, /features: 42 x \d+/);
+    const fastRecords = (await readFile(path.join(work, 'cvfast', 'records.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as SampleRecord);
+    assert.deepEqual(fastRecords.map((x) => x.id), records.map((x) => x.id));
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 // Diagnostics: misclassified / suspicious samples of a run, with filters, sorting, a confusion matrix
-// that drives the grid, a sample inspector, an embedding scatter, keyboard relabeling (digits, U, X, ?)
+// that drives the grid, a sample inspector (with why a sample ranks high), an embedding scatter, keyboard
+// relabeling (digits, A accept the suggestion, U, X, ?)
 // and the retrain -> comparison loop. All data comes from the host in pages.
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
@@ -9,6 +10,7 @@ import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
 import './grid.js';
+import { issueReasons } from './why.js';
 import { matrixCellLabel, matrixKeyAction, type MatrixCell } from './matrixKeys.js';
 
 Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
@@ -407,6 +409,10 @@ export class DiagnosticsApp extends LitElement {
       </div>
       <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
       <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(3)}, p90 ${ca.p90.toFixed(3)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
+      ${(() => {
+        const why = issueReasons(d, this.classes);
+        return why.length ? html`<h3>Why it ranks high</h3><ul class="hist" id="why">${why.map((w) => html`<li>${w}</li>`)}</ul>${d.pred !== d.currentLabel ? html`<div class="muted">A: accept the suggestion → ${this.cls(d.pred)}</div>` : nothing}` : nothing;
+      })()}
       <h3>Label history</h3>
       ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li class=${h.state}>${this.describeChange(h)}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
       ${d.predictions.length > 1 ? html`<h3>Across runs</h3><ol class="hist" id="across-runs">${d.predictions.map((p) => html`<li>${p.run}: predicted ${this.cls(p.pred)} (label ${this.cls(p.label)}, p ${(p.confidence * 100).toFixed(0)}%)</li>`)}</ol>` : nothing}

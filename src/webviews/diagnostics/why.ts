@@ -1,0 +1,21 @@
+// Why a sample sits high in the suspicious-labels order: the evidence of each label-issue signal
+// (docs/label-issues.md), in words, from what the inspector already has.
+import type { SampleDetail } from '../protocol.js';
+
+type Evidence = Pick<SampleDetail, 'probs' | 'label' | 'pred' | 'gap' | 'align' | 'classAlign'>;
+
+/** Reasons, strongest first; empty when no signal points at a wrong label. */
+export function issueReasons(d: Evidence, classes: readonly string[]): string[] {
+  const name = (k: number) => classes[k] ?? String(k);
+  const py = d.probs[d.label] ?? 0;
+  let other = -1;
+  for (let k = 0; k < d.probs.length; k++) if (k !== d.label && (other < 0 || d.probs[k] > d.probs[other])) other = k;
+  const margin = py - (other >= 0 ? d.probs[other] : 0);
+  const pct = (p: number) => `${(100 * p).toFixed(p < 0.01 ? 1 : 0)}%`;
+  const out: string[] = [];
+  if (margin < 0) out.push(`the model prefers ${name(other)} (${pct(d.probs[other])}) to the label ${name(d.label)} (${pct(py)})`);
+  else if (py < 0.5) out.push(`low confidence in the label ${name(d.label)}: ${pct(py)}`);
+  if (d.align !== null && d.gap < 0) out.push(`negative gap (${d.gap.toFixed(3)}): the face is closer to the neutral transform than to ${name(d.label)}`);
+  if (d.align !== null && d.classAlign && d.align < d.classAlign.p10) out.push(`alignment ${d.align.toFixed(3)} is below 90% of ${name(d.label)} samples (p10 ${d.classAlign.p10.toFixed(3)})`);
+  return out;
+}

@@ -1,0 +1,23 @@
+// The inspector's "why it ranks high" lines: each signal speaks only when it points at a wrong label.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { issueReasons } from '../../src/webviews/diagnostics/why.js';
+
+const classes = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger', 'neutral'];
+const classAlign = { mean: 0.5, std: 0.1, p10: 0.35, p90: 0.65, n: 100 };
+
+test('a confidently predicted, well-aligned label gives no reason', () => {
+  assert.deepEqual(issueReasons({ probs: [0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01], label: 0, pred: 0, gap: 0.3, align: 0.6, classAlign }, classes), []);
+});
+
+test('another class preferred, a negative gap and a low alignment each give their reason, strongest first', () => {
+  const why = issueReasons({ probs: [0.05, 0, 0, 0.9, 0, 0.05, 0], label: 5, pred: 3, gap: -0.12, align: 0.1, classAlign }, classes);
+  assert.equal(why.length, 3);
+  assert.match(why[0], /prefers happiness \(90%\) to the label anger \(5%\)/);
+  assert.match(why[1], /negative gap \(-0\.120\)/);
+  assert.match(why[2], /alignment 0\.100 is below 90% of anger samples/);
+});
+
+test('neutral labels have no gap / alignment reason; a low but top probability says low confidence', () => {
+  assert.deepEqual(issueReasons({ probs: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4], label: 6, pred: 6, gap: -0.2, align: null, classAlign: null }, classes), ['low confidence in the label neutral: 40%']);
+});
