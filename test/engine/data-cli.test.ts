@@ -121,3 +121,29 @@ test('train refuses a dataset with problems before the first step, with the same
   const events = (await readFile(path.join(work, 'r1', 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; level?: string; message?: string });
   assert.ok(events.some((e) => e.type === 'log' && e.level === 'warn' && /--skip-bad: trained without 2 problem/.test(e.message ?? '')), 'the run records the drop in its events');
 });
+
+test('train checks the validation split too: refused with its report under --val, recorded under dataCheck.val with --skip-bad; an unreadable dataset exits 3', async () => {
+  const work = await tempDir('kefer-preflight-val-');
+  const data = path.join(work, 'faces');
+  await generateSyntheticDataset(data, { perClass: 4, classes: 7, seed: 6, size: 16 });
+  await writeTruncated(path.join(data, 'valid', 'anger', 'cut.png'));
+  const args = ['--backbone', 'compact', '--input-size', '16', '--epochs', '1', '--batch', '8', '--backend', 'wasm', '--text', 'standin', '--diagnose', 'none'];
+  const refused = kefer(work, 'train', '--data', `synthetic:${data}#train`, '--out', 'r0', ...args);
+  assert.equal(refused.code, 1, refused.err);
+  assert.match(refused.err, /--val \S*#valid: 1 problem \(1 bad-image\); training was not started/, 'the own validation split is checked, not swapped for a hold-out');
+  assert.match(refused.err, /valid\/anger\/cut\.png: truncated or corrupt png/);
+  await assert.rejects(stat(path.join(work, 'r0', 'run.json')), 'nothing was written');
+
+  const r = kefer(work, 'train', '--data', `synthetic:${data}#train`, '--out', 'r1', '--skip-bad', ...args);
+  assert.equal(r.code, 0, r.err);
+  const run = JSON.parse(await readFile(path.join(work, 'r1', 'run.json'), 'utf8')) as { dataCheck: { problems: number; val?: { spec: string; dropped: { kind: string; sample: string }[] } } };
+  assert.equal(run.dataCheck.problems, 0, 'the training split itself is clean');
+  assert.match(run.dataCheck.val?.spec ?? '', /#valid$/);
+  assert.deepEqual(run.dataCheck.val?.dropped.map((d) => [d.kind, d.sample]), [['bad-image', 'valid/anger/cut.png']]);
+  const events = (await readFile(path.join(work, 'r1', 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; level?: string; message?: string });
+  assert.ok(events.some((e) => e.level === 'warn' && /validated without 1 problem .*dataCheck\.val\.dropped/.test(e.message ?? '')));
+
+  const unreadable = kefer(work, 'train', '--data', `list:${path.join(work, 'no-such-list.txt')}`, '--out', 'r2', ...args);
+  assert.equal(unreadable.code, 3, unreadable.err);
+  assert.match(unreadable.err, /could not be read/);
+});

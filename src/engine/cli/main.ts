@@ -29,6 +29,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     console.error(`kefer: ${formatError(err)}`);
-    process.exitCode = 1;
+    // an error may carry its own code (a training pre-flight whose dataset could not be read: 3, as data check)
+    const code = (err as { exitCode?: unknown } | null)?.exitCode;
+    process.exitCode = typeof code === 'number' ? code : 1;
   },
 );

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
 import { countsByClass } from '../data/index.js';
-import { dropListing, preflightDataset } from '../data/preflight.js';
+import { dropListing, preflightDataset, type DataCheckRecord } from '../data/preflight.js';
 import { rel } from './data.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONES } from '../model/index.js';
@@ -144,7 +144,13 @@ export async function run(argv: string[]): Promise<number> {
   if (original.samples.length === 0) throw new UserError(`--data ${f.data}: no samples`);
   const store = f.store ? openStore(f.store) : undefined;
   const full = store ? overlaid(store, original, f.store!, log) : original;
-  const choice = await chooseValidation(f.data, full, f.val, num(f, 'holdout', 0.1, { min: 0 }), cfg.seed);
+  let valCheck: DataCheckRecord | undefined;
+  const loadVal = async (spec: string) => {
+    const p = await preflight(spec, !!f['skip-bad'], log, '--val');
+    valCheck = p.record;
+    return p.dataset;
+  };
+  const choice = await chooseValidation(f.data, full, f.val, num(f, 'holdout', 0.1, { min: 0 }), cfg.seed, loadVal);
   if (store && choice.val) choice.val = withOverlay(store, choice.val).dataset;
   log(`validation (selects the checkpoint): ${choice.description}`);
   const counts = countsByClass(choice.train).total;
@@ -165,7 +171,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await train(cfg, {
       train: choice.train, val: choice.val, valDescription: choice.description, text, backend,
       outDir: path.resolve(f.out), resume: !!f.resume, signal: controller.signal, onEvent: print,
-      diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'), dataCheck: pre.record,
+      diagnose: oneOf(f, 'diagnose', ['none', 'val', 'all'] as const, 'val'), dataCheck: valCheck ? { ...pre.record, val: valCheck } : pre.record,
     });
     if (store) {
       const r = registerTrainedRun(store, original, f.data, result, { backbone: cfg.backbone, config: cfg, textSource: text.source.description, backend: `${backend.name} (${backend.detail})`, parent: f.parent });
@@ -180,8 +186,8 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Checks the dataset before the first step: refuses it with the check's report, or drops and lists the bad samples. */
-async function preflight(spec: string, skipBad: boolean, log: (m: string) => void) {
-  const pre = await preflightDataset(spec, { skipBad }, rel);
+async function preflight(spec: string, skipBad: boolean, log: (m: string) => void, flag = '--data') {
+  const pre = await preflightDataset(spec, { skipBad, flag }, rel);
   if (pre.record.dropped.length) {
     log(`--skip-bad: training without ${pre.record.dropped.length} problem line(s)/file(s) found by the data check:`);
     for (const line of dropListing(pre.result.problems, rel, 50)) log(line);

@@ -1,6 +1,7 @@
 // Chooses the split that selects the checkpoint: an explicit --val, the dataset's own validation
 // split, or a seeded stratified hold-out of the training data. Never the test split.
 import { loadDataset, parseSpec, formatSpec } from '../data/index.js';
+import { DataProblemsError } from '../data/preflight.js';
 import type { Dataset } from '../data/types.js';
 import { Rng } from '../util/rng.js';
 import { UserError } from './errors.js';
@@ -34,7 +35,11 @@ export function holdOut(dataset: Dataset, fraction: number, seed: number): { tra
   };
 }
 
-export async function chooseValidation(trainSpec: string, train: Dataset, valSpec: string | undefined, holdoutFraction: number, seed: number): Promise<ValidationChoice> {
+/** `load` reads a validation spec (kefer train passes its pre-flight check, so a bad --val is reported in full). */
+export async function chooseValidation(
+  trainSpec: string, train: Dataset, valSpec: string | undefined, holdoutFraction: number, seed: number,
+  load: (spec: string) => Promise<Dataset> = loadDataset,
+): Promise<ValidationChoice> {
   if (isTestSplit(parseSpec(trainSpec).split)) {
     throw new UserError(`--data ${trainSpec}: refusing to train on a test split`);
   }
@@ -43,16 +48,18 @@ export async function chooseValidation(trainSpec: string, train: Dataset, valSpe
     if (isTestSplit(parseSpec(valSpec).split)) {
       throw new UserError(`--val ${valSpec}: model selection never uses the test split; pass a validation split or omit --val`);
     }
-    return { train, val: await loadDataset(valSpec), description: valSpec };
+    return { train, val: await load(valSpec), description: valSpec };
   }
   const spec = parseSpec(trainSpec);
   for (const split of OWN_VALIDATION[spec.format] ?? []) {
     if (split === spec.split) continue;
     try {
       const candidate = formatSpec({ ...spec, split });
-      const val = await loadDataset(candidate);
+      const val = await load(candidate);
       if (val.samples.length > 0) return { train, val, description: candidate };
-    } catch {
+    } catch (err) {
+      // A split that exists but has problems is reported, never swapped for a hold-out.
+      if (err instanceof DataProblemsError && err.result.dataset) throw err;
       // no such split: try the next name, then fall back to a hold-out
     }
   }

@@ -16,6 +16,8 @@ export interface DataCheckRecord {
   skipBad: boolean;
   /** Every problem, each one a line, file or folder left out of training. */
   dropped: { kind: ProblemKind; file: string | null; line: number | null; field: string | null; sample: string | null; message: string }[];
+  /** The validation dataset's check, when it was loaded from a spec of its own (--val, or the dataset's own split). */
+  val?: DataCheckRecord;
 }
 
 export interface PreflightOptions {
@@ -23,15 +25,20 @@ export interface PreflightOptions {
   skipBad?: boolean;
   /** Check image files too (default true). */
   images?: boolean;
+  /** The flag that named the spec, for the report (default --data). */
+  flag?: string;
 }
 
 /** Thrown when the pre-flight refuses a dataset; the message is the whole report. */
 export class DataProblemsError extends DatasetError {
+  /** The CLI's exit code, as `kefer data check` uses them: 1 problems found, 3 the dataset could not be read. */
+  readonly exitCode: number;
   constructor(
     message: string,
     readonly result: CheckResult,
   ) {
     super(message);
+    this.exitCode = result.dataset ? 1 : 3;
   }
 }
 
@@ -50,15 +57,16 @@ export async function preflightDataset(
   rel?: (f: string) => string,
 ): Promise<{ dataset: Dataset; record: DataCheckRecord; result: CheckResult }> {
   const images = opts.images ?? true;
+  const flag = opts.flag ?? '--data';
   const result = await checkDataset(spec, { images });
   const { dataset, problems } = result;
   if (!dataset) {
-    throw new DataProblemsError([`--data ${spec}: the dataset could not be read:`, ...formatProblemGroups(problems, rel)].join('\n'), result);
+    throw new DataProblemsError([`${flag} ${spec}: the dataset could not be read:`, ...formatProblemGroups(problems, rel)].join('\n'), result);
   }
   if (problems.length && !opts.skipBad) {
     throw new DataProblemsError(
       [
-        `--data ${spec}: ${problemSummary(problems)}; training was not started:`,
+        `${flag} ${spec}: ${problemSummary(problems)}; training was not started:`,
         ...formatProblemGroups(problems, rel),
         `fix them, or pass --skip-bad to train without these samples (they are listed and recorded in run.json); 'kefer data check ${spec} --json' gives the same report as JSON`,
       ].join('\n'),

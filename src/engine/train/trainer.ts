@@ -309,10 +309,10 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     dataset: describeDataset(inputs.train),
     nTrain, nVal: inputs.val?.samples.length ?? 0, epochs: cfg.epochs, stepsPerEpoch, backbone: cfg.backbone, synthetic: !!inputs.train.synthetic,
   });
-  const dropped = inputs.dataCheck?.dropped ?? [];
-  if (dropped.length) {
-    const kinds = Object.entries(inputs.dataCheck!.byKind).map(([k, n]) => `${n} ${k}`).join(', ');
-    await log({ type: 'log', level: 'warn', message: `--skip-bad: trained without ${dropped.length} problem line(s)/file(s) of ${inputs.dataCheck!.spec} (${kinds}); each is listed in run.json dataCheck.dropped` });
+  for (const [check, where] of [[inputs.dataCheck, 'dataCheck'], [inputs.dataCheck?.val, 'dataCheck.val']] as const) {
+    if (!check?.dropped.length) continue;
+    const kinds = Object.entries(check.byKind).map(([k, n]) => `${n} ${k}`).join(', ');
+    await log({ type: 'log', level: 'warn', message: `--skip-bad: ${where === 'dataCheck' ? 'trained' : 'validated'} without ${check.dropped.length} problem line(s)/file(s) of ${check.spec} (${kinds}); each is listed in run.json ${where}.dropped` });
   }
 
   const x = new Float32Array(bs * size * size * 3);
