@@ -14,6 +14,7 @@ import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { openStore, registerRunDir, withOverlay } from './storeLink.js';
 import { parseTrainConfig } from './train.js';
+import { trainSplitOnly } from './validation.js';
 
 export const CROSS_VAL_HELP = `Cross-validation: kefer issues --cross-val K --data SPEC --out RUN_DIR [--features hog | --checkpoint DIR | --backbone NAME]
 Trains K times, each time on K-1 stratified folds, and records every training sample's held-out
@@ -36,14 +37,6 @@ export const CROSS_VAL_OPTIONS = {
   'onnx-threads': { type: 'string' }, augment: { type: 'string' }, backend: { type: 'string' },
 } as const;
 
-/** The training split when the dataset has one (cross-validation never touches test). */
-function trainSplit(ds: Dataset): Dataset {
-  if (ds.split) return ds;
-  const splits = new Set(ds.samples.map((s) => s.split));
-  if (splits.size > 1 && splits.has('train')) return { ...ds, split: 'train', samples: ds.samples.filter((s) => s.split === 'train') };
-  return ds;
-}
-
 export interface CrossValCliResult {
   records: SampleRecord[];
   recordsFile: string;
@@ -62,7 +55,7 @@ export async function runCrossValCli(f: Record<string, unknown>): Promise<CrossV
   const seed = num(f, 'seed', 1, { int: true, min: 0 });
   const out = path.resolve(f.out);
 
-  const original = trainSplit(await loadDataset(f.data));
+  const original = trainSplitOnly(await loadDataset(f.data)); // cross-validation never touches test
   if (original.samples.length < k) throw new UserError(`--data ${f.data}: ${original.samples.length} samples, fewer than K = ${k}`);
   const store = typeof f.store === 'string' ? openStore(f.store) : undefined;
   try {

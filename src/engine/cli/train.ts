@@ -16,7 +16,7 @@ import { BALANCE_MODES } from '../train/balance.js';
 import { CUDA_PRECISIONS } from '../cuda/addon.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
-import { chooseValidation } from './validation.js';
+import { chooseValidation, trainSplitOnly } from './validation.js';
 import { trainHead } from '../train/headTrainer.js';
 import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
 import type { Store } from '../store/index.js';
@@ -82,14 +82,6 @@ const OPTIONS = {
   init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, 'loader-workers': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
   holdout: { type: 'string' }, 'skip-bad': { type: 'boolean' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
-
-/** A spec without a split trains on the dataset's train split when it has one (never on test). */
-function trainSplitOnly(ds: Dataset): Dataset {
-  if (ds.split) return ds;
-  const splits = new Set(ds.samples.map((s) => s.split));
-  if (splits.size > 1 && splits.has('train')) return { ...ds, split: 'train', samples: ds.samples.filter((s) => s.split === 'train') };
-  return ds;
-}
 
 export function parseTrainConfig(f: Record<string, unknown>): TrainConfig {
   const d = DEFAULT_TRAIN_CONFIG;

@@ -15,6 +15,14 @@ export interface ValidationChoice {
   description: string;
 }
 
+/** A spec without a split trains on the dataset's train split when it has one (never on test). */
+export function trainSplitOnly(ds: Dataset): Dataset {
+  if (ds.split) return ds;
+  const splits = new Set(ds.samples.map((s) => s.split));
+  if (splits.size > 1 && splits.has('train')) return { ...ds, split: 'train', samples: ds.samples.filter((s) => s.split === 'train') };
+  return ds;
+}
+
 export function isTestSplit(split: string | undefined): boolean {
   return !!split && /^(test|private-?test)$/i.test(split);
 }
