@@ -5,7 +5,6 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend, BACKEND_PREFERENCES } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
-import type { Dataset } from '../data/types.js';
 import type { SampleRecord } from '../eval/types.js';
 import { runCrossValidation, type CrossValEvent, type CrossValMode } from '../issues/crossvalRun.js';
 import { confidentLearning } from '../issues/confidentLearning.js';
