@@ -4,7 +4,7 @@
 // log says why cuda was not used.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
+import { findAddon } from '../native/addonPath.js';
 
 export type CudaPrecision = 'fp32' | 'tf32' | 'amp';
 export const CUDA_PRECISIONS: readonly CudaPrecision[] = ['fp32', 'tf32', 'amp'];
@@ -60,17 +60,9 @@ export interface CudaAddon {
   probe(): CudaProbe;
 }
 
-const ADDON_FILE = path.join('build', 'kefer_cuda.node');
-
-/** build/kefer_cuda.node above this module (src/engine/cuda under tsx, dist/ in the bundle), or $KEFER_CUDA_ADDON. */
+/** build/kefer_cuda.node above this module (src/engine under tsx, dist/ in the bundle), or $KEFER_CUDA_ADDON. */
 export function cudaAddonPath(): string | undefined {
-  const env = process.env.KEFER_CUDA_ADDON;
-  if (env) return env;
-  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const p = path.join(dir, ADDON_FILE);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
+  return findAddon('kefer_cuda.node', 'KEFER_CUDA_ADDON');
 }
 
 export interface CudaAvailability {

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { findAddon } from '../native/addonPath.js';
 
 export interface NativeEncoder {
   forward(images: Float32Array): { v: Float32Array; stats: Float32Array };
@@ -24,17 +25,9 @@ interface Addon {
   Encoder: new (spec: unknown) => NativeEncoder;
 }
 
-const ADDON_FILE = path.join('build', 'kefer_dnnl.node');
-
-/** build/kefer_dnnl.node above this module (src/engine/onednn under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */
+/** build/kefer_dnnl.node above this module (src/engine under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */
 export function addonPath(): string | undefined {
-  const env = process.env.KEFER_DNNL_ADDON;
-  if (env) return env;
-  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const p = path.join(dir, ADDON_FILE);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
+  return findAddon('kefer_dnnl.node', 'KEFER_DNNL_ADDON');
 }
 
 let cached: { addon?: Addon; why?: string } | undefined;
