@@ -10,6 +10,7 @@ import type { ClassName } from '../../src/engine/classes.js';
 import { CODE_TABLES, FERPLUS_VOTE_COLUMNS } from '../../src/engine/data/codes.js';
 import type { ProblemKind } from '../../src/engine/data/problems.js';
 import { Rng } from '../../src/engine/util/rng.js';
+import { pngChunk } from './data-fixtures.js';
 
 export const FAULTS = [
   'missing-file',
@@ -202,15 +203,6 @@ export async function corruptJpeg(): Promise<Buffer> {
 }
 
 export const NOT_AN_IMAGE = Buffer.from('<html><body><h1>404 Not Found</h1></body></html>\n');
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body) >>> 0);
-  return Buffer.concat([len, body, crc]);
-}
 
 let bomb: Buffer | undefined;
 /** A valid 1-bit 10000x10000 PNG: 100 megapixels in ~12 KB, the classic decompression bomb shape. */

@@ -2,7 +2,18 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import sharp from 'sharp';
+
+/** One PNG chunk: length, type, data, CRC (for PNGs the tests build byte by byte). */
+export function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+  return Buffer.concat([len, body, crc]);
+}
 
 export async function tempDir(prefix = 'kefer-data-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));

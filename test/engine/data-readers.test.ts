@@ -9,7 +9,7 @@ import { checkDataset, countsByClass, loadDataset } from '../../src/engine/data/
 import { decodeImage } from '../../src/engine/data/decode.js';
 import { splitLabelLines } from '../../src/engine/data/files.js';
 import { DatasetError } from '../../src/engine/data/types.js';
-import { npyScalar, tempDir, writeGrey, writeText, writeTruncated } from './data-fixtures.js';
+import { npyScalar, pngChunk, tempDir, writeGrey, writeText, writeTruncated } from './data-fixtures.js';
 
 const names = (ds: { classes: string[]; samples: { id: string; label: number }[] }) =>
   Object.fromEntries(ds.samples.map((s) => [s.id, ds.classes[s.label]]));
@@ -326,14 +326,6 @@ test('symlinks leaving the root are refused unless the spec says ?symlinks=follo
 
 /** A valid 1-bit PNG of side x side pixels, deflated as a stream (never held raw in memory). */
 async function bombPng(side: number): Promise<Buffer> {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(side, 0);
   ihdr.writeUInt32BE(side, 4);
@@ -347,7 +339,7 @@ async function bombPng(side: number): Promise<Buffer> {
   deflate.end();
   await done;
   const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', Buffer.concat(parts)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.concat(parts)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 test('a decompression bomb (30000x30000 PNG, 0.9 gigapixel) is refused from its header: check and training decode stay in bounded memory', async () => {
