@@ -63,6 +63,11 @@ export interface GridRow {
   relabeled: boolean;
   excluded: boolean;
   unsure: boolean;
+  /**
+   * The annotators' vote counts where the dataset has them (FERPlus: Sample.votes, the 8 canonical
+   * classes then unknown, not-a-face); absent otherwise. SampleDetail carries them as `votes` too.
+   */
+  votes?: number[];
 }
 
 /**

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { openStore, sampleHistory, schemaVersion, upsertDataset } from '../../src/engine/store/index.js';
+import { cellPage, importRecords, mistakesPage, openStore, registerRun, sampleHistory, schemaVersion, upsertDataset } from '../../src/engine/store/index.js';
 import { storedDataset } from '../../src/engine/store/datasets.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { RecordBuilder } from '../../src/engine/eval/records.js';
-import { tempDir } from './store-helpers.js';
+import { fakeRecords, tempDir } from './store-helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -53,4 +53,19 @@ test('diagnostic records carry the votes beside the label', () => {
   const { records } = b.finish();
   assert.deepEqual(records[0].votes, votes);
   assert.equal(records[1].votes, undefined);
+});
+
+test('grid pages (mistakes and confusion cells) carry each row\'s votes; a sample without votes has none', () => {
+  const d = tempDir();
+  dirs.push(d);
+  const store = openStore(join(d, 'kefer.db'));
+  const row = upsertDataset(store, ds);
+  registerRun(store, { id: 'r', dataset: row.id });
+  // both samples predicted as sadness: both are mistakes
+  importRecords(store, 'r', fakeRecords(ds, 1).map((r) => ({ ...r, pred: 4 })));
+  const rows = mistakesPage(store, 'r', {}, { limit: 10 }).rows;
+  assert.deepEqual(rows.map((r) => [r.id, r.votes]).sort(), [[ds.samples[0].id, votes], [ds.samples[1].id, undefined]]);
+  assert.equal('votes' in rows.find((r) => r.id === ds.samples[1].id)!, false);
+  assert.deepEqual(cellPage(store, 'r', 3, 4).rows.map((r) => r.votes), [votes]);
+  store.close();
 });

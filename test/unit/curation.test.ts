@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { importRecords, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import type { Dataset } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { alignStats, CurationService, exportFormatFor } from '../../src/extension/curation/service.js';
-import type { GridFilter } from '../../src/webviews/protocol.js';
+import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
+import type { GridFilter, HostMessage, RunSummary } from '../../src/webviews/protocol.js';
 import { fakeRecords, tempDir, tinyDataset } from '../engine/store-helpers.js';
 
 const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
@@ -16,6 +18,18 @@ let runs: string;
 let svc: CurationService;
 let recsA: SampleRecord[];
 let recsB: SampleRecord[];
+/** A FERPlus-shaped dataset: 10 annotators' votes per sample (canonical classes, unknown, NF), one sample without. */
+let ferplus: Dataset;
+let recsF: SampleRecord[];
+
+/** Votes backing the label (6 label, 3 next class, 1 unknown), or, every 4th sample, outvoting it (7 next class, 2 label, 1 NF). */
+function votesFor(i: number, label: number): number[] {
+  const v = new Array<number>(10).fill(0);
+  const other = (label + 1) % 7;
+  if (i % 4 === 0) [v[other], v[label], v[9]] = [7, 2, 1];
+  else [v[label], v[other], v[8]] = [6, 3, 1];
+  return v;
+}
 
 before(() => {
   dir = tempDir('kefer-curation-');
@@ -30,6 +44,13 @@ before(() => {
   importRecords(store, 'runA', recsA);
   registerRun(store, { id: 'runB', dataset: d.id, parent: 'runA' });
   importRecords(store, 'runB', recsB);
+  const plain = tinyDataset(40, path.join(dir, 'ferplus'), 9, 7);
+  ferplus = { ...plain, format: 'ferplus', synthetic: false, samples: plain.samples.map((s, i) => (i === 1 ? s : { ...s, votes: votesFor(i, s.label) })) };
+  const f = upsertDataset(store, ferplus, { spec: `ferplus:${ferplus.root}` });
+  // skill 0: about 6 in 7 samples are mistakes, so the grid's pages hold most of the dataset
+  recsF = fakeRecords(ferplus, 11, 0);
+  registerRun(store, { id: 'runF', dataset: f.id });
+  importRecords(store, 'runF', recsF);
   store.close();
   fs.mkdirSync(path.join(runs, 'runA'), { recursive: true });
   fs.writeFileSync(path.join(runs, 'runA', 'scatter.json'), JSON.stringify(recsA.slice(0, 50).map((r, i) => ({ id: r.id, x: i, y: -i }))));
@@ -44,6 +65,7 @@ after(() => {
 
 const runA = (): string => path.join(runs, 'runA');
 const runB = (): string => path.join(runs, 'runB');
+const runF = (): string => path.join(runs, 'runF');
 
 test('info names the run and its dataset; unknown runs are reported, not thrown', () => {
   const i = svc.info(runA());
@@ -153,4 +175,54 @@ test('export writes the dataset\'s own format outside the dataset root', () => {
   assert.equal(exportFormatFor('affectnet'), 'affectnet-csv');
   assert.equal(exportFormatFor('fer2013'), 'list');
   assert.throws(() => svc.exportLabels(runA(), path.join(dir, 'data', 'inside')), /inside the dataset root/);
+});
+
+test('a FERPlus-shaped dataset\'s votes come with grid rows and the sample detail; a dataset without votes has none', () => {
+  const votesOf = new Map(ferplus.samples.map((s) => [s.id, s.votes]));
+  const p = svc.page(runF(), MISTAKES, 'issue', 0, 500);
+  assert.equal(p.total, recsF.filter((r) => r.pred !== r.label).length);
+  assert.ok(p.rows.length >= 20, `${p.rows.length} mistakes`);
+  for (const r of p.rows) assert.deepEqual(r.votes, votesOf.get(r.id), `votes of ${r.id}`);
+  const cell = svc.page(runF(), { ...MISTAKES, trueClass: 3, predClass: 3, cell: 'run' }, 'confidence', 0, 500);
+  for (const r of cell.rows) assert.deepEqual(r.votes, votesOf.get(r.id), `cell row ${r.id}`);
+  const withVotes = ferplus.samples[4];
+  const d = svc.sample(runF(), withVotes.id)!;
+  assert.deepEqual(d.votes, votesFor(4, withVotes.label));
+  assert.equal(d.votes![withVotes.label], 2, 'the 4th sample is outvoted');
+  // the votes are the annotators': a relabel changes the label beside them, not them
+  svc.change(runF(), withVotes.id, 'relabel', (withVotes.label + 1) % 7);
+  const after = svc.sample(runF(), withVotes.id)!;
+  assert.equal(after.currentLabel, (withVotes.label + 1) % 7);
+  assert.deepEqual(after.votes, d.votes);
+  svc.undo(runF());
+  assert.equal('votes' in svc.sample(runF(), ferplus.samples[1].id)!, false, 'a sample without votes in a FERPlus dataset');
+  // the synthetic dataset has no votes: nothing to show, not an empty array
+  assert.ok(svc.page(runA(), MISTAKES, 'issue', 0, 50).rows.every((r) => !('votes' in r)));
+  assert.equal('votes' in svc.sample(runA(), recsA[0].id)!, false);
+});
+
+test('the diagnostics host hands the votes to the webview in page and sample messages', async () => {
+  const posted: HostMessage[] = [];
+  const summaries: RunSummary[] = [runA(), runF()].map((runDir) => ({ runDir, name: path.basename(runDir), dataset: 'x', date: '', backbone: 'resnet18', accuracy: 0, status: 'done', classes: [] }));
+  const call = ((method: string, ...params: unknown[]) =>
+    Promise.resolve().then(() => (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...params))) as CurationCall;
+  const none = async () => undefined;
+  const h = new DiagnosticsHandler('diagnostics', {
+    call, thumbDir: path.join(dir, 'thumbs'), runs: () => summaries, toUri: (f) => `uri:${f}`, post: (m) => void posted.push(m), broadcast: (m) => void posted.push(m),
+    retrain: none, exportLabels: none, openFull: () => undefined, cancelTraining: () => undefined, log: () => undefined, onCspViolation: () => undefined,
+  }, runF());
+  const votesOf = new Map(ferplus.samples.map((s) => [s.id, s.votes]));
+  for (const runDir of [runF(), runA()]) {
+    await h.handle({ type: 'requestPage', query: { runDir, filter: MISTAKES, sort: 'issue', offset: 0, limit: 30 } });
+    const page = posted.at(-1);
+    assert.ok(page?.type === 'page', JSON.stringify(page).slice(0, 300));
+    assert.ok(page.page.rows.length > 0);
+    for (const r of page.page.rows) assert.deepEqual(r.votes, runDir === runF() ? votesOf.get(r.id) : undefined, `${runDir} ${r.id}`);
+    const id = page.page.rows[0].id;
+    await h.handle({ type: 'requestSample', runDir, id });
+    const sample = posted.at(-1);
+    assert.ok(sample?.type === 'sample', JSON.stringify(sample).slice(0, 300));
+    assert.deepEqual(sample.sample.votes, runDir === runF() ? votesOf.get(id) : undefined);
+  }
+  assert.equal(h.refused, 0);
 });

@@ -63,6 +63,8 @@ export interface RecordRow {
   simNeutral: number;
   align: number | null;
   probs: number[];
+  /** The annotators' vote counts where the dataset has them (Sample.votes); set on page rows. */
+  votes?: number[];
 }
 
 export interface Page {
@@ -220,17 +222,21 @@ function toRecordRow(x: RawRecordRow): RecordRow {
   };
 }
 
-/** Full rows for a page of sample keys, in the given order. */
+/** Full rows for a page of sample keys, in the given order, with the sample's votes (the panel shows them beside the label). */
 function detailRows(store: Store, rk: number, samples: number[]): RecordRow[] {
   if (samples.length === 0) return [];
   const rows = store.db
     .prepare(
-      `SELECT ${RECORD_COLUMNS} FROM records r JOIN samples s ON s.sk = r.sample LEFT JOIN marks m ON m.sample = r.sample
+      `SELECT ${RECORD_COLUMNS}, s.votes FROM records r JOIN samples s ON s.sk = r.sample LEFT JOIN marks m ON m.sample = r.sample
        WHERE r.run = ? AND r.sample IN (SELECT value FROM json_each(?))`,
     )
     .raw()
-    .all(rk, JSON.stringify(samples)) as RawRecordRow[];
-  const bySample = new Map(rows.map((x) => [x[0], toRecordRow(x)]));
+    .all(rk, JSON.stringify(samples)) as [...RawRecordRow, string | null][];
+  const withVotes = (x: [...RawRecordRow, string | null]): RecordRow => {
+    const row = toRecordRow(x.slice(0, 18) as RawRecordRow);
+    return x[18] ? { ...row, votes: JSON.parse(x[18]) as number[] } : row;
+  };
+  const bySample = new Map(rows.map((x) => [x[0], withVotes(x)]));
   return samples.map((s) => bySample.get(s)).filter((r): r is RecordRow => r !== undefined);
 }
 

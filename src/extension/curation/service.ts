@@ -143,6 +143,7 @@ export class CurationService {
     return {
       id: r.id, path: r.path, root, thumb: this.cachedThumb(root, r.path), label: r.label, currentLabel: r.effLabel, pred: r.pred,
       confidence: r.confidence, gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
+      ...(r.votes ? { votes: r.votes } : {}),
     };
   }
 
@@ -209,6 +210,8 @@ export class CurationService {
       history: h.changes.map(toProtocolChange),
       predictions: h.records.map((r) => ({ run: r.run, label: r.label, pred: r.pred, confidence: r.confidence })),
       excluded: h.sample.excluded, unsure: h.sample.unsure,
+      // the annotators' votes (FERPlus), shown beside the label; absent for datasets without them
+      ...(h.sample.votes ? { votes: h.sample.votes } : {}),
     };
   }
 

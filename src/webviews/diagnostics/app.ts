@@ -1,5 +1,6 @@
 // Diagnostics: misclassified / suspicious samples of a run, with filters, sorting, a confusion matrix
-// that drives the grid, a sample inspector (with why a sample ranks high), an embedding scatter, keyboard
+// that drives the grid, a sample inspector (with why a sample ranks high, and the annotators' votes
+// beside the label where the dataset has them: FERPlus), an embedding scatter, keyboard
 // relabeling (digits, A accept the suggestion, U, X, ?)
 // and the retrain -> comparison loop. All data comes from the host in pages.
 import { LitElement, css, html, nothing } from 'lit';
@@ -11,6 +12,7 @@ import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
 import './grid.js';
 import { issueReasons } from './why.js';
+import { voteSummary } from './votes.js';
 import { matrixCellLabel, matrixKeyAction, type MatrixCell } from './matrixKeys.js';
 
 Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
@@ -53,6 +55,8 @@ export class DiagnosticsApp extends LitElement {
     .bars span.b { height: 10px; background: var(--vscode-progressBar-background); }
     .bars span.b.pred { background: var(--vscode-charts-orange, orange); }
     .bars .cur span.n { font-weight: bold; }
+    .vote-note { font-size: 11px; }
+    .vote-note.disagree { color: var(--vscode-editorWarning-foreground, var(--vscode-errorForeground)); }
     .muted { opacity: 0.75; font-size: 0.9em; }
     .status { padding: 3px 8px; font-size: 0.9em; min-height: 1.2em; border-top: 1px solid var(--vscode-panel-border, transparent); }
     .error { color: var(--vscode-errorForeground); }
@@ -399,11 +403,19 @@ export class DiagnosticsApp extends LitElement {
     const d = this.detail;
     if (!d) return html`<p class="muted">Select a sample.</p>`;
     const ca = d.classAlign;
+    // the votes back the given (current, possibly relabeled) label or not: what a reviewer checks first
+    const votes = d.votes ? voteSummary(d.votes, d.currentLabel, this.classes) : undefined;
     return html`<div class="inspector" id="inspector">
       <h3>Sample <span id="inspector-id">${d.id}</span></h3>
       <img src=${d.src} alt=${d.id}>
-      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
+      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${votes ? html` <span class="muted" id="inspector-label-votes">(${votes.labelVotes} of ${votes.total} votes)</span>` : nothing}${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
         ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}</div>
+      ${votes ? html`<h3>Annotator votes <span class="muted" id="votes-text">${votes.text}</span></h3>
+        <div class="bars" id="votes" aria-label="annotator votes">
+          ${votes.counts.map((c) => html`<div class=${c.column === d.currentLabel ? 'cur' : ''} data-column=${c.column}><span class="n">${c.name}</span><span class="b" ${cssProps({ width: `${Math.round((c.count / votes.total) * 180)}px` })}></span><span>${c.count}</span></div>`)}
+        </div>
+        ${votes.note ? html`<div class=${votes.disagrees ? 'vote-note disagree' : 'vote-note muted'} id="votes-note">${votes.disagrees ? '⚠ ' : ''}${votes.note}</div>` : nothing}
+        <h3>Model probabilities</h3>` : nothing}
       <div class="bars" aria-label="class probabilities">
         ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class=${k === d.pred ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round(p * 180)}px` })}></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
       </div>

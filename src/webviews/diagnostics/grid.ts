@@ -7,6 +7,7 @@ import { customElement, property, state } from 'lit/decorators.js';
 import type { GridRow } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS } from '../shared/vscode.js';
+import { voteSummary } from './votes.js';
 
 export const PAGE_SIZE = 120;
 const CELL = 104;
@@ -182,8 +183,9 @@ export class ThumbGrid extends LitElement {
       }
       const cur = this.classes[r.currentLabel] ?? r.currentLabel;
       const pred = this.classes[r.pred] ?? r.pred;
+      const votes = r.votes ? voteSummary(r.votes, r.currentLabel, this.classes) : undefined;
       slots[i % slots.length] = html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
-          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%${r.thumbError ? `; ${r.thumbError}` : ''}"
+          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%${votes ? `; votes ${votes.text}${votes.disagrees ? ' (label disagrees with the votes)' : ''}` : ''}${r.thumbError ? `; ${r.thumbError}` : ''}"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${(show && r.thumb) || nothing} alt="${r.id}" decoding="async">
         ${r.thumbError ? html`<span class="broken">unreadable</span>` : nothing}
