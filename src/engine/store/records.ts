@@ -3,8 +3,10 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DEFAULT_ISSUE_CONTEXT, issueScore, type IssueContext } from '../issues/combine.js';
 import type { SampleRecord } from '../eval/types.js';
+import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { StoreError, withBigCache, type Store } from './db.js';
 import { refreshCounts } from './datasets.js';
+import { schemaVersion } from './migrations.js';
 import { runKey } from './runs.js';
 import { buildRunVector } from './vectors.js';
 
@@ -111,6 +113,9 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
       insert.run(rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, issueScore(r, issueCtx), s.label);
       count++;
     }
+    // Confident learning ranks within the whole run: filled once every record is in. A store held at
+    // an older schema (the migration tests write through this API) has no cl columns: v5 fills them.
+    if (count > 0 && schemaVersion(db) >= CL_SCHEMA_VERSION) fillConfidentLearning(db, rk);
     buildRunVector(db, rk);
     if (newSamples > 0) refreshCounts(store, dataset);
   }).immediate());
