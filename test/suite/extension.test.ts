@@ -35,7 +35,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
   add('activates and registers every KE-FER command', async () => {
     await api();
     const cmds = await vscode.commands.getCommands(true);
-    for (const c of ['kefer.train', 'kefer.retrain', 'kefer.evaluate', 'kefer.openDiagnostics', 'kefer.cancelTraining', 'kefer.exportLabels', 'kefer.configureTextEncoder', 'kefer.createSampleDataset']) {
+    for (const c of ['kefer.train', 'kefer.retrain', 'kefer.evaluate', 'kefer.openDiagnostics', 'kefer.cancelTraining', 'kefer.exportLabels', 'kefer.findLabelIssues', 'kefer.configureTextEncoder', 'kefer.createSampleDataset']) {
       assert.ok(cmds.includes(c), `${c} registered`);
     }
   });
