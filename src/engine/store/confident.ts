@@ -34,8 +34,12 @@ function confidentLearningOrNull(probs: Float32Array[], labels: number[]): Retur
  * Fills cl, cl_class and cl_threshold of every record of run `rk`. Confident learning runs per split
  * (its thresholds are class means: in-sample training records and held-out ones must not be mixed),
  * on the labels the run was scored against. Call inside the caller's write transaction.
+ * unflaggedWritten: the caller inserted every row with the unflagged values (cl = confidentLearningScore
+ * (false, confidence), cl_class / cl_threshold NULL), so only flagged rows are updated: the import
+ * writes each record once, and the update touches only the flagged few (21 % of 30k fake records:
+ * 0.38 s of a 0.85 s import when every row was updated).
  */
-export function fillConfidentLearning(db: Db, rk: number): { flagged: number } {
+export function fillConfidentLearning(db: Db, rk: number, opts: { unflaggedWritten?: boolean } = {}): { flagged: number } {
   const bySplit = new Map<string, { samples: number[]; labels: number[]; confidence: number[]; probs: Float32Array[] }>();
   const rows = db.prepare('SELECT sample, split, label, confidence, probs FROM records WHERE run = ?').raw().iterate(rk) as Iterable<[number, string, number, number, Buffer]>;
   for (const [sample, split, label, confidence, blob] of rows) {
@@ -52,8 +56,9 @@ export function fillConfidentLearning(db: Db, rk: number): { flagged: number } {
     const r = confidentLearningOrNull(g.probs, g.labels);
     for (let i = 0; i < g.samples.length; i++) {
       const j = r ? r.flaggedAs[i] : -1;
-      const threshold = r && j >= 0 ? r.thresholds[j] : null;
       if (j >= 0) flagged++;
+      else if (opts.unflaggedWritten) continue;
+      const threshold = r && j >= 0 ? r.thresholds[j] : null;
       update.run(confidentLearningScore(j >= 0, g.confidence[i]), j >= 0 ? j : null, threshold, rk, g.samples[i]);
     }
   }
