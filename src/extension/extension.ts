@@ -21,6 +21,8 @@ const LAST_DATASET = 'kefer.lastDataset';
 
 export interface KeferApi {
   training: TrainingController;
+  /** Find Label Issues (Cross-Validation); crossValidate runs one without the prompts (integration tests). */
+  labelIssues: LabelIssuesCommand;
   runsDir(): string | undefined;
   storePath(): string;
   curation: CurationClient;
@@ -270,7 +272,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   const nc = nodeChoice();
   output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
   if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
-  return { training, runsDir, storePath, curation };
+  return { training, labelIssues, runsDir, storePath, curation };
 }
 
 export function deactivate(): void {
