@@ -13,7 +13,7 @@ import { EngineProcess } from './engine/engineProcess.js';
 import { classesFor, findCheckpoint, updateMeta, writeMeta } from './runlist/runFiles.js';
 import { runFolderName, type TrainSettings } from './settings.js';
 import type { EngineHost } from './training.js';
-import type { RunSummary, SortKey } from '../webviews/protocol.js';
+import { SORT_LABELS, type RunSummary, type SortKey } from '../webviews/protocol.js';
 
 export interface LabelIssuesDeps {
   host: EngineHost;
@@ -26,8 +26,6 @@ export interface LabelIssuesDeps {
   ranker: () => SortKey;
   openDiagnostics: (runDir: string) => void;
 }
-
-const RANKER_NAMES: Record<SortKey, string> = { issue: 'the issue score', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap' };
 
 export class LabelIssuesCommand {
   private current: EngineProcess<CrossValCliEvent> | undefined;
@@ -139,7 +137,7 @@ export class LabelIssuesCommand {
       void vscode.commands.executeCommand('kefer.refreshRuns');
       this.deps.openDiagnostics(runDir);
       void vscode.window.showInformationMessage(
-        `KE-FER: ${s?.records ?? 0} out-of-fold records (accuracy ${((s?.accuracy ?? 0) * 100).toFixed(1)}%); confident learning estimates ${s?.estimatedIssues ?? 0} label issues. Sorted by ${RANKER_NAMES[this.deps.ranker()]}.`,
+        `KE-FER: ${s?.records ?? 0} out-of-fold records (accuracy ${((s?.accuracy ?? 0) * 100).toFixed(1)}%); confident learning estimates ${s?.estimatedIssues ?? 0} label issues. Sorted by ${SORT_LABELS[this.deps.ranker()]}.`,
       );
       return runDir;
     }

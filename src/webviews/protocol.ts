@@ -17,6 +17,8 @@ export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl';
 /** Every sort key, in the order the panel's sort menu lists them. */
 export const SORT_KEYS: readonly SortKey[] = ['issue', 'cl', 'confidence', 'margin', 'gap'];
 export const isSortKey = (v: unknown): v is SortKey => (SORT_KEYS as readonly unknown[]).includes(v);
+/** How the sort menu (and the host's messages) name each order. */
+export const SORT_LABELS: Record<SortKey, string> = { issue: 'issue score', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap' };
 
 /**
  * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's

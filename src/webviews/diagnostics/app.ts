@@ -5,7 +5,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
@@ -17,7 +17,6 @@ Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
 
 // Key order matches parseWebviewMessage's, so echoed queries compare equal as JSON.
 const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
-const SORT_LABELS: Record<SortKey, string> = { issue: 'issue score', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap' };
 
 @customElement('kefer-diagnostics')
 export class DiagnosticsApp extends LitElement {
