@@ -17,3 +17,23 @@ export type EngineEvent =
   | { type: 'error'; message: string };
 
 export type EngineEventType = EngineEvent['type'];
+
+/**
+ * What `kefer issues --cross-val K --events json` prints, one JSON object a line (cli/issuesCrossVal.ts);
+ * the extension's "Find Label Issues" command turns them into progress. Not EngineEvents: a
+ * cross-validation has folds, not one training run.
+ */
+export type CrossValCliEvent =
+  /** epochs: per fold (head epochs, or model epochs in backbone mode). */
+  | { type: 'start'; k: number; samples: number; mode: 'hog' | 'checkpoint' | 'backbone'; epochs: number }
+  | { type: 'features'; rows: number; dim: number; seconds: number }
+  | { type: 'fold-start'; fold: number; k: number; train: number; heldOut: number }
+  | { type: 'fold-done'; fold: number; k: number; seconds: number; resumed: boolean; elapsed: number }
+  /** backbone mode: one per model epoch of a fold */
+  | { type: 'fold-epoch'; fold: number; epoch: number; trainLoss: number }
+  | { type: 'log'; message: string; relabeled?: number; excluded?: number }
+  | { type: 'done'; records: number; accuracy: number; estimatedIssues: number; recordsFile: string }
+  /** with --store: the run id the records were registered under */
+  | { type: 'registered'; run: string; records: number };
+
+export type CrossValCliEventType = CrossValCliEvent['type'];

@@ -12,7 +12,8 @@ import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
 import { readMeta } from './runlist/runFiles.js';
-import { readEvalPrecision, readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
+import { LabelIssuesCommand } from './labelIssues.js';
+import { readEvalPrecision, readRanker, readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
 import type { RetrainMode } from '../webviews/protocol.js';
 
@@ -20,6 +21,8 @@ const LAST_DATASET = 'kefer.lastDataset';
 
 export interface KeferApi {
   training: TrainingController;
+  /** Find Label Issues (Cross-Validation); crossValidate runs one without the prompts (integration tests). */
+  labelIssues: LabelIssuesCommand;
   runsDir(): string | undefined;
   storePath(): string;
   curation: CurationClient;
@@ -70,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     openFull: (runDir) => diagnostics.openPanel(runDir),
     log: (l) => output.appendLine(l),
     onCspViolation,
+    initialSort: () => readRanker((k) => cfg().get(k)),
   });
 
   const requireWorkspace = (): string | undefined => {
@@ -78,7 +82,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return r;
   };
 
-  async function pickDataset(): Promise<DatasetChoice | undefined> {
+  async function pickDataset(title = 'KE-FER: dataset to train on'): Promise<DatasetChoice | undefined> {
     const root = requireWorkspace();
     if (!root) return undefined;
     const configured = cfg().get<string>('data.train');
@@ -92,7 +96,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     items.push({ label: '$(folder) Choose a dataset folder…' });
     // ignoreFocusOut: started from the walkthrough, its page takes focus when the step completes and
     // would otherwise close the picker before the user chose
-    const pick = await vscode.window.showQuickPick(items, { title: 'KE-FER: dataset to train on', placeHolder: 'Detected datasets in the workspace', ignoreFocusOut: true });
+    const pick = await vscode.window.showQuickPick(items, { title, placeHolder: 'Detected datasets in the workspace', ignoreFocusOut: true });
     if (!pick) return undefined;
     let ds = pick.ds;
     if (!ds) {
@@ -169,6 +173,13 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return p?.runDir;
   }
 
+  const labelIssues = new LabelIssuesCommand({
+    host, output, runsDir, storePath, pickDataset, runs: () => tree.runs(),
+    settings: () => readSettings((k) => cfg().get(k)),
+    ranker: () => readRanker((k) => cfg().get(k)),
+    openDiagnostics: (runDir) => diagnostics.openPanel(runDir),
+  });
+
   const runArg = (a: unknown): string | undefined => (a instanceof RunItem ? a.run.runDir : typeof a === 'string' ? a : undefined);
 
   training.onFinished(({ runDir, parent, ok }) => {
@@ -188,6 +199,8 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.window.registerTreeDataProvider('kefer.runs', tree),
     vscode.window.registerWebviewViewProvider('kefer.diagnosticsView', diagnostics, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.commands.registerCommand('kefer.train', train),
+    labelIssues,
+    vscode.commands.registerCommand('kefer.findLabelIssues', () => labelIssues.run()),
     vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
     vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation)),
@@ -259,7 +272,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   const nc = nodeChoice();
   output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
   if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
-  return { training, runsDir, storePath, curation };
+  return { training, labelIssues, runsDir, storePath, curation };
 }
 
 export function deactivate(): void {

@@ -1,4 +1,5 @@
 // Maps the `kefer.*` settings to `kefer train` arguments. Pure (no vscode import) so it is unit-tested.
+import { isSortKey, type SortKey } from '../webviews/protocol.js';
 
 export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
 /** Where the encoder trains: see `kefer train --runtime`. */
@@ -113,6 +114,12 @@ export function evalArgs(checkpoint: string, dataSpec: string, recordsFile: stri
 
 export function readEvalPrecision(get: <T>(key: string) => T | undefined): EvalPrecision {
   return get<string>('evalPrecision') === 'int8' ? 'int8' : 'fp32';
+}
+
+/** `kefer.suspiciousLabels.ranker`: the diagnostics grid's initial order (default: the combined issue score). */
+export function readRanker(get: <T>(key: string) => T | undefined): SortKey {
+  const v = get<string>('suspiciousLabels.ranker');
+  return isSortKey(v) ? v : 'issue';
 }
 
 /** Reads settings from any getter (vscode's WorkspaceConfiguration in the host, a map in tests). */

@@ -8,8 +8,17 @@ export type { EngineEvent };
 /** Which webview a page of HTML belongs to; the webview app reads it from <body data-view>. */
 export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
 
-/** Grid orders: the combined issue score (default, most suspicious first), the run's p(label), the margin p(label) - max other, the gap. */
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin';
+/**
+ * Grid orders: the combined issue score (default, most suspicious first), confident learning (its
+ * prune-by-noise-rate flags first, each group by self-confidence), the run's p(label), the margin
+ * p(label) - max other, the gap.
+ */
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl';
+/** Every sort key, in the order the panel's sort menu lists them. */
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'cl', 'confidence', 'margin', 'gap'];
+export const isSortKey = (v: unknown): v is SortKey => (SORT_KEYS as readonly unknown[]).includes(v);
+/** How the sort menu (and the host's messages) name each order. */
+export const SORT_LABELS: Record<SortKey, string> = { issue: 'issue score', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap' };
 
 /**
  * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's
@@ -107,6 +116,11 @@ export interface SampleDetail extends SampleRecord {
   predictions: { run: string; label: number; pred: number; confidence: number }[];
   excluded: boolean;
   unsure: boolean;
+  /**
+   * When confident learning flagged the sample in this run (prune by noise rate): the class it likely
+   * belongs to and that class's per-class threshold t_j (docs/label-issues.md); null when not flagged.
+   */
+  clFlag?: { cls: number; threshold: number } | null;
 }
 
 export interface RunSummary {
@@ -161,7 +175,8 @@ export interface CspViolation {
 
 /** Host -> webview. */
 export type HostMessage =
-  | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[] }
+  /** sort: the grid's initial order (the kefer.suspiciousLabels.ranker setting); absent: the issue score. */
+  | { type: 'init'; view: ViewKind; classes: string[]; run: RunSummary | null; runs: RunSummary[]; sort?: SortKey }
   | { type: 'engine'; event: EngineEvent }
   | { type: 'page'; page: GridPage }
   | { type: 'thumbs'; runDir: string; thumbs: GridThumb[] }
@@ -225,7 +240,7 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
     case 'requestPage': {
       const q = m.query;
       if (!isObj(q) || !isStr(q.runDir) || !isInt(q.offset) || !isInt(q.limit) || q.offset < 0 || q.limit < 0 || q.limit > 5000) return undefined;
-      if (q.sort !== 'confidence' && q.sort !== 'gap' && q.sort !== 'issue' && q.sort !== 'margin') return undefined;
+      if (!isSortKey(q.sort)) return undefined;
       const f = q.filter;
       if (!isObj(f)) return undefined;
       const cls = (v: unknown): number | null | undefined => (v === null ? null : isInt(v) && v >= 0 && v < numClasses ? v : undefined);

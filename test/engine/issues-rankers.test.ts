@@ -42,6 +42,8 @@ test('confident learning: thresholds, confident joint, calibrated joint and prun
   [1 / 3, 1 / 3, 0].forEach((x, i) => near(r.noiseRates[i], x, `noise rate ${i}`));
   assert.equal(r.estimatedIssues, 2);
   assert.deepEqual(r.isIssue.flatMap((f, i) => (f ? [i] : [])), [2, 6]);
+  // s2 was flagged for (0, 1), s6 for (1, 0): the class each likely belongs to
+  assert.deepEqual(r.flaggedAs, [-1, -1, 1, -1, -1, -1, 0, -1, -1, -1]);
 });
 
 test('confident learning flags only what the thresholds support, and never empties a class', () => {
@@ -59,6 +61,7 @@ test('confident learning flags only what the thresholds support, and never empti
   assert.deepEqual(all.confidentJoint, [[0, 2], [1, 0]]);
   assert.deepEqual(all.pruneCounts, [[0, 2], [1, 0]]);
   assert.deepEqual(all.isIssue, [true, false, false]);
+  assert.deepEqual(all.flaggedAs, [1, -1, -1], 'a sample kept to keep its class is not flagged as anything');
   assert.throws(() => confidentLearning([[0.5, 0.5]], [2]), /label 2 of sample 0/);
 });
 

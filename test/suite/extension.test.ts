@@ -35,7 +35,7 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
   add('activates and registers every KE-FER command', async () => {
     await api();
     const cmds = await vscode.commands.getCommands(true);
-    for (const c of ['kefer.train', 'kefer.retrain', 'kefer.evaluate', 'kefer.openDiagnostics', 'kefer.cancelTraining', 'kefer.exportLabels', 'kefer.configureTextEncoder', 'kefer.createSampleDataset']) {
+    for (const c of ['kefer.train', 'kefer.retrain', 'kefer.evaluate', 'kefer.openDiagnostics', 'kefer.cancelTraining', 'kefer.exportLabels', 'kefer.findLabelIssues', 'kefer.configureTextEncoder', 'kefer.createSampleDataset']) {
       assert.ok(cmds.includes(c), `${c} registered`);
     }
   });
@@ -106,5 +106,25 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     const dir = (await a.training.train({ dataset: { spec: `synthetic:${root}`, root, name: 'kefer-sample' }, settings: SETTINGS, runsDir: a.runsDir()!, storePath: a.storePath(), epochs: 50, maxSteps: 5000 }))!;
     sub.dispose();
     assert.equal(readMeta(dir)!.status, 'cancelled');
+  }, 240000);
+
+  add('Find Label Issues: a 2-fold cross-validation registers its run; the panel sorts it by confident learning', async () => {
+    const a = await api();
+    const root = path.join(ws(), 'kefer-sample');
+    const ds = { spec: `synthetic:${root}`, root, name: 'kefer-sample' };
+    const outDir = path.join(a.runsDir()!, 'kefer-sample-cv2');
+    const dir = await a.labelIssues.crossValidate({ data: ds.spec, outDir, k: 2, mode: { kind: 'hog' }, storePath: a.storePath(), settings: SETTINGS, epochs: 2 }, ds);
+    assert.equal(dir, outDir);
+    const meta = readMeta(outDir)!;
+    assert.equal(meta.status, 'done');
+    assert.ok(meta.accuracy !== null && meta.accuracy >= 0 && meta.accuracy <= 1, 'out-of-fold accuracy');
+    const info = await a.curation.call('info', outDir);
+    assert.ok(info.inStore && info.records > 0, 'the engine registered the run under its folder name');
+    const p = await a.curation.call('page', outDir, FILTER, 'cl', 0, 200);
+    assert.ok(p.total > 0, 'out-of-fold mistakes');
+    // flagged samples first: once an unflagged one appears, no flagged one follows
+    const flags = await Promise.all(p.rows.map(async (r) => !!(await a.curation.call('sample', outDir, r.id))?.clFlag));
+    assert.ok(flags.some(Boolean), 'confident learning flagged some');
+    assert.equal(flags.indexOf(true, flags.indexOf(false) < 0 ? flags.length : flags.indexOf(false)), -1, `flagged first: ${flags.join(' ')}`);
   }, 240000);
 }

@@ -21,3 +21,14 @@ test('another class preferred, a negative gap and a low alignment each give thei
 test('neutral labels have no gap / alignment reason; a low but top probability says low confidence', () => {
   assert.deepEqual(issueReasons({ probs: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4], label: 6, pred: 6, gap: -0.2, align: null, classAlign: null }, classes), ['low confidence in the label neutral: 40%']);
 });
+
+test('a confident-learning flag is named first, with the likely class against its threshold, or its margin when below', () => {
+  const probs = [0.05, 0, 0, 0.81, 0, 0.14, 0];
+  const why = issueReasons({ probs, label: 5, pred: 3, gap: 0.1, align: 0.6, classAlign, clFlag: { cls: 3, threshold: 0.62 } }, classes);
+  assert.equal(why[0], 'confident learning: flagged as happiness (p(happiness) 0.81 ≥ class threshold 0.62)');
+  assert.match(why[1], /prefers happiness/);
+  const below = issueReasons({ probs, label: 5, pred: 3, gap: 0.1, align: 0.6, classAlign, clFlag: { cls: 3, threshold: 0.9 } }, classes);
+  assert.equal(below[0], 'confident learning: flagged as happiness by its margin over the label (p(happiness) 0.81, below the class threshold 0.90)');
+  // not flagged (null, or a record from before the cl columns): no confident-learning line
+  assert.ok(!issueReasons({ probs, label: 5, pred: 3, gap: 0.1, align: 0.6, classAlign, clFlag: null }, classes).some((w) => w.startsWith('confident learning')));
+});

@@ -24,6 +24,8 @@ test('parseWebviewMessage rejects malformed or out-of-range messages', () => {
   assert.equal(parseWebviewMessage({ type: 'setLabel', runDir: '/r', id: 'a', label: 1.5 }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'bogus', offset: 0, limit: 1 } }), undefined);
   assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'margin', offset: 0, limit: 1 } }), { type: 'requestPage', query: { runDir: '/r', filter, sort: 'margin', offset: 0, limit: 1 } });
+  assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'cl', offset: 0, limit: 1 } }), { type: 'requestPage', query: { runDir: '/r', filter, sort: 'cl', offset: 0, limit: 1 } });
+  assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'CL', offset: 0, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter, sort: 'gap', offset: -1, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'requestPage', query: { runDir: '/r', filter: { ...filter, trueClass: 99 }, sort: 'gap', offset: 0, limit: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'ready', view: 'other' }), undefined);

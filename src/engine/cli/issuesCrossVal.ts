@@ -6,6 +6,7 @@ import path from 'node:path';
 import { initBackend, BACKEND_PREFERENCES } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import type { SampleRecord } from '../eval/types.js';
+import type { CrossValCliEvent } from '../events.js';
 import { runCrossValidation, type CrossValEvent, type CrossValMode } from '../issues/crossvalRun.js';
 import { confidentLearning } from '../issues/confidentLearning.js';
 import { resolveTextEmbeddings } from '../text/index.js';
@@ -50,7 +51,8 @@ export async function runCrossValCli(f: Record<string, unknown>): Promise<CrossV
   if (modes > 1) throw new UserError('give at most one of --features hog, --checkpoint DIR, --backbone NAME');
   if (f.features !== undefined && f.features !== 'hog') throw new UserError(`--features: expected hog, got '${String(f.features)}' (for a base run's features use --checkpoint DIR)`);
   const json = oneOf(f, 'events', ['text', 'json'] as const, 'text') === 'json';
-  const say = (e: Record<string, unknown>, text: string) => (json ? console.log(JSON.stringify(e)) : console.error(text));
+  // Typed: the extension parses these lines (src/extension/crossValidation.ts).
+  const say = (e: CrossValCliEvent, text: string) => (json ? console.log(JSON.stringify(e)) : console.error(text));
   const seed = num(f, 'seed', 1, { int: true, min: 0 });
   const out = path.resolve(f.out);
 
@@ -74,7 +76,7 @@ export async function runCrossValCli(f: Record<string, unknown>): Promise<CrossV
       const epochs = num(f, 'epochs', 10, { int: true, min: 1 });
       mode = typeof f.checkpoint === 'string' ? { kind: 'checkpoint', dir: path.resolve(f.checkpoint), epochs } : { kind: 'hog', epochs };
     }
-    say({ type: 'start', k, samples: ds.samples.length, mode: mode.kind }, `cross-validating ${ds.samples.length} samples in ${k} folds (${mode.kind === 'backbone' ? `${mode.config.backbone}, ${mode.config.epochs} epochs` : `KE-FER head on ${mode.kind === 'hog' ? 'HOG' : 'checkpoint'} features, ${mode.epochs} epochs`} per fold)`);
+    say({ type: 'start', k, samples: ds.samples.length, mode: mode.kind, epochs: mode.kind === 'backbone' ? mode.config.epochs : mode.epochs }, `cross-validating ${ds.samples.length} samples in ${k} folds (${mode.kind === 'backbone' ? `${mode.config.backbone}, ${mode.config.epochs} epochs` : `KE-FER head on ${mode.kind === 'hog' ? 'HOG' : 'checkpoint'} features, ${mode.epochs} epochs`} per fold)`);
     const t0 = performance.now();
     const onEvent = (e: CrossValEvent) => {
       if (e.type === 'features') say(e, `features: ${e.rows} x ${e.dim} in ${e.seconds.toFixed(1)} s`);

@@ -22,6 +22,11 @@ export interface ConfidentLearningResult {
   pruneCounts: number[][];
   /** The flagged samples (prune by noise rate), true at the sample's position. */
   isIssue: boolean[];
+  /**
+   * Per sample: the class j it was flagged as likely belonging to (of the j it was flagged for, the one
+   * with the largest p(j|x)), or -1 when not flagged. The evidence the panel shows beside the flag.
+   */
+  flaggedAs: number[];
   /** Total estimated issues (sum of issueCounts). */
   estimatedIssues: number;
 }
@@ -35,7 +40,7 @@ const THRESHOLD_SLACK = 1e-6;
  * margin p(j|x) - p(i|x). A sample flagged for several j is counted once. At least one sample of each
  * class stays unflagged (cleanlab's min_examples_per_class = 1), so a class is never emptied.
  */
-export function confidentLearning(probs: readonly (readonly number[])[], labels: readonly number[]): ConfidentLearningResult {
+export function confidentLearning(probs: readonly ArrayLike<number>[], labels: readonly number[]): ConfidentLearningResult {
   const n = probs.length;
   if (labels.length !== n) throw new RangeError(`confidentLearning: ${n} probability rows but ${labels.length} labels`);
   if (n === 0) throw new RangeError('confidentLearning: no samples');
@@ -70,6 +75,7 @@ export function confidentLearning(probs: readonly (readonly number[])[], labels:
 
   const pruneCounts = joint.map((row, i) => row.map((q, j) => (i === j ? 0 : Math.round(n * q))));
   const isIssue = new Array<boolean>(n).fill(false);
+  const flaggedAs = new Array<number>(n).fill(-1);
   const issueCounts = new Array<number>(K).fill(0);
   for (let i = 0; i < K; i++) {
     const members = byClass[i];
@@ -79,12 +85,16 @@ export function confidentLearning(probs: readonly (readonly number[])[], labels:
       if (j === i || m === 0) continue;
       // Largest margin p(j|x) - p(i|x) first; ties keep dataset order.
       const order = members.slice().sort((a, b) => probs[b][j] - probs[b][i] - (probs[a][j] - probs[a][i]) || a - b);
-      for (const x of order.slice(0, m)) flagged.add(x);
+      for (const x of order.slice(0, m)) {
+        flagged.add(x);
+        if (flaggedAs[x] < 0 || probs[x][j] > probs[x][flaggedAs[x]]) flaggedAs[x] = j;
+      }
     }
     // Keep one sample of the class: unflag the one with the highest p(i|x).
     if (members.length > 0 && flagged.size >= members.length) {
       const keep = members.reduce((b, x) => (probs[x][i] > probs[b][i] ? x : b), members[0]);
       flagged.delete(keep);
+      flaggedAs[keep] = -1;
     }
     for (const x of flagged) isIssue[x] = true;
     issueCounts[i] = pruneCounts[i].reduce((a, b) => a + b, 0);
@@ -93,5 +103,15 @@ export function confidentLearning(probs: readonly (readonly number[])[], labels:
     const s = row.reduce((a, b) => a + b, 0);
     return s > 0 ? (s - row[i]) / s : 0;
   });
-  return { thresholds, confidentJoint: C, joint, issueCounts, noiseRates, pruneCounts, isIssue, estimatedIssues: issueCounts.reduce((a, b) => a + b, 0) };
+  return { thresholds, confidentJoint: C, joint, issueCounts, noiseRates, pruneCounts, isIssue, flaggedAs, estimatedIssues: issueCounts.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * The confident-learning ranking score (larger = rank higher): flagged samples first (offset 1 > any
+ * 1 - p), then the rest; inside each group by self-confidence 1 - p(y|x), the order cleanlab's
+ * find_label_issues(return_indices_ranked_by='self_confidence') returns. One definition for the CLI's
+ * ranker (rankers.ts) and the store's cl column (store/confident.ts).
+ */
+export function confidentLearningScore(flagged: boolean, pLabel: number): number {
+  return (flagged ? 1 : 0) + (1 - pLabel);
 }

@@ -8,7 +8,7 @@ export {
 export { stratifiedFolds, foldsOf, crossValidatedRecords, type Fold, type FoldTrainer, type CrossValOptions } from './crossval.js';
 export { featureHeadFoldTrainer, trainAndScore, type FeatureHeadOptions } from './featureHead.js';
 export { hog, hogFeatures, hogRows, columnStats, standardiseWith, HOG_DIM, HOG_SIZE, type ColumnStats } from './pixelFeatures.js';
-export { confidentLearning, type ConfidentLearningResult } from './confidentLearning.js';
+export { confidentLearning, confidentLearningScore, type ConfidentLearningResult } from './confidentLearning.js';
 export { rankerScores, orderByScore, isRankerName, RANKER_NAMES, RANKER_DESCRIPTIONS, type RankerName, type RankerOptions, type RankerScores } from './rankers.js';
 export { hitsAt, precisionAt, recallAt, auroc } from './scoring.js';
 export { loadFer2013WithFerplusTruth, verdictOf, type FerplusVerdict, type FerplusTruth, type Fer2013WithTruth } from './ferplusTruth.js';

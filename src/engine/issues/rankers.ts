@@ -2,7 +2,7 @@
 // them side by side. Each returns one score per record, larger = more likely mislabelled.
 import type { SampleRecord } from '../eval/types.js';
 import { issueContext, issueScoreOfSignals, normalisedRanks, rankAverage, type IssueModel } from './combine.js';
-import { confidentLearning, type ConfidentLearningResult } from './confidentLearning.js';
+import { confidentLearning, confidentLearningScore, type ConfidentLearningResult } from './confidentLearning.js';
 import { computeSignals, DEFAULT_NEUTRAL_INDEX, SIGNAL_NAMES, suspicion } from './signals.js';
 
 export const RANKER_NAMES = ['selfConfidence', 'margin', 'confidentLearning', 'gap', 'align', 'rankAverage', 'combined'] as const;
@@ -45,9 +45,7 @@ export function rankerScores(records: readonly SampleRecord[], opts: RankerOptio
   const scores: Record<RankerName, number[]> = {
     selfConfidence: columns[0] as number[],
     margin: columns[1] as number[],
-    // Flagged first (offset 1 > any 1 - p), then the rest; inside each group by self-confidence, the
-    // order cleanlab's find_label_issues(return_indices_ranked_by='self_confidence') returns.
-    confidentLearning: signals.map((s, i) => (cl.isIssue[i] ? 1 : 0) + (1 - s.selfConfidence)),
+    confidentLearning: signals.map((s, i) => confidentLearningScore(cl.isIssue[i], s.selfConfidence)),
     gap: normalisedRanks(columns[2]),
     align: normalisedRanks(columns[3]),
     rankAverage: rankAverage(columns),

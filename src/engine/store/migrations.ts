@@ -1,6 +1,7 @@
 // Versioned schema. PRAGMA user_version holds the number of migrations applied; each migration runs
 // in its own transaction, so a crash mid-upgrade leaves the previous version intact.
 import type { Db } from './db.js';
+import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { buildRunVector } from './vectors.js';
 
 export interface Migration {
@@ -164,6 +165,23 @@ export const MIGRATIONS: Migration[] = [
     up(db) {
       // JSON array (Sample.votes: canonical classes, then unknown, NF); NULL where the dataset has no votes.
       db.exec('ALTER TABLE samples ADD COLUMN votes TEXT');
+    },
+  },
+  {
+    version: CL_SCHEMA_VERSION,
+    description: 'records.cl / cl_class / cl_threshold: the confident-learning ranking (prune by noise rate), with its sort indexes',
+    up(db) {
+      // cl: confidentLearningScore (flagged first, each group by self-confidence); cl_class / cl_threshold:
+      // the class a flagged sample likely belongs to and its per-class threshold t_j, NULL when not flagged.
+      db.exec(`
+        ALTER TABLE records ADD COLUMN cl REAL NOT NULL DEFAULT 0;
+        ALTER TABLE records ADD COLUMN cl_class INTEGER;
+        ALTER TABLE records ADD COLUMN cl_threshold REAL;
+        CREATE INDEX rec_wrong_cl ON records(run, cl, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_cl  ON records(run, label, pred, cl, eff);
+      `);
+      // Existing runs get their ranking from their stored probabilities (confident learning needs whole runs).
+      for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) fillConfidentLearning(db, rk);
     },
   },
 ];

@@ -11,7 +11,11 @@ import { decodeProbs } from './records.js';
 import { getRun, runKey } from './runs.js';
 import { readRunVector } from './vectors.js';
 
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin';
+/** Grid orders; 'cl' = confident learning (prune by noise rate: flagged first, each group by self-confidence). */
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl';
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'cl', 'confidence', 'margin', 'gap'];
+/** Sorted most suspicious first by default: descending scores (issue, cl), ascending evidence (the rest). */
+const DESCENDING: ReadonlySet<SortKey> = new Set(['issue', 'cl']);
 export type LabelBasis = 'run' | 'effective';
 
 /** Keyset cursor: pass the previous page's `next` to get the following page. */
@@ -23,7 +27,7 @@ export interface PageCursor {
 export interface PageOptions {
   /** Default 'confidence'. */
   sort?: SortKey;
-  /** Default: most suspicious first (confidence/gap/margin ascending, issue descending). */
+  /** Default: most suspicious first (confidence/gap/margin ascending, issue/cl descending). */
   order?: 'asc' | 'desc';
   /** Default 200. */
   limit?: number;
@@ -58,6 +62,10 @@ export interface RecordRow {
   confidence: number;
   margin: number;
   issue: number;
+  /** Confident-learning ranking score (flagged samples >= 1). */
+  cl: number;
+  /** Flagged by confident learning: the class the sample likely belongs to and that class's threshold t_j; null when not flagged. */
+  clFlag: { cls: number; threshold: number } | null;
   gap: number;
   simText: number;
   simNeutral: number;
@@ -81,9 +89,9 @@ interface Plan {
 function plan(opts: PageOptions): Plan {
   const sort = opts.sort ?? 'confidence';
   const col = sort;
-  let asc = sort === 'issue' ? false : true;
+  let asc = !DESCENDING.has(sort);
   if (opts.order) asc = opts.order === 'asc';
-  if (!['confidence', 'gap', 'issue', 'margin'].includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
+  if (!SORT_KEYS.includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
   return { col, dir: asc ? 'ASC' : 'DESC' };
 }
 
@@ -193,10 +201,12 @@ export function cellPage(store: Store, runId: string, trueClass: number, predCla
   return finishPage(store, rk, merged, limit);
 }
 
-type RawRecordRow = [number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer];
+type RawRecordRow = [number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer, number, number | null, number | null];
+const RAW_RECORD_LENGTH = 21;
 
 const RECORD_COLUMNS = `r.sample, s.sid, s.path, r.split, r.label, r.pred, s.label, s.orig_label,
-  coalesce(m.excluded, 0), coalesce(m.unsure, 0), r.confidence, r.margin, r.issue, r.gap, r.sim_text, r.sim_neutral, r.align, r.probs`;
+  coalesce(m.excluded, 0), coalesce(m.unsure, 0), r.confidence, r.margin, r.issue, r.gap, r.sim_text, r.sim_neutral, r.align, r.probs,
+  r.cl, r.cl_class, r.cl_threshold`;
 
 function toRecordRow(x: RawRecordRow): RecordRow {
   return {
@@ -219,6 +229,8 @@ function toRecordRow(x: RawRecordRow): RecordRow {
     simNeutral: x[15],
     align: x[16],
     probs: decodeProbs(x[17]),
+    cl: x[18],
+    clFlag: x[19] !== null && x[20] !== null ? { cls: x[19], threshold: x[20] } : null,
   };
 }
 
@@ -363,8 +375,8 @@ export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
     .raw()
     .all(sk) as [...RawRecordRow, string, string][];
   const records = recs.map((x) => {
-    const { sample: _s, id: _i, path: _p, ...rest } = toRecordRow(x.slice(0, 18) as RawRecordRow);
-    return { ...rest, run: x[18], created: x[19] };
+    const { sample: _s, id: _i, path: _p, ...rest } = toRecordRow(x.slice(0, RAW_RECORD_LENGTH) as RawRecordRow);
+    return { ...rest, run: x[RAW_RECORD_LENGTH] as string, created: x[RAW_RECORD_LENGTH + 1] as string };
   });
   return {
     sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0, ...(s.votes ? { votes: JSON.parse(s.votes) as number[] } : {}) },

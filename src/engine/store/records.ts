@@ -2,9 +2,12 @@
 // diagnostics panel sorts by.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DEFAULT_ISSUE_CONTEXT, issueScore, type IssueContext } from '../issues/combine.js';
+import { confidentLearningScore } from '../issues/confidentLearning.js';
 import type { SampleRecord } from '../eval/types.js';
+import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { StoreError, withBigCache, type Store } from './db.js';
 import { refreshCounts } from './datasets.js';
+import { schemaVersion } from './migrations.js';
 import { runKey } from './runs.js';
 import { buildRunVector } from './vectors.js';
 
@@ -84,6 +87,15 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
     `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  // v5: every row goes in with its unflagged confident-learning score; fillConfidentLearning then
+  // updates the flagged ones (the cl columns do not exist in a store held at an older schema).
+  const hasCl = schemaVersion(db) >= CL_SCHEMA_VERSION;
+  const insertCl = hasCl
+    ? db.prepare(
+      `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff, cl)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    : undefined;
   // The issue column holds the combined label-issue score (docs/label-issues.md): self-confidence,
   // margin, the neutral gap and the text alignment, standardised by the calibration statistics.
   const { classes } = db.prepare('SELECT classes FROM datasets WHERE id = ?').get(dataset) as { classes: string };
@@ -108,9 +120,14 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
       if (seen.has(s.sk)) throw new StoreError(`${where}: sample '${r.id}' appears twice in this run`);
       seen.add(s.sk);
       const sc = scoreRecord(r.probs, r.label);
-      insert.run(rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, issueScore(r, issueCtx), s.label);
+      const values = [rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, issueScore(r, issueCtx), s.label] as const;
+      if (insertCl) insertCl.run(...values, confidentLearningScore(false, sc.confidence));
+      else insert.run(...values);
       count++;
     }
+    // Confident learning ranks within the whole run: filled once every record is in. A store held at
+    // an older schema (the migration tests write through this API) has no cl columns: v5 fills them.
+    if (count > 0 && hasCl) fillConfidentLearning(db, rk, { unflaggedWritten: true });
     buildRunVector(db, rk);
     if (newSamples > 0) refreshCounts(store, dataset);
   }).immediate());

@@ -209,7 +209,7 @@ export class CurationService {
       classAlign: this.classAlign(runDir, h.sample.label),
       history: h.changes.map(toProtocolChange),
       predictions: h.records.map((r) => ({ run: r.run, label: r.label, pred: r.pred, confidence: r.confidence })),
-      excluded: h.sample.excluded, unsure: h.sample.unsure,
+      excluded: h.sample.excluded, unsure: h.sample.unsure, clFlag: rec.clFlag,
       // the annotators' votes (FERPlus), shown beside the label; absent for datasets without them
       ...(h.sample.votes ? { votes: h.sample.votes } : {}),
     };

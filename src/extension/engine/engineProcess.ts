@@ -12,21 +12,23 @@ export interface EngineLaunch {
   env?: Record<string, string>;
 }
 
-export interface EngineResult {
+/** E: the events the command prints (EngineEvent for train / eval; kefer issues --cross-val has its own). */
+export interface EngineResult<E extends { type: string } = EngineEvent> {
   code: number | null;
   signal: NodeJS.Signals | null;
-  done?: Extract<EngineEvent, { type: 'done' }>;
+  done?: Extract<E, { type: 'done' }>;
   error?: string;
 }
 
-export class EngineProcess {
+export class EngineProcess<E extends { type: string } = EngineEvent> {
   private proc: ChildProcess | undefined;
   private killTimer: NodeJS.Timeout | undefined;
-  readonly result: Promise<EngineResult>;
+  readonly result: Promise<EngineResult<E>>;
 
-  constructor(launch: EngineLaunch, onEvent: (e: EngineEvent) => void, onText: (line: string) => void) {
+  /** parse: the command's event lines (default: EngineEvents); other lines go to onText. */
+  constructor(launch: EngineLaunch, onEvent: (e: E) => void, onText: (line: string) => void, parse?: (line: string) => E | undefined) {
     this.result = new Promise((resolve) => {
-      let done: EngineResult['done'];
+      let done: EngineResult<E>['done'];
       let error: string | undefined;
       const p = spawn(launch.nodePath, [launch.cliPath, ...launch.args], {
         cwd: launch.cwd,
@@ -35,12 +37,12 @@ export class EngineProcess {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       this.proc = p;
-      const out = new EventLineSplitter((e) => {
-        if (e.type === 'done') done = e;
-        if (e.type === 'error') error = e.message;
+      const out = new EventLineSplitter<E>((e) => {
+        if (e.type === 'done') done = e as Extract<E, { type: 'done' }>;
+        if (e.type === 'error' && 'message' in e && typeof e.message === 'string') error = e.message;
         onEvent(e);
-      }, onText);
-      const err = new EventLineSplitter(onEvent, onText);
+      }, onText, parse);
+      const err = new EventLineSplitter<E>(onEvent, onText, parse);
       p.stdout?.setEncoding('utf8').on('data', (d: string) => out.push(d));
       p.stderr?.setEncoding('utf8').on('data', (d: string) => err.push(d));
       p.on('error', (e) => {

@@ -17,11 +17,14 @@ export function parseEventLine(line: string): EngineEvent | undefined {
   return undefined;
 }
 
-export class EventLineSplitter {
+/** Splits a child's output into lines: those `parse` recognises become events, the rest log text. */
+export class EventLineSplitter<E = EngineEvent> {
   private tail = '';
   constructor(
-    private readonly onEvent: (e: EngineEvent) => void,
+    private readonly onEvent: (e: E) => void,
     private readonly onText: (line: string) => void,
+    // the default parser reads EngineEvents, which is E unless the caller passes its own parser
+    private readonly parse: (line: string) => E | undefined = parseEventLine as (line: string) => E | undefined,
   ) {}
 
   push(chunk: string): void {
@@ -37,7 +40,7 @@ export class EventLineSplitter {
 
   private line(l: string): void {
     if (!l.trim()) return;
-    const e = parseEventLine(l);
+    const e = this.parse(l);
     if (e) this.onEvent(e);
     else this.onText(l.replace(/\r$/, ''));
   }

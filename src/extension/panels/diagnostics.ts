@@ -3,7 +3,7 @@
 // answered through the curation worker, with every run folder and served file checked); panel and
 // view differ only in how they are created.
 import * as vscode from 'vscode';
-import type { CspViolation, HostMessage, RetrainMode, RunSummary, ViewKind } from '../../webviews/protocol.js';
+import type { CspViolation, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
 import { datasetRoots, DiagnosticsHandler } from './diagnosticsHandler.js';
 import { resourceRoots, webviewHtml } from './html.js';
@@ -19,6 +19,8 @@ export interface DiagnosticsDeps {
   openFull: (runDir: string) => void;
   log: (line: string) => void;
   onCspViolation: (v: CspViolation) => void;
+  /** kefer.suspiciousLabels.ranker, read when a webview (re)opens. */
+  initialSort: () => SortKey;
 }
 
 class DiagnosticsSession implements vscode.Disposable {
@@ -47,6 +49,7 @@ class DiagnosticsSession implements vscode.Disposable {
       onRelabel: () => void vscode.commands.executeCommand('setContext', 'kefer.relabeled', true),
       log: deps.log,
       onCspViolation: deps.onCspViolation,
+      initialSort: deps.initialSort,
     }, runDir);
     this.configure();
     this.subs.push(webview.onDidReceiveMessage((raw: unknown) => void this.handler.handle(raw)));

@@ -6,7 +6,7 @@
 // `error` message, logged and counted; nothing outside is read, thumbnailed or served.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CspViolation, HostMessage, RetrainMode, RunSummary, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import type { CspViolation, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationService } from '../curation/service.js';
 import { isInsideAny } from '../curation/paths.js';
@@ -36,6 +36,8 @@ export interface HandlerDeps {
   onRelabel?: () => void;
   log: (line: string) => void;
   onCspViolation: (v: CspViolation) => void;
+  /** The grid's initial order (kefer.suspiciousLabels.ranker); absent: the webview's default (issue score). */
+  initialSort?: () => SortKey;
 }
 
 /** Dataset roots of the listed runs (from their studio.json): the folders whose images may be shown. */
@@ -133,7 +135,8 @@ export class DiagnosticsHandler {
           const info = dir ? await c('info', dir) : undefined;
           // a run still training (or trained without the store) has nothing to show yet
           const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
-          this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs });
+          const sort = this.deps.initialSort?.();
+          this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs, ...(sort ? { sort } : {}) });
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);

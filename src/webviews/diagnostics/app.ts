@@ -6,7 +6,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, MAX_THUMB_IDS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
@@ -118,6 +118,8 @@ export class DiagnosticsApp extends LitElement {
       case 'init':
         this.classes = m.classes;
         this.run = m.run;
+        // the host's kefer.suspiciousLabels.ranker: the order a freshly opened grid starts in
+        if (m.sort) this.sort = m.sort;
         this.retraining = false;
         if (this.run) {
           this.reset();
@@ -462,7 +464,7 @@ export class DiagnosticsApp extends LitElement {
               <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
           : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
         <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
-          <option value="issue" ?selected=${this.sort === 'issue'}>issue score</option><option value="confidence" ?selected=${this.sort === 'confidence'}>confidence</option><option value="margin" ?selected=${this.sort === 'margin'}>margin</option><option value="gap" ?selected=${this.sort === 'gap'}>gap</option></select></label>
+          ${SORT_KEYS.map((k) => html`<option value=${k} ?selected=${this.sort === k}>${SORT_LABELS[k]}</option>`)}</select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
         <button class="secondary" id="export" ?disabled=${!this.run} title="Write corrected label files (the dataset's own format) under .kefer/exports/" @click=${() => send({ type: 'exportLabels', runDir: this.runDir })}>Export labels</button>
