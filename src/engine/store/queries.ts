@@ -245,8 +245,9 @@ function detailRows(store: Store, rk: number, samples: number[]): RecordRow[] {
     .raw()
     .all(rk, JSON.stringify(samples)) as [...RawRecordRow, string | null][];
   const withVotes = (x: [...RawRecordRow, string | null]): RecordRow => {
-    const row = toRecordRow(x.slice(0, 18) as RawRecordRow);
-    return x[18] ? { ...row, votes: JSON.parse(x[18]) as number[] } : row;
+    const row = toRecordRow(x.slice(0, RAW_RECORD_LENGTH) as RawRecordRow);
+    const votes = x[RAW_RECORD_LENGTH];
+    return votes ? { ...row, votes: JSON.parse(votes) as number[] } : row;
   };
   const bySample = new Map(rows.map((x) => [x[0], withVotes(x)]));
   return samples.map((s) => bySample.get(s)).filter((r): r is RecordRow => r !== undefined);
