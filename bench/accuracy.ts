@@ -54,6 +54,7 @@ const USAGE = `npm run bench:accuracy -- [options]
   --peer-samples N|all|auto   test images scored by the peers (auto: all if that takes under
                         --peer-max-min minutes (8) at the measured speed, else 960 seeded-random)
   --ablation            also train Ls only and the other Lc form at the same budget and flags
+  --no-other-lc         with --ablation: train Ls only but not the other Lc form (2 variants a seed)
   --seeds LIST          seeds to repeat every variant with (e.g. 29,30,31; default: --seed); the
                         ablation then reports mean and spread and a paired verdict per loss
   --ferplus-labels S    majority (default) | crossentropy | probability | multitarget (FER+ paper)
@@ -73,7 +74,7 @@ const { values: f } = parseArgs({
     lr: { type: 'string' }, batch: { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'logit-scale': { type: 'string' },
     contrast: { type: 'string' }, seed: { type: 'string' }, classes: { type: 'string' }, subset: { type: 'string' },
     peers: { type: 'string' }, 'peer-samples': { type: 'string' }, 'peer-max-min': { type: 'string' },
-    ablation: { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' },
+    ablation: { type: 'boolean' }, 'no-other-lc': { type: 'boolean' }, 'no-cross': { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' },
     text: { type: 'string' }, augment: { type: 'string' }, seeds: { type: 'string' }, 'ferplus-labels': { type: 'string' },
     'train-keep': { type: 'string' }, balance: { type: 'string' }, tta: { type: 'string' }, 'val-subset': { type: 'string' }, 'test-subset': { type: 'string' }, help: { type: 'boolean' },
   },
@@ -223,7 +224,7 @@ async function main(): Promise<void> {
   out();
   const runtimeName = resolveTrainRuntime(base.runtime, backend.name, base.workers);
   out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (shared machine); backend: ${backend.name} (${backend.detail}); encoder training runtime: ${runtimeName === 'onnx' ? 'onnxruntime-node (native CPU; F_n + losses on tfjs)' : runtimeName === 'onednn' ? 'oneDNN addon (native CPU; F_n + losses on tfjs)' : `tfjs ${backend.name}`}`);
-  out(`budget: ${budgetMin} min of training per model, ${seeds.length > 1 ? `${seeds.length} seeds (${seeds.join(', ')}) x ` : ''}${f.ablation ? '3 loss variants' : '1 variant'}; no GPU`);
+  out(`budget: ${budgetMin} min of training per model, ${seeds.length > 1 ? `${seeds.length} seeds (${seeds.join(', ')}) x ` : ''}${f.ablation ? (f['no-other-lc'] ? '2 loss variants' : '3 loss variants') : '1 variant'}; no GPU`);
   out(`training targets: --ferplus-labels ${scheme} (train images kept by the ${trainKeep} rule), --balance ${balance}, --augment ${base.augment}${tta > 1 ? `; test-time augmentation: ${tta} views (reported beside the plain evaluation)` : ''}`);
   out(`train: FERPlus train, ${trainKeep === 'majority' ? 'majority vote' : `the FER+ ${trainKeep} rule (labels: the top of the vote distribution)`}, ${nClasses} classes, ${trainSet.samples.length}${trainSet.samples.length < fullTrainN ? ` of ${fullTrainN} (seeded subset)` : ''} images; checkpoint selected on FERPlus valid (${valSet.samples.length}${valSet !== fullVal ? ` of ${fullVal.samples.length}, seeded subset` : ''}); reported on FERPlus test (${testSet.samples.length}${testSet !== fullTest ? ` of ${fullTest.samples.length}, seeded subset — NOT the full test set` : ''})`);
   out(`text embeddings: ${text.source.description}`);
@@ -258,7 +259,7 @@ async function main(): Promise<void> {
     variants.push({ name: mainName, cfg: c });
     if (f.ablation) {
       variants.push({ name: LS_ONLY, cfg: { ...c, lambdaT: 0, lambdaC: 0 } });
-      variants.push({ name: `Ls+Lt+Lc, ${contrast === 'pairwise' ? 'per-sample' : 'pairwise'} Lc`, cfg: { ...c, contrast: contrast === 'pairwise' ? 'per-sample' : 'pairwise' } });
+      if (!f['no-other-lc']) variants.push({ name: `Ls+Lt+Lc, ${contrast === 'pairwise' ? 'per-sample' : 'pairwise'} Lc`, cfg: { ...c, contrast: contrast === 'pairwise' ? 'per-sample' : 'pairwise' } });
     }
   }
   const results: { name: string; run: BudgetRun; test: Evaluated }[] = [];
