@@ -1,7 +1,7 @@
 // Real label noise: rank FER2013's ORIGINAL training labels and score every ranker against the FER+
 // re-annotation of the same images (src/engine/issues/ferplusTruth.ts).
 //   npm run bench:label-issues -- --real fer2013-vs-ferplus [--n N] [--k 5] [--epochs 8] [--seed 1]
-//        [--features hog | --features checkpoint:RUN/checkpoints/best] [--work DIR] [--close-loop N [--loop-seeds 1,2,3]]
+//        [--features hog | --features checkpoint:RUN/checkpoints/best | --features backbone:compact] [--work DIR] [--close-loop N [--loop-seeds 1,2,3]]
 // Issue = the FER+ majority is another class than FER2013's label, or FER+'s majority is unknown /
 // not-a-face (reported separately). Images without a FER+ majority are trained on and ranked but left
 // out of the scoring (neither issue nor clean). Out-of-sample records: k-fold cross-validation of the
@@ -22,6 +22,9 @@ import { initBackend } from '../src/engine/backend/index.js';
 import type { Dataset } from '../src/engine/data/types.js';
 import { promptFor, standinTextEmbeddings } from '../src/engine/text/index.js';
 import { Rng } from '../src/engine/util/rng.js';
+import { runCrossValidation } from '../src/engine/issues/crossvalRun.js';
+import type { BackboneName } from '../src/engine/model/index.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/engine/train/trainer.js';
 
 export interface RealBenchArgs {
   n: number;
@@ -53,6 +56,27 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
   const labels = ds.samples.map((s) => s.label);
   console.log(`backend ${backend.name}; FER2013 train (original labels) ${ds.samples.length} of ${full.dataset.samples.length} images; k=${a.k}, epochs ${a.epochs}, seed ${a.seed}, features ${a.features}`);
 
+  if (a.features.startsWith('backbone:')) {
+    // The whole KE-FER model per fold (kefer issues --cross-val --backbone): the CNN's own out-of-fold
+    // probabilities and signals, not a head on fixed features. Same stratified folds as the head modes.
+    if (a.closeLoop > 0) throw new Error('--close-loop retrains the head on features: use it with --features hog or checkpoint:DIR');
+    const backbone = a.features.slice('backbone:'.length) as BackboneName;
+    const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
+    const config: TrainConfig = {
+      ...DEFAULT_TRAIN_CONFIG, backbone, inputSize: backbone === 'compact' ? 48 : 112, epochs: a.epochs, batchSize: 32, lr: 0.02, logitScale: 16,
+      warmupEpochs: 0, augment: 'affine', seed: a.seed,
+    };
+    console.log(`model per fold: ${backbone} ${config.inputSize}px, ${a.epochs} epochs, batch 32, lr 0.02, logit scale 16, --augment affine, stand-in text (the accuracy record's settings, fewer epochs)`);
+    const records = await runCrossValidation({
+      dataset: ds, mode: { kind: 'backbone', config, backend }, text, k: a.k, seed: a.seed, dir: path.join(a.work, `cv-${a.features.replace(/[^a-z0-9]+/gi, '_')}-n${ds.samples.length}-e${a.epochs}`),
+      onEvent: (e) => {
+        if (e.type === 'fold-done') console.log(`[${secs()} s] fold ${e.fold}/${e.k}: ${e.resumed ? 'read back' : `done in ${e.seconds.toFixed(0)} s`}`);
+        else if (e.type === 'train' && e.event.type === 'epoch') console.log(`[${secs()} s] fold ${e.fold} epoch ${e.event.epoch}: train loss ${e.event.trainLoss.toFixed(3)}`);
+      },
+    });
+    report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
+    return;
+  }
   // Raw features, standardised with the training images' statistics (label-free); the test split of the
   // closing-the-loop step gets the same transform.
   let raw: (d: Dataset) => Promise<Float32Array>;
