@@ -2,9 +2,8 @@
 // 'cl' sort orders a hand-built run as confident learning says (flagged samples first, each group by
 // self-confidence), the flags match confidentLearning(), and a v4 store migrates keeping its data.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { classList } from '../../src/engine/classes.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
@@ -13,17 +12,9 @@ import {
   cellPage, confusion, effectiveLabels, importRecords, labelLog, listRuns, mistakesPage, openStore, registerRun, relabel, sampleHistory,
   SCHEMA_VERSION, schemaVersion, setMark, undo, upsertDataset, type Store,
 } from '../../src/engine/store/index.js';
-import { fakeRecords, tempDir, tinyDataset } from './store-helpers.js';
+import { fakeRecords, tempDirsRemovedAfter, tinyDataset } from './store-helpers.js';
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir('kefer-store-cl-');
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = tempDirsRemovedAfter('kefer-store-cl-');
 
 // The hand-worked example of issues-rankers.test.ts (3 classes, s0..s9) plus s10, given 2, which is
 // confidently nowhere: p0 .4 < t0 .45, p1 .45 < t1 .5, p2 .15 < t2 = (.8 + .6 + .4 + .15) / 4 = .4875.

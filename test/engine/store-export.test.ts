@@ -2,26 +2,18 @@
 // dataset readers, refusal to write over the originals, one-line CLI errors.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { applyOverlay, exportLabels, openStore, relabel, setMark, upsertDataset, type Store } from '../../src/engine/store/index.js';
 import { writeGrey, writeText } from './data-fixtures.js';
-import { tempDir } from './store-helpers.js';
+import { tempDirsRemovedAfter } from './store-helpers.js';
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir('kefer-export-');
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = tempDirsRemovedAfter('kefer-export-');
 
 const byId = (d: Dataset) => new Map(d.samples.map((s) => [s.id, s.label]));
 

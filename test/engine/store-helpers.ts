@@ -1,5 +1,6 @@
 // Shared fixtures of the store tests: temp dirs, a tiny in-memory dataset, synthetic records.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { Rng } from '../../src/engine/util/rng.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,19 @@ import type { SampleRecord } from '../../src/engine/eval/types.js';
 
 export function tempDir(prefix = 'kefer-store-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A maker of temp dirs that are all removed when the test file's tests are done. */
+export function tempDirsRemovedAfter(prefix = 'kefer-store-'): () => string {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
 }
 
 /** Deterministic uniform [0, 1) stream (the project's seeded PRNG). */

@@ -1,19 +1,15 @@
 // The annotators' votes (Sample.votes, FERPlus) kept per sample in the store (schema v4) and in the
 // per-sample diagnostic records, beside the label.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { cellPage, importRecords, mistakesPage, openStore, registerRun, sampleHistory, schemaVersion, upsertDataset } from '../../src/engine/store/index.js';
 import { storedDataset } from '../../src/engine/store/datasets.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { RecordBuilder } from '../../src/engine/eval/records.js';
-import { fakeRecords, tempDir } from './store-helpers.js';
+import { fakeRecords, tempDirsRemovedAfter } from './store-helpers.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = tempDirsRemovedAfter();
 
 const classes: Dataset['classes'] = ['surprise', 'fear', 'disgust', 'happiness', 'sadness', 'anger', 'neutral'];
 const votes = [0, 0, 0, 6, 0, 0, 3, 0, 1, 0];
@@ -23,8 +19,7 @@ const ds: Dataset = { format: 'ferplus', root: '/data/ferplus', classes, samples
 ] };
 
 test('votes are stored per sample, read back with the dataset and shown in the sample history; a v3 store migrates', () => {
-  const d = tempDir();
-  dirs.push(d);
+  const d = dir();
   const path = join(d, 'kefer.db');
   const old = openStore(path, { targetVersion: 3 });
   // what a v3 build wrote: the same samples, no votes column
@@ -56,8 +51,7 @@ test('diagnostic records carry the votes beside the label', () => {
 });
 
 test('grid pages (mistakes and confusion cells) carry each row\'s votes; a sample without votes has none', () => {
-  const d = tempDir();
-  dirs.push(d);
+  const d = dir();
   const store = openStore(join(d, 'kefer.db'));
   const row = upsertDataset(store, ds);
   registerRun(store, { id: 'r', dataset: row.id });

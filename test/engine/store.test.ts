@@ -5,7 +5,7 @@ import { DEFAULT_ISSUE_CONTEXT, issueScore } from '../../src/engine/issues/combi
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -41,17 +41,9 @@ import {
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { formatError } from '../../src/engine/cli/errors.js';
 import { CurationService } from '../../src/extension/curation/service.js';
-import { fakeRecords, tempDir, tinyDataset } from './store-helpers.js';
+import { fakeRecords, tempDirsRemovedAfter, tinyDataset } from './store-helpers.js';
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = tempDirsRemovedAfter();
 
 describe('migrations', () => {
   test('a fresh store is at the latest version with WAL and foreign keys on', () => {
