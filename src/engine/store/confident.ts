@@ -5,16 +5,10 @@
 // Confident learning needs the whole run (per-class thresholds), so it runs after a run's records are in.
 import { confidentLearning, confidentLearningScore } from '../issues/confidentLearning.js';
 import type { Db } from './db.js';
+import { decodeProbsF32 } from './probsBlob.js';
 
 /** The schema version that added the cl columns (migrations.ts). */
 export const CL_SCHEMA_VERSION = 5;
-
-function probsOf(blob: Buffer): Float32Array {
-  // Copy: SQLite blobs are not 4-byte aligned in general.
-  const copy = new Uint8Array(blob.byteLength);
-  copy.set(blob);
-  return new Float32Array(copy.buffer);
-}
 
 /**
  * Records written by hand into an old store may have rows of different lengths (the import refuses
@@ -48,7 +42,7 @@ export function fillConfidentLearning(db: Db, rk: number, opts: { unflaggedWritt
     g.samples.push(sample);
     g.labels.push(label);
     g.confidence.push(confidence);
-    g.probs.push(probsOf(blob));
+    g.probs.push(decodeProbsF32(blob));
   }
   const update = db.prepare('UPDATE records SET cl = ?, cl_class = ?, cl_threshold = ? WHERE run = ? AND sample = ?');
   let flagged = 0;

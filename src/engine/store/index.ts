@@ -4,7 +4,8 @@ export { describeStoreError } from './damage.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion, type Migration } from './migrations.js';
 export { upsertDataset, getDataset, listDatasets, findDataset, resolveDataset, sampleKeyOf, storedDataset, type DatasetRow, type SampleKey } from './datasets.js';
 export { registerRun, getRun, listRuns, runKey, type RunInfo, type RunRow } from './runs.js';
-export { importRecords, importRecordsJsonl, scoreRecord, encodeProbs, decodeProbs, type ImportResult } from './records.js';
+export { importRecords, importRecordsJsonl, scoreRecord, type ImportResult } from './records.js';
+export { encodeProbs, decodeProbs } from './probsBlob.js';
 export {
   relabel,
   setMark,

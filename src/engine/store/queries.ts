@@ -7,7 +7,7 @@ import type { ClassName } from '../classes.js';
 import { StoreError, type Store } from './db.js';
 import { getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
 import { labelLog, type LabelChange } from './overlay.js';
-import { decodeProbs } from './records.js';
+import { decodeProbs } from './probsBlob.js';
 import { getRun, runKey } from './runs.js';
 import { readRunVector } from './vectors.js';
 

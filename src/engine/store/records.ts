@@ -6,6 +6,7 @@ import { confidentLearningScore } from '../issues/confidentLearning.js';
 import type { SampleRecord } from '../eval/types.js';
 import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { StoreError, withBigCache, type Store } from './db.js';
+import { encodeProbs } from './probsBlob.js';
 import { refreshCounts } from './datasets.js';
 import { schemaVersion } from './migrations.js';
 import { runKey } from './runs.js';
@@ -27,18 +28,6 @@ export function scoreRecord(probs: ArrayLike<number>, label: number): { confiden
   const margin = confidence - other;
   // cleanlab's normalised margin is (margin + 1) / 2; the issue score is its complement.
   return { confidence, margin, issue: (1 - margin) / 2 };
-}
-
-export function encodeProbs(probs: ArrayLike<number>): Buffer {
-  const f = Float32Array.from(probs as ArrayLike<number>);
-  return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-}
-
-export function decodeProbs(blob: Buffer | Uint8Array): number[] {
-  // Copy: SQLite blobs are not 4-byte aligned in general.
-  const copy = new Uint8Array(blob.byteLength);
-  copy.set(blob);
-  return Array.from(new Float32Array(copy.buffer));
 }
 
 interface Located {
