@@ -56,19 +56,21 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
   const labels = ds.samples.map((s) => s.label);
   console.log(`backend ${backend.name}; FER2013 train (original labels) ${ds.samples.length} of ${full.dataset.samples.length} images; k=${a.k}, epochs ${a.epochs}, seed ${a.seed}, features ${a.features}`);
 
+  // Fold results are kept for resuming, one folder per feature source, sample count and epoch count.
+  const cvDir = path.join(a.work, `cv-${a.features.replace(/[^a-z0-9]+/gi, '_')}-n${ds.samples.length}-e${a.epochs}`);
+  const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
   if (a.features.startsWith('backbone:')) {
     // The whole KE-FER model per fold (kefer issues --cross-val --backbone): the CNN's own out-of-fold
     // probabilities and signals, not a head on fixed features. Same stratified folds as the head modes.
     if (a.closeLoop > 0) throw new Error('--close-loop retrains the head on features: use it with --features hog or checkpoint:DIR');
     const backbone = a.features.slice('backbone:'.length) as BackboneName;
-    const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
     const config: TrainConfig = {
       ...DEFAULT_TRAIN_CONFIG, backbone, inputSize: backbone === 'compact' ? 48 : 112, epochs: a.epochs, batchSize: 32, lr: 0.02, logitScale: 16,
       warmupEpochs: 0, augment: 'affine', seed: a.seed,
     };
     console.log(`model per fold: ${backbone} ${config.inputSize}px, ${a.epochs} epochs, batch 32, lr 0.02, logit scale 16, --augment affine, stand-in text (the accuracy record's settings, fewer epochs)`);
     const records = await runCrossValidation({
-      dataset: ds, mode: { kind: 'backbone', config, backend }, text, k: a.k, seed: a.seed, dir: path.join(a.work, `cv-${a.features.replace(/[^a-z0-9]+/gi, '_')}-n${ds.samples.length}-e${a.epochs}`),
+      dataset: ds, mode: { kind: 'backbone', config, backend }, text, k: a.k, seed: a.seed, dir: cvDir,
       onEvent: (e) => {
         if (e.type === 'fold-done') console.log(`[${secs()} s] fold ${e.fold}/${e.k}: ${e.resumed ? 'read back' : `done in ${e.seconds.toFixed(0)} s`}`);
         else if (e.type === 'train' && e.event.type === 'epoch') console.log(`[${secs()} s] fold ${e.fold} epoch ${e.event.epoch}: train loss ${e.event.trainLoss.toFixed(3)}`);
@@ -94,11 +96,10 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
   const features = standardiseWith(rawTrain, dim, stats);
   console.log(`[${secs()} s] features ${ds.samples.length} x ${dim}`);
 
-  const text = standinTextEmbeddings(ds.classes, ds.classes.map(promptFor));
   const records = await crossValidatedRecords(labels, featureHeadFoldTrainer(features, ds.samples, labels, {
     featureDim: dim, classes: ds.classes, neutralIndex: DEFAULT_NEUTRAL_INDEX, textEmbeddings: text.matrix, epochs: a.epochs, seed: a.seed,
   }), {
-    k: a.k, seed: a.seed, dir: path.join(a.work, `cv-${a.features.replace(/[^a-z0-9]+/gi, '_')}-n${ds.samples.length}-e${a.epochs}`), ids: ds.samples.map((s) => s.id),
+    k: a.k, seed: a.seed, dir: cvDir, ids: ds.samples.map((s) => s.id),
     onFold: (f, s, resumed) => console.log(`[${secs()} s] fold ${f.index + 1}/${f.k}: ${resumed ? 'read back' : `trained on ${f.train.length}, scored ${f.heldOut.length} in ${s.toFixed(0)} s`}`),
   });
   const { rankings } = report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
