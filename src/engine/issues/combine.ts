@@ -222,8 +222,9 @@ export interface FitOptions {
   fittedOn?: string;
 }
 
-/** L2-penalised logistic regression by Newton's method (IRLS); column 0 is the intercept. `free[j]` false pins beta_j at 0. */
-function irls(X: number[][], y: number[], lambda: number, free: boolean[], iterations: number): number[] {
+/** L2-penalised logistic regression by Newton's method (IRLS); column 0 is the intercept (never penalised; `lambda` is one penalty for all others or one per column). `free[j]` false pins beta_j at 0. */
+export function irls(X: number[][], y: number[], lambda: number | number[], free: boolean[], iterations: number): number[] {
+  const penalty = (j: number) => (typeof lambda === 'number' ? lambda : lambda[j]);
   const P = free.length;
   const N = X.length;
   let beta = new Array<number>(P).fill(0);
@@ -241,8 +242,8 @@ function irls(X: number[][], y: number[], lambda: number, free: boolean[], itera
       }
     }
     for (let j = 1; j < P; j++) {
-      g[j] += lambda * beta[j];
-      H[j][j] += lambda;
+      g[j] += penalty(j) * beta[j];
+      H[j][j] += penalty(j);
     }
     // Pinned coefficients: identity rows, zero gradient, so the step leaves them at 0.
     for (let j = 0; j < P; j++) {
@@ -260,6 +261,22 @@ function irls(X: number[][], y: number[], lambda: number, free: boolean[], itera
 }
 
 /**
+ * irls with the coefficients in `nonNegative` constrained to be >= 0 by an active set: the most negative
+ * one is pinned at 0 and the fit repeated until none is negative.
+ */
+export function irlsNonNegative(X: number[][], y: number[], lambda: number | number[], P: number, nonNegative: readonly number[], iterations = 25): number[] {
+  const free = new Array<boolean>(P).fill(true);
+  let beta = irls(X, y, lambda, free, iterations);
+  for (;;) {
+    let worst = -1;
+    for (const j of nonNegative) if (free[j] && beta[j] < 0 && (worst < 0 || beta[j] < beta[worst])) worst = j;
+    if (worst < 0) return beta;
+    free[worst] = false;
+    beta = irls(X, y, lambda, free, iterations);
+  }
+}
+
+/**
  * Fits the logistic model on records whose flip status is known (a calibration set with injected flips),
  * standardising with the calibration records' own statistics. The four signal weights are constrained to
  * be >= 0 (active set: a signal whose weight goes negative is pinned at 0 and the fit repeated), so the
@@ -274,16 +291,8 @@ export function fitIssueModel(records: readonly SampleRecord[], flipped: readonl
   const y = flipped.map((f) => (f ? 1 : 0));
   const P = FEATURE_NAMES.length + 1;
   const lambda = (opts.l2 ?? 1e-3) * X.length;
-  const free = new Array<boolean>(P).fill(true);
-  let beta = irls(X, y, lambda, free, opts.iterations ?? 25);
-  for (;;) {
-    // Only the suspicion weights (columns 1..4) are constrained; the neutral indicator is a plain offset.
-    let worst = -1;
-    for (let j = 1; j <= SIGNAL_NAMES.length; j++) if (free[j] && beta[j] < 0 && (worst < 0 || beta[j] < beta[worst])) worst = j;
-    if (worst < 0) break;
-    free[worst] = false;
-    beta = irls(X, y, lambda, free, opts.iterations ?? 25);
-  }
+  // Only the suspicion weights (columns 1..4) are constrained; the neutral indicator is a plain offset.
+  const beta = irlsNonNegative(X, y, lambda, P, SIGNAL_NAMES.map((_, j) => j + 1), opts.iterations ?? 25);
   const round = (v: number) => Math.round(v * 1e4) / 1e4;
   return { weights: beta.slice(1).map(round), bias: round(beta[0]), stats, fittedOn: opts.fittedOn ?? `${X.length} records, ${y.filter(Boolean).length} known flips` };
 }

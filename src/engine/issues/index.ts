@@ -12,3 +12,7 @@ export { confidentLearning, confidentLearningScore, type ConfidentLearningResult
 export { rankerScores, orderByScore, isRankerName, RANKER_NAMES, RANKER_DESCRIPTIONS, type RankerName, type RankerOptions, type RankerScores } from './rankers.js';
 export { hitsAt, precisionAt, recallAt, auroc } from './scoring.js';
 export { loadFer2013WithFerplusTruth, verdictOf, type FerplusVerdict, type FerplusTruth, type Fer2013WithTruth } from './ferplusTruth.js';
+export {
+  fitReviewCalibratedModel, calibratedScore, calibratedScores, estimatedIssueRates, spotCheckOrder, MIN_REVIEWS,
+  type Review, type CalibratedIssueModel, type CalibrateOptions, type ClassIssueEstimate, type ReviewCounts,
+} from './calibrate.js';
