@@ -5,21 +5,27 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CANONICAL_CLASSES } from '../classes.js';
 import type { SampleRecord } from '../eval/types.js';
-import { computeSignals, DEFAULT_NEUTRAL_INDEX, isRankerName, orderByScore, RANKER_DESCRIPTIONS, RANKER_NAMES, rankerScores, type IssueSignals, type RankerName } from '../issues/index.js';
+import {
+  calibratedScores, computeSignals, DEFAULT_NEUTRAL_INDEX, estimatedIssueRates, fitReviewCalibratedModel, isRankerName, orderByScore, RANKER_DESCRIPTIONS, RANKER_NAMES, rankerScores,
+  type IssueSignals, type RankerName,
+} from '../issues/index.js';
 import { UserError } from './errors.js';
 import { CROSS_VAL_HELP, CROSS_VAL_OPTIONS, runCrossValCli } from './issuesCrossVal.js';
+import { readReviews, REVIEWS_HELP, spotCheckSheet } from './issuesReviews.js';
 
 export const summary = 'rank per-sample records by label-issue score (self-confidence, margin, KE-FER gap and alignment)';
 
 const HELP = `usage: kefer issues (--run RUN_DIR | --records FILE.jsonl | --cross-val K ...) [--ranker NAME] [--top N] [--split NAME] [--json]
+                    [--spot-check N | --reviews FILE.csv]
 Ranks records (RUN_DIR/records.jsonl, or a \`kefer eval --per-sample\` file) most suspicious first, with
 each signal: p(y|x), margin p(y|x) - max_k!=y p(k|x), gap simText - simNeutral, align, and the combined
 issue score (docs/label-issues.md). Signals are honest only on OUT-OF-SAMPLE records: validation records,
 or k-fold cross-validated ones for the training split; records of samples the model trained on are not.
-  --ranker NAME  order by: ${RANKER_NAMES.join(' | ')} (default combined)
+  --ranker NAME  order by: ${RANKER_NAMES.join(' | ')} | calibrated (with --reviews) (default combined)
   --top N       rows to print (default 20; 0 = all)
   --split NAME  only records of this split
   --json        one JSON array: rank, id, path, split, label, pred, signals, score
+${REVIEWS_HELP}
 ${CROSS_VAL_HELP}`;
 
 async function readRecords(file: string): Promise<SampleRecord[]> {
@@ -81,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values: f } = parseArgs({
       args: argv,
-      options: { ...CROSS_VAL_OPTIONS, run: { type: 'string' }, records: { type: 'string' }, ranker: { type: 'string' }, top: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...CROSS_VAL_OPTIONS, 'spot-check': { type: 'string' }, reviews: { type: 'string' }, run: { type: 'string' }, records: { type: 'string' }, ranker: { type: 'string' }, top: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }));
   } catch (e) {
@@ -95,9 +101,13 @@ export async function run(argv: string[]): Promise<number> {
   if ([!!f.run, !!f.records, crossVal].filter(Boolean).length !== 1) throw new UserError(`give exactly one of --run RUN_DIR, --records FILE.jsonl or --cross-val K\n${HELP}`);
   const top = f.top === undefined ? 20 : Number(f.top);
   if (!Number.isInteger(top) || top < 0) throw new UserError(`--top: expected a whole number >= 0, got '${f.top}'`);
-  const ranker: RankerName = f.ranker === undefined ? 'combined' : isRankerName(f.ranker) ? f.ranker : (() => {
-    throw new UserError(`--ranker: expected one of ${RANKER_NAMES.join(', ')}, got '${f.ranker}'`);
+  if (f['spot-check'] !== undefined && f.reviews !== undefined) throw new UserError('give --spot-check N (to make a review sheet) or --reviews FILE (to use one), not both');
+  const spotCheck = f['spot-check'] === undefined ? 0 : Number(f['spot-check']);
+  if (!Number.isInteger(spotCheck) || spotCheck < 0 || (f['spot-check'] !== undefined && spotCheck === 0)) throw new UserError(`--spot-check: expected a whole number >= 1, got '${f['spot-check']}'`);
+  const ranker: RankerName | 'calibrated' = f.ranker === undefined ? (f.reviews ? 'calibrated' : 'combined') : isRankerName(f.ranker) || f.ranker === 'calibrated' ? f.ranker : (() => {
+    throw new UserError(`--ranker: expected one of ${RANKER_NAMES.join(', ')}, calibrated, got '${f.ranker}'`);
   })();
+  if (ranker === 'calibrated' && !f.reviews) throw new UserError('--ranker calibrated needs --reviews FILE.csv (make one with --spot-check N)');
   let records: SampleRecord[];
   let file: string;
   let classes: string[];
@@ -113,12 +123,37 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (f.split) records = records.filter((r) => r.split === f.split);
   if (records.length === 0) throw new UserError(`${file}: no records${f.split ? ` in split '${f.split}'` : ''}`);
+  if (spotCheck > 0) {
+    const seed = f.seed === undefined ? 0 : Number(f.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed: expected a whole number >= 0, got '${f.seed}'`);
+    console.log(spotCheckSheet(records, classes, spotCheck, seed));
+    return 0;
+  }
   const neutralIndex = classes.indexOf('neutral') >= 0 ? classes.indexOf('neutral') : DEFAULT_NEUTRAL_INDEX;
   // Every ranker on the same records; the combined score standardises with this run's own statistics.
   const { scores, cl } = rankerScores(records, { neutralIndex });
-  const order = orderByScore(scores[ranker]);
+  let score: number[] = ranker === 'calibrated' ? [] : scores[ranker];
+  let reviewedIds = new Set<string>();
+  let calibration: string[] = [];
+  if (f.reviews) {
+    const reviews = await readReviews(f.reviews);
+    let model;
+    try {
+      model = fitReviewCalibratedModel(records, reviews, { numClasses: classes.length, neutralIndex });
+    } catch (e) {
+      throw new UserError(`${f.reviews}: ${(e as Error).message}`);
+    }
+    const rates = estimatedIssueRates(records, reviews, model);
+    calibration = [
+      `calibrated on ${model.reviews.n} reviews from ${f.reviews} (${model.reviews.issues} issues); signal weights ${model.signalWeights.map((w, j) => `${['self-confidence', 'margin', 'gap', 'align'][j]} ${w}`).join(', ')}`,
+      `estimated issue rate per class (reviews + calibrated model) vs confident learning: ${classes.map((c, k) => `${c} ${(100 * rates[k].rate).toFixed(0)}% (${rates[k].reviewedIssues}/${rates[k].reviewed} reviewed; CL ${(100 * (cl.noiseRates[k] ?? 0)).toFixed(0)}%)`).join(', ')}`,
+    ];
+    if (ranker === 'calibrated') score = calibratedScores(records, model);
+    reviewedIds = new Set(reviews.map((r) => r.id));
+  }
+  const order = orderByScore(score).filter((i) => !reviewedIds.has(records[i].id));
   const rows: Row[] = (top === 0 ? order : order.slice(0, top)).map((i, r) => ({
-    rank: r + 1, record: records[i], signals: computeSignals(records[i], neutralIndex), score: scores[ranker][i], flagged: cl.isIssue[i],
+    rank: r + 1, record: records[i], signals: computeSignals(records[i], neutralIndex), score: score[i], flagged: cl.isIssue[i],
   }));
   if (f.json) {
     console.log(JSON.stringify(rows.map((r) => ({
@@ -128,7 +163,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const inTrain = records.filter((r) => r.split === 'train').length;
-  console.log(`${records.length} records from ${file}; ranked by ${RANKER_DESCRIPTIONS[ranker]}`);
+  console.log(`${records.length} records from ${file}; ranked by ${ranker === 'calibrated' ? 'the combined signals calibrated on the reviews (per-class offsets + signal weights)' : RANKER_DESCRIPTIONS[ranker]}${reviewedIds.size ? `; the ${reviewedIds.size} reviewed samples are left out` : ''}`);
+  for (const line of calibration) console.log(line);
   console.log(`confident learning flags ${cl.estimatedIssues} (CL column *); estimated noise rate per class: ${classes.map((c, i) => `${c} ${(100 * (cl.noiseRates[i] ?? 0)).toFixed(0)}%`).join(', ')}`);
   if (inTrain > 0 && !crossVal) console.error(`note: ${inTrain} records are from the training split; unless they are k-fold out-of-sample records (kefer issues --cross-val), the model saw their labels and the signals under-rank label errors`);
   console.log(table(rows, classes));
