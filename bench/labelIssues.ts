@@ -64,8 +64,11 @@ async function main(): Promise<void> {
   const real = strArg('real');
   if (real !== undefined) {
     if (real !== 'fer2013-vs-ferplus') throw new Error(`--real: the one real-noise benchmark is fer2013-vs-ferplus, got '${real}'`);
+    const review = strArg('review')?.split(',').map(Number);
+    if (review?.some((r) => !Number.isInteger(r) || r < 20)) throw new Error(`--review: expected spot-check sizes >= 20 (whole numbers, comma-separated), got '${strArg('review')}'`);
     const { realBench } = await import('./labelIssuesReal.js');
-    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0), loopSeeds: strArg('loop-seeds')?.split(',').map(Number) });
+    await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0), loopSeeds: strArg('loop-seeds')?.split(',').map(Number),
+      review, reviewDraws: arg('review-draws', 5), loopRankings: strArg('loop-rankings')?.split(',') });
     return;
   }
   const load = strArg('load');

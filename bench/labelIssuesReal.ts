@@ -2,6 +2,7 @@
 // re-annotation of the same images (src/engine/issues/ferplusTruth.ts).
 //   npm run bench:label-issues -- --real fer2013-vs-ferplus [--n N] [--k 5] [--epochs 8] [--seed 1]
 //        [--features hog | --features checkpoint:RUN/checkpoints/best | --features backbone:compact] [--work DIR] [--close-loop N [--loop-seeds 1,2,3]]
+//        [--review 100,300 [--review-draws 5]] [--loop-rankings calibrated,selfConfidence]
 // Issue = the FER+ majority is another class than FER2013's label, or FER+'s majority is unknown /
 // not-a-face (reported separately). Images without a FER+ majority are trained on and ranked but left
 // out of the scoring (neither issue nor clean). Out-of-sample records: k-fold cross-validation of the
@@ -25,6 +26,7 @@ import { Rng } from '../src/engine/util/rng.js';
 import { runCrossValidation } from '../src/engine/issues/crossvalRun.js';
 import type { BackboneName } from '../src/engine/model/index.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/engine/train/trainer.js';
+import { reviewSection } from './labelIssuesReview.js';
 
 export interface RealBenchArgs {
   n: number;
@@ -38,6 +40,12 @@ export interface RealBenchArgs {
   closeLoop: number;
   /** Seeds of the retraining in the closing-the-loop step (default: the run's seed). */
   loopSeeds?: number[];
+  /** Only these rankings (name prefixes) in the closing-the-loop step; default all. */
+  loopRankings?: string[];
+  /** Spot-check sizes for the review-calibrated ranking (labelIssuesReview.ts); empty = skip. */
+  review?: number[];
+  /** Random spot-checks per size (default 5). */
+  reviewDraws?: number;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
@@ -133,7 +141,8 @@ async function closeLoop(
   };
   const variants: [string, number[]][] = [
     ['no relabelling (original FER2013 labels)', []],
-    ...Object.entries(rankings).map(([name, score]) => [`top ${a.closeLoop} by ${name}`, orderByScore(score).slice(0, a.closeLoop)] as [string, number[]]),
+    ...Object.entries(rankings).filter(([name]) => !a.loopRankings || a.loopRankings.some((p) => name.startsWith(p)))
+      .map(([name, score]) => [`top ${a.closeLoop} by ${name}`, orderByScore(score).slice(0, a.closeLoop)] as [string, number[]]),
     [`${a.closeLoop} random`, new Rng(a.seed + 77).shuffle(ds.samples.map((_, i) => i)).slice(0, a.closeLoop)],
   ];
   console.log(`\n[${secs()} s] closing the loop: relabel N = ${a.closeLoop} by FER+, retrain the head (${a.epochs} epochs) on all ${N} training images, FERPlus test (${test.samples.length} images, FER+ labels)`);
@@ -172,7 +181,7 @@ async function closeLoop(
   console.log(`[${secs()} s] closing the loop done`);
 }
 
-export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed'>, secs: () => string): { rankings: Record<string, number[]> } {
+export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed' | 'review' | 'reviewDraws'>, secs: () => string): { rankings: Record<string, number[]> } {
   const n = records.length;
   const acc = records.filter((r) => r.pred === r.label).length / n;
   console.log(`out-of-sample accuracy against FER2013's original labels: ${(100 * acc).toFixed(1)}%`);
@@ -241,6 +250,7 @@ export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labe
   console.log(`\nconfident learning: thresholds [${cl.thresholds.map((t) => t.toFixed(3)).join(', ')}]; per-class estimated issues [${cl.issueCounts.join(', ')}]`);
   console.log(`combined score refit by fold, weights [selfConfidence, margin, gap, align, neutralLabel] + bias:\n  ${weights.join('\n  ')}`);
   for (const r of Object.keys(RANKER_DESCRIPTIONS) as RankerName[]) console.log(`  ${r}: ${RANKER_DESCRIPTIONS[r]}`);
+  const calibrated = a.review?.length ? reviewSection({ records, classes, scoredPos, isIssue, scores, cl, reviewCounts: a.review, draws: a.reviewDraws ?? 5, seed: a.seed }) : undefined;
   console.log(`\n[${secs()} s] ranking done`);
-  return { rankings: { 'combined (refit by fold)': refit, selfConfidence: scores.selfConfidence } };
+  return { rankings: { 'combined (refit by fold)': refit, selfConfidence: scores.selfConfidence, ...(calibrated ? { [calibrated.name]: calibrated.score } : {}) } };
 }

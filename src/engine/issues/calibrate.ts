@@ -11,7 +11,7 @@
 // base rates (measured in bench:label-issues --review); callers pass the reviews of a random spot-check.
 import type { SampleRecord } from '../eval/types.js';
 import { features, irlsNonNegative, signalStats, type SignalStats } from './combine.js';
-import { computeSignals, DEFAULT_NEUTRAL_INDEX, SIGNAL_NAMES } from './signals.js';
+import { computeSignals, DEFAULT_NEUTRAL_INDEX, SIGNAL_NAMES, type SignalName } from './signals.js';
 
 /** One reviewed sample: `issue` true when the person changed or excluded its label, false when they confirmed it. */
 export interface Review {
@@ -47,6 +47,8 @@ export interface CalibrateOptions {
   classL2?: number;
   /** L2 penalty on the signal weights (default 1e-3 per review, as fitIssueModel). */
   signalL2?: number;
+  /** Signals the model may use (default all four); the others get weight 0 (the bench's ablation of gap / align). */
+  signals?: readonly SignalName[];
 }
 
 const sigmoid = (t: number) => (t >= 0 ? 1 / (1 + Math.exp(-t)) : Math.exp(t) / (1 + Math.exp(t)));
@@ -79,7 +81,9 @@ export function fitReviewCalibratedModel(records: readonly SampleRecord[], revie
 
   const stats = signalStats(records, neutralIndex);
   const reviewed = reviews.map((rv) => records[byId.get(rv.id)!]);
-  const X = reviewed.map((r) => row(r, stats, numClasses, neutralIndex));
+  const use = opts.signals ?? SIGNAL_NAMES;
+  // A left-out signal's column is all zeros: the L2 penalty then holds its weight at exactly 0.
+  const X = reviewed.map((r) => row(r, stats, numClasses, neutralIndex).map((v, j) => (j >= 1 && j <= SIGNAL_NAMES.length && !use.includes(SIGNAL_NAMES[j - 1]) ? 0 : v)));
   const y = reviews.map((rv) => (rv.issue ? 1 : 0));
   const S = SIGNAL_NAMES.length;
   const P = 1 + S + numClasses;
@@ -100,7 +104,7 @@ export function fitReviewCalibratedModel(records: readonly SampleRecord[], revie
     stats,
     neutralIndex,
     reviews: { n: reviews.length, issues, perClass },
-    fittedOn: `${reviews.length} reviewed samples (${issues} issues)`,
+    fittedOn: `${reviews.length} reviewed samples (${issues} issues)${use.length < SIGNAL_NAMES.length ? `, signals ${use.join(', ')}` : ''}`,
   };
 }
 
