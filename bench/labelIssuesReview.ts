@@ -35,7 +35,7 @@ const sd = (xs: number[]) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + 
 const f3 = (x: number) => x.toFixed(3);
 const ms = (xs: number[]) => (xs.length > 1 ? `${f3(mean(xs))} ± ${f3(sd(xs))}` : f3(xs[0]));
 
-/** Prints the section; returns the first draw's calibrated score at the first R (for the closing-the-loop step). */
+/** Prints the section; returns one calibrated score (first draw, smallest R >= 100) for the closing-the-loop step. */
 export function reviewSection(inp: ReviewBenchInput): { name: string; score: number[] } {
   const { records, scoredPos, isIssue, scores } = inp;
   const evalOn = (score: number[], rest: number[]): Scored => {
@@ -86,19 +86,23 @@ export function reviewSection(inp: ReviewBenchInput): { name: string; score: num
     console.log(`| ${R} | calibrated on the top ${R} (biased reviews) | ${t.s.p.map(f3).join(' | ')} | ${f3(t.s.auc)} | x${(t.s.p[2] / t.sc.p[2]).toFixed(2)} / x${(t.s.p[2] / t.cl.p[2]).toFixed(2)} | x${(t.s.auc / t.sc.auc).toFixed(2)} / x${(t.s.auc / t.cl.auc).toFixed(2)} |`);
   }
 
-  // Per-class issue rates: the calibrated estimate (first R, first draw) against FER+ and confident learning.
-  const R = inp.reviewCounts[0];
-  const reviewed = new Rng(inp.seed + R).shuffle([...scoredPos]).slice(0, R);
-  const { model, reviews, score } = fit(reviewed);
-  const est = estimatedIssueRates(scoredPos.map((i) => records[i]), reviews, model);
-  console.log(`\nper class: issue rate measured by FER+ vs estimated from ${R} random reviews (reviews + calibrated model, first draw) vs confident learning's noise rate`);
-  console.log('| class | scored | measured | calibrated estimate | reviewed (issues) | confident learning |');
-  console.log('|---|---|---|---|---|---|');
+  // Per-class issue rates: the calibrated estimate of each R's first draw against FER+ and confident learning.
+  const firstDraws = inp.reviewCounts.map((R) => {
+    const reviewed = new Rng(inp.seed + R).shuffle([...scoredPos]).slice(0, R);
+    const f = fit(reviewed);
+    return { R, ...f, est: estimatedIssueRates(scoredPos.map((i) => records[i]), f.reviews, f.model) };
+  });
+  console.log(`\nper class: issue rate measured by FER+ vs estimated from R random reviews (reviews + calibrated model, each R's first draw; reviewed / issues found in brackets) vs confident learning's noise rate`);
+  console.log(`| class | scored | measured | ${firstDraws.map((d) => `calibrated, R ${d.R}`).join(' | ')} | confident learning |`);
+  console.log(`|---|---|---|${firstDraws.map(() => '---').join('|')}|---|`);
   inp.classes.forEach((c, k) => {
     const inK = scoredPos.filter((i) => records[i].label === k);
     const measured = inK.filter((i) => isIssue[i]).length / Math.max(inK.length, 1);
-    console.log(`| ${c} | ${inK.length} | ${f3(measured)} | ${f3(est[k].rate)} | ${est[k].reviewed} (${est[k].reviewedIssues}) | ${f3(inp.cl.noiseRates[k] ?? NaN)} |`);
+    console.log(`| ${c} | ${inK.length} | ${f3(measured)} | ${firstDraws.map((d) => `${f3(d.est[k].rate)} (${d.est[k].reviewed}/${d.est[k].reviewedIssues})`).join(' | ')} | ${f3(inp.cl.noiseRates[k] ?? NaN)} |`);
   });
-  console.log(`calibrated weights (first draw, R ${R}): signals [self-confidence, margin, gap, align] [${model.signalWeights.join(', ')}], class offsets [${model.classOffsets.join(', ')}], bias ${model.bias}`);
+  for (const d of firstDraws) console.log(`calibrated weights (R ${d.R}, first draw): signals [self-confidence, margin, gap, align] [${d.model.signalWeights.join(', ')}], class offsets [${d.model.classOffsets.join(', ')}], bias ${d.model.bias}`);
+  // The closing-the-loop step uses the smallest spot-check of at least 100 (a few minutes of reviewing).
+  const chosen = firstDraws.find((d) => d.R >= 100) ?? firstDraws[0];
+  const { R, score } = chosen;
   return { name: `calibrated on ${R} random reviews`, score };
 }
