@@ -124,7 +124,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const ds = await pickDataset();
     const dir = runsDir();
     if (!ds || !dir) return undefined;
-    DashboardPanel.show(context.extensionUri, training, onCspViolation);
+    DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l));
     return training.train({ dataset: ds, runsDir: dir, storePath: storePath(), ...settingsFor(ds) });
   }
 
@@ -145,7 +145,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     if (!m) return undefined;
     const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
     // a head retrain takes seconds: the progress notification is enough, the diagnostics panel keeps the editor
-    if (m === 'full') DashboardPanel.show(context.extensionUri, training, onCspViolation);
+    if (m === 'full') DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l));
     return training.train({ dataset: ds, runsDir: dir, parent, mode: m, storePath: storePath(), ...settingsFor(ds) });
   }
 
@@ -203,7 +203,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.commands.registerCommand('kefer.findLabelIssues', () => labelIssues.run()),
     vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
-    vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation)),
+    vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l))),
     vscode.commands.registerCommand('kefer.refreshRuns', () => tree.refresh()),
     vscode.commands.registerCommand('kefer.openDiagnostics', async (a?: unknown) => {
       const dir = runArg(a) ?? tree.runs().find((r) => r.status === 'done')?.runDir;
