@@ -93,13 +93,16 @@ export interface GridPage {
 
 /** One entry of a sample's audit log (the store's label_changes). */
 export interface LabelChange {
-  kind: 'label' | 'exclude' | 'unsure';
+  /** 'confirm': the label was checked and is right. */
+  kind: 'label' | 'exclude' | 'unsure' | 'confirm';
   /** Labels for 'label'; 0/1 for the marks. */
   from: number;
   to: number;
   at: string;
   author: string;
   state: 'applied' | 'undone' | 'dropped';
+  /** Decided during a spot-check (the random review order the calibrated ranking learns from). */
+  spotCheck: boolean;
 }
 
 /** The engine's per-sample record (label = the run's label), plus what the inspector adds. */

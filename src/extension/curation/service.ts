@@ -71,7 +71,7 @@ export function alignStats(values: readonly number[]): AlignStats | null {
 }
 
 export function toProtocolChange(c: StoreChange): LabelChange {
-  return { kind: c.kind, from: c.oldValue, to: c.newValue, at: c.time, author: c.author, state: c.state };
+  return { kind: c.kind, from: c.oldValue, to: c.newValue, at: c.time, author: c.author, state: c.state, spotCheck: c.spotCheck };
 }
 
 export class CurationService {
