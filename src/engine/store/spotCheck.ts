@@ -141,8 +141,11 @@ export function storedCalibration(store: Store, runId: string): Calibrated | nul
 }
 
 export interface RecalibrateOptions {
-  /** The run's records (runSampleRecords), when the caller keeps them: they never change until a re-import. */
-  records?: { records: SampleRecord[]; samples: number[] };
+  /**
+   * The run's records (runSampleRecords), when the caller keeps them (they change only on a re-import);
+   * called only when a refit is due.
+   */
+  records?: () => { records: SampleRecord[]; samples: number[] };
   /** Refit even when the reviews are those of the stored calibration. */
   force?: boolean;
 }
@@ -171,7 +174,7 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
   const stored = storedCalibration(store, runId);
   if (!opts.force && stored?.fingerprint === fingerprint) return stored;
 
-  const { records, samples } = opts.records ?? runSampleRecords(store, runId);
+  const { records, samples } = opts.records ? opts.records() : runSampleRecords(store, runId);
   const classes = getDataset(store, run.dataset).classes;
   const neutralIndex = Math.max(0, classes.indexOf('neutral'));
   const model = fitReviewCalibratedModel(records, reviews, { neutralIndex });

@@ -137,6 +137,7 @@ export class DiagnosticsHandler {
           const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
           const sort = this.deps.initialSort?.();
           this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs, ...(sort ? { sort } : {}) });
+          if (run && dir) await this.sendCalibration(dir, (m) => this.deps.post(m));
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);
@@ -174,16 +175,21 @@ export class DiagnosticsHandler {
           break;
         }
         case 'setLabel':
-          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, 'relabel', m.label) });
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, 'relabel', m.label, m.spotCheck === true) });
           this.deps.onRelabel?.();
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'exclude':
         case 'unsure':
-          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, m.type, null) });
+        case 'confirm':
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, m.type, null, m.spotCheck === true) });
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'undo':
         case 'redo':
+          // an undone (or redone) spot-check decision changes the reviews the ranking is calibrated on
           this.deps.broadcast({ type: 'labelChanged', ids: await c(m.type, m.runDir) });
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'retrain': {
           this.deps.post({ type: 'retrainState', running: true, message: m.mode === 'head' ? 'Quick retrain (head) with corrected labels…' : 'Full retrain with corrected labels…' });
@@ -209,6 +215,21 @@ export class DiagnosticsHandler {
       // the curation service refuses a stored path that leads out of the dataset (paths.ts)
       if (message.startsWith('refused:')) this.refuse(message);
       this.deps.post({ type: 'error', message });
+    }
+  }
+
+  /**
+   * The run's calibration on its spot-check reviews, refitted when they changed (after the label change
+   * was acknowledged: the grid moves on while the curation worker refits). A failed refit is logged and
+   * reported, never undoes the decision.
+   */
+  private async sendCalibration(runDir: string, to: (m: HostMessage) => void): Promise<void> {
+    try {
+      to({ type: 'calibration', runDir, calibration: await this.deps.call('calibration', runDir) });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.deps.log(`spot-check calibration of ${runDir}: ${message}`);
+      this.deps.post({ type: 'error', message: `spot-check calibration failed: ${message}` });
     }
   }
 
