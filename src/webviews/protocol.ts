@@ -35,9 +35,13 @@ export interface ReviewTally {
  * The issue ranking's calibration on the run's spot-check reviews: the per-class estimated share of wrong
  * labels once there are enough reviews, else how many are still needed (and why, in `message`).
  */
-export type CalibrationState =
+export type CalibrationState = (
   | { calibrated: true; reviews: ReviewTally; classes: { name: string; n: number; reviewed: number; reviewedIssues: number; rate: number | null }[] }
-  | { calibrated: false; reviews: ReviewTally; needed: number; message: string };
+  | { calibrated: false; reviews: ReviewTally; needed: number; message: string }
+) & {
+  /** Position in the spot-check order of the first sample not decided yet (where a review resumes); null when all are. */
+  spotCheckNext: number | null;
+};
 
 /**
  * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's

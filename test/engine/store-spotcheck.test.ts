@@ -10,7 +10,7 @@ import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { calibratedScores, fitReviewCalibratedModel, MIN_REVIEWS, spotCheckOrder } from '../../src/engine/issues/index.js';
 import {
   cellPage, changeEvents, confirmLabel, effectiveLabels, importRecords, labelLog, mistakesPage, openStore, recalibrate, redo, registerRun, relabel,
-  runSampleRecords, sampleHistory, SCHEMA_VERSION, schemaVersion, setMark, spotCheckPage, spotCheckReviews, storedCalibration, undo, upsertDataset,
+  runSampleRecords, sampleHistory, SCHEMA_VERSION, schemaVersion, setMark, spotCheckNext, spotCheckPage, spotCheckReviews, storedCalibration, undo, upsertDataset,
   type Store,
 } from '../../src/engine/store/index.js';
 import { fakeRecords, prng, tempDirsRemovedAfter, tinyDataset } from './store-helpers.js';
@@ -228,6 +228,31 @@ describe('spot-check order', () => {
     importRecords(loose, 'c', fakeRecords(dataset, 1));
     assert.deepEqual(ids(spotCheckPage(loose, 'c', { limit: 1000 }).rows), want);
     loose.close();
+    store.close();
+  });
+});
+
+describe('spot-check progress', () => {
+  test('spotCheckNext: the position of the first sample of the order nobody decided in a spot-check; null when all are', () => {
+    const d = dir();
+    const store = openStore(join(d, 'kefer.db'));
+    const dataset = tinyDataset(12, join(d, 'ds'), 3, 7);
+    const dsId = withRun(store, dataset, fakeRecords(dataset, 1), 'r');
+    const order = spotCheckPage(store, 'r', { limit: 100 }).rows.map((r) => r.id);
+    const key = (i: number) => ({ dataset: dsId, id: order[i] });
+    assert.equal(spotCheckNext(store, 'r'), 0);
+    confirmLabel(store, key(0), { spotCheck: true });
+    setMark(store, key(1), 'unsure', true, { spotCheck: true }); // seen, even if not a review
+    relabel(store, key(3), 0, { spotCheck: true });
+    confirmLabel(store, key(2)); // outside the spot-check: not part of it
+    assert.equal(spotCheckNext(store, 'r'), 2);
+    undo(store, dsId);
+    confirmLabel(store, key(2), { spotCheck: true });
+    assert.equal(spotCheckNext(store, 'r'), 4);
+    for (let i = 4; i < order.length; i++) confirmLabel(store, key(i), { spotCheck: true });
+    assert.equal(spotCheckNext(store, 'r'), null);
+    undo(store, dsId);
+    assert.equal(spotCheckNext(store, 'r'), order.length - 1);
     store.close();
   });
 });

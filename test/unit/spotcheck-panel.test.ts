@@ -120,6 +120,7 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
     } else await h.handle({ type: 'confirm', runDir: runDir(), id: r.id, spotCheck: true });
     const c = lastCalibration();
     assert.equal(c.reviews.n, i + 1);
+    assert.equal(c.spotCheckNext, i + 1, 'the spot-check resumes after the last decided sample');
     assert.equal(c.reviews.issues, issues);
     if (i + 1 < MIN_REVIEWS) assert.ok(!c.calibrated && c.needed === MIN_REVIEWS - i - 1, JSON.stringify(c));
   }

@@ -92,6 +92,20 @@ export function spotCheckReviews(store: Store, runId: string): Review[] {
   return out;
 }
 
+/**
+ * Where the run's spot-check stands: `next` is the position, in the spot-check order, of the first record
+ * nobody has decided during a spot-check (null when all are), so an interrupted review resumes there.
+ */
+export function spotCheckNext(store: Store, runId: string): number | null {
+  requireV6(store);
+  const { rk } = getRun(store, runId);
+  const decided = 'EXISTS (SELECT 1 FROM label_changes c WHERE c.sample = r.sample AND c.spot_check = 1 AND c.undone = 0)';
+  // walks the spot-check order (rec_spot) until the first undecided record: as far as the review got
+  const first = store.db.prepare(`SELECT r.spot FROM records r INDEXED BY rec_spot WHERE r.run = ? AND NOT ${decided} ORDER BY r.spot LIMIT 1`).pluck().get(rk) as number | undefined;
+  if (first === undefined) return null;
+  return store.db.prepare('SELECT count(*) FROM records r INDEXED BY rec_spot WHERE r.run = ? AND r.spot < ?').pluck().get(rk, first) as number;
+}
+
 function tally(reviews: readonly Review[]): ReviewTally {
   const issues = reviews.filter((r) => r.issue).length;
   return { n: reviews.length, issues, confirmed: reviews.length - issues };

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore,
-  recalibrate, redo, relabel, runRecordBriefs, runSampleRecords, sampleHistory, setMark, spotCheckPage, undo, type ExportFormat, type ExportResult,
+  recalibrate, redo, relabel, runRecordBriefs, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, type ExportFormat, type ExportResult,
   type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
@@ -255,7 +255,10 @@ export class CurationService {
       return r;
     };
     const c = recalibrate(this.store, id, { records });
-    return c.calibrated ? { calibrated: true, reviews: c.reviews, classes: c.classes } : { calibrated: false, reviews: c.reviews, needed: c.needed, message: c.message };
+    const next = spotCheckNext(this.store, id);
+    return c.calibrated
+      ? { calibrated: true, reviews: c.reviews, classes: c.classes, spotCheckNext: next }
+      : { calibrated: false, reviews: c.reviews, needed: c.needed, message: c.message, spotCheckNext: next };
   }
 
   undo(runDir: string): string[] {

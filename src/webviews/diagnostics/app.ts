@@ -146,7 +146,15 @@ export class DiagnosticsApp extends LitElement {
             this.pendingSelectId = undefined;
             this.select(i);
           }
-        } else if (!this.detail && m.page.rows.length && q.offset === 0) this.select(Math.min(this.selected, this.total - 1));
+        } else if (!this.detail && m.page.rows.length) {
+          const want = Math.min(this.selected, this.total - 1);
+          if (want >= q.offset && want < q.offset + m.page.rows.length) this.select(want);
+          // a spot-check resuming past the first page: scroll there, the grid asks for that page
+          else if (q.offset === 0) void this.updateComplete.then(async () => {
+            await this.grid?.updateComplete;
+            this.grid?.scrollToItem(want);
+          });
+        }
         break;
       }
       case 'thumbs': {
@@ -311,6 +319,18 @@ export class DiagnosticsApp extends LitElement {
     } else {
       send({ type: 'unsure', runDir: this.runDir, id: r.id, ...spot });
       this.status = `Marked ${r.id} as unsure`;
+    }
+  }
+
+  private setSort(sort: SortKey): void {
+    this.sort = sort;
+    this.error = '';
+    this.reset();
+    // a spot-check resumes at the first sample not decided yet
+    const next = this.calibration?.spotCheckNext;
+    if (sort === 'spotcheck' && typeof next === 'number' && next > 0) {
+      this.selected = next;
+      this.status = `Spot-check: resuming at sample ${next + 1} (the ${next} before it are decided)`;
     }
   }
 
@@ -503,7 +523,7 @@ export class DiagnosticsApp extends LitElement {
           ? html`<span id="cell-filter">cell ${this.cls(f.trueClass)} → ${this.cls(f.predClass)} (${f.cell === 'run' ? 'as trained' : 'corrected'})</span>
               <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
           : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
-        <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
+        <label>sort <select id="sort" @change=${(e: Event) => this.setSort((e.target as HTMLSelectElement).value as SortKey)}>
           ${SORT_KEYS.map((k) => html`<option value=${k} ?selected=${this.sort === k}>${SORT_LABELS[k]}</option>`)}</select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
