@@ -154,6 +154,13 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
   const undone = lastCalibration();
   assert.ok(undone.calibrated && undone.reviews.n === 59);
   assert.ok(posted.some((m) => m.type === 'labelChanged' && m.ids[0] === decided[59].id));
+
+  // decisions faster than a refit: one refit covers those made while another was in flight
+  const before = posted.filter((m) => m.type === 'calibration').length;
+  await Promise.all(order.slice(60, 66).map((r) => h.handle({ type: 'confirm', runDir: runDir(), id: r.id, spotCheck: true })));
+  const sent = posted.filter((m) => m.type === 'calibration').length - before;
+  assert.ok(sent >= 1 && sent < 6, `${sent} calibration messages for 6 decisions`);
+  assert.equal(lastCalibration().reviews.n, 59 + 6, 'the last one counts every decision');
   assert.equal(h.refused, 0);
   assert.deepEqual(logs, []);
 });
