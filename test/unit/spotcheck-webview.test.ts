@@ -99,6 +99,11 @@ test('spot-check in the webview: C confirms, digits relabel, each decision count
     }
     await page.locator(`kefer-grid .cell[data-id="${decided[1]}"] .tag`, { hasText: '✓' }).waitFor({ timeout: 30_000 });
     await page.locator(`kefer-grid .cell[data-id="${decided[0]}"] .tag`, { hasText: 'relabeled' }).waitFor({ timeout: 30_000 });
+    // the inspector of a confirmed sample says so, and its audit log marks the spot-check decision
+    await page.locator(`kefer-grid .cell[data-id="${decided[1]}"]`).click();
+    await page.locator('#inspector-confirmed').waitFor({ timeout: 30_000 });
+    await page.locator('#history li', { hasText: /confirmed the label .* spot-check/ }).waitFor({ timeout: 30_000 });
+    await page.locator('#mistakes-label', { hasText: 'every sample, random order' }).waitFor({ timeout: 30_000 });
     const rates = (await page.locator('#calibration-rates').textContent()) ?? '';
     for (const c of classList(7)) assert.match(rates, new RegExp(`${c} \\d+%`), rates);
     const store = openStore(path.join(dir, 'kefer.db'));
