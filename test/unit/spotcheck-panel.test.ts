@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MIN_REVIEWS, spotCheckOrder } from '../../src/engine/issues/index.js';
-import { importRecords, labelLog, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import { calibratedScores, fitReviewCalibratedModel, MIN_REVIEWS, spotCheckOrder } from '../../src/engine/issues/index.js';
+import { importRecords, labelLog, openStore, registerRun, runSampleRecords, spotCheckReviews, upsertDataset } from '../../src/engine/store/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { CurationService } from '../../src/extension/curation/service.js';
 import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
@@ -163,4 +163,25 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
   assert.equal(lastCalibration().reviews.n, 59 + 6, 'the last one counts every decision');
   assert.equal(h.refused, 0);
   assert.deepEqual(logs, []);
+});
+
+test('records re-imported by another process (the CLI): the next calibration reads them again, not the worker\'s copy', () => {
+  assert.ok(svc.calibration(runDir()).calibrated, 'calibrated by the test before');
+  const other = openStore(storePath);
+  try {
+    importRecords(other, 'run', fakeRecords(dataset, 77, 1.2));
+  } finally {
+    other.close();
+  }
+  const c = svc.calibration(runDir());
+  assert.ok(c.calibrated);
+  const s = openStore(storePath);
+  try {
+    const { records, samples } = runSampleRecords(s, 'run');
+    const want = calibratedScores(records, fitReviewCalibratedModel(records, spotCheckReviews(s, 'run'), { neutralIndex: 6 }));
+    const got = new Map(s.db.prepare('SELECT sample, cal FROM records WHERE run = (SELECT rk FROM runs WHERE id = ?)').raw().all('run') as [number, number][]);
+    samples.forEach((sk, i) => assert.ok(Math.abs(got.get(sk)! - want[i]) < 1e-12, `sample ${sk}: ${got.get(sk)} vs ${want[i]}`));
+  } finally {
+    s.close();
+  }
 });

@@ -146,6 +146,17 @@ export function runSampleRecords(store: Store, runId: string): { records: Sample
   return { records, samples };
 }
 
+/**
+ * Changes when the run's records are re-imported (by this process or another: the CLI writes the same
+ * store), so a caller keeping runSampleRecords knows when to read them again. One pass over the run's
+ * records without decoding probabilities: milliseconds next to a refit.
+ */
+export function runRecordsSignature(store: Store, runId: string): string {
+  const { rk } = getRun(store, runId);
+  const r = store.db.prepare('SELECT count(*), total(confidence), total(gap), total(pred * 31 + label) FROM records WHERE run = ?').raw().get(rk) as number[];
+  return r.join(':');
+}
+
 /** The run's last calibration, or null when it has none (never calibrated, or its records were re-imported). */
 export function storedCalibration(store: Store, runId: string): Calibrated | null {
   requireV6(store);
@@ -179,9 +190,12 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
   const t = tally(reviews);
   const short = shortfall(runId, t);
   if (short) {
-    db.transaction(() => {
-      if (db.prepare('DELETE FROM run_calibrations WHERE run = ?').run(run.rk).changes > 0) db.prepare('UPDATE records SET cal = NULL WHERE run = ?').run(run.rk);
-    }).immediate();
+    // (read first: no write lock taken, nor waited for behind an import, when there is nothing to clear)
+    if (db.prepare('SELECT 1 FROM run_calibrations WHERE run = ?').get(run.rk)) {
+      db.transaction(() => {
+        if (db.prepare('DELETE FROM run_calibrations WHERE run = ?').run(run.rk).changes > 0) db.prepare('UPDATE records SET cal = NULL WHERE run = ?').run(run.rk);
+      }).immediate();
+    }
     return short;
   }
   const fingerprint = fingerprintOf(reviews);

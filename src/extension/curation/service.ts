@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore,
-  recalibrate, redo, relabel, runRecordBriefs, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, type ExportFormat, type ExportResult,
+  recalibrate, redo, relabel, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, type ExportFormat, type ExportResult,
   type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
@@ -78,8 +78,11 @@ export class CurationService {
   private opened: Store | undefined;
   /** Per run: alignment stats by run label. Run records never change once imported, so never stale. */
   private alignCache = new Map<string, (AlignStats | null)[]>();
-  /** Per run: its records as the calibration reads them (decoded once; they change only on a re-import). */
-  private recordsCache = new Map<string, ReturnType<typeof runSampleRecords>>();
+  /**
+   * Per run: its records as the calibration reads them, decoded once and read again when their signature
+   * changes (a re-import, here or by the CLI in another process).
+   */
+  private recordsCache = new Map<string, { signature: string; records: ReturnType<typeof runSampleRecords> }>();
   /** Dataset root + sample id -> image path, from the pages served: the grid asks thumbnails by id. */
   private paths = new Map<string, string>();
   private readonly thumbs: ThumbnailCache | undefined;
@@ -250,9 +253,10 @@ export class CurationService {
   calibration(runDir: string): CalibrationState {
     const id = this.runId(runDir);
     const records = () => {
+      const signature = runRecordsSignature(this.store, id);
       let r = this.recordsCache.get(id);
-      if (!r) this.recordsCache.set(id, (r = runSampleRecords(this.store, id)));
-      return r;
+      if (r?.signature !== signature) this.recordsCache.set(id, (r = { signature, records: runSampleRecords(this.store, id) }));
+      return r.records;
     };
     const c = recalibrate(this.store, id, { records });
     const next = spotCheckNext(this.store, id);
