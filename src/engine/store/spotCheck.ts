@@ -93,8 +93,9 @@ export function spotCheckReviews(store: Store, runId: string): Review[] {
 }
 
 /**
- * Where the run's spot-check stands: `next` is the position, in the spot-check order, of the first record
- * nobody has decided during a spot-check (null when all are), so an interrupted review resumes there.
+ * Where the run's spot-check stands: the position, in the spot-check order, of the first record nobody
+ * has decided during a spot-check (any decision, unsure included), so an interrupted review resumes
+ * there; null when every record is decided.
  */
 export function spotCheckNext(store: Store, runId: string): number | null {
   requireV6(store);
