@@ -9,16 +9,39 @@ export type { EngineEvent };
 export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
 
 /**
- * Grid orders: the combined issue score (default, most suspicious first), confident learning (its
- * prune-by-noise-rate flags first, each group by self-confidence), the run's p(label), the margin
- * p(label) - max other, the gap.
+ * Grid orders: the combined issue score (default, most suspicious first), the issue ranking calibrated
+ * on the user's spot-check reviews, confident learning (its prune-by-noise-rate flags first, each group
+ * by self-confidence), the run's p(label), the margin p(label) - max other, the gap, and the spot-check:
+ * every sample of the run (filters off) in a seeded random order, whose decisions calibrate the ranking.
  */
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl';
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'spotcheck';
 /** Every sort key, in the order the panel's sort menu lists them. */
-export const SORT_KEYS: readonly SortKey[] = ['issue', 'cl', 'confidence', 'margin', 'gap'];
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gap', 'spotcheck'];
 export const isSortKey = (v: unknown): v is SortKey => (SORT_KEYS as readonly unknown[]).includes(v);
 /** How the sort menu (and the host's messages) name each order. */
-export const SORT_LABELS: Record<SortKey, string> = { issue: 'issue score', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap' };
+export const SORT_LABELS: Record<SortKey, string> = {
+  issue: 'issue score', calibrated: 'issue, calibrated on your spot-check', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap',
+  spotcheck: 'spot-check (random order)',
+};
+
+/** Spot-check reviews so far: relabelled or excluded = issue, confirmed = not. */
+export interface ReviewTally {
+  n: number;
+  issues: number;
+  confirmed: number;
+}
+
+/**
+ * The issue ranking's calibration on the run's spot-check reviews: the per-class estimated share of wrong
+ * labels once there are enough reviews, else how many are still needed (and why, in `message`).
+ */
+export type CalibrationState = (
+  | { calibrated: true; reviews: ReviewTally; classes: { name: string; n: number; reviewed: number; reviewedIssues: number; rate: number | null }[] }
+  | { calibrated: false; reviews: ReviewTally; needed: number; message: string }
+) & {
+  /** Position in the spot-check order of the first sample not decided yet (where a review resumes); null when all are. */
+  spotCheckNext: number | null;
+};
 
 /**
  * Which labels a confusion matrix (and a drill-down into one of its cells) scores the run's
@@ -72,6 +95,8 @@ export interface GridRow {
   relabeled: boolean;
   excluded: boolean;
   unsure: boolean;
+  /** Someone confirmed the label (key C). */
+  confirmed: boolean;
   /**
    * The annotators' vote counts where the dataset has them (FERPlus: Sample.votes, the 8 canonical
    * classes then unknown, not-a-face); absent otherwise. SampleDetail carries them as `votes` too.
@@ -93,13 +118,16 @@ export interface GridPage {
 
 /** One entry of a sample's audit log (the store's label_changes). */
 export interface LabelChange {
-  kind: 'label' | 'exclude' | 'unsure';
+  /** 'confirm': the label was checked and is right. */
+  kind: 'label' | 'exclude' | 'unsure' | 'confirm';
   /** Labels for 'label'; 0/1 for the marks. */
   from: number;
   to: number;
   at: string;
   author: string;
   state: 'applied' | 'undone' | 'dropped';
+  /** Decided during a spot-check (the random review order the calibrated ranking learns from). */
+  spotCheck: boolean;
 }
 
 /** The engine's per-sample record (label = the run's label), plus what the inspector adds. */
@@ -116,6 +144,10 @@ export interface SampleDetail extends SampleRecord {
   predictions: { run: string; label: number; pred: number; confidence: number }[];
   excluded: boolean;
   unsure: boolean;
+  /** Someone confirmed the label (key C). */
+  confirmed?: boolean;
+  /** P(label wrong) under the ranking calibrated on the spot-check reviews; null until calibrated. */
+  cal?: number | null;
   /**
    * When confident learning flagged the sample in this run (prune by noise rate): the class it likely
    * belongs to and that class's per-class threshold t_j (docs/label-issues.md); null when not flagged.
@@ -186,6 +218,8 @@ export type HostMessage =
   | { type: 'scatter'; runDir: string; points: ScatterPoint[]; source: string }
   | { type: 'comparison'; comparison: RunComparison }
   | { type: 'retrainState'; running: boolean; message: string }
+  /** After the ready message and every label change: the calibration on the run's spot-check reviews. */
+  | { type: 'calibration'; runDir: string; calibration: CalibrationState }
   | { type: 'error'; message: string };
 
 /** Webview -> host. */
@@ -197,9 +231,12 @@ export type WebviewMessage =
   | { type: 'requestConfusion'; runDir: string; basis: LabelBasis }
   | { type: 'requestSample'; runDir: string; id: string }
   | { type: 'requestScatter'; runDir: string }
-  | { type: 'setLabel'; runDir: string; id: string; label: number }
-  | { type: 'exclude'; runDir: string; id: string }
-  | { type: 'unsure'; runDir: string; id: string }
+  /** Decisions; spotCheck: made in the spot-check order (they calibrate the issue ranking); absent = false. */
+  | { type: 'setLabel'; runDir: string; id: string; label: number; spotCheck?: boolean }
+  | { type: 'exclude'; runDir: string; id: string; spotCheck?: boolean }
+  | { type: 'unsure'; runDir: string; id: string; spotCheck?: boolean }
+  /** The label is right (key C). */
+  | { type: 'confirm'; runDir: string; id: string; spotCheck?: boolean }
   | { type: 'undo'; runDir: string }
   | { type: 'redo'; runDir: string }
   | { type: 'retrain'; runDir: string; mode: RetrainMode }
@@ -213,7 +250,7 @@ export type WebviewMessageType = WebviewMessage['type'];
 
 const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
   'ready', 'requestPage', 'requestThumbs', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
-  'unsure', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining', 'cspViolation',
+  'unsure', 'confirm', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining', 'cspViolation',
 ]);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -221,6 +258,10 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isBasis = (v: unknown): v is LabelBasis => v === 'run' || v === 'effective';
 const isView = (v: unknown): v is ViewKind => v === 'dashboard' || v === 'diagnostics' || v === 'diagnosticsView';
+/** An optional boolean field: absent, or a boolean. */
+const isFlag = (v: unknown): v is boolean | undefined => v === undefined || typeof v === 'boolean';
+/** A decision's spot-check flag, kept only when set (absent = false). */
+const spot = (v: boolean | undefined): { spotCheck?: true } => (v ? { spotCheck: true } : {});
 /** Report text is page-controlled: keep log lines bounded. */
 const clip = (v: unknown): string => (isStr(v) ? v.slice(0, 300) : '');
 
@@ -273,12 +314,14 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
     case 'openFull':
       return isStr(m.runDir) ? { type: m.type, runDir: m.runDir } : undefined;
     case 'requestSample':
+      return isStr(m.runDir) && isStr(m.id) ? { type: m.type, runDir: m.runDir, id: m.id } : undefined;
     case 'exclude':
     case 'unsure':
-      return isStr(m.runDir) && isStr(m.id) ? { type: m.type, runDir: m.runDir, id: m.id } : undefined;
+    case 'confirm':
+      return isStr(m.runDir) && isStr(m.id) && isFlag(m.spotCheck) ? { type: m.type, runDir: m.runDir, id: m.id, ...spot(m.spotCheck) } : undefined;
     case 'setLabel':
-      return isStr(m.runDir) && isStr(m.id) && isInt(m.label) && m.label >= 0 && m.label < numClasses
-        ? { type: 'setLabel', runDir: m.runDir, id: m.id, label: m.label }
+      return isStr(m.runDir) && isStr(m.id) && isInt(m.label) && m.label >= 0 && m.label < numClasses && isFlag(m.spotCheck)
+        ? { type: 'setLabel', runDir: m.runDir, id: m.id, label: m.label, ...spot(m.spotCheck) }
         : undefined;
     case 'cancelTraining':
       return { type: 'cancelTraining' };
@@ -291,8 +334,13 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
   }
 }
 
-/** Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class; A accepts the model's suggestion (its predicted class). */
-export type KeyAction = { kind: 'label'; label: number } | { kind: 'accept' } | { kind: 'undo' } | { kind: 'redo' } | { kind: 'exclude' } | { kind: 'unsure' } | { kind: 'next' } | { kind: 'prev' };
+/**
+ * Keyboard relabel map shared by the webview and the tests: digits 1..8 pick a class; A accepts the model's
+ * suggestion (its predicted class); C confirms the given label.
+ */
+export type KeyAction =
+  | { kind: 'label'; label: number } | { kind: 'accept' } | { kind: 'confirm' } | { kind: 'undo' } | { kind: 'redo' } | { kind: 'exclude' } | { kind: 'unsure' }
+  | { kind: 'next' } | { kind: 'prev' };
 
 export function keyToAction(key: string, numClasses: number): KeyAction | undefined {
   if (/^[1-9]$/.test(key)) {
@@ -301,6 +349,7 @@ export function keyToAction(key: string, numClasses: number): KeyAction | undefi
   }
   switch (key) {
     case 'a': case 'A': return { kind: 'accept' };
+    case 'c': case 'C': return { kind: 'confirm' };
     case 'u': case 'U': return { kind: 'undo' };
     case 'r': case 'R': return { kind: 'redo' };
     case 'x': case 'X': return { kind: 'exclude' };

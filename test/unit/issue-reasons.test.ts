@@ -32,3 +32,14 @@ test('a confident-learning flag is named first, with the likely class against it
   // not flagged (null, or a record from before the cl columns): no confident-learning line
   assert.ok(!issueReasons({ probs, label: 5, pred: 3, gap: 0.1, align: 0.6, classAlign, clFlag: null }, classes).some((w) => w.startsWith('confident learning')));
 });
+
+test('in the calibrated order the class\'s estimated issue rate from the spot-check is named first, with the sample\'s calibrated score', () => {
+  const d = { probs: [0.05, 0.5, 0, 0.4, 0, 0.05, 0], label: 1, pred: 1, gap: 0.1, align: 0.6, classAlign, cal: 0.734 };
+  const rates = [0.05, 0.42, 0.1, 0.03, 0.2, 0.1, 0.15];
+  const why = issueReasons(d, classes, rates);
+  assert.equal(why[0], 'calibrated on your spot-check: an estimated 42% of fear labels are wrong; this one 73%');
+  assert.equal(why.length, 1 + issueReasons(d, classes).length);
+  // not calibrated (no score, or a class without an estimate): no such line
+  assert.ok(!issueReasons({ ...d, cal: null }, classes, rates).some((w) => w.startsWith('calibrated')));
+  assert.ok(!issueReasons(d, classes, [0.05, null]).some((w) => w.startsWith('calibrated')));
+});

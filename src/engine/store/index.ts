@@ -9,6 +9,7 @@ export { encodeProbs, decodeProbs } from './probsBlob.js';
 export {
   relabel,
   setMark,
+  confirmLabel,
   undo,
   redo,
   labelLog,
@@ -24,4 +25,9 @@ export {
   type LogOptions,
 } from './overlay.js';
 export * from './queries.js';
+export { SPOT_SCHEMA_VERSION, SPOT_CHECK_SEED } from './spotRanks.js';
+export {
+  spotCheckReviews, spotCheckNext, recalibrate, storedCalibration, runSampleRecords, runRecordsSignature,
+  type Calibrated, type NeedsReviews, type CalibrationResult, type ClassRate, type ReviewTally, type RecalibrateOptions,
+} from './spotCheck.js';
 export { exportLabels, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './export.js';

@@ -2,6 +2,7 @@
 // in its own transaction, so a crash mid-upgrade leaves the previous version intact.
 import type { Db } from './db.js';
 import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
+import { fillSpotRanks, SPOT_SCHEMA_VERSION } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
 
 export interface Migration {
@@ -182,6 +183,31 @@ export const MIGRATIONS: Migration[] = [
       `);
       // Existing runs get their ranking from their stored probabilities (confident learning needs whole runs).
       for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) fillConfidentLearning(db, rk);
+    },
+  },
+  {
+    version: SPOT_SCHEMA_VERSION,
+    description: 'spot-check reviews: the confirm mark, spot-check decisions, records.spot (random review order) and records.cal (the issue ranking calibrated on them)',
+    up(db) {
+      db.exec(`
+        -- 'confirm': the person checked the sample and its label is right (label_changes kind 'confirm', 0/1).
+        ALTER TABLE marks ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+        -- 1: the decision was made in the spot-check order (a random sample: spotCheck.ts fits on these only).
+        ALTER TABLE label_changes ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0;
+        -- The record's rank in the dataset's seeded random order (spotRanks.ts).
+        ALTER TABLE records ADD COLUMN spot INTEGER NOT NULL DEFAULT 0;
+        -- P(label wrong) under the model calibrated on the spot-check reviews; NULL until the run is calibrated.
+        ALTER TABLE records ADD COLUMN cal REAL;
+        CREATE INDEX rec_spot ON records(run, spot, sample);
+        CREATE INDEX rec_wrong_cal ON records(run, cal, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_cal  ON records(run, label, pred, cal, eff);
+        -- The last calibration of a run (JSON: its reviews' fingerprint, the model and the per-class rates).
+        CREATE TABLE run_calibrations (
+          run     INTEGER PRIMARY KEY REFERENCES runs(rk) ON DELETE CASCADE,
+          summary TEXT NOT NULL
+        );
+      `);
+      for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) fillSpotRanks(db, rk);
     },
   },
 ];

@@ -5,9 +5,12 @@ import { resolve } from 'node:path';
 import type { Dataset } from '../data/types.js';
 import { currentAuthor, nowIso, StoreError, type Store } from './db.js';
 import { findDataset, getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
+import { schemaVersion } from './migrations.js';
+import { SPOT_SCHEMA_VERSION } from './spotRanks.js';
 
-export type ChangeKind = 'label' | 'exclude' | 'unsure';
-export type MarkKind = 'exclude' | 'unsure';
+/** 'confirm': a person checked the sample and says its label is right (schema v6). */
+export type ChangeKind = 'label' | 'exclude' | 'unsure' | 'confirm';
+export type MarkKind = 'exclude' | 'unsure' | 'confirm';
 export type ChangeState = 'applied' | 'undone' | 'dropped';
 
 export interface ChangeOptions {
@@ -16,6 +19,11 @@ export interface ChangeOptions {
   runId?: string;
   /** Defaults to `git config user.name`, else the OS user. */
   author?: string;
+  /**
+   * Made while reviewing in the spot-check order (a random sample of the run): only such decisions
+   * calibrate the issue ranking (spotCheck.ts). Needs schema v6.
+   */
+  spotCheck?: boolean;
 }
 
 export interface LabelChange {
@@ -31,6 +39,8 @@ export interface LabelChange {
   note: string | null;
   run: string | null;
   state: ChangeState;
+  /** Made during a spot-check (ChangeOptions.spotCheck). */
+  spotCheck: boolean;
 }
 
 export interface EffectiveLabel {
@@ -54,10 +64,16 @@ interface RawChange {
   note: string | null;
   run: string | null;
   undone: number;
+  spot_check: number;
 }
 
-const SELECT_CHANGE = `SELECT c.id, c.dataset, s.sid, c.kind, c.old_label, c.new_label, c.time, c.author, c.note, c.run, c.undone
-  FROM label_changes c JOIN samples s ON s.sk = c.sample`;
+/** Stores held at an older schema (the migration tests write through this API) have no v6 columns. */
+const hasV6 = (store: Store): boolean => schemaVersion(store.db) >= SPOT_SCHEMA_VERSION;
+
+const selectChange = (store: Store): string => `SELECT c.id, c.dataset, s.sid, c.kind, c.old_label, c.new_label, c.time, c.author, c.note, c.run, c.undone,
+  ${hasV6(store) ? 'c.spot_check' : '0 AS spot_check'} FROM label_changes c JOIN samples s ON s.sk = c.sample`;
+
+const MARK_COLUMN: Record<MarkKind, string> = { exclude: 'excluded', unsure: 'unsure', confirm: 'confirmed' };
 
 function toChange(r: RawChange): LabelChange {
   return {
@@ -72,11 +88,12 @@ function toChange(r: RawChange): LabelChange {
     note: r.note,
     run: r.run,
     state: STATES[r.undone],
+    spotCheck: r.spot_check !== 0,
   };
 }
 
 function getChange(store: Store, id: number): LabelChange {
-  return toChange(store.db.prepare(`${SELECT_CHANGE} WHERE c.id = ?`).get(id) as RawChange);
+  return toChange(store.db.prepare(`${selectChange(store)} WHERE c.id = ?`).get(id) as RawChange);
 }
 
 /** Writes one value (label or mark) for a sample, keeping the denormalised copies in sync. */
@@ -86,14 +103,14 @@ function writeValue(store: Store, sk: number, kind: ChangeKind, value: number): 
     db.prepare('UPDATE samples SET label = ? WHERE sk = ?').run(value, sk);
     db.prepare('UPDATE records SET eff = ? WHERE sample = ?').run(value, sk);
   } else {
-    const col = kind === 'exclude' ? 'excluded' : 'unsure';
+    const col = MARK_COLUMN[kind];
     db.prepare(`INSERT INTO marks (sample, ${col}) VALUES (?, ?) ON CONFLICT (sample) DO UPDATE SET ${col} = excluded.${col}`).run(sk, value);
   }
 }
 
 function readValue(store: Store, sk: number, kind: ChangeKind): number {
   if (kind === 'label') return (store.db.prepare('SELECT label FROM samples WHERE sk = ?').get(sk) as { label: number }).label;
-  const col = kind === 'exclude' ? 'excluded' : 'unsure';
+  const col = MARK_COLUMN[kind];
   const r = store.db.prepare(`SELECT ${col} AS v FROM marks WHERE sample = ?`).get(sk) as { v: number } | undefined;
   return r?.v ?? 0;
 }
@@ -102,20 +119,25 @@ function event(store: Store, change: number, action: 'do' | 'undo' | 'redo', aut
   store.db.prepare('INSERT INTO change_events (change, action, time, author) VALUES (?, ?, ?, ?)').run(change, action, nowIso(), author);
 }
 
-function record(store: Store, key: SampleKey, kind: ChangeKind, value: number, opts: ChangeOptions, describe: () => string): LabelChange {
+/** describe: the error when the value is already set; null: record the decision anyway (a confirm repeated). */
+function record(store: Store, key: SampleKey, kind: ChangeKind, value: number, opts: ChangeOptions, describe: (() => string) | null): LabelChange {
   const { db } = store;
   const author = opts.author ?? currentAuthor();
+  const v6 = hasV6(store);
+  if ((kind === 'confirm' || opts.spotCheck) && !v6) throw new StoreError(`this store is at schema ${schemaVersion(db)}: confirm marks and spot-check decisions need schema ${SPOT_SCHEMA_VERSION}`);
   let id = 0;
   db.transaction(() => {
     const sk = sampleKeyOf(store, key);
     const old = readValue(store, sk, kind);
-    if (old === value) throw new StoreError(describe());
+    if (old === value && describe) throw new StoreError(describe());
     // A new change clears the redo stack (undone changes stay in the log as 'dropped').
     db.prepare('UPDATE label_changes SET undone = 2 WHERE dataset = ? AND undone = 1').run(key.dataset);
+    const args = [key.dataset, sk, kind, old, value, nowIso(), author, opts.note ?? null, opts.runId ?? null] as const;
     id = Number(
-      db
-        .prepare('INSERT INTO label_changes (dataset, sample, kind, old_label, new_label, time, author, note, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(key.dataset, sk, kind, old, value, nowIso(), author, opts.note ?? null, opts.runId ?? null).lastInsertRowid,
+      (v6
+        ? db.prepare('INSERT INTO label_changes (dataset, sample, kind, old_label, new_label, time, author, note, run, spot_check) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(...args, opts.spotCheck ? 1 : 0)
+        : db.prepare('INSERT INTO label_changes (dataset, sample, kind, old_label, new_label, time, author, note, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(...args)
+      ).lastInsertRowid,
     );
     writeValue(store, sk, kind, value);
     event(store, id, 'do', author);
@@ -132,9 +154,18 @@ export function relabel(store: Store, key: SampleKey, newLabel: number, opts: Ch
   return record(store, key, 'label', newLabel, opts, () => `sample '${key.id}' is already labelled ${d.classes[newLabel]}`);
 }
 
-/** Sets or clears a mark: 'exclude' (left out of training and exports) or 'unsure'. */
+/** Sets or clears a mark: 'exclude' (left out of training and exports), 'unsure' or 'confirm' (see confirmLabel). */
 export function setMark(store: Store, key: SampleKey, mark: MarkKind, on: boolean, opts: ChangeOptions = {}): LabelChange {
   return record(store, key, mark, on ? 1 : 0, opts, () => `sample '${key.id}' is already ${on ? '' : 'not '}marked ${mark}`);
+}
+
+/**
+ * Records that a person checked the sample and its current label is right (the 'confirm' mark). Unlike
+ * the other marks, confirming an already confirmed sample is recorded again: it is a new decision (say,
+ * in a spot-check after an earlier look), and undoing it leaves the earlier confirmation in place.
+ */
+export function confirmLabel(store: Store, key: SampleKey, opts: ChangeOptions = {}): LabelChange {
+  return record(store, key, 'confirm', 1, opts, null);
 }
 
 /** Reverts the dataset's latest applied change; null when there is nothing to undo. */
@@ -188,7 +219,7 @@ export function labelLog(store: Store, opts: LogOptions = {}): LabelChange[] {
     args.push(opts.sample);
   }
   if (opts.all === false) where.push('c.undone = 0');
-  const sql = `${SELECT_CHANGE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id DESC${opts.limit ? ' LIMIT ?' : ''}`;
+  const sql = `${selectChange(store)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id DESC${opts.limit ? ' LIMIT ?' : ''}`;
   if (opts.limit) args.push(opts.limit);
   return (store.db.prepare(sql).all(...args) as RawChange[]).map(toChange);
 }

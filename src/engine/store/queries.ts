@@ -9,13 +9,20 @@ import { getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
 import { labelLog, type LabelChange } from './overlay.js';
 import { decodeProbs } from './probsBlob.js';
 import { getRun, runKey } from './runs.js';
+import { MIN_REVIEWS } from '../issues/calibrate.js';
 import { readRunVector } from './vectors.js';
 
-/** Grid orders; 'cl' = confident learning (prune by noise rate: flagged first, each group by self-confidence). */
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl';
-export const SORT_KEYS: readonly SortKey[] = ['issue', 'cl', 'confidence', 'margin', 'gap'];
-/** Sorted most suspicious first by default: descending scores (issue, cl), ascending evidence (the rest). */
-const DESCENDING: ReadonlySet<SortKey> = new Set(['issue', 'cl']);
+/**
+ * Grid orders; 'cl' = confident learning (prune by noise rate: flagged first, each group by self-confidence);
+ * 'calibrated' = the issue ranking calibrated on the spot-check reviews (spotCheck.ts; none until then);
+ * 'spotcheck' = the seeded random review order, which lists every record of a run (spotCheckPage), never a filtered set.
+ */
+export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'spotcheck';
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gap', 'spotcheck'];
+/** Sorted most suspicious first by default: descending scores (issue, cl, calibrated), ascending evidence (the rest). */
+const DESCENDING: ReadonlySet<SortKey> = new Set(['issue', 'cl', 'calibrated']);
+/** The records column of each order (and the suffix of its rec_wrong_ / rec_cell_ indexes). */
+const COLUMN: Record<SortKey, string> = { confidence: 'confidence', gap: 'gap', issue: 'issue', margin: 'margin', cl: 'cl', calibrated: 'cal', spotcheck: 'spot' };
 export type LabelBasis = 'run' | 'effective';
 
 /** Keyset cursor: pass the previous page's `next` to get the following page. */
@@ -27,7 +34,7 @@ export interface PageCursor {
 export interface PageOptions {
   /** Default 'confidence'. */
   sort?: SortKey;
-  /** Default: most suspicious first (confidence/gap/margin ascending, issue/cl descending). */
+  /** Default: most suspicious first (confidence/gap/margin/spotcheck ascending, issue/cl/calibrated descending). */
   order?: 'asc' | 'desc';
   /** Default 200. */
   limit?: number;
@@ -59,6 +66,8 @@ export interface RecordRow {
   relabeled: boolean;
   excluded: boolean;
   unsure: boolean;
+  /** Someone confirmed the label (the 'confirm' mark). */
+  confirmed: boolean;
   confidence: number;
   margin: number;
   issue: number;
@@ -66,6 +75,10 @@ export interface RecordRow {
   cl: number;
   /** Flagged by confident learning: the class the sample likely belongs to and that class's threshold t_j; null when not flagged. */
   clFlag: { cls: number; threshold: number } | null;
+  /** P(label wrong) calibrated on the spot-check reviews; null until the run is calibrated. */
+  cal: number | null;
+  /** Rank in the dataset's spot-check order. */
+  spot: number;
   gap: number;
   simText: number;
   simNeutral: number;
@@ -82,17 +95,29 @@ export interface Page {
 }
 
 interface Plan {
-  col: SortKey;
+  /** records column */
+  col: string;
   dir: 'ASC' | 'DESC';
 }
 
 function plan(opts: PageOptions): Plan {
   const sort = opts.sort ?? 'confidence';
-  const col = sort;
   let asc = !DESCENDING.has(sort);
   if (opts.order) asc = opts.order === 'asc';
-  if (!SORT_KEYS.includes(col)) throw new StoreError(`unknown sort key '${sort}'`);
-  return { col, dir: asc ? 'ASC' : 'DESC' };
+  if (!SORT_KEYS.includes(sort)) throw new StoreError(`unknown sort key '${sort}'`);
+  return { col: COLUMN[sort], dir: asc ? 'ASC' : 'DESC' };
+}
+
+/**
+ * Mistake and cell pages: the spot-check order is refused (it lists every record: spotCheckPage), the
+ * calibrated one needs the run calibrated (its scores are NULL before).
+ */
+function filteredPlan(store: Store, rk: number, runId: string, opts: PageOptions): Plan {
+  if (opts.sort === 'spotcheck') throw new StoreError('the spot-check order lists every record of a run, never a filtered set: use spotCheckPage');
+  if (opts.sort === 'calibrated' && !store.db.prepare('SELECT 1 FROM run_calibrations WHERE run = ?').get(rk)) {
+    throw new StoreError(`run '${runId}' is not calibrated yet: review at least ${MIN_REVIEWS} samples in the spot-check order (relabel, exclude or confirm each)`);
+  }
+  return plan(opts);
 }
 
 function pageArgs(opts: PageOptions): { limit: number; offset: number } {
@@ -143,7 +168,7 @@ export function countMistakes(store: Store, runId: string, filter: MistakeFilter
 /** Misclassified samples (pred != run label) of a run, filtered and sorted, one page. */
 export function mistakesPage(store: Store, runId: string, filter: MistakeFilter = {}, opts: PageOptions = {}): Page {
   const rk = runKey(store, runId);
-  const p = plan(opts);
+  const p = filteredPlan(store, rk, runId, opts);
   const { limit, offset } = pageArgs(opts);
   const { where, args } = mistakeWhere(rk, filter);
   keyset(p, opts.after, where, args);
@@ -172,7 +197,7 @@ export function mistakesPage(store: Store, runId: string, filter: MistakeFilter 
  */
 export function cellPage(store: Store, runId: string, trueClass: number, predClass: number, opts: PageOptions & { basis?: LabelBasis } = {}): Page {
   const rk = runKey(store, runId);
-  const p = plan(opts);
+  const p = filteredPlan(store, rk, runId, opts);
   const { limit, offset } = pageArgs(opts);
   const index = `rec_cell_${p.col === 'confidence' ? 'conf' : p.col}`;
   const effective = opts.basis === 'effective';
@@ -201,12 +226,15 @@ export function cellPage(store: Store, runId: string, trueClass: number, predCla
   return finishPage(store, rk, merged, limit);
 }
 
-type RawRecordRow = [number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer, number, number | null, number | null];
-const RAW_RECORD_LENGTH = 21;
+type RawRecordRow = [
+  number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer,
+  number, number | null, number | null, number, number | null, number,
+];
+const RAW_RECORD_LENGTH = 24;
 
 const RECORD_COLUMNS = `r.sample, s.sid, s.path, r.split, r.label, r.pred, s.label, s.orig_label,
   coalesce(m.excluded, 0), coalesce(m.unsure, 0), r.confidence, r.margin, r.issue, r.gap, r.sim_text, r.sim_neutral, r.align, r.probs,
-  r.cl, r.cl_class, r.cl_threshold`;
+  r.cl, r.cl_class, r.cl_threshold, coalesce(m.confirmed, 0), r.cal, r.spot`;
 
 function toRecordRow(x: RawRecordRow): RecordRow {
   return {
@@ -231,6 +259,9 @@ function toRecordRow(x: RawRecordRow): RecordRow {
     probs: decodeProbs(x[17]),
     cl: x[18],
     clFlag: x[19] !== null && x[20] !== null ? { cls: x[19], threshold: x[20] } : null,
+    confirmed: x[21] !== 0,
+    cal: x[22],
+    spot: x[23],
   };
 }
 
@@ -355,7 +386,7 @@ export function classCounts(store: Store, dataset: number, opts: { split?: strin
 }
 
 export interface SampleHistory {
-  sample: { key: number; id: string; path: string; split: string; origLabel: number; label: number; excluded: boolean; unsure: boolean; votes?: number[] };
+  sample: { key: number; id: string; path: string; split: string; origLabel: number; label: number; excluded: boolean; unsure: boolean; confirmed: boolean; votes?: number[] };
   /** Label and mark changes, oldest first. */
   changes: LabelChange[];
   /** The sample's evaluation record in every run that has one, oldest run first. */
@@ -365,8 +396,8 @@ export interface SampleHistory {
 export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
   const sk = sampleKeyOf(store, key);
   const s = store.db
-    .prepare('SELECT s.sid, s.path, s.split, s.orig_label, s.label, coalesce(m.excluded, 0) AS ex, coalesce(m.unsure, 0) AS un, s.votes FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.sk = ?')
-    .get(sk) as { sid: string; path: string; split: string; orig_label: number; label: number; ex: number; un: number; votes: string | null };
+    .prepare('SELECT s.sid, s.path, s.split, s.orig_label, s.label, coalesce(m.excluded, 0) AS ex, coalesce(m.unsure, 0) AS un, coalesce(m.confirmed, 0) AS co, s.votes FROM samples s LEFT JOIN marks m ON m.sample = s.sk WHERE s.sk = ?')
+    .get(sk) as { sid: string; path: string; split: string; orig_label: number; label: number; ex: number; un: number; co: number; votes: string | null };
   const changes = labelLog(store, { dataset: key.dataset, sample: key.id }).reverse();
   const recs = store.db
     .prepare(
@@ -380,10 +411,28 @@ export function sampleHistory(store: Store, key: SampleKey): SampleHistory {
     return { ...rest, run: x[RAW_RECORD_LENGTH] as string, created: x[RAW_RECORD_LENGTH + 1] as string };
   });
   return {
-    sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0, ...(s.votes ? { votes: JSON.parse(s.votes) as number[] } : {}) },
+    sample: { key: sk, id: s.sid, path: s.path, split: s.split, origLabel: s.orig_label, label: s.label, excluded: s.ex !== 0, unsure: s.un !== 0, confirmed: s.co !== 0, ...(s.votes ? { votes: JSON.parse(s.votes) as number[] } : {}) },
     changes,
     records,
   };
+}
+
+/**
+ * Every record of a run in the dataset's spot-check order (a seeded random order: spotRanks.ts), one page.
+ * No filter: a spot-check is a random sample of the whole run, which a filter would bias.
+ */
+export function spotCheckPage(store: Store, runId: string, opts: Omit<PageOptions, 'sort' | 'order'> = {}): Page {
+  const rk = runKey(store, runId);
+  const p: Plan = { col: 'spot', dir: 'ASC' };
+  const { limit, offset } = pageArgs(opts);
+  const where = ['r.run = ?'];
+  const args: unknown[] = [rk];
+  keyset(p, opts.after, where, args);
+  const keys = store.db
+    .prepare(`SELECT r.sample, r.spot AS v FROM records r INDEXED BY rec_spot WHERE ${where.join(' AND ')} ORDER BY r.spot, r.sample LIMIT ? OFFSET ?`)
+    .raw()
+    .all(...args, limit, offset) as [number, number][];
+  return finishPage(store, rk, keys, limit);
 }
 
 /** One line per record of a run: enough for per-class statistics and the embedding scatter. */

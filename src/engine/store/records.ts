@@ -10,6 +10,7 @@ import { encodeProbs } from './probsBlob.js';
 import { refreshCounts } from './datasets.js';
 import { schemaVersion } from './migrations.js';
 import { runKey } from './runs.js';
+import { fillSpotRanks, SPOT_SCHEMA_VERSION, spotRanks } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
 
 export interface ImportResult {
@@ -72,19 +73,14 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
     keys.set(r[0], { sk: r[1], label: r[2] });
   }
   const addSample = db.prepare('INSERT INTO samples (dataset, sid, path, split, orig_label, label) VALUES (?, ?, ?, ?, ?, ?) RETURNING sk');
-  const insert = db.prepare(
-    `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
   // v5: every row goes in with its unflagged confident-learning score; fillConfidentLearning then
-  // updates the flagged ones (the cl columns do not exist in a store held at an older schema).
-  const hasCl = schemaVersion(db) >= CL_SCHEMA_VERSION;
-  const insertCl = hasCl
-    ? db.prepare(
-      `INSERT INTO records (run, sample, split, label, pred, probs, sim_text, sim_neutral, gap, align, confidence, margin, issue, eff, cl)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    : undefined;
+  // updates the flagged ones. v6: with its rank in the dataset's spot-check order. (Neither column
+  // exists in a store held at an older schema.)
+  const version = schemaVersion(db);
+  const hasCl = version >= CL_SCHEMA_VERSION;
+  const hasSpot = version >= SPOT_SCHEMA_VERSION;
+  const columns = ['run', 'sample', 'split', 'label', 'pred', 'probs', 'sim_text', 'sim_neutral', 'gap', 'align', 'confidence', 'margin', 'issue', 'eff', ...(hasCl ? ['cl'] : []), ...(hasSpot ? ['spot'] : [])];
+  const insert = db.prepare(`INSERT INTO records (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
   // The issue column holds the combined label-issue score (docs/label-issues.md): self-confidence,
   // margin, the neutral gap and the text alignment, standardised by the calibration statistics.
   const { classes } = db.prepare('SELECT classes FROM datasets WHERE id = ?').get(dataset) as { classes: string };
@@ -93,6 +89,8 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
   let newSamples = 0;
   withBigCache(store, () => db.transaction(() => {
     db.prepare('DELETE FROM records WHERE run = ?').run(rk);
+    // Ranks over the dataset's samples known now; samples this import adds are ranked after the loop.
+    const ranks = hasSpot ? spotRanks(db, dataset) : undefined;
     let numClasses = -1;
     const seen = new Set<number>();
     for (const { rec, where } of items) {
@@ -110,13 +108,17 @@ function importLocated(store: Store, runId: string, items: Iterable<Located>): I
       seen.add(s.sk);
       const sc = scoreRecord(r.probs, r.label);
       const values = [rk, s.sk, r.split, r.label, r.pred, encodeProbs(r.probs), r.simText, r.simNeutral, r.gap, r.align, sc.confidence, sc.margin, issueScore(r, issueCtx), s.label] as const;
-      if (insertCl) insertCl.run(...values, confidentLearningScore(false, sc.confidence));
-      else insert.run(...values);
+      insert.run(...values, ...(hasCl ? [confidentLearningScore(false, sc.confidence)] : []), ...(ranks ? [ranks.get(s.sk) ?? 0] : []));
       count++;
     }
     // Confident learning ranks within the whole run: filled once every record is in. A store held at
     // an older schema (the migration tests write through this API) has no cl columns: v5 fills them.
     if (count > 0 && hasCl) fillConfidentLearning(db, rk, { unflaggedWritten: true });
+    // New samples change the dataset's order: rank the whole run again (the first import of a dataset
+    // registered from its records; `kefer train --store` registers the dataset first).
+    if (hasSpot && newSamples > 0) fillSpotRanks(db, rk);
+    // The calibrated scores were the old records': the run is calibrated again on its new ones (spotCheck.ts).
+    if (hasSpot) db.prepare('DELETE FROM run_calibrations WHERE run = ?').run(rk);
     buildRunVector(db, rk);
     if (newSamples > 0) refreshCounts(store, dataset);
   }).immediate());

@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cellPage, compareRuns, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore, redo, relabel,
-  runRecordBriefs, sampleHistory, setMark, undo, type ExportFormat, type ExportResult, type LabelChange as StoreChange,
-  type RecordRow, type Store,
+  cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore,
+  recalibrate, redo, relabel, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, type ExportFormat, type ExportResult,
+  type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
-import type { GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
+import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
 import { insideRoot } from './paths.js';
 import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
 
@@ -71,13 +71,18 @@ export function alignStats(values: readonly number[]): AlignStats | null {
 }
 
 export function toProtocolChange(c: StoreChange): LabelChange {
-  return { kind: c.kind, from: c.oldValue, to: c.newValue, at: c.time, author: c.author, state: c.state };
+  return { kind: c.kind, from: c.oldValue, to: c.newValue, at: c.time, author: c.author, state: c.state, spotCheck: c.spotCheck };
 }
 
 export class CurationService {
   private opened: Store | undefined;
   /** Per run: alignment stats by run label. Run records never change once imported, so never stale. */
   private alignCache = new Map<string, (AlignStats | null)[]>();
+  /**
+   * Per run: its records as the calibration reads them, decoded once and read again when their signature
+   * changes (a re-import, here or by the CLI in another process).
+   */
+  private recordsCache = new Map<string, { signature: string; records: ReturnType<typeof runSampleRecords> }>();
   /** Dataset root + sample id -> image path, from the pages served: the grid asks thumbnails by id. */
   private paths = new Map<string, string>();
   private readonly thumbs: ThumbnailCache | undefined;
@@ -121,6 +126,12 @@ export class CurationService {
     const id = this.runId(runDir);
     const { root } = this.datasetOf(runDir);
     const opts = { sort, offset, limit: Math.max(1, limit) };
+    if (sort === 'spotcheck') {
+      // Every record of the run, filters ignored: a spot-check is a random sample of the whole run.
+      const total = getRun(this.store, id).records;
+      const rows = offset < total ? spotCheckPage(this.store, id, { offset, limit: opts.limit }).rows : [];
+      return { total, rows: rows.map((r) => this.toRow(r, root)) };
+    }
     if (filter.cell !== null && filter.trueClass !== null && filter.predClass !== null) {
       const m = confusion(this.store, id, filter.cell).matrix;
       const total = m[filter.trueClass]?.[filter.predClass] ?? 0;
@@ -143,7 +154,7 @@ export class CurationService {
     return {
       id: r.id, path: r.path, root, thumb: this.cachedThumb(root, r.path), label: r.label, currentLabel: r.effLabel, pred: r.pred,
       confidence: r.confidence, gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
-      ...(r.votes ? { votes: r.votes } : {}),
+      confirmed: r.confirmed, ...(r.votes ? { votes: r.votes } : {}),
     };
   }
 
@@ -209,24 +220,49 @@ export class CurationService {
       classAlign: this.classAlign(runDir, h.sample.label),
       history: h.changes.map(toProtocolChange),
       predictions: h.records.map((r) => ({ run: r.run, label: r.label, pred: r.pred, confidence: r.confidence })),
-      excluded: h.sample.excluded, unsure: h.sample.unsure, clFlag: rec.clFlag,
+      excluded: h.sample.excluded, unsure: h.sample.unsure, confirmed: h.sample.confirmed, clFlag: rec.clFlag, cal: rec.cal,
       // the annotators' votes (FERPlus), shown beside the label; absent for datasets without them
       ...(h.sample.votes ? { votes: h.sample.votes } : {}),
     };
   }
 
-  /** Relabel, or toggle the exclude / unsure mark; the author is the store's default (git user). */
-  change(runDir: string, sampleId: string, action: 'relabel' | 'exclude' | 'unsure', label: number | null): string[] {
+  /**
+   * Relabel, confirm the label, or toggle the exclude / unsure mark; the author is the store's default
+   * (git user). spotCheck: decided in the spot-check order (such decisions calibrate the issue ranking).
+   */
+  change(runDir: string, sampleId: string, action: 'relabel' | 'exclude' | 'unsure' | 'confirm', label: number | null, spotCheck = false): string[] {
     const runId = this.runId(runDir);
     const key = { dataset: this.datasetOf(runDir).id, id: sampleId };
+    const opts = { runId, spotCheck };
     if (action === 'relabel') {
       if (label === null) throw new Error('relabel needs a class');
-      relabel(this.store, key, label, { runId });
+      relabel(this.store, key, label, opts);
+    } else if (action === 'confirm') {
+      confirmLabel(this.store, key, opts);
     } else {
       const s = sampleHistory(this.store, key).sample;
-      setMark(this.store, key, action, !(action === 'exclude' ? s.excluded : s.unsure), { runId });
+      setMark(this.store, key, action, !(action === 'exclude' ? s.excluded : s.unsure), opts);
     }
     return [sampleId];
+  }
+
+  /**
+   * The run's calibration on its spot-check reviews, refitted when they changed since the last one
+   * (a few hundred ms at 30k records: the records are decoded once per run and kept).
+   */
+  calibration(runDir: string): CalibrationState {
+    const id = this.runId(runDir);
+    const records = () => {
+      const signature = runRecordsSignature(this.store, id);
+      let r = this.recordsCache.get(id);
+      if (r?.signature !== signature) this.recordsCache.set(id, (r = { signature, records: runSampleRecords(this.store, id) }));
+      return r.records;
+    };
+    const c = recalibrate(this.store, id, { records });
+    const next = spotCheckNext(this.store, id);
+    return c.calibrated
+      ? { calibrated: true, reviews: c.reviews, classes: c.classes, spotCheckNext: next }
+      : { calibrated: false, reviews: c.reviews, needed: c.needed, message: c.message, spotCheckNext: next };
   }
 
   undo(runDir: string): string[] {
@@ -287,6 +323,7 @@ export class CurationService {
     const file = path.join(runDir, 'records.jsonl');
     if (!this.info(runDir).inStore || !fs.existsSync(file)) return 0;
     this.alignCache.delete(this.runId(runDir));
+    this.recordsCache.delete(this.runId(runDir));
     return importRecordsJsonl(this.store, this.runId(runDir), file).records;
   }
 

@@ -60,6 +60,9 @@ export class DiagnosticsHandler {
   /** Requests refused: malformed, naming a run the host does not list, or asking for a file outside. */
   refused = 0;
   private readonly thumbs: ThumbRequests;
+  /** A calibration request is with the curation worker; and the one to send when it is back. */
+  private calibrating = false;
+  private calibrateAgain: { runDir: string; to: (m: HostMessage) => void } | undefined;
   /** Unreadable images reported to the output channel, at most a few per panel. */
   private thumbErrors = 0;
 
@@ -137,6 +140,7 @@ export class DiagnosticsHandler {
           const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
           const sort = this.deps.initialSort?.();
           this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs, ...(sort ? { sort } : {}) });
+          if (run && dir) await this.sendCalibration(dir, (m) => this.deps.post(m));
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);
@@ -174,16 +178,21 @@ export class DiagnosticsHandler {
           break;
         }
         case 'setLabel':
-          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, 'relabel', m.label) });
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, 'relabel', m.label, m.spotCheck === true) });
           this.deps.onRelabel?.();
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'exclude':
         case 'unsure':
-          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, m.type, null) });
+        case 'confirm':
+          this.deps.broadcast({ type: 'labelChanged', ids: await c('change', m.runDir, m.id, m.type, null, m.spotCheck === true) });
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'undo':
         case 'redo':
+          // an undone (or redone) spot-check decision changes the reviews the ranking is calibrated on
           this.deps.broadcast({ type: 'labelChanged', ids: await c(m.type, m.runDir) });
+          await this.sendCalibration(m.runDir, this.deps.broadcast);
           break;
         case 'retrain': {
           this.deps.post({ type: 'retrainState', running: true, message: m.mode === 'head' ? 'Quick retrain (head) with corrected labels…' : 'Full retrain with corrected labels…' });
@@ -209,6 +218,36 @@ export class DiagnosticsHandler {
       // the curation service refuses a stored path that leads out of the dataset (paths.ts)
       if (message.startsWith('refused:')) this.refuse(message);
       this.deps.post({ type: 'error', message });
+    }
+  }
+
+  /**
+   * The run's calibration on its spot-check reviews, refitted when they changed (after the label change
+   * was acknowledged: the grid moves on while the curation worker refits). Decisions faster than a refit
+   * (about 0.3 s at 30k records) do not queue one refit each: while one is in flight, the next waits and
+   * covers all the decisions made meanwhile. A failed refit is logged and reported, never undoes the decision.
+   */
+  private async sendCalibration(runDir: string, to: (m: HostMessage) => void): Promise<void> {
+    if (this.calibrating) {
+      this.calibrateAgain = { runDir, to };
+      return;
+    }
+    this.calibrating = true;
+    try {
+      for (let next: { runDir: string; to: (m: HostMessage) => void } | undefined = { runDir, to }; next; ) {
+        const { runDir: dir, to: send } = next;
+        this.calibrateAgain = undefined;
+        try {
+          send({ type: 'calibration', runDir: dir, calibration: await this.deps.call('calibration', dir) });
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          this.deps.log(`spot-check calibration of ${dir}: ${message}`);
+          this.deps.post({ type: 'error', message: `spot-check calibration failed: ${message}` });
+        }
+        next = this.calibrateAgain;
+      }
+    } finally {
+      this.calibrating = false;
     }
   }
 

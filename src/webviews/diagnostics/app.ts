@@ -1,12 +1,13 @@
 // Diagnostics: misclassified / suspicious samples of a run, with filters, sorting, a confusion matrix
 // that drives the grid, a sample inspector (with why a sample ranks high, and the annotators' votes
 // beside the label where the dataset has them: FERPlus), an embedding scatter, keyboard
-// relabeling (digits, A accept the suggestion, U, X, ?)
+// relabeling (digits, A accept the suggestion, C confirm the label, U, X, ?), a spot-check (every sample in a
+// seeded random order; its decisions calibrate the issue ranking, whose state the panel shows)
 // and the retrain -> comparison loop. All data comes from the host in pages.
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, type CalibrationState, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
@@ -67,6 +68,7 @@ export class DiagnosticsApp extends LitElement {
     ol.hist { margin: 0; padding-left: 18px; font-size: 11px; }
     ol.hist li.undone, ol.hist li.dropped { opacity: 0.6; text-decoration: line-through; }
     .keys { font-size: 11px; opacity: 0.75; }
+    .calibration { font-size: 0.9em; margin-bottom: 6px; }
   `;
 
   @state() private view: ViewKind = 'diagnostics';
@@ -88,6 +90,8 @@ export class DiagnosticsApp extends LitElement {
   @state() private error = '';
   @state() private comparison: RunComparison | undefined;
   @state() private retraining = false;
+  /** The issue ranking's calibration on this run's spot-check reviews (the host sends it after init and each change). */
+  @state() private calibration: CalibrationState | undefined;
   @query('kefer-grid') private grid!: ThumbGrid;
   private pages = new Map<number, GridCellRow[]>();
   private requested = new Set<number>();
@@ -118,6 +122,7 @@ export class DiagnosticsApp extends LitElement {
       case 'init':
         this.classes = m.classes;
         this.run = m.run;
+        this.calibration = undefined;
         // the host's kefer.suspiciousLabels.ranker: the order a freshly opened grid starts in
         if (m.sort) this.sort = m.sort;
         this.retraining = false;
@@ -141,7 +146,15 @@ export class DiagnosticsApp extends LitElement {
             this.pendingSelectId = undefined;
             this.select(i);
           }
-        } else if (!this.detail && m.page.rows.length && q.offset === 0) this.select(Math.min(this.selected, this.total - 1));
+        } else if (!this.detail && m.page.rows.length) {
+          const want = Math.min(this.selected, this.total - 1);
+          if (want >= q.offset && want < q.offset + m.page.rows.length) this.select(want);
+          // a spot-check resuming past the first page: scroll there, the grid asks for that page
+          else if (q.offset === 0) void this.updateComplete.then(async () => {
+            await this.grid?.updateComplete;
+            this.grid?.scrollToItem(want);
+          });
+        }
         break;
       }
       case 'thumbs': {
@@ -189,6 +202,17 @@ export class DiagnosticsApp extends LitElement {
         this.retraining = m.running;
         this.status = m.message;
         break;
+      case 'calibration': {
+        if (m.runDir !== this.runDir) break;
+        const before = this.calibration;
+        this.calibration = m.calibration;
+        // the calibrated order moved with the refit (or became available): list it again
+        if (this.sort === 'calibrated' && m.calibration.calibrated && JSON.stringify(before) !== JSON.stringify(m.calibration)) {
+          this.error = '';
+          this.refresh();
+        }
+        break;
+      }
       case 'error':
         this.error = m.message;
         break;
@@ -274,6 +298,8 @@ export class DiagnosticsApp extends LitElement {
     // auto-advance: the next sample becomes selected even if the changed one leaves the filter
     const next = this.rowAt(this.selected + 1);
     this.pendingSelectId = next?.id;
+    // decisions made walking the spot-check order are a random sample: they calibrate the issue ranking
+    const spot = this.sort === 'spotcheck' ? { spotCheck: true } : {};
     if (a.kind === 'label' || a.kind === 'accept') {
       // Accept = relabel to the run's prediction, the suggestion a suspicious-label sort puts first.
       const label = a.kind === 'label' ? a.label : r.pred;
@@ -282,14 +308,29 @@ export class DiagnosticsApp extends LitElement {
         this.status = `${r.id} already has the suggested class ${this.classes[label]}`;
         return;
       }
-      send({ type: 'setLabel', runDir: this.runDir, id: r.id, label });
+      send({ type: 'setLabel', runDir: this.runDir, id: r.id, label, ...spot });
       this.status = `${a.kind === 'accept' ? 'Accepted suggestion' : 'Relabeled'} ${r.id}: ${this.classes[r.currentLabel]} → ${this.classes[label]}`;
+    } else if (a.kind === 'confirm') {
+      send({ type: 'confirm', runDir: this.runDir, id: r.id, ...spot });
+      this.status = `Confirmed ${r.id}: ${this.classes[r.currentLabel]}`;
     } else if (a.kind === 'exclude') {
-      send({ type: 'exclude', runDir: this.runDir, id: r.id });
+      send({ type: 'exclude', runDir: this.runDir, id: r.id, ...spot });
       this.status = `${r.excluded ? 'Included' : 'Excluded'} ${r.id}`;
     } else {
-      send({ type: 'unsure', runDir: this.runDir, id: r.id });
+      send({ type: 'unsure', runDir: this.runDir, id: r.id, ...spot });
       this.status = `Marked ${r.id} as unsure`;
+    }
+  }
+
+  private setSort(sort: SortKey): void {
+    this.sort = sort;
+    this.error = '';
+    this.reset();
+    // a spot-check resumes at the first sample not decided yet
+    const next = this.calibration?.spotCheckNext;
+    if (sort === 'spotcheck' && typeof next === 'number' && next > 0) {
+      this.selected = next;
+      this.status = `Spot-check: resuming at sample ${next + 1} (the ${next} before it are decided)`;
     }
   }
 
@@ -318,8 +359,22 @@ export class DiagnosticsApp extends LitElement {
   }
 
   private describeChange(h: LabelChange): string {
-    const what = h.kind === 'label' ? `label ${this.cls(h.from)} → ${this.cls(h.to)}` : `${h.to ? '' : 'un'}marked ${h.kind}`;
-    return `${new Date(h.at).toLocaleTimeString()} ${what} · ${h.author}${h.state === 'applied' ? '' : ` (${h.state})`}`;
+    const what = h.kind === 'label' ? `label ${this.cls(h.from)} → ${this.cls(h.to)}` : h.kind === 'confirm' && h.to ? 'confirmed the label' : `${h.to ? '' : 'un'}marked ${h.kind}`;
+    return `${new Date(h.at).toLocaleTimeString()} ${what} · ${h.author}${h.spotCheck ? ' · spot-check' : ''}${h.state === 'applied' ? '' : ` (${h.state})`}`;
+  }
+
+  /** "calibrated on N spot-check reviews (k issues)" and the per-class estimated issue rates, or what is still needed. */
+  private renderCalibration(): unknown {
+    const c = this.calibration;
+    if (!c || (!c.calibrated && c.reviews.n === 0 && this.sort !== 'spotcheck' && this.sort !== 'calibrated')) return nothing;
+    if (!c.calibrated) {
+      return html`<div class="calibration muted" id="calibration">Calibration ${c.message}. Sort by “${SORT_LABELS.spotcheck}” and decide each sample in turn (1–${this.classes.length || 8} relabel, X exclude, C confirm).</div>`;
+    }
+    const pct = (r: number | null) => (r === null ? '–' : `${(100 * r).toFixed(0)}%`);
+    return html`<div class="calibration" id="calibration">
+      <div id="calibration-summary">calibrated on ${c.reviews.n} spot-check reviews (${c.reviews.issues} issue${c.reviews.issues === 1 ? '' : 's'})</div>
+      <div class="muted" id="calibration-rates">estimated wrong labels: ${c.classes.filter((k) => k.n > 0).map((k, i) => html`${i ? ' · ' : ''}<span title="${k.reviewed} of ${k.n} reviewed, ${k.reviewedIssues} wrong">${k.name} ${pct(k.rate)}</span>`)}</div>
+    </div>`;
   }
 
   private drawScatter(): void {
@@ -411,7 +466,7 @@ export class DiagnosticsApp extends LitElement {
       <h3>Sample <span id="inspector-id">${d.id}</span></h3>
       <img src=${d.src} alt=${d.id}>
       <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${votes ? html` <span class="muted" id="inspector-label-votes">(${votes.labelVotes} of ${votes.total} votes)</span>` : nothing}${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
-        ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}</div>
+        ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}${d.confirmed ? html` · <b id="inspector-confirmed">confirmed</b>` : nothing}</div>
       ${votes ? html`<h3>Annotator votes <span class="muted" id="votes-text">${votes.text}</span></h3>
         <div class="bars" id="votes" aria-label="annotator votes">
           ${votes.counts.map((c) => html`<div class=${c.column === d.currentLabel ? 'cur' : ''} data-column=${c.column}><span class="n">${c.name}</span><span class="b" ${cssProps({ width: `${Math.round((c.count / votes.total) * 180)}px` })}></span><span>${c.count}</span></div>`)}
@@ -424,7 +479,8 @@ export class DiagnosticsApp extends LitElement {
       <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
       <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(3)}, p90 ${ca.p90.toFixed(3)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
       ${(() => {
-        const why = issueReasons(d, this.classes);
+        const c = this.calibration;
+        const why = issueReasons(d, this.classes, this.sort === 'calibrated' && c?.calibrated ? c.classes.map((k) => k.rate) : undefined);
         return why.length ? html`<h3>Why it ranks high</h3><ul class="hist" id="why">${why.map((w) => html`<li>${w}</li>`)}</ul>${d.pred !== d.currentLabel ? html`<div class="muted">A: accept the suggestion → ${this.cls(d.pred)}</div>` : nothing}` : nothing;
       })()}
       <h3>Label history</h3>
@@ -449,21 +505,25 @@ export class DiagnosticsApp extends LitElement {
     const f = this.filter;
     const opt = (v: number | null): unknown => html`<option value="">any</option>${this.classes.map((c, i) => html`<option value=${i} ?selected=${v === i}>${i + 1} ${c}</option>`)}`;
     const num = (s: string): number | null => (s === '' ? null : Number(s));
+    // the spot-check lists every sample of the run: a filtered one would not be a random sample
+    const spotCheck = this.sort === 'spotcheck';
     return html`
       <div class="bar">
         <h2 id="run-title">${this.run ? `${this.run.name}` : 'No run yet — train first'}</h2>
         ${this.run ? html`<span class="muted" id="run-acc">${this.run.dataset} · ${this.run.accuracy === null ? '' : `${(this.run.accuracy * 100).toFixed(1)}%`}</span>` : nothing}
-        <label>label <select id="f-true" @change=${(e: Event) => this.setFilter({ trueClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.trueClass)}</select></label>
-        <label>pred <select id="f-pred" @change=${(e: Event) => this.setFilter({ predClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.predClass)}</select></label>
-        <label>split <select id="f-split" @change=${(e: Event) => this.setFilter({ split: (e.target as HTMLSelectElement).value || null })}>
+        <label>label <select id="f-true" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ trueClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.trueClass)}</select></label>
+        <label>pred <select id="f-pred" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ predClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.predClass)}</select></label>
+        <label>split <select id="f-split" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ split: (e.target as HTMLSelectElement).value || null })}>
           ${[['', 'any'], ['train', 'train'], ['valid', 'valid'], ['test', 'test']].map(([v, l]) => html`<option value=${v} ?selected=${(f.split ?? '') === v}>${l}</option>`)}</select></label>
-        <label>relabeled <select id="f-relabeled" @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.setFilter({ relabeled: v === '' ? null : v === 'yes' }); }}>
+        <label>relabeled <select id="f-relabeled" ?disabled=${spotCheck} @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.setFilter({ relabeled: v === '' ? null : v === 'yes' }); }}>
           <option value="">any</option><option value="yes" ?selected=${f.relabeled === true}>yes</option><option value="no" ?selected=${f.relabeled === false}>no</option></select></label>
-        ${f.cell !== null && f.trueClass !== null && f.predClass !== null
+        ${spotCheck
+          ? html`<span class="muted" id="mistakes-label" title="Decide each sample in turn: its label is right (C), wrong (1–${this.classes.length || 8}) or the image unusable (X). These decisions calibrate the “${SORT_LABELS.calibrated}” order.">every sample, random order (filters off)</span>`
+          : f.cell !== null && f.trueClass !== null && f.predClass !== null
           ? html`<span id="cell-filter">cell ${this.cls(f.trueClass)} → ${this.cls(f.predClass)} (${f.cell === 'run' ? 'as trained' : 'corrected'})</span>
               <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
           : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
-        <label>sort <select id="sort" @change=${(e: Event) => { this.sort = (e.target as HTMLSelectElement).value as SortKey; this.reset(); }}>
+        <label>sort <select id="sort" @change=${(e: Event) => this.setSort((e.target as HTMLSelectElement).value as SortKey)}>
           ${SORT_KEYS.map((k) => html`<option value=${k} ?selected=${this.sort === k}>${SORT_LABELS[k]}</option>`)}</select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
@@ -476,8 +536,9 @@ export class DiagnosticsApp extends LitElement {
           @range=${(e: CustomEvent<[number, number]>) => this.onRange(e)} @thumbs=${(e: CustomEvent<{ ids: string[]; urgent: number }>) => this.onThumbs(e)} @pick=${(e: CustomEvent<number>) => { this.select(e.detail); this.grid.focus(); }}></kefer-grid>
         <aside>
           ${this.renderComparison()}
+          ${this.renderCalibration()}
           ${this.renderInspector()}
-          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · A accept the suggestion (predicted class) · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
+          <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · A accept the suggestion (predicted class) · C confirm the label · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
           <div>${this.renderConfusion()}</div>
           <div class="wide"><h3>Embedding scatter <span class="muted">(outlined = mistakes)</span></h3><div class="muted" id="scatter-source">${this.scatterSource}</div><div class="scatter"><canvas id="scatter"></canvas></div></div>
         </aside>

@@ -189,7 +189,7 @@ export class ThumbGrid extends LitElement {
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${(show && r.thumb) || nothing} alt="${r.id}" decoding="async">
         ${r.thumbError ? html`<span class="broken">unreadable</span>` : nothing}
-        ${r.relabeled || r.excluded || r.unsure ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : 'relabeled'}</span>` : nothing}
+        ${r.relabeled || r.excluded || r.unsure || r.confirmed ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : r.relabeled ? 'relabeled' : '✓'}</span>` : nothing}
         <span class="badge" ${cssProps({ 'border-left-color': CLASS_COLORS[r.currentLabel % 8] })}>${cur} → ${pred}</span>
       </div>`;
     }

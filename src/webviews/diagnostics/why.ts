@@ -2,10 +2,15 @@
 // (docs/label-issues.md), in words, from what the inspector already has.
 import type { SampleDetail } from '../protocol.js';
 
-type Evidence = Pick<SampleDetail, 'probs' | 'label' | 'pred' | 'gap' | 'align' | 'classAlign' | 'clFlag'>;
+type Evidence = Pick<SampleDetail, 'probs' | 'label' | 'pred' | 'gap' | 'align' | 'classAlign' | 'clFlag' | 'cal'>;
 
-/** Reasons, strongest first; empty when no signal points at a wrong label. */
-export function issueReasons(d: Evidence, classes: readonly string[]): string[] {
+/**
+ * Reasons, strongest first; empty when no signal points at a wrong label. classRates: per class, the
+ * share of wrong labels estimated from the user's spot-check (the calibrated order passes it): the
+ * calibrated score's reason names the given class's rate first, as the per-class rate is what the
+ * calibration adds to the other signals.
+ */
+export function issueReasons(d: Evidence, classes: readonly string[], classRates?: readonly (number | null)[]): string[] {
   const name = (k: number) => classes[k] ?? String(k);
   const py = d.probs[d.label] ?? 0;
   let other = -1;
@@ -13,6 +18,10 @@ export function issueReasons(d: Evidence, classes: readonly string[]): string[] 
   const margin = py - (other >= 0 ? d.probs[other] : 0);
   const pct = (p: number) => `${(100 * p).toFixed(p < 0.01 ? 1 : 0)}%`;
   const out: string[] = [];
+  const rate = classRates?.[d.label];
+  if (typeof d.cal === 'number' && typeof rate === 'number') {
+    out.push(`calibrated on your spot-check: an estimated ${pct(rate)} of ${name(d.label)} labels are wrong; this one ${pct(d.cal)}`);
+  }
   if (d.clFlag) out.push(confidentLearningReason(d.clFlag, d.probs, name));
   if (margin < 0) out.push(`the model prefers ${name(other)} (${pct(d.probs[other])}) to the label ${name(d.label)} (${pct(py)})`);
   else if (py < 0.5) out.push(`low confidence in the label ${name(d.label)}: ${pct(py)}`);
