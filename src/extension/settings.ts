@@ -119,7 +119,8 @@ export function readEvalPrecision(get: <T>(key: string) => T | undefined): EvalP
 /** `kefer.suspiciousLabels.ranker`: the diagnostics grid's initial order (default: the combined issue score). */
 export function readRanker(get: <T>(key: string) => T | undefined): SortKey {
   const v = get<string>('suspiciousLabels.ranker');
-  return isSortKey(v) ? v : 'issue';
+  // The spot-check and calibrated orders depend on a run's reviews: the panel switches to them, a setting does not start there.
+  return isSortKey(v) && v !== 'spotcheck' && v !== 'calibrated' ? v : 'issue';
 }
 
 /** Reads settings from any getter (vscode's WorkspaceConfiguration in the host, a map in tests). */

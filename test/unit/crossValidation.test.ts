@@ -94,5 +94,6 @@ test('readRanker: the configured sort key, else the issue score', () => {
   assert.equal(readRanker(((k: string) => (k === 'suspiciousLabels.ranker' ? 'cl' : undefined)) as never), 'cl');
   assert.equal(readRanker(((k: string) => (k === 'suspiciousLabels.ranker' ? 'gap' : undefined)) as never), 'gap');
   assert.equal(readRanker(((k: string) => (k === 'suspiciousLabels.ranker' ? 'selfConfidence' : undefined)) as never), 'issue');
+  for (const stateful of ['calibrated', 'spotcheck']) assert.equal(readRanker(((k: string) => (k === 'suspiciousLabels.ranker' ? stateful : undefined)) as never), 'issue', stateful);
   assert.equal(readRanker((() => undefined) as never), 'issue');
 });
