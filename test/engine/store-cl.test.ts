@@ -9,10 +9,10 @@ import type { Dataset } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { confidentLearning, orderByScore, rankerScores } from '../../src/engine/issues/index.js';
 import {
-  cellPage, confusion, effectiveLabels, importRecords, labelLog, listRuns, mistakesPage, openStore, registerRun, relabel, sampleHistory,
-  SCHEMA_VERSION, schemaVersion, setMark, undo, upsertDataset, type Store,
+  cellPage, confusion, effectiveLabels, importRecords, labelLog, listRuns, mistakesPage, openStore, relabel, sampleHistory,
+  SCHEMA_VERSION, schemaVersion, setMark, undo,
 } from '../../src/engine/store/index.js';
-import { fakeRecords, tempDirsRemovedAfter, tinyDataset } from './store-helpers.js';
+import { fakeRecords, tempDirsRemovedAfter, tinyDataset, withRun } from './store-helpers.js';
 
 const dir = tempDirsRemovedAfter('kefer-store-cl-');
 
@@ -40,19 +40,12 @@ function handRun(root: string): { dataset: Dataset; records: SampleRecord[] } {
   return { dataset, records };
 }
 
-function withRun(records: SampleRecord[], dataset: Dataset, runId: string, store: Store): number {
-  const ds = upsertDataset(store, dataset);
-  registerRun(store, { id: runId, dataset: ds.id });
-  importRecords(store, runId, records);
-  return ds.id;
-}
-
 describe('confident-learning sort', () => {
   test('a hand-built run: the flagged samples first (by self-confidence), then the rest; flags and evidence as worked by hand', () => {
     const d = dir();
     const store = openStore(join(d, 'kefer.db'));
     const { dataset, records } = handRun(join(d, 'ds'));
-    const dsId = withRun(records, dataset, 'hand', store);
+    const dsId = withRun(store, dataset, records, 'hand');
 
     const cl = confidentLearning(P, Y);
     assert.deepEqual(cl.isIssue.flatMap((f, i) => (f ? [i] : [])), [2, 6], 'the worked example: s2 and s6 are flagged');
@@ -95,7 +88,7 @@ describe('confident-learning sort', () => {
     const store = openStore(join(d, 'kefer.db'));
     const dataset = tinyDataset(300, join(d, 'ds'), 5, 7);
     const records = fakeRecords(dataset, 9, 0.8);
-    withRun(records, dataset, 'big', store);
+    withRun(store, dataset, records, 'big');
     for (const split of ['train', 'test']) {
       const recs = records.filter((r) => r.split === split);
       // what the store holds is float32: rank on what it ranks
@@ -123,7 +116,7 @@ describe('migration to v5', () => {
     const records = fakeRecords(dataset, 4, 0.8);
     const old = openStore(path, { targetVersion: 4 });
     assert.equal(schemaVersion(old.db), 4);
-    const dsId = withRun(records, dataset, 'r4', old);
+    const dsId = withRun(old, dataset, records, 'r4');
     for (let i = 0; i < 6; i++) relabel(old, { dataset: dsId, id: dataset.samples[i].id }, (dataset.samples[i].label + 1) % 7, { author: 'v4' });
     setMark(old, { dataset: dsId, id: dataset.samples[10].id }, 'unsure', true, { author: 'v4' });
     undo(old, dsId, { author: 'v4' });

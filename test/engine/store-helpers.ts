@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { classList } from '../../src/engine/classes.js';
 import type { Dataset, Sample } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
+import { importRecords, registerRun, upsertDataset, type Store } from '../../src/engine/store/index.js';
 
 export function tempDir(prefix = 'kefer-store-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -65,4 +66,12 @@ export function fakeRecords(ds: Dataset, seed: number, skill = 1.5): SampleRecor
       align: s.label === 6 ? null : rand() * 2 - 1,
     };
   });
+}
+
+/** Registers the dataset and a run of it, imports the run's records; returns the dataset's id. */
+export function withRun(store: Store, dataset: Dataset, records: SampleRecord[], runId: string): number {
+  const ds = upsertDataset(store, dataset);
+  registerRun(store, { id: runId, dataset: ds.id });
+  importRecords(store, runId, records);
+  return ds.id;
 }

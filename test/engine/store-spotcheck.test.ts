@@ -11,18 +11,10 @@ import { calibratedScores, fitReviewCalibratedModel, MIN_REVIEWS, spotCheckOrder
 import {
   cellPage, changeEvents, confirmLabel, effectiveLabels, importRecords, labelLog, mistakesPage, openStore, recalibrate, redo, registerRun, relabel,
   runSampleRecords, sampleHistory, SCHEMA_VERSION, schemaVersion, setMark, spotCheckNext, spotCheckPage, spotCheckReviews, storedCalibration, undo, upsertDataset,
-  type Store,
 } from '../../src/engine/store/index.js';
-import { fakeRecords, prng, tempDirsRemovedAfter, tinyDataset } from './store-helpers.js';
+import { fakeRecords, prng, tempDirsRemovedAfter, tinyDataset, withRun } from './store-helpers.js';
 
 const dir = tempDirsRemovedAfter('kefer-store-spot-');
-
-function withRun(store: Store, dataset: Dataset, records: SampleRecord[], runId: string): number {
-  const ds = upsertDataset(store, dataset);
-  registerRun(store, { id: runId, dataset: ds.id });
-  importRecords(store, runId, records);
-  return ds.id;
-}
 
 const byId = (reviews: { id: string; issue: boolean }[]) => Object.fromEntries(reviews.map((r) => [r.id, r.issue]));
 

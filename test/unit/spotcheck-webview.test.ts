@@ -10,16 +10,17 @@ import * as path from 'node:path';
 import { classList } from '../../src/engine/classes.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { MIN_REVIEWS } from '../../src/engine/issues/index.js';
-import { importRecords, labelLog, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import { labelLog, openStore } from '../../src/engine/store/index.js';
 import { CurationService } from '../../src/extension/curation/service.js';
-import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
+import { DiagnosticsHandler } from '../../src/extension/panels/diagnosticsHandler.js';
 import { writeMeta } from '../../src/extension/runlist/runFiles.js';
 import type { HostMessage, RunSummary } from '../../src/webviews/protocol.js';
+import { inProcess } from '../../bench/ui/hostDouble.js';
 import { CHROMIUM, ensureBuilt } from '../../bench/ui/panel.js';
 import { PROBE } from '../../bench/ui/probe.js';
 import { imagePool, linkImages, startUiServer, type UiServer } from '../../bench/ui/server.js';
 import { launchBrowser } from '../e2e/codeServer.js';
-import { fakeRecords, tempDir } from '../engine/store-helpers.js';
+import { fakeRecords, tempDir, withRun } from '../engine/store-helpers.js';
 
 const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install chromium; CHROMIUM_PATH overrides)`;
 const N = 70;
@@ -38,9 +39,7 @@ before(async () => {
   const ds: Dataset = { format: 'folder', root, classes: classList(7), samples };
   linkImages(root, samples.map((s) => s.path), pool);
   const store = openStore(path.join(dir, 'kefer.db'));
-  const d = upsertDataset(store, ds);
-  registerRun(store, { id: 'run', dataset: d.id });
-  importRecords(store, 'run', fakeRecords(ds, 3, 0.8));
+  withRun(store, ds, fakeRecords(ds, 3, 0.8), 'run');
   store.close();
   runDir = path.join(dir, 'runs', 'run');
   writeMeta(runDir, { dataSpec: `folder:${root}`, datasetRoot: root, datasetName: 'folder', startedAt: '', backbone: 'resnet18', status: 'done', accuracy: null, classes: ds.classes });
@@ -61,8 +60,7 @@ test('spot-check in the webview: C confirms, digits relabel, each decision count
     const post = (m: HostMessage): void => {
       if (!page.isClosed()) void page.evaluate((msg) => window.postMessage(msg, '*'), m).catch(() => undefined);
     };
-    const call = ((method: string, ...params: unknown[]) =>
-      Promise.resolve().then(() => (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...params))) as CurationCall;
+    const { call } = inProcess(svc);
     const runs: RunSummary[] = [{ runDir, name: 'run', dataset: 'folder', date: '', backbone: 'resnet18', accuracy: null, status: 'done', classes: classList(7) }];
     const none = async () => undefined;
     const logs: string[] = [];
@@ -86,8 +84,8 @@ test('spot-check in the webview: C confirms, digits relabel, each decision count
     const decided: string[] = [];
     for (let i = 0; i < 24; i++) {
       const cell = page.locator(`kefer-grid .cell[data-index="${i}"]`);
-      await page.locator('#inspector-id', { hasText: (await cell.getAttribute('data-id'))! }).waitFor({ timeout: 30_000 });
       const id = (await cell.getAttribute('data-id'))!;
+      await page.locator('#inspector-id', { hasText: id }).waitFor({ timeout: 30_000 });
       decided.push(id);
       if (i % 4 === 0) await page.keyboard.press(String(((Number(await cell.getAttribute('data-label')) + 1) % 7) + 1));
       else await page.keyboard.press('c');
