@@ -90,7 +90,7 @@ export function reviewSection(inp: ReviewBenchInput): { name: string; score: num
   const firstDraws = inp.reviewCounts.map((R) => {
     const reviewed = new Rng(inp.seed + R).shuffle([...scoredPos]).slice(0, R);
     const f = fit(reviewed);
-    return { R, ...f, est: estimatedIssueRates(scoredPos.map((i) => records[i]), f.reviews, f.model) };
+    return { R, ...f, est: estimatedIssueRates(scoredPos.map((i) => records[i]), f.reviews, f.model, scoredPos.map((i) => f.score[i])) };
   });
   console.log(`\nper class: issue rate measured by FER+ vs estimated from R random reviews (reviews + calibrated model, each R's first draw; reviewed / issues found in brackets) vs confident learning's noise rate`);
   console.log(`| class | scored | measured | ${firstDraws.map((d) => `calibrated, R ${d.R}`).join(' | ')} | confident learning |`);

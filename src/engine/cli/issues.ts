@@ -143,12 +143,13 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new UserError(`${f.reviews}: ${(e as Error).message}`);
     }
-    const rates = estimatedIssueRates(records, reviews, model);
+    const calibrated = calibratedScores(records, model);
+    const rates = estimatedIssueRates(records, reviews, model, calibrated);
     calibration = [
       `calibrated on ${model.reviews.n} reviews from ${f.reviews} (${model.reviews.issues} issues); signal weights ${model.signalWeights.map((w, j) => `${['self-confidence', 'margin', 'gap', 'align'][j]} ${w}`).join(', ')}`,
       `estimated issue rate per class (reviews + calibrated model) vs confident learning: ${classes.map((c, k) => `${c} ${(100 * rates[k].rate).toFixed(0)}% (${rates[k].reviewedIssues}/${rates[k].reviewed} reviewed; CL ${(100 * (cl.noiseRates[k] ?? 0)).toFixed(0)}%)`).join(', ')}`,
     ];
-    if (ranker === 'calibrated') score = calibratedScores(records, model);
+    if (ranker === 'calibrated') score = calibrated;
     reviewedIds = new Set(reviews.map((r) => r.id));
   }
   const order = orderByScore(score).filter((i) => !reviewedIds.has(records[i].id));

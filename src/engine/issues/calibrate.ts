@@ -133,20 +133,24 @@ export interface ClassIssueEstimate {
  * Estimated issue rate per given class: what the reviews found, plus the calibrated probabilities of the
  * samples nobody reviewed. Meaningful when the reviews are a random sample (the model's base rates are theirs).
  */
-export function estimatedIssueRates(records: readonly SampleRecord[], reviews: readonly Review[], m: CalibratedIssueModel): ClassIssueEstimate[] {
+export function estimatedIssueRates(
+  records: readonly SampleRecord[], reviews: readonly Review[], m: CalibratedIssueModel,
+  /** calibratedScores(records, m), when the caller has them already (a refit ranks and estimates at once). */
+  scores?: readonly number[],
+): ClassIssueEstimate[] {
   const verdict = new Map(reviews.map((r) => [r.id, r.issue]));
   const out = m.classOffsets.map(() => ({ n: 0, reviewed: 0, reviewedIssues: 0, rate: 0 }));
   const expected = m.classOffsets.map(() => 0);
-  for (const r of records) {
+  records.forEach((r, i) => {
     const c = out[r.label];
     c.n++;
     const v = verdict.get(r.id);
-    if (v === undefined) expected[r.label] += calibratedScore(r, m);
+    if (v === undefined) expected[r.label] += scores ? scores[i] : calibratedScore(r, m);
     else {
       c.reviewed++;
       if (v) c.reviewedIssues++;
     }
-  }
+  });
   return out.map((c, k) => ({ ...c, rate: c.n ? (c.reviewedIssues + expected[k]) / c.n : NaN }));
 }
 

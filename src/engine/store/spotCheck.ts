@@ -208,7 +208,7 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
   const neutralIndex = Math.max(0, classes.indexOf('neutral'));
   const model = fitReviewCalibratedModel(records, reviews, { neutralIndex });
   const scores = calibratedScores(records, model);
-  const rates = estimatedIssueRates(records, reviews, model);
+  const rates = estimatedIssueRates(records, reviews, model, scores);
   const summary: Calibrated = {
     calibrated: true,
     run: runId,
