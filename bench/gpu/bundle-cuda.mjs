@@ -1,14 +1,14 @@
 // Bundles what bench/gpu/run.sh runs on the device machine (no node_modules there) into OUT_DIR:
 // the CUDA tests, the step and epoch benchmarks and the input pipeline's worker, each with tfjs inside.
 // Native packages the device run does not use are replaced by stubs that throw when called (the CUDA
-// addon is built there and loaded by path; sharp, onnxruntime-node, webgpu, better-sqlite3 stay here).
+// addon is built there and loaded by path; sharp, onnxruntime-node, webgpu, the SQLite binding stay here).
 import * as esbuild from 'esbuild';
 import { createRequire } from 'node:module';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: node bench/gpu/bundle-cuda.mjs OUT_DIR');
 const require = createRequire(import.meta.url);
-const STUBBED = /^(onnxruntime-node|sharp|webgpu|better-sqlite3|@huggingface\/tokenizers)$/;
+const STUBBED = /^(onnxruntime-node|sharp|webgpu|@photostructure\/sqlite|@huggingface\/tokenizers)$/;
 await esbuild.build({
   entryPoints: {
     'cudaTrain.test': 'test/engine/cudaTrain.test.ts',

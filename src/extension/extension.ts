@@ -44,12 +44,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   };
   // an installed .vsix carries dist/native.json; a development checkout does not
   const packaged = readPackagedNative(context.extensionPath);
-  let node: { key: string; choice: NodeChoice } | undefined;
-  const nodeChoice = (): NodeChoice => {
-    const key = cfg().get<string>('nodePath') ?? '';
-    if (node?.key !== key) node = { key, choice: locateNode(key, packaged) };
-    return node.choice;
-  };
+  const nodeChoice = (): NodeChoice => locateNode(cfg().get<string>('nodePath'));
   const host = {
     nodePath: () => nodeChoice().path,
     cliPath: () => locateCli(context.extensionPath, cfg().get<string>('enginePath')),
@@ -271,7 +266,6 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   );
   const nc = nodeChoice();
   output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
-  if (nc.warning) void vscode.window.showWarningMessage(`KE-FER: ${nc.why}`);
   return { training, labelIssues, runsDir, storePath, curation };
 }
 

@@ -382,7 +382,7 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
     importRecords(s, 'r', fakeRecords(dataset, 4));
     relabel(s, { dataset: ds.id, id: 's0001' }, (dataset.samples[1].label + 1) % 8);
     s.close();
-    assert.ok(!existsSync(`${path}-wal`), 'closing the last connection checkpoints the WAL away');
+    assert.ok(!existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0, 'closing the last connection checkpoints the WAL into the main file');
     return readFileSync(path);
   }
 

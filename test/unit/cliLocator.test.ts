@@ -1,12 +1,11 @@
-// Which engine and which Node the extension runs: the installed .vsix's bundled CLI with the
-// extension host's own Node when its ABI matches the packaged native modules, else a matching node
-// on PATH; a development checkout's bin/kefer.js with node on PATH; settings override both.
+// Which engine and which runtime the extension runs: the installed .vsix's bundled CLI or a
+// development checkout's bin/kefer.js, on the extension host's own runtime; settings override both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { locateCli, locateNode, readPackagedNative, type PackagedNative } from '../../src/extension/engine/cliLocator.js';
+import { locateCli, locateNode, readPackagedNative } from '../../src/extension/engine/cliLocator.js';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'kefer-locator-'));
@@ -33,37 +32,22 @@ test('readPackagedNative: dist/native.json of a package; undefined in a checkout
   try {
     assert.equal(readPackagedNative(pkg), undefined);
     fs.mkdirSync(path.join(pkg, 'dist'));
-    fs.writeFileSync(path.join(pkg, 'dist', 'native.json'), JSON.stringify({ target: 'linux-x64', node: '20.20.2', modules: '115', onednn: true }));
-    assert.deepEqual(readPackagedNative(pkg), { target: 'linux-x64', node: '20.20.2', modules: '115', onednn: true });
+    fs.writeFileSync(path.join(pkg, 'dist', 'native.json'), JSON.stringify({ target: 'linux-x64', onednn: true, cuda: false }));
+    assert.deepEqual(readPackagedNative(pkg), { target: 'linux-x64', onednn: true, cuda: false });
   } finally {
     fs.rmSync(pkg, { recursive: true });
   }
 });
 
-test('locateNode: the host Node when its ABI matches the package, else a matching node on PATH, else the host with a warning', () => {
-  const bin1 = tempDir();
-  const bin2 = tempDir();
-  try {
-    for (const d of [bin1, bin2]) fs.writeFileSync(path.join(d, 'node'), '');
-    const packaged: PackagedNative = { target: 'linux-x64', node: '20.20.2', modules: '115', onednn: false };
-    const env = { PATH: [bin1, bin2].join(path.delimiter) };
-    const abi = (p: string): string | undefined => (p.startsWith(bin2) ? '115' : '127');
-    const code = { execPath: '/opt/code-server/node', modules: '115', node: '20.20.2' };
-    const electron = { execPath: '/usr/share/code/code', modules: '132', node: '22.15.0' };
-
-    assert.equal(locateNode('', packaged, env, code, abi).path, '/opt/code-server/node', 'code-server / remote: its own Node');
-    const other = locateNode('', packaged, env, electron, abi);
-    assert.equal(other.path, path.join(bin2, 'node'), 'desktop Electron ABI: the node on PATH with the packaged ABI');
-    assert.ok(!other.warning);
-    const none = locateNode('', packaged, { PATH: bin1 }, electron, abi);
-    assert.equal(none.path, electron.execPath);
-    assert.ok(none.warning);
-    assert.match(none.why, /built for Node 20\.20\.2 \(ABI 115\).*kefer\.nodePath/);
-    assert.equal(locateNode(' /my/node ', packaged, env, electron, abi).path, '/my/node', 'kefer.nodePath wins');
-    assert.equal(locateNode('', undefined, env, code, abi).path, path.join(bin1, 'node'), 'a checkout: the first node on PATH');
-    assert.equal(locateNode('', undefined, { PATH: '' }, code, abi).path, code.execPath);
-  } finally {
-    fs.rmSync(bin1, { recursive: true });
-    fs.rmSync(bin2, { recursive: true });
-  }
+test("locateNode: the extension host's own runtime (no node on PATH needed); kefer.nodePath overrides", () => {
+  const code = { execPath: '/opt/code-server/lib/node', versions: { node: '24.11.1' } };
+  const electron = { execPath: '/usr/share/code/code', versions: { node: '22.19.0', electron: '37.7.0' } };
+  assert.deepEqual(locateNode('', code), { path: '/opt/code-server/lib/node', why: "the extension host's own Node 24.11.1" });
+  assert.deepEqual(locateNode(undefined, electron), {
+    path: '/usr/share/code/code',
+    why: "the extension host's own runtime: Electron 37.7.0 as Node 22.19.0 (ELECTRON_RUN_AS_NODE)",
+  });
+  assert.deepEqual(locateNode(' /my/node ', electron), { path: '/my/node', why: 'kefer.nodePath' });
+  // the default argument is this process
+  assert.equal(locateNode('').path, process.execPath);
 });

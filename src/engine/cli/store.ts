@@ -3,7 +3,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { canonicalClassName, classIndex } from '../classes.js';
-import type { Dataset } from '../data/types.js';
 import { DEFAULT_STORE, openStore, resolveDataset, upsertDataset, type DatasetRow, type Store } from '../store/index.js';
 import { UserError } from './errors.js';
 
@@ -34,22 +33,9 @@ export async function cliDataset(store: Store, spec: string | undefined): Promis
     return resolveDataset(store, spec);
   } catch (err) {
     if (!spec) throw err;
-    const load = await datasetLoader();
-    if (!load) throw err;
-    return upsertDataset(store, await load(spec), { spec });
-  }
-}
-
-type Loader = (spec: string) => Promise<Dataset>;
-
-async function datasetLoader(): Promise<Loader | undefined> {
-  // The readers module is written in parallel by another engineer; resolve it at run time.
-  const specifier = '../data/index.js';
-  try {
-    const mod = (await import(specifier)) as { loadDataset?: Loader };
-    return mod.loadDataset;
-  } catch {
-    return undefined;
+    // A literal specifier, so the bundle (dist/cli.js) carries the readers: loaded only when needed.
+    const { loadDataset } = await import('../data/index.js');
+    return upsertDataset(store, await loadDataset(spec), { spec });
   }
 }
 

@@ -1,13 +1,13 @@
 // Opening the workspace store: one SQLite file per workspace (default <workspace>/.kefer/kefer.db).
-import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DAMAGED, damaged, openedPaths, StoreError } from './damage.js';
 import { migrate } from './migrations.js';
+import { Database } from './sqlite.js';
 
-export type Db = Database.Database;
+export type Db = Database;
 
 export interface Store {
   db: Db;
@@ -97,9 +97,14 @@ export function openStore(path: string = defaultStorePath(), opts: OpenOptions =
   const abs = path === ':memory:' ? path : resolve(path);
   if (abs !== ':memory:') checkHeader(abs);
   if (abs !== ':memory:' && !opts.readonly) mkdirSync(dirname(abs), { recursive: true });
-  const db = new Database(abs, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  let db: Database;
   try {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db = new Database(abs, { readonly: opts.readonly ?? false, timeout: BUSY_TIMEOUT_MS });
+  } catch (err) {
+    if (opts.readonly && !existsSync(abs)) throw new StoreError(`${abs}: no store there`);
+    throw err;
+  }
+  try {
     // Read the schema before anything writes (journal_mode, migrations): a damaged file fails here.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
     if (abs !== ':memory:') checkOurs(db, abs);

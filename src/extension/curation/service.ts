@@ -1,6 +1,6 @@
 // The curation service: answers the diagnostics views' queries for a run from the workspace store
 // (src/engine/store, <workspace>/.kefer/kefer.db) and records label changes there. It runs inside
-// the curation worker process (system Node), so better-sqlite3 and big record sets never load into
+// the curation worker process (the host runtime as Node), so SQLite and big record sets never load into
 // the extension host. Paths come back relative to the dataset root; the host makes webview URIs.
 // A run is the store run whose id is its folder name (what `kefer train --store` registers).
 import * as fs from 'node:fs';

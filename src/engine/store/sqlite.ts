@@ -1,0 +1,216 @@
+// The store's SQLite connection: @photostructure/sqlite (node:sqlite's DatabaseSync as a Node-API
+// addon with prebuilt binaries for every platform inside the npm package), so one package loads in
+// Node 20, 22, 24 and Electron alike. better-sqlite3, the earlier driver, is bound to one V8 ABI.
+// This file gives the store the small better-sqlite3-shaped surface it was written against
+// (prepare/raw/pluck, pragma, transaction().immediate()), so the SQL modules did not change.
+import { DatabaseSync, type DatabaseSyncInstance, type StatementSyncInstance } from '@photostructure/sqlite';
+
+export type SqlValue = null | number | bigint | string | Uint8Array;
+/** Positional values, or one object of named values (checked by SQLite when bound, as better-sqlite3 did). */
+type Params = unknown[];
+
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+/**
+ * sqlite3_errstr()'s text of the codes the store reacts to. all() and iterate() of
+ * @photostructure/sqlite 1.2 throw with this text but without the code that get() and run() carry.
+ */
+const CODE_OF_MESSAGE = new Map([
+  ['database disk image is malformed', 'SQLITE_CORRUPT'],
+  ['file is not a database', 'SQLITE_NOTADB'],
+  ['database is locked', 'SQLITE_BUSY'],
+  ['database table is locked', 'SQLITE_LOCKED'],
+  ['disk I/O error', 'SQLITE_IOERR'],
+  ['database or disk is full', 'SQLITE_FULL'],
+  ['attempt to write a readonly database', 'SQLITE_READONLY'],
+  ['unable to open database file', 'SQLITE_CANTOPEN'],
+]);
+
+/**
+ * Errors carry SQLite's code name in `code` (SQLITE_BUSY, SQLITE_CORRUPT, ...), as better-sqlite3's
+ * did: the store's damaged-file and busy handling test it.
+ */
+function withCode<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as { code?: unknown; sqliteCodeName?: unknown; message?: unknown };
+    if (typeof e?.sqliteCodeName === 'string') e.code = e.sqliteCodeName;
+    else if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.message === 'string') e.code = CODE_OF_MESSAGE.get(e.message) ?? e.code;
+    throw err;
+  }
+}
+
+/** Rows as plain objects: node:sqlite's have a null prototype, which deepEqual and spreads treat differently. */
+function plain<T>(row: T): T {
+  return row && typeof row === 'object' && !Array.isArray(row) ? ({ ...row } as T) : row;
+}
+
+export class Statement {
+  private rawMode = false;
+  private pluckMode = false;
+
+  constructor(private readonly stmt: StatementSyncInstance, readonly source: string) {}
+
+  /** Rows as arrays of column values (better-sqlite3's raw()). */
+  raw(on = true): this {
+    this.rawMode = on;
+    if (on) this.pluckMode = false;
+    this.stmt.setReturnArrays(on);
+    return this;
+  }
+
+  /** The first column's value instead of a row (better-sqlite3's pluck()). */
+  pluck(on = true): this {
+    this.pluckMode = on;
+    if (on) this.rawMode = false;
+    this.stmt.setReturnArrays(on);
+    return this;
+  }
+
+  run(...params: Params): RunResult {
+    const r = withCode(() => this.stmt.run(...(params as SqlValue[])));
+    return { changes: Number(r.changes), lastInsertRowid: r.lastInsertRowid };
+  }
+
+  get(...params: Params): unknown {
+    const row = withCode(() => this.stmt.get(...(params as SqlValue[]))) as unknown;
+    if (row === undefined) return undefined;
+    if (this.pluckMode) return (row as unknown[])[0];
+    return this.rawMode ? row : plain(row);
+  }
+
+  all(...params: Params): unknown[] {
+    const rows = withCode(() => this.stmt.all(...(params as SqlValue[]))) as unknown[];
+    if (this.pluckMode) return rows.map((r) => (r as unknown[])[0]);
+    return this.rawMode ? rows : rows.map(plain);
+  }
+
+  *iterate(...params: Params): IterableIterator<unknown> {
+    const it = withCode(() => this.stmt.iterate(...(params as SqlValue[]))) as Iterator<unknown>;
+    try {
+      for (;;) {
+        const n = withCode(() => it.next());
+        if (n.done) return;
+        yield this.pluckMode ? (n.value as unknown[])[0] : this.rawMode ? n.value : plain(n.value);
+      }
+    } finally {
+      // An abandoned loop (break) resets the statement, so its read transaction ends.
+      it.return?.();
+    }
+  }
+}
+
+export interface Transaction<T> {
+  (): T;
+  /** BEGIN IMMEDIATE: takes the write lock up front (waiting through the busy timeout). */
+  immediate(): T;
+  deferred(): T;
+  exclusive(): T;
+}
+
+export interface DatabaseOptions {
+  readonly?: boolean;
+  /** Busy timeout in milliseconds. */
+  timeout?: number;
+}
+
+export class Database {
+  private readonly db: DatabaseSyncInstance;
+  private savepoints = 0;
+
+  readonly readonly: boolean;
+
+  constructor(readonly name: string, opts: DatabaseOptions = {}) {
+    this.readonly = opts.readonly ?? false;
+    this.db = withCode(() => new DatabaseSync(name, { readOnly: this.readonly, timeout: opts.timeout ?? 0 }));
+  }
+
+  get open(): boolean {
+    return this.db.isOpen;
+  }
+
+  get inTransaction(): boolean {
+    return this.db.isTransaction;
+  }
+
+  prepare(sql: string): Statement {
+    return new Statement(withCode(() => this.db.prepare(sql)), sql);
+  }
+
+  exec(sql: string): this {
+    withCode(() => this.db.exec(sql));
+    return this;
+  }
+
+  /** better-sqlite3's pragma(): the rows, or with `simple` the first row's first value. */
+  pragma(source: string, opts: { simple?: boolean } = {}): unknown {
+    const st = this.prepare(`PRAGMA ${source}`);
+    return opts.simple ? st.pluck().get() : st.all();
+  }
+
+  /**
+   * Wraps fn in a transaction (better-sqlite3's semantics): commit when fn returns, roll back and
+   * rethrow when it throws; a call inside another transaction becomes a savepoint.
+   */
+  transaction<T>(fn: () => T): Transaction<T> {
+    const run = (begin: string): T => {
+      if (this.db.isTransaction) return this.savepoint(fn);
+      withCode(() => this.db.exec(begin));
+      let result: T;
+      try {
+        result = fn();
+      } catch (err) {
+        if (this.db.isTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+      withCode(() => this.db.exec('COMMIT'));
+      return result;
+    };
+    const tx = (() => run('BEGIN')) as Transaction<T>;
+    tx.immediate = () => run('BEGIN IMMEDIATE');
+    tx.deferred = () => run('BEGIN DEFERRED');
+    tx.exclusive = () => run('BEGIN EXCLUSIVE');
+    return tx;
+  }
+
+  private savepoint<T>(fn: () => T): T {
+    const name = `sp${++this.savepoints}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = fn();
+      this.db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (err) {
+      this.db.exec(`ROLLBACK TO ${name}`);
+      this.db.exec(`RELEASE ${name}`);
+      throw err;
+    } finally {
+      this.savepoints--;
+    }
+  }
+
+  /**
+   * Closes the connection. @photostructure/sqlite 1.2 cannot finalize statements from JS, and its
+   * close() leaves the connection open until they are garbage-collected, so SQLite's own
+   * checkpoint-on-last-close comes late or not at all. A TRUNCATE checkpoint first (not waiting for
+   * other connections: it is skipped when one is reading) leaves the whole database in the main file,
+   * as closing the last better-sqlite3 connection did. `skipCheckpoint`: a connection that found the
+   * file damaged must not copy the log into it.
+   */
+  close(opts: { skipCheckpoint?: boolean } = {}): void {
+    if (!this.db.isOpen) return;
+    if (!this.readonly && !opts.skipCheckpoint && !this.db.isTransaction) {
+      try {
+        this.db.exec('PRAGMA busy_timeout = 0');
+        this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get();
+      } catch {
+        // busy or read-only file system: the WAL stays, and the next open replays it
+      }
+    }
+    this.db.close();
+  }
+}
