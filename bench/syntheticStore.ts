@@ -22,10 +22,14 @@ export interface SyntheticStoreOptions {
   seed?: number;
   /** Progress lines with timings (bench:store prints them). */
   log?: (line: string) => void;
+  /** Opens the store file (bench:store's baseline driver); default openStore. */
+  open?: (path: string) => Store;
 }
 
 export interface SyntheticStore {
   store: Store;
+  /** Wall time of the sample insert and of each run's record import (incl. generating the records). */
+  timings: { samplesMs: number; importMs: number[] };
   dataset: number;
   root: string;
   samples: Sample[];
@@ -54,7 +58,7 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
     for (let k = 0; k < SHARES.length; k++) if ((u -= SHARES[k]) < 0) return k;
     return 3;
   };
-  const store = openStore(dbPath);
+  const store = (opts.open ?? openStore)(dbPath);
   const classes = classList(8);
   const valFrom = valStart(n);
   const samples: Sample[] = [];
@@ -70,6 +74,7 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
   log(`SYNTHETIC store: ${n.toLocaleString()} samples, 8 classes, ${runs.length} runs over all samples`);
   log(`bulk insert samples: ${insertMs.toFixed(0)} ms = ${Math.round(n / (insertMs / 1000)).toLocaleString()} samples/s (one transaction)`);
 
+  const importMs: number[] = [];
   let parent: string | undefined;
   for (const [r, runId] of runs.entries()) {
     registerRun(store, { id: runId, dataset: ds.id, backbone: 'resnet18', textSource: 'synthetic', backend: 'synthetic', parent });
@@ -91,6 +96,7 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
     t0 = performance.now();
     importRecords(store, runId, gen());
     const ms = performance.now() - t0;
+    importMs.push(ms);
     log(`import ${runId}: ${ms.toFixed(0)} ms = ${Math.round(n / (ms / 1000)).toLocaleString()} records/s (incl. generating them)`);
   }
   // A few hundred relabels, as a curation session would leave.
@@ -99,5 +105,5 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
     relabel(store, { dataset: ds.id, id: s.id }, (s.label + 1) % 8, { note: 'bench' });
   }
   store.db.pragma('optimize');
-  return { store, dataset: ds.id, root, samples, runs };
+  return { store, timings: { samplesMs: insertMs, importMs }, dataset: ds.id, root, samples, runs };
 }

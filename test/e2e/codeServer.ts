@@ -4,7 +4,7 @@
 // extensions folder with `code-server --install-extension`; then code-server runs in its own mount
 // namespace in which the checkout (and its node_modules) are replaced by empty read-only folders,
 // so anything the installed extension still needed from the checkout fails loudly.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -13,11 +13,51 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const ARTIFACTS = path.join(REPO, '.test-artifacts');
-const CS_VERSION = '4.100.3';
 
-export function codeServerBin(): string {
-  const dir = process.env.KEFER_CS_DIR ?? path.join(REPO, '.cache', `code-server-${CS_VERSION}`);
-  return path.join(dir, 'node_modules', '.bin', 'code-server');
+/**
+ * The workbench the tests run in: KEFER_E2E_CS picks the code-server release (default 4.100.3, on the
+ * system Node 20). scripts/install-code-server.sh installs a newer one (4.139.x) with the Node it
+ * declares (24, from the npm registry) and records that Node in DIR/.node; such a workbench runs with a
+ * PATH that has no `node` at all, as on a machine where code-server brings its own Node.
+ */
+export interface Host {
+  version: string;
+  dir: string;
+  /** the Node binary that runs code-server (and so its extension host) */
+  node: string;
+  /** whether code-server brings its own Node (then the PATH offers none) */
+  ownNode: boolean;
+  /** a short name for artifacts: cs4.100.3-node20 */
+  label: string;
+}
+
+export function e2eHost(): Host {
+  const version = process.env.KEFER_E2E_CS ?? '4.100.3';
+  const dir = process.env.KEFER_CS_DIR ?? path.join(REPO, '.cache', `code-server-${version}`);
+  const recorded = path.join(dir, '.node');
+  const node = fs.existsSync(recorded) ? fs.readFileSync(recorded, 'utf8').trim() : process.execPath;
+  const ownNode = fs.realpathSync(node) !== fs.realpathSync(process.execPath);
+  const major = execFileSync(node, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim();
+  return { version, dir, node, ownNode, label: `cs${version}-node${major}` };
+}
+
+function entryJs(dir: string): string {
+  return path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+}
+
+/** A folder of links to every program on the PATH except Node's (node, npm, npx, corepack): a PATH with no node. */
+function pathWithoutNode(dir: string, from = process.env.PATH ?? ''): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const d of from.split(path.delimiter).filter(Boolean)) {
+    if (!fs.existsSync(d)) continue;
+    for (const name of fs.readdirSync(d)) {
+      if (/^(node|nodejs|npm|npx|corepack)$/.test(name) || fs.existsSync(path.join(dir, name))) continue;
+      fs.symlinkSync(path.join(d, name), path.join(dir, name));
+    }
+  }
+  const check = spawnSync('sh', ['-c', 'command -v node || command -v nodejs'], { env: { PATH: dir }, encoding: 'utf8' });
+  if (check.stdout.trim()) throw new Error(`e2e: the PATH without node still finds ${check.stdout.trim()}`);
+  return dir;
 }
 
 async function freePort(): Promise<number> {
@@ -31,6 +71,7 @@ async function freePort(): Promise<number> {
 }
 
 export interface Workbench {
+  host: Host;
   port: number;
   workspace: string;
   scratch: string;
@@ -70,16 +111,19 @@ export function checkoutPaths(): string[] {
   return [...new Set(real)].filter((p) => !real.some((q) => q !== p && p.startsWith(q + path.sep)));
 }
 
-// Runs in the new mount namespace: keeps code-server reachable (a bind mount outside the checkout),
-// covers each checkout path with an empty read-only tmpfs, checks that it worked, then execs code-server.
+// Runs in the new mount namespace: keeps code-server and its Node reachable (bind mounts outside the
+// checkout, where .cache/ keeps them), covers each checkout path with an empty read-only tmpfs, checks
+// that it worked, then execs code-server on that Node.
 const HIDE_CHECKOUT = `set -eu
-cs=$1; mnt=$2; probe=$3; shift 3
+cs=$1; mnt=$2; node=$3; nodemnt=$4; probe=$5; shift 5
 mount --bind "$cs" "$mnt"
+touch "$nodemnt"; mount --bind "$node" "$nodemnt"
 while [ "$1" != -- ]; do mount -t tmpfs -o ro,size=64k kefer-hidden-checkout "$1"; shift; done; shift
 if [ -e "$probe" ]; then echo "e2e: the checkout is still visible ($probe)" >&2; exit 97; fi
-exec "$mnt/node_modules/.bin/code-server" "$@"`;
+exec "$nodemnt" "$mnt/node_modules/code-server/out/node/entry.js" "$@"`;
 
 export async function startWorkbench(name: string, opts: WorkbenchOptions = {}): Promise<Workbench> {
+  const host = e2eHost();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `kefer-${name}-`));
   const workspace = path.join(scratch, 'ws');
   const exts = path.join(scratch, 'exts');
@@ -98,12 +142,18 @@ export async function startWorkbench(name: string, opts: WorkbenchOptions = {}):
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
   const extensionDir = path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
   const xdg = path.join(scratch, 'xdg');
-  const env = { ...process.env, XDG_CONFIG_HOME: `${xdg}/config`, XDG_DATA_HOME: `${xdg}/data`, XDG_CACHE_HOME: `${xdg}/cache` };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: `${xdg}/config`, XDG_DATA_HOME: `${xdg}/data`, XDG_CACHE_HOME: `${xdg}/cache` };
+  if (host.ownNode) {
+    // no node on the PATH; VSCODE_CLI keeps the server from re-reading a login shell's environment
+    // (whose PATH would bring the system Node back)
+    env.PATH = pathWithoutNode(path.join(scratch, 'bin'));
+    env.VSCODE_CLI = '1';
+  }
   if (opts.vsix) {
     // only the .vsix travels: code-server installs it like a user would
     const local = path.join(scratch, path.basename(opts.vsix));
     fs.copyFileSync(opts.vsix, local);
-    execFileSync(codeServerBin(), ['--install-extension', local, '--extensions-dir', exts, '--user-data-dir', ud], { cwd: scratch, env, stdio: 'pipe' });
+    execFileSync(host.node, [entryJs(host.dir), '--install-extension', local, '--extensions-dir', exts, '--user-data-dir', ud], { cwd: scratch, env, stdio: 'pipe' });
     if (!fs.existsSync(path.join(extensionDir, 'package.json'))) throw new Error(`code-server did not install ${local} into ${extensionDir}`);
     opts.alterInstalled?.(extensionDir);
   } else {
@@ -115,8 +165,8 @@ export async function startWorkbench(name: string, opts: WorkbenchOptions = {}):
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--user-data-dir', ud, '--extensions-dir', exts,
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace,
   ];
-  let cmd = codeServerBin();
-  let argv = args;
+  let cmd = host.node;
+  let argv = [entryJs(host.dir), ...args];
   if (opts.vsix) {
     try {
       execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'pipe' });
@@ -126,9 +176,8 @@ export async function startWorkbench(name: string, opts: WorkbenchOptions = {}):
     }
     const mnt = path.join(scratch, 'code-server');
     fs.mkdirSync(mnt);
-    const csDir = fs.realpathSync(path.resolve(path.dirname(codeServerBin()), '..', '..'));
     cmd = 'unshare';
-    argv = ['--mount', '--propagation', 'private', 'bash', '-c', HIDE_CHECKOUT, 'hide-checkout', csDir, mnt, path.join(REPO, 'package.json'), ...checkoutPaths(), '--', ...args];
+    argv = ['--mount', '--propagation', 'private', 'bash', '-c', HIDE_CHECKOUT, 'hide-checkout', fs.realpathSync(host.dir), mnt, fs.realpathSync(host.node), path.join(scratch, 'node'), path.join(REPO, 'package.json'), ...checkoutPaths(), '--', ...args];
   }
   const proc = spawn(cmd, argv, {
     cwd: scratch,
@@ -150,7 +199,7 @@ export async function startWorkbench(name: string, opts: WorkbenchOptions = {}):
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
-    port, workspace, scratch, proc, extensionDir,
+    host, port, workspace, scratch, proc, extensionDir,
     url: (payload) => `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}${payload ? `&payload=${encodeURIComponent(JSON.stringify(payload))}` : ''}`,
     stop: async () => {
       try {

@@ -10,10 +10,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { ARTIFACTS, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
+import { ARTIFACTS, e2eHost, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
 import { consoleErrors, frameWith as frameIn, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
 
-const SHOTS = path.join(ARTIFACTS, 'e2e');
+// one folder per workbench (code-server release and its Node): CI runs the journey on two
+const HOST = e2eHost();
+const SHOTS = path.join(ARTIFACTS, HOST.version === '4.100.3' ? 'e2e' : `e2e-${HOST.label}`);
 let wb: Workbench;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
 let page: Page;
@@ -100,7 +102,7 @@ test('workbench loads the KE-FER activity-bar container', { timeout: 120000 }, j
   await snap('workbench');
 }));
 
-test('the extension runs from the installed .vsix: bundled engine, no checkout', { skip: vsix ? false : 'KEFER_E2E_VSIX not set: the checkout is linked unpacked' }, journey.step('installed', ['workbench'], async () => {
+test(`the extension runs from the installed .vsix on ${HOST.label}: bundled engine, the host's own Node, no checkout`, { skip: vsix ? false : 'KEFER_E2E_VSIX not set: the checkout is linked unpacked' }, journey.step('installed', ['workbench'], async (t) => {
   // the KE-FER output channel's first line, as code-server saved it in the window's logs
   const end = Date.now() + 60000;
   let out = '';
@@ -112,6 +114,10 @@ test('the extension runs from the installed .vsix: bundled engine, no checkout',
   assert.match(line, /\(linux-x64 package/, `the installed copy says it is the package: ${line || out.slice(0, 500)}`);
   assert.ok(line.includes(`engine ${path.join(wb.extensionDir, 'dist', 'cli.js')} via `), `the engine is the installed bundle: ${line}`);
   assert.ok(!line.includes(REPO), `nothing from the checkout: ${line}`);
+  // the engine runs on the extension host's own Node (code-server's), whatever the PATH holds
+  const major = HOST.label.replace(/^.*-node/, '');
+  assert.match(line, new RegExp(`via \\S+ \\(the extension host's own Node ${major}\\.`), `the engine runs on the workbench's Node ${major}: ${line}`);
+  if (HOST.ownNode) t.diagnostic(`${HOST.label}: the PATH has no node; ${line}`);
   // code-server ran with the checkout covered (codeServer.ts HIDE_CHECKOUT exits 97 otherwise), so
   // any file the extension needed from it would have failed the steps below
 }));

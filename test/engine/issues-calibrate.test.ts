@@ -81,3 +81,16 @@ test('spot-check order: a permutation, the same for the same seed, another for a
   const firstIdx = a.slice(0, 100).map((id) => ids.indexOf(id));
   assert.ok(Math.min(...firstIdx) < 50 && Math.max(...firstIdx) > 450);
 });
+
+test('fits at AffectNet scale: 300k records (the class count was a spread over all records, which overflows the call stack)', () => {
+  const { records, wrong } = plantedRun(5);
+  const big: SampleRecord[] = [];
+  for (let i = 0; i < 300_000; i++) {
+    const r = records[i % records.length];
+    big.push({ ...r, id: `big/${i}.png` });
+  }
+  const reviews: Review[] = Array.from({ length: 60 }, (_, j) => ({ id: big[j * 97].id, issue: wrong[(j * 97) % records.length] }));
+  const model = fitReviewCalibratedModel(big, reviews);
+  assert.equal(model.classOffsets.length, K);
+  assert.equal(calibratedScores(big, model).length, 300_000);
+});

@@ -67,7 +67,8 @@ function row(r: SampleRecord, stats: SignalStats, numClasses: number, neutralInd
  */
 export function fitReviewCalibratedModel(records: readonly SampleRecord[], reviews: readonly Review[], opts: CalibrateOptions = {}): CalibratedIssueModel {
   const neutralIndex = opts.neutralIndex ?? DEFAULT_NEUTRAL_INDEX;
-  const numClasses = opts.numClasses ?? Math.max(0, ...records.map((r) => r.probs.length));
+  // a loop, not Math.max(...): a spread of 300k records overflows the call stack
+  const numClasses = opts.numClasses ?? records.reduce((k, r) => Math.max(k, r.probs.length), 0);
   const byId = new Map(records.map((r, i) => [r.id, i]));
   const seen = new Set<string>();
   for (const rv of reviews) {

@@ -9,6 +9,7 @@ export type SqlValue = null | number | bigint | string | Uint8Array;
 /** Positional values, or one object of named values (checked by SQLite when bound, as better-sqlite3 did). */
 type Params = unknown[];
 
+/** changes is a number: statements never enable readBigInts here. */
 export interface RunResult {
   changes: number;
   lastInsertRowid: number | bigint;
@@ -37,11 +38,15 @@ function withCode<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    const e = err as { code?: unknown; sqliteCodeName?: unknown; message?: unknown };
-    if (typeof e?.sqliteCodeName === 'string') e.code = e.sqliteCodeName;
-    else if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.message === 'string') e.code = CODE_OF_MESSAGE.get(e.message) ?? e.code;
-    throw err;
+    throw coded(err);
   }
+}
+
+function coded(err: unknown): unknown {
+  const e = err as { code?: unknown; sqliteCodeName?: unknown; message?: unknown };
+  if (typeof e?.sqliteCodeName === 'string') e.code = e.sqliteCodeName;
+  else if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.message === 'string') e.code = CODE_OF_MESSAGE.get(e.message) ?? e.code;
+  return err;
 }
 
 /** Rows as plain objects: node:sqlite's have a null prototype, which deepEqual and spreads treat differently. */
@@ -71,20 +76,34 @@ export class Statement {
     return this;
   }
 
+  // run/get/all catch inline (no closure per call): a bulk import calls run() hundreds of thousands of times.
   run(...params: Params): RunResult {
-    const r = withCode(() => this.stmt.run(...(params as SqlValue[])));
-    return { changes: Number(r.changes), lastInsertRowid: r.lastInsertRowid };
+    try {
+      return this.stmt.run(...(params as SqlValue[])) as RunResult;
+    } catch (err) {
+      throw coded(err);
+    }
   }
 
   get(...params: Params): unknown {
-    const row = withCode(() => this.stmt.get(...(params as SqlValue[]))) as unknown;
+    let row: unknown;
+    try {
+      row = this.stmt.get(...(params as SqlValue[]));
+    } catch (err) {
+      throw coded(err);
+    }
     if (row === undefined) return undefined;
     if (this.pluckMode) return (row as unknown[])[0];
     return this.rawMode ? row : plain(row);
   }
 
   all(...params: Params): unknown[] {
-    const rows = withCode(() => this.stmt.all(...(params as SqlValue[]))) as unknown[];
+    let rows: unknown[];
+    try {
+      rows = this.stmt.all(...(params as SqlValue[])) as unknown[];
+    } catch (err) {
+      throw coded(err);
+    }
     if (this.pluckMode) return rows.map((r) => (r as unknown[])[0]);
     return this.rawMode ? rows : rows.map(plain);
   }
