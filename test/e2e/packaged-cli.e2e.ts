@@ -72,7 +72,7 @@ for (const [major, node] of NODES) {
       return r.out;
     };
     try {
-      assert.match(ok('help'), /commands:\n  train /);
+      assert.match(ok('help'), /commands:\n {2}train /);
       assert.match(ok('demo', '--out', 'demo', '--per-class', '5', '--epochs', '1'), /chance \(majority class\)/);
       ok('data', 'generate', 'ds', '--per-class', '6', '--size', '48', '--seed', '3');
       assert.match(ok('data', 'check', 'synthetic:ds'), /no problems found/);
