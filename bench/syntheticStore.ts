@@ -47,39 +47,61 @@ function valStart(n: number): number {
 
 /** Builds the store at `dbPath` (a fresh file) and returns it open. */
 export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions): SyntheticStore {
-  const { n } = opts;
-  const runs = opts.runs ?? ['run-a', 'run-b', 'run-c'];
-  const log = opts.log ?? (() => undefined);
-  // One stream for samples and records, in this order: bench:store's numbers stay comparable.
-  const rng = new Rng(opts.seed ?? 12345);
-  const rand = (): number => rng.next();
-  const drawClass = (): number => {
-    let u = rand();
-    for (let k = 0; k < SHARES.length; k++) if ((u -= SHARES[k]) < 0) return k;
-    return 3;
-  };
-  const store = (opts.open ?? openStore)(dbPath);
-  const classes = classList(8);
-  const valFrom = valStart(n);
-  const samples: Sample[] = [];
-  for (let i = 0; i < n; i++) {
-    const split = i < valFrom ? 'train' : 'val';
-    samples.push({ id: `${split}/${i}`, path: syntheticPath(i, n), label: drawClass(), split });
-  }
-  const root = opts.root ?? join(dbPath, '..', 'affectnet-synthetic');
-  const dataset: Dataset = { format: 'synthetic', root, classes, samples, synthetic: true };
-  let t0 = performance.now();
-  const ds = upsertDataset(store, dataset, { spec: 'synthetic:affectnet-like' });
-  const insertMs = performance.now() - t0;
-  log(`SYNTHETIC store: ${n.toLocaleString()} samples, 8 classes, ${runs.length} runs over all samples`);
-  log(`bulk insert samples: ${insertMs.toFixed(0)} ms = ${Math.round(n / (insertMs / 1000)).toLocaleString()} samples/s (one transaction)`);
+  const b = new SyntheticStoreBuilder(dbPath, opts);
+  for (let r = 0; r < b.runs.length; r++) b.importRun(r);
+  return b.finish();
+}
 
-  const importMs: number[] = [];
-  let parent: string | undefined;
-  for (const [r, runId] of runs.entries()) {
-    registerRun(store, { id: runId, dataset: ds.id, backbone: 'resnet18', textSource: 'synthetic', backend: 'synthetic', parent });
-    parent = runId;
+/**
+ * The same build in steps (the samples, then each run's records, then the relabels), so that bench:store
+ * can build two stores in lockstep, alternating drivers step by step.
+ */
+export class SyntheticStoreBuilder {
+  readonly runs: string[];
+  readonly store: Store;
+  private readonly samples: Sample[] = [];
+  private readonly dataset: number;
+  private readonly root: string;
+  private readonly rand: () => number;
+  private readonly log: (line: string) => void;
+  private readonly timings: SyntheticStore['timings'] = { samplesMs: 0, importMs: [] };
+  private parent: string | undefined;
+
+  constructor(dbPath: string, private readonly opts: SyntheticStoreOptions) {
+    const { n } = opts;
+    this.runs = opts.runs ?? ['run-a', 'run-b', 'run-c'];
+    this.log = opts.log ?? (() => undefined);
+    // One stream for samples and records, in this order: bench:store's numbers stay comparable.
+    const rng = new Rng(opts.seed ?? 12345);
+    this.rand = (): number => rng.next();
+    const drawClass = (): number => {
+      let u = this.rand();
+      for (let k = 0; k < SHARES.length; k++) if ((u -= SHARES[k]) < 0) return k;
+      return 3;
+    };
+    this.store = (opts.open ?? openStore)(dbPath);
+    const valFrom = valStart(n);
+    for (let i = 0; i < n; i++) {
+      const split = i < valFrom ? 'train' : 'val';
+      this.samples.push({ id: `${split}/${i}`, path: syntheticPath(i, n), label: drawClass(), split });
+    }
+    this.root = opts.root ?? join(dbPath, '..', 'affectnet-synthetic');
+    const dataset: Dataset = { format: 'synthetic', root: this.root, classes: classList(8), samples: this.samples, synthetic: true };
+    const t0 = performance.now();
+    this.dataset = upsertDataset(this.store, dataset, { spec: 'synthetic:affectnet-like' }).id;
+    this.timings.samplesMs = performance.now() - t0;
+    this.log(`SYNTHETIC store: ${n.toLocaleString()} samples, 8 classes, ${this.runs.length} runs over all samples`);
+    this.log(`bulk insert samples: ${this.timings.samplesMs.toFixed(0)} ms = ${Math.round(n / (this.timings.samplesMs / 1000)).toLocaleString()} samples/s (one transaction)`);
+  }
+
+  /** Registers run r (the previous one its parent) and imports its records; the time it took. */
+  importRun(r: number): number {
+    const runId = this.runs[r];
+    const classes = classList(8);
+    registerRun(this.store, { id: runId, dataset: this.dataset, backbone: 'resnet18', textSource: 'synthetic', backend: 'synthetic', parent: this.parent });
+    this.parent = runId;
     const skill = 1.2 + 0.4 * r; // later runs are a bit better
+    const { samples, rand } = this;
     function* gen(): Iterable<SampleRecord> {
       for (const s of samples) {
         const logits = classes.map((_, k) => rand() * 2 + (k === s.label ? skill : 0) + (k === 3 ? 0.5 : 0));
@@ -93,17 +115,22 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticStoreOptions)
         yield { id: s.id, path: s.path, split: s.split, label: s.label, pred, probs, simText, simNeutral, gap: simText - simNeutral, align: s.label === 6 ? null : rand() * 2 - 1 };
       }
     }
-    t0 = performance.now();
-    importRecords(store, runId, gen());
+    const t0 = performance.now();
+    importRecords(this.store, runId, gen());
     const ms = performance.now() - t0;
-    importMs.push(ms);
-    log(`import ${runId}: ${ms.toFixed(0)} ms = ${Math.round(n / (ms / 1000)).toLocaleString()} records/s (incl. generating them)`);
+    this.timings.importMs.push(ms);
+    this.log(`import ${runId}: ${ms.toFixed(0)} ms = ${Math.round(this.opts.n / (ms / 1000)).toLocaleString()} records/s (incl. generating them)`);
+    return ms;
   }
-  // A few hundred relabels, as a curation session would leave.
-  for (let i = 0; i < Math.min(300, n); i++) {
-    const s = samples[(i * 997) % n];
-    relabel(store, { dataset: ds.id, id: s.id }, (s.label + 1) % 8, { note: 'bench' });
+
+  /** A few hundred relabels, as a curation session would leave; the store, open. */
+  finish(): SyntheticStore {
+    const n = this.opts.n;
+    for (let i = 0; i < Math.min(300, n); i++) {
+      const s = this.samples[(i * 997) % n];
+      relabel(this.store, { dataset: this.dataset, id: s.id }, (s.label + 1) % 8, { note: 'bench' });
+    }
+    this.store.db.pragma('optimize');
+    return { store: this.store, timings: this.timings, dataset: this.dataset, root: this.root, samples: this.samples, runs: this.runs };
   }
-  store.db.pragma('optimize');
-  return { store, timings: { samplesMs: insertMs, importMs }, dataset: ds.id, root, samples, runs };
 }

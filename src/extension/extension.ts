@@ -11,7 +11,9 @@ import { CSP_REPORT_FILE, CspReports } from './panels/csp.js';
 import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
 import { RunItem, RunsTreeProvider } from './runlist/runsTree.js';
+import { RunCatalogue } from './runlist/catalogue.js';
 import { readMeta } from './runlist/runFiles.js';
+import { ResourceRoots } from './roots.js';
 import { LabelIssuesCommand } from './labelIssues.js';
 import { readEvalPrecision, readRanker, readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
@@ -57,12 +59,20 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   // grid thumbnails: global storage, as they are keyed by the image's absolute path (and mtime, size)
   const thumbDir = path.join(context.globalStorageUri.fsPath, 'thumbnails');
   const curation = new CurationClient(host.nodePath(), path.join(context.extensionPath, 'dist', 'curationWorker.js'), storePath(), (l) => output.appendLine(l), thumbDir);
-  const tree = new RunsTreeProvider(runsDir);
+  // The runs list (folders with run.json, runs in the store) and the one roots authority for webviews:
+  // the thumbnail cache and the dataset roots the store registered, refreshed together.
+  const roots = new ResourceRoots([thumbDir]);
+  const catalogue = new RunCatalogue(runsDir, () => curation.call('catalogue'), () => {
+    if (roots.setDatasetRoots(catalogue.datasetRoots())) diagnostics.rootsChanged();
+    for (const r of roots.refusedRoots) output.appendLine(`webview roots: ${r}`);
+    tree.refresh();
+  }, (l) => output.appendLine(l));
+  const tree = new RunsTreeProvider(() => catalogue.runs());
   const diagnostics = new DiagnosticsHub({
     extensionUri: context.extensionUri,
     curation,
-    thumbDir,
-    runs: () => tree.runs(),
+    roots,
+    runs: () => catalogue.runs(),
     retrain: (runDir, mode) => retrain(runDir, mode),
     exportLabels: (runDir) => exportLabels(runDir),
     openFull: (runDir) => diagnostics.openPanel(runDir),
@@ -131,14 +141,28 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return (await vscode.window.showQuickPick(items, { title: 'KE-FER: retrain with corrected labels', ignoreFocusOut: true }))?.mode;
   }
 
+  /**
+   * The dataset a run trained on: the extension's notes (studio.json) for its own runs, else the store's
+   * record (a run trained from a shell with --store).
+   */
+  function datasetOfRun(runDir: string): DatasetChoice | undefined {
+    const meta = readMeta(runDir);
+    if (meta) return { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
+    const d = catalogue.stored(path.basename(runDir))?.dataset;
+    return d?.spec ? { spec: d.spec, root: d.root, name: d.name } : undefined;
+  }
+
   async function retrain(parentDir?: string, mode?: RetrainMode): Promise<string | undefined> {
     const dir = runsDir();
     const parent = parentDir ?? (await pickRun('Retrain which run with corrected labels?'));
-    const meta = parent ? readMeta(parent) : undefined;
-    if (!parent || !meta || !dir) return undefined;
+    const ds = parent ? datasetOfRun(parent) : undefined;
+    if (!parent || !dir) return undefined;
+    if (!ds) {
+      void vscode.window.showErrorMessage(`KE-FER: cannot retrain ${path.basename(parent)}: neither its folder nor the workspace store says which dataset it trained on.`);
+      return undefined;
+    }
     const m = mode ?? (await pickRetrainMode());
     if (!m) return undefined;
-    const ds: DatasetChoice = { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
     // a head retrain takes seconds: the progress notification is enough, the diagnostics panel keeps the editor
     if (m === 'full') DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l));
     return training.train({ dataset: ds, runsDir: dir, parent, mode: m, storePath: storePath(), ...settingsFor(ds) });
@@ -147,7 +171,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   /** Corrected label files of a run's dataset, in its own format, under .kefer/exports/. */
   async function exportLabels(runDir: string): Promise<string | undefined> {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-    const out = path.join(keferDir(), 'exports', `${path.basename(readMeta(runDir)?.datasetRoot ?? 'dataset')}-${stamp}`);
+    const out = path.join(keferDir(), 'exports', `${path.basename(datasetOfRun(runDir)?.root ?? 'dataset')}-${stamp}`);
     const r = await curation.call('exportLabels', runDir, out);
     output.appendLine(`exported ${r.samples} samples (${r.relabeled} relabeled, ${r.excluded} excluded) as ${r.format} to ${out}: ${r.files.join(', ')}`);
     void vscode.window.showInformationMessage(`KE-FER: corrected labels (${r.format}, ${r.relabeled} relabeled, ${r.excluded} excluded) written to ${path.relative(wsRoot() ?? '', out) || out}.`);
@@ -155,7 +179,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   }
 
   async function pickRun(title: string): Promise<string | undefined> {
-    const runs = tree.runs().filter((r) => r.status === 'done');
+    const runs = catalogue.runs().filter((r) => r.status === 'done');
     if (runs.length === 0) {
       void vscode.window.showInformationMessage('KE-FER: no finished runs yet. Run "KE-FER: Train" first.');
       return undefined;
@@ -169,7 +193,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   }
 
   const labelIssues = new LabelIssuesCommand({
-    host, output, runsDir, storePath, pickDataset, runs: () => tree.runs(),
+    host, output, runsDir, storePath, pickDataset, runs: () => catalogue.runs(),
     settings: () => readSettings((k) => cfg().get(k)),
     ranker: () => readRanker((k) => cfg().get(k)),
     openDiagnostics: (runDir) => diagnostics.openPanel(runDir),
@@ -199,16 +223,20 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
     vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l))),
-    vscode.commands.registerCommand('kefer.refreshRuns', () => tree.refresh()),
+    vscode.commands.registerCommand('kefer.refreshRuns', async () => {
+      catalogue.invalidate();
+      tree.refresh();
+      await catalogue.refresh();
+    }),
     vscode.commands.registerCommand('kefer.openDiagnostics', async (a?: unknown) => {
-      const dir = runArg(a) ?? tree.runs().find((r) => r.status === 'done')?.runDir;
+      const dir = runArg(a) ?? catalogue.runs().find((r) => r.status === 'done')?.runDir;
       diagnostics.openPanel(dir);
     }),
     vscode.commands.registerCommand('kefer.evaluate', async (a?: unknown) => {
       const dir = runArg(a) ?? (await pickRun('Evaluate which run?'));
-      const meta = dir ? readMeta(dir) : undefined;
-      if (!dir || !meta) return;
-      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, meta.dataSpec, readEvalPrecision((k) => cfg().get(k))));
+      const ds = dir ? datasetOfRun(dir) : undefined;
+      if (!dir || !ds) return;
+      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'KE-FER: evaluating' }, () => training.evaluate(dir, ds.spec, readEvalPrecision((k) => cfg().get(k))));
       if (ok) await curation.call('importRecords', dir);
       void vscode.window.showInformationMessage(ok ? `KE-FER: evaluation written to ${path.basename(dir)}/records.jsonl` : 'KE-FER: evaluation failed (see output).');
     }),
@@ -264,9 +292,38 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
       return out;
     }),
   );
+  watchRuns(context, runsDir, keferDir, catalogue, () => tree.refresh());
+  void catalogue.refresh();
   const nc = nodeChoice();
   output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
   return { training, labelIssues, runsDir, storePath, curation };
+}
+
+/**
+ * Keeps the runs list current: a run.json / studio.json appearing or changing under the runs folder
+ * (a run trained from a shell, the PyTorch trainer, the extension), and the workspace store changing
+ * (`kefer train --store` registering a run). Debounced: a training run rewrites run.json often.
+ */
+function watchRuns(context: vscode.ExtensionContext, runsDir: () => string | undefined, keferDir: () => string, catalogue: RunCatalogue, treeChanged: () => void): void {
+  let timer: NodeJS.Timeout | undefined;
+  const soon = (): void => {
+    catalogue.invalidate();
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      treeChanged();
+      void catalogue.refresh();
+    }, 400);
+  };
+  const dir = runsDir();
+  const patterns = [
+    ...(dir ? [new vscode.RelativePattern(vscode.Uri.file(dir), '*/{run.json,studio.json}')] : []),
+    new vscode.RelativePattern(vscode.Uri.file(keferDir()), 'kefer.db{,-wal}'),
+  ];
+  for (const p of patterns) {
+    const w = vscode.workspace.createFileSystemWatcher(p);
+    context.subscriptions.push(w, w.onDidCreate(soon), w.onDidChange(soon), w.onDidDelete(soon));
+  }
+  context.subscriptions.push({ dispose: () => clearTimeout(timer) });
 }
 
 export function deactivate(): void {

@@ -166,6 +166,10 @@ export interface RunSummary {
   classes: string[];
   /** Run this one retrained from, when it is a "retrain with corrected labels". */
   parent?: string;
+  /** Who made it: the extension, the engine from a shell (`kefer train`, the PyTorch trainer), or known only to the store. */
+  trainedBy?: 'extension' | 'cli' | 'store';
+  /** Its per-sample records are in the workspace store (what the diagnostics views read). */
+  inStore?: boolean;
 }
 
 export interface ScatterPoint {

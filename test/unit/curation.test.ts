@@ -1,6 +1,7 @@
 // The curation service (what the diagnostics panel talks to) on a real workspace store in a temp dir:
 // runs registered and records imported as `kefer train --store` does, then the panel's calls.
 import { after, before, test } from 'node:test';
+import { storeRoots } from './roots-helper.js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -208,7 +209,7 @@ test('the diagnostics host hands the votes to the webview in page and sample mes
     Promise.resolve().then(() => (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...params))) as CurationCall;
   const none = async () => undefined;
   const h = new DiagnosticsHandler('diagnostics', {
-    call, thumbDir: path.join(dir, 'thumbs'), runs: () => summaries, toUri: (f) => `uri:${f}`, post: (m) => void posted.push(m), broadcast: (m) => void posted.push(m),
+    call, roots: storeRoots(svc, path.join(dir, 'thumbs')), runs: () => summaries, toUri: (f) => `uri:${f}`, post: (m) => void posted.push(m), broadcast: (m) => void posted.push(m),
     retrain: none, exportLabels: none, openFull: () => undefined, cancelTraining: () => undefined, log: () => undefined, onCspViolation: () => undefined,
   }, runF());
   const votesOf = new Map(ferplus.samples.map((s) => [s.id, s.votes]));

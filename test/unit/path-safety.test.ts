@@ -1,5 +1,6 @@
-// The webviews and the thumbnail maker never get a file outside the dataset roots, the run folders
-// and the thumbnail cache, whatever a message asks for. Crafted protocol messages go to the real
+// The webviews and the thumbnail maker never get a file outside the dataset roots the store registered
+// and the thumbnail cache (the roots authority, src/extension/roots.ts), whatever a message asks for
+// and whatever a workspace file (studio.json, run.json) says. Crafted protocol messages go to the real
 // host-side handler (DiagnosticsHandler, as the diagnostics panel uses it), which calls the real
 // curation service on a real store in-process (the worker's JSON-lines transport is the only part
 // left out). The store holds samples whose paths lead out (`..`, absolute, symlinks to a file and to a
@@ -18,6 +19,10 @@ import { CurationService } from '../../src/extension/curation/service.js';
 import { insideRoot, isInsideAny, PathRefused } from '../../src/extension/curation/paths.js';
 import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
 import { writeMeta } from '../../src/extension/runlist/runFiles.js';
+import { mergeRuns } from '../../src/extension/runlist/catalogue.js';
+import { imageKind, ResourceRoots, rootProblem } from '../../src/extension/roots.js';
+import { storeRoots } from './roots-helper.js';
+import * as os from 'node:os';
 import type { HostMessage, RunSummary } from '../../src/webviews/protocol.js';
 import { tempDir } from '../engine/store-helpers.js';
 
@@ -75,7 +80,8 @@ before(async () => {
     return { id, path: p, split: 'test', label, pred: (label + 1) % 7, probs, simText: 0.5, simNeutral: 0.4, gap: 0.1, align: 0.2 };
   };
   // A records file is where stored paths come from: the evil ones register new samples with their paths.
-  const recs = [...ds.samples.map((s) => rec(s.id, s.path, s.label)), ...Object.entries(EVIL).map(([id, p], i) => rec(id, p(), i % 7))];
+  // (a path with a NUL byte is refused at import: test below)
+  const recs = [...ds.samples.map((s) => rec(s.id, s.path, s.label)), ...Object.entries(EVIL).filter(([id]) => id !== 'evil-nul').map(([id, p], i) => rec(id, p(), i % 7))];
   registerRun(store, { id: 'runA', dataset: d.id });
   importRecords(store, 'runA', recs);
   // A run id that climbs out, as a parent: scatter must not follow it.
@@ -117,7 +123,7 @@ function harness(): Harness {
     Promise.resolve().then(() => (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...params))) as CurationCall;
   const handler = new DiagnosticsHandler('diagnostics', {
     call,
-    thumbDir,
+    roots: storeRoots(svc, thumbDir),
     runs: () => summaries,
     toUri: (file) => (uris.push(file), `vscode-webview-resource:${file}`),
     post: (m) => void posted.push(m),
@@ -132,7 +138,7 @@ function harness(): Harness {
   return { handler, posted, uris, calls };
 }
 
-const allowed = () => [data, runA, runB, thumbDir];
+const allowed = () => [data, thumbDir];
 
 /** No URI given out names a file outside the allowed folders, or anything in the secret folder. */
 function assertNothingOutside(h: Harness): void {
@@ -229,7 +235,7 @@ test('samples whose stored path leads out: inspector, grid and thumbnails refuse
   await h.handler.handle({ type: 'requestPage', query: { runDir: runA, filter: { trueClass: null, predClass: null, split: null, relabeled: null, cell: null }, sort: 'issue', offset: 0, limit: 100 } });
   const page = [...h.posted].reverse().find((m) => m.type === 'page');
   assert.ok(page && page.type === 'page');
-  assert.equal(page.page.rows.length, LEGIT.length + Object.keys(EVIL).length);
+  assert.equal(page.page.rows.length, LEGIT.length + Object.keys(EVIL).length - 1, 'every stored sample (the NUL one never got in)');
   for (const r of page.page.rows) assert.equal(r.thumb !== null, LEGIT.includes(r.id), `thumbnail of row ${r.id}`);
   // Only the legit images were thumbnailed: the cache holds exactly their files.
   const made = fs.readdirSync(thumbDir, { recursive: true }).filter((f) => String(f).endsWith('.webp'));
@@ -239,6 +245,20 @@ test('samples whose stored path leads out: inspector, grid and thumbnails refuse
   const s = [...h.posted].reverse().find((m) => m.type === 'sample');
   assert.ok(s && s.type === 'sample' && s.sample.src.endsWith(path.join(data, 'img', 's1.png')));
   assertNothingOutside(h);
+});
+
+test('a NUL byte in a record is refused at import, naming the field (SQLite would store the text cut short)', () => {
+  const store = openStore(path.join(ws, 'nul.db'));
+  try {
+    const d = upsertDataset(store, { format: 'folder', root: data, classes: classList(7), samples: [{ id: 's0', path: 'img/s0.png', label: 0, split: 'test' }] });
+    registerRun(store, { id: 'nul', dataset: d.id });
+    const probs = [0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1];
+    const r = { id: 's0', path: 'img/s0.png\0../../secret/secret.png', split: 'test', label: 0, pred: 0, probs, simText: 0, simNeutral: 0, gap: 0, align: null };
+    assert.throws(() => importRecords(store, 'nul', [r]), /field 'path' holds a NUL byte/);
+    assert.throws(() => store.db.prepare('SELECT sk FROM samples WHERE sid = ?').get('s0\0x'), /holds a NUL byte/, 'nor looked up cut short');
+  } finally {
+    store.close();
+  }
 });
 
 test('sample ids that are not in the store, and malformed messages, are refused', async () => {
@@ -283,8 +303,84 @@ test('the host never hands out a URI for a file outside, whatever the worker ans
   assert.equal(h.handler.serve(path.join(data, '..', 'secret', 'passwd.txt')), null);
   assert.equal(h.handler.serve('/etc/passwd'), null);
   assert.ok(h.handler.serve(path.join(data, 'img', 's0.png')));
-  assert.ok(h.handler.serve(path.join(runA, 'studio.json')));
-  assert.equal(h.uris.length, 2);
+  assert.equal(h.handler.serve(path.join(runA, 'studio.json')), null, 'a run folder is no root, and a JSON file is not an image');
+  assert.equal(h.uris.length, 1);
+});
+
+test('a workspace file cannot widen the roots: studio.json / run.json roots of "/", "..", a symlink to "/" are ignored', async () => {
+  // A cloned repository can carry any of these: run folders whose files name a dataset root.
+  const planted = path.join(ws, '.kefer', 'runs');
+  fs.symlinkSync('/', path.join(ws, 'to-slash'));
+  const base = { dataSpec: 'folder:/', datasetName: 'x', startedAt: '2026-02-01', backbone: 'resnet18', status: 'done' as const, accuracy: 0, classes: [] };
+  writeMeta(path.join(planted, 'evil-slash'), { ...base, datasetRoot: '/' });
+  writeMeta(path.join(planted, 'evil-dotdot'), { ...base, datasetRoot: '..' });
+  writeMeta(path.join(planted, 'evil-link'), { ...base, datasetRoot: path.join(ws, 'to-slash') });
+  fs.mkdirSync(path.join(planted, 'evil-runjson'), { recursive: true });
+  fs.writeFileSync(path.join(planted, 'evil-runjson', 'run.json'), JSON.stringify({ status: 'done', dataset: { root: '/' } }));
+  try {
+    // the runs list shows them (they are run folders) ...
+    const listed = mergeRuns(planted, svc.catalogue()).map((r) => r.name);
+    for (const n of ['evil-slash', 'evil-dotdot', 'evil-link', 'evil-runjson', 'runA', 'runB']) assert.ok(listed.includes(n), `${n} listed`);
+    // ... but the roots come from the store alone: the dataset and the thumbnail cache
+    const roots = storeRoots(svc, thumbDir);
+    assert.deepEqual(roots.roots(), [fs.realpathSync(data), thumbDir]);
+    const h = harness();
+    for (const f of ['/etc/passwd', '/proc/self/environ', path.join(planted, 'evil-slash', 'studio.json'), path.join(runA, 'studio.json')]) {
+      assert.equal(h.handler.serve(f), null, f);
+    }
+    // the run comparison hands out only images inside the dataset (it once gave studio.json and /etc files)
+    await h.handler.sendComparison(runA, runB);
+    const cmp = h.posted.find((m) => m.type === 'comparison');
+    assert.ok(cmp && cmp.type === 'comparison');
+    for (const c of cmp.comparison.changed) assert.ok(c.src === '' || c.src.startsWith(`vscode-webview-resource:${fs.realpathSync(data)}${path.sep}`), `comparison src ${c.src}`);
+    assertNothingOutside(h);
+    for (const f of h.uris) assert.ok(imageKind(fs.readFileSync(f)), `${f} is an image`);
+  } finally {
+    for (const n of ['evil-slash', 'evil-dotdot', 'evil-link', 'evil-runjson']) fs.rmSync(path.join(planted, n), { recursive: true, force: true });
+    fs.rmSync(path.join(ws, 'to-slash'));
+  }
+});
+
+test('roots the store names are refused when too wide or not folders; only image files are served', () => {
+  assert.match(rootProblem('/') ?? '', /whole file system/);
+  assert.match(rootProblem(os.homedir()) ?? '', /home folder/);
+  assert.match(rootProblem('relative/data') ?? '', /not an absolute path/);
+  assert.match(rootProblem(path.join(ws, 'nope')) ?? '', /does not exist/);
+  assert.match(rootProblem(path.join(secret, 'passwd.txt')) ?? '', /not a folder/);
+  assert.equal(rootProblem(data), undefined);
+  const roots = new ResourceRoots([thumbDir]);
+  roots.setDatasetRoots(['/', os.homedir(), data, '/nonexistent']);
+  assert.deepEqual(roots.roots(), [fs.realpathSync(data), thumbDir]);
+  assert.equal(roots.refusedRoots.length, 3);
+  // a text file renamed .png inside a root is not an image
+  fs.writeFileSync(path.join(data, 'img', 'fake.png'), 'root:x:0:0\n');
+  try {
+    const r = roots.serve(path.join(data, 'img', 'fake.png'));
+    assert.ok(!r.ok && /not an image/.test(r.why));
+  } finally {
+    fs.rmSync(path.join(data, 'img', 'fake.png'));
+  }
+  const ok = roots.serve(path.join(data, 'img', 's2.png'));
+  assert.deepEqual(ok, { ok: true, file: path.join(fs.realpathSync(data), 'img', 's2.png') });
+});
+
+test('the URI names the resolved file: a folder symlink re-pointed outside after the check does not change what it names', () => {
+  // data/swap -> data/img (inside) when served; then re-pointed to the secret folder
+  const swap = path.join(data, 'swap');
+  fs.symlinkSync(path.join(data, 'img'), swap);
+  try {
+    const h = harness();
+    const uri = h.handler.serve(path.join(swap, 's3.png'));
+    assert.equal(uri, `vscode-webview-resource:${path.join(fs.realpathSync(data), 'img', 's3.png')}`, 'the resolved path, not the symlink');
+    fs.rmSync(swap);
+    fs.symlinkSync(secret, swap);
+    // the URI handed out still names the inside file; asking again through the symlink is refused
+    assert.ok(!uri!.includes(`${path.sep}swap${path.sep}`));
+    assert.equal(h.handler.serve(path.join(swap, 'secret.png')), null);
+    assertNothingOutside(h);
+  } finally {
+    fs.rmSync(swap, { force: true });
+  }
 });
 
 after(() => {

@@ -3,11 +3,12 @@
 // and the diagnostics handler recording decisions as spot-check ones and answering each with the
 // calibration (what is still needed, then the per-class estimated issue rates) on a real store.
 import { after, before, test } from 'node:test';
+import { storeRoots } from './roots-helper.js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { calibratedScores, fitReviewCalibratedModel, MIN_REVIEWS, spotCheckOrder } from '../../src/engine/issues/index.js';
-import { importRecords, labelLog, openStore, registerRun, runSampleRecords, spotCheckReviews, upsertDataset } from '../../src/engine/store/index.js';
+import { importRecords, labelLog, openStore, registerRun, runSampleRecords, spotCheckReviews, storedCalibration, upsertDataset } from '../../src/engine/store/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { CurationService } from '../../src/extension/curation/service.js';
 import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
@@ -84,7 +85,7 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
   const none = async () => undefined;
   const logs: string[] = [];
   const h = new DiagnosticsHandler('diagnostics', {
-    call, thumbDir: path.join(dir, 'thumbs'), runs: () => summaries, toUri: (f) => `uri:${f}`, post: (m) => void posted.push(m), broadcast: (m) => void posted.push(m),
+    call, roots: storeRoots(svc, path.join(dir, 'thumbs')), runs: () => summaries, toUri: (f) => `uri:${f}`, post: (m) => void posted.push(m), broadcast: (m) => void posted.push(m),
     retrain: none, exportLabels: none, openFull: () => undefined, cancelTraining: () => undefined, log: (l) => void logs.push(l), onCspViolation: () => undefined,
   }, runDir());
   const last = (type: HostMessage['type']): HostMessage | undefined => [...posted].reverse().find((m) => m.type === type);
@@ -139,7 +140,9 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
   assert.equal(log.find((c) => c.sampleId === outside.id)?.spotCheck, false);
   assert.equal(log.find((c) => c.sampleId === outside.id)?.kind, 'confirm');
 
-  // the calibrated order: misclassified samples by descending calibrated score; the inspector has the score
+  // the calibrated order: misclassified samples by descending calibrated score (once the worker wrote the
+  // scores, in chunks after the decision was answered); the inspector has the score
+  await svc.scoresWritten();
   await h.handle({ type: 'requestPage', query: { runDir: runDir(), filter: ALL, sort: 'calibrated', offset: 0, limit: 200 } });
   const calPage = last('page');
   assert.ok(calPage?.type === 'page' && calPage.page.query.sort === 'calibrated' && calPage.page.rows.length > 20);
@@ -165,8 +168,9 @@ test('the panel host: spot-check decisions are recorded as such, each answered w
   assert.deepEqual(logs, []);
 });
 
-test('records re-imported by another process (the CLI): the next calibration reads them again, not the worker\'s copy', () => {
+test('records re-imported by another process (the CLI): the next calibration reads them again, not the worker\'s copy', async () => {
   assert.ok(svc.calibration(runDir()).calibrated, 'calibrated by the test before');
+  await svc.scoresWritten();
   const other = openStore(storePath);
   try {
     importRecords(other, 'run', fakeRecords(dataset, 77, 1.2));
@@ -175,12 +179,21 @@ test('records re-imported by another process (the CLI): the next calibration rea
   }
   const c = svc.calibration(runDir());
   assert.ok(c.calibrated);
+  // answered before its scores are in: the stored calibration is still cleared by the re-import ...
+  const mid = openStore(storePath);
+  try {
+    assert.equal(storedCalibration(mid, 'run'), null, 'stored only with its last chunk of scores');
+  } finally {
+    mid.close();
+  }
+  await svc.scoresWritten();
   const s = openStore(storePath);
   try {
     const { records, samples } = runSampleRecords(s, 'run');
     const want = calibratedScores(records, fitReviewCalibratedModel(records, spotCheckReviews(s, 'run'), { neutralIndex: 6 }));
     const got = new Map(s.db.prepare('SELECT sample, cal FROM records WHERE run = (SELECT rk FROM runs WHERE id = ?)').raw().all('run') as [number, number][]);
     samples.forEach((sk, i) => assert.ok(Math.abs(got.get(sk)! - want[i]) < 1e-12, `sample ${sk}: ${got.get(sk)} vs ${want[i]}`));
+    assert.ok(storedCalibration(s, 'run')?.calibrated, 'and stored with them');
   } finally {
     s.close();
   }

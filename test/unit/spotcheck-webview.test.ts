@@ -4,6 +4,7 @@
 // needs, then shows the per-class estimated issue rates, and the calibrated order's inspector names
 // the class's rate. (bench/ui's host double answers only the grid's read path: the real handler here.)
 import { after, before, test } from 'node:test';
+import { storeRoots } from './roots-helper.js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -65,7 +66,7 @@ test('spot-check in the webview: C confirms, digits relabel, each decision count
     const none = async () => undefined;
     const logs: string[] = [];
     const handler = new DiagnosticsHandler('diagnostics', {
-      call, thumbDir: path.join(dir, 'thumbs'), runs: () => runs, toUri: server.file, post, broadcast: post,
+      call, roots: storeRoots(svc, path.join(dir, 'thumbs')), runs: () => runs, toUri: server.file, post, broadcast: post,
       retrain: none, exportLabels: none, openFull: () => undefined, cancelTraining: () => undefined, log: (l) => void logs.push(l), onCspViolation: () => undefined,
     }, runDir);
     await page.exposeBinding('keferHostPost', (_source, m: unknown) => void handler.handle(m));

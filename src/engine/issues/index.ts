@@ -13,6 +13,6 @@ export { rankerScores, orderByScore, isRankerName, RANKER_NAMES, RANKER_DESCRIPT
 export { hitsAt, precisionAt, recallAt, auroc } from './scoring.js';
 export { loadFer2013WithFerplusTruth, verdictOf, type FerplusVerdict, type FerplusTruth, type Fer2013WithTruth } from './ferplusTruth.js';
 export {
-  fitReviewCalibratedModel, calibratedScore, calibratedScores, estimatedIssueRates, spotCheckOrder, MIN_REVIEWS,
+  fitReviewCalibratedModel, calibratedScore, calibratedScores, estimatedIssueRates, spotCheckOrder, MIN_REVIEWS, prepareRecords, type PreparedRecords,
   type Review, type CalibratedIssueModel, type CalibrateOptions, type ClassIssueEstimate, type ReviewCounts,
 } from './calibrate.js';

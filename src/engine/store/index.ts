@@ -27,7 +27,7 @@ export {
 export * from './queries.js';
 export { SPOT_SCHEMA_VERSION, SPOT_CHECK_SEED } from './spotRanks.js';
 export {
-  spotCheckReviews, spotCheckNext, recalibrate, storedCalibration, runSampleRecords, runRecordsSignature,
-  type Calibrated, type NeedsReviews, type CalibrationResult, type ClassRate, type ReviewTally, type RecalibrateOptions,
+  spotCheckReviews, spotCheckNext, recalibrate, storedCalibration, runSampleRecords, runRecordsSignature, writeCalibrationChunk,
+  type PendingScores, type RunRecords, type Calibrated, type NeedsReviews, type CalibrationResult, type ClassRate, type ReviewTally, type RecalibrateOptions,
 } from './spotCheck.js';
 export { exportLabels, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './export.js';

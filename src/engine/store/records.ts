@@ -130,6 +130,7 @@ function checkRecord(rec: unknown, where: string): SampleRecord {
   const r = rec as Record<string, unknown>;
   const str = (k: string) => {
     if (typeof r[k] !== 'string') throw new StoreError(`${where}: field '${k}' must be a string`);
+    if ((r[k] as string).includes('\0')) throw new StoreError(`${where}: field '${k}' holds a NUL byte`);
   };
   const num = (k: string) => {
     if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new StoreError(`${where}: field '${k}' must be a finite number`);

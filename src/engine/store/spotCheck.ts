@@ -5,7 +5,7 @@
 // bench:label-issues --review); only decisions recorded with ChangeOptions.spotCheck count.
 import { createHash } from 'node:crypto';
 import type { SampleRecord } from '../eval/types.js';
-import { calibratedScores, estimatedIssueRates, fitReviewCalibratedModel, MIN_REVIEWS, type Review } from '../issues/calibrate.js';
+import { calibratedScores, estimatedIssueRates, fitReviewCalibratedModel, MIN_REVIEWS, prepareRecords, type PreparedRecords, type Review } from '../issues/calibrate.js';
 import { nowIso, StoreError, type Store } from './db.js';
 import { getDataset } from './datasets.js';
 import { schemaVersion } from './migrations.js';
@@ -132,7 +132,7 @@ function shortfall(runId: string, t: ReviewTally): NeedsReviews | null {
 }
 
 /** The run's records as the issue rankers read them, with their sample keys. */
-export function runSampleRecords(store: Store, runId: string): { records: SampleRecord[]; samples: number[] } {
+export function runSampleRecords(store: Store, runId: string): RunRecords {
   const { rk } = getRun(store, runId);
   const rows = store.db
     .prepare('SELECT r.sample, s.sid, s.path, r.split, r.label, r.pred, r.probs, r.sim_text, r.sim_neutral, r.gap, r.align FROM records r JOIN samples s ON s.sk = r.sample WHERE r.run = ?')
@@ -166,24 +166,47 @@ export function storedCalibration(store: Store, runId: string): Calibrated | nul
   return s === undefined ? null : (JSON.parse(s) as Calibrated);
 }
 
+/** A run's records as runSampleRecords reads them; `prepared` when the caller keeps their signals too (prepareRecords). */
+export interface RunRecords {
+  records: SampleRecord[];
+  samples: number[];
+  prepared?: PreparedRecords;
+}
+
 export interface RecalibrateOptions {
   /**
    * The run's records (runSampleRecords), when the caller keeps them (they change only on a re-import);
    * called only when a refit is due.
    */
-  records?: () => { records: SampleRecord[]; samples: number[] };
+  records?: () => RunRecords;
   /** Refit even when the reviews are those of the stored calibration. */
   force?: boolean;
+  /**
+   * Return the new scores (`pending`) instead of writing them: the caller writes them in chunks
+   * (writeCalibrationChunk) off the path of the decision, and the stored calibration changes with the
+   * last chunk. At 300k records the write takes seconds; the fit and the rates, milliseconds.
+   */
+  deferWrite?: boolean;
+  /** A calibration whose scores are being written (deferWrite): returned as is when the reviews are its. */
+  pending?: Calibrated;
+}
+
+/** Scores of a refit still to be written (RecalibrateOptions.deferWrite). */
+export interface PendingScores {
+  rk: number;
+  samples: number[];
+  scores: number[];
+  summary: Calibrated;
 }
 
 /**
  * Fits the review-calibrated model on the run's records and its spot-check reviews, writes records.cal of
- * every record of the run in one transaction and returns the summary. With too few reviews (or reviews
- * of one kind only) nothing is fitted, any earlier calibration of the run is cleared (its reviews are
- * gone: undone), and the result says how many reviews are still needed. Unless `force`, reviews
- * unchanged since the stored calibration return it without a refit.
+ * every record of the run in one transaction (or hands the scores back: deferWrite) and returns the summary.
+ * With too few reviews (or reviews of one kind only) nothing is fitted, any earlier calibration of the
+ * run is cleared (its reviews are gone: undone), and the result says how many reviews are still needed.
+ * Unless `force`, reviews unchanged since the stored (or pending) calibration return it without a refit.
  */
-export function recalibrate(store: Store, runId: string, opts: RecalibrateOptions = {}): CalibrationResult {
+export function recalibrate(store: Store, runId: string, opts: RecalibrateOptions = {}): CalibrationResult & { pendingScores?: PendingScores } {
   requireV6(store);
   const run = getRun(store, runId);
   const { db } = store;
@@ -200,14 +223,16 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
     return short;
   }
   const fingerprint = fingerprintOf(reviews);
+  if (!opts.force && opts.pending?.fingerprint === fingerprint) return opts.pending;
   const stored = storedCalibration(store, runId);
   if (!opts.force && stored?.fingerprint === fingerprint) return stored;
 
-  const { records, samples } = opts.records ? opts.records() : runSampleRecords(store, runId);
+  const { records, samples, prepared } = opts.records ? opts.records() : runSampleRecords(store, runId);
   const classes = getDataset(store, run.dataset).classes;
   const neutralIndex = Math.max(0, classes.indexOf('neutral'));
-  const model = fitReviewCalibratedModel(records, reviews, { neutralIndex });
-  const scores = calibratedScores(records, model);
+  const input = prepared && prepared.neutralIndex === neutralIndex ? prepared : prepareRecords(records, { neutralIndex });
+  const model = fitReviewCalibratedModel(input, reviews);
+  const scores = calibratedScores(input, model);
   const rates = estimatedIssueRates(records, reviews, model, scores);
   const summary: Calibrated = {
     calibrated: true,
@@ -218,10 +243,23 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
     time: nowIso(),
     fingerprint,
   };
-  const update = db.prepare('UPDATE records SET cal = ? WHERE run = ? AND sample = ?');
-  db.transaction(() => {
-    for (let i = 0; i < samples.length; i++) update.run(scores[i], run.rk, samples[i]);
-    db.prepare('INSERT OR REPLACE INTO run_calibrations (run, summary) VALUES (?, ?)').run(run.rk, JSON.stringify(summary));
-  }).immediate();
+  const pendingScores: PendingScores = { rk: run.rk, samples, scores, summary };
+  if (opts.deferWrite) return { ...summary, pendingScores };
+  writeCalibrationChunk(store, pendingScores, 0, samples.length);
   return summary;
+}
+
+/**
+ * Writes scores [from, to) of a refit in one transaction; the chunk that reaches the end also stores the
+ * calibration's summary, so a calibration is stored only with all its scores (a worker stopped halfway
+ * leaves the old one, and the next recalibrate refits).
+ */
+export function writeCalibrationChunk(store: Store, p: PendingScores, from: number, to: number): void {
+  const { db } = store;
+  const update = db.prepare('UPDATE records SET cal = ? WHERE run = ? AND sample = ?');
+  const end = Math.min(to, p.samples.length);
+  db.transaction(() => {
+    for (let i = from; i < end; i++) update.run(p.scores[i], p.rk, p.samples[i]);
+    if (end === p.samples.length) db.prepare('INSERT OR REPLACE INTO run_calibrations (run, summary) VALUES (?, ?)').run(p.rk, JSON.stringify(p.summary));
+  }).immediate();
 }

@@ -49,6 +49,24 @@ function coded(err: unknown): unknown {
   return err;
 }
 
+/**
+ * Refuses a text value holding a NUL byte: the binding would store (or look up) it cut short at the
+ * NUL, silently, where better-sqlite3 kept the whole string. No stored name needs one.
+ */
+function checkParams(params: unknown[]): void {
+  for (const p of params) {
+    if (typeof p === 'string') {
+      if (p.includes('\0')) throw nulError(p);
+    } else if (p && typeof p === 'object' && !ArrayBuffer.isView(p)) {
+      for (const v of Object.values(p)) if (typeof v === 'string' && v.includes('\0')) throw nulError(v);
+    }
+  }
+}
+
+function nulError(v: string): Error {
+  return Object.assign(new Error(`a text value holds a NUL byte, which SQLite would store cut short: ${JSON.stringify(v.slice(0, 80))}`), { code: 'SQLITE_MISMATCH' });
+}
+
 /** Rows as plain objects: node:sqlite's have a null prototype, which deepEqual and spreads treat differently. */
 function plain<T>(row: T): T {
   return row && typeof row === 'object' && !Array.isArray(row) ? ({ ...row } as T) : row;
@@ -78,6 +96,7 @@ export class Statement {
 
   // run/get/all catch inline (no closure per call): a bulk import calls run() hundreds of thousands of times.
   run(...params: Params): RunResult {
+    checkParams(params);
     try {
       return this.stmt.run(...(params as SqlValue[])) as RunResult;
     } catch (err) {
@@ -86,6 +105,7 @@ export class Statement {
   }
 
   get(...params: Params): unknown {
+    checkParams(params);
     let row: unknown;
     try {
       row = this.stmt.get(...(params as SqlValue[]));
@@ -98,6 +118,7 @@ export class Statement {
   }
 
   all(...params: Params): unknown[] {
+    checkParams(params);
     let rows: unknown[];
     try {
       rows = this.stmt.all(...(params as SqlValue[])) as unknown[];
@@ -109,6 +130,7 @@ export class Statement {
   }
 
   *iterate(...params: Params): IterableIterator<unknown> {
+    checkParams(params);
     const it = withCode(() => this.stmt.iterate(...(params as SqlValue[]))) as Iterator<unknown>;
     try {
       for (;;) {

@@ -6,11 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, mistakesPage, openStore,
-  recalibrate, redo, relabel, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, type ExportFormat, type ExportResult,
+  cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, listDatasets, listRuns, mistakesPage, openStore,
+  recalibrate, redo, relabel, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, writeCalibrationChunk,
+  type ExportFormat, type ExportResult, type PendingScores, type RunRecords,
   type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
+import { prepareRecords } from '../../engine/issues/calibrate.js';
 import { insideRoot } from './paths.js';
 import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
 
@@ -49,6 +51,27 @@ export interface Comparison {
   changed: { id: string; path: string; label: number; predBefore: number; predAfter: number }[];
 }
 
+/** A run registered in the store, as the runs list shows it (whoever trained it: CLI, extension, torch). */
+export interface StoreRunBrief {
+  id: string;
+  /** The run folder the engine recorded when it registered the run (may be on another machine). */
+  runDir: string | null;
+  created: string;
+  backbone: string;
+  status: string;
+  parent: string | null;
+  records: number;
+  /** Validation accuracy the engine recorded, when it did. */
+  accuracy: number | null;
+  dataset: { name: string; spec: string | null; root: string; classes: string[] };
+}
+
+/** The store's runs and the dataset roots it registered: the runs list and the webviews' roots. */
+export interface StoreCatalogue {
+  runs: StoreRunBrief[];
+  datasetRoots: string[];
+}
+
 /** The store's export format that writes a dataset's own label files (folder-like layouts as folders). */
 export function exportFormatFor(datasetFormat: string): ExportFormat {
   switch (datasetFormat) {
@@ -82,7 +105,9 @@ export class CurationService {
    * Per run: its records as the calibration reads them, decoded once and read again when their signature
    * changes (a re-import, here or by the CLI in another process).
    */
-  private recordsCache = new Map<string, { signature: string; records: ReturnType<typeof runSampleRecords> }>();
+  private recordsCache = new Map<string, { signature: string; records: RunRecords }>();
+  /** Per run: the refit whose scores are being written in chunks (one at a time; a newer refit replaces it). */
+  private scoreWrites = new Map<string, { pending: PendingScores; cancelled: boolean }>();
   /** Dataset root + sample id -> image path, from the pages served: the grid asks thumbnails by id. */
   private paths = new Map<string, string>();
   private readonly thumbs: ThumbnailCache | undefined;
@@ -247,23 +272,65 @@ export class CurationService {
   }
 
   /**
-   * The run's calibration on its spot-check reviews, refitted when they changed since the last one
-   * (a few hundred ms at 30k records: the records are decoded once per run and kept).
+   * The run's calibration on its spot-check reviews, refitted when they changed since the last one. The
+   * records and their standardised signals are read once per run (again only after a re-import), so a
+   * refit is a fit on the reviews and a pass of dot products: milliseconds at 300k records. The new
+   * scores are written to the store in chunks afterwards (writeScores), off the path of the decision;
+   * the calibrated sort follows once they are in.
    */
   calibration(runDir: string): CalibrationState {
     const id = this.runId(runDir);
-    const records = () => {
+    const records = (): RunRecords => {
       const signature = runRecordsSignature(this.store, id);
       let r = this.recordsCache.get(id);
-      if (r?.signature !== signature) this.recordsCache.set(id, (r = { signature, records: runSampleRecords(this.store, id) }));
+      if (r?.signature !== signature) {
+        const read = runSampleRecords(this.store, id);
+        const neutral = Math.max(0, getDataset(this.store, getRun(this.store, id).dataset).classes.indexOf('neutral'));
+        this.recordsCache.set(id, (r = { signature, records: { ...read, prepared: prepareRecords(read.records, { neutralIndex: neutral }) } }));
+      }
       return r.records;
     };
-    const c = recalibrate(this.store, id, { records });
+    const inflight = this.scoreWrites.get(id);
+    const c = recalibrate(this.store, id, { records, deferWrite: true, pending: inflight?.pending.summary });
+    if (!c.calibrated && inflight) inflight.cancelled = true; // the reviews were undone below the minimum
+    if (c.calibrated && 'pendingScores' in c && c.pendingScores) this.writeScores(id, c.pendingScores);
     const next = spotCheckNext(this.store, id);
     return c.calibrated
       ? { calibrated: true, reviews: c.reviews, classes: c.classes, spotCheckNext: next }
       : { calibrated: false, reviews: c.reviews, needed: c.needed, message: c.message, spotCheckNext: next };
   }
+
+  /** Rows per transaction of a background score write: tens of milliseconds each, so requests interleave. */
+  static readonly SCORE_CHUNK = 20_000;
+
+  /** Writes a refit's scores in chunks, yielding between them; a newer refit of the run cancels it. */
+  private writeScores(runId: string, pending: PendingScores): void {
+    const prev = this.scoreWrites.get(runId);
+    if (prev) prev.cancelled = true;
+    const job = { pending, cancelled: false };
+    this.scoreWrites.set(runId, job);
+    const step = (from: number): void => {
+      if (job.cancelled || !this.opened) return;
+      try {
+        writeCalibrationChunk(this.store, pending, from, from + CurationService.SCORE_CHUNK);
+      } catch (err) {
+        job.cancelled = true;
+        this.onBackgroundError(`calibrated scores of ${runId}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const to = from + CurationService.SCORE_CHUNK;
+      if (!job.cancelled && to < pending.samples.length) setImmediate(() => step(to));
+      else if (this.scoreWrites.get(runId) === job) this.scoreWrites.delete(runId);
+    };
+    setImmediate(() => step(0));
+  }
+
+  /** Resolves when no background score write is left (tests, the bench). */
+  async scoresWritten(): Promise<void> {
+    while (this.scoreWrites.size > 0) await new Promise((r) => setImmediate(r));
+  }
+
+  /** Where a background write reports its failure (the worker logs it). */
+  onBackgroundError: (message: string) => void = () => undefined;
 
   undo(runDir: string): string[] {
     const c = undo(this.store, this.datasetOf(runDir).id);
@@ -318,6 +385,25 @@ export class CurationService {
     return { ...exportLabels(this.store, d.id, { format, out: outDir }), format, out: outDir };
   }
 
+  /**
+   * The store's runs and dataset roots (RunCatalogue, ResourceRoots). An absent store is an empty one:
+   * listing creates no file.
+   */
+  catalogue(): StoreCatalogue {
+    if (!this.opened && !fs.existsSync(this.storePath)) return { runs: [], datasetRoots: [] };
+    const datasets = new Map(listDatasets(this.store).map((d) => [d.id, d]));
+    const runs = listRuns(this.store).map((r): StoreRunBrief => {
+      const d = datasets.get(r.dataset)!;
+      const m = (r.metrics ?? {}) as { runDir?: unknown; valAccuracy?: unknown };
+      return {
+        id: r.id, runDir: typeof m.runDir === 'string' ? m.runDir : null, created: r.created, backbone: r.backbone, status: r.status,
+        parent: r.parent, records: r.records, accuracy: typeof m.valAccuracy === 'number' ? m.valAccuracy : null,
+        dataset: { name: path.basename(d.root), spec: d.spec, root: d.root, classes: [...d.classes] },
+      };
+    });
+    return { runs, datasetRoots: [...datasets.values()].map((d) => d.root) };
+  }
+
   /** After `kefer eval --per-sample` rewrote a stored run's records.jsonl: import them again. */
   importRecords(runDir: string): number {
     const file = path.join(runDir, 'records.jsonl');
@@ -328,6 +414,9 @@ export class CurationService {
   }
 
   close(): void {
+    // an unfinished score write is dropped: its calibration was not stored, so the next one refits
+    for (const w of this.scoreWrites.values()) w.cancelled = true;
+    this.scoreWrites.clear();
     this.opened?.close();
     this.opened = undefined;
   }

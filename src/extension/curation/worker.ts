@@ -11,6 +11,8 @@ if (!storePath) {
   process.exit(2);
 }
 const service = new CurationService(storePath, thumbDir);
+// the client copies stderr to the KE-FER output channel
+service.onBackgroundError = (m) => void process.stderr.write(`${m}\n`);
 type Method = (...args: unknown[]) => unknown;
 
 const rl = readline.createInterface({ input: process.stdin });

@@ -5,14 +5,15 @@
 import * as vscode from 'vscode';
 import type { CspViolation, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind } from '../../webviews/protocol.js';
 import type { CurationClient } from '../curation/client.js';
-import { datasetRoots, DiagnosticsHandler } from './diagnosticsHandler.js';
+import type { ResourceRoots } from '../roots.js';
+import { DiagnosticsHandler } from './diagnosticsHandler.js';
 import { resourceRoots, webviewHtml } from './html.js';
 
 export interface DiagnosticsDeps {
   extensionUri: vscode.Uri;
   curation: CurationClient;
-  /** The curation worker's grid thumbnail cache folder (a webview resource root). */
-  thumbDir: string;
+  /** The one authority over the files a webview may load (the thumbnail cache, the store's dataset roots). */
+  roots: ResourceRoots;
   runs: () => RunSummary[];
   retrain: (runDir: string, mode: RetrainMode) => Promise<string | undefined>;
   exportLabels: (runDir: string) => Promise<string | undefined>;
@@ -36,7 +37,7 @@ class DiagnosticsSession implements vscode.Disposable {
   ) {
     this.handler = new DiagnosticsHandler(view, {
       call: (method, ...params) => deps.curation.call(method, ...params),
-      thumbDir: deps.thumbDir,
+      roots: deps.roots,
       runs: deps.runs,
       toUri: (file) => this.webview.asWebviewUri(vscode.Uri.file(file)).toString(),
       post: (m) => this.post(m),
@@ -63,11 +64,20 @@ class DiagnosticsSession implements vscode.Disposable {
     this.handler.pendingComparison = c;
   }
 
+  /** The roots this webview was rendered with (localResourceRoots), to know when to render it again. */
+  private rendered = '';
+
   private configure(): void {
-    // The webview itself may load only these folders (the host's guard checks the same list).
-    const roots = datasetRoots(this.deps.runs());
-    this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, [...roots, this.deps.thumbDir]) };
+    // The webview itself may load only these folders: the same list the roots authority checks.
+    const roots = this.deps.roots.roots();
+    this.rendered = roots.join('\0');
+    this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, roots) };
     this.webview.html = webviewHtml(this.webview, this.deps.extensionUri, 'diagnostics', this.view, 'KE-FER Diagnostics');
+  }
+
+  /** The store registered another dataset (or dropped one): render again with the new roots. */
+  rootsChanged(): void {
+    if (this.deps.roots.roots().join('\0') !== this.rendered) this.configure();
   }
 
   post(m: HostMessage): void {
@@ -101,7 +111,8 @@ export class DiagnosticsHub implements vscode.WebviewViewProvider {
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
-    const s = new DiagnosticsSession(view.webview, 'diagnosticsView', this.deps, undefined);
+    // opened after the panel: it starts on the panel's run
+    const s = new DiagnosticsSession(view.webview, 'diagnosticsView', this.deps, this.panel?.session.runDir);
     DiagnosticsHub.sessions.add(s);
     view.onDidDispose(() => {
       DiagnosticsHub.sessions.delete(s);
@@ -114,7 +125,19 @@ export class DiagnosticsHub implements vscode.WebviewViewProvider {
     for (const s of DiagnosticsHub.sessions) if (s !== this.panel?.session) s.show(runDir);
   }
 
+  /** The dataset roots changed (RunCatalogue refresh): webviews rendered without a root they now need render again. */
+  rootsChanged(): void {
+    for (const s of DiagnosticsHub.sessions) s.rootsChanged();
+  }
+
+  /** The side view follows the panel's run. */
+  private followPanel(runDir: string | undefined): void {
+    if (!runDir) return;
+    for (const s of DiagnosticsHub.sessions) if (s !== this.panel?.session && s.runDir !== runDir) s.show(runDir);
+  }
+
   openPanel(runDir: string | undefined, comparison?: [string, string]): void {
+    this.followPanel(runDir);
     if (this.panel) {
       this.panel.session.pendingComparison = comparison;
       if (runDir && runDir !== this.panel.session.runDir) this.panel.session.show(runDir);

@@ -1,16 +1,16 @@
 // The host's answer to a diagnostics webview's messages, without vscode (DiagnosticsSession wraps it
 // with the webview; the unit tests drive it with crafted messages). A webview is less trusted than
 // the host: every message is validated (parseWebviewMessage), every run folder it names must be one
-// of the runs the host lists, and every file it is given a URI for must lie inside the dataset roots,
-// the run folders or the thumbnail cache (symlinks resolved). A refused request is answered with an
+// of the runs the host lists, and every file it is given a URI for goes through the roots authority
+// (../roots.ts: inside a dataset root registered in the store or the thumbnail cache, symlinks
+// resolved, an image; the URI names the resolved file). A refused request is answered with an
 // `error` message, logged and counted; nothing outside is read, thumbnailed or served.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CspViolation, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
 import type { CurationService } from '../curation/service.js';
-import { isInsideAny } from '../curation/paths.js';
-import { readMeta, toSummary } from '../runlist/runFiles.js';
+import type { ResourceRoots } from '../roots.js';
 import { gridRows, ThumbRequests } from './gridThumbs.js';
 
 type Api = { [K in keyof CurationService as CurationService[K] extends (...a: never[]) => unknown ? K : never]: CurationService[K] };
@@ -20,10 +20,10 @@ export type CurationCall = <K extends keyof Api>(method: K, ...params: Parameter
 
 export interface HandlerDeps {
   call: CurationCall;
-  /** The grid thumbnail cache folder. */
-  thumbDir: string;
+  /** Which files a webview may be given (the thumbnail cache and the store's dataset roots). */
+  roots: ResourceRoots;
   runs: () => RunSummary[];
-  /** The webview URI of a file the guard let through (webview.asWebviewUri). */
+  /** The webview URI of a file the roots authority let through (webview.asWebviewUri). */
   toUri: (file: string) => string;
   post: (m: HostMessage) => void;
   /** To every open diagnostics webview (label changes keep the side view and the panel in step). */
@@ -38,11 +38,6 @@ export interface HandlerDeps {
   onCspViolation: (v: CspViolation) => void;
   /** The grid's initial order (kefer.suspiciousLabels.ranker); absent: the webview's default (issue score). */
   initialSort?: () => SortKey;
-}
-
-/** Dataset roots of the listed runs (from their studio.json): the folders whose images may be shown. */
-export function datasetRoots(runs: RunSummary[]): string[] {
-  return [...new Set(runs.map((r) => readMeta(r.runDir)?.datasetRoot).filter((x): x is string => !!x))];
 }
 
 function isFile(file: string): boolean {
@@ -82,21 +77,16 @@ export class DiagnosticsHandler {
     );
   }
 
-  /** Folders whose files a webview may be given: dataset roots, run folders, the thumbnail cache. */
-  allowedRoots(): string[] {
-    const runs = this.deps.runs();
-    return [...datasetRoots(runs), ...runs.map((r) => r.runDir), this.deps.thumbDir];
-  }
-
   /**
-   * The webview URI of `file`; null when it is not an existing file (nothing to show: a folder, a
-   * name that merely looks inside like `%2e%2e/...`, is never handed to the webview's resource
-   * loader to interpret) or lies outside the allowed folders (refused, logged).
+   * The webview URI of `file` (of its resolved path); null when it is not an existing file (nothing to
+   * show: a name that merely looks inside, like `%2e%2e/...`, is never handed to the webview's resource
+   * loader to interpret) or the roots authority refuses it (refused, logged).
    */
   serve(file: string): string | null {
     if (!isFile(file)) return null;
-    if (isInsideAny(file, this.allowedRoots())) return this.deps.toUri(file);
-    this.refuse(`a file outside the dataset roots and run folders: ${file}`);
+    const r = this.deps.roots.serve(file);
+    if (r.ok) return this.deps.toUri(r.file);
+    this.refuse(r.why);
     return null;
   }
 
@@ -132,12 +122,12 @@ export class DiagnosticsHandler {
       switch (m.type) {
         case 'ready': {
           const runs = this.deps.runs();
-          const dir = this.runDir ?? runs.find((r) => r.status === 'done')?.runDir;
+          const dir = this.runDir ?? runs.find((r) => r.status === 'done' && r.inStore !== false)?.runDir;
           this.runDir = dir;
-          const meta = dir ? readMeta(dir) : undefined;
           const info = dir ? await c('info', dir) : undefined;
           // a run still training (or trained without the store) has nothing to show yet
-          const run = dir && meta && info?.inStore ? toSummary(dir, meta) : null;
+          const listed = dir ? runs.find((r) => path.resolve(r.runDir) === path.resolve(dir)) : undefined;
+          const run = listed && info?.inStore ? { ...listed, inStore: true, classes: listed.classes.length ? listed.classes : info.classes } : null;
           const sort = this.deps.initialSort?.();
           this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs, ...(sort ? { sort } : {}) });
           if (run && dir) await this.sendCalibration(dir, (m) => this.deps.post(m));

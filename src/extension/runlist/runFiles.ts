@@ -46,37 +46,6 @@ export function updateMeta(runDir: string, patch: Partial<StudioMeta>): StudioMe
   return next;
 }
 
-export function toSummary(runDir: string, m: StudioMeta): RunSummary {
-  return {
-    runDir,
-    name: path.basename(runDir),
-    dataset: m.datasetName,
-    date: m.startedAt,
-    backbone: m.backbone,
-    accuracy: m.accuracy,
-    status: m.status,
-    classes: m.classes,
-    parent: m.parent,
-  };
-}
-
-/** Runs under runsDir, newest first. */
-export function listRuns(runsDir: string): RunSummary[] {
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(runsDir);
-  } catch {
-    return [];
-  }
-  const out: RunSummary[] = [];
-  for (const n of names) {
-    const dir = path.join(runsDir, n);
-    const m = readMeta(dir);
-    if (m) out.push(toSummary(dir, m));
-  }
-  return out.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
-}
-
 export function readRecords(runDir: string): SampleRecord[] {
   const file = path.join(runDir, RECORDS_FILE);
   if (!fs.existsSync(file)) return [];
