@@ -38,7 +38,7 @@ import { SyntheticStoreBuilder, type SyntheticStore } from './syntheticStore.js'
 
 const LARGE = Number(process.env.BENCH_SAMPLES ?? 300_000);
 const SMALL = Math.min(30_000, LARGE);
-const REPS = 15;
+const REPS = 21;
 
 interface Driver {
   name: string;
@@ -61,8 +61,12 @@ function pair(fnBase: () => unknown, fnNew: () => unknown, reps = REPS): [number
   fnNew();
   const a: number[] = [];
   const b: number[] = [];
+  // npm run bench:store runs with --expose-gc: a collection before each call, so that one driver's
+  // garbage is not collected in the other's time
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   for (let i = 0; i < reps; i++) {
     for (const [fn, out] of (i % 2 ? [[fnNew, b], [fnBase, a]] : [[fnBase, a], [fnNew, b]]) as [() => unknown, number[]][]) {
+      gc();
       const t0 = performance.now();
       fn();
       out.push(performance.now() - t0);
