@@ -16,10 +16,13 @@ async function dataCli(args: string[]): Promise<{ code: number; out: string; err
   const out: string[] = [];
   const err: string[] = [];
   const [log, error] = [console.log, console.error];
+  // --json streams its report through the writer given; the text goes through console.log
+  let streamed = '';
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
   console.error = (...a: unknown[]) => void err.push(a.join(' '));
   try {
-    return { code: await runDataCli(args), out: out.join('\n'), err: err.join('\n') };
+    const code = await runDataCli(args, (s) => void (streamed += s));
+    return { code, out: streamed ? `${streamed}${out.join('\n')}` : out.join('\n'), err: err.join('\n') };
   } finally {
     console.log = log;
     console.error = error;

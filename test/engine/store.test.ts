@@ -470,3 +470,22 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
     s.close();
   });
 });
+
+describe('store paths that are not stores: the message names the file, nothing is changed', () => {
+
+  test('--store pointing at a folder', () => {
+    const d = dir();
+    assert.throws(() => openStore(d), (e: Error) => e instanceof StoreError && e.message === `${d}: is a folder, not a store file (pass --store with the path of a .db file)`);
+    assert.deepEqual(readdirSync(d), []);
+  });
+
+  test('a store from a newer build (schema 99) is refused naming the file, its bytes unchanged', () => {
+    const path = join(dir(), 'future.db');
+    const s = openStore(path);
+    s.db.pragma('user_version = 99');
+    s.close();
+    const before = createHash('sha256').update(readFileSync(path)).digest('hex');
+    assert.throws(() => openStore(path), (e: Error) => e instanceof StoreError && e.message.startsWith(`${path}: store schema version 99 is newer than this build supports`));
+    assert.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), before);
+  });
+});

@@ -14,6 +14,8 @@ import { CurationService, type RawThumb } from '../../src/extension/curation/ser
 import { THUMB_SIZE, ThumbnailCache, ThumbnailDropped } from '../../src/extension/curation/thumbnails.js';
 import type { GridFilter } from '../../src/webviews/protocol.js';
 import { tempDir } from '../engine/store-helpers.js';
+import { pngChunk } from '../engine/data-fixtures.js';
+import * as zlib from 'node:zlib';
 
 const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
 let dir: string;
@@ -106,6 +108,25 @@ test('an unreadable or missing image is an error naming the file', async () => {
   // nothing half-written left in the cache
   const left = fs.existsSync(path.join(dir, 'cache4')) ? fs.readdirSync(path.join(dir, 'cache4'), { recursive: true }).filter((f) => String(f).endsWith('.tmp')) : [];
   assert.deepEqual(left, []);
+});
+
+test("an image over the engine's 50-megapixel decode budget is refused, named, and never decoded", async () => {
+  // a real PNG header of 16000 x 16000 (256 megapixels) with a tiny deflate stream: sharp reads the header only
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(16000, 0);
+  ihdr.writeUInt32BE(16000, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(1000))), pngChunk('IEND', Buffer.alloc(0))]);
+  const file = path.join(dir, 'huge', 'huge.png');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, png);
+  const cache = new ThumbnailCache(path.join(dir, 'cache-huge'));
+  const rss = process.memoryUsage().rss;
+  await assert.rejects(cache.get(file), (e: Error) => e.message.startsWith(`cannot make a thumbnail of ${file}: `) && /pixel limit/i.test(e.message));
+  assert.ok(process.memoryUsage().rss - rss < 100e6, 'not decoded');
+  assert.equal(cache.made, 0);
+  assert.deepEqual(fs.existsSync(path.join(dir, 'cache-huge')) ? fs.readdirSync(path.join(dir, 'cache-huge'), { recursive: true }).filter((f) => String(f).endsWith('.webp')) : [], []);
 });
 
 test('queued thumbnails are made highest priority first, then in request order', async () => {

@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDataset, countsByClass, type CheckResult } from '../data/index.js';
-import { CHECK_EXIT, checkExitCode, checkReportJson, formatProblemGroups, layoutLine, problemSummary } from '../data/report.js';
+import { CHECK_EXIT, checkExitCode, CheckReportJsonStream, formatProblemGroups, layoutLine, PROBLEMS_SHOWN_PER_KIND, problemSummary, problemTotal } from '../data/report.js';
+import type { Problem } from '../data/problems.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from './errors.js';
@@ -44,7 +45,7 @@ export function formatCounts(dataset: Dataset): string {
   return lines.join('\n');
 }
 
-async function check(argv: string[]): Promise<number> {
+async function check(argv: string[], write?: (s: string) => void): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { 'no-images': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
@@ -62,16 +63,20 @@ async function check(argv: string[]): Promise<number> {
     return CHECK_EXIT.usage;
   }
   const spec = positionals[0];
+  // --json streams every problem as it is found; the text report keeps a few of each kind (and counts all)
+  const stream = values.json ? new CheckReportJsonStream(spec, write) : undefined;
   let result: CheckResult;
   try {
-    result = await checkDataset(spec, { images: !values['no-images'] });
+    result = await checkDataset(spec, { images: !values['no-images'], ...(stream ? { onProblem: stream.problem, keepPerKind: 0 } : { keepPerKind: PROBLEMS_SHOWN_PER_KIND }) });
   } catch (e) {
     // An I/O error the readers do not turn into a problem (permissions, ...): the dataset is unreadable.
-    result = { problems: [{ kind: 'bad-layout', message: (e as Error).message }] };
+    const p: Problem = { kind: 'bad-layout', message: (e as Error).message };
+    stream?.problem(p);
+    result = { problems: [p], problemCounts: { 'bad-layout': 1 } };
   }
   const code = checkExitCode(result);
-  if (values.json) {
-    console.log(JSON.stringify(checkReportJson(spec, result, result.dataset ? countsByClass(result.dataset) : undefined), null, 2));
+  if (stream) {
+    stream.end(result, result.dataset ? countsByClass(result.dataset) : undefined);
     return code;
   }
   console.log(formatCheckReport(result));
@@ -81,7 +86,7 @@ async function check(argv: string[]): Promise<number> {
 /** The whole text report: dataset line, layout, counts, problems grouped by kind. */
 export function formatCheckReport(result: CheckResult): string {
   const out: string[] = [];
-  const { dataset, problems } = result;
+  const { dataset } = result;
   if (dataset) {
     out.push(`${dataset.format} ${dataset.root}${dataset.split ? ` #${dataset.split}` : ''}${dataset.synthetic ? '  [SYNTHETIC]' : ''}`);
     const layout = layoutLine(result);
@@ -91,8 +96,9 @@ export function formatCheckReport(result: CheckResult): string {
   } else {
     out.push('the dataset could not be read:');
   }
-  if (problems.length) {
-    out.push('', `${problemSummary(problems)}:`, ...formatProblemGroups(problems, rel));
+  if (problemTotal(result)) {
+    out.push('', `${problemSummary(result)}:`);
+    for (const line of formatProblemGroups(result, rel)) out.push(line);
   } else {
     out.push('', 'no problems found');
   }
@@ -138,9 +144,10 @@ async function generate(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** `out`: where `data check --json` writes its report (default: standard output, synchronously). */
+export async function run(argv: string[], out?: (s: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === 'check') return check(rest);
+  if (sub === 'check') return check(rest, out);
   if (sub === 'generate') return generate(rest);
   if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
     console.log(USAGE);

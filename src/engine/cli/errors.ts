@@ -1,3 +1,4 @@
+import { clip } from '../data/problems.js';
 import { describeStoreError } from '../store/damage.js';
 
 /** An error whose message is already the one line the user should see (no stack trace). */
@@ -8,8 +9,15 @@ export class UserError extends Error {
   }
 }
 
-/** Errors from our own readers/checkpoint code carry file names already; print them as one line. */
+/** Longest error line printed: a message can carry a megabyte field (an id, a label line). */
+const MAX_ERROR = 2000;
+
+/** Errors from our own readers/checkpoint code carry file names already; print them as one line (clipped, saying how long it was). */
 export function formatError(err: unknown): string {
+  return clip(formatErrorWhole(err), MAX_ERROR);
+}
+
+function formatErrorWhole(err: unknown): string {
   const store = describeStoreError(err);
   if (store) return store;
   if (err instanceof Error) {

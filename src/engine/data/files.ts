@@ -68,6 +68,9 @@ export function badEncodingMessage(l: LabelLine): string {
   return `line is not UTF-8 (save the file as UTF-8): '${escapeBytes(l.raw ?? Buffer.from(l.text))}'`;
 }
 
+/** Longest path a label line may name (Linux PATH_MAX): longer is a malformed line, not a file. */
+export const MAX_PATH = 4096;
+
 /** Whether `file` is `root` or lies under it (both absolute, compared after path.resolve). */
 export function isInside(root: string, file: string): boolean {
   const r = path.relative(path.resolve(root), path.resolve(file));
@@ -153,6 +156,8 @@ export class DirIndex {
 
   /** Checks a listed file: a path outside the root, or a symlink (or folder) leading out of it, is refused (see `followLinks`). */
   async locate(file: string): Promise<Located> {
+    // no file system has such a name (a label file with a megabyte line): not looked up
+    if (file.length > MAX_PATH) return { ok: false, missing: true };
     if (!isInside(this.root, file)) return { ok: false, missing: false, reason: `path leads outside the dataset root ${this.root}` };
     const listing = await this.list(path.dirname(file));
     const base = path.basename(file);

@@ -2,7 +2,7 @@
 import type { ClassName } from '../classes.js';
 import { mapLimit, sampleFile } from './decode.js';
 import { inspectImageFile } from './imageCheck.js';
-import type { Problem } from './problems.js';
+import { clipProblem, type Problem, type ProblemKind } from './problems.js';
 import { READERS } from './registry.js';
 import { DATA_FORMATS, isDataFormat, toSpec } from './spec.js';
 import { DatasetError, type Dataset, type DataSpec, type LayoutVerdict } from './types.js';
@@ -30,13 +30,22 @@ export interface CheckOptions {
   /** Check every image file: size 0, format, header dimensions, layout size, full decode (default true). */
   images?: boolean;
   concurrency?: number;
+  /**
+   * Problems kept per kind in the result (default all): a text report shows a few of each, and a million
+   * problems (a big dataset given the wrong image folder) need not all be held. Every one is counted.
+   */
+  keepPerKind?: number;
+  /** Told of every problem as it is found (clipped): `--json` streams them instead of keeping them. */
+  onProblem?: (p: Problem) => void;
 }
 
 export interface CheckResult {
   /** Absent when the spec cannot be read at all (unknown format, no label file, wrong subset, ...). */
   dataset?: Dataset;
-  /** Every problem, readers' first (label-file order), then image checks in sample order. */
+  /** The problems kept (all, unless keepPerKind): readers' first (label-file order), then image checks in sample order. */
   problems: Problem[];
+  /** Every problem found, counted per kind (kept or not). */
+  problemCounts?: Partial<Record<ProblemKind, number>>;
   /** The reader's layout verdict and what it rests on. */
   layout?: LayoutVerdict;
 }
@@ -48,14 +57,23 @@ export interface CheckResult {
  */
 export async function checkDataset(spec: string | DataSpec, opts: CheckOptions = {}): Promise<CheckResult> {
   const problems: Problem[] = [];
+  const problemCounts: Partial<Record<ProblemKind, number>> = {};
+  const keep = opts.keepPerKind ?? Infinity;
+  const add = (found: Problem): void => {
+    // clipped as it comes: a problem never keeps a megabyte label line alive
+    const p = clipProblem(found);
+    const n = (problemCounts[p.kind] = (problemCounts[p.kind] ?? 0) + 1);
+    opts.onProblem?.(p);
+    if (n <= keep) problems.push(p);
+  };
   let dataset: Dataset;
   try {
     const s = toSpec(spec);
-    dataset = await readerFor(s)(s, (p) => problems.push(p));
+    dataset = await readerFor(s)(s, add);
   } catch (e) {
     if (!(e instanceof DatasetError)) throw e;
-    problems.push({ kind: 'bad-layout', message: e.reason, file: e.file, line: e.line });
-    return { problems };
+    add({ kind: 'bad-layout', message: e.reason, file: e.file, line: e.line });
+    return { problems, problemCounts };
   }
   if (opts.images ?? true) {
     // Collected per sample, then appended in sample order, so the report does not depend on timing.
@@ -63,17 +81,17 @@ export async function checkDataset(spec: string | DataSpec, opts: CheckOptions =
       if (sample.pixels) return undefined; // in-memory pixels were checked by the reader
       const file = sampleFile(dataset, sample);
       const f = await inspectImageFile(file, dataset.imageSize);
-      return f && { kind: f.kind, message: f.message, file, sample: sample.id };
+      return f && clipProblem({ kind: f.kind, message: f.message, file, sample: sample.id });
     });
     const bad = new Set<string>();
     for (const p of found) {
       if (!p) continue;
-      problems.push(p);
+      add(p);
       bad.add(p.sample!);
     }
     if (bad.size) dataset = { ...dataset, samples: dataset.samples.filter((s) => !bad.has(s.id)) };
   }
-  return { dataset, problems, layout: dataset.layout };
+  return { dataset, problems, problemCounts, layout: dataset.layout };
 }
 
 export interface ClassCounts {

@@ -41,6 +41,24 @@ export const throwingSink: ProblemSink = (p) => {
   throw new DatasetError(p.message, p.file, p.line);
 };
 
+/** Longest text a report prints of one field: a label line can hold megabytes (a wrong file given as labels). */
+export const MAX_FIELD = 240;
+
+/** `s` cut to about `max` characters, saying how long it was: "head… [200,000,077 characters] …tail". */
+export function clip(s: string, max = MAX_FIELD): string {
+  if (s.length <= max) return s;
+  const tail = Math.min(40, Math.floor(max / 4));
+  return `${s.slice(0, max - tail)}… [${s.length.toLocaleString('en-US')} characters] …${s.slice(-tail)}`;
+}
+
+/** A problem with every text field clipped (what checkDataset keeps: a report never holds a megabyte field). */
+export function clipProblem(p: Problem): Problem {
+  const long = p.message.length > MAX_FIELD || (p.file?.length ?? 0) > MAX_FIELD || (p.field?.length ?? 0) > MAX_FIELD || (p.sample?.length ?? 0) > MAX_FIELD;
+  if (!long) return p;
+  // a message often repeats the long field itself: clipped a little longer so its own words survive
+  return { ...p, message: clip(p.message, 2 * MAX_FIELD), ...(p.file ? { file: clip(p.file) } : {}), ...(p.field ? { field: clip(p.field) } : {}), ...(p.sample ? { sample: clip(p.sample) } : {}) };
+}
+
 /** "file:line [field]" of a problem (empty when it names no file). */
 export function problemLocation(p: Problem, rel?: (file: string) => string): string {
   if (!p.file) return p.field ? `[${p.field}]` : '';
@@ -52,7 +70,9 @@ export function formatProblem(p: Problem, rel?: (file: string) => string): strin
   return `${where ? `${where}: ` : ''}${p.message} [${p.kind}]`;
 }
 
-/** Problems grouped by kind in PROBLEM_KINDS order, each group in report order. */
+/** Problems grouped by kind in PROBLEM_KINDS order, each group in report order (one pass). */
 export function groupProblems(problems: readonly Problem[]): { kind: ProblemKind; problems: Problem[] }[] {
-  return PROBLEM_KINDS.map((kind) => ({ kind, problems: problems.filter((p) => p.kind === kind) })).filter((g) => g.problems.length > 0);
+  const byKind = new Map<ProblemKind, Problem[]>(PROBLEM_KINDS.map((k) => [k, []]));
+  for (const p of problems) byKind.get(p.kind)?.push(p);
+  return PROBLEM_KINDS.map((kind) => ({ kind, problems: byKind.get(kind)! })).filter((g) => g.problems.length > 0);
 }

@@ -1,6 +1,6 @@
 // Opening the workspace store: one SQLite file per workspace (default <workspace>/.kefer/kefer.db).
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DAMAGED, damaged, openedPaths, StoreError } from './damage.js';
@@ -80,6 +80,14 @@ function checkHeader(path: string): void {
   }
 }
 
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Refuses an SQLite file that holds some other program's tables (user_version 0 but not empty). */
 function checkOurs(db: Db, path: string): void {
   if ((db.pragma('user_version', { simple: true }) as number) !== 0) return;
@@ -95,6 +103,7 @@ function checkOurs(db: Db, path: string): void {
  */
 export function openStore(path: string = defaultStorePath(), opts: OpenOptions = {}): Store {
   const abs = path === ':memory:' ? path : resolve(path);
+  if (abs !== ':memory:' && isFolder(abs)) throw new StoreError(`${abs}: is a folder, not a store file (pass --store with the path of a .db file)`);
   if (abs !== ':memory:') checkHeader(abs);
   if (abs !== ':memory:' && !opts.readonly) mkdirSync(dirname(abs), { recursive: true });
   let db: Database;
@@ -120,6 +129,8 @@ export function openStore(path: string = defaultStorePath(), opts: OpenOptions =
     db.close();
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && DAMAGED.test(code)) throw damaged(abs, `the store file is damaged (${(err as Error).message})`);
+    // a refusal from the checks or the migrations names the file
+    if (err instanceof StoreError && !err.message.startsWith(abs)) throw new StoreError(`${abs}: ${err.message}`);
     throw err;
   }
   if (abs !== ':memory:') openedPaths.add(abs);

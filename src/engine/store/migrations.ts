@@ -1,6 +1,7 @@
 // Versioned schema. PRAGMA user_version holds the number of migrations applied; each migration runs
 // in its own transaction, so a crash mid-upgrade leaves the previous version intact.
 import type { Db } from './db.js';
+import { StoreError } from './damage.js';
 import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { fillSpotRanks, SPOT_SCHEMA_VERSION } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
@@ -222,7 +223,7 @@ export function schemaVersion(db: Db): number {
 export function migrate(db: Db, target: number = SCHEMA_VERSION): number {
   const current = schemaVersion(db);
   if (current > SCHEMA_VERSION) {
-    throw new Error(`store schema version ${current} is newer than this build supports (${SCHEMA_VERSION}); update KE-FER Studio`);
+    throw new StoreError(`store schema version ${current} is newer than this build supports (${SCHEMA_VERSION}); update KE-FER Studio (the file was not changed)`);
   }
   for (const m of MIGRATIONS) {
     if (m.version <= current || m.version > target) continue;

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { MAX_IMAGE_PIXELS } from '../../engine/data/imageCheck.js';
 
 /** Longest side of a grid thumbnail, px (a grid cell shows ~94 px). */
 export const THUMB_SIZE = 96;
@@ -125,7 +126,8 @@ export class ThumbnailCache {
       try {
         // rotate(): EXIF orientation, as the browser shows the original; cover: what the cell's
         // object-fit shows; small images are not enlarged (a 48 px FER face stays 48 px)
-        await sharp(source).rotate().resize(this.size, this.size, { fit: 'cover', withoutEnlargement: true }).webp({ quality: 75 }).toFile(tmp);
+        // the engine's decode budget: a 256-megapixel image would take 150 MB+ to shrink (refused, named)
+        await sharp(source, { limitInputPixels: MAX_IMAGE_PIXELS }).rotate().resize(this.size, this.size, { fit: 'cover', withoutEnlargement: true }).webp({ quality: 75 }).toFile(tmp);
         await fs.promises.rename(tmp, file);
       } finally {
         await fs.promises.rm(tmp, { force: true });

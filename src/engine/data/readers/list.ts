@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ClassName } from '../../classes.js';
 import { CODE_TABLES, isCodeTableName, lookupCode } from '../codes.js';
 import { classesOption, classList, dedupe, DirIndex, indexIn, isKnownSplit, normalizeSplit, readLabelLines, relPath, followSymlinks } from '../common.js';
-import { badEncodingMessage, type LabelLine } from '../files.js';
+import { badEncodingMessage, MAX_PATH, type LabelLine } from '../files.js';
 import { throwingSink, type ProblemSink } from '../problems.js';
 import { DatasetError, type Dataset, type DataSpec, type Sample } from '../types.js';
 
@@ -38,6 +38,10 @@ export async function readList(spec: DataSpec, report: ProblemSink = throwingSin
     const sp = t.search(/\s\S+$/);
     if (sp < 0) {
       report({ kind: 'bad-line', message: `expected "relative_path label", got '${t}'`, ...at });
+      continue;
+    }
+    if (sp > MAX_PATH) {
+      report({ kind: 'bad-line', message: `the path is ${sp.toLocaleString('en-US')} characters long (no file name is over ${MAX_PATH}): not a label line`, ...at, field: 'path' });
       continue;
     }
     const rel = t.slice(0, sp).trim().replace(/\\/g, '/');
