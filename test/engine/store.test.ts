@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { DEFAULT_ISSUE_CONTEXT, issueScore } from '../../src/engine/issues/combine.js';
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -395,14 +395,16 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
   const real = realStore(d);
   const page = real.readUInt16BE(16);
   const tail = Math.floor((real.length * 0.75) / page) * page;
-  const cases: { name: string; bytes: Buffer; message: RegExp; atOpen: boolean }[] = [
-    { name: 'random bytes', bytes: Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 7919 + 13) % 251)), message: /not a KE-FER store: the file is not an SQLite database/, atOpen: true },
-    { name: 'a text file', bytes: Buffer.from('id,label\ns1,happy\n'), message: /not an SQLite database/, atOpen: true },
-    { name: 'SQLite magic, garbage header', bytes: Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4000, 0xab)]), message: /the store file is damaged: header page size/, atOpen: true },
-    { name: 'cut short (half of a real store)', bytes: real.subarray(0, Math.floor(real.length / 2 / page) * page), message: /the store file is damaged: cut short \(\d+ bytes, its header says \d+\)/, atOpen: true },
-    { name: 'page 1 (the schema) overwritten', bytes: Buffer.concat([real.subarray(0, 100), Buffer.alloc(page - 100, 0x41), real.subarray(page)]), message: /the store file is damaged \(/, atOpen: true },
-    // Pages past the schema: opening succeeds, the first query that reads them fails.
-    { name: 'the last quarter of the pages overwritten', bytes: Buffer.concat([real.subarray(0, tail), Buffer.alloc(real.length - tail, 0x41)]), message: /the store file is damaged \(database disk image is malformed\)/, atOpen: false },
+  // copies: an SQLite store found damaged is copied aside (file and log) and the message says how to recover it
+  const cases: { name: string; bytes: Buffer; message: RegExp; atOpen: boolean; copies: boolean }[] = [
+    { name: 'random bytes', bytes: Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 7919 + 13) % 251)), message: /not a KE-FER store: the file is not an SQLite database/, atOpen: true, copies: false },
+    { name: 'a text file', bytes: Buffer.from('id,label\ns1,happy\n'), message: /not an SQLite database/, atOpen: true, copies: false },
+    { name: 'SQLite magic, garbage header', bytes: Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4000, 0xab)]), message: /the store file is damaged: header page size/, atOpen: true, copies: true },
+    { name: 'cut short (half of a real store)', bytes: real.subarray(0, Math.floor(real.length / 2 / page) * page), message: /the store file is damaged: cut short \(\d+ bytes, its header says \d+\)/, atOpen: true, copies: true },
+    { name: 'page 1 (the schema) overwritten', bytes: Buffer.concat([real.subarray(0, 100), Buffer.alloc(page - 100, 0x41), real.subarray(page)]), message: /the store file is damaged \(/, atOpen: true, copies: true },
+    // Pages past the schema: opening succeeds, the first query that reads them fails (the curation
+    // worker's quick_check finds them at open).
+    { name: 'the last quarter of the pages overwritten', bytes: Buffer.concat([real.subarray(0, tail), Buffer.alloc(real.length - tail, 0x41)]), message: /the store file is damaged \(/, atOpen: false, copies: false },
   ];
 
   for (const c of cases) {
@@ -414,7 +416,7 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
       const before = sha(path);
       const files = listing(join(ws, '.kefer'));
       // A damage found after opening names every store the process opened: this test process opened many.
-      const named = (msg: string) => (c.atOpen ? msg.startsWith(`${path}: `) : msg.includes(path)) && c.message.test(msg) && /left exactly as it is/.test(msg);
+      const named = (msg: string) => (c.atOpen ? msg.startsWith(`${path}: `) : msg.includes(path)) && c.message.test(msg) && /left exactly as (it is|they are)/.test(msg);
       if (c.atOpen) {
         for (let attempt = 0; attempt < 2; attempt++) {
           assert.throws(() => openStore(path), (e: Error) => e instanceof StoreError && named(e.message), `attempt ${attempt + 1}`);
@@ -442,10 +444,106 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
         assert.ok(named(r.err.replace(/^kefer: /, '').trim()), r.err);
       }
       assert.equal(sha(path), before, 'the file is byte-for-byte what it was');
-      if (c.atOpen) assert.deepEqual(listing(join(ws, '.kefer')), files, 'nothing was created beside it');
-      else assert.ok(!existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0, 'nothing was written to its log');
+      const now = listing(join(ws, '.kefer'));
+      if (c.copies) {
+        const extra = now.filter((f) => !files.includes(f));
+        assert.equal(extra.length, 1, `one folder of copies beside it: ${now}`);
+        assert.match(extra[0], /^kefer\.db\.damaged-[0-9a-f]{10}$/);
+        assert.equal(sha(join(ws, '.kefer', extra[0], 'kefer.db')), before, 'a byte-identical copy');
+      } else if (c.atOpen) assert.deepEqual(now, files, 'nothing was created beside it');
+      if (!c.atOpen) assert.ok(!existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0, 'nothing was written to its log');
     });
   }
+
+  /**
+   * A store a writer was killed in, so its log (-wal) holds commits that were never checkpointed; the
+   * writer is a child process (better-sqlite3 closed its store; here nothing may).
+   */
+  async function killedWriter(d: string): Promise<{ path: string; walBytes: number }> {
+    const path = join(d, '.kefer', 'kefer.db');
+    const s = openStore(path);
+    const dataset = tinyDataset(400, join(d, 'ds'), 6, 8);
+    const ds = upsertDataset(s, dataset);
+    registerRun(s, { id: 'r', dataset: ds.id });
+    importRecords(s, 'r', fakeRecords(dataset, 4));
+    s.close();
+    // killed (-9) once it acknowledged 80 writes: they are in the log, never checkpointed
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'store-kill-child.ts'), 'overlay', path, String(ds.id), '400'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if ((out.match(/^ack /gm) ?? []).length >= 80) child.kill('SIGKILL');
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    assert.ok((out.match(/^ack /gm) ?? []).length >= 80, out.slice(-500));
+    return { path, walBytes: statSync(`${path}-wal`).size };
+  }
+
+  const walCases: { name: string; damage: (path: string) => void; message: RegExp }[] = [
+    {
+      name: 'the file cut to half while its log holds the last commits',
+      damage: (p) => writeFileSync(p, readFileSync(p).subarray(0, Math.floor(statSync(p).size / 2 / 4096) * 4096)),
+      message: /cut short \(\d+ bytes\): \d+ of the \d+ pages its log's last commit needs are neither in it nor in its log \(-wal\)/,
+    },
+    { name: 'an empty log beside the cut file', damage: (p) => (writeFileSync(`${p}-wal`, ''), writeFileSync(p, readFileSync(p).subarray(0, 8192))), message: /cut short \(8192 bytes, its header says \d+\)/ },
+    { name: 'a garbage log beside an intact file', damage: (p) => writeFileSync(`${p}-wal`, Buffer.alloc(5000, 0x5a)), message: /its log \(-wal\) is not an SQLite log/ },
+    { name: 'a log for another page size', damage: (p) => { const w = readFileSync(`${p}-wal`); w.writeUInt32BE(1024, 8); writeFileSync(`${p}-wal`, w); }, message: /its log \(-wal\) is for 1024-byte pages, the database has 4096-byte pages/ },
+  ];
+  for (const c of walCases) {
+    test(`WAL damage, ${c.name}: refused before any write, file and log byte-identical, copies beside them`, async () => {
+      const ws = dir();
+      const { path } = await killedWriter(ws);
+      c.damage(path);
+      const hashes = () => ['', '-wal'].map((x) => (existsSync(path + x) ? sha(path + x) : 'absent'));
+      const before = hashes();
+      const sizes = ['', '-wal'].map((x) => statSync(path + x).size);
+      for (const attempt of [1, 2]) {
+        assert.throws(() => openStore(path), (e: Error) => e instanceof StoreError && e.message.startsWith(`${path}: `) && c.message.test(e.message) && /left exactly as they are/.test(e.message) && /\.recover/.test(e.message), `attempt ${attempt}`);
+      }
+      const r = kefer(ws, 'relabel', 's0001', 'happy');
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, c.message);
+      assert.deepEqual(hashes(), before, 'the file and its log are byte-for-byte what they were');
+      assert.deepEqual(['', '-wal'].map((x) => statSync(path + x).size), sizes);
+      const copies = listing(join(ws, '.kefer')).filter((f) => f.includes('.damaged-'));
+      assert.equal(copies.length, 1, 'the same damage opened again reuses its copies');
+      assert.deepEqual(['', '-wal'].map((x) => sha(join(ws, '.kefer', copies[0], `kefer.db${x}`))), before);
+    });
+  }
+
+  test('a store a writer was killed in (its log holding commits) opens, and nothing is lost', async () => {
+    const ws = dir();
+    const { path, walBytes } = await killedWriter(ws);
+    assert.ok(walBytes > 0);
+    const s = openStore(path);
+    assert.ok(labelLog(s).length > 60);
+    assert.equal(s.db.pragma('integrity_check', { simple: true }), 'ok');
+    s.close();
+    assert.ok(!listing(join(ws, '.kefer')).some((f) => f.includes('.damaged-')));
+  });
+
+  test('a connection that reads a damaged page never closes into it: the log stays, the file does not grow', async () => {
+    const ws = dir();
+    const { path } = await killedWriter(ws);
+    // the last pages of the file (the records, not in the log) overwritten: found only by a query that reads them
+    const bytes = readFileSync(path);
+    const cut = Math.floor((bytes.length * 0.6) / 4096) * 4096;
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, cut), Buffer.alloc(bytes.length - cut, 0x41)]));
+    const before = ['', '-wal'].map((x) => sha(path + x));
+    const s = openStore(path);
+    // every table and index read in full: one of them lives in the overwritten pages
+    const readAll = () => {
+      for (const { name, tbl, type } of s.db.prepare("SELECT name, tbl_name AS tbl, type FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL").all() as { name: string; tbl: string; type: string }[]) {
+        s.db.prepare(type === 'table' ? `SELECT * FROM "${name}"` : `SELECT * FROM "${tbl}" INDEXED BY "${name}"`).all();
+      }
+    };
+    assert.throws(readAll, (e: Error) => /SQLITE_CORRUPT/.test(String((e as { code?: string }).code)));
+    s.close();
+    assert.deepEqual(['', '-wal'].map((x) => sha(path + x)), before, 'no checkpoint copied the log into the damaged file');
+  });
 
   test('the first query that reads a damaged page names the file in the CLI too', () => {
     assert.equal(formatError(Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' })).includes('the store file is damaged'), true);

@@ -20,10 +20,23 @@ export const DAMAGED = /^SQLITE_(CORRUPT|NOTADB)/;
  */
 export const openedPaths = new Set<string>();
 
-export function damaged(path: string, what: string): StoreError {
+/**
+ * The refusal of a damaged store. `copies`: the folder holding copies of the file and its log (-wal,
+ * -shm), when it is a damaged SQLite store: the message says how to recover what they hold.
+ */
+export function damaged(path: string, what: string, copies?: string): StoreError {
+  if (!copies) {
+    return new StoreError(
+      `${path}: ${what}. The file was left exactly as it is (nothing is recreated over it): ` +
+        'restore it from a backup, or move it aside to start a new store there.',
+    );
+  }
+  const name = copies.split(/[\\/]/).pop()?.replace(/\.damaged-[0-9a-f]+$/, '') ?? 'kefer.db';
   return new StoreError(
-    `${path}: ${what}. The file was left exactly as it is (nothing is recreated over it): ` +
-      'restore it from a backup, or move it aside to start a new store there.',
+    `${path}: ${what}. The file and its log were left exactly as they are (opened for reading only, nothing ` +
+      `written, nothing recreated over them); copies of both are in ${copies}. To recover what they hold: ` +
+      `sqlite3 ${copies}/${name} ".recover" | sqlite3 recovered.db (Debian/Ubuntu: apt-get install sqlite3), then ` +
+      'move the damaged store aside and put the recovered one in its place; or restore a backup.',
   );
 }
 

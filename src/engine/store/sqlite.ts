@@ -76,7 +76,7 @@ export class Statement {
   private rawMode = false;
   private pluckMode = false;
 
-  constructor(private readonly stmt: StatementSyncInstance, readonly source: string) {}
+  constructor(private readonly stmt: StatementSyncInstance, readonly source: string, private readonly owner: Database) {}
 
   /** Rows as arrays of column values (better-sqlite3's raw()). */
   raw(on = true): this {
@@ -100,7 +100,7 @@ export class Statement {
     try {
       return this.stmt.run(...(params as SqlValue[])) as RunResult;
     } catch (err) {
-      throw coded(err);
+      throw this.owner.failed(err);
     }
   }
 
@@ -110,7 +110,7 @@ export class Statement {
     try {
       row = this.stmt.get(...(params as SqlValue[]));
     } catch (err) {
-      throw coded(err);
+      throw this.owner.failed(err);
     }
     if (row === undefined) return undefined;
     if (this.pluckMode) return (row as unknown[])[0];
@@ -123,7 +123,7 @@ export class Statement {
     try {
       rows = this.stmt.all(...(params as SqlValue[])) as unknown[];
     } catch (err) {
-      throw coded(err);
+      throw this.owner.failed(err);
     }
     if (this.pluckMode) return rows.map((r) => (r as unknown[])[0]);
     return this.rawMode ? rows : rows.map(plain);
@@ -131,10 +131,10 @@ export class Statement {
 
   *iterate(...params: Params): IterableIterator<unknown> {
     checkParams(params);
-    const it = withCode(() => this.stmt.iterate(...(params as SqlValue[]))) as Iterator<unknown>;
+    const it = this.owner.call(() => this.stmt.iterate(...(params as SqlValue[]))) as Iterator<unknown>;
     try {
       for (;;) {
-        const n = withCode(() => it.next());
+        const n = this.owner.call(() => it.next());
         if (n.done) return;
         yield this.pluckMode ? (n.value as unknown[])[0] : this.rawMode ? n.value : plain(n.value);
       }
@@ -159,15 +159,41 @@ export interface DatabaseOptions {
   timeout?: number;
 }
 
+/**
+ * Connections that met a damaged page: never closed, so never checkpointed (closing the last connection
+ * copies the log into the main file, a damaged one included). Held here so that garbage collection does
+ * not close them either; the process ends without closing them, which leaves both files as they were.
+ */
+const neverClosed: DatabaseSyncInstance[] = [];
+
 export class Database {
   private readonly db: DatabaseSyncInstance;
   private savepoints = 0;
+  /** A read found the file damaged (SQLITE_CORRUPT / NOTADB): close() leaves it alone. */
+  damaged = false;
+  private closed = false;
 
   readonly readonly: boolean;
 
-  constructor(readonly name: string, opts: DatabaseOptions = {}) {
+  /** location: a path, or a file: URL with SQLite's URI parameters (immutable=1: read the file alone, no lock, no log). */
+  constructor(location: string | URL, opts: DatabaseOptions = {}) {
     this.readonly = opts.readonly ?? false;
-    this.db = withCode(() => new DatabaseSync(name, { readOnly: this.readonly, timeout: opts.timeout ?? 0 }));
+    this.db = withCode(() => new DatabaseSync(location, { readOnly: this.readonly, timeout: opts.timeout ?? 0 }));
+  }
+
+  /** The error with SQLite's code name, noting a damaged file. */
+  failed(err: unknown): unknown {
+    const e = coded(err) as { code?: unknown };
+    if (typeof e?.code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(e.code)) this.damaged = true;
+    return e;
+  }
+
+  call<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   get open(): boolean {
@@ -179,11 +205,11 @@ export class Database {
   }
 
   prepare(sql: string): Statement {
-    return new Statement(withCode(() => this.db.prepare(sql)), sql);
+    return new Statement(this.call(() => this.db.prepare(sql)), sql, this);
   }
 
   exec(sql: string): this {
-    withCode(() => this.db.exec(sql));
+    this.call(() => this.db.exec(sql));
     return this;
   }
 
@@ -200,7 +226,7 @@ export class Database {
   transaction<T>(fn: () => T): Transaction<T> {
     const run = (begin: string): T => {
       if (this.db.isTransaction) return this.savepoint(fn);
-      withCode(() => this.db.exec(begin));
+      this.call(() => this.db.exec(begin));
       let result: T;
       try {
         result = fn();
@@ -208,7 +234,7 @@ export class Database {
         if (this.db.isTransaction) this.db.exec('ROLLBACK');
         throw err;
       }
-      withCode(() => this.db.exec('COMMIT'));
+      this.call(() => this.db.exec('COMMIT'));
       return result;
     };
     const tx = (() => run('BEGIN')) as Transaction<T>;
@@ -239,12 +265,17 @@ export class Database {
    * close() leaves the connection open until they are garbage-collected, so SQLite's own
    * checkpoint-on-last-close comes late or not at all. A TRUNCATE checkpoint first (not waiting for
    * other connections: it is skipped when one is reading) leaves the whole database in the main file,
-   * as closing the last better-sqlite3 connection did. `skipCheckpoint`: a connection that found the
-   * file damaged must not copy the log into it.
+   * as closing the last better-sqlite3 connection did. A connection that found the file damaged is not
+   * closed at all (neverClosed): closing would copy the log into the damaged file.
    */
-  close(opts: { skipCheckpoint?: boolean } = {}): void {
-    if (!this.db.isOpen) return;
-    if (!this.readonly && !opts.skipCheckpoint && !this.db.isTransaction) {
+  close(): void {
+    if (this.closed || !this.db.isOpen) return;
+    this.closed = true;
+    if (this.damaged && !this.readonly) {
+      neverClosed.push(this.db);
+      return;
+    }
+    if (!this.readonly && !this.db.isTransaction) {
       try {
         this.db.exec('PRAGMA busy_timeout = 0');
         this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get();

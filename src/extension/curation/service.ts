@@ -119,7 +119,8 @@ export class CurationService {
 
   private get store(): Store {
     // Opened lazily: the first training run creates the file (openStore would too, with migrations).
-    this.opened ??= openStore(this.storePath);
+    // quick_check before the first write: the worker opens the store once a session (about a second at AffectNet scale)
+    this.opened ??= openStore(this.storePath, { verify: 'quick' });
     return this.opened;
   }
 
