@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import {
-  auroc, calibratedScores, estimatedIssueRates, fitReviewCalibratedModel, MIN_REVIEWS, rankerScores, spotCheckOrder, type Review,
+  auroc, calibratedScores, estimatedIssueRates, fitReviewCalibratedModel, MIN_REVIEWS, prepareRecords, rankerScores, spotCheckOrder, type Review,
 } from '../../src/engine/issues/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { K, plantedRun } from './issues-planted.js';
@@ -93,4 +93,22 @@ test('fits at AffectNet scale: 300k records (the class count was a spread over a
   const model = fitReviewCalibratedModel(big, reviews);
   assert.equal(model.classOffsets.length, K);
   assert.equal(calibratedScores(big, model).length, 300_000);
+});
+
+test('prepared records (the curation worker keeps them) give the same fit, scores and rates as the records themselves', () => {
+  const { records, wrong } = plantedRun(8);
+  const reviews: Review[] = records.filter((_, i) => i % 13 === 0).map((r) => ({ id: r.id, issue: wrong[records.indexOf(r)] }));
+  const plain = fitReviewCalibratedModel(records, reviews);
+  const prepared = prepareRecords(records);
+  const fast = fitReviewCalibratedModel(prepared, reviews);
+  assert.deepEqual({ ...fast, stats: null }, { ...plain, stats: null });
+  const a = calibratedScores(records, plain);
+  const b = calibratedScores(prepared, fast);
+  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) < 1e-12, `score ${i}`));
+  const ra = estimatedIssueRates(records, reviews, plain, a);
+  const rb = estimatedIssueRates(prepared, reviews, fast, b);
+  ra.forEach((c, k) => {
+    assert.deepEqual([rb[k].n, rb[k].reviewed, rb[k].reviewedIssues], [c.n, c.reviewed, c.reviewedIssues]);
+    assert.ok(Math.abs(rb[k].rate - c.rate) < 1e-9, `rate of class ${k}`);
+  });
 });

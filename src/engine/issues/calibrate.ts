@@ -66,6 +66,8 @@ export interface PreparedRecords {
   numClasses: number;
   /** records.length x SIGNAL_NAMES.length standardised signals, row-major. */
   z: Float64Array;
+  /** Each record's given label (typed: the refit's passes over 300k records touch no objects). */
+  labels: Int32Array;
   /** Index of each record by id. */
   index: ReadonlyMap<string, number>;
 }
@@ -78,7 +80,7 @@ export function prepareRecords(records: readonly SampleRecord[], opts: { neutral
   const S = SIGNAL_NAMES.length;
   const z = new Float64Array(records.length * S);
   records.forEach((r, i) => z.set(features(computeSignals(r, neutralIndex), stats).slice(0, S), i * S));
-  return { records, stats, neutralIndex, numClasses, z, index: new Map(records.map((r, i) => [r.id, i])) };
+  return { records, stats, neutralIndex, numClasses, z, labels: Int32Array.from(records, (r) => r.label), index: new Map(records.map((r, i) => [r.id, i])) };
 }
 
 const isPrepared = (x: readonly SampleRecord[] | PreparedRecords): x is PreparedRecords => !Array.isArray(x);
@@ -151,11 +153,13 @@ export function calibratedScore(r: SampleRecord, m: CalibratedIssueModel): numbe
 export function calibratedScores(input: readonly SampleRecord[] | PreparedRecords, m: CalibratedIssueModel): number[] {
   if (!isPrepared(input) || input.stats !== m.stats) return (isPrepared(input) ? input.records : input).map((r) => calibratedScore(r, m));
   const S = SIGNAL_NAMES.length;
-  const { z, records } = input;
-  const out = new Array<number>(records.length);
-  for (let i = 0; i < records.length; i++) {
-    let t = m.bias + (m.classOffsets[records[i].label] ?? 0);
-    for (let j = 0; j < S; j++) t += m.signalWeights[j] * z[i * S + j];
+  const { z, labels } = input;
+  const offsets = Float64Array.from(m.classOffsets);
+  const w = Float64Array.from(m.signalWeights);
+  const out = new Array<number>(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    let t = m.bias + (offsets[labels[i]] ?? 0);
+    for (let j = 0; j < S; j++) t += w[j] * z[i * S + j];
     out[i] = sigmoid(t);
   }
   return out;
@@ -175,10 +179,12 @@ export interface ClassIssueEstimate {
  * samples nobody reviewed. Meaningful when the reviews are a random sample (the model's base rates are theirs).
  */
 export function estimatedIssueRates(
-  records: readonly SampleRecord[], reviews: readonly Review[], m: CalibratedIssueModel,
+  input: readonly SampleRecord[] | PreparedRecords, reviews: readonly Review[], m: CalibratedIssueModel,
   /** calibratedScores(records, m), when the caller has them already (a refit ranks and estimates at once). */
   scores?: readonly number[],
 ): ClassIssueEstimate[] {
+  if (isPrepared(input) && scores) return preparedRates(input, reviews, m, scores);
+  const records = isPrepared(input) ? input.records : input;
   const verdict = new Map(reviews.map((r) => [r.id, r.issue]));
   const out = m.classOffsets.map(() => ({ n: 0, reviewed: 0, reviewedIssues: 0, rate: 0 }));
   const expected = m.classOffsets.map(() => 0);
@@ -193,6 +199,28 @@ export function estimatedIssueRates(
     }
   });
   return out.map((c, k) => ({ ...c, rate: c.n ? (c.reviewedIssues + expected[k]) / c.n : NaN }));
+}
+
+/** estimatedIssueRates from prepared records: per-class sums over typed arrays, the reviewed few looked up by index. */
+function preparedRates(p: PreparedRecords, reviews: readonly Review[], m: CalibratedIssueModel, scores: readonly number[]): ClassIssueEstimate[] {
+  const K = m.classOffsets.length;
+  const n = new Float64Array(K);
+  const expected = new Float64Array(K);
+  for (let i = 0; i < p.labels.length; i++) {
+    n[p.labels[i]]++;
+    expected[p.labels[i]] += scores[i];
+  }
+  const reviewed = new Float64Array(K);
+  const reviewedIssues = new Float64Array(K);
+  for (const rv of reviews) {
+    const i = p.index.get(rv.id);
+    if (i === undefined) continue;
+    const k = p.labels[i];
+    reviewed[k]++;
+    if (rv.issue) reviewedIssues[k]++;
+    expected[k] -= scores[i];
+  }
+  return Array.from({ length: K }, (_, k) => ({ n: n[k], reviewed: reviewed[k], reviewedIssues: reviewedIssues[k], rate: n[k] ? (reviewedIssues[k] + expected[k]) / n[k] : NaN }));
 }
 
 /**

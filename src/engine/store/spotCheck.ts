@@ -233,7 +233,7 @@ export function recalibrate(store: Store, runId: string, opts: RecalibrateOption
   const input = prepared && prepared.neutralIndex === neutralIndex ? prepared : prepareRecords(records, { neutralIndex });
   const model = fitReviewCalibratedModel(input, reviews);
   const scores = calibratedScores(input, model);
-  const rates = estimatedIssueRates(records, reviews, model, scores);
+  const rates = estimatedIssueRates(input, reviews, model, scores);
   const summary: Calibrated = {
     calibrated: true,
     run: runId,
