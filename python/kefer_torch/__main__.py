@@ -67,9 +67,10 @@ def _import(argv):
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--text", required=True, help="text embeddings JSON (the engine's format)")
     p.add_argument("--classes", type=int, choices=[7, 8], default=7)
+    p.add_argument("--input-size", type=int, default=112, help="the released code's is 112")
     a = p.parse_args(argv)
     classes = CANONICAL_CLASSES[:a.classes]
-    convert(a.file, a.out, load_text(a.text, classes), classes, log=lambda m: print(m, file=sys.stderr))
+    convert(a.file, a.out, load_text(a.text, classes), classes, log=lambda m: print(m, file=sys.stderr), input_size=a.input_size)
     return 0
 
 

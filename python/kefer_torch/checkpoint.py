@@ -119,11 +119,16 @@ def read_config(dir_):
         raise CheckpointError(f"{path}: not valid JSON")
 
 
-def load_into(model, tensors, where, strict=True, allow_missing_counters=True):
+# Buffers a state dict may leave out: BatchNorm's counters (set to 0, as PyTorch does) and Swin's
+# relative position index (computed from the window size; kept).
+OPTIONAL_BUFFERS = ("num_batches_tracked", "relative_position_index")
+
+
+def load_into(model, tensors, where, strict=True):
     """Copies named tensors into the model; a missing or mis-shaped tensor is a CheckpointError naming it.
     Returns (names used, names ignored)."""
     own = model.state_dict()
-    missing = [k for k in own if k not in tensors and not (allow_missing_counters and k.endswith("num_batches_tracked"))]
+    missing = [k for k in own if k not in tensors and not k.endswith(OPTIONAL_BUFFERS)]
     if strict and missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise CheckpointError(f"{where}: missing tensor '{missing[0]}'{more}")

@@ -20,8 +20,8 @@ Name map (released -> torchvision's SwinTransformer as models.py builds it):
 relative_position_index and attn_mask are buffers both implementations compute from the window size
 (they are checked against ours, then dropped).
 """
-import pickle
 import re
+import sys
 import types
 
 import torch
@@ -44,18 +44,36 @@ class _Stub:
         self.__dict__["_state"] = state
 
 
-class _LenientUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            return type(name, (_Stub,), {"__module__": module})
+class _StubModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        cls = type(name, (_Stub,), {"__module__": self.__name__})
+        setattr(self, name, cls)
+        return cls
 
 
-_lenient = types.ModuleType("kefer_lenient_pickle")
-_lenient.Unpickler = _LenientUnpickler
-_lenient.load = lambda f, **kw: _LenientUnpickler(f, **kw).load()
-_lenient.__name__ = "pickle"
+def _torch_load(path):
+    """torch.load, with stub modules for the ones the pickle names and this Python lacks (torch 1.13
+    ignores a custom pickle_module unless weights_only, and weights_only refuses such objects)."""
+    added = []
+    try:
+        for _ in range(16):
+            try:
+                return torch.load(path, map_location="cpu")
+            except ModuleNotFoundError as e:
+                if not e.name or e.name in added:
+                    raise
+                parts = e.name.split(".")
+                for i in range(1, len(parts) + 1):
+                    name = ".".join(parts[:i])
+                    if name not in sys.modules:
+                        sys.modules[name] = _StubModule(name)
+                        added.append(name)
+        return torch.load(path, map_location="cpu")
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
 
 
 def read_state_dict(path):
@@ -68,7 +86,7 @@ def read_state_dict(path):
     else:
         try:
             # Unpickling runs code from the file: convert only checkpoints you trust.
-            obj = torch.load(path, map_location="cpu", pickle_module=_lenient)
+            obj = _torch_load(path)
         except FileNotFoundError:
             raise CheckpointError(f"{path}: not found")
         except Exception as e:  # a corrupt or foreign file: say which
@@ -123,7 +141,7 @@ def map_released_swin(tensors, where):
     return out, notes
 
 
-def convert(path, out_dir, text, classes, log=print):
+def convert(path, out_dir, text, classes, log=print, input_size=112):
     """Writes out_dir (model.safetensors, config.json, model.onnx) from a released-code checkpoint."""
     from .checkpoint import load_into, save_checkpoint
     from .data import IMAGENET_MEAN, IMAGENET_STD
@@ -136,7 +154,7 @@ def convert(path, out_dir, text, classes, log=print):
     if not enc or not is_released_swin(enc):
         raise CheckpointError(f"{path}: no released Swin-T encoder in it (expected tensors named encoder.patch_embed.*, encoder.layers.*; found e.g. {', '.join(list(sd)[:3])})")
     mapped, notes = map_released_swin(enc, path)
-    model = KeferNet("swin_t", 112)
+    model = KeferNet("swin_t", input_size)
     # the released code's buffers must agree with ours (same window size), else the model differs
     ours = model.encoder.state_dict()
     for k, v in enc.items():
@@ -150,10 +168,8 @@ def convert(path, out_dir, text, classes, log=print):
         load_into(model.MLP, mlp, path)
     except CheckpointError as e:
         # name the tensor as the released file has it
-        msg = str(e)
-        for released, mine in _reverse_names(mapped, enc).items():
-            msg = msg.replace(f"'{mine}'", f"'encoder.{released}' (ours: encoder.{mine})")
-        msg = re.sub(r"missing tensor '(fc[12]\.\w+)'", r"missing tensor 'MLP.\1'", msg)
+        msg = re.sub(r"'((features|head|norm)\.[\w.]+)'", lambda m: f"'encoder.{released_name(m.group(1))}' (ours: encoder.{m.group(1)})", str(e))
+        msg = re.sub(r"'(fc[12]\.\w+)'", r"'MLP.\1'", msg)
         raise CheckpointError(msg)
     extra = [k for k in sd if not k.startswith(("encoder.", "MLP."))]
     if extra:
@@ -161,7 +177,7 @@ def convert(path, out_dir, text, classes, log=print):
     for n in notes:
         log(f"{path}: {n}")
     neutral = classes.index("neutral")
-    config = {"format": "kefer-checkpoint", "version": 1, "backbone": "swin_t", "classes": classes, "neutralIndex": neutral, "inputSize": 112,
+    config = {"format": "kefer-checkpoint", "version": 1, "backbone": "swin_t", "classes": classes, "neutralIndex": neutral, "inputSize": input_size,
               "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "logitScale": 100.0, "prompts": text["prompts"], "textSource": text["source"],
               "featureDim": FEATURE_DIM, "training": {"importedFrom": "ke2nt", "file": path}}
     save_checkpoint(out_dir, {**{f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}, **{f"MLP.{k}": v for k, v in model.MLP.state_dict().items()}},
@@ -171,11 +187,20 @@ def convert(path, out_dir, text, classes, log=print):
     return out_dir
 
 
-def _reverse_names(mapped, original):
-    """ours -> released, for error messages."""
-    rev = {}
-    for k in original:
-        m, _ = map_released_swin({k: original[k]}, "")
-        for mine in m:
-            rev[k] = mine
-    return rev
+def released_name(ours):
+    """Our encoder tensor name -> the released code's (the inverse of map_released_swin)."""
+    m = re.match(r"^features\.(\d+)\.(.+)$", ours)
+    if m:
+        i, rest = int(m.group(1)), m.group(2)
+        if i == 0:
+            return {"0": "patch_embed.proj", "2": "patch_embed.norm"}[rest.split(".")[0]] + rest[1:]
+        if i % 2 == 1:
+            block, _, tail = rest.partition(".")
+            for released, mine in _MLP.items():
+                if tail.startswith(mine + "."):
+                    tail = released + tail[len(mine):]
+            return f"layers.{(i - 1) // 2}.blocks.{block}.{tail}"
+        return f"layers.{(i - 2) // 2}.downsample.{rest}"
+    if ours.startswith("head."):
+        return "feature." + ours[len("head."):]
+    return ours

@@ -96,12 +96,14 @@ class Transform(nn.Module):
 class KeferNet(nn.Module):
     """x [N, 3, S, S] normalised -> (v = F_e(x), n = F_n(v))."""
 
-    def __init__(self, backbone, input_size=None):
+    def __init__(self, backbone, input_size=None, seed=None):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone '{backbone}' (expected one of {', '.join(BACKBONES)})")
         self.backbone = backbone
         self.input_size = input_size or DEFAULT_INPUT[backbone]
+        if seed is not None and backbone == "swin_t":
+            torch.manual_seed(seed)  # torchvision's initialisation, from this seed
         self.encoder = {"resnet18": resnet18_encoder, "compact": Compact, "swin_t": swin_t_encoder}[backbone]()
         self.MLP = Transform()
 
@@ -134,7 +136,8 @@ def _conv_names(backbone):
 
 @torch.no_grad()
 def engine_init(model, seed):
-    """The engine's initial weights for `seed` (encoders.ts addConv / layers.ts addLinear, rng.ts)."""
+    """The engine's initial weights for `seed` (encoders.ts addConv / layers.ts addLinear, rng.ts): the
+    ResNet convolutions and F_n; a swin_t encoder keeps the initialisation KeferNet(seed=) drew."""
     if model.backbone in ("resnet18", "compact"):
         rng = Rng(seed)
         enc = dict(model.encoder.named_parameters())
@@ -145,9 +148,7 @@ def engine_init(model, seed):
         for mod in model.encoder.modules():
             if isinstance(mod, nn.BatchNorm2d):
                 mod.reset_parameters()
-    else:
-        torch.manual_seed(seed)
-        model.encoder = swin_t_encoder()
+    # swin_t keeps torchvision's initialisation, drawn when KeferNet(seed=...) built it
     rng = Rng((seed ^ 0x5F3759DF) & 0xFFFFFFFF)
     for lin, cin, cout in ((model.MLP.fc1, 512, 128), (model.MLP.fc2, 128, 512)):
         bound = 1 / math.sqrt(cin)

@@ -258,7 +258,7 @@ def _train(a, d, device):
     steps_per_epoch = max(1, n_train // bs)
     total_steps = min(a.epochs * steps_per_epoch, a.max_steps or float("inf"))
 
-    model = KeferNet(a.backbone, size)
+    model = KeferNet(a.backbone, size, seed=a.seed)
     state = {"epoch": 0, "stepInEpoch": 0, "globalStep": 0, "bestEpoch": -1, "bestValAccuracy": None, "history": [], "elapsedSec": 0}
     run_file = os.path.join(run_dir, "run.json")
     resumed = a.resume and os.path.exists(os.path.join(last_dir, "state.json"))

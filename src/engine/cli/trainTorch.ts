@@ -72,7 +72,7 @@ function describeLast(runDir: string): string {
   if (!existsSync(path.join(last, 'state.json'))) return `no checkpoint was saved yet (${last} is empty): start again`;
   try {
     const state = JSON.parse(readFileSync(path.join(last, 'state.json'), 'utf8')) as { epoch: number; stepInEpoch: number; globalStep: number };
-    return `${last} (epoch ${state.epoch}${state.stepInEpoch ? `, step ${state.stepInEpoch} of epoch ${state.epoch + 1}` : ''}, ${state.globalStep} steps) is intact: run the same command with --resume`;
+    return `${last} (saved at step ${state.globalStep}, ${state.stepInEpoch ? `step ${state.stepInEpoch} of epoch ${state.epoch + 1}` : `the end of epoch ${state.epoch}`}) is intact: run the same command with --resume`;
   } catch (e) {
     return `${last} could not be read (${(e as Error).message})`;
   }

@@ -83,3 +83,25 @@ export async function findTorchPython(env: NodeJS.ProcessEnv = process.env): Pro
   const tried = env.KEFER_PYTHON ? `KEFER_PYTHON=${reasons.join('; ')}` : reasons.join('; ');
   return { ok: false, why: `no Python with PyTorch found (${tried}): install torch and torchvision (Debian: apt install python3-torch python3-torchvision) or point KEFER_PYTHON at a python that has them` };
 }
+
+/** Runs `python -m kefer_torch <args>` to completion; stderr lines go to onLine as they come. */
+export function runKeferTorch(py: TorchPython, args: string[], onLine: (line: string) => void = () => {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    const p = spawn(py.python, ['-m', 'kefer_torch', ...args], { env: withPythonPath(py.pythonPath), stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      const lines = (partial + d).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) if (l.trim()) onLine(l);
+    });
+    p.on('error', (e) => (stderr += e.message));
+    p.on('close', (code) => {
+      if (partial.trim()) onLine(partial);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
