@@ -67,7 +67,7 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def export_checkpoint(dir_, out=None, batch=2):
+def export_checkpoint(dir_, out=None, batch=1):
     """Writes DIR/model.onnx (or `out`) from DIR's model.safetensors + config.json; returns the path."""
     config = read_config(dir_)
     model = KeferNet(config["backbone"], config["inputSize"])

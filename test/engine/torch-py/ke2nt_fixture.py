@@ -9,7 +9,7 @@ scheduler object of a class that is not importable (as the released lr scheduler
 the released structure (window partition, cyclic shift with its -100 attention mask, patch merging in
 x0, x1, x2, x3 order, the Linear-BN-Linear-BN head), independently of torchvision's SwinTransformer.
 
-usage: python ke2nt_fixture.py OUT.pth IMAGES.npy|- V_OUT.npy [--drop NAME] [--reshape NAME]
+usage: python ke2nt_fixture.py OUT.pth IMAGES.npy|- V_OUT.npy [--variant FILE drop|reshape NAME]...
 """
 import math
 import pickle
@@ -147,14 +147,7 @@ def released_forward(sd, x):
     return h
 
 
-def main(argv):
-    out, images, v_out = argv[:3]
-    sd = build_state_dict()
-    if "--drop" in argv:
-        del sd[argv[argv.index("--drop") + 1]]
-    if "--reshape" in argv:
-        k = argv[argv.index("--reshape") + 1]
-        sd[k] = sd[k][..., :-1].clone()
+def save(path, sd):
     # the released lr scheduler's class, unimportable where the checkpoint is read
     mod = types.ModuleType("utils.lr_scheduler")
     sched_cls = type("ConstantWarmupScheduler", (), {"__module__": "utils.lr_scheduler"})
@@ -163,7 +156,23 @@ def main(argv):
     sys.modules["utils.lr_scheduler"] = mod
     sched = sched_cls()
     sched.last_epoch = 12
-    torch.save({"state_dict": sd, "epoch": 12, "optimizer": {"state": {}, "param_groups": []}, "scheduler": sched, "val_result": 91.2}, out)
+    torch.save({"state_dict": sd, "epoch": 12, "optimizer": {"state": {}, "param_groups": []}, "scheduler": sched, "val_result": 91.2}, path)
+
+
+def main(argv):
+    out, images, v_out = argv[:3]
+    sd = build_state_dict()
+    save(out, sd)
+    rest = argv[3:]
+    while rest:  # --variant FILE drop|reshape NAME: a damaged copy
+        _, file, kind, name = rest[:4]
+        rest = rest[4:]
+        bad = dict(sd)
+        if kind == "drop":
+            del bad[name]
+        else:
+            bad[name] = bad[name][..., :-1].clone()
+        save(file, bad)
     if images != "-":
         x = torch.from_numpy(np.load(images)).permute(0, 3, 1, 2).contiguous()
         np.save(v_out, released_forward(sd, x).numpy())
