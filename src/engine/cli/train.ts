@@ -18,6 +18,7 @@ import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation, trainSplitOnly } from './validation.js';
 import { trainHead } from '../train/headTrainer.js';
+import { isOnnxOnlyBackbone, readCheckpointConfig } from '../train/checkpoint.js';
 import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
 import type { Store } from '../store/index.js';
 
@@ -218,6 +219,8 @@ export function overlaid(store: Store, dataset: Dataset, storePath: string, log:
 /** `--mode head`: the quick retrain on a frozen encoder's cached features. */
 async function runHead(f: Record<string, unknown>, print: ReturnType<typeof createPrinter>, log: (m: string) => void): Promise<number> {
   if (!f.checkpoint) throw new UserError("--mode head needs --checkpoint DIR (a full run's checkpoints/best)");
+  const base = await readCheckpointConfig(path.resolve(f.checkpoint as string));
+  if (isOnnxOnlyBackbone(base.backbone)) throw new UserError(`--mode head retrains resnet18 and compact checkpoints; ${String(f.checkpoint)} is ${base.backbone}: retrain it in full (--engine torch)`);
   const all = (await preflight(f.data as string, !!f['skip-bad'], log)).dataset; // every split: trains on 'train', re-scores all
   const store = f.store ? openStore(f.store as string) : undefined;
   try {
