@@ -82,6 +82,8 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
                          several nodes through torchrun's rendezvous (run the command on every node;
                          docs/curation.md has a SLURM sbatch template)
     --device auto|cpu|cuda  --precision amp (CUDA autocast)  --loader-workers N (DataLoader workers)
+    --prepare-only       write RUN_DIR/torch/ (sample lists, text embeddings, command.sh) and print the
+                         torchrun command instead of training (compute nodes without node)
   --mode full|head       full (default): the whole model. head: quick retrain — the encoder of
                          --checkpoint DIR is frozen, its features cached (onnxruntime), and only a
                          projection head + F_n train with the full KE-FER loss; re-scores every sample`;
@@ -93,7 +95,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
   init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, 'loader-workers': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
-  engine: { type: 'string' }, nproc: { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, rdzv: { type: 'string' }, 'rdzv-id': { type: 'string' }, 'rdzv-backend': { type: 'string' }, 'sync-bn': { type: 'boolean' }, device: { type: 'string' },
+  engine: { type: 'string' }, nproc: { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, rdzv: { type: 'string' }, 'rdzv-id': { type: 'string' }, 'rdzv-backend': { type: 'string' }, 'sync-bn': { type: 'boolean' }, device: { type: 'string' }, 'prepare-only': { type: 'boolean' },
   holdout: { type: 'string' }, 'skip-bad': { type: 'boolean' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -139,7 +141,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!f.out) throw new UserError('--out RUN_DIR is required');
   const engine = oneOf(f, 'engine', ['kefer', 'torch'] as const, 'kefer');
   if (engine === 'torch') return (await import('./trainTorch.js')).runTorchTrain(f, createPrinter(oneOf(f, 'events', ['text', 'json'] as const, 'text')));
-  for (const flag of ['nproc', 'nnodes', 'node-rank', 'rdzv', 'rdzv-id', 'rdzv-backend', 'sync-bn', 'device'] as const) {
+  for (const flag of ['nproc', 'nnodes', 'node-rank', 'rdzv', 'rdzv-id', 'rdzv-backend', 'sync-bn', 'device', 'prepare-only'] as const) {
     if (f[flag] !== undefined) throw new UserError(`--${flag} belongs to --engine torch`);
   }
   if (f.backbone === 'swin_t') throw new UserError('--backbone swin_t trains on PyTorch: add --engine torch');

@@ -15,7 +15,7 @@ import { resolveTextEmbeddings, writeTextEmbeddingsJson } from '../text/index.js
 import { readCheckpointConfig } from '../train/checkpoint.js';
 import type { EpochHistory, TrainResult } from '../train/trainer.js';
 import { readSafetensors } from '../util/safetensors.js';
-import { describeFailure, rootFailure, runTorchrun, type Distribution } from '../torch/launch.js';
+import { describeFailure, rootFailure, runTorchrun, torchrunArgs, type Distribution } from '../torch/launch.js';
 import { findTorchPython } from '../torch/python.js';
 import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
@@ -153,6 +153,14 @@ export async function runTorchTrain(f: Flags, print: Print): Promise<number> {
     if (f.device) args.push('--device', oneOf(f, 'device', ['auto', 'cpu', 'cuda'] as const, 'auto'));
     if (f['loader-workers'] !== undefined) args.push('--loader-workers', String(num(f, 'loader-workers', 0, { int: true, min: 0 })));
 
+    if (f['prepare-only']) {
+      // For clusters whose compute nodes have Python but no node: the lists and the command, no training.
+      const quote = (x: string) => (/^[\w@%+=:,./-]+$/.test(x) ? x : `'${x.replace(/'/g, `'\\''`)}'`);
+      const cmd = [`PYTHONPATH=${quote(py.pythonPath)}`, quote(py.python), ...torchrunArgs(dist), '-m', 'kefer_torch', 'train', ...args].map((x, i) => (i < 2 ? x : quote(x))).join(' ');
+      writeFileSync(path.join(job, 'command.sh'), `#!/bin/sh\n# kefer train --engine torch --prepare-only: the trainer for ${runDir}\n${cmd} "$@"\n`, { mode: 0o755 });
+      log(`prepared ${job} (train.txt${choice.val ? ', val.txt' : ''}, text.json, meta.json, command.sh); the trainer: ${cmd}`);
+      return 0;
+    }
     const handle = runTorchrun({ python: py, dist, args, runDir, onEvent: print, onText: (line) => process.stderr.write(line + '\n') });
     let signals = 0;
     const onSignal = () => {
