@@ -52,10 +52,10 @@ function throughput(runDir: string): number {
   return ((times.length - 1 - WARM) * batch * 1000) / (times[times.length - 1] - times[WARM]);
 }
 
-function train(runDir: string, data: string, extra: string[]): number {
+function train(runDir: string, data: string, extra: string[], env: NodeJS.ProcessEnv = {}): number {
   const args = ['train', '--data', data, '--val', 'none', '--diagnose', 'none', '--out', runDir, '--backbone', backbone, '--input-size', String(size),
     '--epochs', '100', '--max-steps', String(steps), '--batch', String(batch), '--text', 'standin', '--events', 'json', ...extra];
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/kefer.js'), ...args], { encoding: 'utf8', env: { ...process.env, KEFER_ORT_PROVIDERS: 'cpu' } });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/kefer.js'), ...args], { encoding: 'utf8', env: { ...process.env, KEFER_ORT_PROVIDERS: 'cpu', ...env } });
   if (r.status !== 0) throw new Error(`kefer ${args.join(' ')}: ${r.stderr.trim().split('\n').pop()}`);
   return throughput(runDir);
 }
@@ -84,12 +84,16 @@ async function main(): Promise<void> {
       console.log(`data: ${n} generated faces (${size} px; no FERPlus at ${FERPLUS})`);
     }
     const onednn = loadOnednn().addon && backbone !== 'swin_t' ? train(path.join(work, 'onednn'), data, ['--runtime', 'onednn']) : undefined;
+    const threads = String(cpus().length);
     const one = train(path.join(work, 'torch1'), data, ['--engine', 'torch']);
+    // one thread: what each of 2 processes gets on 2 cores (OpenMP threads suffer most from a loaded machine)
+    const oneThread = train(path.join(work, 'torch1t'), data, ['--engine', 'torch'], { OMP_NUM_THREADS: '1' });
     const two = train(path.join(work, 'torch2'), data, ['--engine', 'torch', '--nproc', '2', '--sync-bn']);
     const vs = (x: number) => (onednn ? `= ${(x / onednn).toFixed(2)}x the engine's oneDNN step` : '');
     console.log(onednn ? `engine oneDNN (kefer train --runtime onednn): ${onednn.toFixed(2)} img/s (baseline)` : `engine oneDNN: SKIPPED (${backbone === 'swin_t' ? 'no swin_t in the engine' : loadOnednn().why})`);
-    console.log(`torch, 1 process: ${one.toFixed(2)} img/s ${vs(one)}`);
-    console.log(`torch, 2 processes (gloo, SyncBatchNorm): ${two.toFixed(2)} img/s ${vs(two)}; ${(two / one).toFixed(2)}x 1 process`);
+    console.log(`torch, 1 process, ${threads} threads: ${one.toFixed(2)} img/s ${vs(one)}`);
+    console.log(`torch, 1 process, 1 thread: ${oneThread.toFixed(2)} img/s ${vs(oneThread)}`);
+    console.log(`torch, 2 processes x 1 thread (gloo, SyncBatchNorm): ${two.toFixed(2)} img/s ${vs(two)}; ${(two / one).toFixed(2)}x 1 process (${threads} threads), ${(two / oneThread).toFixed(2)}x 1 process (1 thread)`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -112,7 +112,8 @@ def _text(e):
     if t == "step":
         return f"step {e['step']}/{e['totalSteps']} epoch {e['epoch']}  loss {e['loss']:.4f} (Ls {e['ls']:.4f} Lt {e['lt']:.4f} Lc {e['lc']:.4f})  lr {e['lr']:.2e}  {e['imgPerSec']:.1f} img/s"
     if t == "epoch":
-        return f"epoch {e['epoch']}: train loss {e['trainLoss']:.4f}, val WAR {e['valAccuracy']}"
+        war = "-" if e["valAccuracy"] is None else f"{100 * e['valAccuracy']:.2f}%"
+        return f"epoch {e['epoch']}: train loss {e['trainLoss']:.4f}, val WAR {war}"
     if t == "log":
         return ("warning: " if e["level"] == "warn" else "") + e["message"]
     return json.dumps(e)
