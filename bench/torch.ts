@@ -83,14 +83,20 @@ async function main(): Promise<void> {
       data = `synthetic:${path.join(work, 'faces')}#train`;
       console.log(`data: ${n} generated faces (${size} px; no FERPlus at ${FERPLUS})`);
     }
-    const onednn = loadOnednn().addon && backbone !== 'swin_t' ? train(path.join(work, 'onednn'), data, ['--runtime', 'onednn']) : undefined;
     const threads = String(cpus().length);
+    const engineOk = !!loadOnednn().addon && backbone !== 'swin_t';
+    // equal threads on both sides: 1 thread is the baseline (a loaded machine hurts multi-threaded steps most)
+    const onednn = engineOk ? train(path.join(work, 'onednn'), data, ['--runtime', 'onednn', '--onnx-threads', '1']) : undefined;
+    const onednnAll = engineOk ? train(path.join(work, 'onednn-all'), data, ['--runtime', 'onednn', '--onnx-threads', threads]) : undefined;
     const one = train(path.join(work, 'torch1'), data, ['--engine', 'torch']);
     // one thread: what each of 2 processes gets on 2 cores (OpenMP threads suffer most from a loaded machine)
     const oneThread = train(path.join(work, 'torch1t'), data, ['--engine', 'torch'], { OMP_NUM_THREADS: '1' });
     const two = train(path.join(work, 'torch2'), data, ['--engine', 'torch', '--nproc', '2', '--sync-bn']);
-    const vs = (x: number) => (onednn ? `= ${(x / onednn).toFixed(2)}x the engine's oneDNN step` : '');
-    console.log(onednn ? `engine oneDNN (kefer train --runtime onednn): ${onednn.toFixed(2)} img/s (baseline)` : `engine oneDNN: SKIPPED (${backbone === 'swin_t' ? 'no swin_t in the engine' : loadOnednn().why})`);
+    const vs = (x: number) => (onednn ? `= ${(x / onednn).toFixed(2)}x the engine's 1-thread oneDNN step` : '');
+    if (onednn && onednnAll) {
+      console.log(`engine oneDNN (kefer train --runtime onednn), 1 thread: ${onednn.toFixed(2)} img/s (baseline)`);
+      console.log(`engine oneDNN, ${threads} threads: ${onednnAll.toFixed(2)} img/s ${vs(onednnAll)}`);
+    } else console.log(`engine oneDNN: SKIPPED (${backbone === 'swin_t' ? 'no swin_t in the engine' : loadOnednn().why})`);
     console.log(`torch, 1 process, ${threads} threads: ${one.toFixed(2)} img/s ${vs(one)}`);
     console.log(`torch, 1 process, 1 thread: ${oneThread.toFixed(2)} img/s ${vs(oneThread)}`);
     console.log(`torch, 2 processes x 1 thread (gloo, SyncBatchNorm): ${two.toFixed(2)} img/s ${vs(two)}; ${(two / one).toFixed(2)}x 1 process (${threads} threads), ${(two / oneThread).toFixed(2)}x 1 process (1 thread)`);
