@@ -20,6 +20,7 @@ Name map (released -> torchvision's SwinTransformer as models.py builds it):
 relative_position_index and attn_mask are buffers both implementations compute from the window size
 (they are checked against ours, then dropped).
 """
+import os
 import re
 import sys
 import types
@@ -79,6 +80,8 @@ def _torch_load(path):
 def read_state_dict(path):
     """name -> tensor from .safetensors, or from a torch.save file (a bare state dict, or a dict holding
     one under state_dict / model / model_state_dict); DataParallel's `module.` prefix removed."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: not found")
     if path.endswith(".safetensors"):
         from .safetensors_io import read_safetensors
 

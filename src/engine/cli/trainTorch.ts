@@ -100,7 +100,8 @@ export async function runTorchTrain(f: Flags, print: Print): Promise<number> {
   const cfg = { ...parseTrainConfig({ ...f, backbone: undefined, runtime: undefined, precision: undefined }), backbone };
   const dist = parseDistribution(f);
   const nodes = dist.nnodes && /^\d+$/.test(dist.nnodes) ? Number(dist.nnodes) : undefined;
-  if (nodes && cfg.batchSize % (dist.nproc * nodes)) throw new UserError(`--batch ${cfg.batchSize} is the global batch: it must split evenly over ${dist.nproc * nodes} processes`);
+  const world = dist.nproc * (nodes ?? 1);
+  if ((nodes || !dist.nnodes) && cfg.batchSize % world) throw new UserError(`--batch ${cfg.batchSize} is the global batch: it must split evenly over ${world} processes`);
   const found = await findTorchPython();
   if (!found.ok) throw new UserError(`--engine torch: ${found.why}`);
   const py = found.info;
@@ -182,10 +183,14 @@ export async function runTorchTrain(f: Flags, print: Print): Promise<number> {
       }
       const root = rootFailure(r.failures);
       await checkLastLoads(runDir).catch((e: Error) => log(`checkpoints/last does not load: ${e.message}`));
-      const why = root ? describeFailure(root) : `torchrun exited with ${r.signal ?? `code ${r.code}`}`;
+      // a rank that stopped on bad input printed one "kefer_torch: ..." line: the reason in its words
+      const own = r.stderr.split('\n').reverse().find((l) => l.startsWith('kefer_torch: '))?.slice('kefer_torch: '.length);
+      if (root && own && (!root.reason || /To enable traceback|<N\/A>/.test(root.reason))) root.reason = own;
+      const why = root ? describeFailure(root) : own ?? `torchrun exited with ${r.signal ?? `code ${r.code}`}`;
       const others = r.failures.filter((x) => x !== root).map((x) => `rank ${x.rank}`);
       const message = `--engine torch: ${why}; the job was stopped${others.length ? ` (${others.join(', ')} stopped with it)` : ''}. ${describeLast(runDir)}`;
-      print({ type: 'error', message });
+      // the extension shows an error event's message; on a terminal the thrown error is the one line
+      if (f.events === 'json') print({ type: 'error', message });
       throw new UserError(message);
     }
     const done = r.done;

@@ -46,7 +46,8 @@ const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT'
 /** The failures in torchrun's ChildFailedError report ("rank : 1 (local_rank: 1)", "exitcode : -9 ..."). */
 export function parseRankFailures(stderr: string): RankFailure[] {
   const out: RankFailure[] = [];
-  const blocks = stderr.split(/\n\s*\[\d+\]:\s*\n/).slice(1);
+  // each "[i]:" entry, up to the next ---- or ==== rule
+  const blocks = stderr.split(/\n\s*\[\d+\]:\s*\n/).slice(1).map((b) => b.split(/\n\s*(?:-{10,}|={10,})\s*(?:\n|$)/)[0]);
   for (const b of blocks) {
     const rank = /^\s*rank\s*:\s*(\d+)(?:\s*\(local_rank:\s*(\d+)\))?/m.exec(b);
     if (!rank) continue;
@@ -59,7 +60,7 @@ export function parseRankFailures(stderr: string): RankFailure[] {
     const tb = /^\s*traceback\s*:\s*(.*)$/m.exec(b);
     if (tb) {
       const first = tb[1].trim();
-      const rest = b.slice(tb.index + tb[0].length).split('\n').map((l) => l.trim()).filter((l) => l && !/^=+$/.test(l));
+      const rest = b.slice(tb.index + tb[0].length).split('\n').map((l) => l.trim()).filter(Boolean);
       f.reason = /Traceback/.test(first) && rest.length ? rest[rest.length - 1] : first;
     }
     if (!out.some((o) => o.rank === f.rank)) out.push(f);
@@ -71,7 +72,9 @@ export function parseRankFailures(stderr: string): RankFailure[] {
 export function describeFailure(f: RankFailure): string {
   const where = `rank ${f.rank}${f.localRank !== undefined ? ` (local rank ${f.localRank}${f.host ? ` on ${f.host}` : ''})` : ''}`;
   if (f.exitCode !== undefined && f.exitCode < 0) return `${where} was killed by ${SIGNALS[-f.exitCode] ?? `signal ${-f.exitCode}`}`;
-  return `${where} failed${f.exitCode !== undefined ? ` with exit code ${f.exitCode}` : ''}${f.reason && f.reason !== '<N/A>' ? `: ${f.reason}` : ''}`;
+  // kefer_torch's own errors (bad data, checkpoint, text) already name the file: drop the class path
+  const reason = f.reason?.replace(/^kefer_torch\.\w+\.(DataError|CheckpointError|TextError): /, '');
+  return `${where} failed${f.exitCode !== undefined ? ` with exit code ${f.exitCode}` : ''}${reason && reason !== '<N/A>' ? `: ${reason}` : ''}`;
 }
 
 /**
