@@ -20,12 +20,14 @@ import { decodeBatch, generateSyntheticDataset, loadDataset } from '../../src/en
 import { loadOnednn } from '../../src/engine/onednn/addon.js';
 import { openOnnxCheckpoint, runBatch } from '../../src/engine/onnx/runtime.js';
 import { openStore, getRun } from '../../src/engine/store/index.js';
-import { normaliseInto } from '../../src/engine/train/augment.js';
+import { augmentInto, normaliseInto } from '../../src/engine/train/augment.js';
 import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
 import { findTorchPython, kefertorchRoot, withPythonPath, type TorchPython } from '../../src/engine/torch/python.js';
 import { encodeNpy, readNpy, npyToFloat64 } from '../../src/engine/util/npy.js';
 import { readSafetensors, type SafeTensor } from '../../src/engine/util/safetensors.js';
-import { Rng } from '../../src/engine/util/rng.js';
+import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { initBackend } from '../../src/engine/backend/index.js';
 import { assertClose, finiteDiff, randMat, reference } from './loss-reference.js';
 
@@ -157,6 +159,49 @@ test('the torch trainer\'s losses and gradients equal the float64 reference', as
     assertClose(g.gn, fdN, f64 ? 1e-6 : 2e-3, `${what}: dL/dn`);
     if (w.y.every((y) => y === 6)) assert.ok(g.lt === 0 && g.lc === 0 && g.gn.flat().every((x) => x === 0), `${what}: an all-neutral batch has Lt = Lc = 0 and no gradient on n`);
   });
+});
+
+test('the torch trainer draws the engine\'s data order, augmentation and initial weights from the same seed', async (t) => {
+  if (unmet(t, skip)) return;
+  const dir = path.join(work, 'parity');
+  await mkdir(dir, { recursive: true });
+  // augmentation: a batch of 6 generated faces, every mode, as trainer.ts draws it for (seed, epoch, step)
+  const ds = await loadDataset(`synthetic:${faces}#train`);
+  const S = 32, B = 6;
+  const raw = await decodeBatch(ds, [0, 3, 7, 11, 15, 20], S);
+  await writeFile(path.join(dir, 'images.npy'), encodeNpy(Float32Array.from(raw), [B, S, S, 3]));
+  python('to_uint8.py', [path.join(dir, 'images.npy')]);
+  for (const mode of ['standard', 'light', 'affine', 'none'] as const) {
+    python('engine_parity.py', ['augment', path.join(dir, 'images.npy'), '29', '3', '5', mode, path.join(dir, `aug-${mode}.npy`)]);
+    const got = npyToFloat64(readNpy(path.join(dir, `aug-${mode}.npy`)));
+    const want = new Float32Array(B * S * S * 3);
+    const rng = new Rng(deriveSeed(29, 3, 5, 1));
+    for (let i = 0; i < B; i++) augmentInto(raw.subarray(i * S * S * 3, (i + 1) * S * S * 3), S, { mean: MEAN, std: STD }, rng, want, i * S * S * 3, mode);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    assert.ok(worst <= (mode === 'affine' ? 1e-5 : 0), `${mode}: the augmented batch differs by ${worst}`);
+  }
+  // the epoch order
+  python('engine_parity.py', ['order', '50', '29', '4', path.join(dir, 'order.json')]);
+  assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'order.json'), 'utf8')), new Rng(deriveSeed(29, 4)).shuffle(Array.from({ length: 50 }, (_, i) => i)));
+  // the initial ResNet-18 and F_n
+  python('engine_parity.py', ['init', 'resnet18', '29', '112', path.join(dir, 'init.safetensors')]);
+  await initBackend('wasm', () => {});
+  const enc = createEncoder('resnet18', { seed: 29 });
+  const fn = createTransform(29);
+  const mine = (await readSafetensors(path.join(dir, 'init.safetensors'))).tensors;
+  try {
+    for (const [name, v] of [...[...enc.params].map(([k, x]) => [`encoder.${k}`, x] as const), ...fn.params]) {
+      const want = v.rank === 4 ? tf.transpose(v, [3, 2, 0, 1]) : v.rank === 2 ? tf.transpose(v) : v;
+      const a = want.dataSync(), b = mine.get(name)!.data;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(a[i]), 1e-6));
+      assert.ok(worst < 1e-6, `${name}: initial values differ by ${worst} (relative)`);
+    }
+  } finally {
+    enc.dispose();
+    fn.dispose();
+  }
 });
 
 test('2 processes with SyncBatchNorm step as 1 process on the same global batch; the run is registered in the store', async (t) => {
