@@ -38,6 +38,7 @@ const ALLOWED = [
   /^dist\/native\.json$/,
   /^dist\/wasm\/tfjs-backend-wasm(-simd|-threaded-simd)?\.wasm$/,
   /^dist\/build\/kefer_(dnnl|cuda)\.node$/,
+  /^dist\/python\/kefer_torch\/\w+\.py$/,
   /^dist\/node_modules\/(@[\w.-]+\/)?[\w.-]+\/.*\.(js|cjs|mjs|json|node|dylib|dll|so(\.\d+)*)$/,
   /^dist\/node_modules\/(@[\w.-]+\/)?[\w.-]+\/(.*\/)?(LICEN[CS]E|NOTICE|COPYING)[\w.-]*$/i,
 ];
@@ -72,6 +73,7 @@ async function packageTarget(target) {
     }
   }
   const addons = stageAddons(target, stage);
+  stagePython(stage);
   stageManifestAndMedia(stage);
 
   // vsce ls: exactly the staged files, and only allowed kinds
@@ -161,6 +163,13 @@ function stageAddons(target, stage) {
   // nothing here binds the package to one Node version.
   fs.writeFileSync(path.join(stage, 'dist', 'native.json'), JSON.stringify({ target, ...addons }, null, 2) + '\n');
   return addons;
+}
+
+/** The PyTorch trainer (`kefer train --engine torch`; src/engine/torch/python.ts finds it in dist/python). */
+function stagePython(stage) {
+  const dst = path.join(stage, 'dist', 'python', 'kefer_torch');
+  fs.mkdirSync(dst, { recursive: true });
+  for (const f of fs.readdirSync('python/kefer_torch').filter((f) => f.endsWith('.py'))) fs.copyFileSync(path.join('python/kefer_torch', f), path.join(dst, f));
 }
 
 function stageManifestAndMedia(stage) {

@@ -49,7 +49,8 @@ export function crossValArgs(r: CrossValRequest): string[] {
       a.push('--checkpoint', r.mode.checkpoint);
       break;
     case 'backbone':
-      a.push('--backbone', r.mode.backbone, '--batch', String(s.batchSize), '--lr', String(s.learningRate), '--backend', s.backend, '--runtime', s.trainRuntime);
+      // cross-validation trains on the engine: the torch runtime's folds would each start torchrun
+      a.push('--backbone', r.mode.backbone, '--batch', String(s.batchSize), '--lr', String(s.learningRate), '--backend', s.backend, '--runtime', s.trainRuntime === 'torch' ? 'auto' : s.trainRuntime);
       break;
   }
   // As `kefer train`: an explicit text source is passed on; 'auto' leaves the CLI's offline default.

@@ -2,9 +2,11 @@
 import { isSortKey, type SortKey } from '../webviews/protocol.js';
 
 export type Backend = 'auto' | 'tensorflow' | 'webgpu' | 'wasm';
-/** Where the encoder trains: see `kefer train --runtime`. */
-export type TrainRuntime = 'auto' | 'cuda' | 'onednn' | 'onnx' | 'tfjs';
-export type Backbone = 'resnet18' | 'compact';
+/** Where the encoder trains: see `kefer train --runtime`; 'torch' is `kefer train --engine torch` (PyTorch, torchrun). */
+export type TrainRuntime = 'auto' | 'cuda' | 'onednn' | 'onnx' | 'tfjs' | 'torch';
+export const TRAIN_RUNTIMES: readonly TrainRuntime[] = ['auto', 'cuda', 'onednn', 'onnx', 'tfjs', 'torch'];
+/** swin_t trains on the torch runtime only. */
+export type Backbone = 'resnet18' | 'compact' | 'swin_t';
 export type Contrast = 'pairwise' | 'per-sample';
 /** `kefer train --ferplus-labels` (FERPlus data only) and `--balance`. */
 export type FerplusLabels = 'majority' | 'probability' | 'crossentropy' | 'multitarget';
@@ -26,6 +28,10 @@ export interface TrainSettings {
   seed: number | null;
   ferplusLabels: FerplusLabels;
   balance: Balance;
+  /** Runtime 'torch': processes on this machine (torchrun --nproc_per_node; one per GPU). */
+  torchProcesses: number;
+  /** Runtime 'torch': the Python with torch (KEFER_PYTHON for the engine); empty: the engine's search. */
+  torchPython: string;
 }
 
 /** The method's defaults (shared/docs/method.md). */
@@ -44,6 +50,8 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   seed: null,
   ferplusLabels: 'majority',
   balance: 'none',
+  torchProcesses: 1,
+  torchPython: '',
 };
 
 export interface TrainRequest {
@@ -71,6 +79,11 @@ export interface TrainRequest {
  */
 export const SAMPLE_RUN_FLAGS: readonly string[] = ['--warmup-epochs', '0', '--lr', '0.02', '--logit-scale', '16', '--augment', 'light', '--input-size', '32'];
 
+/** Environment of the engine process for these settings: KEFER_PYTHON for the torch runtime. */
+export function trainEnv(s: TrainSettings): Record<string, string> | undefined {
+  return s.trainRuntime === 'torch' && s.torchPython ? { KEFER_PYTHON: s.torchPython } : undefined;
+}
+
 export function trainArgs(r: TrainRequest): string[] {
   const s = r.settings;
   if (r.head) {
@@ -88,7 +101,11 @@ export function trainArgs(r: TrainRequest): string[] {
   a.push('--lr', String(s.learningRate), '--contrast', s.contrast);
   a.push('--lambda-s', String(s.lambdaS), '--lambda-t', String(s.lambdaT), '--lambda-c', String(s.lambdaC));
   if (s.textEncoder && s.textEncoder !== 'auto') a.push('--text', s.textEncoder);
-  a.push('--backend', s.backend, '--runtime', s.trainRuntime);
+  if (s.trainRuntime === 'torch') {
+    // PyTorch under torchrun; with several processes, BatchNorm over the global batch (a step equals one process's)
+    a.push('--engine', 'torch');
+    if (s.torchProcesses > 1) a.push('--nproc', String(s.torchProcesses), '--sync-bn');
+  } else a.push('--backend', s.backend, '--runtime', s.trainRuntime);
   if (s.seed !== null) a.push('--seed', String(s.seed));
   // The vote schemes need FERPlus's votes: other datasets keep their labels.
   if (s.ferplusLabels !== 'majority' && r.data.startsWith('ferplus:')) a.push('--ferplus-labels', s.ferplusLabels);
@@ -137,8 +154,8 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
   const seed = get<number | null>('seed');
   return {
     backend: pick('backend', ['auto', 'tensorflow', 'webgpu', 'wasm'] as const, d.backend),
-    trainRuntime: pick('trainRuntime', ['auto', 'cuda', 'onednn', 'onnx', 'tfjs'] as const, d.trainRuntime),
-    backbone: pick('backbone', ['resnet18', 'compact'] as const, d.backbone),
+    trainRuntime: pick('trainRuntime', TRAIN_RUNTIMES, d.trainRuntime),
+    backbone: pick('backbone', ['resnet18', 'compact', 'swin_t'] as const, d.backbone),
     epochs: Math.round(num('epochs', d.epochs, 1)),
     batchSize: Math.round(num('batchSize', d.batchSize, 1)),
     learningRate: num('learningRate', d.learningRate, 0),
@@ -150,6 +167,8 @@ export function readSettings(get: <T>(key: string) => T | undefined): TrainSetti
     seed: typeof seed === 'number' && Number.isInteger(seed) ? seed : null,
     ferplusLabels: pick('ferplusLabels', ['majority', 'probability', 'crossentropy', 'multitarget'] as const, d.ferplusLabels),
     balance: pick('balance', ['none', 'sampler', 'weights'] as const, d.balance),
+    torchProcesses: Math.round(num('torch.processes', d.torchProcesses, 1)),
+    torchPython: get<string>('torch.python')?.trim() ?? d.torchPython,
   };
 }
 

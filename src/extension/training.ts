@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { EngineEvent } from '../engine/events.js';
 import { describeEvent } from './engine/eventStream.js';
 import { EngineProcess } from './engine/engineProcess.js';
-import { evalArgs, runFolderName, trainArgs, type EvalPrecision, type TrainSettings } from './settings.js';
+import { evalArgs, runFolderName, trainArgs, trainEnv, type EvalPrecision, type TrainSettings } from './settings.js';
 import { classesFor, findCheckpoint, headlineAccuracy, readRecords, RECORDS_FILE, updateMeta, writeMeta } from './runlist/runFiles.js';
 
 import type { DatasetChoice } from './datasets.js';
@@ -91,7 +91,7 @@ export class TrainingController implements vscode.Disposable {
       async (progress, token) => {
         let lastPct = 0;
         const proc = new EngineProcess(
-          { nodePath: this.host.nodePath(), cliPath: this.host.cliPath(), args, cwd: this.host.cwd() },
+          { nodePath: this.host.nodePath(), cliPath: this.host.cliPath(), args, cwd: this.host.cwd(), env: trainEnv(o.settings) },
           (e) => {
             this.history.push(e);
             this.events.fire(e);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as util from 'node:util';
 import { launchBrowser, REPO, startWorkbench } from './codeServer.js';
 
-interface Result { title: string; ok: boolean; error?: string }
+interface Result { title: string; ok: boolean; skipped?: boolean; error?: string }
 
 test('extension-host integration suites (code-server)', { timeout: 600000 }, async (t) => {
   const wb = await startWorkbench('int');
@@ -24,8 +24,8 @@ test('extension-host integration suites (code-server)', { timeout: 600000 }, asy
     const exited = new Promise<number>((r) => (finish = r));
     await b.page.exposeFunction('codeAutomationLog', (_type: string, args: unknown[]) => {
       const line = util.format(...args);
-      const m = /^KEFER-TEST (pass|fail) (.*?)(?: :: (.*))?$/.exec(line);
-      if (m) results.push({ title: m[2], ok: m[1] === 'pass', error: m[3] });
+      const m = /^KEFER-TEST (pass|fail|skip) (.*?)(?: :: (.*))?$/.exec(line);
+      if (m) results.push({ title: m[2], ok: m[1] !== 'fail', skipped: m[1] === 'skip', error: m[3] });
       else if (process.env.VERBOSE) console.log(line);
     });
     await b.page.exposeFunction('codeAutomationExit', (code: number) => finish(code));
@@ -34,7 +34,7 @@ test('extension-host integration suites (code-server)', { timeout: 600000 }, asy
     const code = await exited;
     clearTimeout(timer);
     for (const r of results) {
-      await t.test(r.title, () => assert.ok(r.ok, r.error));
+      await t.test(r.title, { skip: r.skipped }, () => assert.ok(r.ok, r.error));
     }
     assert.ok(results.length > 0, `no suite results (exit ${code})`);
     assert.equal(code, 0, `extension tests exited with ${code}`);

@@ -6,44 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { keferLoss, type ContrastVariant } from '../../src/engine/losses.js';
 import { Rng } from '../../src/engine/util/rng.js';
-
-type Mat = number[][];
-const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
-const norm = (a: number[]) => Math.sqrt(dot(a, a));
-const unit = (a: number[]) => a.map((x) => x / Math.max(norm(a), 1e-8));
-const sub = (a: number[], b: number[]) => a.map((x, i) => x - b[i]);
-const cos = (a: number[], b: number[]) => dot(unit(a), unit(b));
-
-function reference(v: Mat, n: Mat, t: Mat, y: number[], N: number, contrast: ContrastVariant, lam = [1, 1, 1], s = 100) {
-  const tn = t.map(unit);
-  let ls = 0;
-  for (let i = 0; i < v.length; i++) {
-    const logits = tn.map((tk) => s * cos(v[i], tk));
-    const mx = Math.max(...logits);
-    const lse = mx + Math.log(logits.reduce((acc, l) => acc + Math.exp(l - mx), 0));
-    ls += lse - logits[y[i]];
-  }
-  ls /= v.length;
-  const M = y.map((yi, i) => (yi !== N ? i : -1)).filter((i) => i >= 0);
-  let lt = 0;
-  let lc = 0;
-  if (M.length > 0) {
-    for (const i of M) lt += 1 - cos(sub(v[i], n[i]), sub(tn[y[i]], tn[N]));
-    lt /= M.length;
-    if (contrast === 'pairwise') {
-      for (const i of M) for (const j of M) lc += dot(tn[y[i]], unit(n[j])) - dot(tn[y[i]], unit(v[j])) + 2;
-      lc /= M.length * M.length;
-    } else {
-      for (const i of M) lc += dot(tn[y[i]], unit(n[i])) - dot(tn[y[i]], unit(v[i])) + 2;
-      lc /= M.length;
-    }
-  }
-  return { ls, lt, lc, total: lam[0] * ls + lam[1] * lt + lam[2] * lc };
-}
-
-function randMat(rng: Rng, r: number, c: number, scale = 1): Mat {
-  return Array.from({ length: r }, () => Array.from({ length: c }, () => rng.normal() * scale));
-}
+import { assertClose, finiteDiff, randMat, reference, unit, type Mat } from './loss-reference.js';
 
 tf.setBackend('cpu');
 
@@ -64,28 +27,6 @@ function tfLoss(v: Mat, n: Mat, t: Mat, y: number[], N: number, contrast: Contra
       gn: grads[1].arraySync() as Mat,
     };
   });
-}
-
-function finiteDiff(f: (m: Mat) => number, m: Mat, h = 1e-5): Mat {
-  return m.map((row, i) =>
-    row.map((_, j) => {
-      const plus = m.map((r) => r.slice());
-      const minus = m.map((r) => r.slice());
-      plus[i][j] += h;
-      minus[i][j] -= h;
-      return (f(plus) - f(minus)) / (2 * h);
-    }),
-  );
-}
-
-function assertClose(actual: Mat | number, expected: Mat | number, tol: number, what: string) {
-  const a = ([] as number[]).concat(...(Array.isArray(actual) ? actual : [[actual]]));
-  const e = ([] as number[]).concat(...(Array.isArray(expected) ? expected : [[expected]]));
-  const scale = Math.max(1e-3, ...e.map(Math.abs));
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(Number.isFinite(a[i]), `${what}[${i}] is not finite`);
-    assert.ok(Math.abs(a[i] - e[i]) <= tol * scale, `${what}[${i}]: ${a[i]} vs reference ${e[i]}`);
-  }
 }
 
 for (const contrast of ['pairwise', 'per-sample'] as const) {

@@ -9,6 +9,7 @@ import type { KeferApi } from '../../src/extension/extension.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { DEFAULT_SETTINGS } from '../../src/extension/settings.js';
 import { readMeta } from '../../src/extension/runlist/runFiles.js';
+import { findTorchPython } from '../../src/engine/torch/python.js';
 
 const EXT_ID = 'kefer.kefer-studio';
 const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
@@ -96,6 +97,39 @@ export function suites(root: Mocha.Suite, M: typeof Mocha): void {
     assert.ok(c.accAfter >= 0 && c.accAfter <= 1);
     assert.equal(c.changed.length, Math.min(c.changedCount, 60));
   }, 240000);
+
+  // The PyTorch (torchrun) runtime through the same Train and retrain flow (kefer train --engine torch);
+  // skipped (and reported so) without a Python that imports torch.
+  add('the PyTorch (torchrun) runtime trains, streams progress, registers the run, and a full retrain of it uses the corrected labels', async function (this: Mocha.Context) {
+    const found = await findTorchPython();
+    if (!found.ok) this.skip();
+    const a = await api();
+    const root = path.join(ws(), 'kefer-sample');
+    const ds = { spec: `synthetic:${root}`, root, name: 'kefer-sample' };
+    const settings = { ...SETTINGS, trainRuntime: 'torch' as const };
+    const events: EngineEvent[] = [];
+    const sub = a.training.onEvent((e) => events.push(e));
+    const dir = (await a.training.train({ dataset: ds, settings, runsDir: a.runsDir()!, storePath: a.storePath(), epochs: 1, maxSteps: 4 }))!;
+    const start = events.find((e) => e.type === 'start');
+    assert.ok(start && start.type === 'start' && start.backend.name === 'torch', `trained on PyTorch: ${JSON.stringify(start)}`);
+    assert.ok(events.some((e) => e.type === 'step'), 'progress streamed');
+    assert.equal(events.filter((e) => e.type !== 'log').at(-1)?.type, 'done');
+    const meta = readMeta(dir)!;
+    assert.equal(meta.status, 'done');
+    assert.ok(fs.existsSync(path.join(dir, 'records.jsonl')));
+    const info = await a.curation.call('info', dir);
+    assert.ok(info.inStore && info.records > 0, 'the run and its records are in the store');
+    // relabel -> full retrain through the torch runtime: the engine applies the store's overlay first
+    const p = await a.curation.call('page', dir, FILTER, 'issue', 0, 1);
+    if (p.rows.length) await a.curation.call('change', dir, p.rows[0].id, 'relabel', p.rows[0].pred);
+    events.length = 0;
+    const retrain = (await a.training.train({ dataset: ds, settings, runsDir: a.runsDir()!, storePath: a.storePath(), parent: dir, mode: 'full', epochs: 1, maxSteps: 2 }))!;
+    sub.dispose();
+    assert.equal(readMeta(retrain)!.status, 'done');
+    const overlay = events.find((e) => e.type === 'log' && /label overlay from/.test(e.message));
+    assert.ok(overlay && overlay.type === 'log' && !/: 0 relabeled/.test(overlay.message), `trained on corrected labels: ${overlay && overlay.type === 'log' ? overlay.message : 'no overlay line'}`);
+    assert.ok((await a.curation.call('info', retrain)).inStore);
+  }, 300000);
 
   add('Cancel Training stops the engine and marks the run cancelled', async () => {
     const a = await api();

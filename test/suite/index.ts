@@ -1,5 +1,5 @@
 // Entry point the extension host loads for integration tests (extensionTestsPath). Runs the mocha
-// suites and prints one "KEFER-TEST pass|fail <title>" line per test for the runner to count.
+// suites and prints one "KEFER-TEST pass|fail|skip <title>" line per test for the runner to count.
 import Mocha from 'mocha';
 import { suites } from './extension.test.js';
 
@@ -9,6 +9,7 @@ export function run(): Promise<void> {
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => (failures ? reject(new Error(`${failures} tests failed`)) : resolve()));
     runner.on('pass', (t) => console.log(`KEFER-TEST pass ${t.fullTitle()}`));
+    runner.on('pending', (t) => console.log(`KEFER-TEST skip ${t.fullTitle()}`));
     runner.on('fail', (t, err: Error) => console.log(`KEFER-TEST fail ${t.fullTitle()} :: ${String(err?.message ?? err).replace(/\n/g, ' ')}`));
   });
 }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { EventLineSplitter, parseEventLine } from '../../src/extension/engine/eventStream.js';
-import { DEFAULT_SETTINGS, evalArgs, readEvalPrecision, readSettings, runFolderName, SAMPLE_RUN_FLAGS, trainArgs } from '../../src/extension/settings.js';
+import { DEFAULT_SETTINGS, evalArgs, readEvalPrecision, readSettings, runFolderName, SAMPLE_RUN_FLAGS, trainArgs, trainEnv } from '../../src/extension/settings.js';
 import { headlineAccuracy } from '../../src/extension/runlist/runFiles.js';
 import { detectDataset, specRoot } from '../../src/extension/datasets.js';
 import { pagesFor } from '../../src/webviews/diagnostics/grid.js';
@@ -42,6 +42,25 @@ test('trainArgs maps settings to kefer train flags', () => {
   assert.equal(flag('--events'), 'json');
   assert.ok(!trainArgs({ data: 'x', outDir: 'o', settings: DEFAULT_SETTINGS }).includes('--text'), 'auto leaves the engine to choose');
   assert.ok(!a.includes('--ferplus-labels') && !a.includes('--balance'), 'defaults add nothing');
+});
+
+test('trainArgs: the PyTorch (torchrun) runtime trains with --engine torch, its processes with --sync-bn, its Python as KEFER_PYTHON', () => {
+  const get = (m: Record<string, unknown>) => (k: string) => m[k] as never;
+  const one = readSettings(get({ trainRuntime: 'torch', backbone: 'swin_t' }));
+  assert.equal(one.trainRuntime, 'torch');
+  assert.equal(one.backbone, 'swin_t');
+  const a = trainArgs({ data: 'ferplus:/d#train', outDir: '/o', settings: one, storePath: '/s.db' });
+  assert.equal(a[a.indexOf('--engine') + 1], 'torch');
+  assert.equal(a[a.indexOf('--backbone') + 1], 'swin_t');
+  assert.ok(!a.includes('--runtime') && !a.includes('--backend') && !a.includes('--nproc'), a.join(' '));
+  assert.equal(a[a.indexOf('--store') + 1], '/s.db', 'the relabel overlay and the store work as on the engine');
+  assert.equal(trainEnv(one), undefined, 'no KEFER_PYTHON: the engine searches python3, then /usr/bin/python3');
+  const four = readSettings(get({ trainRuntime: 'torch', 'torch.processes': 4, 'torch.python': ' /opt/venv/bin/python ' }));
+  const b = trainArgs({ data: 'x', outDir: 'o', settings: four });
+  assert.equal(b[b.indexOf('--nproc') + 1], '4');
+  assert.ok(b.includes('--sync-bn'), 'several processes step as one');
+  assert.deepEqual(trainEnv(four), { KEFER_PYTHON: '/opt/venv/bin/python' });
+  assert.equal(trainEnv({ ...four, trainRuntime: 'auto' }), undefined);
 });
 
 test('trainArgs: kefer.ferplusLabels applies to FERPlus data only; kefer.balance to any', () => {

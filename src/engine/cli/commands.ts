@@ -14,4 +14,5 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   labels: () => import('./labels.js'),
   'export-onnx': () => import('./exportOnnx.js'),
   issues: () => import('./issues.js'),
+  'import-checkpoint': () => import('./importCheckpoint.js'),
 };

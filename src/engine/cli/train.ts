@@ -18,6 +18,7 @@ import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation, trainSplitOnly } from './validation.js';
 import { trainHead } from '../train/headTrainer.js';
+import { isOnnxOnlyBackbone, readCheckpointConfig } from '../train/checkpoint.js';
 import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
 import type { Store } from '../store/index.js';
 
@@ -69,6 +70,20 @@ const HELP = `usage: kefer train --data SPEC --out RUN_DIR [options]
   --store PATH           workspace store (.kefer/kefer.db): apply its relabel overlay before training,
                          register the run and its per-sample records after
   --parent RUN_ID        the run this one retrains (shown in run comparisons)
+  --engine kefer|torch   kefer (default): this engine. torch: the same training on PyTorch under torchrun
+                         (python/kefer_torch; DDP, many GPUs and nodes; the Python is $KEFER_PYTHON, else
+                         python3, else /usr/bin/python3, with torch + torchvision). Same data, overlay,
+                         checkpoints, events, records and store registration. With it:
+    --backbone swin_t    also Swin-T (the released code's: 2x2 patches at 112 px, window 7, 512-d head);
+                         its runs carry model.onnx, which kefer eval and the panel run on onnxruntime
+    --nproc N            processes on this node (one per GPU; CPU: gloo); --batch is the global batch
+    --sync-bn            BatchNorm over the global batch (all ranks): N processes step as one would
+    --nnodes N|MIN:MAX --node-rank N --rdzv HOST:PORT [--rdzv-id ID] [--rdzv-backend c10d]
+                         several nodes through torchrun's rendezvous (run the command on every node;
+                         docs/curation.md has a SLURM sbatch template)
+    --device auto|cpu|cuda  --precision amp (CUDA autocast)  --loader-workers N (DataLoader workers)
+    --prepare-only       write RUN_DIR/torch/ (sample lists, text embeddings, command.sh) and print the
+                         torchrun command instead of training (compute nodes without node)
   --mode full|head       full (default): the whole model. head: quick retrain — the encoder of
                          --checkpoint DIR is frozen, its features cached (onnxruntime), and only a
                          projection head + F_n train with the full KE-FER loss; re-scores every sample`;
@@ -80,6 +95,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' }, contrast: { type: 'string' }, 'logit-scale': { type: 'string' },
   'lambda-s': { type: 'string' }, 'lambda-t': { type: 'string' }, 'lambda-c': { type: 'string' }, text: { type: 'string' },
   init: { type: 'string' }, augment: { type: 'string' }, 'ferplus-labels': { type: 'string' }, balance: { type: 'string' }, backend: { type: 'string' }, runtime: { type: 'string' }, 'onnx-threads': { type: 'string' }, 'conv-algorithm': { type: 'string' }, precision: { type: 'string' }, 'loader-workers': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+  engine: { type: 'string' }, nproc: { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, rdzv: { type: 'string' }, 'rdzv-id': { type: 'string' }, 'rdzv-backend': { type: 'string' }, 'sync-bn': { type: 'boolean' }, device: { type: 'string' }, 'prepare-only': { type: 'boolean' },
   holdout: { type: 'string' }, 'skip-bad': { type: 'boolean' }, store: { type: 'string' }, parent: { type: 'string' }, mode: { type: 'string' }, checkpoint: { type: 'string' }, diagnose: { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -123,6 +139,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!f.data) throw new UserError('--data SPEC is required (e.g. --data ferplus:../shared/data/ferplus#train); see kefer train --help');
   if (!f.out) throw new UserError('--out RUN_DIR is required');
+  const engine = oneOf(f, 'engine', ['kefer', 'torch'] as const, 'kefer');
+  if (engine === 'torch') return (await import('./trainTorch.js')).runTorchTrain(f, createPrinter(oneOf(f, 'events', ['text', 'json'] as const, 'text')));
+  for (const flag of ['nproc', 'nnodes', 'node-rank', 'rdzv', 'rdzv-id', 'rdzv-backend', 'sync-bn', 'device', 'prepare-only'] as const) {
+    if (f[flag] !== undefined) throw new UserError(`--${flag} belongs to --engine torch`);
+  }
+  if (f.backbone === 'swin_t') throw new UserError('--backbone swin_t trains on PyTorch: add --engine torch');
   const cfg = parseTrainConfig(f);
   const backendPref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   const mode = oneOf(f, 'events', ['text', 'json'] as const, 'text');
@@ -178,7 +200,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Checks the dataset before the first step: refuses it with the check's report, or drops and lists the bad samples. */
-async function preflight(spec: string, skipBad: boolean, log: (m: string) => void, flag = '--data') {
+export async function preflight(spec: string, skipBad: boolean, log: (m: string) => void, flag = '--data') {
   const pre = await preflightDataset(spec, { skipBad, flag }, rel);
   if (pre.record.dropped.length) {
     log(`--skip-bad: training without ${pre.record.dropped.length} problem line(s)/file(s) found by the data check:`);
@@ -190,7 +212,7 @@ async function preflight(spec: string, skipBad: boolean, log: (m: string) => voi
 }
 
 /** The dataset with the store's relabel overlay applied, saying what changed. */
-function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: string) => void): Dataset {
+export function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: string) => void): Dataset {
   const o = withOverlay(store, dataset);
   log(`label overlay from ${storePath}: ${o.relabeled} relabeled, ${o.excluded} excluded (original label files untouched)`);
   return o.dataset;
@@ -199,6 +221,8 @@ function overlaid(store: Store, dataset: Dataset, storePath: string, log: (m: st
 /** `--mode head`: the quick retrain on a frozen encoder's cached features. */
 async function runHead(f: Record<string, unknown>, print: ReturnType<typeof createPrinter>, log: (m: string) => void): Promise<number> {
   if (!f.checkpoint) throw new UserError("--mode head needs --checkpoint DIR (a full run's checkpoints/best)");
+  const base = await readCheckpointConfig(path.resolve(f.checkpoint as string));
+  if (isOnnxOnlyBackbone(base.backbone)) throw new UserError(`--mode head retrains resnet18 and compact checkpoints; ${String(f.checkpoint)} is ${base.backbone}: retrain it in full (--engine torch)`);
   const all = (await preflight(f.data as string, !!f['skip-bad'], log)).dataset; // every split: trains on 'train', re-scores all
   const store = f.store ? openStore(f.store as string) : undefined;
   try {

@@ -195,8 +195,18 @@ export async function readCheckpointConfig(dir: string): Promise<CheckpointConfi
   for (const field of ['backbone', 'classes', 'neutralIndex', 'inputSize', 'mean', 'std', 'logitScale'] as const) {
     if (cfg[field] === undefined) throw new CheckpointError(`${file}: missing field '${field}'`);
   }
-  if (cfg.backbone !== 'resnet18' && cfg.backbone !== 'compact') throw new CheckpointError(`${file}: unknown backbone '${String(cfg.backbone)}'`);
+  if (cfg.backbone !== 'resnet18' && cfg.backbone !== 'compact' && !isOnnxOnlyBackbone(cfg.backbone)) throw new CheckpointError(`${file}: unknown backbone '${String(cfg.backbone)}'`);
   return cfg;
+}
+
+/**
+ * Backbones trained on PyTorch only (python/kefer_torch): this engine has no layers for them, so their
+ * checkpoints run through the model.onnx the PyTorch trainer writes beside model.safetensors.
+ */
+export const ONNX_ONLY_BACKBONES: readonly string[] = ['swin_t'];
+
+export function isOnnxOnlyBackbone(backbone: string): boolean {
+  return ONNX_ONLY_BACKBONES.includes(backbone);
 }
 
 /**
@@ -229,6 +239,9 @@ export interface LoadOptions {
  */
 export async function loadCheckpoint(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const config = await readCheckpointConfig(dir);
+  if (isOnnxOnlyBackbone(config.backbone)) {
+    throw new CheckpointError(`${dir}: a ${config.backbone} checkpoint (trained on PyTorch) runs through its ONNX export, and model.onnx beside it is missing or was made from other weights: write it with 'python -m kefer_torch export-onnx ${dir}' (PYTHONPATH=<kefer-studio>/python)`);
+  }
   const file = path.join(dir, 'model.safetensors');
   const { tensors, notes } = await readStateDict(file);
   let encoder = createEncoder(config.backbone, { inputSize: config.inputSize });
