@@ -1,0 +1,70 @@
+// The views a near-duplicate is looked for in: the whole picture and crops of it. A copy cropped by 5-10%
+// matches one of the original's crops far better than the original itself (bench/dupsCandidates.ts
+// measured it), so each picture is indexed as the whole and 18 crops, and looked up by its whole.
+import type { Grey } from './fingerprint.js';
+
+/** Side of a view's thumbnail: what is hashed and correlated. */
+export const THUMB = 16;
+
+export interface ViewBox {
+  left: number;
+  top: number;
+  /** Width and height as fractions of the picture's. */
+  scale: number;
+}
+
+/** Crop scales 0.95 and 0.9 at 3 x 3 positions: the nearest is within 2.5% of any 5-10% crop. */
+const SCALES = [0.95, 0.9];
+
+/** View boxes in fractions of the picture: view 0 is the whole. */
+export const VIEWS: readonly ViewBox[] = [
+  { left: 0, top: 0, scale: 1 },
+  ...SCALES.flatMap((s) => [0, 0.5, 1].flatMap((fy) => [0, 0.5, 1].map((fx) => ({ left: fx * (1 - s), top: fy * (1 - s), scale: s })))),
+];
+
+/**
+ * A view's THUMB x THUMB thumbnail: each cell the area average of its footprint (fractional edges
+ * weighted), mirrored when `flip`. Zero-mean, unit-norm, so a dot product is the correlation and
+ * brightness or contrast changes do not move it.
+ */
+export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
+  const out = new Float32Array(THUMB * THUMB);
+  const w = g.width * view.scale, h = g.height * view.scale;
+  const l = g.width * view.left, t = g.height * view.top;
+  const cw = w / THUMB, ch = h / THUMB;
+  for (let y = 0; y < THUMB; y++) {
+    const y0 = t + y * ch, y1 = y0 + ch;
+    for (let x = 0; x < THUMB; x++) {
+      const x0 = l + x * cw, x1 = x0 + cw;
+      let s = 0;
+      for (let yy = Math.floor(y0); yy < Math.ceil(y1) && yy < g.height; yy++) {
+        const wy = Math.min(yy + 1, y1) - Math.max(yy, y0);
+        const row = yy * g.width;
+        for (let xx = Math.floor(x0); xx < Math.ceil(x1) && xx < g.width; xx++) {
+          const wx = Math.min(xx + 1, x1) - Math.max(xx, x0);
+          s += wx * wy * g.data[row + (flip ? g.width - 1 - xx : xx)];
+        }
+      }
+      out[y * THUMB + x] = s / (cw * ch);
+    }
+  }
+  let mean = 0;
+  for (let i = 0; i < out.length; i++) mean += out[i];
+  mean /= out.length;
+  let norm = 0;
+  for (let i = 0; i < out.length; i++) {
+    out[i] -= mean;
+    norm += out[i] * out[i];
+  }
+  // A flat image has no pattern to correlate: it stays all zeros (correlation 0 with everything).
+  const inv = norm > 1e-9 ? 1 / Math.sqrt(norm) : 0;
+  for (let i = 0; i < out.length; i++) out[i] *= inv;
+  return out;
+}
+
+/** Correlation of two thumbnails (both zero-mean, unit-norm). */
+export function correlation(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
