@@ -22,12 +22,8 @@ export const VIEWS: readonly ViewBox[] = [
   ...SCALES.flatMap((s) => [0, 0.5, 1].flatMap((fy) => [0, 0.5, 1].map((fx) => ({ left: fx * (1 - s), top: fy * (1 - s), scale: s })))),
 ];
 
-/**
- * A view's THUMB x THUMB thumbnail: each cell the area average of its footprint (fractional edges
- * weighted), mirrored when `flip`. Zero-mean, unit-norm, so a dot product is the correlation and
- * brightness or contrast changes do not move it.
- */
-export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
+/** A view's THUMB x THUMB cells: each the area average of its footprint (fractional edges weighted), mirrored when `flip`. */
+export function viewCells(g: Grey, view: ViewBox, flip = false): Float32Array {
   const out = new Float32Array(THUMB * THUMB);
   const w = g.width * view.scale, h = g.height * view.scale;
   const l = g.width * view.left, t = g.height * view.top;
@@ -48,18 +44,48 @@ export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
       out[y * THUMB + x] = s / (cw * ch);
     }
   }
-  let mean = 0;
-  for (let i = 0; i < out.length; i++) mean += out[i];
-  mean /= out.length;
-  let norm = 0;
-  for (let i = 0; i < out.length; i++) {
-    out[i] -= mean;
-    norm += out[i] * out[i];
-  }
-  // A flat image has no pattern to correlate: it stays all zeros (correlation 0 with everything).
-  const inv = norm > 1e-9 ? 1 / Math.sqrt(norm) : 0;
-  for (let i = 0; i < out.length; i++) out[i] *= inv;
   return out;
+}
+
+/**
+ * Zero-mean, unit-norm in place, so a dot product is the correlation and brightness or contrast changes
+ * do not move it. A flat image has no pattern to correlate: it becomes all zeros (correlation 0).
+ */
+export function normalise(x: Float32Array): Float32Array {
+  let mean = 0;
+  for (let i = 0; i < x.length; i++) mean += x[i];
+  mean /= x.length;
+  let norm = 0;
+  for (let i = 0; i < x.length; i++) {
+    x[i] -= mean;
+    norm += x[i] * x[i];
+  }
+  const inv = norm > 1e-9 ? 1 / Math.sqrt(norm) : 0;
+  for (let i = 0; i < x.length; i++) x[i] *= inv;
+  return x;
+}
+
+/** The thumbnail as hashed: the view's cells, normalised. */
+export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
+  return normalise(viewCells(g, view, flip));
+}
+
+/**
+ * The cells less their 5 x 5 neighbourhood mean (clipped at the borders), normalised: what correlates here
+ * is a face's own detail. Whole thumbnails of two aligned faces correlate 0.76 at the median (the shared
+ * face shape); high-passed ones 0.59, while altered copies stay above 0.88 (bench/dupsCandidates.ts).
+ */
+export function highPass(cells: Float32Array): Float32Array {
+  const out = new Float32Array(cells.length);
+  for (let y = 0; y < THUMB; y++) for (let x = 0; x < THUMB; x++) {
+    let s = 0, c = 0;
+    for (let yy = Math.max(0, y - 2); yy <= Math.min(THUMB - 1, y + 2); yy++) for (let xx = Math.max(0, x - 2); xx <= Math.min(THUMB - 1, x + 2); xx++) {
+      s += cells[yy * THUMB + xx];
+      c++;
+    }
+    out[y * THUMB + x] = cells[y * THUMB + x] - s / c;
+  }
+  return normalise(out);
 }
 
 /** Correlation of two thumbnails (both zero-mean, unit-norm). */
