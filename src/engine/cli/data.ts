@@ -7,7 +7,7 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from './errors.js';
 
-export const summary = 'check a dataset spec (counts, every problem) or generate a synthetic dataset';
+export const summary = 'check a dataset spec (counts, every problem), find duplicates and split leaks, or generate a synthetic dataset';
 
 const USAGE = `usage:
   kefer data check SPEC [--no-images] [--json]
@@ -22,6 +22,8 @@ const USAGE = `usage:
       exit status: 0 no problems, 1 problems found (the dataset was read; every problem is listed),
                    2 usage error, 3 the dataset could not be read at all (no label file, unknown
                    layout or format, the RAF-DB compound subset, ...)
+  kefer data dups SPEC [--run RUN] [--json] [...]   exact / near / semantic duplicates, cross-split leaks,
+      conflicting labels, fixes through the overlay (kefer data dups --help)
   kefer data generate OUT [--per-class N] [--classes 7|8] [--seed N] [--size N] [--rgb]
       writes OUT/{train,valid,test}/{class}/*.png and OUT/SYNTHETIC.md (generated faces, not real data)`;
 
@@ -142,6 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'check') return check(rest);
   if (sub === 'generate') return generate(rest);
+  if (sub === 'dups') return (await import('./dups.js')).runDups(rest);
   if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
     console.log(USAGE);
     return sub ? 0 : 2;

@@ -13,3 +13,4 @@ export {
 export { findDuplicates, crossSplitExact, crossSplitOf, THRESHOLDS, type FindOptions, type DupResult, type TierResult, type Threshold, type Embeddings, type CrossSplitExact } from './find.js';
 export { plantedCopyOf, plantedCopy, TRANSFORMS, TRANSFORM_TIER, type Transform, type PlantedCopy } from './planted.js';
 export { buildPlantedSet, scorePlanted, unnamedLeaks, type PlantedSet, type PlantedCopyTruth, type TransformScore } from './plantedSet.js';
+export { summariseTier, storedClusters, type TierSummary, type ClusterInfo, type LeakSummary } from './summary.js';
