@@ -72,12 +72,36 @@ async function check(argv: string[]): Promise<number> {
     result = { problems: [{ kind: 'bad-layout', message: (e as Error).message }] };
   }
   const code = checkExitCode(result);
+  // Exact copies across splits: a warning, not a problem (the dataset reads; its evaluation is inflated).
+  const dups = values['no-images'] ? undefined : await crossSplitWarning(result.dataset);
   if (values.json) {
-    console.log(JSON.stringify(checkReportJson(spec, result, result.dataset ? countsByClass(result.dataset) : undefined), null, 2));
+    console.log(JSON.stringify({ ...checkReportJson(spec, result, result.dataset ? countsByClass(result.dataset) : undefined), ...(dups ? { duplicates: dups.json } : {}) }, null, 2));
     return code;
   }
   console.log(formatCheckReport(result));
+  if (dups?.text) console.log(`\n${dups.text}`);
   return code;
+}
+
+/** How many pairs `kefer data check` lists (the count covers them all). */
+export const CHECK_DUP_PAIRS = 5;
+
+/** Exact duplicates across splits: the warning's text and JSON (undefined for a one-split dataset). */
+async function crossSplitWarning(dataset: Dataset | undefined): Promise<{ text: string; json: unknown } | undefined> {
+  if (!dataset || new Set(dataset.samples.map((s) => s.split)).size < 2) return undefined;
+  const { crossSplitExact, LEAK_KINDS } = await import('../dups/index.js');
+  const x = await crossSplitExact(dataset);
+  const byKind = Object.fromEntries(LEAK_KINDS.map((k) => [k, x.pairs.filter((p) => p.kind === k).length]));
+  const first = x.pairs.slice(0, CHECK_DUP_PAIRS).map((p) => [dataset.samples[p.a].id, dataset.samples[p.b].id, p.kind]);
+  const json = { crossSplitExact: { clusters: x.clusters.length, pairs: x.pairs.length, leakedCopies: x.leaked.length, byKind, first } };
+  if (!x.clusters.length) return { text: '', json };
+  const text = [
+    `warning: ${x.pairs.length} exact duplicate pair(s) across splits (same decoded pixels) in ${x.clusters.length} group(s): ${LEAK_KINDS.map((k) => `${k} ${byKind[k]}`).join(', ')}; ${x.leaked.length} evaluation image(s) are copies of training or validation images`,
+    ...first.map(([a, b, k]) => `  ${k}: ${a}  <->  ${b}`),
+    ...(x.pairs.length > first.length ? [`  ... ${x.pairs.length - first.length} more`] : []),
+    '  `kefer data dups SPEC` lists them all, finds near and semantic copies too, and excludes the leaked copies (--exclude-leaks)',
+  ].join('\n');
+  return { text, json };
 }
 
 /** The whole text report: dataset line, layout, counts, problems grouped by kind. */
