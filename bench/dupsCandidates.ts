@@ -53,7 +53,6 @@ function flip(px: Raw): Raw {
 }
 
 async function main(): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const phash = (await import('sharp-phash' as string)).default as (img: Buffer, o: unknown) => Promise<string>;
   const blockhash = (await import('blockhash-core' as string)) as { bmvbhash(d: { width: number; height: number; data: Uint8Array }, bits: number): string };
   const hashers: Hasher[] = [
