@@ -47,9 +47,9 @@ test('data dups: tiers, thresholds and how they were chosen, leaks listed, confl
   const text = kefer('data', 'dups', spec, '--no-store', '--limit', '2');
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /EXACT tier: identical decoded pixels/);
-  assert.match(text.out, /NEAR tier: .*\n  threshold 0\.84: default, chosen by bench:dups/);
+  assert.match(text.out, /NEAR tier: .*\n {2}threshold 0\.84: default, chosen by bench:dups/);
   assert.match(text.out, /cross-split leaks: train-test \d+ clusters/);
-  assert.match(text.out, /train-test pairs \(2 of \d+; --json lists all\):\n    .* <-> /);
+  assert.match(text.out, /train-test pairs \(2 of \d+; --json lists all\):\n {4}.* <-> /);
 });
 
 test('fixes: exclude the leaked copies as one action, undo it with one relabel --undo; export leaves them out', { skip }, () => {
