@@ -3,7 +3,7 @@
 export { TIERS, type Tier, type DupPair, type DupCluster } from './types.js';
 export { fingerprint, exactFingerprint, type Fingerprint, type Grey } from './fingerprint.js';
 export { nearPairs, NEAR_DEFAULTS, type NearOptions } from './near.js';
-export { semanticPairs, exactPairs, annPairs, unitRows, pcaProject, SEMANTIC_DEFAULTS, type SemanticOptions, type SemanticResult } from './semantic.js';
+export { semanticPairs, exactPairs, exactNeighbourPairs, annPairs, unitRows, pcaProject, SEMANTIC_DEFAULTS, type SemanticOptions, type SemanticResult } from './semantic.js';
 export { clustersOf, pairsOfEqualKeys } from './clusters.js';
 export { HammingIndex } from './hammingIndex.js';
 export {

@@ -1,17 +1,17 @@
 // The semantic tier: samples whose embeddings (a run encoder's features v) have a cosine similarity at or
-// above a threshold. Below EXACT_BELOW samples every pair is compared (faster there: no index to build);
-// above, usearch's HNSW index finds each sample's k nearest neighbours on a PCA projection of the
+// above a threshold. Below SEMANTIC_DEFAULTS.exactBelow samples every sample is compared with every other
+// (usearch's brute-force kernel; faster there: no index to build); above, usearch's HNSW index finds each sample's k nearest neighbours on a PCA projection of the
 // unit vectors, and every candidate's cosine is then computed on the full vectors. Projection
 // shortens distances (|P(a - b)| <= |a - b|), so a true pair stays close in the index; the full cosine
 // removes the pairs that only look close there.
-import { Index, MetricKind, ScalarKind, type BatchMatches } from 'usearch';
+import { exactSearch, Index, MetricKind, ScalarKind, type BatchMatches } from 'usearch';
 import { Rng } from '../util/rng.js';
 import type { DupPair } from './types.js';
 
 export interface SemanticOptions {
   /** Least cosine similarity of a semantic pair (default SEMANTIC_DEFAULTS.threshold). */
   threshold?: number;
-  /** Neighbours asked of the index per sample. */
+  /** Neighbours kept per sample (index and exact search alike). */
   k?: number;
   /** Compare all pairs below this many samples (default SEMANTIC_DEFAULTS.exactBelow). */
   exactBelow?: number;
@@ -26,7 +26,7 @@ export interface SemanticOptions {
  * a trained compact model (docs/duplicates.md). exactBelow: where bench:dups measured all-pairs search
  * and the index taking the same time.
  */
-export const SEMANTIC_DEFAULTS = { threshold: 0.95, k: 16, exactBelow: 3000, reduceTo: 64 };
+export const SEMANTIC_DEFAULTS = { threshold: 0.95, k: 16, exactBelow: 6000, reduceTo: 64 };
 
 export interface SemanticResult {
   pairs: DupPair[];
@@ -53,7 +53,7 @@ function dot(x: Float32Array, a: number, b: number, d: number): number {
   return s;
 }
 
-/** Every pair compared: n^2 / 2 dot products. */
+/** Every pair compared in JS: n^2 / 2 dot products (tests and small benchmarks; exactNeighbourPairs is faster). */
 export function exactPairs(unit: Float32Array, n: number, d: number, threshold: number): DupPair[] {
   const pairs: DupPair[] = [];
   for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) {
@@ -61,6 +61,33 @@ export function exactPairs(unit: Float32Array, n: number, d: number, threshold: 
     if (s >= threshold) pairs.push({ a, b, score: Math.min(1, s) });
   }
   return pairs;
+}
+
+/**
+ * Exact search: every sample compared with every other by usearch's brute-force kernel (SIMD, threads),
+ * its k nearest kept, each checked against the threshold. Exact up to k: a sample with more than k
+ * others above the threshold keeps its k nearest (they still join one cluster through each other).
+ */
+export function exactNeighbourPairs(unit: Float32Array, n: number, d: number, threshold: number, k: number, threads = 2): DupPair[] {
+  const kk = Math.min(n, k + 1);
+  const found = exactSearch(unit, unit, d, kk, MetricKind.Cos, threads) as unknown as BatchMatches;
+  if (!('counts' in found)) throw new Error('usearch: a batch search returned single-query matches');
+  return neighbourPairs(found, unit, n, d, threshold);
+}
+
+function neighbourPairs(found: BatchMatches, unit: Float32Array, n: number, d: number, threshold: number): DupPair[] {
+  const pairs: DupPair[] = [];
+  const stride = Number(found.k);
+  for (let i = 0; i < n; i++) {
+    const cnt = Number(found.counts[i]);
+    for (let t = 0; t < cnt; t++) {
+      const j = Number(found.keys[i * stride + t]);
+      if (j === i || j >= n) continue;
+      const s = dot(unit, i, j, d);
+      if (s >= threshold) pairs.push(i < j ? { a: i, b: j, score: Math.min(1, s) } : { a: j, b: i, score: Math.min(1, s) });
+    }
+  }
+  return dedupePairs(pairs);
 }
 
 /**
@@ -140,19 +167,7 @@ export function annPairs(unit: Float32Array, n: number, d: number, opts: Semanti
   // a flat Float32Array of n rows is searched as a batch
   const found = index.search(x, k + 1, threads) as unknown as BatchMatches;
   if (!('counts' in found)) throw new Error('usearch: a batch search returned single-query matches');
-  const pairs: DupPair[] = [];
-  const stride = Number(found.k);
-  for (let i = 0; i < n; i++) {
-    const cnt = Number(found.counts[i]);
-    for (let t = 0; t < cnt; t++) {
-      const j = Number(found.keys[i * stride + t]);
-      // each pair once: from its smaller index, or from the larger when the smaller did not list it
-      if (j === i) continue;
-      const s = dot(unit, i, j, d);
-      if (s >= threshold) pairs.push(i < j ? { a: i, b: j, score: Math.min(1, s) } : { a: j, b: i, score: Math.min(1, s) });
-    }
-  }
-  return { pairs: dedupePairs(pairs), searchDim: r };
+  return { pairs: neighbourPairs(found, unit, n, d, threshold), searchDim: r };
 }
 
 export function dedupePairs(pairs: DupPair[]): DupPair[] {
@@ -165,7 +180,9 @@ export function semanticPairs(vectors: Float32Array, n: number, d: number, opts:
   if (vectors.length !== n * d) throw new RangeError(`semanticPairs: ${vectors.length} values are not ${n} x ${d}`);
   const threshold = opts.threshold ?? SEMANTIC_DEFAULTS.threshold;
   const unit = unitRows(vectors, n, d);
-  if (n < (opts.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow)) return { pairs: exactPairs(unit, n, d, threshold), method: 'exact', searchDim: d };
+  if (n < (opts.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow)) {
+    return { pairs: exactNeighbourPairs(unit, n, d, threshold, opts.k ?? SEMANTIC_DEFAULTS.k, opts.threads ?? 2), method: 'exact', searchDim: d };
+  }
   const { pairs, searchDim } = annPairs(unit, n, d, opts);
   return { pairs, method: 'ann', searchDim };
 }
