@@ -87,10 +87,10 @@ let planted: { set: PlantedSet; ds: Dataset } | undefined;
 async function plantedSet(): Promise<{ set: PlantedSet; ds: Dataset }> {
   if (planted) return planted;
   const source = await loadDataset(`ferplus:${FERPLUS}#train`);
-  const out = path.join(WORK, 'planted');
+  const out = path.join(WORK, 'planted-distinct');
   const set = existsSync(path.join(out, 'truth.json'))
     ? (JSON.parse(readFileSync(path.join(out, 'truth.json'), 'utf8')) as PlantedSet)
-    : await buildPlantedSet({ source, out, perTransform: 100, distinct: 1500, seed: 31 });
+    : await buildPlantedSet({ source, out, perTransform: 100, distinct: 1500, seed: 31, excludeNearCopies: true });
   writeFileSync(path.join(out, 'truth.json'), JSON.stringify(set));
   planted = { set, ds: await loadDataset(set.spec) };
   return planted;
@@ -121,7 +121,7 @@ function implied(copies: Map<string, number[]>, distinct: number[], transforms: 
 
 async function sectionPlanted(): Promise<void> {
   const { set, ds } = await plantedSet();
-  console.log(`\n## planted (near tier threshold) [${secs()} s]\n${ds.samples.length} images: ${set.copies.length} copies (${TRANSFORMS.length} transforms x ${set.copies.length / TRANSFORMS.length}) of real FERPlus training faces, each in another split than its original, among ${set.distinct.length} distinct faces`);
+  console.log(`\n## planted (near tier threshold) [${secs()} s]\n${ds.samples.length} images: ${set.copies.length} copies (${TRANSFORMS.length} transforms x ${set.copies.length / TRANSFORMS.length}) of real FERPlus training faces, each in another split than its original, among ${set.distinct.length} distinct faces (faces with an exact or near copy in FERPlus's training split are not drawn)`);
   const greys = [];
   for (const s of ds.samples) greys.push((await fingerprint(ds, s)).grey);
   const all = nearPairs(greys, { threshold: -1 });

@@ -8,7 +8,8 @@ import { mapLimit } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { Rng } from '../util/rng.js';
 import { pairsOfEqualKeys, clustersOf } from './clusters.js';
-import { exactFingerprint } from './fingerprint.js';
+import { exactFingerprint, fingerprint } from './fingerprint.js';
+import { nearPairs } from './near.js';
 import type { TierResult } from './find.js';
 import { plantedCopyOf, TRANSFORMS, type Transform } from './planted.js';
 import { leakPairs, type LeakKind } from './report.js';
@@ -41,6 +42,12 @@ export interface PlantedSetOptions {
   seed: number;
   /** Every k-th copy is filed under another class (0: none). */
   relabelEvery?: number;
+  /**
+   * Draw no face that has a near copy in the source (the near tier at its default threshold): the
+   * source's own copies are not planted truth, and counting them as wrong pairs measures the dataset,
+   * not the finder (on FERPlus the pairs counted wrong without this were its own near copies).
+   */
+  excludeNearCopies?: boolean;
 }
 
 const SPLIT_PAIRS: [string, string][] = [['train', 'test'], ['train', 'valid'], ['valid', 'test'], ['test', 'train']];
@@ -48,10 +55,14 @@ const SPLIT_PAIRS: [string, string][] = [['train', 'test'], ['train', 'valid'], 
 export async function buildPlantedSet(o: PlantedSetOptions): Promise<PlantedSet> {
   const src = o.source;
   const rng = new Rng(o.seed);
-  // Faces without an exact copy in the source, so the only duplicates are the planted ones (near copies
-  // the source already holds may remain; scorePlanted counts only pairs that involve a planted copy).
+  // Faces without an exact copy in the source (and without a near one, with excludeNearCopies), so the
+  // duplicates are the planted ones; scorePlanted counts only pairs that involve a planted copy.
   const hashes = await mapLimit(src.samples, 4, (s) => exactFingerprint(src, s));
   const dup = new Set(clustersOf(src.samples.length, pairsOfEqualKeys(hashes), 'exact').flatMap((c) => c.members));
+  if (o.excludeNearCopies) {
+    const greys = await mapLimit(src.samples, 4, async (s) => (await fingerprint(src, s)).grey);
+    for (const p of nearPairs(greys)) dup.add(p.a).add(p.b);
+  }
   const pool = rng.shuffle(src.samples.map((_, i) => i).filter((i) => !dup.has(i)));
   const nOrig = o.perTransform * TRANSFORMS.length;
   if (pool.length < nOrig + o.distinct) throw new RangeError(`buildPlantedSet: the source has ${pool.length} usable faces, ${nOrig + o.distinct} needed`);
