@@ -39,7 +39,7 @@ export const THRESHOLDS: Record<Tier, (o: FindOptions) => Threshold> = {
   exact: () => ({ value: 1, measure: 'identical decoded pixels (sha1 of the pixels; an opaque alpha and grey RGB normalised away)', how: 'no threshold: equal or not' }),
   near: (o) => ({
     value: o.near?.threshold ?? NEAR_DEFAULTS.threshold,
-    measure: `correlation of high-passed 16x16 thumbnails of the best-matching views (whole, 18 crops, mirrored), candidates within Hamming ${o.near?.radius ?? NEAR_DEFAULTS.radius} of a 64-bit blockhash`,
+    measure: `correlation of high-passed 16x16 thumbnails of the best-matching views (whole, 18 crops, mirrored), candidates within Hamming ${o.near?.radius ?? NEAR_DEFAULTS.radius} of their 64-bit blockhash`,
     how: o.near?.threshold === undefined
       ? 'default, chosen by bench:dups from planted copies of real FERPlus faces (resize, JPEG, flip, brightness, 5-10% crop): the lowest copies (crops) correlate above it, while the nearest distinct face correlates 0.59 at the median and 0.77 at the 95th percentile'
       : 'given on the command line',

@@ -6,7 +6,7 @@ import { THUMB } from './views.js';
 const BITS = 8;
 const rgba: number[] = new Array<number>(THUMB * THUMB * 4).fill(255);
 
-/** 64-bit blockhash of a zero-mean, unit-norm thumbnail (views.ts), as [high word, low word]. */
+/** 64-bit blockhash of a zero-mean, unit-norm (high-passed) thumbnail (views.ts), as [high word, low word]. */
 export function thumbHash(thumb: Float32Array): [number, number] {
   // Block means are compared with band medians, so any increasing affine map of the values gives the
   // same bits; this one keeps them in a grey-level range for blockhash's tie rule.
