@@ -45,7 +45,7 @@ export function nearPairs(greys: readonly Grey[], opts: NearOptions = {}): DupPa
   const thumbs = new Int8Array(n * V * PER);
   for (let i = 0; i < n; i++) {
     for (let v = 0; v < V; v++) {
-      const t = highPass(viewCells(greys[i], VIEWS[v]));
+      const t = highPass(viewCells(greys[i], v));
       quantise(t, thumbs, (i * V + v) * PER);
       [hi[i * V + v], lo[i * V + v]] = thumbHash(t);
     }
@@ -56,7 +56,7 @@ export function nearPairs(greys: readonly Grey[], opts: NearOptions = {}): DupPa
   const q = new Int8Array(PER);
   for (let i = 0; i < n; i++) {
     for (const flip of [false, true]) {
-      const t = highPass(viewCells(greys[i], VIEWS[0], flip));
+      const t = highPass(viewCells(greys[i], 0, flip));
       quantise(t, q, 0);
       const [qh, ql] = thumbHash(t);
       index.search(qh, ql, radius, (entry) => {

@@ -30,13 +30,8 @@ interface AxisWeights {
   w: Float32Array;
 }
 
-const axisCache = new Map<string, AxisWeights>();
-
 /** Cells [offset, offset + span) of an axis of `size` pixels cut into THUMB cells, mirrored when `flip`. */
 function axisWeights(size: number, offset: number, span: number, flip: boolean): AxisWeights {
-  const key = `${size},${offset},${span},${flip}`;
-  const hit = axisCache.get(key);
-  if (hit) return hit;
   const start = new Int32Array(THUMB), len = new Int32Array(THUMB);
   const idx: number[] = [], w: number[] = [];
   const c = span / THUMB;
@@ -49,10 +44,31 @@ function axisWeights(size: number, offset: number, span: number, flip: boolean):
     }
     len[k] = idx.length - start[k];
   }
-  const out = { start, len, idx: Int32Array.from(idx), w: Float32Array.from(w) };
-  if (axisCache.size > 4096) axisCache.clear();
-  axisCache.set(key, out);
-  return out;
+  return { start, len, idx: Int32Array.from(idx), w: Float32Array.from(w) };
+}
+
+interface ViewWeights {
+  x: AxisWeights;
+  xFlip: AxisWeights;
+  y: AxisWeights;
+}
+
+/** Per picture size (width * 65536 + height): every view's axis weights, computed once. */
+const weightCache = new Map<number, ViewWeights[]>();
+
+function weightsOf(width: number, height: number): ViewWeights[] {
+  const key = width * 65536 + height;
+  let ws = weightCache.get(key);
+  if (!ws) {
+    ws = VIEWS.map((v) => ({
+      x: axisWeights(width, width * v.left, width * v.scale, false),
+      xFlip: axisWeights(width, width * v.left, width * v.scale, true),
+      y: axisWeights(height, height * v.top, height * v.scale, false),
+    }));
+    if (weightCache.size > 256) weightCache.clear();
+    weightCache.set(key, ws);
+  }
+  return ws;
 }
 
 const rowPass = new Float32Array(THUMB * 4096);
@@ -61,10 +77,11 @@ const rowPass = new Float32Array(THUMB * 4096);
  * A view's THUMB x THUMB cells: each the area average of its footprint (fractional edges weighted),
  * mirrored when `flip`. Separable: rows are averaged across, then the results down.
  */
-export function viewCells(g: Grey, view: ViewBox, flip = false): Float32Array {
+export function viewCells(g: Grey, view: number, flip = false): Float32Array {
   const out = new Float32Array(THUMB * THUMB);
-  const ax = axisWeights(g.width, g.width * view.left, g.width * view.scale, flip);
-  const ay = axisWeights(g.height, g.height * view.top, g.height * view.scale, false);
+  const vw = weightsOf(g.width, g.height)[view];
+  const ax = flip ? vw.xFlip : vw.x;
+  const ay = vw.y;
   // rows touched by the view, each reduced to THUMB columns
   const y0 = ay.idx[0], y1 = ay.idx[ay.idx.length - 1];
   for (let y = y0; y <= y1; y++) {
@@ -104,8 +121,8 @@ export function normalise(x: Float32Array): Float32Array {
   return x;
 }
 
-/** The thumbnail as hashed: the view's cells, normalised. */
-export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
+/** A view's cells, normalised (plain, not high-passed). */
+export function viewThumb(g: Grey, view: number, flip = false): Float32Array {
   return normalise(viewCells(g, view, flip));
 }
 
@@ -115,17 +132,29 @@ export function viewThumb(g: Grey, view: ViewBox, flip = false): Float32Array {
  * face shape); high-passed ones 0.59, while altered copies stay above 0.88 (bench/dupsCandidates.ts).
  */
 export function highPass(cells: Float32Array): Float32Array {
-  const out = new Float32Array(cells.length);
-  for (let y = 0; y < THUMB; y++) for (let x = 0; x < THUMB; x++) {
-    let s = 0, c = 0;
-    for (let yy = Math.max(0, y - 2); yy <= Math.min(THUMB - 1, y + 2); yy++) for (let xx = Math.max(0, x - 2); xx <= Math.min(THUMB - 1, x + 2); xx++) {
-      s += cells[yy * THUMB + xx];
-      c++;
+  // 5 x 5 box sums from a summed-area table (S is (THUMB + 1)^2, S[y][x] = sum of cells above-left)
+  const W = THUMB + 1;
+  const S = sat;
+  for (let y = 0; y < THUMB; y++) {
+    let row = 0;
+    for (let x = 0; x < THUMB; x++) {
+      row += cells[y * THUMB + x];
+      S[(y + 1) * W + x + 1] = S[y * W + x + 1] + row;
     }
-    out[y * THUMB + x] = cells[y * THUMB + x] - s / c;
+  }
+  const out = new Float32Array(cells.length);
+  for (let y = 0; y < THUMB; y++) {
+    const ya = Math.max(0, y - 2), yb = Math.min(THUMB, y + 3);
+    for (let x = 0; x < THUMB; x++) {
+      const xa = Math.max(0, x - 2), xb = Math.min(THUMB, x + 3);
+      const sum = S[yb * W + xb] - S[ya * W + xb] - S[yb * W + xa] + S[ya * W + xa];
+      out[y * THUMB + x] = cells[y * THUMB + x] - sum / ((yb - ya) * (xb - xa));
+    }
   }
   return normalise(out);
 }
+
+const sat = new Float64Array((THUMB + 1) * (THUMB + 1));
 
 /** Correlation of two thumbnails (both zero-mean, unit-norm). */
 export function correlation(a: Float32Array, b: Float32Array): number {
