@@ -85,6 +85,7 @@ test('fixes: relabel a conflicting cluster; clear errors for bad requests', { sk
     [['--tiers', 'fuzzy'], /unknown tier 'fuzzy'/],
     [['--exclude-leaks', '--no-store'], /fixes go through the store/],
     [['--exclude-leaks', '--keep-one'], /pick one of/],
+    [['--exclude-leaks', '--tier', 'semantic'], /the stored scan of .* has no semantic tier \(it has exact, near\)/],
     [['--run', path.join(work, 'nowhere')], /--run .*nowhere: no checkpoint there/],
   ] as const;
   for (const [args, msg] of bad) {

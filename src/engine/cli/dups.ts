@@ -148,7 +148,10 @@ function effectiveLabelsOf(store: Store | undefined, dataset: Dataset): number[]
 
 function fix(store: Store, dataset: Dataset, spec: string, f: Flags, tier: string): number {
   const row = findDataset(store, dataset.format, path.resolve(dataset.root)) ?? upsertDataset(store, dataset, { spec });
-  if (!latestDupScan(store, row.id)) throw new UserError(`no duplicate scan of ${spec} in ${store.path}: run \`kefer data dups ${spec}\` first (it keeps its scan there)`);
+  const scan = latestDupScan(store, row.id);
+  if (!scan) throw new UserError(`no duplicate scan of ${spec} in ${store.path}: run \`kefer data dups ${spec}\` first (it keeps its scan there)`);
+  const scanned = (scan.summary as { tier: string }[]).map((t) => t.tier);
+  if (!scanned.includes(tier)) throw new UserError(`the stored scan of ${spec} has no ${tier} tier (it has ${scanned.join(', ')}): pick --tier ${scanned.join('|')}, or scan again with --tiers ${tier}${tier === 'semantic' ? ' --run RUN' : ''}`);
   let res: FixResult;
   let what: string;
   if (f['exclude-leaks']) {
