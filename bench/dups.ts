@@ -166,9 +166,12 @@ async function sectionFerplus(): Promise<void> {
   for (const s of ds.samples) await exactFingerprint(ds, s);
   const exactS = (now() - t) / 1000;
   t = now();
+  const cpu0 = process.cpuUsage();
   const { r } = await ferplusDups();
   const bothS = (now() - t) / 1000;
-  console.log(`${fmt(ds.samples.length)} images. Decode only ${decodeS.toFixed(1)} s (baseline); exact hashes ${exactS.toFixed(1)} s (x${(exactS / decodeS).toFixed(2)}); exact + near (fingerprints ${r.fingerprintSeconds.toFixed(1)} s, near search ${r.tiers[1].seconds.toFixed(1)} s) ${bothS.toFixed(1)} s (x${(bothS / decodeS).toFixed(2)}); peak RSS ${peakMiB()} MiB; one thread of the 2 cores for hashing and search`);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  console.log(`${fmt(ds.samples.length)} images. Decode only ${decodeS.toFixed(1)} s (baseline); exact hashes ${exactS.toFixed(1)} s (x${(exactS / decodeS).toFixed(2)}); exact + near (fingerprints ${r.fingerprintSeconds.toFixed(1)} s, near search ${r.tiers[1].seconds.toFixed(1)} s) ${bothS.toFixed(1)} s (x${(bothS / decodeS).toFixed(2)}), using ${cpuS.toFixed(0)} CPU-seconds (the wall time on a shared machine is longer when others run); peak RSS ${peakMiB()} MiB; one thread of the 2 cores for hashing and search`);
   console.log('| tier | clusters | images | spanning splits | train-test (test images) | train-val (val images) | val-test (test images) | leaked copies | FER2013 labels differ | FER+ majorities differ | search |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   const labels = ds.samples.map((s) => s.label);
