@@ -48,7 +48,7 @@ export const THRESHOLDS: Record<Tier, (o: FindOptions) => Threshold> = {
     value: o.semantic?.threshold ?? SEMANTIC_DEFAULTS.threshold,
     measure: `cosine similarity of the run's embeddings${o.embeddings ? ` (${o.embeddings.source})` : ''}`,
     how: o.semantic?.threshold === undefined
-      ? 'default, from bench:dups: planted copies of FERPlus faces against distinct faces, embedded by a compact model trained on FERPlus'
+      ? 'default, NOT validated: on bench:dups\'s briefly trained compact model (36% WAR) planted copies and distinct faces overlap in cosine (docs/duplicates.md), so choose it per run (--semantic-threshold) from a well-trained encoder'
       : 'given on the command line',
   }),
 };
