@@ -36,13 +36,31 @@ export interface LeakPair {
   b: number;
 }
 
-/** Every cross-split pair of a cluster. */
+/** Clusters up to this size list every cross-split pair; larger ones pair each member with one per earlier split. */
+export const ALL_PAIRS_UP_TO = 50;
+
+/**
+ * The cross-split pairs of a cluster: every one in a cluster of up to ALL_PAIRS_UP_TO members; in a larger
+ * one each member is paired with the first member of each earlier split (so the listing stays linear in
+ * the cluster's size, and every leaked image is still named).
+ */
 export function leakPairs(cluster: DupCluster, samples: readonly Sample[]): LeakPair[] {
   const out: LeakPair[] = [];
-  for (const a of cluster.members) for (const b of cluster.members) {
-    const ra = splitRank(samples[a].split), rb = splitRank(samples[b].split);
-    if (ra < 0 || rb < 0 || ra >= rb) continue;
-    out.push({ kind: KIND_OF[`${ra},${rb}`], a, b });
+  const all = cluster.members.length <= ALL_PAIRS_UP_TO;
+  const firstOf = new Map<number, number>();
+  for (const m of cluster.members) {
+    const r = splitRank(samples[m].split);
+    if (r >= 0 && !firstOf.has(r)) firstOf.set(r, m);
+  }
+  for (const b of cluster.members) {
+    const rb = splitRank(samples[b].split);
+    if (rb <= 0) continue;
+    const partners = all ? cluster.members : [...firstOf.values()];
+    for (const a of partners) {
+      const ra = splitRank(samples[a].split);
+      if (ra < 0 || ra >= rb) continue;
+      out.push({ kind: KIND_OF[`${ra},${rb}`], a, b });
+    }
   }
   return out;
 }

@@ -50,7 +50,7 @@ export function summariseTier(dataset: Dataset, tier: TierResult, labels: readon
     for (const k of c.leaks) {
       const l = leaks[k];
       l.clusters++;
-      l.pairs.push(...pairs.filter((p) => p.kind === k));
+      for (const p of pairs) if (p.kind === k) l.pairs.push(p);
       const [from] = k.split('-');
       const earlier = from === 'train' ? ['train'] : ['valid', 'val'];
       if (c.cluster.members.some((m) => earlier.includes(s[m].split))) l.images += c.cluster.members.filter((m) => LATER[k].includes(s[m].split)).length;
