@@ -283,7 +283,7 @@ async function sectionSample(): Promise<void> {
   }
   if (!comps.length) return;
   mkdirSync(path.dirname(SHEET), { recursive: true });
-  await sharp({ create: { width: perRow * (pairW + gap) - gap, height: rows * (cell + gap) - gap, channels: 3, background: '#ffffff' } }).composite(comps).toColourspace('b-w').png({ compressionLevel: 9 }).toFile(SHEET);
+  await sharp({ create: { width: perRow * (pairW + gap) - gap, height: rows * (cell + gap) - gap, channels: 3, background: '#ffffff' } }).composite(comps).toColourspace('b-w').png({ palette: true, colours: 32, compressionLevel: 9, effort: 10 }).toFile(SHEET); // 32 grey levels: ~160 KB
   writeFileSync(SHEET.replace(/\.png$/, '.tsv'), `tier\tsimilarity\ta\tb\n${lines.join('\n')}\n`);
   console.log(`contact sheet: ${SHEET} (first ${Math.ceil(near.length / perRow)} rows near pairs, then semantic pairs; ${perRow} pairs a row, left to right), pairs listed in ${SHEET.replace(/\.png$/, '.tsv')}`);
 }
