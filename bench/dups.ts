@@ -1,6 +1,7 @@
 // Duplicates and split leakage on FERPlus, and the duplicate finder at scale (issue 23).
 //   npm run bench:dups [-- --sections planted,ferplus,train,semantic,sample,scale,page] [--work DIR]
-//                      [--train-steps 400] [--scale-n 300000] [--sheet bench/dups-pairs.png]
+//                      [--train-steps 400] [--scale-n 300000] [--skip-crossover] [--sheet bench/dups-pairs.png]
+// Peak memory is the process's: run `--sections scale` alone for the semantic tier's own.
 // Sections (each prints its figures with a baseline measured in the same run, and the CPU ISA):
 //   planted   real FERPlus faces with planted copies (resize, JPEG, flip, brightness, 5-10% crop, re-save) among
 //             distinct faces: the near tier's correlations of copies vs the nearest distinct face, the threshold
@@ -315,7 +316,7 @@ async function sectionScale(): Promise<void> {
   // where all-pairs search stops being faster than the index
   console.log('| samples | all pairs | usearch (PCA + HNSW + check) | all pairs / usearch |');
   console.log('|---|---|---|---|');
-  for (const m of [1000, 4000, 8000]) {
+  for (const m of process.argv.includes('--skip-crossover') ? [] : [1000, 4000, 8000]) {
     const x = generated(m, d, 20, m);
     let t = now();
     semanticPairs(x, m, d, { exactBelow: Infinity });
