@@ -15,10 +15,10 @@ const pkgRoot = pi > 0 ? process.argv[pi + 1] : undefined;
 if (pi > 0 && !pkgRoot) throw new Error('--package needs an output folder');
 const out = (p) => (pkgRoot ? path.join(pkgRoot, p) : p);
 /** Packages with native binaries (or tfjs-node, which is not shipped): loaded at run time, never bundled. */
-export const NATIVE_PACKAGES = ['sharp', 'onnxruntime-node', '@photostructure/sqlite', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+export const NATIVE_PACKAGES = ['sharp', 'onnxruntime-node', '@photostructure/sqlite', 'webgpu', 'usearch', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
 const nodeExternal = pkgRoot
   ? ['vscode', 'tsx', ...NATIVE_PACKAGES]
-  : ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', '@photostructure/sqlite', 'webgpu', '@huggingface/*', 'tsx'];
+  : ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', '@photostructure/sqlite', 'webgpu', 'usearch', '@huggingface/*', 'tsx'];
 // tfjs-core's gradient registrations exist only as its ESM dist tree (extensionless imports that
 // Node cannot load at run time), so that one entry is bundled; tfjs keeps its registries on
 // globalThis, so the bundled copy registers into the same registry as the external tfjs-core.

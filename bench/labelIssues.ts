@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     if (review?.some((r) => !Number.isInteger(r) || r < 20)) throw new Error(`--review: expected spot-check sizes >= 20 (whole numbers, comma-separated), got '${strArg('review')}'`);
     const { realBench } = await import('./labelIssuesReal.js');
     await realBench({ n: arg('n', 0), k: K_FOLDS, epochs: arg('epochs', 8), seed: SEED, features: strArg('features') ?? 'hog', work: strArg('work') ?? '.kefer/bench-label-issues', root, closeLoop: arg('close-loop', 0), loopSeeds: strArg('loop-seeds')?.split(',').map(Number),
-      review, reviewDraws: arg('review-draws', 5), loopRankings: strArg('loop-rankings')?.split(',') });
+      review, reviewDraws: arg('review-draws', 5), loopRankings: strArg('loop-rankings')?.split(','), dupConflicts: process.argv.includes('--dup-conflicts') });
     return;
   }
   const load = strArg('load');

@@ -2,7 +2,7 @@
 // re-annotation of the same images (src/engine/issues/ferplusTruth.ts).
 //   npm run bench:label-issues -- --real fer2013-vs-ferplus [--n N] [--k 5] [--epochs 8] [--seed 1]
 //        [--features hog | --features checkpoint:RUN/checkpoints/best | --features backbone:compact] [--work DIR] [--close-loop N [--loop-seeds 1,2,3]]
-//        [--review 100,300 [--review-draws 5]] [--loop-rankings calibrated,selfConfidence]
+//        [--review 100,300 [--review-draws 5]] [--loop-rankings calibrated,selfConfidence] [--dup-conflicts]
 // Issue = the FER+ majority is another class than FER2013's label, or FER+'s majority is unknown /
 // not-a-face (reported separately). Images without a FER+ majority are trained on and ranked but left
 // out of the scoring (neither issue nor clean). Out-of-sample records: k-fold cross-validation of the
@@ -27,6 +27,20 @@ import { runCrossValidation } from '../src/engine/issues/crossvalRun.js';
 import type { BackboneName } from '../src/engine/model/index.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/engine/train/trainer.js';
 import { reviewSection } from './labelIssuesReview.js';
+import { findDuplicates } from '../src/engine/dups/index.js';
+import { duplicateConflictScores, withDuplicateConflicts } from '../src/engine/issues/index.js';
+
+/** The duplicate-conflict signal on the ranked images: near clusters (exact copies included) whose FER2013 labels differ. */
+async function dupConflictSignal(ds: Dataset, truth: FerplusVerdict[], secs: () => string): Promise<number[]> {
+  const r = await findDuplicates(ds, { tiers: ['near'] });
+  const near = r.tiers[0];
+  const share = duplicateConflictScores(ds.samples.length, near.clusters, ds.samples.map((s) => s.label));
+  const flagged = share.map((x, i) => (x > 0 ? i : -1)).filter((i) => i >= 0);
+  const issues = flagged.filter((i) => truth[i] === 'disagree' || truth[i] === 'unknown' || truth[i] === 'not-a-face').length;
+  const scored = flagged.filter((i) => truth[i] !== 'no-majority').length;
+  console.log(`[${secs()} s] duplicate conflicts: ${near.clusters.length} near clusters (threshold ${near.threshold.value}) in ${(r.fingerprintSeconds + near.seconds).toFixed(0)} s; ${flagged.length} images in clusters whose FER2013 labels differ; FER+ calls ${issues} of the ${scored} scored ones issues (${(100 * issues / Math.max(scored, 1)).toFixed(1)}%)`);
+  return share;
+}
 
 export interface RealBenchArgs {
   n: number;
@@ -46,6 +60,8 @@ export interface RealBenchArgs {
   review?: number[];
   /** Random spot-checks per size (default 5). */
   reviewDraws?: number;
+  /** Add the duplicate-conflict signal (exact + near clusters of the training images, src/engine/dups). */
+  dupConflicts?: boolean;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
@@ -84,7 +100,7 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
         else if (e.type === 'train' && e.event.type === 'epoch') console.log(`[${secs()} s] fold ${e.fold} epoch ${e.event.epoch}: train loss ${e.event.trainLoss.toFixed(3)}`);
       },
     });
-    report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
+    report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs, a.dupConflicts ? await dupConflictSignal(ds, truth.map((t) => t.verdict), secs) : undefined);
     return;
   }
   // Raw features, standardised with the training images' statistics (label-free); the test split of the
@@ -110,7 +126,8 @@ export async function realBench(a: RealBenchArgs): Promise<void> {
     k: a.k, seed: a.seed, dir: cvDir, ids: ds.samples.map((s) => s.id),
     onFold: (f, s, resumed) => console.log(`[${secs()} s] fold ${f.index + 1}/${f.k}: ${resumed ? 'read back' : `trained on ${f.train.length}, scored ${f.heldOut.length} in ${s.toFixed(0)} s`}`),
   });
-  const { rankings } = report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs);
+  const dupConflict = a.dupConflicts ? await dupConflictSignal(ds, truth.map((t) => t.verdict), secs) : undefined;
+  const { rankings } = report(records, truth.map((t) => t.verdict), labels, ds.classes, a, secs, dupConflict);
   if (a.closeLoop > 0) await closeLoop(a, ds, truth, features, stats, raw, dim, rankings, secs);
 }
 
@@ -181,7 +198,10 @@ async function closeLoop(
   console.log(`[${secs()} s] closing the loop done`);
 }
 
-export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed' | 'review' | 'reviewDraws'>, secs: () => string): { rankings: Record<string, number[]> } {
+export function report(
+  records: SampleRecord[], verdicts: FerplusVerdict[], labels: number[], classes: readonly string[], a: Pick<RealBenchArgs, 'k' | 'seed' | 'review' | 'reviewDraws'>, secs: () => string,
+  dupConflict?: number[],
+): { rankings: Record<string, number[]> } {
   const n = records.length;
   const acc = records.filter((r) => r.pred === r.label).length / n;
   console.log(`out-of-sample accuracy against FER2013's original labels: ${(100 * acc).toFixed(1)}%`);
@@ -203,6 +223,12 @@ export function report(records: SampleRecord[], verdicts: FerplusVerdict[], labe
   const rows: [string, number[]][] = [
     ...(['selfConfidence', 'margin', 'confidentLearning', 'gap', 'align', 'rankAverage', 'combined'] as RankerName[]).map((r) => [r === 'combined' ? 'combined (shipped weights)' : r, scores[r]] as [string, number[]]),
     ['combined (refit by fold on FER+)', refit],
+    ...(dupConflict ? [
+      ['duplicate conflict alone (share of near-duplicate mates labelled otherwise)', dupConflict],
+      ['self-confidence + duplicate conflict', withDuplicateConflicts(scores.selfConfidence, dupConflict)],
+      ['combined (shipped) + duplicate conflict', withDuplicateConflicts(scores.combined, dupConflict)],
+      ['combined (refit) + duplicate conflict', withDuplicateConflicts(refit, dupConflict)],
+    ] as [string, number[]][] : []),
   ];
 
   // Scoring: only images with a FER+ majority.

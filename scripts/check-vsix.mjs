@@ -16,6 +16,7 @@ const REQUIRED = {
   onnxruntime: /\/onnxruntime-node\/bin\/napi-v6\/[^/]+\/[^/]+\/onnxruntime_binding\.node$/,
   sharp: /\/@img\/sharp-[^/]+\/lib\/sharp-[^/]+\.node$/,
   Dawn: /\/webgpu\/dist\/[^/]+\/dawn\.node$/,
+  usearch: /\/usearch\/prebuilds\/[^/]+\/usearch\.node$/,
 };
 const NATIVE_NAME = /\.(node|dylib|dll|exe)$|\.so(\.\d+)*$/;
 

@@ -28,7 +28,7 @@ const manifest = JSON.parse(fs.readFileSync('package.json', 'utf8'));
 const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
 
 /** The packages a bundle require()s at run time; everything else is inside the bundles. */
-const NATIVE_ROOTS = ['@photostructure/sqlite', 'sharp', 'onnxruntime-node', 'webgpu'];
+const NATIVE_ROOTS = ['@photostructure/sqlite', 'sharp', 'onnxruntime-node', 'webgpu', 'usearch'];
 /** Dependencies used only by install scripts, builds or for types: never loaded by the shipped code. */
 const INSTALL_ONLY = new Set(['prebuild-install', 'adm-zip', 'global-agent', '@webgpu/types', 'debug', 'node-addon-api']);
 const ALLOWED = [
@@ -138,6 +138,12 @@ function runtimeFile(target, pkg, rel) {
   if (pkg === 'onnxruntime-common' && parts[0] === 'lib') return false;
   if (pkg === 'webgpu' && parts[0] === 'dist') return parts[1] === target || (os_ === 'darwin' && parts[1] === 'darwin-universal');
   if (pkg === 'webgpu' && parts[0] === 'build') return false; // its build/download scripts
+  // usearch: node-gyp-build picks prebuilds/<platform>-<arch>/usearch.node (macOS: one universal binary);
+  // the rest of the package is C++ sources, benchmarks and other languages' bindings
+  if (pkg === 'usearch') {
+    if (parts[0] === 'prebuilds') return parts[1] === target || (os_ === 'darwin' && parts[1] === 'darwin-arm64+x64');
+    return rel === 'package.json' || /^javascript\/dist\/(cjs|esm)\/[^/]+\.(js|json)$/.test(rel);
+  }
   return true;
 }
 

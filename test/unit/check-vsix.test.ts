@@ -68,6 +68,7 @@ const WIN_PARTS = {
   'extension/dist/node_modules/onnxruntime-node/bin/napi-v6/win32/x64/onnxruntime_binding.node': pe(0x8664),
   'extension/dist/node_modules/@img/sharp-win32-x64/lib/sharp-win32-x64.node': pe(0x8664),
   'extension/dist/node_modules/webgpu/dist/win32-x64/dawn.node': pe(0x8664),
+  'extension/dist/node_modules/usearch/prebuilds/win32-x64/usearch.node': pe(0x8664),
   'extension/dist/cli.js': Buffer.from('"use strict";\n'),
 };
 
@@ -76,7 +77,7 @@ test('checkVsix: a package of the right binaries passes; a foreign or missing bi
   try {
     const good = await checkVsix(await vsix(dir, 'kefer-studio-win32-x64-0.1.0.vsix', WIN_PARTS));
     assert.deepEqual(good.problems, []);
-    assert.match(good.summary, /4 native files: 4 PE32\+ x86-64; SQLite binding, onnxruntime, sharp, Dawn present/);
+    assert.match(good.summary, /5 native files: 5 PE32\+ x86-64; SQLite binding, onnxruntime, sharp, Dawn, usearch present/);
 
     const mixed = await checkVsix(await vsix(dir, 'kefer-studio-win32-x64-0.1.1.vsix', {
       ...WIN_PARTS,
@@ -99,6 +100,7 @@ test('checkVsix: a package of the right binaries passes; a foreign or missing bi
       'extension/dist/node_modules/onnxruntime-node/bin/napi-v6/darwin/arm64/onnxruntime_binding.node': macho(0x0100000c),
       'extension/dist/node_modules/@img/sharp-darwin-arm64/lib/sharp-darwin-arm64.node': macho(0x0100000c),
       'extension/dist/node_modules/webgpu/dist/darwin-universal/dawn.node': dawn,
+      'extension/dist/node_modules/usearch/prebuilds/darwin-arm64+x64/usearch.node': fat(0x01000007, 0x0100000c),
     });
     assert.deepEqual((await checkVsix(await vsix(dir, 'kefer-studio-darwin-arm64-1.vsix', darwin(fat(0x01000007, 0x0100000c))))).problems, []);
     assert.deepEqual((await checkVsix(await vsix(dir, 'kefer-studio-darwin-arm64-2.vsix', darwin(fat(0x01000007))))).problems, [

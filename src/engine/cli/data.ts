@@ -8,7 +8,7 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from './errors.js';
 
-export const summary = 'check a dataset spec (counts, every problem) or generate a synthetic dataset';
+export const summary = 'check a dataset spec (counts, every problem), find duplicates and split leaks, or generate a synthetic dataset';
 
 const USAGE = `usage:
   kefer data check SPEC [--no-images] [--json]
@@ -23,6 +23,8 @@ const USAGE = `usage:
       exit status: 0 no problems, 1 problems found (the dataset was read; every problem is listed),
                    2 usage error, 3 the dataset could not be read at all (no label file, unknown
                    layout or format, the RAF-DB compound subset, ...)
+  kefer data dups SPEC [--run RUN] [--json] [...]   exact / near / semantic duplicates, cross-split leaks,
+      conflicting labels, fixes through the overlay (kefer data dups --help)
   kefer data generate OUT [--per-class N] [--classes 7|8] [--seed N] [--size N] [--rgb]
       writes OUT/{train,valid,test}/{class}/*.png and OUT/SYNTHETIC.md (generated faces, not real data)`;
 
@@ -75,12 +77,36 @@ async function check(argv: string[], write?: (s: string) => void): Promise<numbe
     result = { problems: [p], problemCounts: { 'bad-layout': 1 } };
   }
   const code = checkExitCode(result);
+  // Exact copies across splits: a warning, not a problem (the dataset reads; its evaluation is inflated).
+  const dups = values['no-images'] ? undefined : await crossSplitWarning(result.dataset);
   if (stream) {
-    stream.end(result, result.dataset ? countsByClass(result.dataset) : undefined);
+    stream.end(result, result.dataset ? countsByClass(result.dataset) : undefined, dups ? { duplicates: dups.json } : undefined);
     return code;
   }
   console.log(formatCheckReport(result));
+  if (dups?.text) console.log(`\n${dups.text}`);
   return code;
+}
+
+/** How many pairs `kefer data check` lists (the count covers them all). */
+export const CHECK_DUP_PAIRS = 5;
+
+/** Exact duplicates across splits: the warning's text and JSON (undefined for a one-split dataset). */
+async function crossSplitWarning(dataset: Dataset | undefined): Promise<{ text: string; json: unknown } | undefined> {
+  if (!dataset || new Set(dataset.samples.map((s) => s.split)).size < 2) return undefined;
+  const { crossSplitExact, LEAK_KINDS } = await import('../dups/index.js');
+  const x = await crossSplitExact(dataset);
+  const byKind = Object.fromEntries(LEAK_KINDS.map((k) => [k, x.pairs.filter((p) => p.kind === k).length]));
+  const first = x.pairs.slice(0, CHECK_DUP_PAIRS).map((p) => [dataset.samples[p.a].id, dataset.samples[p.b].id, p.kind]);
+  const json = { crossSplitExact: { clusters: x.clusters.length, pairs: x.pairs.length, leakedCopies: x.leaked.length, byKind, first } };
+  if (!x.clusters.length) return { text: '', json };
+  const text = [
+    `warning: ${x.pairs.length} exact duplicate pair(s) across splits (same decoded pixels) in ${x.clusters.length} group(s): ${LEAK_KINDS.map((k) => `${k} ${byKind[k]}`).join(', ')}; ${x.leaked.length} evaluation image(s) are copies of training or validation images`,
+    ...first.map(([a, b, k]) => `  ${k}: ${a}  <->  ${b}`),
+    ...(x.pairs.length > first.length ? [`  ... ${x.pairs.length - first.length} more`] : []),
+    '  `kefer data dups SPEC` lists them all, finds near and semantic copies too, and excludes the leaked copies (--exclude-leaks)',
+  ].join('\n');
+  return { text, json };
 }
 
 /** The whole text report: dataset line, layout, counts, problems grouped by kind. */
@@ -149,6 +175,7 @@ export async function run(argv: string[], out?: (s: string) => void): Promise<nu
   const [sub, ...rest] = argv;
   if (sub === 'check') return check(rest, out);
   if (sub === 'generate') return generate(rest);
+  if (sub === 'dups') return (await import('./dups.js')).runDups(rest);
   if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
     console.log(USAGE);
     return sub ? 0 : 2;

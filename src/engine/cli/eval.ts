@@ -10,11 +10,14 @@ import { num, oneOf } from './args.js';
 import { MAX_TTA_VIEWS } from '../eval/tta.js';
 import type { EvalSummary } from '../eval/types.js';
 import { UserError } from './errors.js';
+import { computeMetrics } from '../eval/metrics.js';
+import { formatSpec, parseSpec } from '../data/index.js';
+import type { SampleRecord } from '../eval/types.js';
 
 export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
 
 const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs|cuda] [--backend NAME] [--batch N]
-                  [--precision fp32|int8] [--calibrate SPEC] [--tta N]
+                  [--precision fp32|int8] [--calibrate SPEC] [--tta N] [--leaks exact|near|none]
   --runtime   onnx (default when the checkpoint holds model.onnx: onnxruntime-node, CUDA/WebGPU/CPU
               provider, exported again when stale), tfjs (the training engine's backend) or cuda (the
               encoder's forward on the CUDA addon, npm run build:native; F_n and logits on tfjs)
@@ -23,7 +26,11 @@ const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sam
               is missing or stale; predictions can differ from fp32 on a few samples)
   --tta N     test-time augmentation: average the softmax over N fixed views (1..10: the image, its
               mirror, then shifted crops plain and mirrored); N forward passes per image, so about N
-              times the time (printed); runs on --runtime tfjs (the default when N > 1)`;
+              times the time (printed); runs on --runtime tfjs (the default when N > 1)
+  --leaks     also report WAR / UAR without the evaluated images that are copies of the dataset's
+              training (or validation) images, side by side with the full split: exact (default:
+              same decoded pixels), near (also resized / re-compressed / mirrored / cropped copies;
+              slower) or none`;
 
 export function formatSummary(s: EvalSummary): string {
   const w = Math.max(...s.classes.map((c) => c.length), 6);
@@ -41,7 +48,7 @@ export function formatSummary(s: EvalSummary): string {
 export async function run(argv: string[]): Promise<number> {
   const { values: f } = parseArgs({
     args: argv,
-    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runtime: { type: 'string' }, precision: { type: 'string' }, calibrate: { type: 'string' }, tta: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, leaks: { type: 'string' }, json: { type: 'boolean' }, 'per-sample': { type: 'string' }, backend: { type: 'string' }, batch: { type: 'string' }, runtime: { type: 'string' }, precision: { type: 'string' }, calibrate: { type: 'string' }, tta: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (f.help) {
@@ -57,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   if (precision === 'int8' && runtime !== 'onnx') throw new UserError(`--precision int8 runs on onnxruntime: drop --runtime ${runtime}`);
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
+  const leakTier = oneOf(f, 'leaks', ['exact', 'near', 'none'] as const, 'exact');
   // With --json only what the checkpoint needed adapting (and warnings) goes to stderr.
   const log = (m: string) => (!f.json || /^(checkpoint|warning)\b/.test(m)) && console.error(m);
   const backend = await initBackend(pref, log);
@@ -67,16 +75,61 @@ export async function run(argv: string[]): Promise<number> {
   const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log, encoderRuntime: runtime });
   const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
   const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
+  const leaks = leakTier === 'none' ? undefined : await withoutLeaks(f.data, result.records, result.summary.classes.length, leakTier, log);
   if (f['per-sample']) {
     await writeFile(f['per-sample'], result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
   if (f.json) {
     const s = result.summary;
-    console.log(JSON.stringify({ accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, tta, msPerImage, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
+    console.log(JSON.stringify({ ...(leaks ? { withoutLeaks: leaks } : {}), accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, tta, msPerImage, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
   } else {
     console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : runtime === 'cuda' ? `runtime: cuda (encoder forward on the CUDA addon; F_n and logits on tfjs ${backend.name})` : `backend: ${backend.name} (${backend.detail})`);
     console.log(`${tta > 1 ? `test-time augmentation: ${tta} views (${tta} forward passes per image); ` : ''}${msPerImage.toFixed(1)} ms/image including decoding`);
     console.log(formatSummary(result.summary));
+    if (leaks) console.log(`\n${formatLeaks(result.summary, leaks)}`);
   }
   return 0;
+}
+
+export interface WithoutLeaks {
+  /** The tier that decided what is a copy. */
+  tier: 'exact' | 'near';
+  /** Evaluated images that are copies of training (or, for test, validation) images: left out. */
+  leaked: number;
+  /** Up to 10 of them. */
+  examples: string[];
+  n: number;
+  accuracy: number;
+  meanClassAccuracy: number;
+}
+
+/**
+ * The evaluation again without the leaked images: the dataset's other splits are read (the spec without
+ * its #split), duplicates found by the tier, and the evaluated images that copy a training image
+ * (a test image copying a validation image too) are left out of WAR and UAR.
+ */
+async function withoutLeaks(data: string, records: SampleRecord[], K: number, tier: 'exact' | 'near', log: (m: string) => void): Promise<WithoutLeaks | undefined> {
+  const spec = parseSpec(data);
+  const whole = await loadDataset(formatSpec({ ...spec, split: undefined }));
+  if (new Set(whole.samples.map((x) => x.split)).size < 2) return undefined;
+  const { crossSplitExact, crossSplitOf, findDuplicates } = await import('../dups/index.js');
+  const t0 = performance.now();
+  const cross = tier === 'exact' ? await crossSplitExact(whole) : crossSplitOf(whole, (await findDuplicates(whole, { tiers: ['near'] })).tiers[0].clusters);
+  log(`leaks: ${tier} duplicates of ${whole.samples.length} images found in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const leakedIds = new Set(cross.leaked.map((i) => whole.samples[i].id));
+  const kept = records.filter((r) => !leakedIds.has(r.id));
+  const m = computeMetrics(kept.map((r) => r.label), kept.map((r) => r.pred), K);
+  const leaked = records.filter((r) => leakedIds.has(r.id));
+  return { tier, leaked: leaked.length, examples: leaked.slice(0, 10).map((r) => r.id), n: m.n, accuracy: m.accuracy, meanClassAccuracy: m.meanClassAccuracy };
+}
+
+export function formatLeaks(s: EvalSummary, w: WithoutLeaks): string {
+  const pc = (x: number) => `${(100 * x).toFixed(2)}%`.padStart(10);
+  return [
+    `leaked images (${w.tier} copies of training / validation images): ${w.leaked} of ${s.n}`,
+    `${''.padEnd(6)}${'full'.padStart(10)}${'no leaks'.padStart(10)}${'change'.padStart(10)}`,
+    `${'n'.padEnd(6)}${String(s.n).padStart(10)}${String(w.n).padStart(10)}${String(w.n - s.n).padStart(10)}`,
+    `${'WAR'.padEnd(6)}${pc(s.accuracy)}${pc(w.accuracy)}${`${((w.accuracy - s.accuracy) * 100).toFixed(2)} pt`.padStart(10)}`,
+    `${'UAR'.padEnd(6)}${pc(s.meanClassAccuracy)}${pc(w.meanClassAccuracy)}${`${((w.meanClassAccuracy - s.meanClassAccuracy) * 100).toFixed(2)} pt`.padStart(10)}`,
+  ].join('\n');
 }

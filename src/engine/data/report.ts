@@ -102,10 +102,10 @@ export class CheckReportJsonStream {
     this.emit(`${this.n++ ? ',' : ''}\n    ${JSON.stringify(problemJson(p))}`);
   };
 
-  /** The fields after the problems (the same as checkReportJson's but for `problems`). */
-  end(r: CheckResult, counts?: unknown): void {
+  /** The fields after the problems (the same as checkReportJson's but for `problems`), and any `extra` ones. */
+  end(r: CheckResult, counts?: unknown, extra?: Record<string, unknown>): void {
     const { problems: _p, spec: _s, ...rest } = checkReportJson(this.spec, { ...r, problems: [] }, counts);
-    const tail = JSON.stringify({ ...rest, problemCount: problemTotal(r), byKind: countByKind(r) }, null, 2).slice(1);
+    const tail = JSON.stringify({ ...rest, problemCount: problemTotal(r), byKind: countByKind(r), ...extra }, null, 2).slice(1);
     this.emit(`${this.n ? '\n  ' : ''}],${tail}\n`);
     this.flush();
   }

@@ -16,3 +16,4 @@ export {
   fitReviewCalibratedModel, calibratedScore, calibratedScores, estimatedIssueRates, spotCheckOrder, MIN_REVIEWS, prepareRecords, type PreparedRecords,
   type Review, type CalibratedIssueModel, type CalibrateOptions, type ClassIssueEstimate, type ReviewCounts,
 } from './calibrate.js';
+export { duplicateConflictScores, withDuplicateConflicts } from './duplicateConflict.js';

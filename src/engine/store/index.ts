@@ -31,3 +31,9 @@ export {
   type PendingScores, type RunRecords, type Calibrated, type NeedsReviews, type CalibrationResult, type ClassRate, type ReviewTally, type RecalibrateOptions,
 } from './spotCheck.js';
 export { exportLabels, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './export.js';
+export { applyGroup, type GroupChange } from './overlay.js';
+export {
+  DUPS_SCHEMA_VERSION, saveDupScan, latestDupScan, dupClusterPage, dupClusterCount, dupClusters,
+  type StoredCluster, type DupScanInfo, type DupMember, type DupClusterRow, type DupPageQuery, type DupPage,
+} from './dupScans.js';
+export { excludeLeakedCopies, keepOnePerCluster, relabelDupCluster, leakedMembers, type FixResult } from './dupFixes.js';

@@ -5,6 +5,7 @@ import { StoreError } from './damage.js';
 import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
 import { fillSpotRanks, SPOT_SCHEMA_VERSION } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
+import { createDupTables, DUPS_SCHEMA_VERSION } from './dupScans.js';
 
 export interface Migration {
   version: number;
@@ -209,6 +210,14 @@ export const MIGRATIONS: Migration[] = [
         );
       `);
       for (const { rk } of db.prepare('SELECT rk FROM runs').all() as { rk: number }[]) fillSpotRanks(db, rk);
+    },
+  },
+  {
+    version: DUPS_SCHEMA_VERSION,
+    description: 'change groups (one undo reverts a whole action) and duplicate scans (clusters, leaks, conflicts) for the duplicates view',
+    up(db) {
+      // Every existing change stays a change of its own (grp NULL), so old undo stacks behave as before.
+      createDupTables(db);
     },
   },
 ];

@@ -7,6 +7,7 @@ import { currentAuthor, nowIso, StoreError, type Store } from './db.js';
 import { findDataset, getDataset, sampleKeyOf, type SampleKey } from './datasets.js';
 import { schemaVersion } from './migrations.js';
 import { SPOT_SCHEMA_VERSION } from './spotRanks.js';
+import { DUPS_SCHEMA_VERSION as GROUP_SCHEMA_VERSION } from './dupScans.js';
 
 /** 'confirm': a person checked the sample and says its label is right (schema v6). */
 export type ChangeKind = 'label' | 'exclude' | 'unsure' | 'confirm';
@@ -41,6 +42,11 @@ export interface LabelChange {
   state: ChangeState;
   /** Made during a spot-check (ChangeOptions.spotCheck). */
   spotCheck: boolean;
+  /**
+   * The action the change belongs to (the id of its first change), when one action made several
+   * changes (schema v7: a duplicate cluster relabelled, leaked copies excluded); one undo reverts them all.
+   */
+  group?: number;
 }
 
 export interface EffectiveLabel {
@@ -65,13 +71,16 @@ interface RawChange {
   run: string | null;
   undone: number;
   spot_check: number;
+  grp: number | null;
 }
 
 /** Stores held at an older schema (the migration tests write through this API) have no v6 columns. */
 const hasV6 = (store: Store): boolean => schemaVersion(store.db) >= SPOT_SCHEMA_VERSION;
 
+const hasV7 = (store: Store): boolean => schemaVersion(store.db) >= GROUP_SCHEMA_VERSION;
+
 const selectChange = (store: Store): string => `SELECT c.id, c.dataset, s.sid, c.kind, c.old_label, c.new_label, c.time, c.author, c.note, c.run, c.undone,
-  ${hasV6(store) ? 'c.spot_check' : '0 AS spot_check'} FROM label_changes c JOIN samples s ON s.sk = c.sample`;
+  ${hasV6(store) ? 'c.spot_check' : '0 AS spot_check'}, ${hasV7(store) ? 'c.grp' : 'NULL AS grp'} FROM label_changes c JOIN samples s ON s.sk = c.sample`;
 
 const MARK_COLUMN: Record<MarkKind, string> = { exclude: 'excluded', unsure: 'unsure', confirm: 'confirmed' };
 
@@ -89,6 +98,7 @@ function toChange(r: RawChange): LabelChange {
     run: r.run,
     state: STATES[r.undone],
     spotCheck: r.spot_check !== 0,
+    ...(r.grp !== null ? { group: r.grp } : {}),
   };
 }
 
@@ -181,20 +191,73 @@ export function redo(store: Store, dataset: number, opts: { author?: string } = 
 function step(store: Store, dataset: number, action: 'undo' | 'redo', author: string): LabelChange | null {
   const { db } = store;
   let id: number | null = null;
+  const grouped = hasV7(store);
+  type Row = { id: number; sample: number; kind: ChangeKind; old_label: number; new_label: number; grp: number | null };
   db.transaction(() => {
     // Undos go newest-first, so the undone changes are always the newest ones and the next redo
     // is the oldest of them.
+    const cols = `id, sample, kind, old_label, new_label, ${grouped ? 'grp' : 'NULL AS grp'}`;
     const row = (action === 'undo'
-      ? db.prepare('SELECT id, sample, kind, old_label, new_label FROM label_changes WHERE dataset = ? AND undone = 0 ORDER BY id DESC LIMIT 1')
-      : db.prepare('SELECT id, sample, kind, old_label, new_label FROM label_changes WHERE dataset = ? AND undone = 1 ORDER BY id ASC LIMIT 1')
-    ).get(dataset) as { id: number; sample: number; kind: ChangeKind; old_label: number; new_label: number } | undefined;
+      ? db.prepare(`SELECT ${cols} FROM label_changes WHERE dataset = ? AND undone = 0 ORDER BY id DESC LIMIT 1`)
+      : db.prepare(`SELECT ${cols} FROM label_changes WHERE dataset = ? AND undone = 1 ORDER BY id ASC LIMIT 1`)
+    ).get(dataset) as Row | undefined;
     if (!row) return;
+    // One action's changes (a group) are undone and redone together: undo newest-first, redo oldest-first.
+    const rows = row.grp === null ? [row] : (db.prepare(`SELECT ${cols} FROM label_changes WHERE grp = ? AND undone = ? ORDER BY id ${action === 'undo' ? 'DESC' : 'ASC'}`).all(row.grp, action === 'undo' ? 0 : 1) as Row[]);
+    for (const r of rows) {
+      writeValue(store, r.sample, r.kind, action === 'undo' ? r.old_label : r.new_label);
+      db.prepare('UPDATE label_changes SET undone = ? WHERE id = ?').run(action === 'undo' ? 1 : 0, r.id);
+      event(store, r.id, action, author);
+    }
     id = row.id;
-    writeValue(store, row.sample, row.kind, action === 'undo' ? row.old_label : row.new_label);
-    db.prepare('UPDATE label_changes SET undone = ? WHERE id = ?').run(action === 'undo' ? 1 : 0, row.id);
-    event(store, row.id, action, author);
   }).immediate();
   return id === null ? null : getChange(store, id);
+}
+
+/** One change of a grouped action: a sample and the value (label, or 0/1 for a mark) it gets. */
+export interface GroupChange {
+  id: string;
+  kind: ChangeKind;
+  value: number;
+}
+
+/**
+ * Makes several changes as ONE action (schema v7): one transaction, one entry on the undo stack (undo and
+ * redo take all of them), each change still in the audit log. Changes that would not change anything
+ * (the sample already has the value) are left out; an action with nothing to change records nothing.
+ */
+export function applyGroup(store: Store, dataset: number, changes: readonly GroupChange[], opts: ChangeOptions = {}): LabelChange[] {
+  const { db } = store;
+  if (!hasV7(store)) throw new StoreError(`this store is at schema ${schemaVersion(db)}: changes made as one action need schema ${GROUP_SCHEMA_VERSION}`);
+  const d = getDataset(store, dataset);
+  for (const c of changes) {
+    if (c.kind === 'label' && (!Number.isInteger(c.value) || c.value < 0 || c.value >= d.classes.length)) {
+      throw new StoreError(`label ${c.value} is not a class of this dataset (0..${d.classes.length - 1}: ${d.classes.join(', ')})`);
+    }
+    if (c.kind !== 'label' && c.value !== 0 && c.value !== 1) throw new StoreError(`mark ${c.kind} takes 0 or 1, got ${c.value}`);
+  }
+  const author = opts.author ?? currentAuthor();
+  const ids: number[] = [];
+  db.transaction(() => {
+    let grp: number | null = null;
+    const insert = db.prepare('INSERT INTO label_changes (dataset, sample, kind, old_label, new_label, time, author, note, run, spot_check, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const c of changes) {
+      const sk = sampleKeyOf(store, { dataset, id: c.id });
+      const old = readValue(store, sk, c.kind);
+      if (old === c.value) continue;
+      // The first change clears the redo stack, as a single change does.
+      if (grp === null) db.prepare('UPDATE label_changes SET undone = 2 WHERE dataset = ? AND undone = 1').run(dataset);
+      const id: number = Number(insert.run(dataset, sk, c.kind, old, c.value, nowIso(), author, opts.note ?? null, opts.runId ?? null, opts.spotCheck ? 1 : 0, grp).lastInsertRowid);
+      if (grp === null) {
+        grp = id;
+        db.prepare('UPDATE label_changes SET grp = ? WHERE id = ?').run(grp, id);
+      }
+      writeValue(store, sk, c.kind, c.value);
+      event(store, id, 'do', author);
+      ids.push(id);
+    }
+  }).immediate();
+  return ids.map((id) => getChange(store, id));
 }
 
 export interface LogOptions {

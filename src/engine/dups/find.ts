@@ -1,0 +1,135 @@
+// The duplicate finder end to end: fingerprints every image, then each tier's pairs and clusters.
+import { mapLimit } from '../data/decode.js';
+import type { Dataset } from '../data/types.js';
+import { clustersOf, pairsOfEqualKeys } from './clusters.js';
+import { exactFingerprint, fingerprint, type Grey } from './fingerprint.js';
+import { NEAR_DEFAULTS, nearPairs, type NearOptions } from './near.js';
+import { leakedCopies, leakPairs, type LeakPair } from './report.js';
+import { dedupePairs, SEMANTIC_DEFAULTS, semanticPairs, type SemanticOptions } from './semantic.js';
+import type { DupCluster, DupPair, Tier } from './types.js';
+
+export interface Embeddings {
+  /** [samples, dim] in dataset order. */
+  vectors: Float32Array;
+  dim: number;
+  /** Where they come from, in words (the run and checkpoint). */
+  source: string;
+}
+
+export interface FindOptions {
+  /** Default: exact and near, and semantic when embeddings are given. */
+  tiers?: Tier[];
+  near?: NearOptions;
+  semantic?: SemanticOptions;
+  embeddings?: Embeddings;
+  /** Images decoded at once. */
+  concurrency?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface Threshold {
+  value: number;
+  /** What is compared. */
+  measure: string;
+  /** How the value was chosen. */
+  how: string;
+}
+
+export const THRESHOLDS: Record<Tier, (o: FindOptions) => Threshold> = {
+  exact: () => ({ value: 1, measure: 'identical decoded pixels (sha1 of the pixels; an opaque alpha and grey RGB normalised away)', how: 'no threshold: equal or not' }),
+  near: (o) => ({
+    value: o.near?.threshold ?? NEAR_DEFAULTS.threshold,
+    measure: `correlation of high-passed 16x16 thumbnails of the best-matching views (whole, 18 crops, mirrored), candidates within Hamming ${o.near?.radius ?? NEAR_DEFAULTS.radius} of their 64-bit blockhash`,
+    how: o.near?.threshold === undefined
+      ? 'default, chosen by bench:dups from planted copies of real FERPlus faces (resize, JPEG, flip, brightness, 5-10% crop): the lowest copies (crops) correlate above it, while the nearest distinct face correlates 0.59 at the median and 0.77 at the 95th percentile'
+      : 'given on the command line',
+  }),
+  semantic: (o) => ({
+    value: o.semantic?.threshold ?? SEMANTIC_DEFAULTS.threshold,
+    measure: `cosine similarity of the run's embeddings${o.embeddings ? ` (${o.embeddings.source})` : ''}`,
+    how: o.semantic?.threshold === undefined
+      ? 'default, NOT validated: on bench:dups\'s briefly trained compact model (36% WAR) planted copies and distinct faces overlap in cosine (docs/duplicates.md), so choose it per run (--semantic-threshold) from a well-trained encoder'
+      : 'given on the command line',
+  }),
+};
+
+export interface TierResult {
+  tier: Tier;
+  threshold: Threshold;
+  pairs: DupPair[];
+  clusters: DupCluster[];
+  /** Semantic: 'exact' (all pairs) or 'ann' (usearch). */
+  method?: string;
+  seconds: number;
+}
+
+export interface DupResult {
+  dataset: Dataset;
+  /** sha1 of each sample's decoded pixels (dataset order). */
+  exactHashes: string[];
+  tiers: TierResult[];
+  /** Fingerprinting time (decode + hash). */
+  fingerprintSeconds: number;
+}
+
+const now = () => performance.now() / 1000;
+
+export async function findDuplicates(dataset: Dataset, opts: FindOptions = {}): Promise<DupResult> {
+  const tiers = opts.tiers ?? (opts.embeddings ? ['exact', 'near', 'semantic'] : ['exact', 'near']);
+  if (tiers.includes('semantic') && !opts.embeddings) throw new RangeError('the semantic tier needs a run\'s embeddings (--run RUN)');
+  const n = dataset.samples.length;
+  if (opts.embeddings && opts.embeddings.vectors.length !== n * opts.embeddings.dim) {
+    throw new RangeError(`embeddings hold ${opts.embeddings.vectors.length / opts.embeddings.dim} rows for ${n} samples`);
+  }
+  const wantGrey = tiers.includes('near');
+  const t0 = now();
+  let done = 0;
+  const fps = await mapLimit(dataset.samples, opts.concurrency ?? 4, async (s) => {
+    const f = wantGrey ? await fingerprint(dataset, s) : { exact: await exactFingerprint(dataset, s), grey: undefined };
+    if (++done % 1024 === 0) opts.onProgress?.('fingerprints', done, n);
+    return f;
+  });
+  const exactHashes = fps.map((f) => f.exact);
+  const fingerprintSeconds = now() - t0;
+  const exactP = pairsOfEqualKeys(exactHashes);
+  const out: TierResult[] = [];
+  for (const tier of tiers) {
+    const t = now();
+    let pairs: DupPair[];
+    let method: string | undefined;
+    if (tier === 'exact') pairs = exactP;
+    else if (tier === 'near') {
+      pairs = dedupePairs([...exactP, ...nearPairs(fps.map((f) => f.grey as Grey), { ...opts.near, onProgress: (d, tot) => opts.onProgress?.('near', d, tot) })]);
+    } else {
+      const e = opts.embeddings!;
+      const r = semanticPairs(e.vectors, n, e.dim, { ...opts.semantic, onProgress: (s) => opts.onProgress?.(s, 0, 0) });
+      pairs = dedupePairs([...exactP, ...r.pairs]);
+      method = r.method === 'ann' ? `usearch HNSW on ${r.searchDim} PCA dimensions, candidates checked on the full ${e.dim}` : `all pairs (${n} samples, below ${opts.semantic?.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow})`;
+    }
+    out.push({ tier, threshold: THRESHOLDS[tier](opts), pairs, clusters: clustersOf(n, pairs, tier), method, seconds: now() - t });
+  }
+  return { dataset, exactHashes, tiers: out, fingerprintSeconds };
+}
+
+export interface CrossSplitExact {
+  /** Exact clusters spanning two or more splits. */
+  clusters: DupCluster[];
+  pairs: LeakPair[];
+  /** Samples that leak (test copies of train/valid pictures, valid copies of train pictures). */
+  leaked: number[];
+}
+
+/** The exact tier only, cross-split (kefer data check, kefer eval): decode and hash, no near search. */
+export async function crossSplitExact(dataset: Dataset, opts: { concurrency?: number } = {}): Promise<CrossSplitExact> {
+  const hashes = await mapLimit(dataset.samples, opts.concurrency ?? 4, (s) => exactFingerprint(dataset, s));
+  return crossSplitOf(dataset, clustersOf(dataset.samples.length, pairsOfEqualKeys(hashes), 'exact'));
+}
+
+export function crossSplitOf(dataset: Dataset, clusters: DupCluster[]): CrossSplitExact {
+  const cross = clusters.filter((c) => new Set(c.members.map((m) => dataset.samples[m].split)).size > 1);
+  return {
+    clusters: cross,
+    pairs: cross.flatMap((c) => leakPairs(c, dataset.samples)),
+    leaked: cross.flatMap((c) => leakedCopies(c, dataset.samples)).sort((a, b) => a - b),
+  };
+}

@@ -1,0 +1,205 @@
+// Duplicate scans in the store (schema v7): the clusters `kefer data dups` found, per tier, with their
+// leak kinds and label conflicts, so a view can page through them (largest first, filtered by tier, leak
+// kind or conflict) without running the finder again, and fixes can name a cluster by its id.
+import type { Db, Store } from './db.js';
+import { nowIso, StoreError } from './db.js';
+
+/** The schema version that added change groups and duplicate scans (migrations.ts). */
+export const DUPS_SCHEMA_VERSION = 7;
+
+/** The v7 migration's body. */
+export function createDupTables(db: Db): void {
+  db.exec(`
+    -- The action a change belongs to: the id of the action's first change (NULL: a change of its own).
+    -- One undo reverts every change of an action (overlay.ts applyGroup).
+    ALTER TABLE label_changes ADD COLUMN grp INTEGER;
+    CREATE INDEX label_changes_grp ON label_changes(grp) WHERE grp IS NOT NULL;
+    CREATE TABLE dup_scans (
+      id      INTEGER PRIMARY KEY,
+      dataset INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+      created TEXT NOT NULL,
+      summary TEXT NOT NULL               -- JSON: tiers with their thresholds, counts, timings
+    );
+    CREATE TABLE dup_clusters (
+      scan     INTEGER NOT NULL REFERENCES dup_scans(id) ON DELETE CASCADE,
+      tier     TEXT NOT NULL,             -- 'exact' | 'near' | 'semantic'
+      cid      INTEGER NOT NULL,          -- cluster id within the scan's tier (1 = largest)
+      size     INTEGER NOT NULL,
+      leaks    INTEGER NOT NULL,          -- bits: train-test 1, train-val 2, val-test 4
+      conflict INTEGER NOT NULL,          -- 1: members carried different labels or vote majorities at scan time
+      score    REAL NOT NULL,             -- least similarity that joined the cluster
+      PRIMARY KEY (scan, tier, cid)
+    ) WITHOUT ROWID;
+    -- The view's pages: largest clusters first, each filter walking its own index.
+    CREATE INDEX dup_clusters_page ON dup_clusters(scan, tier, size DESC, cid);
+    CREATE INDEX dup_clusters_leaks ON dup_clusters(scan, tier, size DESC, cid, leaks) WHERE leaks <> 0;
+    CREATE INDEX dup_clusters_conflict ON dup_clusters(scan, tier, size DESC, cid) WHERE conflict = 1;
+    CREATE TABLE dup_members (
+      scan   INTEGER NOT NULL REFERENCES dup_scans(id) ON DELETE CASCADE,
+      tier   TEXT NOT NULL,
+      cid    INTEGER NOT NULL,
+      sample INTEGER NOT NULL REFERENCES samples(sk) ON DELETE CASCADE,
+      PRIMARY KEY (scan, tier, cid, sample)
+    ) WITHOUT ROWID;
+    CREATE INDEX dup_members_sample ON dup_members(sample);
+  `);
+}
+
+export interface StoredCluster {
+  tier: string;
+  cid: number;
+  /** Sample ids (the dataset's Sample.id). */
+  members: string[];
+  leaks: number;
+  conflict: boolean;
+  score: number;
+}
+
+function requireV7(store: Store): void {
+  const v = store.db.pragma('user_version', { simple: true }) as number;
+  if (v < DUPS_SCHEMA_VERSION) throw new StoreError(`this store is at schema ${v}: duplicate scans need schema ${DUPS_SCHEMA_VERSION}`);
+}
+
+/**
+ * Stores a scan's clusters, replacing the dataset's earlier scans (a view shows the latest). Members are
+ * the dataset's sample ids; a sample the store does not know is an error (store the dataset first).
+ */
+export function saveDupScan(store: Store, dataset: number, clusters: Iterable<StoredCluster>, summary: unknown): number {
+  requireV7(store);
+  const { db } = store;
+  let scan = 0;
+  db.transaction(() => {
+    db.prepare('DELETE FROM dup_scans WHERE dataset = ?').run(dataset);
+    scan = Number(db.prepare('INSERT INTO dup_scans (dataset, created, summary) VALUES (?, ?, ?)').run(dataset, nowIso(), JSON.stringify(summary)).lastInsertRowid);
+    const sk = new Map<string, number>();
+    for (const [sid, k] of db.prepare('SELECT sid, sk FROM samples WHERE dataset = ?').raw().iterate(dataset) as Iterable<[string, number]>) sk.set(sid, k);
+    const insC = db.prepare('INSERT INTO dup_clusters (scan, tier, cid, size, leaks, conflict, score) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insM = db.prepare('INSERT INTO dup_members (scan, tier, cid, sample) VALUES (?, ?, ?, ?)');
+    for (const c of clusters) {
+      insC.run(scan, c.tier, c.cid, c.members.length, c.leaks, c.conflict ? 1 : 0, c.score);
+      for (const id of c.members) {
+        const k = sk.get(id);
+        if (k === undefined) throw new StoreError(`duplicate scan: sample '${id}' is not in dataset ${dataset} of the store`);
+        insM.run(scan, c.tier, c.cid, k);
+      }
+    }
+  }).immediate();
+  return scan;
+}
+
+export interface DupScanInfo {
+  id: number;
+  dataset: number;
+  created: string;
+  summary: unknown;
+}
+
+/** The dataset's stored scan, or undefined. */
+export function latestDupScan(store: Store, dataset: number): DupScanInfo | undefined {
+  if ((store.db.pragma('user_version', { simple: true }) as number) < DUPS_SCHEMA_VERSION) return undefined;
+  const r = store.db.prepare('SELECT id, dataset, created, summary FROM dup_scans WHERE dataset = ? ORDER BY id DESC LIMIT 1').get(dataset) as
+    | { id: number; dataset: number; created: string; summary: string }
+    | undefined;
+  return r && { ...r, summary: JSON.parse(r.summary) as unknown };
+}
+
+export interface DupMember {
+  id: string;
+  path: string;
+  split: string;
+  /** Effective label now (the overlay applied). */
+  label: number;
+  origLabel: number;
+  excluded: boolean;
+}
+
+export interface DupClusterRow {
+  tier: string;
+  cid: number;
+  size: number;
+  leaks: number;
+  /** Conflict at scan time. */
+  conflict: boolean;
+  score: number;
+  members: DupMember[];
+}
+
+export interface DupPageQuery {
+  scan: number;
+  tier: string;
+  /** Only clusters with this leak bit (1 train-test, 2 train-val, 4 val-test); 7 = any leak. */
+  leaks?: number;
+  conflicting?: boolean;
+  /** Keyset: the last row of the previous page. */
+  after?: { size: number; cid: number };
+  limit?: number;
+}
+
+export interface DupPage {
+  rows: DupClusterRow[];
+  /** Pass as `after` for the next page; undefined on the last page. */
+  next?: { size: number; cid: number };
+}
+
+/**
+ * One page of a scan's clusters, largest first: a keyset walk of a covering index (no OFFSET), then the
+ * page's members with their current labels and marks.
+ */
+export function dupClusterPage(store: Store, q: DupPageQuery): DupPage {
+  const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
+  const where = ['scan = ?', 'tier = ?'];
+  const args: (string | number)[] = [q.scan, q.tier];
+  if (q.leaks) {
+    where.push('leaks <> 0', '(leaks & ?) <> 0');
+    args.push(q.leaks);
+  }
+  if (q.conflicting) where.push('conflict = 1');
+  if (q.after) {
+    where.push('(size < ? OR (size = ? AND cid > ?))');
+    args.push(q.after.size, q.after.size, q.after.cid);
+  }
+  const clusters = store.db
+    .prepare(`SELECT tier, cid, size, leaks, conflict, score FROM dup_clusters WHERE ${where.join(' AND ')} ORDER BY size DESC, cid LIMIT ?`)
+    .all(...args, limit + 1) as { tier: string; cid: number; size: number; leaks: number; conflict: number; score: number }[];
+  const more = clusters.length > limit;
+  const page = clusters.slice(0, limit);
+  const rows: DupClusterRow[] = page.map((c) => ({ ...c, conflict: c.conflict !== 0, members: [] }));
+  if (rows.length) {
+    const byCid = new Map(rows.map((r) => [r.cid, r]));
+    const members = store.db
+      .prepare(
+        `SELECT m.cid, s.sid, s.path, s.split, s.label, s.orig_label, coalesce(k.excluded, 0)
+         FROM dup_members m JOIN samples s ON s.sk = m.sample LEFT JOIN marks k ON k.sample = m.sample
+         WHERE m.scan = ? AND m.tier = ? AND m.cid IN (${rows.map(() => '?').join(',')}) ORDER BY m.cid, m.sample`,
+      )
+      .raw()
+      .all(q.scan, q.tier, ...rows.map((r) => r.cid)) as [number, string, string, string, number, number, number][];
+    for (const [cid, id, path, split, label, origLabel, ex] of members) byCid.get(cid)!.members.push({ id, path, split, label, origLabel, excluded: ex !== 0 });
+  }
+  const last = page.at(-1);
+  return { rows, next: more && last ? { size: last.size, cid: last.cid } : undefined };
+}
+
+/** Number of clusters a page query walks through (the view's count). */
+export function dupClusterCount(store: Store, q: Omit<DupPageQuery, 'after' | 'limit'>): number {
+  const where = ['scan = ?', 'tier = ?'];
+  const args: (string | number)[] = [q.scan, q.tier];
+  if (q.leaks) {
+    where.push('leaks <> 0', '(leaks & ?) <> 0');
+    args.push(q.leaks);
+  }
+  if (q.conflicting) where.push('conflict = 1');
+  return (store.db.prepare(`SELECT count(*) AS n FROM dup_clusters WHERE ${where.join(' AND ')}`).get(...args) as { n: number }).n;
+}
+
+/** Every stored cluster of a tier with its members (the fixes walk these). */
+export function dupClusters(store: Store, scan: number, tier: string): DupClusterRow[] {
+  const out: DupClusterRow[] = [];
+  let after: DupPageQuery['after'];
+  for (;;) {
+    const p = dupClusterPage(store, { scan, tier, after, limit: 1000 });
+    out.push(...p.rows);
+    if (!p.next) return out;
+    after = p.next;
+  }
+}
