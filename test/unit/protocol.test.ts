@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keyToAction, MAX_THUMB_IDS, parseWebviewMessage } from '../../src/webviews/protocol.js';
 
-const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, cell: null };
+const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, disagree: false, cell: null, ids: null };
 
 test('parseWebviewMessage accepts well-formed messages', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready', view: 'diagnostics' }), { type: 'ready', view: 'diagnostics' });
