@@ -103,12 +103,12 @@ export class InspectorPane extends LitElement {
         ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}${d.confirmed ? html` · <b id="inspector-confirmed">confirmed</b>` : nothing}</div>
       ${votes ? html`<h3>Annotator votes <span class="muted" id="votes-text">${votes.text}</span></h3>
         <div class="bars" id="votes" aria-label="annotator votes">
-          ${votes.counts.map((v) => html`<div class=${v.column === d.currentLabel ? 'cur' : ''} data-column=${v.column}><span class="n">${v.name}</span><span class=${v.column === d.pred && d.pred !== d.currentLabel ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round((v.count / votes.total) * 160)}px` })}></span><span>${v.count}</span></div>`)}
+          ${votes.counts.map((v) => html`<div class=${v.column === d.currentLabel ? 'cur' : ''} data-column=${v.column}><span class="n">${v.name}</span><span class=${v.column === d.pred && d.pred !== d.currentLabel ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round((v.count / votes.total) * 180)}px` })}></span><span>${v.count}</span></div>`)}
         </div>
         ${votes.note ? html`<div class=${votes.disagrees ? 'vote-note disagree' : 'vote-note muted'} id="votes-note">${votes.disagrees ? '⚠ ' : ''}${votes.note}</div>` : nothing}` : nothing}
       <h3>Model probabilities</h3>
       <div class="bars" aria-label="class probabilities">
-        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class=${k === d.pred ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round(p * 160)}px` })}></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
+        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class=${k === d.pred ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round(p * 180)}px` })}></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
       </div>
       <h3>Emotional-to-neutral signals <span class="muted">(hover a name for its definition)</span></h3>
       <div class="muted" id="sims"><span class="def" title=${SIGNAL_DEFINITIONS.simText}>simText</span> ${d.simText.toFixed(3)} · <span class="def" title=${SIGNAL_DEFINITIONS.simNeutral}>simNeutral</span> ${d.simNeutral.toFixed(3)}</div>
