@@ -26,7 +26,7 @@ import './splitter.js';
 // Key order matches parseWebviewMessage's, so echoed queries compare equal as JSON.
 const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
 /** Pane widths (px) and their bounds; kept in the webview's state across reloads. */
-const WIDTHS = { inspector: 340, analysis: 470 };
+const WIDTHS = { inspector: 330, analysis: 420 };
 const MIN_PANE = 240;
 
 @customElement('kefer-diagnostics')
