@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CurationClient } from '../src/extension/curation/client.js';
 import { launchBrowser } from '../test/e2e/codeServer.js';
+import { cpuLine } from './cpuInfo.js';
 import { buildSyntheticStore, syntheticPath } from './syntheticStore.js';
 import { measurePanel, type ExtraTrip, type Figures, type ScrollFigures, type Timed } from './ui/measure.js';
 import { CHROMIUM, ensureBuilt, openPanel, type HostDoubleClass } from './ui/panel.js';
@@ -64,6 +65,7 @@ const oldResults: Figures[] = [];
 async function measureAll(): Promise<Figures[]> {
   ensureBuilt();
   const imageSize = Number(args['image-size']);
+  console.log(`cpu: ${cpuLine()}`);
   console.log(`bench:ui  load average ${load()}  scroll ${scroll.seconds} s at ${scroll.speeds.join(' and ')} px/s  sizes ${sizes.map((n) => n.toLocaleString()).join(', ')}  images ${imageSize} px`);
 
   const dir = args['store-dir'] ? path.resolve(args['store-dir']) : fs.mkdtempSync(path.join(os.tmpdir(), 'kefer-bench-ui-'));
