@@ -216,6 +216,8 @@ function reportAgainstOld(results: Figures[]): void {
       console.log(`${label} ${n}: ${f(r).toFixed(digits)}${unit} = ${ratio(f(r), f(o))} old (${f(o).toFixed(digits)}${unit})`);
     line('panel load to first screen of thumbnails', (x) => x.loadMs, ' ms');
     for (const [j, t] of o.roundTrips.entries()) line(`  ${t.name}, rows`, (x) => x.roundTrips[j].dataMs ?? Infinity, ' ms');
+    // this tree's own orders (the old build has none to compare with)
+    for (const t of r.roundTrips.slice(o.roundTrips.length)) console.log(`  ${t.name}, rows ${n}: ${(t.dataMs ?? Infinity).toFixed(0)} ms (new only)`);
     line('curation page query, p50', (x) => x.pageQuery.p50, ' ms', 1);
     line('curation page query, p95', (x) => x.pageQuery.p95, ' ms', 1);
     line('jump, median (rows rendered)', (x) => med(x.jumps, 'dataMs'), ' ms');
