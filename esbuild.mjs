@@ -35,6 +35,8 @@ const common = { bundle: true, sourcemap: !pkgRoot, logLevel: pkgRoot ? 'warning
 const builds = [
   { ...common, entryPoints: ['src/extension/extension.ts'], outfile: out('dist/extension.js'), platform: 'node', format: 'cjs', external: nodeExternal },
   { ...common, entryPoints: ['src/extension/curation/worker.ts'], outfile: out('dist/curationWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
+  // the curation worker's UMAP thread (src/extension/curation/umapThread.ts starts it beside the worker)
+  { ...common, entryPoints: ['src/extension/curation/umapWorker.ts'], outfile: out('dist/umapWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
   { ...common, entryPoints: { dashboard: 'src/webviews/dashboard/app.ts', diagnostics: 'src/webviews/diagnostics/app.ts' }, outdir: out('media/dist'), platform: 'browser', format: 'esm', minify: !watch },
 ];
 // The engine CLI is bundled once every command module it registers exists (they are being written in

@@ -19,7 +19,8 @@ if ! command -v "${CHROMIUM_PATH:-chromium}" >/dev/null 2>&1 && [ ! -x "${CHROMI
 fi
 bash scripts/install-code-server.sh >/dev/null || { echo "e2e: code-server install failed" >&2; exit 1; }
 node esbuild.mjs >/dev/null || { echo "e2e: build failed" >&2; exit 1; }
-files=(test/e2e/integration.e2e.ts test/e2e/workbench.e2e.ts)
+# realfaces: a FERPlus subset trained from the CLI, browsed in the panel (skips without ../shared/data)
+files=(test/e2e/integration.e2e.ts test/e2e/workbench.e2e.ts test/e2e/realfaces.e2e.ts)
 real=false
 if [ "${KEFER_E2E_ENGINE:-real}" != fake ]; then
   real=true

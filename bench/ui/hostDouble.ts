@@ -72,6 +72,7 @@ export class HostDouble {
           backbone: 'resnet18', accuracy: null, status: 'done', classes: info.classes,
         };
         await post({ type: 'init', view: m.view, classes: info.classes, run: info.inStore ? run : null, runs: [run] });
+        if (info.inStore) await post({ type: 'overview', overview: await c.call('overview', this.o.runDir) });
         break;
       }
       case 'requestPage': {
@@ -100,8 +101,8 @@ export class HostDouble {
         break;
       }
       case 'requestScatter': {
-        const r = await c.call('scatter', m.runDir);
-        await post({ type: 'scatter', runDir: m.runDir, points: r.points, source: r.source });
+        const r = await c.call('scatter', m.runDir, m.method ?? 'pca');
+        await post({ type: 'scatter', runDir: m.runDir, ...r });
         break;
       }
       default:

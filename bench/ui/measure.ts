@@ -103,7 +103,10 @@ function scrollFigures(sc: ScrollResult, speed: number): ScrollFigures {
   };
 }
 
-export async function measurePanel(p: Panel, o: ScrollOptions, loadMs: number): Promise<Figures> {
+/** A round trip only some builds offer (this tree's new orders): name, kind, selector, value. */
+export type ExtraTrip = [string, 'select' | 'click', string, string];
+
+export async function measurePanel(p: Panel, o: ScrollOptions, loadMs: number, extra: ExtraTrip[] = []): Promise<Figures> {
   const cdp = await p.page.context().newCDPSession(p.page);
   await cdp.send('Performance.enable');
   const metrics = async (): Promise<Record<string, number>> => {
@@ -137,6 +140,7 @@ export async function measurePanel(p: Panel, o: ScrollOptions, loadMs: number): 
   trips.push(await act(p, 'confusion cell neutral -> happiness', 'click', '#confusion td[data-true="6"][data-pred="3"]'));
   trips.push(await act(p, 'confusion cell happiness -> happiness (diagonal)', 'click', '#confusion td[data-true="3"][data-pred="3"]'));
   trips.push(await act(p, 'back to all mistakes', 'click', '#all-mistakes'));
+  for (const [name, kind, selector, value] of extra) trips.push(await act(p, name, kind, selector, value));
   const after = await metrics();
   await cdp.detach();
 

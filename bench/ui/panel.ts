@@ -54,9 +54,12 @@ export function ensureBuilt(): void {
 }
 
 /** Opens the panel on `runDir` in a new page of `ctx` and waits for the first screen of thumbnails. */
-export async function openPanel(ctx: BrowserContext, server: UiServer, curation: Curation, runDir: string): Promise<Panel> {
+/** The host double's class: this tree's, or (bench:ui --old) the compared checkout's, which speaks its own protocol. */
+export type HostDoubleClass = typeof HostDouble;
+
+export async function openPanel(ctx: BrowserContext, server: UiServer, curation: Curation, runDir: string, Host: HostDoubleClass = HostDouble): Promise<Panel> {
   const page = await ctx.newPage();
-  const host = new HostDouble({
+  const host = new Host({
     curation, runDir, src: server.src, file: server.file,
     post: async (m) => {
       if (!page.isClosed()) await page.evaluate((msg) => window.postMessage(msg, '*'), m).catch(() => undefined);

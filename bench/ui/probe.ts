@@ -30,6 +30,18 @@ export const PROBE = String.raw`
   const app = () => document.querySelector('kefer-diagnostics');
   const grid = () => app() && app().shadowRoot && app().shadowRoot.querySelector('kefer-grid');
   const frame = () => new Promise((r) => requestAnimationFrame(r));
+  /** The first element matching selector in root or in the shadow roots below it (the panel's panes are components). */
+  function deep(root, selector) {
+    const hit = root.querySelector(selector);
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const inner = deep(el.shadowRoot, selector);
+        if (inner) return inner;
+      }
+    }
+    return null;
+  }
 
   /** Every node (elements, text, lit's comment markers), not only elements. */
   function countNodes(root) {
@@ -155,9 +167,8 @@ export const PROBE = String.raw`
       return until(t0, (s) => Math.abs(s.top - targetTop) <= 1, 20000);
     },
     async act(kind, selector, value) {
-      const root = app().shadowRoot;
       const before = state().ids;
-      const el = root.querySelector(selector);
+      const el = deep(app().shadowRoot, selector);
       if (!el) throw new Error('no ' + selector);
       const t0 = performance.now();
       if (kind === 'select') { el.value = value; el.dispatchEvent(new Event('change', { bubbles: true })); } else el.click();

@@ -67,3 +67,13 @@ export function findDatasets(root: string, depth = 3): DatasetChoice[] {
 export function specRoot(spec: string): string {
   return spec.replace(/^[a-z0-9]+:/i, '').replace(/[#?].*$/, '');
 }
+
+/**
+ * A spec whose path is absolute: `kefer train --store` records the spec as typed (relative to the shell's
+ * folder, maybe not the workspace); the store knows the dataset's absolute root, which takes its place.
+ */
+export function absoluteSpec(spec: string, root: string): string {
+  const m = /^([a-z0-9_-]+):(.*?)([#?].*)?$/i.exec(spec);
+  if (!m || path.isAbsolute(m[2])) return spec;
+  return `${m[1]}:${root}${m[3] ?? ''}`;
+}

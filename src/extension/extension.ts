@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { locateCli, locateNode, readPackagedNative, type NodeChoice } from './engine/cliLocator.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { CurationClient } from './curation/client.js';
-import { findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
+import { absoluteSpec, findDatasets, specRoot, detectDataset, type DatasetChoice } from './datasets.js';
 import { CSP_REPORT_FILE, CspReports } from './panels/csp.js';
 import { DashboardPanel } from './panels/dashboardPanel.js';
 import { DiagnosticsHub } from './panels/diagnostics.js';
@@ -87,17 +87,25 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return r;
   };
 
-  async function pickDataset(title = 'KE-FER: dataset to train on'): Promise<DatasetChoice | undefined> {
+  /**
+   * preferred: datasets offered first (Find Label Issues: the open run's, then the other runs'), also when
+   * they lie outside the workspace, where the folder scan cannot find them.
+   */
+  async function pickDataset(title = 'KE-FER: dataset to train on', preferred: (DatasetChoice & { note: string })[] = []): Promise<DatasetChoice | undefined> {
     const root = requireWorkspace();
     if (!root) return undefined;
     const configured = cfg().get<string>('data.train');
     const found = findDatasets(root);
     if (configured) found.unshift({ spec: configured, root: specRoot(configured), name: path.basename(specRoot(configured)) });
+    found.unshift(...preferred.map(({ note: _n, ...ds }) => ds));
+    for (let i = found.length - 1; i > 0; i--) if (found.findIndex((d) => d.spec === found[i].spec) < i) found.splice(i, 1);
+    const notes = new Map(preferred.map((p) => [p.spec, p.note]));
     const last = context.workspaceState.get<DatasetChoice>(LAST_DATASET);
     type Item = vscode.QuickPickItem & { ds?: DatasetChoice };
-    const items: Item[] = found.map((ds) => ({ label: ds.name, description: ds.spec, ds, picked: last?.spec === ds.spec }));
+    const items: Item[] = found.map((ds) => ({ label: ds.name, description: notes.has(ds.spec) ? `${ds.spec} · ${notes.get(ds.spec)}` : ds.spec, ds, picked: last?.spec === ds.spec }));
     if (last && !items.some((i) => i.ds?.spec === last.spec)) items.unshift({ label: last.name, description: `${last.spec} (last used)`, ds: last });
-    else items.sort((a, b) => Number(b.ds?.spec === last?.spec) - Number(a.ds?.spec === last?.spec));
+    // the datasets asked for first stay first; the last one used leads otherwise
+    else if (!preferred.length) items.sort((a, b) => Number(b.ds?.spec === last?.spec) - Number(a.ds?.spec === last?.spec));
     items.push({ label: '$(folder) Choose a dataset folder…' });
     // ignoreFocusOut: started from the walkthrough, its page takes focus when the step completes and
     // would otherwise close the picker before the user chose
@@ -149,7 +157,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     const meta = readMeta(runDir);
     if (meta) return { spec: meta.dataSpec, root: meta.datasetRoot, name: meta.datasetName };
     const d = catalogue.stored(path.basename(runDir))?.dataset;
-    return d?.spec ? { spec: d.spec, root: d.root, name: d.name } : undefined;
+    return d?.spec ? { spec: absoluteSpec(d.spec, d.root), root: d.root, name: d.name } : undefined;
   }
 
   async function retrain(parentDir?: string, mode?: RetrainMode): Promise<string | undefined> {
@@ -192,8 +200,20 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     return p?.runDir;
   }
 
+  /** The datasets runs trained on: the diagnostics panel's run first (the one the user is looking at). */
+  function runDatasets(): (DatasetChoice & { note: string })[] {
+    const open = diagnostics.panelRunDir();
+    const dirs = [...(open ? [open] : []), ...catalogue.runs().filter((r) => r.status === 'done').map((r) => r.runDir)];
+    const out: (DatasetChoice & { note: string })[] = [];
+    for (const d of dirs) {
+      const ds = datasetOfRun(d);
+      if (ds && !out.some((x) => x.spec === ds.spec)) out.push({ ...ds, note: d === open ? 'the open run’s dataset' : `run ${path.basename(d)}’s dataset` });
+    }
+    return out;
+  }
+
   const labelIssues = new LabelIssuesCommand({
-    host, output, runsDir, storePath, pickDataset, runs: () => catalogue.runs(),
+    host, output, runsDir, storePath, pickDataset: (title) => pickDataset(title, runDatasets()), runs: () => catalogue.runs(),
     settings: () => readSettings((k) => cfg().get(k)),
     ranker: () => readRanker((k) => cfg().get(k)),
     openDiagnostics: (runDir) => diagnostics.openPanel(runDir),

@@ -11,16 +11,22 @@ export type ViewKind = 'dashboard' | 'diagnostics' | 'diagnosticsView';
 /**
  * Grid orders: the combined issue score (default, most suspicious first), the issue ranking calibrated
  * on the user's spot-check reviews, confident learning (its prune-by-noise-rate flags first, each group
- * by self-confidence), the run's p(label), the margin p(label) - max other, the gap, and the spot-check:
- * every sample of the run (filters off) in a seeded random order, whose decisions calibrate the ranking.
+ * by self-confidence), the run's p(label), the margin p(label) - max other, the gap against its class
+ * (robust z within the label's class: most unusual first; neutral labels last), the raw gap, the FER+
+ * votes for the predicted class (most first), the votes' entropy (annotators disagreeing most first),
+ * and the spot-check: every sample of the run (filters off) in a seeded random order, whose decisions
+ * calibrate the ranking.
  */
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'spotcheck';
+export type SortKey = 'confidence' | 'gap' | 'gapz' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'votes' | 'entropy' | 'spotcheck';
 /** Every sort key, in the order the panel's sort menu lists them. */
-export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gap', 'spotcheck'];
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gapz', 'gap', 'votes', 'entropy', 'spotcheck'];
 export const isSortKey = (v: unknown): v is SortKey => (SORT_KEYS as readonly unknown[]).includes(v);
+/** The orders that read the annotators' votes (the menu offers them when the run's samples have votes). */
+export const VOTE_SORTS: readonly SortKey[] = ['votes', 'entropy'];
 /** How the sort menu (and the host's messages) name each order. */
 export const SORT_LABELS: Record<SortKey, string> = {
-  issue: 'issue score', calibrated: 'issue, calibrated on your spot-check', cl: 'confident learning', confidence: 'confidence', margin: 'margin', gap: 'gap',
+  issue: 'issue score', calibrated: 'issue, calibrated on your spot-check', cl: 'confident learning', confidence: 'confidence', margin: 'margin',
+  gapz: 'gap vs its class (robust z)', gap: 'gap (raw)', votes: 'votes for the prediction', entropy: 'annotator disagreement (vote entropy)',
   spotcheck: 'spot-check (random order)',
 };
 
@@ -59,11 +65,19 @@ export interface GridFilter {
   split: string | null;
   /** true: only relabeled; false: only not relabeled; null: any (ignored in a cell drill-down). */
   relabeled: boolean | null;
+  /** true: only samples whose annotators disagree about the label (FER+ votes: votes.ts); false: any (ignored in a cell drill-down). */
+  disagree: boolean;
   /**
    * null: the run's misclassified samples (prediction != run label). A basis: every sample of the
    * confusion cell (trueClass, predClass) on that basis, diagonal included; both classes must be set.
    */
   cell: LabelBasis | null;
+  /**
+   * A selection in the embedding scatter (lasso or click): exactly these samples, right and wrong
+   * predictions alike, with the label / pred / split / relabeled / disagree terms; null: none.
+   * At most MAX_SELECTION ids; never together with a cell.
+   */
+  ids: string[] | null;
 }
 
 export interface GridQuery {
@@ -91,6 +105,12 @@ export interface GridRow {
   confidence: number;
   gap: number;
   issue: number;
+  /**
+   * The current order's value for this row, as the cell shows it: issue / calibrated (0-1), cl, confidence
+   * (p), margin, gap, gapz (the robust z itself: negative = below the class's median), votes (share for
+   * the prediction), entropy (bits); null where the order has none (spot-check) or the value is missing.
+   */
+  score: number | null;
   split: string;
   relabeled: boolean;
   excluded: boolean;
@@ -136,8 +156,8 @@ export interface SampleDetail extends SampleRecord {
   /** Current (overlay) label and the dataset's original label. */
   currentLabel: number;
   origLabel: number;
-  /** Alignment distribution of the sample's current class in this run (by run labels). */
-  classAlign: { mean: number; std: number; p10: number; p90: number; n: number } | null;
+  /** Where its gap and alignment sit among its class (run label, same split) in this run. */
+  reference: SampleReference | null;
   /** Oldest first. */
   history: LabelChange[];
   /** The sample's prediction in every run that evaluated it, oldest first. */
@@ -153,6 +173,57 @@ export interface SampleDetail extends SampleRecord {
    * belongs to and that class's per-class threshold t_j (docs/label-issues.md); null when not flagged.
    */
   clFlag?: { cls: number; threshold: number } | null;
+}
+
+/**
+ * One KE-FER signal of a sample against its class (the samples of the run with the same run label and
+ * split): robust z against the class's median and MAD, percentile, the class's histogram; `unusual`:
+ * z below -2.5 in a class of at least 30 (engine/issues/classReference.ts).
+ */
+export interface SignalReference {
+  value: number;
+  n: number;
+  median: number;
+  z: number;
+  /** Share of the class at or below the value, 0-1. */
+  percentile: number;
+  unusual: boolean;
+  /** Fewer than 30 samples: the reference says little and nothing is called unusual. */
+  small: boolean;
+  hist: { lo: number; hi: number; counts: number[] };
+}
+
+export interface SampleReference {
+  /** The class (run label) and split the reference is taken from. */
+  cls: number;
+  split: string;
+  /** The label is neutral: t_y = t_N, no gap or alignment is trained (the gap is shown, not ranked). */
+  neutral: boolean;
+  gap: SignalReference | null;
+  align: SignalReference | null;
+}
+
+/**
+ * What the panel's header says of a run: its accuracy against its own labels (out-of-fold for a
+ * cross-validation run), the mean class recall, the commonest label's share, the classes too small for
+ * a class reference, whether its samples carry votes, and, for a cross-validation run whose model is
+ * too weak for its flags to mean much, why (rule: accuracy less than 10 points above always answering
+ * the commonest label, or mean class recall below twice chance, 2/K).
+ */
+export interface RunOverview {
+  runDir: string;
+  n: number;
+  accuracy: number;
+  /** Mean recall over the classes that have samples (UAR). */
+  uar: number;
+  majority: { cls: number; share: number };
+  /** Records per run label. */
+  classCounts: number[];
+  /** Classes with fewer than 30 records (but some). */
+  smallClasses: number[];
+  hasVotes: boolean;
+  crossVal: { k: number; mode: string } | null;
+  weak: string | null;
 }
 
 export interface RunSummary {
@@ -179,6 +250,9 @@ export interface ScatterPoint {
   label: number;
   mistake: boolean;
 }
+
+/** How the scatter projects the embeddings: the trainer's PCA of every record, or a UMAP of its seeded sample. */
+export type ScatterMethod = 'pca' | 'umap';
 
 export interface RunComparison {
   /** Accuracy of each run on the samples both evaluated, each against its own run labels. */
@@ -219,7 +293,10 @@ export type HostMessage =
   | { type: 'confusion'; runDir: string; basis: LabelBasis; classes: string[]; matrix: number[][] }
   | { type: 'sample'; sample: SampleDetail }
   | { type: 'labelChanged'; ids: string[] }
-  | { type: 'scatter'; runDir: string; points: ScatterPoint[]; source: string }
+  /** available: the projections this run offers (UMAP needs the run's embedding sample). */
+  | { type: 'scatter'; runDir: string; method: ScatterMethod; points: ScatterPoint[]; source: string; available: ScatterMethod[] }
+  /** After init: the header's account of the run (accuracy, cross-validation strength, small classes, votes). */
+  | { type: 'overview'; overview: RunOverview }
   | { type: 'comparison'; comparison: RunComparison }
   | { type: 'retrainState'; running: boolean; message: string }
   /** After the ready message and every label change: the calibration on the run's spot-check reviews. */
@@ -234,7 +311,8 @@ export type WebviewMessage =
   | { type: 'requestThumbs'; runDir: string; ids: string[]; urgent: number }
   | { type: 'requestConfusion'; runDir: string; basis: LabelBasis }
   | { type: 'requestSample'; runDir: string; id: string }
-  | { type: 'requestScatter'; runDir: string }
+  /** method: absent = 'pca'. */
+  | { type: 'requestScatter'; runDir: string; method?: ScatterMethod }
   /** Decisions; spotCheck: made in the spot-check order (they calibrate the issue ranking); absent = false. */
   | { type: 'setLabel'; runDir: string; id: string; label: number; spotCheck?: boolean }
   | { type: 'exclude'; runDir: string; id: string; spotCheck?: boolean }
@@ -271,6 +349,8 @@ const clip = (v: unknown): string => (isStr(v) ? v.slice(0, 300) : '');
 
 /** Most thumbnails one requestThumbs may ask for (the grid asks for about three pages). */
 export const MAX_THUMB_IDS = 1000;
+/** Most samples a scatter selection may hold (the store's selectionPage bound). */
+export const MAX_SELECTION = 50_000;
 
 /**
  * Validates a message that arrived from a webview. Webview content is less trusted than the host,
@@ -294,11 +374,15 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
       if (trueClass === undefined || predClass === undefined) return undefined;
       if (!(f.split === null || isStr(f.split))) return undefined;
       if (!(f.relabeled === null || typeof f.relabeled === 'boolean')) return undefined;
+      if (typeof f.disagree !== 'boolean') return undefined;
       const cell = f.cell === null ? null : isBasis(f.cell) ? f.cell : undefined;
       if (cell === undefined || (cell !== null && (trueClass === null || predClass === null))) return undefined;
+      const ids = f.ids;
+      if (!(ids === null || (Array.isArray(ids) && ids.length <= MAX_SELECTION && ids.every((x) => isStr(x) && x.length <= 1000)))) return undefined;
+      if (ids !== null && cell !== null) return undefined;
       return {
         type: 'requestPage',
-        query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, cell } },
+        query: { runDir: q.runDir, offset: q.offset, limit: q.limit, sort: q.sort, filter: { trueClass, predClass, split: f.split, relabeled: f.relabeled, disagree: f.disagree, cell, ids: ids === null ? null : [...(ids as string[])] } },
       };
     }
     case 'requestThumbs': {
@@ -312,6 +396,8 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
     case 'retrain':
       return isStr(m.runDir) && (m.mode === 'head' || m.mode === 'full') ? { type: 'retrain', runDir: m.runDir, mode: m.mode } : undefined;
     case 'requestScatter':
+      if (!isStr(m.runDir) || !(m.method === undefined || m.method === 'pca' || m.method === 'umap')) return undefined;
+      return { type: 'requestScatter', runDir: m.runDir, ...(m.method ? { method: m.method } : {}) };
     case 'undo':
     case 'redo':
     case 'exportLabels':

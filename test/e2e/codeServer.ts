@@ -13,6 +13,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const ARTIFACTS = path.join(REPO, '.test-artifacts');
+/** The shared data (FERPlus, FER2013): ../shared/data beside the checkout, or $KEFER_SHARED_DATA. */
+export const SHARED_DATA = process.env.KEFER_SHARED_DATA ?? path.resolve(REPO, '..', 'shared', 'data');
 
 /**
  * The workbench the tests run in: KEFER_E2E_CS picks the code-server release (default 4.100.3, on the

@@ -8,7 +8,7 @@ import { classList } from '../../src/engine/classes.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { clustersOf, storedClusters, summariseTier, type TierResult } from '../../src/engine/dups/index.js';
 import {
-  applyGroup, changeEvents, dupClusterCount, dupClusterPage, effectiveLabels, excludeLeakedCopies, exportLabels, keepOnePerCluster, labelLog,
+  applyGroup, changeEvents, DUPS_SCHEMA_VERSION, dupClusterCount, dupClusterPage, effectiveLabels, excludeLeakedCopies, exportLabels, keepOnePerCluster, labelLog,
   latestDupScan, openStore, redo, relabel, relabelDupCluster, saveDupScan, schemaVersion, SCHEMA_VERSION, undo, upsertDataset, type Store,
 } from '../../src/engine/store/index.js';
 import { tempDirsRemovedAfter } from './store-helpers.js';
@@ -16,15 +16,15 @@ import { tempDirsRemovedAfter } from './store-helpers.js';
 const temp = tempDirsRemovedAfter('kefer-dups-store-');
 const FIXTURE = path.resolve(__dirname, '../fixtures/legacy-store');
 
-test('a real v6 store opens, migrates to v7, keeps its log and undoes its old changes one at a time', () => {
+test('a real v6 store opens, migrates (v7: change groups and duplicate scans), keeps its log and undoes its old changes one at a time', () => {
   const dir = temp();
   copyFileSync(path.join(FIXTURE, 'store-v6-legacy.db'), path.join(dir, 's.db'));
   copyFileSync(path.join(FIXTURE, 'store-v6-legacy.db-wal'), path.join(dir, 's.db-wal'));
   const expected = JSON.parse(readFileSync(path.join(FIXTURE, 'store-v6-legacy.expected.json'), 'utf8')) as { log: Record<string, unknown>[] };
   const store = openStore(path.join(dir, 's.db'));
   try {
-    assert.equal(SCHEMA_VERSION, 7);
-    assert.equal(schemaVersion(store.db), 7);
+    assert.equal(schemaVersion(store.db), SCHEMA_VERSION);
+    assert.ok(SCHEMA_VERSION >= DUPS_SCHEMA_VERSION);
     const log = labelLog(store, { dataset: 1 }).map((c) => ({ ...c, time: undefined }));
     assert.deepEqual(JSON.parse(JSON.stringify(log)), expected.log, 'the migrated log reads as v6 wrote it (no group on old changes)');
     const u = undo(store, 1)!;

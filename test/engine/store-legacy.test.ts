@@ -21,11 +21,11 @@ function copyOfFixture(): string {
   return join(d, 'kefer.db');
 }
 
-test('a v6 store written by better-sqlite3 (last commits still in its WAL) reads back as its own code read it', () => {
+test('a v6 store written by better-sqlite3 (last commits still in its WAL) migrates and reads back as its own code read it', () => {
   const s = openStore(copyOfFixture());
   try {
-    // migrated forward (new tables and columns only): what 0.1.0 stored reads back unchanged
-    assert.equal(schemaVersion(s.db), SCHEMA_VERSION);
+    // v6 -> today's schema (duplicate scans, the gap's class reference, the vote columns) runs on open; what v6 held reads back unchanged
+    assert.equal(schemaVersion(s.db), SCHEMA_VERSION, 'migrated to today\'s schema');
     assert.equal(s.db.pragma('integrity_check', { simple: true }), 'ok');
     const ds = getDataset(s, 1);
     assert.deepEqual({ id: ds.id, classes: ds.classes }, { id: expected.dataset.id, classes: expected.dataset.classes });

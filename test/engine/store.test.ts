@@ -430,7 +430,7 @@ describe('damaged and foreign store files: a clear error naming the file, the fi
       }
       // The extension's curation service (in its worker) answers with the same error, not "no run".
       const svc = new CurationService(path);
-      const grid = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+      const grid = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
       assert.throws(() => {
         svc.info(join(ws, 'runs', 'r'));
         svc.page(join(ws, 'runs', 'r'), grid, 'issue', 0, 5000);

@@ -12,7 +12,7 @@ import { readMeta } from '../../src/extension/runlist/runFiles.js';
 import { findTorchPython } from '../../src/engine/torch/python.js';
 
 const EXT_ID = 'kefer.kefer-studio';
-const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+const FILTER = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
 // Small enough for CI on 2 CPU cores with the real engine (compact backbone, 48 px).
 const SETTINGS = { ...DEFAULT_SETTINGS, backbone: 'compact' as const, batchSize: 16, textEncoder: 'standin' };
 

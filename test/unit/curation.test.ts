@@ -8,12 +8,12 @@ import * as path from 'node:path';
 import { importRecords, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
-import { alignStats, CurationService, exportFormatFor } from '../../src/extension/curation/service.js';
+import { CurationService, exportFormatFor } from '../../src/extension/curation/service.js';
 import { DiagnosticsHandler, type CurationCall } from '../../src/extension/panels/diagnosticsHandler.js';
 import type { GridFilter, HostMessage, RunSummary } from '../../src/webviews/protocol.js';
 import { fakeRecords, tempDir, tinyDataset } from '../engine/store-helpers.js';
 
-const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
 let dir: string;
 let runs: string;
 let svc: CurationService;
@@ -131,23 +131,28 @@ test('relabel, exclude, undo and redo go through the store and show in the grid,
   assert.throws(() => svc.change(runA(), target.id, 'relabel', 9), /not a class/);
 });
 
-test('class alignment stats come from the run\'s records of that class', () => {
-  const aligns = recsA.filter((r) => r.label === 1 && r.align !== null).map((r) => r.align!);
-  assert.deepEqual(svc.classAlign(runA(), 1), alignStats(aligns));
-  assert.equal(svc.classAlign(runA(), 6), null, 'neutral has no alignment');
-  const s = alignStats([3, 1, 2, 4])!;
-  assert.equal(s.mean, 2.5);
-  assert.equal(s.p10, 1);
-  assert.equal(s.p90, 4);
-  assert.equal(s.n, 4);
+test('the inspector\'s class reference: gap and alignment against the records of the same run label and split', () => {
+  const target = svc.page(runA(), MISTAKES, 'issue', 0, 1).rows[0];
+  const d = svc.sample(runA(), target.id)!;
+  const ref = d.reference!;
+  assert.equal(ref.cls, d.label);
+  const same = recsA.filter((r) => r.label === d.label && r.split === d.split);
+  assert.equal(ref.gap!.n, same.length);
+  const below = same.filter((r) => r.gap <= d.gap).length / same.length;
+  assert.ok(Math.abs(ref.gap!.percentile - below) <= 0.06, `percentile ${ref.gap!.percentile} vs ${below}`);
+  assert.equal(ref.gap!.small, same.length < 30);
+  const neutral = recsA.find((r) => r.label === 6)!;
+  const n = svc.sample(runA(), neutral.id)!.reference!;
+  assert.equal(n.neutral, true);
+  assert.equal(n.align, null, 'neutral has no alignment');
 });
 
-test('scatter joins scatter.json with current labels; a head retrain falls back to its parent', () => {
-  const a = svc.scatter(runA());
+test('scatter joins scatter.json with current labels; a head retrain falls back to its parent', async () => {
+  const a = await svc.scatter(runA());
   assert.equal(a.points.length, 50);
   const byId = new Map(recsA.map((r) => [r.id, r]));
   for (const p of a.points) assert.equal(p.mistake, byId.get(p.id)!.pred !== byId.get(p.id)!.label);
-  const b = svc.scatter(runB());
+  const b = await svc.scatter(runB());
   assert.equal(b.points.length, 50);
   assert.match(b.source, /parent run runA/);
 });

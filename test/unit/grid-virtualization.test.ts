@@ -78,8 +78,8 @@ test('the grid renders one screen of cells at 2,000 and at 60,000 samples (virtu
       // the viewport's rows plus one row of margin each side (and a partly visible row)
       assert.ok(s.cells <= (rows + 3) * s.cols, `cells ${s.cells} for ${rows} visible rows of ${s.cols}`);
       assert.ok(s.cells <= small[i].cells + s.cols, `cells ${s.cells} at ${LARGE} vs ${small[i].cells} at ${SMALL}`);
-      // each cell: div, img, badge and at most one tag
-      assert.ok(s.elements <= 4 * s.cells + 10, `elements ${s.elements} for ${s.cells} cells`);
+      // each cell: div, img, the badge (label, arrow, prediction), the score and vote chips, at most one tag
+      assert.ok(s.elements <= 8 * s.cells + 10, `elements ${s.elements} for ${s.cells} cells`);
       assert.ok(s.nodes <= small[i].nodes + 4 * small[i].cells, `nodes ${s.nodes} at ${LARGE} vs ${small[i].nodes} at ${SMALL}`);
     }
     assert.ok(large[3].top > 0 && large[3].top >= large[3].max - 1, 'scrolled to the end of the list');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matrixCellLabel, matrixKeyAction } from '../../src/webviews/diagnostics/matrixKeys.js';
+import { matrixCellLabel, matrixKeyAction, rowShareText } from '../../src/webviews/diagnostics/matrixKeys.js';
 
 const at = (row: number, col: number) => ({ row, col });
 const move = (row: number, col: number) => ({ kind: 'move', cell: at(row, col) });
@@ -49,4 +49,10 @@ test('cell labels name the true and predicted class and the count', () => {
   assert.equal(matrixCellLabel('anger', 'fear', 12), 'true anger, predicted fear: 12 samples');
   assert.equal(matrixCellLabel('happiness', 'happiness', 1), 'true happiness, predicted happiness: 1 sample');
   assert.equal(matrixCellLabel('neutral', 'sadness', 0), 'true neutral, predicted sadness: 0 samples');
+  // with the row total: the row-normalised share the heat map shows
+  assert.equal(matrixCellLabel('anger', 'fear', 12, 48), 'true anger, predicted fear: 12 samples (25% of anger)');
+  assert.equal(rowShareText(1, 300), '0.3%');
+  assert.equal(rowShareText(0, 300), '0%');
+  assert.equal(rowShareText(2, 3), '67%');
+  assert.equal(rowShareText(0, 0), '–');
 });

@@ -205,7 +205,7 @@ test('crafted run folders: every message naming a folder that is not a listed ru
     '',
   ];
   const messages = (runDir: string): unknown[] => [
-    { type: 'requestPage', query: { runDir, filter: { trueClass: null, predClass: null, split: null, relabeled: null, cell: null }, sort: 'issue', offset: 0, limit: 50 } },
+    { type: 'requestPage', query: { runDir, filter: { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null }, sort: 'issue', offset: 0, limit: 50 } },
     { type: 'requestThumbs', runDir, ids: LEGIT, urgent: 4 },
     { type: 'requestConfusion', runDir, basis: 'run' },
     { type: 'requestSample', runDir, id: 's0' },
@@ -232,7 +232,7 @@ test('samples whose stored path leads out: inspector, grid and thumbnails refuse
   await h.handler.handle({ type: 'requestThumbs', runDir: runA, ids: [...LEGIT, ...Object.keys(EVIL)], urgent: 20 });
   const thumbs = h.posted.filter((m): m is Extract<HostMessage, { type: 'thumbs' }> => m.type === 'thumbs').flatMap((m) => m.thumbs);
   for (const id of LEGIT) assert.ok(thumbs.some((t) => t.id === id && 'src' in t), `thumbnail of ${id}`);
-  await h.handler.handle({ type: 'requestPage', query: { runDir: runA, filter: { trueClass: null, predClass: null, split: null, relabeled: null, cell: null }, sort: 'issue', offset: 0, limit: 100 } });
+  await h.handler.handle({ type: 'requestPage', query: { runDir: runA, filter: { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null }, sort: 'issue', offset: 0, limit: 100 } });
   const page = [...h.posted].reverse().find((m) => m.type === 'page');
   assert.ok(page && page.type === 'page');
   assert.equal(page.page.rows.length, LEGIT.length + Object.keys(EVIL).length - 1, 'every stored sample (the NUL one never got in)');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyToAction, MAX_THUMB_IDS, parseWebviewMessage } from '../../src/webviews/protocol.js';
+import { keyToAction, MAX_SELECTION, MAX_THUMB_IDS, parseWebviewMessage } from '../../src/webviews/protocol.js';
 
-const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, cell: null };
+const filter = { trueClass: null, predClass: 2, split: 'test', relabeled: null, disagree: false, cell: null, ids: null };
 
 test('parseWebviewMessage accepts well-formed messages', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready', view: 'diagnostics' }), { type: 'ready', view: 'diagnostics' });
@@ -56,4 +56,27 @@ test('keyToAction maps digits to classes and U/X/? to actions', () => {
   assert.deepEqual(keyToAction('a', 7), { kind: 'accept' });
   assert.deepEqual(keyToAction('A', 7), { kind: 'accept' });
   assert.equal(keyToAction('q', 7), undefined);
+});
+
+test('requestPage: the annotators-disagree filter and a scatter selection (ids), bounded, never with a cell', () => {
+  const sel = { ...filter, disagree: true, ids: ['FER2013Valid/a.png', 'FER2013Valid/b.png'] };
+  const q = { runDir: '/r', filter: sel, sort: 'votes', offset: 0, limit: 120 };
+  assert.deepEqual(parseWebviewMessage({ type: 'requestPage', query: q }), { type: 'requestPage', query: q });
+  for (const sort of ['gapz', 'entropy', 'votes']) assert.ok(parseWebviewMessage({ type: 'requestPage', query: { ...q, sort } }), sort);
+  const bad = (f: Record<string, unknown>) => parseWebviewMessage({ type: 'requestPage', query: { ...q, filter: { ...sel, ...f } } });
+  assert.equal(bad({ disagree: null }), undefined, 'disagree is a boolean');
+  assert.equal(bad({ ids: 'a' }), undefined);
+  assert.equal(bad({ ids: ['a', 2] }), undefined);
+  assert.equal(bad({ ids: Array.from({ length: MAX_SELECTION + 1 }, (_, i) => `s${i}`) }), undefined, 'a selection is bounded');
+  assert.equal(bad({ trueClass: 1, predClass: 2, cell: 'run' }), undefined, 'a selection never comes with a cell drill-down');
+  assert.ok(bad({ ids: null, trueClass: 1, predClass: 2, cell: 'run' }));
+  // the parsed filter keeps the webview's key order: the page it echoes compares equal as JSON
+  const parsed = parseWebviewMessage({ type: 'requestPage', query: { ...q, filter: { ids: null, cell: null, disagree: false, relabeled: null, split: null, predClass: null, trueClass: null } } });
+  assert.deepEqual(Object.keys((parsed as { query: { filter: object } }).query.filter), ['trueClass', 'predClass', 'split', 'relabeled', 'disagree', 'cell', 'ids']);
+});
+
+test('requestScatter names its projection: PCA (default) or UMAP', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'requestScatter', runDir: '/r' }), { type: 'requestScatter', runDir: '/r' });
+  assert.deepEqual(parseWebviewMessage({ type: 'requestScatter', runDir: '/r', method: 'umap' }), { type: 'requestScatter', runDir: '/r', method: 'umap' });
+  assert.equal(parseWebviewMessage({ type: 'requestScatter', runDir: '/r', method: 'tsne' }), undefined);
 });

@@ -16,7 +16,7 @@ import { writeMeta } from '../../src/extension/runlist/runFiles.js';
 import { keyToAction, parseWebviewMessage, SORT_KEYS, SORT_LABELS, type CalibrationState, type GridFilter, type HostMessage, type RunSummary } from '../../src/webviews/protocol.js';
 import { fakeRecords, prng, tempDir, tinyDataset } from '../engine/store-helpers.js';
 
-const ALL: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+const ALL: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
 let dir: string;
 let storePath: string;
 let svc: CurationService;

@@ -116,7 +116,7 @@ test('spot-check in the webview: C confirms, digits relabel, each decision count
     await page.locator('#sort').selectOption('calibrated');
     await page.locator('#mistakes-label', { hasText: 'misclassified samples' }).waitFor({ timeout: 30_000 });
     await page.locator('kefer-grid .cell[data-index="0"]').click();
-    await page.locator('#why li', { hasText: /^calibrated on your spot-check: an estimated \d+% of \w+ labels are wrong; this one \d+%$/ }).waitFor({ timeout: 30_000 });
+    await page.locator('#why-sort li', { hasText: /^calibrated on your spot-check: an estimated \d+% of \w+ labels are wrong; this one \d+% \(/ }).waitFor({ timeout: 30_000 });
     // back in the spot-check order, the review resumes at the first sample not decided
     await page.locator('#sort').selectOption('spotcheck');
     await page.locator('#status', { hasText: 'Spot-check: resuming at sample 25' }).waitFor({ timeout: 30_000 });

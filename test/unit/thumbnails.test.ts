@@ -17,7 +17,7 @@ import { tempDir } from '../engine/store-helpers.js';
 import { pngChunk } from '../engine/data-fixtures.js';
 import * as zlib from 'node:zlib';
 
-const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+const MISTAKES: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
 let dir: string;
 
 before(() => {

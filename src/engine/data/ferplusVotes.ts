@@ -73,3 +73,44 @@ export function argmax(a: readonly number[]): number {
   for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
   return best;
 }
+
+/**
+ * A share of the votes that counts as a real second opinion: the FER+ paper's multi-target threshold
+ * (an emotion with at least 30% of the votes is an acceptable label), 3 of FERPlus's 10 annotators.
+ */
+export const NOTABLE_VOTE_SHARE = 0.3;
+
+function voteTotal(votes: readonly number[]): number {
+  let t = 0;
+  for (const v of votes) if (v > 0) t += v;
+  return t;
+}
+
+/** Share of the votes a column got, in [0, 1]; null when there are no votes. */
+export function voteShare(votes: readonly number[], column: number): number | null {
+  const t = voteTotal(votes);
+  return t > 0 ? Math.max(0, votes[column] ?? 0) / t : null;
+}
+
+/** Shannon entropy of the vote distribution over every column (emotions, unknown, NF), in bits; null without votes. */
+export function voteEntropy(votes: readonly number[]): number | null {
+  const t = voteTotal(votes);
+  if (t <= 0) return null;
+  let h = 0;
+  for (const v of votes) if (v > 0) h -= (v / t) * Math.log2(v / t);
+  return Math.round(h * 1e6) / 1e6;
+}
+
+/**
+ * The annotators disagree about a sample given `label`: the label is not among the most-voted columns,
+ * or another emotion got at least NOTABLE_VOTE_SHARE of the votes. (With FER+'s majority labels the
+ * first never holds for an untouched label; the second is the disagreement the labels hide.)
+ */
+export function annotatorsDisagree(votes: readonly number[], label: number): boolean {
+  const t = voteTotal(votes);
+  if (t <= 0) return false;
+  const most = Math.max(...votes);
+  if ((votes[label] ?? 0) < most) return true;
+  for (let c = 0; c < Math.min(EMOTIONS, votes.length); c++) if (c !== label && votes[c] >= NOTABLE_VOTE_SHARE * t) return true;
+  return false;
+}

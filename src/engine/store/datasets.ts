@@ -5,6 +5,7 @@ import type { ClassName } from '../classes.js';
 import type { Dataset, Sample } from '../data/types.js';
 import { nowIso, StoreError, withBigCache, type Store } from './db.js';
 import { schemaVersion } from './migrations.js';
+import { REFERENCE_SCHEMA_VERSION, refreshVoteColumns } from './reference.js';
 
 export interface DatasetRow {
   id: number;
@@ -80,7 +81,11 @@ export function upsertDataset(store: Store, dataset: Dataset, opts: { spec?: str
       changed += (votes ? insertSample.run(...row, s.votes ? JSON.stringify(s.votes) : null) : insertSample.run(...row)).changes;
     }
     // Only when labels of already-evaluated samples may have moved (re-import of a newer release).
-    if (changed > 0 && hasRecords(store, id)) syncEff.run(id);
+    if (changed > 0 && hasRecords(store, id)) {
+      syncEff.run(id);
+      // the records' vote columns follow their samples' votes (a dataset loaded again, now with votes)
+      if (schemaVersion(db) >= REFERENCE_SCHEMA_VERSION) refreshVoteColumns(db, id);
+    }
     if (changed > 0) refreshCounts(store, id);
   }).immediate());
   return getDataset(store, id);

@@ -3,6 +3,8 @@
 import type { Db } from './db.js';
 import { StoreError } from './damage.js';
 import { CL_SCHEMA_VERSION, fillConfidentLearning } from './confident.js';
+import { backfillVotesFromRunRecords } from './votesBackfill.js';
+import { fillReference, REFERENCE_SCHEMA_VERSION } from './reference.js';
 import { fillSpotRanks, SPOT_SCHEMA_VERSION } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
 import { createDupTables, DUPS_SCHEMA_VERSION } from './dupScans.js';
@@ -218,6 +220,40 @@ export const MIGRATIONS: Migration[] = [
     up(db) {
       // Every existing change stays a change of its own (grp NULL), so old undo stacks behave as before.
       createDupTables(db);
+    },
+  },
+  {
+    version: REFERENCE_SCHEMA_VERSION,
+    description: 'the gap against its class (records.gap_susp, run_class_stats) and the FER+ votes per record (votes_pred, vote_entropy, disagree), with their sort indexes; votes the records import left out (validation samples) backfilled from the runs\' records.jsonl',
+    up(db) {
+      db.exec(`
+        -- -(robust z of the gap within its class: run label, split); NULL for neutral labels (reference.ts)
+        ALTER TABLE records ADD COLUMN gap_susp REAL;
+        -- share of the votes for the predicted class, their entropy (bits), 1 when the annotators disagree about the label
+        ALTER TABLE records ADD COLUMN votes_pred REAL;
+        ALTER TABLE records ADD COLUMN vote_entropy REAL;
+        ALTER TABLE records ADD COLUMN disagree INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX rec_wrong_gap_susp ON records(run, gap_susp, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_gap_susp  ON records(run, label, pred, gap_susp, eff);
+        CREATE INDEX rec_wrong_votes_pred ON records(run, votes_pred, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_votes_pred  ON records(run, label, pred, votes_pred, eff);
+        CREATE INDEX rec_wrong_vote_entropy ON records(run, vote_entropy, sample, label, pred, split) WHERE pred <> label;
+        CREATE INDEX rec_cell_vote_entropy  ON records(run, label, pred, vote_entropy, eff);
+        -- the "annotators disagree" filter: few rows (only samples with votes), found without a scan
+        CREATE INDEX rec_disagree ON records(run, sample) WHERE disagree = 1;
+        CREATE TABLE run_class_stats (
+          run    INTEGER NOT NULL REFERENCES runs(rk) ON DELETE CASCADE,
+          split  TEXT NOT NULL,
+          label  INTEGER NOT NULL,            -- the run label
+          signal TEXT NOT NULL,               -- 'gap' | 'align'
+          stats  TEXT NOT NULL,               -- JSON ClassStats (issues/classReference.ts)
+          PRIMARY KEY (run, split, label, signal)
+        ) WITHOUT ROWID;
+      `);
+      for (const { rk, dataset, metrics, classes } of db.prepare('SELECT r.rk, r.dataset, r.metrics, d.classes FROM runs r JOIN datasets d ON d.id = r.dataset').all() as { rk: number; dataset: number; metrics: string | null; classes: string }[]) {
+        backfillVotesFromRunRecords(db, dataset, metrics);
+        fillReference(db, rk, Math.max(0, (JSON.parse(classes) as string[]).indexOf('neutral')));
+      }
     },
   },
 ];

@@ -17,12 +17,20 @@ import { readRunVector } from './vectors.js';
  * 'calibrated' = the issue ranking calibrated on the spot-check reviews (spotCheck.ts; none until then);
  * 'spotcheck' = the seeded random review order, which lists every record of a run (spotCheckPage), never a filtered set.
  */
-export type SortKey = 'confidence' | 'gap' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'spotcheck';
-export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gap', 'spotcheck'];
-/** Sorted most suspicious first by default: descending scores (issue, cl, calibrated), ascending evidence (the rest). */
-const DESCENDING: ReadonlySet<SortKey> = new Set(['issue', 'cl', 'calibrated']);
+export type SortKey = 'confidence' | 'gap' | 'gapz' | 'issue' | 'margin' | 'cl' | 'calibrated' | 'entropy' | 'votes' | 'spotcheck';
+export const SORT_KEYS: readonly SortKey[] = ['issue', 'calibrated', 'cl', 'confidence', 'margin', 'gapz', 'gap', 'votes', 'entropy', 'spotcheck'];
+/**
+ * Sorted most suspicious first by default: descending scores (issue, cl, calibrated; gapz = the gap's
+ * per-class suspicion, -robust z; votes = the share of votes for the predicted class; entropy = the
+ * votes' entropy), ascending evidence (the rest). The v8 columns are NULL where they do not apply
+ * (neutral labels, samples without votes): descending, those come last.
+ */
+const DESCENDING: ReadonlySet<SortKey> = new Set(['issue', 'cl', 'calibrated', 'gapz', 'votes', 'entropy']);
 /** The records column of each order (and the suffix of its rec_wrong_ / rec_cell_ indexes). */
-const COLUMN: Record<SortKey, string> = { confidence: 'confidence', gap: 'gap', issue: 'issue', margin: 'margin', cl: 'cl', calibrated: 'cal', spotcheck: 'spot' };
+const COLUMN: Record<SortKey, string> = {
+  confidence: 'confidence', gap: 'gap', gapz: 'gap_susp', issue: 'issue', margin: 'margin', cl: 'cl', calibrated: 'cal',
+  entropy: 'vote_entropy', votes: 'votes_pred', spotcheck: 'spot',
+};
 export type LabelBasis = 'run' | 'effective';
 
 /** Keyset cursor: pass the previous page's `next` to get the following page. */
@@ -50,6 +58,8 @@ export interface MistakeFilter {
   split?: string;
   /** true: only samples relabeled since (effective != original); false: only untouched ones. */
   relabeled?: boolean;
+  /** true: only samples whose annotators disagree about the run label (records.disagree, FER+ votes). */
+  disagree?: boolean;
 }
 
 export interface RecordRow {
@@ -79,6 +89,13 @@ export interface RecordRow {
   cal: number | null;
   /** Rank in the dataset's spot-check order. */
   spot: number;
+  /** -(robust z of the gap within its class); null for neutral labels (v8). */
+  gapSusp: number | null;
+  /** Share of the votes for the predicted class, the votes' entropy in bits; null without votes. */
+  votesPred: number | null;
+  voteEntropy: number | null;
+  /** The annotators disagree about the run label. */
+  disagree: boolean;
   gap: number;
   simText: number;
   simNeutral: number;
@@ -148,6 +165,7 @@ function mistakeWhere(rk: number, filter: MistakeFilter): { where: string[]; arg
     where.push('r.split = ?');
     args.push(filter.split);
   }
+  if (filter.disagree) where.push('r.disagree = 1');
   return { where, args };
 }
 
@@ -162,7 +180,8 @@ export function countMistakes(store: Store, runId: string, filter: MistakeFilter
     return store.db.prepare(sql).pluck().get(dataset, ...args) as number;
   }
   if (filter.relabeled === false) where.push('NOT EXISTS (SELECT 1 FROM samples s WHERE s.sk = r.sample AND s.label <> s.orig_label)');
-  return store.db.prepare(`SELECT count(*) FROM records r INDEXED BY rec_wrong_conf WHERE ${where.join(' AND ')}`).pluck().get(...args) as number;
+  // "annotators disagree": only samples with votes can, so start from that partial index
+  return store.db.prepare(`SELECT count(*) FROM records r INDEXED BY ${filter.disagree ? 'rec_disagree' : 'rec_wrong_conf'} WHERE ${where.join(' AND ')}`).pluck().get(...args) as number;
 }
 
 /** Misclassified samples (pred != run label) of a run, filtered and sorted, one page. */
@@ -182,13 +201,51 @@ export function mistakesPage(store: Store, runId: string, filter: MistakeFilter 
     args.unshift(dataset);
   } else {
     if (filter.relabeled === false) where.push('NOT EXISTS (SELECT 1 FROM samples s WHERE s.sk = r.sample AND s.label <> s.orig_label)');
-    // Walk the partial sort index; filter columns are in the index, so no table lookups.
-    sql = `SELECT r.sample, r.${p.col} AS v FROM records r INDEXED BY rec_wrong_${p.col === 'confidence' ? 'conf' : p.col}
+    // Walk the partial sort index; filter columns are in the index, so no table lookups. The few rows
+    // whose annotators disagree: start from their partial index and sort them.
+    const index = filter.disagree ? 'rec_disagree' : `rec_wrong_${p.col === 'confidence' ? 'conf' : p.col}`;
+    sql = `SELECT r.sample, r.${p.col} AS v FROM records r INDEXED BY ${index}
       WHERE ${where.join(' AND ')} ORDER BY r.${p.col} ${p.dir}, r.sample ${p.dir} LIMIT ? OFFSET ?`;
   }
   args.push(limit, offset);
   const keys = store.db.prepare(sql).raw().all(...args) as [number, number][];
   return finishPage(store, rk, keys, limit);
+}
+
+/** Most sample ids one selection page may name (a scatter lasso). */
+export const MAX_SELECTION = 50_000;
+
+/**
+ * A run's records of the samples `ids` names (a lasso in the embedding scatter: right and wrong
+ * predictions alike), with the mistake filters' label / prediction / split / relabeled / disagree
+ * terms, sorted like the other pages; the total comes with the page. Ids the run did not evaluate are left out.
+ */
+export function selectionPage(store: Store, runId: string, ids: readonly string[], filter: MistakeFilter = {}, opts: PageOptions = {}): Page & { total: number } {
+  if (ids.length > MAX_SELECTION) throw new StoreError(`a selection of ${ids.length} samples is more than ${MAX_SELECTION}`);
+  const rk = runKey(store, runId);
+  const p = filteredPlan(store, rk, runId, opts);
+  const { limit, offset } = pageArgs(opts);
+  const { dataset } = store.db.prepare('SELECT dataset FROM runs WHERE rk = ?').get(rk) as { dataset: number };
+  const where = ['r.run = ?'];
+  const args: unknown[] = [JSON.stringify(ids), dataset, rk];
+  const term = (sql: string, v: unknown): void => {
+    where.push(sql);
+    args.push(v);
+  };
+  if (filter.trueClass !== undefined) term('r.label = ?', filter.trueClass);
+  if (filter.predClass !== undefined) term('r.pred = ?', filter.predClass);
+  if (filter.split !== undefined) term('r.split = ?', filter.split);
+  if (filter.relabeled !== undefined) where.push(filter.relabeled ? 's.label <> s.orig_label' : 's.label = s.orig_label');
+  if (filter.disagree) where.push('r.disagree = 1');
+  // the ids drive the loop: each a sample lookup (dataset, sid) and a record lookup (run, sample)
+  const from = `(SELECT DISTINCT value AS sid FROM json_each(?)) sel CROSS JOIN samples s ON s.dataset = ? AND s.sid = sel.sid
+    CROSS JOIN records r ON r.sample = s.sk WHERE ${where.join(' AND ')}`;
+  const total = store.db.prepare(`SELECT count(*) FROM ${from}`).pluck().get(...args) as number;
+  const keys = store.db
+    .prepare(`SELECT r.sample, r.${p.col} AS v FROM ${from} ORDER BY r.${p.col} ${p.dir}, r.sample ${p.dir} LIMIT ? OFFSET ?`)
+    .raw()
+    .all(...args, limit, offset) as [number, number][];
+  return { ...finishPage(store, rk, keys, limit), total };
 }
 
 /**
@@ -229,12 +286,13 @@ export function cellPage(store: Store, runId: string, trueClass: number, predCla
 type RawRecordRow = [
   number, string, string, string, number, number, number, number, number, number, number, number, number, number, number, number, number | null, Buffer,
   number, number | null, number | null, number, number | null, number,
+  number | null, number | null, number | null, number,
 ];
-const RAW_RECORD_LENGTH = 24;
+const RAW_RECORD_LENGTH = 28;
 
 const RECORD_COLUMNS = `r.sample, s.sid, s.path, r.split, r.label, r.pred, s.label, s.orig_label,
   coalesce(m.excluded, 0), coalesce(m.unsure, 0), r.confidence, r.margin, r.issue, r.gap, r.sim_text, r.sim_neutral, r.align, r.probs,
-  r.cl, r.cl_class, r.cl_threshold, coalesce(m.confirmed, 0), r.cal, r.spot`;
+  r.cl, r.cl_class, r.cl_threshold, coalesce(m.confirmed, 0), r.cal, r.spot, r.gap_susp, r.votes_pred, r.vote_entropy, r.disagree`;
 
 function toRecordRow(x: RawRecordRow): RecordRow {
   return {
@@ -262,6 +320,10 @@ function toRecordRow(x: RawRecordRow): RecordRow {
     confirmed: x[21] !== 0,
     cal: x[22],
     spot: x[23],
+    gapSusp: x[24],
+    votesPred: x[25],
+    voteEntropy: x[26],
+    disagree: x[27] === 1,
   };
 }
 

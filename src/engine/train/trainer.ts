@@ -10,6 +10,7 @@ import type { DataCheckRecord } from '../data/preflight.js';
 import { describeDataset, type Dataset } from '../data/types.js';
 import { evaluate, type EvalModel, type EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
+import { EmbeddingSampler } from '../eval/embeddingSample.js';
 import type { BackendReport, EngineEvent } from '../events.js';
 import { keferLoss, l2normalize, softTargets, type ContrastVariant, type SoftTargetRows } from '../losses.js';
 import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
@@ -453,7 +454,9 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     const bestModel: EvalModel = { ...evalModel, encoder: cudaBest ?? best.encoder, transform: best.transform };
     const lines: string[] = [];
     const scatter: { id: string; x: number; y: number }[] = [];
+    const sampler = new EmbeddingSampler(encoder.featureDim);
     const addScatter = (r: EvalResult) => {
+      sampler.add(r.records.map((rec) => rec.id), r.embeddings!);
       const xy = pca2d(r.embeddings!, r.records.length, encoder.featureDim);
       r.records.forEach((rec, i) => scatter.push({ id: rec.id, x: Math.round(xy[2 * i] * 1e4) / 1e4, y: Math.round(xy[2 * i + 1] * 1e4) / 1e4 }));
     };
@@ -472,6 +475,8 @@ export async function train(cfg: TrainConfig, inputs: TrainInputs): Promise<Trai
     await writeFile(path.join(runDir, 'records.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
     // 2-D PCA of each sample's embedding v (per evaluated set) for the scatter view.
     await writeFile(path.join(runDir, 'scatter.json'), JSON.stringify(scatter) + '\n');
+    // a seeded sample of the embeddings themselves, for the panel's UMAP view (embeddingSample.ts)
+    if (scatter.length) await sampler.write(runDir);
     cudaBest?.release();
     best.dispose();
   }

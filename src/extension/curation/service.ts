@@ -7,14 +7,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, listDatasets, listRuns, mistakesPage, openStore,
-  recalibrate, redo, relabel, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, setMark, spotCheckNext, spotCheckPage, undo, writeCalibrationChunk,
-  type ExportFormat, type ExportResult, type PendingScores, type RunRecords,
+  recalibrate, redo, relabel, runKey, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, selectionPage, setMark, spotCheckNext, spotCheckPage, undo, writeCalibrationChunk,
+  type ExportFormat, type ExportResult, type MistakeFilter, type PendingScores, type RunRecords,
   type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
-import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, SampleDetail, ScatterPoint, SortKey } from '../../webviews/protocol.js';
+import { readClassStats } from '../../engine/store/reference.js';
+import { percentileOf, robustZ, SMALL_CLASS, unusuallyLow, type ClassStats } from '../../engine/issues/classReference.js';
+import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, RunOverview, SampleDetail, SampleReference, ScatterMethod, ScatterPoint, SignalReference, SortKey } from '../../webviews/protocol.js';
 import { prepareRecords } from '../../engine/issues/calibrate.js';
 import { insideRoot } from './paths.js';
 import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
+import { embeddingFiles, type UmapResult } from './umap.js';
+import { umapInThread } from './umapThread.js';
+import { runOverview } from './overview.js';
 
 /** A grid row before the host turns `thumb` (a cache file, null until made) into a webview URI. */
 export type RawRow = Omit<GridRow, 'thumb'> & { path: string; root: string; thumb: string | null };
@@ -30,14 +35,6 @@ export interface RunInfo {
   classes: string[];
   root: string;
   records: number;
-}
-
-export interface AlignStats {
-  mean: number;
-  std: number;
-  p10: number;
-  p90: number;
-  n: number;
 }
 
 export interface Comparison {
@@ -83,14 +80,27 @@ export function exportFormatFor(datasetFormat: string): ExportFormat {
   }
 }
 
-/** Mean, spread and deciles of a class's alignment values (null when it has none). */
-export function alignStats(values: readonly number[]): AlignStats | null {
-  if (values.length === 0) return null;
-  const v = [...values].sort((a, b) => a - b);
-  const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
-  const q = (p: number): number => v[Math.min(v.length - 1, Math.floor(p * v.length))];
-  return { mean, std, p10: q(0.1), p90: q(0.9), n: v.length };
+/** The value of a record's column that the grid's current order sorts by, as a cell shows it. */
+export function sortScore(r: RecordRow, sort: SortKey): number | null {
+  switch (sort) {
+    case 'issue': return r.issue;
+    case 'calibrated': return r.cal;
+    case 'cl': return r.cl;
+    case 'confidence': return r.confidence;
+    case 'margin': return r.margin;
+    case 'gap': return r.gap;
+    case 'gapz': return r.gapSusp === null ? null : -r.gapSusp;
+    case 'votes': return r.votesPred;
+    case 'entropy': return r.voteEntropy;
+    case 'spotcheck': return null;
+  }
+}
+
+/** One signal of a sample against its class's statistics. */
+export function signalReference(value: number | null, s: ClassStats | null): SignalReference | null {
+  if (value === null || !s) return null;
+  const z = robustZ(value, s);
+  return { value, n: s.n, median: s.median, z, percentile: percentileOf(value, s), unusual: unusuallyLow(z, s.n), small: s.n < SMALL_CLASS, hist: s.hist };
 }
 
 export function toProtocolChange(c: StoreChange): LabelChange {
@@ -99,8 +109,8 @@ export function toProtocolChange(c: StoreChange): LabelChange {
 
 export class CurationService {
   private opened: Store | undefined;
-  /** Per run: alignment stats by run label. Run records never change once imported, so never stale. */
-  private alignCache = new Map<string, (AlignStats | null)[]>();
+  /** Per run folder: its UMAP (the run's embedding sample never changes), or the one being computed. */
+  private umapCache = new Map<string, Promise<UmapResult>>();
   /**
    * Per run: its records as the calibration reads them, decoded once and read again when their signature
    * changes (a re-import, here or by the CLI in another process).
@@ -152,34 +162,40 @@ export class CurationService {
     const id = this.runId(runDir);
     const { root } = this.datasetOf(runDir);
     const opts = { sort, offset, limit: Math.max(1, limit) };
+    const row = (r: RecordRow): RawRow => this.toRow(r, root, sort);
     if (sort === 'spotcheck') {
       // Every record of the run, filters ignored: a spot-check is a random sample of the whole run.
       const total = getRun(this.store, id).records;
       const rows = offset < total ? spotCheckPage(this.store, id, { offset, limit: opts.limit }).rows : [];
-      return { total, rows: rows.map((r) => this.toRow(r, root)) };
+      return { total, rows: rows.map(row) };
     }
     if (filter.cell !== null && filter.trueClass !== null && filter.predClass !== null) {
       const m = confusion(this.store, id, filter.cell).matrix;
       const total = m[filter.trueClass]?.[filter.predClass] ?? 0;
       const p = cellPage(this.store, id, filter.trueClass, filter.predClass, { ...opts, basis: filter.cell });
-      return { total, rows: p.rows.map((r) => this.toRow(r, root)) };
+      return { total, rows: p.rows.map(row) };
     }
-    const f = {
+    const f: MistakeFilter = {
       trueClass: filter.trueClass ?? undefined, predClass: filter.predClass ?? undefined,
-      split: filter.split ?? undefined, relabeled: filter.relabeled ?? undefined,
+      split: filter.split ?? undefined, relabeled: filter.relabeled ?? undefined, disagree: filter.disagree || undefined,
     };
+    if (filter.ids !== null) {
+      // a scatter selection: its samples, right and wrong, with the other filters
+      const p = selectionPage(this.store, id, filter.ids, f, opts);
+      return { total: p.total, rows: p.rows.map(row) };
+    }
     const total = countMistakes(this.store, id, f);
     const rows = offset < total ? mistakesPage(this.store, id, f, opts).rows : [];
-    return { total, rows: rows.map((r) => this.toRow(r, root)) };
+    return { total, rows: rows.map(row) };
   }
 
-  private toRow(r: RecordRow, root: string): RawRow {
+  private toRow(r: RecordRow, root: string, sort: SortKey): RawRow {
     // bounded: a page of ids is what the grid asks thumbnails for next; older ones fall back to the store
     if (this.paths.size >= 50_000) this.paths.clear();
     this.paths.set(`${root}\0${r.id}`, r.path);
     return {
       id: r.id, path: r.path, root, thumb: this.cachedThumb(root, r.path), label: r.label, currentLabel: r.effLabel, pred: r.pred,
-      confidence: r.confidence, gap: r.gap, issue: r.issue, split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
+      confidence: r.confidence, gap: r.gap, issue: r.issue, score: sortScore(r, sort), split: r.split, relabeled: r.relabeled, excluded: r.excluded, unsure: r.unsure,
       confirmed: r.confirmed, ...(r.votes ? { votes: r.votes } : {}),
     };
   }
@@ -218,17 +234,22 @@ export class CurationService {
     return { classes: c.classes, matrix: c.matrix, accuracy: c.accuracy, n: c.n };
   }
 
-  /** Alignment stats of one class in a run, by the labels the run was scored against. */
-  classAlign(runDir: string, cls: number): AlignStats | null {
-    const id = this.runId(runDir);
-    let stats = this.alignCache.get(id);
-    if (!stats) {
-      const byClass: number[][] = [];
-      for (const r of runRecordBriefs(this.store, id)) if (r.align !== null) (byClass[r.label] ??= []).push(r.align);
-      stats = Array.from({ length: byClass.length }, (_, k) => alignStats(byClass[k] ?? []));
-      this.alignCache.set(id, stats);
-    }
-    return stats[cls] ?? null;
+  /**
+   * Where a record's gap and alignment sit among its class: the records of the run with the same run
+   * label and split (run_class_stats, written at import).
+   */
+  reference(runDir: string, rec: { split: string; label: number; gap: number; align: number | null }): SampleReference {
+    const rk = runKey(this.store, this.runId(runDir));
+    const st = readClassStats(this.store.db, rk, rec.split, rec.label);
+    const neutral = this.datasetOf(runDir).classes.indexOf('neutral') === rec.label;
+    const gap = signalReference(rec.gap, st.gap);
+    // a neutral label's gap is shown against its class, never called unusual: no gap is trained there
+    return { cls: rec.label, split: rec.split, neutral, gap: gap && neutral ? { ...gap, unusual: false } : gap, align: signalReference(rec.align, st.align) };
+  }
+
+  /** The panel header's account of a run (overview.ts). */
+  overview(runDir: string): RunOverview {
+    return runOverview(this.store, this.runId(runDir), runDir);
   }
 
   sample(runDir: string, sampleId: string): RawSample | undefined {
@@ -243,7 +264,7 @@ export class CurationService {
       id: sampleId, path: h.sample.path, root: d.root, split: h.sample.split,
       label: rec.label, currentLabel: h.sample.label, origLabel: h.sample.origLabel, pred: rec.pred, probs: rec.probs,
       simText: rec.simText, simNeutral: rec.simNeutral, gap: rec.gap, align: rec.align,
-      classAlign: this.classAlign(runDir, h.sample.label),
+      reference: rec.run === runId ? this.reference(runDir, rec) : null,
       history: h.changes.map(toProtocolChange),
       predictions: h.records.map((r) => ({ run: r.run, label: r.label, pred: r.pred, confidence: r.confidence })),
       excluded: h.sample.excluded, unsure: h.sample.unsure, confirmed: h.sample.confirmed, clFlag: rec.clFlag, cal: rec.cal,
@@ -344,30 +365,46 @@ export class CurationService {
   }
 
   /**
-   * The run's scatter.json (2-D PCA of each record's embedding, written by the trainer), coloured by
-   * current label. A head retrain keeps its parent's encoder frozen and writes none: use the parent's.
+   * The run's scatter: 'pca' reads its scatter.json (2-D PCA of each record's embedding, written by the
+   * trainer); 'umap' a UMAP of its embedding sample (embeddings.npy), computed on a worker thread once per
+   * run folder. Points are coloured by current label. A head retrain keeps its parent's encoder frozen and
+   * writes neither: the parent's are used.
    */
-  scatter(runDir: string): { points: ScatterPoint[]; source: string } {
+  async scatter(runDir: string, method: ScatterMethod = 'pca'): Promise<{ method: ScatterMethod; points: ScatterPoint[]; source: string; available: ScatterMethod[] }> {
     const runId = this.runId(runDir);
-    let file = path.join(runDir, 'scatter.json');
-    let source = 'PCA of this run’s embeddings';
-    if (!fs.existsSync(file)) {
+    const own = fs.existsSync(path.join(runDir, 'scatter.json'));
+    let dir = runDir;
+    let whose = 'this run’s';
+    if (!own) {
       const parent = getRun(this.store, runId).parent;
       // The parent is a run id (a folder name beside this run), never a path that climbs out.
       const plain = !!parent && parent !== '.' && parent !== '..' && !/[\\/\0]/.test(parent);
-      const pf = plain ? path.join(path.dirname(runDir), parent, 'scatter.json') : '';
-      if (!plain || !fs.existsSync(pf)) return { points: [], source: 'no embedding projection for this run' };
-      file = pf;
-      source = `PCA of parent run ${parent}’s embeddings (encoder frozen in a head retrain)`;
+      const pd = plain ? path.join(path.dirname(runDir), parent) : '';
+      if (!plain || !fs.existsSync(path.join(pd, 'scatter.json'))) return { method, points: [], source: 'no embedding projection for this run', available: [] };
+      dir = pd;
+      whose = `parent run ${parent}’s`;
     }
-    const xy = JSON.parse(fs.readFileSync(file, 'utf8')) as { id: string; x: number; y: number }[];
+    const available: ScatterMethod[] = embeddingFiles(dir) ? ['pca', 'umap'] : ['pca'];
     const recs = new Map(runRecordBriefs(this.store, runId).map((r) => [r.id, r]));
     const points: ScatterPoint[] = [];
-    for (const p of xy) {
-      const r = recs.get(p.id);
-      if (r) points.push({ id: p.id, x: p.x, y: p.y, label: r.eff, mistake: r.pred !== r.label });
+    const add = (id: string, x: number, y: number): void => {
+      const r = recs.get(id);
+      if (r) points.push({ id, x, y, label: r.eff, mistake: r.pred !== r.label });
+    };
+    const frozen = own ? '' : ' (encoder frozen in a head retrain)';
+    if (method === 'umap' && available.includes('umap')) {
+      let job = this.umapCache.get(dir);
+      if (!job) {
+        this.umapCache.set(dir, (job = umapInThread(dir)));
+        job.catch(() => this.umapCache.delete(dir)); // a failed one may be tried again
+      }
+      const u = await job;
+      u.ids.forEach((id, i) => add(id, u.xy[i][0], u.xy[i][1]));
+      return { method, points, source: `UMAP of ${whose} embeddings${frozen}: a seeded sample of ${u.ids.length.toLocaleString('en-US')} of ${recs.size.toLocaleString('en-US')} records (umap-js, cosine, 15 neighbours, ${u.seconds.toFixed(1)} s)`, available };
     }
-    return { points, source };
+    const xy = JSON.parse(fs.readFileSync(path.join(dir, 'scatter.json'), 'utf8')) as { id: string; x: number; y: number }[];
+    for (const p of xy) add(p.id, p.x, p.y);
+    return { method: 'pca', points, source: `PCA of ${whose} embeddings${frozen}`, available };
   }
 
   compare(beforeDir: string, afterDir: string, limit = 60): Comparison {
@@ -409,7 +446,6 @@ export class CurationService {
   importRecords(runDir: string): number {
     const file = path.join(runDir, 'records.jsonl');
     if (!this.info(runDir).inStore || !fs.existsSync(file)) return 0;
-    this.alignCache.delete(this.runId(runDir));
     this.recordsCache.delete(this.runId(runDir));
     return importRecordsJsonl(this.store, this.runId(runDir), file).records;
   }

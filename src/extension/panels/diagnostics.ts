@@ -120,6 +120,11 @@ export class DiagnosticsHub implements vscode.WebviewViewProvider {
     });
   }
 
+  /** The run the editor panel shows, when it is open. */
+  panelRunDir(): string | undefined {
+    return this.panel?.session.runDir;
+  }
+
   /** A run finished: every open diagnostics webview switches to it (the side view included). */
   showRun(runDir: string): void {
     for (const s of DiagnosticsHub.sessions) if (s !== this.panel?.session) s.show(runDir);

@@ -130,7 +130,10 @@ export class DiagnosticsHandler {
           const run = listed && info?.inStore ? { ...listed, inStore: true, classes: listed.classes.length ? listed.classes : info.classes } : null;
           const sort = this.deps.initialSort?.();
           this.deps.post({ type: 'init', view: this.view, classes: info?.classes ?? [], run, runs, ...(sort ? { sort } : {}) });
-          if (run && dir) await this.sendCalibration(dir, (m) => this.deps.post(m));
+          if (run && dir) {
+            this.deps.post({ type: 'overview', overview: await c('overview', dir) });
+            await this.sendCalibration(dir, (m) => this.deps.post(m));
+          }
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);
@@ -163,8 +166,8 @@ export class DiagnosticsHandler {
           break;
         }
         case 'requestScatter': {
-          const r = await c('scatter', m.runDir);
-          this.deps.post({ type: 'scatter', runDir: m.runDir, points: r.points, source: r.source });
+          const r = await c('scatter', m.runDir, m.method ?? 'pca');
+          this.deps.post({ type: 'scatter', runDir: m.runDir, ...r });
           break;
         }
         case 'setLabel':

@@ -1,25 +1,33 @@
 // Diagnostics: misclassified / suspicious samples of a run, with filters, sorting, a confusion matrix
-// that drives the grid, a sample inspector (with why a sample ranks high, and the annotators' votes
-// beside the label where the dataset has them: FERPlus), an embedding scatter, keyboard
-// relabeling (digits, A accept the suggestion, C confirm the label, U, X, ?), a spot-check (every sample in a
-// seeded random order; its decisions calibrate the issue ranking, whose state the panel shows)
-// and the retrain -> comparison loop. All data comes from the host in pages.
+// that drives the grid, a sample inspector (why a sample ranks where it does, the annotators' votes
+// where the dataset has them: FERPlus, the KE-FER signals against their class), an embedding scatter
+// linked to the grid (lasso / click filter it, the selected sample ringed; PCA or UMAP), keyboard
+// relabeling (digits, A accept the suggestion, C confirm the label, U, X, ?), a spot-check (every sample
+// in a seeded random order; its decisions calibrate the issue ranking, whose state the panel shows) and
+// the retrain -> comparison loop. All data comes from the host in pages.
+//
+// Layout: one component per pane, side by side with a separator between them (kefer-splitter): the
+// grid (grid.ts), the inspector (inspector.ts) and the analysis column, which stacks its panes: the
+// confusion matrix (confusion.ts), the embedding scatter (scatter.ts). Another pane goes into
+// ANALYSIS_PANES' render in the same way; its state stays in this element, which owns the messages.
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
-import { Chart, ScatterController, PointElement, LinearScale, Tooltip, Legend } from 'chart.js';
-import { keyToAction, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, type CalibrationState, type GridFilter, type HostMessage, type LabelBasis, type LabelChange, type RetrainMode, type RunComparison, type RunSummary, type SampleDetail, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { keyToAction, MAX_SELECTION, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, VOTE_SORTS, type CalibrationState, type GridFilter, type HostMessage, type LabelBasis, type RetrainMode, type RunComparison, type RunOverview, type RunSummary, type SampleDetail, type ScatterMethod, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
-import { CLASS_COLORS, onMessage, send, themeColor } from '../shared/vscode.js';
+import { onMessage, send, state as viewState } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
 import './grid.js';
-import { issueReasons } from './why.js';
-import { voteSummary } from './votes.js';
-import { matrixCellLabel, matrixKeyAction, type MatrixCell } from './matrixKeys.js';
-
-Chart.register(ScatterController, PointElement, LinearScale, Tooltip, Legend);
+import './inspector.js';
+import './confusion.js';
+import './scatter.js';
+import { paneWidth } from './splitter.js';
+import './splitter.js';
 
 // Key order matches parseWebviewMessage's, so echoed queries compare equal as JSON.
-const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, cell: null };
+const DEFAULT_FILTER: GridFilter = { trueClass: null, predClass: null, split: null, relabeled: null, disagree: false, cell: null, ids: null };
+/** Pane widths (px) and their bounds; kept in the webview's state across reloads. */
+const WIDTHS = { inspector: 330, analysis: 420 };
+const MIN_PANE = 240;
 
 @customElement('kefer-diagnostics')
 export class DiagnosticsApp extends LitElement {
@@ -32,48 +40,38 @@ export class DiagnosticsApp extends LitElement {
     button { background: var(--vscode-button-background); color: var(--vscode-button-foreground); border: none; padding: 3px 10px; cursor: pointer; border-radius: 2px; }
     button.secondary { background: var(--vscode-button-secondaryBackground); color: var(--vscode-button-secondaryForeground); }
     button:disabled { opacity: 0.45; cursor: default; }
-    button:focus-visible, select:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+    button:focus-visible, select:focus-visible, input:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+    .warn { margin: 0; padding: 5px 8px; border-bottom: 1px solid var(--vscode-inputValidation-warningBorder, orange); background: var(--vscode-inputValidation-warningBackground, rgba(255,165,0,0.12)); font-size: 0.92em; }
     .main { flex: 1; display: flex; min-height: 0; }
-    kefer-grid { flex: 1; min-width: 200px; }
-    aside { width: 360px; overflow-y: auto; border-left: 1px solid var(--vscode-panel-border, transparent); padding: 8px; box-sizing: border-box; }
-    :host([view='diagnosticsView']) .main { flex-direction: column; }
-    /* a narrow editor (split beside the dashboard): the inspector goes under the grid */
-    @media (max-width: 820px) { .main { flex-direction: column; } aside { width: auto; border-left: none; max-height: 50vh; } }
-    :host([view='diagnosticsView']) aside { width: auto; border-left: none; max-height: 45vh; }
-    :host([view='diagnosticsView']) .wide { display: none; }
-    h3 { font-size: 0.95em; margin: 10px 0 4px; }
-    table.cm { border-collapse: collapse; font-size: 11px; }
-    table.cm td, table.cm th { width: 30px; height: 24px; text-align: center; padding: 0; }
-    table.cm th { font-weight: normal; opacity: 0.8; max-width: 30px; overflow: hidden; }
-    table.cm td { cursor: pointer; border: 1px solid var(--vscode-editor-background); position: relative; }
-    /* the drill-down cell: a bold inset frame in the text colour; keyboard focus: the theme's focus ring on top */
-    table.cm td.active { box-shadow: inset 0 0 0 2px var(--vscode-foreground); font-weight: bold; }
-    table.cm td:focus { outline: none; }
-    table.cm td:focus-visible { outline: 2px solid var(--vscode-focusBorder); outline-offset: 1px; z-index: 1; }
-    .inspector img { width: 144px; height: 144px; image-rendering: pixelated; border-radius: 3px; }
-    .bars div { display: flex; align-items: center; gap: 4px; font-size: 11px; height: 15px; }
-    .bars span.n { width: 92px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-    .bars span.b { height: 10px; background: var(--vscode-progressBar-background); }
-    .bars span.b.pred { background: var(--vscode-charts-orange, orange); }
-    .bars .cur span.n { font-weight: bold; }
-    .vote-note { font-size: 11px; }
-    .vote-note.disagree { color: var(--vscode-editorWarning-foreground, var(--vscode-errorForeground)); }
+    kefer-grid { flex: 1 1 auto; min-width: 200px; }
+    .pane { flex: 0 0 auto; overflow-y: auto; padding: 8px; box-sizing: border-box; min-width: ${MIN_PANE}px; }
+    .analysis > * + * { display: block; margin-top: 10px; border-top: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.3)); padding-top: 4px; }
+    /* a narrow editor (split beside the dashboard), and the side view: the panes stack under the grid */
+    @media (max-width: 900px) {
+      .main { flex-direction: column; overflow-y: auto; }
+      kefer-grid { flex: 0 0 55vh; }
+      .pane { width: auto !important; overflow: visible; }
+      kefer-splitter { display: none; }
+    }
+    :host([view='diagnosticsView']) .main { flex-direction: column; overflow-y: auto; }
+    :host([view='diagnosticsView']) kefer-grid { flex: 0 0 50vh; }
+    :host([view='diagnosticsView']) .pane { width: auto !important; overflow: visible; }
+    :host([view='diagnosticsView']) kefer-splitter, :host([view='diagnosticsView']) .wide { display: none; }
     .muted { opacity: 0.75; font-size: 0.9em; }
     .status { padding: 3px 8px; font-size: 0.9em; min-height: 1.2em; border-top: 1px solid var(--vscode-panel-border, transparent); }
     .error { color: var(--vscode-errorForeground); }
-    .cmp { border: 1px solid var(--vscode-focusBorder); padding: 6px; border-radius: 4px; margin-top: 8px; }
+    .cmp { border: 1px solid var(--vscode-focusBorder); padding: 6px; border-radius: 4px; margin-bottom: 8px; }
     .cmp img { width: 40px; height: 40px; image-rendering: pixelated; }
     .cmp .list { display: flex; flex-wrap: wrap; gap: 4px; }
-    .scatter { position: relative; height: 240px; }
-    ol.hist { margin: 0; padding-left: 18px; font-size: 11px; }
-    ol.hist li.undone, ol.hist li.dropped { opacity: 0.6; text-decoration: line-through; }
-    .keys { font-size: 11px; opacity: 0.75; }
+    .keys { font-size: 11px; opacity: 0.75; margin-top: 8px; }
     .calibration { font-size: 0.9em; margin-bottom: 6px; }
+    h3 { font-size: 0.95em; margin: 10px 0 4px; }
   `;
 
   @state() private view: ViewKind = 'diagnostics';
   @state() private classes: string[] = [];
   @state() private run: RunSummary | null = null;
+  @state() private overview: RunOverview | undefined;
   @state() private filter: GridFilter = { ...DEFAULT_FILTER };
   @state() private sort: SortKey = 'issue';
   @state() private total = 0;
@@ -82,9 +80,11 @@ export class DiagnosticsApp extends LitElement {
   @state() private matrix: number[][] = [];
   /** Labels the confusion matrix (and a cell drill-down) scores against. */
   @state() private basis: LabelBasis = 'run';
-  /** The confusion cell in the tab order (roving tabindex); keyboard moves start from it. */
-  @state() private cmFocus: MatrixCell = { row: 0, col: 0 };
   @state() private scatterSource = '';
+  @state() private scatterMethod: ScatterMethod = 'pca';
+  @state() private scatterAvailable: ScatterMethod[] = [];
+  @state() private scatterPoints: ScatterPoint[] = [];
+  @state() private scatterBusy = false;
   @state() private detail: SampleDetail | undefined;
   @state() private status = '';
   @state() private error = '';
@@ -92,6 +92,7 @@ export class DiagnosticsApp extends LitElement {
   @state() private retraining = false;
   /** The issue ranking's calibration on this run's spot-check reviews (the host sends it after init and each change). */
   @state() private calibration: CalibrationState | undefined;
+  @state() private widths = { ...WIDTHS, ...(viewState.get<{ widths?: typeof WIDTHS }>()?.widths ?? {}) };
   @query('kefer-grid') private grid!: ThumbGrid;
   private pages = new Map<number, GridCellRow[]>();
   private requested = new Set<number>();
@@ -101,8 +102,6 @@ export class DiagnosticsApp extends LitElement {
   /** Bumps on every filter/sort/label change so late pages from an old query are dropped. */
   private queryGen = 0;
   private pendingSelectId: string | undefined;
-  private scatterChart: Chart | undefined;
-  private scatterPoints: ScatterPoint[] = [];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -123,13 +122,27 @@ export class DiagnosticsApp extends LitElement {
         this.classes = m.classes;
         this.run = m.run;
         this.calibration = undefined;
+        this.overview = undefined;
+        this.scatterPoints = [];
+        this.scatterBusy = false;
         // the host's kefer.suspiciousLabels.ranker: the order a freshly opened grid starts in
         if (m.sort) this.sort = m.sort;
         this.retraining = false;
         if (this.run) {
+          this.filter = { ...DEFAULT_FILTER };
           this.reset();
           send({ type: 'requestConfusion', runDir: this.runDir, basis: this.basis });
-          if (this.view === 'diagnostics') send({ type: 'requestScatter', runDir: this.runDir });
+          if (this.view === 'diagnostics') this.requestScatter();
+        }
+        break;
+      case 'overview':
+        if (m.overview.runDir !== this.runDir) break;
+        this.overview = m.overview;
+        // a run without votes has no vote orders and no disagreement filter
+        if (!m.overview.hasVotes && (VOTE_SORTS.includes(this.sort) || this.filter.disagree)) {
+          if (VOTE_SORTS.includes(this.sort)) this.sort = 'issue';
+          this.filter = { ...this.filter, disagree: false };
+          this.reset();
         }
         break;
       case 'page': {
@@ -177,21 +190,30 @@ export class DiagnosticsApp extends LitElement {
         break;
       }
       case 'confusion':
-        if (m.basis === this.basis) this.matrix = m.matrix;
+        if (m.runDir === this.runDir && m.basis === this.basis) this.matrix = m.matrix;
         break;
       case 'sample':
         this.detail = m.sample;
         break;
       case 'labelChanged':
+        // a view without a run (the side view before any run is listed) has nothing to refresh: asking
+        // would name no run folder (the host refused `requestConfusion for ""`)
+        if (!this.run) break;
         this.refresh();
         send({ type: 'requestConfusion', runDir: this.runDir, basis: this.basis });
-        if (this.view === 'diagnostics') send({ type: 'requestScatter', runDir: this.runDir });
+        if (this.view === 'diagnostics') this.requestScatter();
         if (this.detail) send({ type: 'requestSample', runDir: this.runDir, id: this.detail.id });
         break;
       case 'scatter':
+        if (m.runDir !== this.runDir || m.method !== this.scatterMethod) {
+          // UMAP asked for but not available: the host answered with PCA
+          if (m.runDir === this.runDir && m.method === 'pca' && !m.available.includes(this.scatterMethod)) this.scatterMethod = 'pca';
+          else break;
+        }
         this.scatterPoints = m.points;
         this.scatterSource = m.source;
-        void this.updateComplete.then(() => this.drawScatter());
+        this.scatterAvailable = m.available;
+        this.scatterBusy = false;
         break;
       case 'comparison':
         this.comparison = m.comparison;
@@ -215,10 +237,17 @@ export class DiagnosticsApp extends LitElement {
       }
       case 'error':
         this.error = m.message;
+        if (this.scatterBusy && /UMAP/.test(m.message)) this.scatterBusy = false;
         break;
       case 'engine':
         break;
     }
+  }
+
+  private requestScatter(): void {
+    if (!this.run) return;
+    this.scatterBusy = true;
+    send({ type: 'requestScatter', runDir: this.runDir, method: this.scatterMethod });
   }
 
   private indexOf(id: string): number {
@@ -342,7 +371,7 @@ export class DiagnosticsApp extends LitElement {
   private setBasis(b: LabelBasis): void {
     this.basis = b;
     this.matrix = [];
-    send({ type: 'requestConfusion', runDir: this.runDir, basis: b });
+    if (this.run) send({ type: 'requestConfusion', runDir: this.runDir, basis: b });
     if (this.filter.cell !== null) this.setFilter({ cell: b });
   }
 
@@ -350,7 +379,42 @@ export class DiagnosticsApp extends LitElement {
   private pickCell(t: number, p: number): void {
     const f = this.filter;
     if (f.cell !== null && f.trueClass === t && f.predClass === p) this.setFilter({ trueClass: null, predClass: null, cell: null });
-    else this.setFilter({ trueClass: t, predClass: p, cell: this.basis });
+    else this.setFilter({ trueClass: t, predClass: p, cell: this.basis, ids: null });
+  }
+
+  /** A lasso in the scatter: the grid lists exactly those samples (null: the selection is cleared). */
+  private setSelection(ids: string[] | null): void {
+    if (ids !== null && ids.length === 0) {
+      this.status = 'The lasso holds no point.';
+      return;
+    }
+    if (ids !== null && ids.length > MAX_SELECTION) {
+      this.status = `The lasso holds ${ids.length.toLocaleString()} points; a selection is at most ${MAX_SELECTION.toLocaleString()}: draw a smaller one.`;
+      return;
+    }
+    this.setFilter({ ids, cell: null, ...(ids === null ? {} : { trueClass: null, predClass: null }) });
+    this.status = ids ? `Selection from the scatter: ${ids.length} samples` : 'Selection cleared';
+  }
+
+  /** A click on a scatter point: show it; when the grid does not list it, list it (a selection of one). */
+  private pickPoint(id: string): void {
+    const i = this.indexOf(id);
+    if (i >= 0) {
+      this.select(i);
+      return;
+    }
+    this.pendingSelectId = id;
+    this.setSelection([id]);
+  }
+
+  private setScatterMethod(m: ScatterMethod): void {
+    this.scatterMethod = m;
+    this.requestScatter();
+  }
+
+  private resize(pane: keyof typeof WIDTHS, dx: number): void {
+    const max = Math.max(MIN_PANE, this.clientWidth - 260 - (pane === 'inspector' ? this.widths.analysis : this.widths.inspector));
+    this.widths = { ...this.widths, [pane]: paneWidth(this.widths[pane], dx, MIN_PANE, max) };
   }
 
   private retrain(mode: RetrainMode): void {
@@ -358,9 +422,8 @@ export class DiagnosticsApp extends LitElement {
     send({ type: 'retrain', runDir: this.runDir, mode });
   }
 
-  private describeChange(h: LabelChange): string {
-    const what = h.kind === 'label' ? `label ${this.cls(h.from)} → ${this.cls(h.to)}` : h.kind === 'confirm' && h.to ? 'confirmed the label' : `${h.to ? '' : 'un'}marked ${h.kind}`;
-    return `${new Date(h.at).toLocaleTimeString()} ${what} · ${h.author}${h.spotCheck ? ' · spot-check' : ''}${h.state === 'applied' ? '' : ` (${h.state})`}`;
+  private cls(i: number): string {
+    return this.classes[i] ?? String(i);
   }
 
   /** "calibrated on N spot-check reviews (k issues)" and the per-class estimated issue rates, or what is still needed. */
@@ -377,118 +440,6 @@ export class DiagnosticsApp extends LitElement {
     </div>`;
   }
 
-  private drawScatter(): void {
-    const canvas = this.renderRoot.querySelector<HTMLCanvasElement>('#scatter');
-    if (!canvas) return;
-    this.scatterChart?.destroy();
-    const fg = themeColor('--vscode-foreground', '#ccc');
-    const datasets = this.classes.map((c, k) => ({
-      label: c,
-      data: this.scatterPoints.filter((p) => p.label === k).map((p) => ({ x: p.x, y: p.y })),
-      backgroundColor: CLASS_COLORS[k % 8],
-      pointRadius: this.scatterPoints.filter((p) => p.label === k).map((p) => (p.mistake ? 3.5 : 1.8)),
-      pointBorderColor: this.scatterPoints.filter((p) => p.label === k).map((p) => (p.mistake ? fg : 'transparent')),
-    }));
-    this.scatterChart = new Chart(canvas, {
-      type: 'scatter',
-      data: { datasets },
-      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { labels: { color: fg, boxWidth: 8, font: { size: 10 } } } }, scales: { x: { ticks: { display: false } }, y: { ticks: { display: false } } } },
-    });
-  }
-
-  private cls(i: number): string {
-    return this.classes[i] ?? String(i);
-  }
-
-  private renderConfusion(): unknown {
-    if (!this.matrix.length) return nothing;
-    const max = Math.max(1, ...this.matrix.flat());
-    const f = this.filter;
-    const n = this.matrix.length;
-    // roving tabindex: exactly one cell is in the tab order (the last focused one, clamped)
-    const fr = Math.min(this.cmFocus.row, n - 1);
-    const fc = Math.min(this.cmFocus.col, n - 1);
-    return html`<h3 id="confusion-title">Confusion matrix <span class="muted">(rows: label, columns: prediction — click a cell or press Enter to list it, Esc to clear)</span></h3>
-      <label class="muted">labels <select id="basis" @change=${(e: Event) => this.setBasis((e.target as HTMLSelectElement).value as LabelBasis)}>
-        <option value="run" ?selected=${this.basis === 'run'}>as trained (run metrics)</option>
-        <option value="effective" ?selected=${this.basis === 'effective'}>corrected (relabels applied)</option></select></label>
-      <table class="cm" id="confusion" role="grid" aria-labelledby="confusion-title" @keydown=${(e: KeyboardEvent) => this.onMatrixKey(e)} @focusin=${(e: FocusEvent) => this.onMatrixFocus(e)}>
-        <tr role="row"><th role="columnheader" aria-label="true label by predicted class"></th>${this.classes.map((c) => html`<th role="columnheader" title=${c} aria-label="predicted ${c}">${c.slice(0, 4)}</th>`)}</tr>
-        ${this.matrix.map((row, i) => html`<tr role="row"><th role="rowheader" title=${this.cls(i)} aria-label="true ${this.cls(i)}">${this.cls(i).slice(0, 4)}</th>${row.map((v, j) => {
-          const a = v / max;
-          const bg = i === j ? `rgba(80,160,90,${0.15 + 0.85 * a})` : `rgba(220,80,70,${v ? 0.15 + 0.85 * a : 0})`;
-          const active = f.cell !== null && f.trueClass === i && f.predClass === j;
-          // the heat colour goes through the CSSOM (cssProps): a style="" attribute is blocked by the CSP
-          return html`<td role="gridcell" class=${active ? 'active' : ''} ${cssProps({ 'background-color': bg })} tabindex=${i === fr && j === fc ? 0 : -1}
-            aria-selected=${active ? 'true' : 'false'} aria-label=${matrixCellLabel(this.cls(i), this.cls(j), v)} data-true=${i} data-pred=${j}
-            title="${this.cls(i)} predicted as ${this.cls(j)}: ${v}" @click=${() => this.pickCell(i, j)}>${v}</td>`;
-        })}</tr>`)}
-      </table>`;
-  }
-
-  /** Arrow keys / Home / End / PageUp / PageDown move the focused cell, Enter / Space drill into it, Escape clears the drill-down. */
-  private onMatrixKey(e: KeyboardEvent): void {
-    const n = this.matrix.length;
-    const a = matrixKeyAction(e.key, this.cmFocus, n, n, e);
-    if (!a) return;
-    if (a.kind === 'clear') {
-      if (this.filter.cell === null) return; // nothing to clear: Escape stays the workbench's
-      this.setFilter({ trueClass: null, predClass: null, cell: null });
-    } else if (a.kind === 'activate') this.pickCell(a.cell.row, a.cell.col);
-    else void this.focusMatrixCell(a.cell);
-    // the panel's window-level keys (←/→ move the sample selection) must not act too; Space would scroll
-    e.preventDefault();
-    e.stopPropagation();
-  }
-
-  /** Keeps the roving position where focus is (a click, or Tab back into the matrix). */
-  private onMatrixFocus(e: FocusEvent): void {
-    const td = (e.target as HTMLElement).closest?.('td[data-true]');
-    if (!td) return;
-    const row = Number(td.getAttribute('data-true'));
-    const col = Number(td.getAttribute('data-pred'));
-    if (row !== this.cmFocus.row || col !== this.cmFocus.col) this.cmFocus = { row, col };
-  }
-
-  private async focusMatrixCell(cell: MatrixCell): Promise<void> {
-    this.cmFocus = cell;
-    await this.updateComplete;
-    this.renderRoot.querySelector<HTMLElement>(`#confusion td[data-true="${cell.row}"][data-pred="${cell.col}"]`)?.focus();
-  }
-
-  private renderInspector(): unknown {
-    const d = this.detail;
-    if (!d) return html`<p class="muted">Select a sample.</p>`;
-    const ca = d.classAlign;
-    // the votes back the given (current, possibly relabeled) label or not: what a reviewer checks first
-    const votes = d.votes ? voteSummary(d.votes, d.currentLabel, this.classes) : undefined;
-    return html`<div class="inspector" id="inspector">
-      <h3>Sample <span id="inspector-id">${d.id}</span></h3>
-      <img src=${d.src} alt=${d.id}>
-      <div>split ${d.split} · label <b id="inspector-label">${this.cls(d.currentLabel)}</b>${votes ? html` <span class="muted" id="inspector-label-votes">(${votes.labelVotes} of ${votes.total} votes)</span>` : nothing}${d.currentLabel !== d.origLabel ? html` (dataset: ${this.cls(d.origLabel)})` : nothing}${d.label !== d.currentLabel ? html` · run scored ${this.cls(d.label)}` : nothing} · predicted <b>${this.cls(d.pred)}</b>
-        ${d.excluded ? html` · <b>excluded</b>` : nothing}${d.unsure ? html` · <b>unsure</b>` : nothing}${d.confirmed ? html` · <b id="inspector-confirmed">confirmed</b>` : nothing}</div>
-      ${votes ? html`<h3>Annotator votes <span class="muted" id="votes-text">${votes.text}</span></h3>
-        <div class="bars" id="votes" aria-label="annotator votes">
-          ${votes.counts.map((c) => html`<div class=${c.column === d.currentLabel ? 'cur' : ''} data-column=${c.column}><span class="n">${c.name}</span><span class="b" ${cssProps({ width: `${Math.round((c.count / votes.total) * 180)}px` })}></span><span>${c.count}</span></div>`)}
-        </div>
-        ${votes.note ? html`<div class=${votes.disagrees ? 'vote-note disagree' : 'vote-note muted'} id="votes-note">${votes.disagrees ? '⚠ ' : ''}${votes.note}</div>` : nothing}
-        <h3>Model probabilities</h3>` : nothing}
-      <div class="bars" aria-label="class probabilities">
-        ${d.probs.map((p, k) => html`<div class=${k === d.currentLabel ? 'cur' : ''}><span class="n">${k + 1} ${this.cls(k)}</span><span class=${k === d.pred ? 'b pred' : 'b'} ${cssProps({ width: `${Math.round(p * 180)}px` })}></span><span>${(p * 100).toFixed(1)}%</span></div>`)}
-      </div>
-      <div class="muted">simText ${d.simText.toFixed(3)} · simNeutral ${d.simNeutral.toFixed(3)} · gap <b>${d.gap.toFixed(3)}</b></div>
-      <div class="muted">alignment ${d.align === null ? 'n/a (neutral)' : d.align.toFixed(3)}${ca && d.align !== null ? html` vs class ${this.cls(d.currentLabel)} (${ca.n} samples): mean ${ca.mean.toFixed(3)} ± ${ca.std.toFixed(3)} (p10 ${ca.p10.toFixed(3)}, p90 ${ca.p90.toFixed(3)})${d.align < ca.p10 ? html` — <b>unusually low</b>` : nothing}` : nothing}</div>
-      ${(() => {
-        const c = this.calibration;
-        const why = issueReasons(d, this.classes, this.sort === 'calibrated' && c?.calibrated ? c.classes.map((k) => k.rate) : undefined);
-        return why.length ? html`<h3>Why it ranks high</h3><ul class="hist" id="why">${why.map((w) => html`<li>${w}</li>`)}</ul>${d.pred !== d.currentLabel ? html`<div class="muted">A: accept the suggestion → ${this.cls(d.pred)}</div>` : nothing}` : nothing;
-      })()}
-      <h3>Label history</h3>
-      ${d.history.length ? html`<ol class="hist" id="history">${d.history.map((h) => html`<li class=${h.state}>${this.describeChange(h)}</li>`)}</ol>` : html`<div class="muted">original label, never changed</div>`}
-      ${d.predictions.length > 1 ? html`<h3>Across runs</h3><ol class="hist" id="across-runs">${d.predictions.map((p) => html`<li>${p.run}: predicted ${this.cls(p.pred)} (label ${this.cls(p.label)}, p ${(p.confidence * 100).toFixed(0)}%)</li>`)}</ol>` : nothing}
-    </div>`;
-  }
-
   private renderComparison(): unknown {
     const c = this.comparison;
     if (!c) return nothing;
@@ -501,49 +452,85 @@ export class DiagnosticsApp extends LitElement {
     </div>`;
   }
 
+  /** The run's accuracy (out-of-fold for a cross-validation run), its mean class recall and majority baseline. */
+  private renderRunFacts(): unknown {
+    const r = this.run;
+    if (!r) return nothing;
+    const o = this.overview;
+    const p = (x: number): string => `${(x * 100).toFixed(1)}%`;
+    if (!o) return html`<span class="muted" id="run-acc">${r.dataset} · ${r.accuracy === null ? '' : p(r.accuracy)}</span>`;
+    const what = o.crossVal ? `${o.crossVal.k}-fold cross-validation (${o.crossVal.mode}): out-of-fold accuracy` : 'accuracy';
+    return html`<span class="muted" id="run-acc" title="${o.n} records scored against the run's own labels; UAR = mean class recall; the majority baseline always answers the commonest label">${r.dataset} · ${what} <b>${p(o.accuracy)}</b> · UAR ${p(o.uar)} · majority ${this.cls(o.majority.cls)} ${p(o.majority.share)}${o.smallClasses.length ? html` · <span id="small-classes" title="fewer than 30 records, so their class statistics (the gap's reference) say little: ${o.smallClasses.map((k) => `${this.cls(k)} ${o.classCounts[k]}`).join(', ')}">${o.smallClasses.length} small class${o.smallClasses.length === 1 ? '' : 'es'} ⚠</span>` : nothing}</span>`;
+  }
+
   override render(): unknown {
     const f = this.filter;
     const opt = (v: number | null): unknown => html`<option value="">any</option>${this.classes.map((c, i) => html`<option value=${i} ?selected=${v === i}>${i + 1} ${c}</option>`)}`;
     const num = (s: string): number | null => (s === '' ? null : Number(s));
     // the spot-check lists every sample of the run: a filtered one would not be a random sample
     const spotCheck = this.sort === 'spotcheck';
+    const hasVotes = this.overview?.hasVotes ?? false;
+    const sorts = SORT_KEYS.filter((k) => hasVotes || !VOTE_SORTS.includes(k) || k === this.sort);
     return html`
       <div class="bar">
         <h2 id="run-title">${this.run ? `${this.run.name}` : 'No run yet — train first'}</h2>
-        ${this.run ? html`<span class="muted" id="run-acc">${this.run.dataset} · ${this.run.accuracy === null ? '' : `${(this.run.accuracy * 100).toFixed(1)}%`}</span>` : nothing}
+        ${this.renderRunFacts()}
         <label>label <select id="f-true" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ trueClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.trueClass)}</select></label>
         <label>pred <select id="f-pred" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ predClass: num((e.target as HTMLSelectElement).value) })}>${opt(f.predClass)}</select></label>
         <label>split <select id="f-split" ?disabled=${spotCheck} @change=${(e: Event) => this.setFilter({ split: (e.target as HTMLSelectElement).value || null })}>
           ${[['', 'any'], ['train', 'train'], ['valid', 'valid'], ['test', 'test']].map(([v, l]) => html`<option value=${v} ?selected=${(f.split ?? '') === v}>${l}</option>`)}</select></label>
         <label>relabeled <select id="f-relabeled" ?disabled=${spotCheck} @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.setFilter({ relabeled: v === '' ? null : v === 'yes' }); }}>
           <option value="">any</option><option value="yes" ?selected=${f.relabeled === true}>yes</option><option value="no" ?selected=${f.relabeled === false}>no</option></select></label>
+        ${hasVotes ? html`<label title="FER+ votes: the label is not the most voted, or another expression got at least 3 of 10 votes (30%)"><input type="checkbox" id="f-disagree" ?disabled=${spotCheck} .checked=${f.disagree} @change=${(e: Event) => this.setFilter({ disagree: (e.target as HTMLInputElement).checked })}> annotators disagree</label>` : nothing}
         ${spotCheck
           ? html`<span class="muted" id="mistakes-label" title="Decide each sample in turn: its label is right (C), wrong (1–${this.classes.length || 8}) or the image unusable (X). These decisions calibrate the “${SORT_LABELS.calibrated}” order.">every sample, random order (filters off)</span>`
+          : f.ids !== null
+          ? html`<span id="selection-filter">selection from the scatter: ${f.ids.length} sample${f.ids.length === 1 ? '' : 's'} (right and wrong)</span>
+              <button class="secondary" id="clear-selection" @click=${() => this.setSelection(null)}>All mistakes</button>`
           : f.cell !== null && f.trueClass !== null && f.predClass !== null
           ? html`<span id="cell-filter">cell ${this.cls(f.trueClass)} → ${this.cls(f.predClass)} (${f.cell === 'run' ? 'as trained' : 'corrected'})</span>
               <button class="secondary" id="all-mistakes" @click=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}>All mistakes</button>`
           : html`<span class="muted" id="mistakes-label">misclassified samples</span>`}
         <label>sort <select id="sort" @change=${(e: Event) => this.setSort((e.target as HTMLSelectElement).value as SortKey)}>
-          ${SORT_KEYS.map((k) => html`<option value=${k} ?selected=${this.sort === k}>${SORT_LABELS[k]}</option>`)}</select></label>
+          ${sorts.map((k) => html`<option value=${k} ?selected=${this.sort === k}>${SORT_LABELS[k]}</option>`)}</select></label>
         <span class="muted" id="count">${this.total} samples</span>
         ${this.view === 'diagnosticsView' ? html`<button class="secondary" @click=${() => send({ type: 'openFull', runDir: this.runDir })}>Open panel</button>` : nothing}
         <button class="secondary" id="export" ?disabled=${!this.run} title="Write corrected label files (the dataset's own format) under .kefer/exports/" @click=${() => send({ type: 'exportLabels', runDir: this.runDir })}>Export labels</button>
         <button id="retrain" ?disabled=${!this.run || this.retraining} title="Retrain the head on the frozen encoder with the corrected labels (seconds)" @click=${() => this.retrain('head')}>${this.retraining ? 'Retraining…' : 'Quick retrain'}</button>
         <button class="secondary" id="retrain-full" ?disabled=${!this.run || this.retraining} title="Train the whole model again with the corrected labels" @click=${() => this.retrain('full')}>Full retrain</button>
       </div>
+      ${this.overview?.weak ? html`<p class="warn" id="weak-warning" role="note">⚠ ${this.overview.weak}</p>` : nothing}
       <div class="main">
-        <kefer-grid .total=${this.total} .rowsAt=${this.rowAt} .classes=${this.classes} .selected=${this.selected} .generation=${this.generation}
+        <kefer-grid .total=${this.total} .rowsAt=${this.rowAt} .classes=${this.classes} .sort=${this.sort} .selected=${this.selected} .generation=${this.generation}
           @range=${(e: CustomEvent<[number, number]>) => this.onRange(e)} @thumbs=${(e: CustomEvent<{ ids: string[]; urgent: number }>) => this.onThumbs(e)} @pick=${(e: CustomEvent<number>) => { this.select(e.detail); this.grid.focus(); }}></kefer-grid>
-        <aside>
+        <kefer-splitter label="Resize the inspector" @resize=${(e: CustomEvent<number>) => this.resize('inspector', e.detail)} @resize-end=${() => viewState.set({ widths: this.widths })}></kefer-splitter>
+        <section class="pane inspector-pane" id="inspector-pane" aria-label="Inspector" ${cssProps({ width: `${this.widths.inspector}px` })}>
           ${this.renderComparison()}
           ${this.renderCalibration()}
-          ${this.renderInspector()}
+          <kefer-inspector .detail=${this.detail} .classes=${this.classes} .sort=${this.sort} .calibration=${this.calibration}></kefer-inspector>
           <div class="keys">Keys: 1–${this.classes.length || 8} set class (auto-advance) · A accept the suggestion (predicted class) · C confirm the label · U undo · R redo · X exclude · ? unsure · ←/→ move</div>
-          <div>${this.renderConfusion()}</div>
-          <div class="wide"><h3>Embedding scatter <span class="muted">(outlined = mistakes)</span></h3><div class="muted" id="scatter-source">${this.scatterSource}</div><div class="scatter"><canvas id="scatter"></canvas></div></div>
-        </aside>
+        </section>
+        <kefer-splitter label="Resize the analysis panes" @resize=${(e: CustomEvent<number>) => this.resize('analysis', e.detail)} @resize-end=${() => viewState.set({ widths: this.widths })}></kefer-splitter>
+        <section class="pane analysis" id="analysis-pane" aria-label="Analysis" ${cssProps({ width: `${this.widths.analysis}px` })}>
+          ${this.renderAnalysisPanes()}
+        </section>
       </div>
       <div class="status" id="status" role="status">${this.error ? html`<span class="error">${this.error}</span>` : this.status}</div>
     `;
+  }
+
+  /** The analysis column's panes, top to bottom (another view adds its element here). */
+  private renderAnalysisPanes(): unknown {
+    const f = this.filter;
+    const active = f.cell !== null && f.trueClass !== null && f.predClass !== null ? { row: f.trueClass, col: f.predClass } : null;
+    return html`
+      <kefer-confusion .matrix=${this.matrix} .classes=${this.classes} .active=${active} basis=${this.basis} .smallClasses=${this.overview?.smallClasses ?? []}
+        @pick-cell=${(e: CustomEvent<{ row: number; col: number }>) => this.pickCell(e.detail.row, e.detail.col)}
+        @clear-cell=${() => this.setFilter({ trueClass: null, predClass: null, cell: null })}
+        @basis=${(e: CustomEvent<LabelBasis>) => this.setBasis(e.detail)}></kefer-confusion>
+      <kefer-scatter class="wide" .points=${this.scatterPoints} .classes=${this.classes} method=${this.scatterMethod} .available=${this.scatterAvailable} source=${this.scatterSource}
+        .selectedId=${this.detail?.id ?? null} .selection=${f.ids} ?busy=${this.scatterBusy}
+        @lasso=${(e: CustomEvent<string[] | null>) => this.setSelection(e.detail)} @pick-point=${(e: CustomEvent<string>) => this.pickPoint(e.detail)}
+        @method=${(e: CustomEvent<ScatterMethod>) => this.setScatterMethod(e.detail)}></kefer-scatter>`;
   }
 }

@@ -4,9 +4,11 @@
 // the grid is at rest, its page and the next one; a fast scroll starts no image for a row it passes.
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { GridRow } from '../protocol.js';
+import type { GridRow, SortKey } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { CLASS_COLORS } from '../shared/vscode.js';
+import { NOTABLE_VOTE_SHARE } from '../../engine/data/ferplusVotes.js';
+import { SCORE_TITLES, scoreText } from './signals.js';
 import { voteSummary } from './votes.js';
 
 export const PAGE_SIZE = 120;
@@ -41,8 +43,21 @@ export class ThumbGrid extends LitElement {
     .cell img:not([src]) { visibility: hidden; }
     .broken { position: absolute; top: 40%; left: 0; right: 0; text-align: center; font-size: 10px; opacity: 0.8; }
     .cell.sel { border-color: var(--vscode-focusBorder); box-shadow: 0 0 0 1px var(--vscode-focusBorder); }
-    .badge { position: absolute; left: 0; right: 0; bottom: 0; border-left: 4px solid transparent; font-size: 10px; line-height: 13px; padding: 0 3px; background: rgba(0,0,0,0.65); color: #fff; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    /* label -> prediction: the label shrinks (ellipsis) first, the prediction never does */
+    .badge { position: absolute; left: 0; right: 0; bottom: 0; display: flex; gap: 2px; border-left: 4px solid transparent; font-size: 10px; line-height: 13px; padding: 0 3px; background: rgba(0,0,0,0.7); color: #fff; white-space: nowrap; }
+    .badge .from { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+    .badge .arrow { flex: none; opacity: 0.8; }
+    .badge .to { flex: none; font-weight: bold; color: #ffcf8a; }
+    .badge .ok { flex: none; color: #8fe39a; font-weight: bold; }
+    .right .badge { background: rgba(20,70,30,0.75); }
     .tag { position: absolute; top: 2px; right: 2px; font-size: 10px; padding: 0 3px; border-radius: 2px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); }
+    .chip { position: absolute; font-size: 10px; line-height: 12px; padding: 0 3px; border-radius: 2px; background: rgba(0,0,0,0.7); color: #fff; font-variant-numeric: tabular-nums; }
+    .score { top: 2px; left: 2px; }
+    .votes { right: 2px; bottom: 15px; }
+    /* the predicted class got at least 3 of 10 votes (30%): an orange frame and wash, and the vote chip */
+    .cell.predvotes { border-color: var(--vscode-charts-orange, orange); }
+    .cell.predvotes::after { content: ''; position: absolute; inset: 0; background: rgba(255,150,0,0.16); pointer-events: none; }
+    .cell.predvotes .votes { background: #c25e00; }
     .excluded img { opacity: 0.3; }
     .placeholder { opacity: 0.3; }
   `;
@@ -50,6 +65,8 @@ export class ThumbGrid extends LitElement {
   @property({ type: Number }) total = 0;
   @property({ attribute: false }) rowsAt: (i: number) => GridCellRow | undefined = () => undefined;
   @property({ attribute: false }) classes: string[] = [];
+  /** The current order: each cell shows its score (signals.ts scoreText). */
+  @property() sort: SortKey = 'issue';
   @property({ type: Number }) selected = 0;
   /** Bumped by the parent when pages arrive, to re-render. */
   @property({ type: Number }) generation = 0;
@@ -181,16 +198,25 @@ export class ThumbGrid extends LitElement {
         slots[i % slots.length] = html`<div class="cell placeholder" ${pos}></div>`;
         continue;
       }
-      const cur = this.classes[r.currentLabel] ?? r.currentLabel;
-      const pred = this.classes[r.pred] ?? r.pred;
+      const cur = String(this.classes[r.currentLabel] ?? r.currentLabel);
+      const pred = String(this.classes[r.pred] ?? r.pred);
       const votes = r.votes ? voteSummary(r.votes, r.currentLabel, this.classes) : undefined;
-      slots[i % slots.length] = html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
-          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}, p(label) ${(r.confidence * 100).toFixed(0)}%${votes ? `; votes ${votes.text}${votes.disagrees ? ' (label disagrees with the votes)' : ''}` : ''}${r.thumbError ? `; ${r.thumbError}` : ''}"
+      const predVotes = votes && r.votes ? (r.votes[r.pred] ?? 0) : 0;
+      const tint = !!votes && votes.total > 0 && r.pred !== r.currentLabel && predVotes >= NOTABLE_VOTE_SHARE * votes.total;
+      const right = r.pred === r.currentLabel;
+      const score = scoreText(this.sort, r);
+      const voteText = votes && votes.total > 0 ? `${votes.labelVotes}/${votes.total}` : '';
+      slots[i % slots.length] = html`<div class="cell ${i === this.selected ? 'sel' : ''} ${r.excluded ? 'excluded' : ''} ${right ? 'right' : 'wrong'} ${tint ? 'predvotes' : ''}" ${pos} data-id=${r.id} data-index=${i} data-label=${r.currentLabel} data-run-label=${r.label} data-pred=${r.pred} data-split=${r.split}
+          role="gridcell" aria-selected=${i === this.selected} title="${r.id}: label ${cur}${r.currentLabel !== r.label ? ` (run scored ${this.classes[r.label] ?? r.label})` : ''}, predicted ${pred}${right ? ' (right)' : ''}, p(label) ${(r.confidence * 100).toFixed(0)}%${score ? `; ${SCORE_TITLES[this.sort]}: ${score}` : ''}${votes ? `; votes ${votes.text}${votes.disagrees ? ' (label disagrees with the votes)' : ''}${tint ? `; ${predVotes} of ${votes.total} annotators chose the prediction ${pred}` : ''}` : ''}${r.thumbError ? `; ${r.thumbError}` : ''}"
           @click=${() => this.dispatchEvent(new CustomEvent('pick', { detail: i }))}>
         <img src=${(show && r.thumb) || nothing} alt="${r.id}" decoding="async">
         ${r.thumbError ? html`<span class="broken">unreadable</span>` : nothing}
+        ${score ? html`<span class="chip score">${score}</span>` : nothing}
+        ${voteText ? html`<span class="chip votes">${voteText}</span>` : nothing}
         ${r.relabeled || r.excluded || r.unsure || r.confirmed ? html`<span class="tag">${r.excluded ? 'excl' : r.unsure ? '?' : r.relabeled ? 'relabeled' : '✓'}</span>` : nothing}
-        <span class="badge" ${cssProps({ 'border-left-color': CLASS_COLORS[r.currentLabel % 8] })}>${cur} → ${pred}</span>
+        <span class="badge" ${cssProps({ 'border-left-color': CLASS_COLORS[r.currentLabel % 8] })}>${right
+          ? html`<span class="from">${cur}</span><span class="ok">✓</span>`
+          : html`<span class="from">${cur}</span><span class="arrow">→</span><span class="to">${pred}</span>`}</span>
       </div>`;
     }
     this.urgent = want.length;

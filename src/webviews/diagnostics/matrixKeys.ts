@@ -47,7 +47,18 @@ export function matrixKeyAction(key: string, cell: MatrixCell, rows: number, col
   }
 }
 
-/** Screen-reader name of a cell, e.g. "true anger, predicted fear: 12 samples". */
-export function matrixCellLabel(trueClass: string, predClass: string, count: number): string {
-  return `true ${trueClass}, predicted ${predClass}: ${count} sample${count === 1 ? '' : 's'}`;
+/**
+ * Screen-reader name of a cell, e.g. "true anger, predicted fear: 12 samples", and with the row's total
+ * the row-normalised share the heat map shows: "... 12 samples (25% of anger)".
+ */
+export function matrixCellLabel(trueClass: string, predClass: string, count: number, rowTotal?: number): string {
+  const share = rowTotal === undefined ? '' : ` (${rowShareText(count, rowTotal)} of ${trueClass})`;
+  return `true ${trueClass}, predicted ${predClass}: ${count} sample${count === 1 ? '' : 's'}${share}`;
+}
+
+/** A cell's share of its row (its true class), as the heat map writes it: "25%", "0.4%", "–" for an empty row. */
+export function rowShareText(count: number, rowTotal: number): string {
+  if (rowTotal <= 0) return '–';
+  const p = (100 * count) / rowTotal;
+  return p > 0 && p < 1 ? `${p.toFixed(1)}%` : `${Math.round(p)}%`;
 }
