@@ -18,7 +18,7 @@ import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
 import { exportCheckpointInt8 } from '../src/engine/onnx/int8.js';
-import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint } from '../src/engine/train/checkpoint.js';
+import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint } from '../src/engine/model/checkpoint.js';
 import { classList } from '../src/engine/classes.js';
 
 const { values: f } = parseArgs({ options: { seconds: { type: 'string' }, batch: { type: 'string' }, images: { type: 'string' } } });

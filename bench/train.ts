@@ -14,11 +14,11 @@ import path from 'node:path';
 import { initBackend, type BackendPreference } from '../src/engine/backend/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../src/engine/model/index.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
-import { startParallel } from '../src/engine/train/parallel.js';
-import { Sgd } from '../src/engine/train/sgd.js';
-import { OnnxTrainStep } from '../src/engine/train/onnxStep.js';
-import { OnednnTrainStep } from '../src/engine/train/onednnStep.js';
-import { loadOnednn } from '../src/engine/onednn/addon.js';
+import { startParallel } from '../src/engine/runtimes/tfjs/parallel.js';
+import { Sgd } from '../src/engine/runtimes/sgd.js';
+import { OnnxTrainStep } from '../src/engine/runtimes/onnx/step.js';
+import { OnednnTrainStep } from '../src/engine/runtimes/onednn/step.js';
+import { loadOnednn } from '../src/engine/runtimes/onednn/addon.js';
 
 interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
 interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?: string }
@@ -40,6 +40,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+const BENCH_BACKEND = { name: 'wasm', detail: 'bench' };
 const SECONDS = Number(arg('seconds') ?? 10);
 const ONLY = arg('only');
 const WORKERS = (arg('workers') ?? '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
@@ -130,7 +131,7 @@ function hostStepInputs(cfg: BenchConfig) {
  */
 async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
-  const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, backend: BENCH_BACKEND, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     return await timeSteps(async () => {
       const r = await onnx.step(x, labels, 0.002);
@@ -148,7 +149,7 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
  */
 async function measureOnednn(cfg: BenchConfig, threads: number, convolution: 'auto' | 'direct'): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
-  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, convolution, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, convolution, backend: BENCH_BACKEND, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     const r = await timeSteps(async () => {
       const o = await step.step(x, labels, 0.002);

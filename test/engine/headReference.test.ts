@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { keferLoss, l2normalize, type ContrastVariant, type LossOptions } from '../../src/engine/losses.js';
 import { createTransform } from '../../src/engine/model/index.js';
-import { headReference } from '../../src/engine/native/headReference.js';
+import { headReference } from '../../src/engine/runtimes/cuda/headReference.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
 tf.setBackend('cpu');

@@ -15,9 +15,9 @@ import type { BackendReport } from '../../src/engine/events.js';
 import { DEFAULT_LOSS_OPTIONS, l2normalize, type LossOptions } from '../../src/engine/losses.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
-import { flatSize, paramsOf, shardBounds, shardGradients, startParallel } from '../../src/engine/train/parallel.js';
-import { Sgd } from '../../src/engine/train/sgd.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
+import { flatSize, paramsOf, shardBounds, shardGradients, startParallel } from '../../src/engine/runtimes/tfjs/parallel.js';
+import { Sgd } from '../../src/engine/runtimes/sgd.js';
 import { randomData } from './backendProbeNet.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
 

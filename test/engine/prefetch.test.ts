@@ -11,11 +11,11 @@ import { createImageCache } from '../../src/engine/data/decode.js';
 import { loadDataset } from '../../src/engine/data/index.js';
 import { prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
 import { generateSyntheticDataset } from '../../src/engine/data/synthetic.js';
-import { augmentInto } from '../../src/engine/train/augment.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { augmentInto } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
 import { train } from '../../src/engine/train/trainer.js';
 import { maxAbsDiff, snapshot, TINY_TRAIN, tinyTrainData } from './train-helpers.js';
 

@@ -10,14 +10,14 @@ import { BACKBONES } from '../model/index.js';
 import { resolveTextEmbeddings } from '../text/index.js';
 import { DEFAULT_TRAIN_CONFIG, TRAIN_RUNTIMES, train, type TrainConfig } from '../train/trainer.js';
 import { num, oneOf } from './args.js';
-import { AUGMENT_MODES } from '../train/augment.js';
+import { AUGMENT_MODES } from '../data/augment.js';
 import { FERPLUS_LABEL_SCHEMES } from '../train/labelSchemes.js';
 import { BALANCE_MODES } from '../train/balance.js';
-import { CUDA_PRECISIONS } from '../cuda/addon.js';
+import { CUDA_PRECISIONS } from '../runtimes/cuda/addon.js';
 import { UserError } from './errors.js';
 import { createPrinter } from './output.js';
 import { chooseValidation, trainSplitOnly } from './validation.js';
-import { trainHead } from '../train/headTrainer.js';
+import { trainHead } from '../train/quickRetrain.js';
 import { openStore, registerRunDir, registerTrainedRun, withOverlay } from './storeLink.js';
 import type { Store } from '../store/index.js';
 

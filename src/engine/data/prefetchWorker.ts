@@ -1,11 +1,11 @@
-// One decode + augment worker of prefetch.ts: reads a batch's PNG files, decodes and enlarges them as
-// sharp would (pngFastPath.ts: fast-png + libvips' bilinear rule, no native code in the thread) and
-// augments them with the trainer's own seed derivation, so a batch equals the trainer's batch. The
-// result travels back as a transferred Float32Array.
-import { readFileSync } from 'node:fs';
+// One decode + augment worker of prefetch.ts: decodes a batch's image files as the training thread's image
+// cache does (decode.ts decodeImage: plain PNGs through the fast path, everything else through sharp) and
+// augments them with the trainer's own seed derivation, so a batch equals the trainer's batch. The result
+// travels back as a transferred Float32Array.
 import { parentPort } from 'node:worker_threads';
-import { canResizeLikeVips, decodeSimplePng, resizeLikeVips } from './pngFastPath.js';
-import { augmentInto, type AugmentMode, type Normalisation } from '../train/augment.js';
+import { augmentInto, type AugmentMode, type Normalisation } from './augment.js';
+import { decodeImage } from './decode.js';
+import type { Dataset, Sample } from './types.js';
 import { deriveSeed, Rng } from '../util/rng.js';
 
 export interface PrefetchRequest {
@@ -20,28 +20,26 @@ export interface PrefetchRequest {
 }
 export type PrefetchReply = { id: number; x: Float32Array } | { id: number; error: string };
 
-function batch(r: PrefetchRequest): Float32Array {
+async function batch(r: PrefetchRequest): Promise<Float32Array> {
   const per = r.size * r.size * 3;
   const x = new Float32Array(r.files.length * per);
   const rng = new Rng(deriveSeed(r.seed, r.epoch, r.step, 1));
-  r.files.forEach((file, i) => {
-    let png: ReturnType<typeof decodeSimplePng>;
+  // Absolute files: a dataset rooted at / names them as they are.
+  const root = { root: '/' } as Dataset;
+  const images = await Promise.all(r.files.map(async (file) => {
     try {
-      png = decodeSimplePng(readFileSync(file));
+      return await decodeImage(root, { id: file, path: file } as Sample, r.size);
     } catch (e) {
       throw new Error(`${file}: ${(e as Error).message}`);
     }
-    if (!png || !canResizeLikeVips(png.width, png.height, r.size)) throw new Error(`${file}: not a plain 8-bit grey/RGB PNG no larger than ${r.size}px (the GPU input pipeline decodes only those)`);
-    augmentInto(resizeLikeVips(png, r.size), r.size, r.norm, rng, x, i * per, r.augment);
-  });
+  }));
+  images.forEach((img, i) => augmentInto(img, r.size, r.norm, rng, x, i * per, r.augment));
   return x;
 }
 
 parentPort?.on('message', (r: PrefetchRequest) => {
-  try {
-    const x = batch(r);
-    parentPort!.postMessage({ id: r.id, x } satisfies PrefetchReply, [x.buffer as ArrayBuffer]);
-  } catch (e) {
-    parentPort!.postMessage({ id: r.id, error: (e as Error).message } satisfies PrefetchReply);
-  }
+  batch(r).then(
+    (x) => parentPort!.postMessage({ id: r.id, x } satisfies PrefetchReply, [x.buffer as ArrayBuffer]),
+    (e: Error) => parentPort!.postMessage({ id: r.id, error: e.message } satisfies PrefetchReply),
+  );
 });

@@ -8,38 +8,14 @@
 //
 // Parameters are graph INPUTS (not initializers) so one session serves every step. Conv weights enter and
 // their gradients leave in PyTorch's OIHW layout (what Conv/ConvTranspose take: no per-step transposes).
-// The structure mirrors encoders.ts (LAYOUT in export.ts); test/engine/onnxTrain.test.ts compares the
+// The structure is the shared encoder description (../encoderGraph.ts); test/engine/onnxTrain.test.ts compares the
 // loss terms and every gradient with tfjs autodiff.
-import { BN_EPS } from '../model/layers.js';
-import type { BackboneName } from '../model/encoders.js';
-import { LAYOUT } from './export.js';
-import { GraphBuilder } from './graph.js';
+import { BN_EPS } from '../../model/layers.js';
+import { GraphBuilder } from '../../onnx/graph.js';
+import { describe, type ParamInfo, type TrainGraphSpec, type TrainNode } from '../encoderGraph.js';
 
 /** ScatterElements' `reduction` (max-pool backward) needs opset 16. */
 const TRAIN_OPSET = 16;
-
-type Shape = [number, number, number, number]; // N, C, H, W
-
-export type TrainNode =
-  | { kind: 'conv'; name: string; x: string; y: string; k: number; stride: number; pad: number; inShape: Shape; outShape: Shape }
-  | { kind: 'bn'; name: string; x: string; y: string; shape: Shape }
-  | { kind: 'relu'; x: string; y: string }
-  | { kind: 'add'; a: string; b: string; y: string }
-  | { kind: 'maxpool'; x: string; y: string; indices: string; inShape: Shape; outShape: Shape }
-  | { kind: 'gap'; x: string; y: string; shape: Shape };
-
-export interface TrainGraphSpec {
-  backbone: BackboneName;
-  inputSize: number;
-  batch: number;
-}
-
-export interface ParamInfo {
-  name: string;
-  /** conv [out, in, kh, kw] (OIHW), BN [C]. */
-  shape: number[];
-  conv: boolean;
-}
 
 export interface TrainGraphs {
   forward: Uint8Array;
@@ -51,81 +27,6 @@ export interface TrainGraphs {
   /** Forward outputs the backward graph takes as inputs (same names). */
   saved: string[];
   featureDim: number;
-}
-
-const convOut = (h: number, k: number, s: number, p: number) => Math.floor((h + 2 * p - k) / s) + 1;
-
-/** The encoder as a flat list of nodes over named tensors, with every shape known (fixed batch). */
-export function describe(spec: TrainGraphSpec): { nodes: TrainNode[]; params: ParamInfo[]; shapes: Map<string, number[]> } {
-  const layout = LAYOUT[spec.backbone];
-  const nodes: TrainNode[] = [];
-  const params: ParamInfo[] = [];
-  const shapes = new Map<string, number[]>();
-  let counter = 0;
-  const t = (hint: string) => `${hint}.${counter++}`;
-  const conv = (name: string, x: string, inShape: Shape, cout: number, k: number, stride: number): [string, Shape] => {
-    const pad = Math.floor(k / 2);
-    const outShape: Shape = [inShape[0], cout, convOut(inShape[2], k, stride, pad), convOut(inShape[3], k, stride, pad)];
-    const y = t(`${name}.out`);
-    nodes.push({ kind: 'conv', name, x, y, k, stride, pad, inShape, outShape });
-    shapes.set(x, inShape).set(y, outShape);
-    params.push({ name: `${name}.weight`, shape: [cout, inShape[1], k, k], conv: true });
-    return [y, outShape];
-  };
-  const bn = (name: string, x: string, shape: Shape): string => {
-    const y = t(`${name}.out`);
-    nodes.push({ kind: 'bn', name, x, y, shape });
-    shapes.set(y, shape).set(`${name}.xhat`, shape).set(`${name}.invstd`, [1, shape[1], 1, 1]);
-    params.push({ name: `${name}.weight`, shape: [shape[1]], conv: false }, { name: `${name}.bias`, shape: [shape[1]], conv: false });
-    return y;
-  };
-  const relu = (x: string): string => {
-    const y = t('relu');
-    nodes.push({ kind: 'relu', x, y });
-    shapes.set(y, shapes.get(x)!);
-    return y;
-  };
-
-  const [stem, stemShape] = conv('conv1', 'images_nchw', [spec.batch, 3, spec.inputSize, spec.inputSize], layout.stemWidth, layout.stemKernel, layout.stemStride);
-  let shape = stemShape;
-  let h = relu(bn('bn1', stem, shape));
-  if (layout.maxPool) {
-    const outShape: Shape = [shape[0], shape[1], convOut(shape[2], 3, 2, 1), convOut(shape[3], 3, 2, 1)];
-    const p = t('maxpool');
-    nodes.push({ kind: 'maxpool', x: h, y: p, indices: `${p}.indices`, inShape: shape, outShape });
-    shapes.set(p, outShape).set(`${p}.indices`, outShape);
-    h = p;
-    shape = outShape;
-  }
-  layout.widths.forEach((width, s) => {
-    for (let i = 0; i < layout.blocks[s]; i++) {
-      const name = `layer${s + 1}.${i}`;
-      const stride = i === 0 ? layout.strides[s] : 1;
-      const inShape = shape;
-      const [c1, s1] = conv(`${name}.conv1`, h, inShape, width, 3, stride);
-      const r1 = relu(bn(`${name}.bn1`, c1, s1));
-      const [c2, s2] = conv(`${name}.conv2`, r1, s1, width, 3, 1);
-      const b2 = bn(`${name}.bn2`, c2, s2);
-      let shortcut = h;
-      if (stride !== 1 || inShape[1] !== width) {
-        const [d, ds] = conv(`${name}.downsample.0`, h, inShape, width, 1, stride);
-        shortcut = bn(`${name}.downsample.1`, d, ds);
-      }
-      const sum = t(`${name}.sum`);
-      nodes.push({ kind: 'add', a: b2, b: shortcut, y: sum });
-      shapes.set(sum, s2);
-      h = relu(sum);
-      shape = s2;
-    }
-  });
-  if (layout.head) {
-    const [c, cs] = conv('head.conv', h, shape, 512, 1, 1);
-    h = bn('head.bn', c, cs);
-    shape = cs;
-  }
-  const v = 'v';
-  nodes.push({ kind: 'gap', x: h, y: v, shape });
-  return { nodes, params, shapes };
 }
 
 /** Builds the forward and backward ONNX models for one backbone, input size and batch size. */

@@ -5,31 +5,36 @@
 // and running statistics into the tfjs model and the Sgd before anything reads those (evaluation,
 // checkpoints, the resume state), so checkpoints and resume are the same as every other runtime's.
 import * as tf from '@tensorflow/tfjs-core';
-import type { CudaPrecision } from '../cuda/addon.js';
-import { CudaEncoderTrainer, HEAD_PARAMS } from '../cuda/encoderTrainer.js';
-import { fromLayout, readLayout, syncParam, type NativeStepInputs } from './headStep.js';
-import { cudaEncoderView } from '../cuda/evalEncoder.js';
-import type { Encoder } from '../model/index.js';
+import { fromLayout, readLayout, syncParam } from '../layout.js';
+import type { EvalEncoder, StepInputs, StepResult, StepSupport, TrainStep } from '../types.js';
+import { describeCuda, type CudaPrecision } from './addon.js';
+import { CudaEncoderTrainer, HEAD_PARAMS } from './encoderTrainer.js';
+import { cudaEvalView } from './evalEncoder.js';
 
-export class CudaTrainStep {
+/** The addon computes Ls on one-hot labels without class weights (native/cuda_encoder.cu). */
+export const CUDA_SUPPORTS: StepSupport = { softTargets: false, classWeights: false };
+
+export class CudaTrainStep implements TrainStep {
+  readonly runtime = 'cuda';
+  readonly supports = CUDA_SUPPORTS;
   /** Optimizer steps since the last sync(): num_batches_tracked advances by this much there. */
   private pendingBatches = 0;
   /** amp steps the loss scaler skipped (inf/NaN gradients), for the run log. */
   skippedSteps = 0;
 
   private constructor(
-    private readonly inputs: NativeStepInputs,
+    private readonly inputs: StepInputs,
     readonly trainer: CudaEncoderTrainer,
   ) {}
 
-  static async create(inputs: NativeStepInputs & { precision?: CudaPrecision }): Promise<CudaTrainStep> {
+  static async create(inputs: StepInputs): Promise<CudaTrainStep> {
     const { encoder, transform, sgd, textNorm, loss } = inputs;
     const [K, D] = textNorm.shape;
     const fc1 = transform.params.get('MLP.fc1.weight');
     if (!fc1) throw new Error('cuda training: F_n has no MLP.fc1.weight');
     const trainer = CudaEncoderTrainer.create(
       { backbone: encoder.name, inputSize: encoder.inputSize, batch: inputs.batch },
-      { precision: inputs.precision, head: { text: (await textNorm.data()) as Float32Array, classes: K, hidden: fc1.shape[1] ?? 128, loss } },
+      { precision: inputs.precision as CudaPrecision | undefined, head: { text: (await textNorm.data()) as Float32Array, classes: K, hidden: fc1.shape[1] ?? 128, loss } },
     );
     if (trainer.featureDim !== D) throw new Error(`cuda training: the encoder gives ${trainer.featureDim}-d features, the text embeddings are ${D}-d`);
     const n = trainer.native;
@@ -52,8 +57,11 @@ export class CudaTrainStep {
     return new CudaTrainStep(inputs, trainer);
   }
 
-  /** x: [N, S, S, 3] normalised, augmented images. Returns the loss terms and the batch's correct count. */
-  async step(x: Float32Array, labels: number[], lr: number): Promise<{ terms: number[]; correct: number }> {
+  get report() {
+    return { name: 'cuda', detail: `encoder, F_n and losses on CUDA: ${describeCuda(this.trainer.info())}` };
+  }
+
+  async step(x: Float32Array, labels: number[], lr: number): Promise<StepResult> {
     const { momentum, weightDecay } = this.inputs.sgd;
     const r = this.trainer.native.trainStep(x, Int32Array.from(labels), lr, momentum, weightDecay);
     if (r[5]) this.skippedSteps++;
@@ -61,7 +69,7 @@ export class CudaTrainStep {
     return { terms: [r[0], r[1], r[2]], correct: r[3] };
   }
 
-  sync(): void {
+  async sync(): Promise<void> {
     const n = this.trainer.native;
     const { encoder, transform, sgd } = this.inputs;
     for (const p of this.trainer.params) syncParam(this.inputs, p.name, p.shape, p.conv, n.getParam(p.name), n.getMomentum(p.name));
@@ -86,8 +94,8 @@ export class CudaTrainStep {
   }
 
   /** The encoder for validation: the addon's inference forward on its current weights, in batches of the training batch. */
-  evalEncoder(): Encoder {
-    return cudaEncoderView(this.inputs.encoder, this.trainer.native, this.inputs.batch, this.trainer.featureDim);
+  async evalEncoder(): Promise<EvalEncoder> {
+    return cudaEvalView(this.inputs.encoder, this.trainer.native, this.inputs.batch, this.trainer.featureDim);
   }
 
   async dispose(): Promise<void> {

@@ -1,10 +1,10 @@
 // The encoder, F_n, the KE-FER losses and SGD on the CUDA addon: builds it from the shared op list
-// (native/spec.ts) and the head's settings, and moves weights, momentum and BatchNorm running statistics
+// (../encoderGraph.ts) and the head's settings, and moves weights, momentum and BatchNorm running statistics
 // in and out in the tfjs-independent layouts the other native runtimes use (conv OIHW, BN [C], F_n [in, out]).
-import type { TrainGraphSpec, ParamInfo } from '../onnx/trainGraph.js';
-import type { LossOptions } from '../losses.js';
-import { BN_EPS, BN_MOMENTUM } from '../model/layers.js';
-import { nativeSpec, type NativeSpec } from '../native/spec.js';
+import type { LossOptions } from '../../losses.js';
+import { BN_EPS, BN_MOMENTUM } from '../../model/layers.js';
+import type { TrainGraphSpec } from '../encoderGraph.js';
+import { NativeEncoderBase } from '../nativeEncoder.js';
 import { cudaAvailability, type CudaEncoderInfo, type CudaPrecision, type NativeCudaEncoder } from './addon.js';
 
 export interface CudaHeadOptions {
@@ -17,22 +17,16 @@ export interface CudaHeadOptions {
 
 export const HEAD_PARAMS = ['MLP.fc1.weight', 'MLP.fc1.bias', 'MLP.fc2.weight', 'MLP.fc2.bias'] as const;
 
-export class CudaEncoderTrainer {
-  private constructor(
-    readonly spec: TrainGraphSpec,
-    private readonly layout: NativeSpec,
-    readonly native: NativeCudaEncoder,
-  ) {}
-
-  /** Throws, saying why, when the addon, a device or cuDNN is missing, or the GPU runs out of memory. */
+export class CudaEncoderTrainer extends NativeEncoderBase<NativeCudaEncoder> {
   /**
+   * Throws, saying why, when the addon, a device or cuDNN is missing, or the GPU runs out of memory.
    * deterministic (default true): only cuDNN algorithms that give the same result every run, so a resumed
    * run repeats an uninterrupted one; KEFER_CUDA_NONDETERMINISTIC=1 or false here lift that for speed.
    */
   static create(spec: TrainGraphSpec, opts: { precision?: CudaPrecision; head?: CudaHeadOptions; device?: number; deterministic?: boolean } = {}): CudaEncoderTrainer {
     const { addon, ok, why } = cudaAvailability();
     if (!addon || !ok) throw new Error(`--runtime cuda: ${why}`);
-    const layout = nativeSpec(spec);
+    const layout = NativeEncoderBase.layoutOf(spec);
     const head = opts.head
       ? {
           classes: opts.head.classes, hidden: opts.head.hidden, text: opts.head.text, neutral: opts.head.loss.neutralIndex,
@@ -48,19 +42,7 @@ export class CudaEncoderTrainer {
     return new CudaEncoderTrainer(spec, layout, native);
   }
 
-  get params(): ParamInfo[] {
-    return this.layout.paramInfo;
-  }
-  get batchNorms(): NativeSpec['batchNorms'] {
-    return this.layout.batchNorms;
-  }
-  get featureDim(): number {
-    return this.layout.featureDim;
-  }
   info(): CudaEncoderInfo {
     return this.native.info();
-  }
-  release(): void {
-    this.native.release();
   }
 }

@@ -10,7 +10,7 @@
 //   Lt = sum_i m_i (1 - u(v_i - n_i).u(T_{y_i} - T_N)) / den
 //   Lc pairwise   = [sum_j m_j Tbar.(u(n_j) - u(v_j)) + 2 M^2] / den2, Tbar = sum_i m_i T_{y_i}
 //   Lc per-sample = sum_i m_i (T_{y_i}.(u(n_i) - u(v_i)) + 2) / den
-import type { LossOptions } from '../losses.js';
+import type { LossOptions } from '../../losses.js';
 
 export const UNIT_EPS = 1e-8;
 

@@ -2,10 +2,10 @@
 // Computes its shard's gradients into shared memory and applies the averaged gradient it is given.
 import * as tf from '@tensorflow/tfjs-core';
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from '../backend/index.js';
-import { createEncoder, createTransform } from '../model/index.js';
+import { initBackend } from '../../backend/index.js';
+import { createEncoder, createTransform } from '../../model/index.js';
 import { applyFlat, assignBuffers, paramsOf, readBuffers, shardGradients, type FromWorker, type InitMessage, type Replica, type ToWorker } from './parallel.js';
-import { Sgd } from './sgd.js';
+import { Sgd } from '../sgd.js';
 
 interface State {
   replica: Replica;

@@ -1,7 +1,8 @@
 // Runs the encoder training graphs (trainGraph.ts) on onnxruntime-node: forward in training mode, then
 // backward from dL/dv. Weights travel in as plain arrays each call, so the optimizer stays outside.
 import * as ort from 'onnxruntime-node';
-import { buildTrainGraphs, type TrainGraphs, type TrainGraphSpec } from './trainGraph.js';
+import type { TrainGraphSpec } from '../encoderGraph.js';
+import { buildTrainGraphs, type TrainGraphs } from './trainGraph.js';
 
 export interface EncoderForward {
   v: Float32Array;

@@ -25,9 +25,9 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { keferLoss, softTargets, type LossOptions, type SoftTargetRows } from '../losses.js';
-import type { Encoder, Transform } from '../model/index.js';
-import type { Sgd } from './sgd.js';
+import { keferLoss, softTargets, type LossOptions, type SoftTargetRows } from '../../losses.js';
+import type { Encoder, Transform } from '../../model/index.js';
+import type { Sgd } from '../sgd.js';
 
 /** A replica's model and loss: everything one shard step needs. */
 export interface Replica {

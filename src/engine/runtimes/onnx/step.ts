@@ -7,11 +7,14 @@
 // The encoder's weights and momentum live here between steps (no per-step layout conversions); sync()
 // writes them back into the tfjs variables and the Sgd before anything reads those (evaluation,
 // checkpoints, the resume state).
-import { OnnxEncoderTrainer } from '../onnx/trainSession.js';
-import type { SoftTargetRows } from '../losses.js';
-import { headStep, readLayout, syncParam, updateRunningStats, type NativeStepInputs } from './headStep.js';
+import type { SoftTargetRows } from '../../losses.js';
+import { headStep, updateRunningStats } from '../head.js';
+import { readLayout, syncParam } from '../layout.js';
+import type { EvalEncoder, StepInputs, StepResult, StepSupport, TrainStep } from '../types.js';
+import { onnxEvalEncoder } from './evalEncoder.js';
+import { OnnxEncoderTrainer } from './trainSession.js';
 
-export type OnnxStepInputs = NativeStepInputs;
+export const ONNX_SUPPORTS: StepSupport = { softTargets: true, classWeights: true };
 
 interface EncoderParam {
   name: string;
@@ -21,15 +24,19 @@ interface EncoderParam {
   momentum?: Float32Array;
 }
 
-export class OnnxTrainStep {
+export class OnnxTrainStep implements TrainStep {
+  readonly runtime = 'onnx';
+  readonly supports = ONNX_SUPPORTS;
+  private evaluator?: EvalEncoder;
+
   private constructor(
-    private readonly inputs: OnnxStepInputs,
+    private readonly inputs: StepInputs,
     private readonly trainer: OnnxEncoderTrainer,
     private readonly params: EncoderParam[],
   ) {}
 
   /** Builds the graphs for this encoder and batch, and takes the current weights and momentum. */
-  static async create(inputs: OnnxStepInputs): Promise<OnnxTrainStep> {
+  static async create(inputs: StepInputs): Promise<OnnxTrainStep> {
     const { encoder } = inputs;
     const trainer = await OnnxEncoderTrainer.create({ backbone: encoder.name, inputSize: encoder.inputSize, batch: inputs.batch }, { threads: inputs.threads });
     const params: EncoderParam[] = [];
@@ -51,8 +58,12 @@ export class OnnxTrainStep {
     }
   }
 
-  /** x: [N, S, S, 3] normalised, augmented images. Returns the loss terms and the batch's correct count. */
-  async step(x: Float32Array, labels: number[], lr: number, soft?: SoftTargetRows): Promise<{ terms: number[]; correct: number }> {
+  get report() {
+    const b = this.inputs.backend;
+    return { name: 'onnxruntime', detail: `encoder on onnxruntime-node CPU (${this.inputs.threads ? `${this.inputs.threads} thread(s)` : 'one thread per core'}); F_n + losses on tfjs ${b.name} (${b.detail})` };
+  }
+
+  async step(x: Float32Array, labels: number[], lr: number, soft?: SoftTargetRows): Promise<StepResult> {
     const weights = new Map(this.params.map((p) => [p.name, p.weight]));
     const fw = await this.trainer.forward(x, weights);
     const { terms, correct, dv } = await headStep(this.inputs, fw.v, this.trainer.graphs.featureDim, labels, lr, soft);
@@ -90,11 +101,19 @@ export class OnnxTrainStep {
   }
 
   /** Writes the encoder weights and momentum into the tfjs variables and the Sgd. */
-  sync(): void {
+  async sync(): Promise<void> {
     for (const p of this.params) syncParam(this.inputs, p.name, p.shape, p.conv, p.weight, p.momentum);
   }
 
+  /** The synced weights exported as an inference graph (a new session per call: the weights are constants). */
+  async evalEncoder(): Promise<EvalEncoder> {
+    this.evaluator?.release();
+    this.evaluator = await onnxEvalEncoder(this.inputs.encoder, { threads: this.inputs.threads });
+    return { ...this.evaluator, release: () => {} };
+  }
+
   async dispose(): Promise<void> {
+    this.evaluator?.release();
     await this.trainer.release();
   }
 }

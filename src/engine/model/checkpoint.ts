@@ -6,8 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from '../model/index.js';
-import type { ParamStore } from '../model/layers.js';
+import { createEncoder, createTransform, type BackboneName, type Encoder, type Transform } from './index.js';
+import type { ParamStore } from './layers.js';
 import type { TextSourceInfo } from '../text/types.js';
 import { readSafetensors, writeSafetensors, type SafeTensor, type TensorToWrite } from '../util/safetensors.js';
 

@@ -1,9 +1,9 @@
 // The encoder's training step on oneDNN: forward in training mode, backward from dL/dv, and SGD, with the
 // weights and momentum held by the addon between steps (in the layout its convolutions want).
-import type { TrainGraphSpec, ParamInfo } from '../onnx/trainGraph.js';
-import { BN_EPS } from '../model/layers.js';
+import { BN_EPS } from '../../model/layers.js';
+import type { TrainGraphSpec } from '../encoderGraph.js';
+import { NativeEncoderBase } from '../nativeEncoder.js';
 import { loadOnednn, type NativeEncoder } from './addon.js';
-import { nativeSpec, type NativeSpec } from './spec.js';
 
 export interface OnednnForward {
   v: Float32Array;
@@ -11,13 +11,7 @@ export interface OnednnForward {
   batchStats: Map<string, { mean: Float32Array; variance: Float32Array }>;
 }
 
-export class OnednnEncoderTrainer {
-  private constructor(
-    readonly spec: TrainGraphSpec,
-    private readonly layout: NativeSpec,
-    private readonly native: NativeEncoder,
-  ) {}
-
+export class OnednnEncoderTrainer extends NativeEncoderBase<NativeEncoder> {
   /**
    * threads: OpenMP threads (default: one per core). convolution: 'auto' (default) lets oneDNN use
    * Winograd where it expects a gain; 'direct' is what PyTorch uses. Throws when the addon is unavailable.
@@ -25,20 +19,11 @@ export class OnednnEncoderTrainer {
   static create(spec: TrainGraphSpec, opts: { threads?: number; convolution?: 'auto' | 'direct' } = {}): OnednnEncoderTrainer {
     const { addon, why } = loadOnednn();
     if (!addon) throw new Error(`--runtime onednn: ${why}`);
-    const layout = nativeSpec(spec);
+    const layout = NativeEncoderBase.layoutOf(spec);
     const native = new addon.Encoder({ threads: opts.threads ?? 0, convolution: opts.convolution ?? 'auto', eps: BN_EPS, tensors: layout.tensors, params: layout.params, ops: layout.ops });
     return new OnednnEncoderTrainer(spec, layout, native);
   }
 
-  get params(): ParamInfo[] {
-    return this.layout.paramInfo;
-  }
-  get batchNorms(): NativeSpec['batchNorms'] {
-    return this.layout.batchNorms;
-  }
-  get featureDim(): number {
-    return this.layout.featureDim;
-  }
   /** oneDNN's version, activation block size, threads and chosen convolution kernels, for the run log. */
   info(): ReturnType<NativeEncoder['info']> {
     return this.native.info();
@@ -77,11 +62,6 @@ export class OnednnEncoderTrainer {
   backward(dv: Float32Array): void {
     if (dv.length !== this.spec.batch * this.layout.featureDim) throw new Error(`onednn training: ${dv.length} gradient values for batch ${this.spec.batch}`);
     this.native.backward(dv);
-  }
-
-  /** Frees the addon's memory (activations, weights, primitives) now. */
-  release(): void {
-    this.native.release();
   }
 
   /** torch.optim.SGD on every encoder parameter with the last backward()'s gradients. */

@@ -30,7 +30,7 @@ import { headGraph } from '../onnx/headGraph.js';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng.js';
 import type { SafeTensor, TensorToWrite } from '../util/safetensors.js';
-import { CheckpointError, loadCheckpoint, readCheckpointConfig, readStateDict, saveCheckpoint, writeCheckpointFiles, type LoadedModel } from './checkpoint.js';
+import { CheckpointError, loadCheckpoint, readCheckpointConfig, readStateDict, saveCheckpoint, writeCheckpointFiles, type LoadedModel } from '../model/checkpoint.js';
 
 export interface HeadTrainOptions {
   /** Base checkpoint directory (its encoder is frozen). Retrain from the same base each time to keep the feature cache warm. */

@@ -4,7 +4,8 @@
 // log says why cuda was not used.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { findAddon } from '../native/addonPath.js';
+import { findAddon } from '../addonPath.js';
+import type { NativeEncoderMethods } from '../nativeEncoder.js';
 
 export type CudaPrecision = 'fp32' | 'tf32' | 'amp';
 export const CUDA_PRECISIONS: readonly CudaPrecision[] = ['fp32', 'tf32', 'amp'];
@@ -26,24 +27,16 @@ export interface CudaEncoderInfo {
   deterministic: boolean;
 }
 
-export interface NativeCudaEncoder {
+export interface NativeCudaEncoder extends NativeEncoderMethods {
   /** One training step on the GPU; images null = the batch already on the device. Returns [ls, lt, lc, correct, total, skipped, lossScale]. */
   trainStep(images: Float32Array | null, labels: Int32Array, lr: number, momentum: number, weightDecay: number): Float32Array;
   /** Encoder forward; train: batch statistics (and running statistics updated), else running statistics. */
   forward(images: Float32Array | null, train?: boolean): Float32Array;
-  backward(dv: Float32Array): void;
   head(v: Float32Array, labels: Int32Array): { terms: Float32Array; dv: Float32Array; n: Float32Array };
-  sgd(lr: number, momentum: number, weightDecay: number): void;
-  setParam(name: string, values: Float32Array): void;
-  getParam(name: string): Float32Array;
-  getGrad(name: string): Float32Array;
-  setMomentum(name: string, values: Float32Array | null): void;
-  getMomentum(name: string): Float32Array | null;
   setBuffer(name: string, values: Float32Array): void;
   getBuffer(name: string): Float32Array;
   synchronize(): void;
   info(): CudaEncoderInfo;
-  release(): void;
 }
 
 export interface CudaProbe {

@@ -4,25 +4,30 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { findAddon } from '../native/addonPath.js';
+import { findAddon } from '../addonPath.js';
+import type { NativeEncoderMethods } from '../nativeEncoder.js';
 
-export interface NativeEncoder {
+export interface NativeEncoder extends NativeEncoderMethods {
   forward(images: Float32Array): { v: Float32Array; stats: Float32Array };
-  backward(dv: Float32Array): void;
-  sgd(lr: number, momentum: number, weightDecay: number): void;
-  setParam(name: string, values: Float32Array): void;
-  getParam(name: string): Float32Array;
-  getGrad(name: string): Float32Array;
-  setMomentum(name: string, values: Float32Array | null): void;
-  getMomentum(name: string): Float32Array | null;
-  /** convolution / backward: the forward and the backward implementations oneDNN chose, comma-separated. */
-  /** Frees the native memory now (not at garbage collection); the encoder is unusable afterwards. */
+  /** convolution / backward: the forward and the backward implementations oneDNN chose, comma-separated; isa: what oneDNN dispatches to. */
+  info(): { version: string; block: number; threads: number; convolution: string; backward: string; isa: string };
+}
+
+/** The encoder in inference mode (BatchNorm folded, post-ops fused, blocked layout): native/dnnl_encoder.cc Inference. */
+export interface NativeInference {
+  /** images [N, S, S, 3] normalised NHWC, N the batch it was built for -> v [N, D]. */
+  forward(images: Float32Array): Float32Array;
+  /** A convolution's weights (OIHW) and bias with its BatchNorm folded in, by the convolution's weight name. */
+  setWeights(name: string, weights: Float32Array, bias: Float32Array): void;
+  info(): { version: string; block: number; threads: number; convolution: string; activationBytes: number; isa: string };
   release(): void;
-  info(): { version: string; block: number; threads: number; convolution: string; backward: string };
 }
 
 interface Addon {
   Encoder: new (spec: unknown) => NativeEncoder;
+  Inference: new (spec: unknown) => NativeInference;
+  /** The instruction set oneDNN dispatches to here (after DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA). */
+  isa(): string;
 }
 
 /** build/kefer_dnnl.node above this module (src/engine under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */
