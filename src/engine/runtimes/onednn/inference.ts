@@ -106,46 +106,49 @@ export class OnednnEvaluator {
     private readonly opts: { batchSize?: number; threads?: number } = {},
   ) {
     this.batchSize = opts.batchSize ?? evalBatchFor(encoder.name, encoder.inputSize);
-    this.instances.set(this.batchSize, OnednnInference.create(this.spec(this.batchSize), opts));
   }
 
   private spec(batch: number): TrainGraphSpec {
     return { backbone: this.encoder.name, inputSize: this.encoder.inputSize, batch };
   }
-  private get main(): OnednnInference {
-    return this.instances.get(this.batchSize)!;
-  }
 
   /** Folds the encoder's current BatchNorms into its convolutions and hands every instance the weights. */
   async load(): Promise<void> {
-    this.folded = await foldBatchNorms(this.encoder, this.main.convs);
+    this.folded = await foldBatchNorms(this.encoder, inferenceSpec(this.spec(1)).ops.filter((o): o is InferenceConv => o.kind === 'conv'));
     for (const inst of this.instances.values()) inst.setWeights(this.folded);
   }
 
-  /** x: n normalised NHWC images (n <= batchSize) -> v [n, D]. */
+  private instance(batch: number): OnednnInference {
+    const inst = OnednnInference.create(this.spec(batch), this.opts);
+    inst.setWeights(this.folded);
+    this.instances.set(batch, inst);
+    return inst;
+  }
+
+  /**
+   * x: n normalised NHWC images (n <= batchSize) -> v [n, D]. Instances are built for the batch sizes asked
+   * for (evaluate() asks for full batches and one last one, so a set smaller than a batch builds only its
+   * own); a third size is padded to the full batch.
+   */
   run(x: Float32Array, n: number): Float32Array {
-    let inst = this.instances.get(n);
-    if (!inst && n < this.batchSize && this.instances.size < 2) {
-      inst = OnednnInference.create(this.spec(n), this.opts);
-      inst.setWeights(this.folded);
-      this.instances.set(n, inst);
-    }
-    if (inst) return inst.forward(x);
-    // A third batch size (rare: evaluate() hands out full batches and one last one): pad to the main batch.
     if (n > this.batchSize) throw new Error(`onednn eval: a batch of ${n} images, built for at most ${this.batchSize}`);
+    const inst = this.instances.get(n) ?? (this.instances.size < 2 ? this.instance(n) : undefined);
+    if (inst) return inst.forward(x);
+    const full = this.instances.get(this.batchSize) ?? this.instance(this.batchSize);
     const per = this.encoder.inputSize * this.encoder.inputSize * 3;
     const padded = new Float32Array(this.batchSize * per);
     padded.set(x);
-    return this.main.forward(padded).subarray(0, n * this.main.graph.featureDim);
+    return full.forward(padded).subarray(0, n * full.graph.featureDim);
   }
 
   /** What evaluate() takes (F_n and the logits stay on tfjs). */
   view(): EvalEncoder {
-    const info = this.main.info();
+    const { addon } = loadOnednn();
+    const threads = this.opts.threads ? `${this.opts.threads} thread(s)` : 'one thread per core';
     return {
       forward: async (x, n) => this.run(x, n),
       batchSize: this.batchSize,
-      detail: `oneDNN ${info.version} inference (${info.isa}; BatchNorm folded, ReLU and add fused, nChw${info.block}c, batch ${this.batchSize}, ${info.threads} thread(s))`,
+      detail: `oneDNN inference (${addon?.isa()}; BatchNorm folded, ReLU and add fused, blocked layout, batches up to ${this.batchSize}, ${threads})`,
       release: () => this.release(),
     };
   }
