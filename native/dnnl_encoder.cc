@@ -73,6 +73,10 @@ std::string IsaName() {
   }
 }
 
+// Elementwise loops shorter than this run on one thread: a parallel region's fork and barrier cost more
+// than the loop, and far more on a shared machine where a thread of the team may be descheduled.
+constexpr long kParallelMin = 1 << 15;
+
 size_t elems(const memory& m) { return m.get_desc().get_size() / sizeof(float); }
 float* ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
 
@@ -325,7 +329,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   static void AddInto(Act& a, const float* src) {
     float* d = ptr(a.diff);
     const long n = (long)elems(a.diff);
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
     for (long k = 0; k < n; k++) d[k] += src[k];
   }
 
@@ -396,10 +400,10 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
             float* y = ptr(acts_[op.y].mem);
             const long n = (long)elems(acts_[op.y].mem);
             if (op.relu) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) y[k] = std::max(a[k] + b[k], 0.0f);
             } else {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) y[k] = a[k] + b[k];
             }
             break;
@@ -458,7 +462,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
             const long n = (long)elems(acts_[op.y].diff);
             if (op.relu) {
               const float* y = ptr(acts_[op.y].mem);
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) d[k] = y[k] > 0.0f ? d[k] : 0.0f;
             }
             for (int in : {op.x, op.b}) AddGradient(in, d);
@@ -519,26 +523,29 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     const float m = info[1].As<Napi::Number>().FloatValue();
     const float wd = info[2].As<Napi::Number>().FloatValue();
     SetThreads();
+    // One parallel region over every parameter: the threads split each tensor and go on to the next
+    // without waiting (nowait); one barrier at the end instead of one per tensor.
+#pragma omp parallel
     for (auto& p : params_) {
       float* w = ptr(p.master);
       const float* g = ptr(p.grad);
       float* b = ptr(p.mom);
       const long n = (long)elems(p.master);
       if (!p.hasMom) {
-#pragma omp parallel for simd
+#pragma omp for simd nowait
         for (long k = 0; k < n; k++) {
           b[k] = g[k] + wd * w[k];
           w[k] -= lr * b[k];
         }
-        p.hasMom = true;
       } else {
-#pragma omp parallel for simd
+#pragma omp for simd nowait
         for (long k = 0; k < n; k++) {
           b[k] = m * b[k] + (g[k] + wd * w[k]);
           w[k] -= lr * b[k];
         }
       }
     }
+    for (auto& p : params_) p.hasMom = true;
     return info.Env().Undefined();
   }
 

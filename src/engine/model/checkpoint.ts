@@ -158,12 +158,17 @@ function nameList(names: string[], max = 8): string {
 
 /** Writes the checkpoint atomically: a temporary sibling directory renamed over `dir`. */
 export async function saveCheckpoint(dir: string, model: { encoder: Encoder; transform: Transform; textEmbeddings: Float32Array; config: CheckpointConfig }): Promise<void> {
+  await writeCheckpointFiles(dir, await checkpointTensors(model), model.config);
+}
+
+/** A model's tensors in PyTorch names and layouts, as model.safetensors holds them (for several writes). */
+export async function checkpointTensors(model: { encoder: Encoder; transform: Transform; textEmbeddings: Float32Array; config: Pick<CheckpointConfig, 'classes'> }): Promise<Map<string, TensorToWrite>> {
   const tensors = new Map<string, TensorToWrite>();
   await collect('encoder.', model.encoder, tensors);
   await collect('', model.transform, tensors);
   const k = model.config.classes.length;
   tensors.set('text_embeddings', { dtype: 'F32', shape: [k, model.textEmbeddings.length / k], data: model.textEmbeddings });
-  await writeCheckpointFiles(dir, tensors, model.config);
+  return tensors;
 }
 
 /**

@@ -8,7 +8,7 @@ import { createImageCache, type ImageCache } from '../data/decode.js';
 import type { EvalModel, EvalResult } from '../eval/evaluate.js';
 import type { EngineEvent } from '../events.js';
 import { l2normalize, type LossOptions } from '../losses.js';
-import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, saveCheckpoint, type CheckpointConfig } from '../model/checkpoint.js';
+import { checkpointTensors, IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, loadInitWeights, writeCheckpointFiles, type CheckpointConfig } from '../model/checkpoint.js';
 import { createEncoder, createTransform, type Encoder, type Transform } from '../model/index.js';
 import { Sgd } from '../runtimes/sgd.js';
 import type { RuntimeName } from '../runtimes/types.js';
@@ -131,22 +131,24 @@ function checkpointConfig(run: Run, extra: Record<string, unknown>): CheckpointC
   };
 }
 
-/** checkpoints/last with the optimizer and the resume state (call the runtime's sync() first). */
-export async function saveLast(run: Run, stepInEpoch: number, epoch: number): Promise<void> {
+/**
+ * checkpoints/last with the optimizer and the resume state, and with `best` also checkpoints/best (with
+ * what selected it): the model's tensors are read once for both. Call the runtime's sync() first.
+ */
+export async function saveLast(run: Run, stepInEpoch: number, epoch: number, best?: { val?: EvalResult }): Promise<void> {
   const { encoder, transform, inputs, sgd } = run;
+  const tensors = await checkpointTensors({ encoder, transform, textEmbeddings: inputs.text.matrix, config: { classes: inputs.train.classes } });
+  if (best) {
+    const { val } = best;
+    const selected = { selectedOn: val ? 'validation' : 'last-epoch', validation: inputs.valDescription ?? null, valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null };
+    await writeCheckpointFiles(run.bestDir, tensors, checkpointConfig(run, { epoch, step: run.state.globalStep, ...selected }));
+  }
   const s: ResumeState = { ...run.state, epoch, stepInEpoch, elapsedSec: (Date.now() - run.t0) / 1000 };
-  await saveCheckpoint(run.lastDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(run, { epoch, step: run.state.globalStep }) });
-  const tensors = new Map<string, TensorToWrite>();
-  for (const [name, b] of await sgd.export()) tensors.set(name, { dtype: 'F32', shape: b.shape, data: b.data });
-  await writeSafetensors(path.join(run.lastDir, 'optimizer.safetensors'), tensors);
+  await writeCheckpointFiles(run.lastDir, tensors, checkpointConfig(run, { epoch, step: run.state.globalStep }));
+  const opt = new Map<string, TensorToWrite>();
+  for (const [name, b] of await sgd.export()) opt.set(name, { dtype: 'F32', shape: b.shape, data: b.data });
+  await writeSafetensors(path.join(run.lastDir, 'optimizer.safetensors'), opt);
   await writeFile(path.join(run.lastDir, 'state.json'), JSON.stringify(s, null, 2) + '\n');
-}
-
-/** checkpoints/best, with what selected it. */
-export async function saveBest(run: Run, epoch: number, val?: EvalResult): Promise<void> {
-  const { encoder, transform, inputs } = run;
-  const selected = { selectedOn: val ? 'validation' : 'last-epoch', validation: inputs.valDescription ?? null, valAccuracy: val?.summary.accuracy ?? null, valMeanClassAccuracy: val?.summary.meanClassAccuracy ?? null };
-  await saveCheckpoint(run.bestDir, { encoder, transform, textEmbeddings: inputs.text.matrix, config: checkpointConfig(run, { epoch, step: run.state.globalStep, ...selected }) });
 }
 
 /** The final run.json and 'done' event; frees the model. */

@@ -4,7 +4,7 @@ import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import type { TrainStep } from '../runtimes/types.js';
 import type { EpochHistory } from './config.js';
 import type { EpochSums } from './epoch.js';
-import { saveBest, saveLast, type Run } from './run.js';
+import { saveLast, type Run } from './run.js';
 
 /** v on the validation set from the runtime's current weights, in its batch size (none without a validation set). */
 export async function validateOnRuntime(run: Run, step: TrainStep): Promise<EvalResult | undefined> {
@@ -38,8 +38,7 @@ export async function endEpoch(run: Run, step: TrainStep, epoch: number, sums: E
   if (isBest) {
     state.bestEpoch = epoch + 1;
     state.bestValAccuracy = val?.summary.accuracy ?? null;
-    await saveBest(run, epoch + 1, val);
   }
-  await saveLast(run, 0, epoch + 1);
+  await saveLast(run, 0, epoch + 1, isBest ? { val } : undefined);
   await run.log({ type: 'epoch', epoch: epoch + 1, step: state.globalStep, trainLoss: entry.trainLoss, valAccuracy: entry.valAccuracy, valMeanClassAccuracy: entry.valMeanClassAccuracy, valLoss: entry.valLoss, best: isBest, checkpoint: isBest ? run.bestDir : run.lastDir });
 }

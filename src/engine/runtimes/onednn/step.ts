@@ -40,7 +40,7 @@ export class OnednnTrainStep implements TrainStep {
   get report() {
     const i = this.trainer.info();
     const b = this.inputs.backend;
-    return { name: 'onednn', detail: `encoder on oneDNN ${i.version} (${i.isa}; convolutions ${this.inputs.convolution ?? 'auto'}: ${i.convolution}; ${i.threads} thread(s)); F_n + losses on tfjs ${b.name} (${b.detail})` };
+    return { name: 'onednn', detail: `encoder on oneDNN ${i.version} (convolutions ${this.inputs.convolution ?? 'auto'}: ${i.convolution}; ISA ${i.isa}; ${i.threads} thread(s)); F_n + losses on tfjs ${b.name} (${b.detail})` };
   }
 
   async step(x: Float32Array, labels: number[], lr: number, soft?: SoftTargetRows): Promise<StepResult> {
