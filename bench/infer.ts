@@ -9,7 +9,6 @@
 // img/s and img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
 // Usage: npm run bench:infer [-- --seconds 8 --batch 32 --images 1024 --threads N --isa avx2|native]
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

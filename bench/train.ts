@@ -10,7 +10,6 @@
 // Wall-clock img/s is the headline; CPU-time img/s (img per second of process CPU time) is printed
 // too because the machine is shared and wall time swings with other people's load.
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { initBackend, type BackendPreference } from '../src/engine/backend/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../src/engine/model/index.js';
