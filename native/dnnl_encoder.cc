@@ -786,7 +786,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
         c.prim = convolution_forward(pd);
         c.weights = memory(pd.weights_desc(), eng_);
         c.bias = memory(memory::desc({dy[1]}, dt::f32, tag::x), eng_);
-        c.userW = memory::desc(wd, dt::f32, tag::oihw);
+        // The JS side hands the weights over in tfjs's own layout (HWIO), BatchNorm folded in: one reorder here.
+        c.userW = memory::desc(wd, dt::f32, tag::hwio);
         c.impl = pd.impl_info_str();
         scratch = std::max(scratch, pd.scratchpad_desc().get_size());
         convByWeight_[o.Get("w").As<Napi::String>().Utf8Value()] = (int)convs_.size();
@@ -830,7 +831,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     return released_;
   }
 
-  // setWeights(convWeightName, OIHW weights with the BatchNorm folded in, bias [O])
+  // setWeights(convWeightName, HWIO weights with the BatchNorm folded in, bias [O])
   Napi::Value SetWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (Released(env)) return env.Undefined();

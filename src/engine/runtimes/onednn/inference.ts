@@ -19,7 +19,10 @@ export function evalBatchFor(backbone: Encoder['name'], inputSize: number): numb
   return Math.max(8, Math.min(MAX_EVAL_BATCH, Math.floor(EVAL_MEMORY_BYTES / perImage)));
 }
 
-/** Each convolution's OIHW weights and bias with its BatchNorm (running statistics) folded in. */
+/**
+ * Each convolution's weights and bias with its BatchNorm (running statistics) folded in. The weights stay
+ * in tfjs's HWIO layout (output channel fastest: one sequential pass); the addon reorders them once.
+ */
 export async function foldBatchNorms(encoder: Encoder, convs: readonly InferenceConv[]): Promise<Map<string, { w: Float32Array; b: Float32Array }>> {
   const read = async (t: tf.Tensor | undefined, what: string) => {
     if (!t) throw new Error(`onednn inference: the encoder has no ${what}`);
@@ -27,24 +30,21 @@ export async function foldBatchNorms(encoder: Encoder, convs: readonly Inference
   };
   const out = new Map<string, { w: Float32Array; b: Float32Array }>();
   for (const c of convs) {
-    const conv = encoder.params.get(c.w);
-    const hwio = await read(conv, c.w);
-    const [k, , cin, cout] = conv!.shape;
+    const hwio = await read(encoder.params.get(c.w), c.w);
     const gamma = await read(encoder.params.get(`${c.bn}.weight`), `${c.bn}.weight`);
     const beta = await read(encoder.params.get(`${c.bn}.bias`), `${c.bn}.bias`);
     const mean = await read(encoder.buffers.get(`${c.bn}.running_mean`), `${c.bn}.running_mean`);
     const variance = await read(encoder.buffers.get(`${c.bn}.running_var`), `${c.bn}.running_var`);
-    const w = new Float32Array(cout * cin * k * k);
+    const cout = gamma.length;
+    const scale = new Float32Array(cout);
     const b = new Float32Array(cout);
     for (let o = 0; o < cout; o++) {
-      const scale = gamma[o] / Math.sqrt(variance[o] + BN_EPS);
-      b[o] = beta[o] - mean[o] * scale;
-      for (let i = 0; i < cin; i++) {
-        for (let y = 0; y < k; y++) {
-          for (let x = 0; x < k; x++) w[((o * cin + i) * k + y) * k + x] = hwio[((y * k + x) * cin + i) * cout + o] * scale;
-        }
-      }
+      const s = gamma[o] / Math.sqrt(variance[o] + BN_EPS);
+      scale[o] = s;
+      b[o] = beta[o] - mean[o] * s;
     }
+    const w = new Float32Array(hwio.length);
+    for (let i = 0; i < hwio.length; i += cout) for (let o = 0; o < cout; o++) w[i + o] = hwio[i + o] * scale[o];
     out.set(c.w, { w, b });
   }
   return out;
