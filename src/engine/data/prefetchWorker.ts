@@ -1,10 +1,12 @@
 // One decode + augment worker of prefetch.ts: decodes a batch's image files as the training thread's image
-// cache does (decode.ts decodeImage: plain PNGs through the fast path, everything else through sharp) and
+// cache does (plain 8-bit PNGs that are enlarged through the fast path, pngFastPath.ts; anything else
+// through decode.ts decodeImage, i.e. sharp, loaded only then: the GPU machine's bundle has no sharp) and
 // augments them with the trainer's own seed derivation, so a batch equals the trainer's batch. The result
 // travels back as a transferred Float32Array.
+import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { augmentInto, type AugmentMode, type Normalisation } from './augment.js';
-import { decodeImage } from './decode.js';
+import { canResizeLikeVips, decodeSimplePng, MAX_IMAGE_PIXELS, resizeLikeVips } from './pngFastPath.js';
 import type { Dataset, Sample } from './types.js';
 import { deriveSeed, Rng } from '../util/rng.js';
 
@@ -20,15 +22,35 @@ export interface PrefetchRequest {
 }
 export type PrefetchReply = { id: number; x: Float32Array } | { id: number; error: string };
 
+/** decode.ts's fast path: a plain 8-bit PNG enlarged to `size`, else null. */
+function fastPath(file: string, size: number): Uint8Array | null {
+  if (!file.toLowerCase().endsWith('.png')) return null;
+  let png: ReturnType<typeof decodeSimplePng>;
+  try {
+    png = decodeSimplePng(readFileSync(file), MAX_IMAGE_PIXELS);
+  } catch {
+    return null; // sharp's decode reports what is wrong
+  }
+  return png && canResizeLikeVips(png.width, png.height, size) ? resizeLikeVips(png, size) : null;
+}
+
+/** Everything else through sharp, as the training thread's cache decodes it. */
+async function slowPath(file: string, size: number): Promise<Uint8Array> {
+  // require, not import(): the worker runs as CommonJS (tsx/cjs in development, a cjs bundle), and
+  // import() would bypass tsx's resolution of ./decode.js to decode.ts.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { decodeImage } = require('./decode.js') as typeof import('./decode.js');
+  // An absolute file: a dataset rooted at / names it as it is.
+  return decodeImage({ root: '/' } as Dataset, { id: file, path: file } as Sample, size);
+}
+
 async function batch(r: PrefetchRequest): Promise<Float32Array> {
   const per = r.size * r.size * 3;
   const x = new Float32Array(r.files.length * per);
   const rng = new Rng(deriveSeed(r.seed, r.epoch, r.step, 1));
-  // Absolute files: a dataset rooted at / names them as they are.
-  const root = { root: '/' } as Dataset;
   const images = await Promise.all(r.files.map(async (file) => {
     try {
-      return await decodeImage(root, { id: file, path: file } as Sample, r.size);
+      return fastPath(file, r.size) ?? (await slowPath(file, r.size));
     } catch (e) {
       throw new Error(`${file}: ${(e as Error).message}`);
     }
