@@ -128,7 +128,7 @@ function hostStepInputs(cfg: BenchConfig) {
 }
 
 /**
- * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, train/onnxStep.ts):
+ * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, runtimes/onnx/step.ts):
  * encoder forward/backward on onnxruntime's native CPU kernels, F_n + losses + their SGD on tfjs.
  */
 async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
@@ -146,7 +146,7 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
 }
 
 /**
- * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, train/onednnStep.ts):
+ * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, runtimes/onednn/step.ts):
  * encoder forward/backward/SGD in oneDNN's blocked layouts, F_n + losses + their SGD on tfjs.
  */
 async function measureOnednn(cfg: BenchConfig, threads: number, convolution: 'auto' | 'direct'): Promise<Result> {

@@ -24,7 +24,7 @@ export function randomArray(n: number, rng: Rng, scale = 1): Float32Array {
 /** What a runtime computes from images [N, S, S, 3], dL/dv and the weights (conv OIHW): v and every gradient (OIHW). */
 export type EncoderRunner = (spec: { backbone: BackboneName; inputSize: number; batch: number }, images: Float32Array, upstream: Float32Array, weights: Map<string, Float32Array>) => Promise<{ v: Float32Array; grads: Map<string, Float32Array> }>;
 
-/** The onnxruntime training graphs (src/engine/onnx/trainGraph.ts) on one thread. */
+/** The onnxruntime training graphs (src/engine/runtimes/onnx/trainGraph.ts) on one thread. */
 export const onnxRunner: EncoderRunner = async (spec, images, upstream, weights) => {
   const trainer = await OnnxEncoderTrainer.create(spec, { threads: 1 });
   const fw = await trainer.forward(images, weights);

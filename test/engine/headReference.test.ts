@@ -1,4 +1,4 @@
-// The host reference of the CUDA addon's head kernels (src/engine/native/headReference.ts: F_n, Ls, Lt, Lc
+// The host reference of the CUDA addon's head kernels (src/engine/runtimes/cuda/headReference.ts: F_n, Ls, Lt, Lc
 // and every gradient written out by hand) against tfjs autodiff of transform.ts + losses.ts, the code the
 // other runtimes train with, on the same inputs: both Lc variants, neutral samples mixed in, an all-neutral
 // batch (Lt = Lc = 0, no NaN) and non-default lambdas.

@@ -1,4 +1,4 @@
-// Data-parallel training (src/engine/train/parallel.ts): the averaged gradient of 2 replicas equals
+// Data-parallel training (src/engine/runtimes/tfjs/parallel.ts): the averaged gradient of 2 replicas equals
 // the single-thread gradient of the same shard split, replicas stay bit-identical, and a 2-worker
 // training run is reproducible.
 import { after, before, test } from 'node:test';
