@@ -46,8 +46,8 @@ const cliCommands = fs.existsSync('src/engine/cli/commands.ts')
   : [];
 if (cliCommands.length && cliCommands.every((c) => fs.existsSync(`src/engine/cli/${c}.ts`))) {
   builds.push({ ...common, entryPoints: ['src/engine/cli/main.ts'], outfile: out('dist/cli.js'), platform: 'node', format: 'cjs', external: nodeExternal });
-  // `kefer train --workers N` starts this next to dist/cli.js (src/engine/train/parallel.ts).
-  builds.push({ ...common, entryPoints: ['src/engine/train/parallelWorker.ts'], outfile: out('dist/parallelWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal });
+  // `kefer train --workers N` starts this next to dist/cli.js (src/engine/runtimes/tfjs/parallel.ts).
+  builds.push({ ...common, entryPoints: ['src/engine/runtimes/tfjs/parallelWorker.ts'], outfile: out('dist/parallelWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal });
   // `kefer train --loader-workers N` starts this next to dist/cli.js (src/engine/data/prefetch.ts).
   builds.push({ ...common, entryPoints: ['src/engine/data/prefetchWorker.ts'], outfile: out('dist/prefetchWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal });
 } else if (pkgRoot) {

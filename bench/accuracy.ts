@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AUGMENT_MODES, type AugmentMode } from '../src/engine/train/augment.js';
+import { AUGMENT_MODES, type AugmentMode } from '../src/engine/data/augment.js';
 import { initBackend, isBackendPreference } from '../src/engine/backend/index.js';
 import { createImageCache, loadDataset, type Dataset } from '../src/engine/data/index.js';
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import type { SampleRecord } from '../src/engine/eval/types.js';
 import { computeFeatures } from '../src/engine/onnx/features.js';
-import { readCheckpointConfig } from '../src/engine/train/checkpoint.js';
+import { readCheckpointConfig } from '../src/engine/model/checkpoint.js';
 import { loadDataset } from '../src/engine/data/index.js';
 import type { ClassName } from '../src/engine/classes.js';
 import {

@@ -16,8 +16,8 @@ import type { Dataset, Sample } from '../src/engine/data/types.js';
 import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, runBatch } from '../src/engine/onnx/runtime.js';
-import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint } from '../src/engine/train/checkpoint.js';
-import { trainHead } from '../src/engine/train/headTrainer.js';
+import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint } from '../src/engine/model/checkpoint.js';
+import { trainHead } from '../src/engine/train/quickRetrain.js';
 import { Rng } from '../src/engine/util/rng.js';
 
 const { values: f } = parseArgs({ options: { only: { type: 'string' } } });

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileS
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSyntheticDataset, loadDataset } from '../src/engine/data/index.js';
-import { loadOnednn } from '../src/engine/onednn/addon.js';
+import { loadOnednn } from '../src/engine/runtimes/onednn/addon.js';
 import { findTorchPython } from '../src/engine/torch/python.js';
 
 const arg = (name: string, dflt: string) => {

@@ -3,22 +3,23 @@
 // (onnxruntime; the oneDNN addon when built), each against a
 // PyTorch CPU baseline measured in the same run (bench/train_torch.py) when torch is importable, at the
 // same thread count as the row it is compared with (1 for wasm, N for onnxruntime N threads / N workers).
-//   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16] [-- --workers 1,2]
+//   npm run bench:train [-- --seconds 10] [-- --only resnet18-b16] [-- --workers 1,2] [-- --isa avx2|native]
+//   npm run bench:train -- --end-to-end [...]: a FERPlus-shaped epoch against a PyTorch loop (trainEpoch.ts)
 // On wasm each config is also run data-parallel (src/engine/train/parallel.ts) with every worker
 // count in --workers (default 1,2), in the same run, so the speed-up is a same-run ratio.
 // Wall-clock img/s is the headline; CPU-time img/s (img per second of process CPU time) is printed
 // too because the machine is shared and wall time swings with other people's load.
 import * as tf from '@tensorflow/tfjs-core';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { initBackend, type BackendPreference } from '../src/engine/backend/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../src/engine/model/index.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../src/engine/losses.js';
-import { startParallel } from '../src/engine/train/parallel.js';
-import { Sgd } from '../src/engine/train/sgd.js';
-import { OnnxTrainStep } from '../src/engine/train/onnxStep.js';
-import { OnednnTrainStep } from '../src/engine/train/onednnStep.js';
-import { loadOnednn } from '../src/engine/onednn/addon.js';
+import { startParallel } from '../src/engine/runtimes/tfjs/parallel.js';
+import { Sgd } from '../src/engine/runtimes/sgd.js';
+import { OnnxTrainStep } from '../src/engine/runtimes/onnx/step.js';
+import { OnednnTrainStep } from '../src/engine/runtimes/onednn/step.js';
+import { loadOnednn } from '../src/engine/runtimes/onednn/addon.js';
+import { applyIsaCap, describeTorch, findTorchPython, loadAverage, onednnIsa, runTorch, type TorchInfo } from './cpuBench.js';
 
 interface BenchConfig { id: string; backbone: BackboneName; batch: number; size: number }
 interface Result { imgPerSec: number; cpuImgPerSec: number; steps: number; note?: string }
@@ -40,6 +41,8 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+const BENCH_BACKEND = { name: 'wasm', detail: 'bench' };
+const ISA = applyIsaCap(arg('isa'));
 const SECONDS = Number(arg('seconds') ?? 10);
 const ONLY = arg('only');
 const WORKERS = (arg('workers') ?? '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
@@ -125,12 +128,12 @@ function hostStepInputs(cfg: BenchConfig) {
 }
 
 /**
- * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, train/onnxStep.ts):
+ * The same step with the encoder on onnxruntime-node (`kefer train --runtime onnx`, runtimes/onnx/step.ts):
  * encoder forward/backward on onnxruntime's native CPU kernels, F_n + losses + their SGD on tfjs.
  */
 async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
-  const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const onnx = await OnnxTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, backend: BENCH_BACKEND, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     return await timeSteps(async () => {
       const r = await onnx.step(x, labels, 0.002);
@@ -143,19 +146,19 @@ async function measureOnnx(cfg: BenchConfig, threads: number): Promise<Result> {
 }
 
 /**
- * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, train/onednnStep.ts):
+ * The same step with the encoder on the oneDNN addon (`kefer train --runtime onednn`, runtimes/onednn/step.ts):
  * encoder forward/backward/SGD in oneDNN's blocked layouts, F_n + losses + their SGD on tfjs.
  */
 async function measureOnednn(cfg: BenchConfig, threads: number, convolution: 'auto' | 'direct'): Promise<Result> {
   const { enc, fn, sgd, x, labels, text, dispose } = hostStepInputs(cfg);
-  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, convolution, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
+  const step = await OnednnTrainStep.create({ encoder: enc, transform: fn, sgd, textNorm: text, batch: cfg.batch, threads, convolution, backend: BENCH_BACKEND, loss: { ...DEFAULT_LOSS_OPTIONS, neutralIndex: 6 } });
   try {
     const r = await timeSteps(async () => {
       const o = await step.step(x, labels, 0.002);
       if (!o.terms.every(Number.isFinite)) throw new Error(`non-finite loss ${o.terms.join(', ')}`);
     }, cfg.batch);
     const info = step.trainer.info();
-    return { ...r, note: `oneDNN ${info.version}, ${info.convolution}` };
+    return { ...r, note: `oneDNN ${info.version} ${info.isa}, ${info.convolution}` };
   } finally {
     await step.dispose();
     dispose();
@@ -187,33 +190,29 @@ async function measureParallel(cfg: BenchConfig, workers: number): Promise<Resul
   }
 }
 
-/** A python with torch: $KEFER_PYTHON, python3 on PATH, or Debian's /usr/bin/python3. */
-function findTorchPython(): { python: string; version: string } | null {
-  for (const py of [process.env.KEFER_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)) {
-    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (r.status === 0) return { python: py, version: r.stdout.trim() };
-  }
-  return null;
-}
+interface TorchStep extends TorchInfo { img_per_s: number; cpu_img_per_s: number; steps: number; layout: string; layouts: { layout: string; img_per_s: number }[] }
 
 function measureTorch(py: string, cfg: BenchConfig, threads: number): (Result & { threads: number }) | null {
-  const script = path.join(__dirname, 'train_torch.py');
-  const payload = JSON.stringify([{ backbone: cfg.backbone, batch: cfg.batch, size: cfg.size, seconds: SECONDS, threads }]);
-  const r = spawnSync(py, [script, payload], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) {
-    console.log(`  pytorch failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}`);
+  try {
+    const o = runTorch<TorchStep>(py, path.join(__dirname, 'train_torch.py'), [[{ backbone: cfg.backbone, batch: cfg.batch, size: cfg.size, seconds: SECONDS, threads }]]);
+    console.log(`  pytorch ${cfg.id} @${cfg.size}, ${threads} thread(s): ${o.layouts.map((l) => `${l.layout} ${fmt(l.img_per_s)}`).join(', ')} img/s, best ${o.layout} (${describeTorch(o)}) [load ${loadAverage()}]`);
+    return { imgPerSec: o.img_per_s, cpuImgPerSec: o.cpu_img_per_s, steps: o.steps, threads: o.threads };
+  } catch (e) {
+    console.log(`  pytorch failed: ${(e as Error).message}`);
     return null;
   }
-  const o = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { img_per_s: number; cpu_img_per_s: number; steps: number; threads: number };
-  return { imgPerSec: o.img_per_s, cpuImgPerSec: o.cpu_img_per_s, steps: o.steps, threads: o.threads };
 }
 
 const fmt = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 async function main(): Promise<void> {
   const configs = CONFIGS.filter((c) => (ONLY ? c.id.replace(' ', '-') === ONLY : c.batch <= 64));
+  if (process.argv.includes('--end-to-end')) {
+    const { runEndToEnd } = await import('./trainEpoch.js');
+    return runEndToEnd(ISA);
+  }
   const torch = findTorchPython();
-  console.log(torch ? `pytorch baseline: torch ${torch.version} (${torch.python})` : 'pytorch baseline: SKIPPED (no python3 with torch; apt-get install -y python3-torch)');
+  console.log(torch ? `pytorch baseline: torch ${torch.version} (${torch.python})` : 'pytorch baseline: SKIPPED (no python3 with torch and torchvision; apt-get install -y python3-torch python3-torchvision)');
 
   const backends: BackendPreference[] = ['wasm', 'webgpu'];
   const available: Array<{ pref: BackendPreference; detail: string }> = [];
@@ -228,7 +227,7 @@ async function main(): Promise<void> {
   for (const b of available) console.log(`${b.pref}: ${b.detail}`);
   const onednn = loadOnednn();
   console.log(onednn.addon ? 'onednn: the oneDNN training addon (build/kefer_dnnl.node)' : `onednn: SKIPPED (${onednn.why})`);
-  console.log(`load average at start: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}; ${SECONDS}s per measurement`);
+  console.log(`ISA cap ${ISA}: oneDNN runs ${onednnIsa()} (PyTorch under the same cap); load average at start: ${loadAverage()}; ${SECONDS}s per measurement`);
 
   for (const cfg of configs) {
     // Baselines first (PyTorch at every thread count a row uses: each row is compared at equal threads),
@@ -280,7 +279,7 @@ async function main(): Promise<void> {
             const o = await measureOnednn(cfg, threads, conv);
             const { ratio, cpuRatio } = vsBase(o, threads);
             const vsWasm = r ? `, ${(o.imgPerSec / r.imgPerSec).toFixed(2)}x wasm` : '';
-            console.log(`${label}: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}; ${o.note}]`);
+            console.log(`${label} [${onednnIsa()}]: ${fmt(o.imgPerSec)} img/s = ${ratio}${vsWasm} [${o.steps} steps${cpuRatio}; ${o.note}; load ${loadAverage()}]`);
           } catch (err) {
             console.log(`${label}: FAILED (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
           }

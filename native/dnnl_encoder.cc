@@ -58,6 +58,25 @@ struct Op {
   std::string impl, implBwd;  // the implementations oneDNN chose (reported in the run log)
 };
 
+// The instruction set oneDNN dispatches to (after DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA caps it).
+std::string IsaName() {
+  switch (get_effective_cpu_isa()) {
+    case cpu_isa::sse41: return "sse41";
+    case cpu_isa::avx: return "avx";
+    case cpu_isa::avx2: return "avx2";
+    case cpu_isa::avx2_vnni: return "avx2_vnni";
+    case cpu_isa::avx512_core: return "avx512_core";
+    case cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+// Elementwise loops shorter than this run on one thread: a parallel region's fork and barrier cost more
+// than the loop, and far more on a shared machine where a thread of the team may be descheduled.
+constexpr long kParallelMin = 1 << 15;
+
 size_t elems(const memory& m) { return m.get_desc().get_size() / sizeof(float); }
 float* ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
 
@@ -310,7 +329,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   static void AddInto(Act& a, const float* src) {
     float* d = ptr(a.diff);
     const long n = (long)elems(a.diff);
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
     for (long k = 0; k < n; k++) d[k] += src[k];
   }
 
@@ -381,10 +400,10 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
             float* y = ptr(acts_[op.y].mem);
             const long n = (long)elems(acts_[op.y].mem);
             if (op.relu) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) y[k] = std::max(a[k] + b[k], 0.0f);
             } else {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) y[k] = a[k] + b[k];
             }
             break;
@@ -443,7 +462,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
             const long n = (long)elems(acts_[op.y].diff);
             if (op.relu) {
               const float* y = ptr(acts_[op.y].mem);
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (n > kParallelMin)
               for (long k = 0; k < n; k++) d[k] = y[k] > 0.0f ? d[k] : 0.0f;
             }
             for (int in : {op.x, op.b}) AddGradient(in, d);
@@ -504,26 +523,29 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     const float m = info[1].As<Napi::Number>().FloatValue();
     const float wd = info[2].As<Napi::Number>().FloatValue();
     SetThreads();
+    // One parallel region over every parameter: the threads split each tensor and go on to the next
+    // without waiting (nowait); one barrier at the end instead of one per tensor.
+#pragma omp parallel
     for (auto& p : params_) {
       float* w = ptr(p.master);
       const float* g = ptr(p.grad);
       float* b = ptr(p.mom);
       const long n = (long)elems(p.master);
       if (!p.hasMom) {
-#pragma omp parallel for simd
+#pragma omp for simd nowait
         for (long k = 0; k < n; k++) {
           b[k] = g[k] + wd * w[k];
           w[k] -= lr * b[k];
         }
-        p.hasMom = true;
       } else {
-#pragma omp parallel for simd
+#pragma omp for simd nowait
         for (long k = 0; k < n; k++) {
           b[k] = m * b[k] + (g[k] + wd * w[k]);
           w[k] -= lr * b[k];
         }
       }
     }
+    for (auto& p : params_) p.hasMom = true;
     return info.Env().Undefined();
   }
 
@@ -632,12 +654,290 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     }
     o.Set("convolution", fwd);
     o.Set("backward", bwd);
+    o.Set("isa", IsaName());
     return o;
+  }
+};
+
+// The encoder in inference mode (validation, --diagnose, kefer eval): every BatchNorm folded into the
+// convolution before it (the JS side folds the running statistics into weights + bias), ReLU and the
+// residual add as the convolution's post-ops (sum, then eltwise ReLU, written into the shortcut's buffer),
+// activations in the blocked layout end to end, and tensors sharing a few buffers by lifetime (the spec's
+// slots), so a large batch fits. One scratchpad serves every primitive.
+class Inference : public Napi::ObjectWrap<Inference> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Inference",
+                       {InstanceMethod("forward", &Inference::Forward), InstanceMethod("setWeights", &Inference::SetWeights),
+                        InstanceMethod("info", &Inference::Info), InstanceMethod("release", &Inference::Release)});
+  }
+
+  explicit Inference(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Inference>(info), eng_(engine::kind::cpu, 0), s_(eng_) {
+    try {
+      Build(info[0].As<Napi::Object>());
+    } catch (const std::exception& e) {
+      Napi::Error::New(info.Env(), std::string("onednn inference: ") + e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+ private:
+  struct Conv {
+    int x, y, w;
+    primitive prim;
+    memory weights, bias;
+    memory::desc userW;
+    std::string impl;
+  };
+  struct Pool {
+    int x, y;
+    primitive prim;
+  };
+  enum class K { Conv, Pool, Gap };
+  struct Step {
+    K kind;
+    int index;  // into convs_ / pools_, or the GAP's input tensor
+  };
+  engine eng_;
+  stream s_;
+  int threads_ = 0;
+  int block_ = 8;
+  std::vector<memory::dims> dims_;
+  std::vector<memory::desc> mds_;
+  std::vector<int> slotOf_;
+  std::vector<memory> slots_;
+  std::vector<memory> acts_;
+  std::vector<Conv> convs_;
+  std::vector<Pool> pools_;
+  std::vector<Step> steps_;
+  std::unordered_map<std::string, int> convByWeight_;
+  memory::desc imagesUserMd_;
+  memory scratch_;
+  int featureAct_ = -1;
+  bool released_ = false;
+
+  static memory::dims Dims(const Napi::Value& v) {
+    auto a = v.As<Napi::Array>();
+    memory::dims d;
+    for (uint32_t i = 0; i < a.Length(); i++) d.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+    return d;
+  }
+  static int Int(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+
+  int ProbeBlock() {
+    memory::dims src{2, 64, 8, 8}, w{64, 64, 3, 3};
+    auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+    // forward_training: the inference probe picks nChw8c even where the kernels run on nChw16c (AVX-512).
+    convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, any(src), any(w), any(src), {1, 1}, {1, 1}, {1, 1});
+    convolution_forward::primitive_desc pd(d, eng_);
+    return pd.dst_desc() == memory::desc(src, dt::f32, tag::nChw16c) ? 16 : 8;
+  }
+
+  void Build(const Napi::Object spec) {
+    threads_ = Int(spec, "threads");
+    if (threads_ > 0) omp_set_num_threads(threads_);
+    block_ = ProbeBlock();
+    auto tensors = spec.Get("tensors").As<Napi::Array>();
+    for (uint32_t i = 0; i < tensors.Length(); i++) {
+      auto t = tensors.Get(i).As<Napi::Object>();
+      dims_.push_back(Dims(t.Get("dims")));
+      slotOf_.push_back(Int(t, "slot"));
+    }
+    mds_.resize(dims_.size());
+    for (size_t i = 1; i < dims_.size(); i++) {
+      const auto& d = dims_[i];
+      if (d.size() != 4) continue;
+      if (d[1] % block_ != 0) throw std::runtime_error("channels " + std::to_string(d[1]) + " not a multiple of " + std::to_string(block_));
+      mds_[i] = memory::desc(d, dt::f32, block_ == 16 ? tag::nChw16c : tag::nChw8c);
+    }
+    imagesUserMd_ = memory::desc(dims_[0], dt::f32, tag::nhwc);
+
+    // A fresh attribute per primitive: primitive_attr copies share one handle.
+    auto attrWith = [](const post_ops& po) {
+      primitive_attr a;
+      a.set_scratchpad_mode(scratchpad_mode::user);
+      a.set_post_ops(po);
+      return a;
+    };
+    size_t scratch = 0;
+    auto ops = spec.Get("ops").As<Napi::Array>();
+    for (uint32_t i = 0; i < ops.Length(); i++) {
+      auto o = ops.Get(i).As<Napi::Object>();
+      std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
+      if (kind == "conv") {
+        Conv c;
+        c.x = Int(o, "x");
+        c.y = Int(o, "y");
+        const int k = Int(o, "k"), stride = Int(o, "stride"), pad = Int(o, "pad");
+        const bool relu = o.Get("relu").As<Napi::Boolean>().Value();
+        const bool sum = o.Get("sum").As<Napi::Boolean>().Value();
+        const auto& dx = dims_[c.x];
+        const auto& dy = dims_[c.y];
+        memory::dims wd{dy[1], dx[1], k, k};
+        post_ops po;
+        if (sum) po.append_sum(1.0f);
+        if (relu) po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+        primitive_attr attr = attrWith(po);
+        const bool stem = c.x == 0;
+        auto srcMd = stem ? memory::desc(dx, dt::f32, tag::any) : mds_[c.x];
+        convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, srcMd, memory::desc(wd, dt::f32, tag::any),
+                                    memory::desc({dy[1]}, dt::f32, tag::x), mds_[c.y], {stride, stride}, {pad, pad}, {pad, pad});
+        convolution_forward::primitive_desc pd(d, attr, eng_);
+        if (stem) mds_[0] = pd.src_desc();
+        c.prim = convolution_forward(pd);
+        c.weights = memory(pd.weights_desc(), eng_);
+        c.bias = memory(memory::desc({dy[1]}, dt::f32, tag::x), eng_);
+        // The JS side hands the weights over in tfjs's own layout (HWIO), BatchNorm folded in: one reorder here.
+        c.userW = memory::desc(wd, dt::f32, tag::hwio);
+        c.impl = pd.impl_info_str();
+        scratch = std::max(scratch, pd.scratchpad_desc().get_size());
+        convByWeight_[o.Get("w").As<Napi::String>().Utf8Value()] = (int)convs_.size();
+        steps_.push_back({K::Conv, (int)convs_.size()});
+        convs_.push_back(std::move(c));
+      } else if (kind == "maxpool") {
+        Pool p;
+        p.x = Int(o, "x");
+        p.y = Int(o, "y");
+        pooling_forward::desc d(prop_kind::forward_inference, algorithm::pooling_max, mds_[p.x], mds_[p.y], {2, 2}, {3, 3}, {1, 1}, {1, 1});
+        pooling_forward::primitive_desc pd(d, attrWith(post_ops()), eng_);
+        scratch = std::max(scratch, pd.scratchpad_desc().get_size());
+        p.prim = pooling_forward(pd);
+        steps_.push_back({K::Pool, (int)pools_.size()});
+        pools_.push_back(std::move(p));
+      } else if (kind == "gap") {
+        featureAct_ = Int(o, "x");
+        steps_.push_back({K::Gap, featureAct_});
+      } else {
+        throw std::runtime_error("unknown inference op " + kind);
+      }
+    }
+    if (featureAct_ < 0) throw std::runtime_error("the encoder has no global average pool");
+    // One buffer per slot, as large as the largest tensor placed in it; each tensor is a view of its slot.
+    int nSlots = 0;
+    for (int s : slotOf_) nSlots = std::max(nSlots, s + 1);
+    std::vector<size_t> bytes(nSlots, 0);
+    for (size_t i = 0; i < mds_.size(); i++) {
+      if (mds_[i].data.ndims == 0) continue;
+      bytes[slotOf_[i]] = std::max(bytes[slotOf_[i]], mds_[i].get_size());
+    }
+    for (int s = 0; s < nSlots; s++) slots_.push_back(memory(memory::desc({(memory::dim)(bytes[s] / sizeof(float) + 1)}, dt::f32, tag::x), eng_));
+    for (size_t i = 0; i < mds_.size(); i++) {
+      acts_.push_back(mds_[i].data.ndims == 0 ? memory() : memory(mds_[i], eng_, slots_[slotOf_[i]].get_data_handle()));
+    }
+    scratch_ = memory(memory::desc({(memory::dim)(scratch / sizeof(float) + 1)}, dt::f32, tag::x), eng_);
+  }
+
+  bool Released(Napi::Env env) {
+    if (released_) Napi::Error::New(env, "onednn inference: released").ThrowAsJavaScriptException();
+    return released_;
+  }
+
+  // setWeights(convWeightName, HWIO weights with the BatchNorm folded in, bias [O])
+  Napi::Value SetWeights(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
+    auto name = info[0].As<Napi::String>().Utf8Value();
+    auto it = convByWeight_.find(name);
+    if (it == convByWeight_.end()) {
+      Napi::Error::New(env, "onednn inference: no convolution " + name).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Conv& c = convs_[it->second];
+    auto w = info[1].As<Napi::Float32Array>();
+    auto b = info[2].As<Napi::Float32Array>();
+    if (w.ElementLength() * sizeof(float) != c.userW.get_size() || b.ElementLength() * sizeof(float) != c.bias.get_desc().get_size()) {
+      Napi::Error::New(env, "onednn inference: " + name + " takes " + std::to_string(c.userW.get_size() / sizeof(float)) + " weights and " +
+                                std::to_string(c.bias.get_desc().get_size() / sizeof(float)) + " biases, got " + std::to_string(w.ElementLength()) + " and " +
+                                std::to_string(b.ElementLength()))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    memory user(c.userW, eng_, w.Data());
+    reorder(user, c.weights).execute(s_, user, c.weights);
+    std::memcpy(c.bias.get_data_handle(), b.Data(), b.ElementLength() * sizeof(float));
+    s_.wait();
+    return env.Undefined();
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
+    auto images = info[0].As<Napi::Float32Array>();
+    if (images.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
+      Napi::Error::New(env, "onednn inference: forward got " + std::to_string(images.ElementLength()) + " image values").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    try {
+      if (threads_ > 0) omp_set_num_threads(threads_);
+      memory user(imagesUserMd_, eng_, images.Data());
+      reorder(user, acts_[0]).execute(s_, user, acts_[0]);
+      const auto& fd = dims_[featureAct_];
+      auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
+      for (const auto& st : steps_) {
+        if (st.kind == K::Conv) {
+          Conv& c = convs_[st.index];
+          c.prim.execute(s_, {{DNNL_ARG_SRC, acts_[c.x]}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, acts_[c.y]}, {DNNL_ARG_SCRATCHPAD, scratch_}});
+        } else if (st.kind == K::Pool) {
+          Pool& p = pools_[st.index];
+          p.prim.execute(s_, {{DNNL_ARG_SRC, acts_[p.x]}, {DNNL_ARG_DST, acts_[p.y]}, {DNNL_ARG_SCRATCHPAD, scratch_}});
+        } else {
+          s_.wait();
+          const long N = fd[0], C = fd[1], HW = fd[2] * fd[3], B = block_;
+          const float* src = ptr(acts_[st.index]);
+          float* out = v.Data();
+          const float inv = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2)
+          for (long n = 0; n < N; n++)
+            for (long cb = 0; cb < C / B; cb++) {
+              float acc[16] = {0};
+              const float* p = src + ((n * (C / B) + cb) * HW) * B;
+              for (long hw = 0; hw < HW; hw++)
+                for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
+              for (long c = 0; c < B; c++) out[n * C + cb * B + c] = acc[c] * inv;
+            }
+        }
+      }
+      s_.wait();
+      return v;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, std::string("onednn inference forward: ") + e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto o = Napi::Object::New(env);
+    const auto* ver = dnnl::version();
+    o.Set("version", std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch));
+    o.Set("block", block_);
+    o.Set("threads", threads_ > 0 ? threads_ : omp_get_max_threads());
+    std::string impls;
+    for (auto& c : convs_)
+      if (impls.find(c.impl) == std::string::npos) impls += (impls.empty() ? "" : ", ") + c.impl;
+    o.Set("convolution", impls);
+    size_t bytes = scratch_ ? scratch_.get_desc().get_size() : 0;
+    for (auto& m : slots_) bytes += m.get_desc().get_size();
+    o.Set("activationBytes", (double)bytes);
+    o.Set("isa", IsaName());
+    return o;
+  }
+
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    convs_.clear();
+    pools_.clear();
+    steps_.clear();
+    acts_.clear();
+    slots_.clear();
+    scratch_ = memory();
+    released_ = true;
+    return info.Env().Undefined();
   }
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("Encoder", Encoder::Init(env));
+  exports.Set("Inference", Inference::Init(env));
+  exports.Set("isa", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), IsaName()); }));
   return exports;
 }
 

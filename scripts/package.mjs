@@ -152,7 +152,7 @@ function stageAddons(target, stage) {
   const wasmSrc = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   fs.mkdirSync(path.join(stage, 'dist', 'wasm'));
   for (const f of fs.readdirSync(wasmSrc).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmSrc, f), path.join(stage, 'dist', 'wasm', f));
-  // The addons are built on this machine, so only its own package carries them. src/engine/onednn/addon.ts
+  // The addons are built on this machine, so only its own package carries them. src/engine/runtimes/onednn/addon.ts
   // (and cuda/addon.ts) look for build/kefer_*.node above the bundle: dist/build/ first. The oneDNN addon
   // links libdnnl.so.2 dynamically; the CUDA addon links the CUDA runtime statically and loads the
   // driver and cuDNN at run time. Without them the engine says so and trains on onnxruntime.

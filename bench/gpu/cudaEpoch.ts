@@ -8,9 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../../src/engine/data/index.js';
 import { prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
-import type { CudaPrecision } from '../../src/engine/cuda/addon.js';
+import type { CudaPrecision } from '../../src/engine/runtimes/cuda/addon.js';
 import { buildTrainer } from './cudaTrainer.js';
 
 async function main() {

@@ -3,7 +3,7 @@
 // the loss terms read back every step. Prints one JSON line. Run by bench/gpu/run.sh.
 //   node cudaStep.cjs --batch 64 --size 112 --precision fp32|tf32|amp --seconds 8
 import { parseArgs } from 'node:util';
-import { CUDA_PRECISIONS, describeCuda, type CudaPrecision } from '../../src/engine/cuda/addon.js';
+import { CUDA_PRECISIONS, describeCuda, type CudaPrecision } from '../../src/engine/runtimes/cuda/addon.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { buildTrainer } from './cudaTrainer.js';
 

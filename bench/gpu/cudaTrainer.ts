@@ -2,10 +2,10 @@
 // torchvision-initialised weights from createEncoder (seed 29), F_n, random unit text embeddings.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type { CudaPrecision } from '../../src/engine/cuda/addon.js';
-import { CudaEncoderTrainer, HEAD_PARAMS } from '../../src/engine/cuda/encoderTrainer.js';
+import type { CudaPrecision } from '../../src/engine/runtimes/cuda/addon.js';
+import { CudaEncoderTrainer, HEAD_PARAMS } from '../../src/engine/runtimes/cuda/encoderTrainer.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
-import { readLayout } from '../../src/engine/train/headStep.js';
+import { readLayout } from '../../src/engine/runtimes/layout.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
 export async function buildTrainer(batch: number, size: number, precision: CudaPrecision, classes = 7, neutral = 6): Promise<CudaEncoderTrainer> {

@@ -16,7 +16,7 @@ import { evaluateCheckpointOnnx } from '../../src/engine/onnx/runtime.js';
 import type { EvalResult } from '../../src/engine/eval/evaluate.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { CheckpointError, IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, readCheckpointConfig, saveCheckpoint, writeCheckpointFiles } from '../../src/engine/train/checkpoint.js';
+import { CheckpointError, IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, readCheckpointConfig, saveCheckpoint, writeCheckpointFiles } from '../../src/engine/model/checkpoint.js';
 import { floatToBf16, floatToHalf, readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/engine/util/safetensors.js';
 import { tinyTrainData } from './train-helpers.js';
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSyntheticDataset } from '../../src/engine/data/index.js';
-import { loadOnednn } from '../../src/engine/onednn/addon.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
 
 const BIN = path.resolve(__dirname, '../../bin/kefer.js');
 let work: string;

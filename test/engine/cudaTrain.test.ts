@@ -8,13 +8,14 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { cudaAvailability, describeCuda, type CudaPrecision } from '../../src/engine/cuda/addon.js';
-import { CudaEncoderTrainer } from '../../src/engine/cuda/encoderTrainer.js';
+import { cudaAvailability, describeCuda, type CudaPrecision } from '../../src/engine/runtimes/cuda/addon.js';
+import { CudaEncoderTrainer } from '../../src/engine/runtimes/cuda/encoderTrainer.js';
 import { keferLoss, l2normalize, type LossOptions } from '../../src/engine/losses.js';
 import { createTransform } from '../../src/engine/model/index.js';
-import { loadOnednn } from '../../src/engine/onednn/addon.js';
-import { OnednnEncoderTrainer } from '../../src/engine/onednn/encoderTrainer.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
+import { OnednnEncoderTrainer } from '../../src/engine/runtimes/onednn/encoderTrainer.js';
 import { resolveTrainRuntime } from '../../src/engine/train/trainer.js';
+import { createEvalEncoder } from '../../src/engine/runtimes/registry.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, onnxRunner, randomArray, tfjsCpuRunner, type EncoderRunner } from './encoder-grad-helpers.js';
 import { tinyTrainData } from './train-helpers.js';
@@ -202,7 +203,7 @@ test('--runtime cuda trains the same model as tfjs: same first-step losses, clos
   // kefer eval --runtime cuda on that run's checkpoint: the same records as the tfjs forward.
   const ckpt = path.join(data.work, 'cuda-full', 'checkpoints', 'last');
   const want = await evaluateCheckpoint(ckpt, data.valSet, { batchSize: 4 });
-  const got = await evaluateCheckpoint(ckpt, data.valSet, { batchSize: 4, encoderRuntime: 'cuda' });
+  const got = await evaluateCheckpoint(ckpt, data.valSet, { batchSize: 4, runtimeEncoder: (enc) => createEvalEncoder('cuda', enc, { batchSize: 4 }) });
   assert.equal(got.records.length, want.records.length);
   let worst = 0;
   got.records.forEach((r, i) => {

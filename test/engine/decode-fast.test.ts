@@ -118,7 +118,7 @@ test('in-memory pixels (FER2013 csv rows) take the same resize as their PNG woul
 });
 
 test('normaliseInto (table lookup) gives the float32 values of (byte / 255 - mean) / std for every byte', async () => {
-  const { normaliseInto } = await import('../../src/engine/train/augment.js');
+  const { normaliseInto } = await import('../../src/engine/data/augment.js');
   const norm = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
   const img = Uint8Array.from({ length: 16 * 16 * 3 }, (_, i) => (i * 7) % 256); // every byte on every channel
   const out = new Float32Array(img.length + 5).fill(-9);

@@ -8,9 +8,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport, EngineEvent } from '../../src/engine/events.js';
 import { createEncoder, type BackboneName } from '../../src/engine/model/index.js';
-import { OnnxEncoderTrainer } from '../../src/engine/onnx/trainSession.js';
+import { OnnxEncoderTrainer } from '../../src/engine/runtimes/onnx/trainSession.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
 import { train, type TrainRuntime } from '../../src/engine/train/trainer.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { maxAbsDiff, snapshot, TINY_TRAIN } from './train-helpers.js';
@@ -24,7 +24,7 @@ export function randomArray(n: number, rng: Rng, scale = 1): Float32Array {
 /** What a runtime computes from images [N, S, S, 3], dL/dv and the weights (conv OIHW): v and every gradient (OIHW). */
 export type EncoderRunner = (spec: { backbone: BackboneName; inputSize: number; batch: number }, images: Float32Array, upstream: Float32Array, weights: Map<string, Float32Array>) => Promise<{ v: Float32Array; grads: Map<string, Float32Array> }>;
 
-/** The onnxruntime training graphs (src/engine/onnx/trainGraph.ts) on one thread. */
+/** The onnxruntime training graphs (src/engine/runtimes/onnx/trainGraph.ts) on one thread. */
 export const onnxRunner: EncoderRunner = async (spec, images, upstream, weights) => {
   const trainer = await OnnxEncoderTrainer.create(spec, { threads: 1 });
   const fw = await trainer.forward(images, weights);

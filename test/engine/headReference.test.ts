@@ -1,4 +1,4 @@
-// The host reference of the CUDA addon's head kernels (src/engine/native/headReference.ts: F_n, Ls, Lt, Lc
+// The host reference of the CUDA addon's head kernels (src/engine/runtimes/cuda/headReference.ts: F_n, Ls, Lt, Lc
 // and every gradient written out by hand) against tfjs autodiff of transform.ts + losses.ts, the code the
 // other runtimes train with, on the same inputs: both Lc variants, neutral samples mixed in, an all-neutral
 // batch (Lt = Lc = 0, no NaN) and non-default lambdas.
@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { keferLoss, l2normalize, type ContrastVariant, type LossOptions } from '../../src/engine/losses.js';
 import { createTransform } from '../../src/engine/model/index.js';
-import { headReference } from '../../src/engine/native/headReference.js';
+import { headReference } from '../../src/engine/runtimes/cuda/headReference.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
 tf.setBackend('cpu');

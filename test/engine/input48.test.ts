@@ -3,10 +3,10 @@
 // and the FER+ paper's affine augmentation (--augment affine) behaves as an affine warp.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadOnednn } from '../../src/engine/onednn/addon.js';
-import { OnednnEncoderTrainer } from '../../src/engine/onednn/encoderTrainer.js';
-import { affineInto, augmentInto, normaliseInto } from '../../src/engine/train/augment.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
+import { OnednnEncoderTrainer } from '../../src/engine/runtimes/onednn/encoderTrainer.js';
+import { affineInto, augmentInto, normaliseInto } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { compareEncoderGradients, onnxRunner, type EncoderRunner } from './encoder-grad-helpers.js';
 

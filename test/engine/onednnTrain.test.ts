@@ -4,8 +4,8 @@
 // built (npm run build:native needs Debian's libdnnl-dev); .ci/run builds it.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadOnednn } from '../../src/engine/onednn/addon.js';
-import { OnednnEncoderTrainer } from '../../src/engine/onednn/encoderTrainer.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
+import { OnednnEncoderTrainer } from '../../src/engine/runtimes/onednn/encoderTrainer.js';
 import { resolveTrainRuntime } from '../../src/engine/train/trainer.js';
 import { Rng } from '../../src/engine/util/rng.js';
 import { checkRuntimeTrainsLikeTfjs, compareEncoderGradients, onnxRunner, randomArray, type EncoderRunner } from './encoder-grad-helpers.js';

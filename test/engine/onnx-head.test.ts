@@ -11,7 +11,7 @@ import type { SampleRecord } from '../../src/engine/eval/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { computeFeatures } from '../../src/engine/onnx/features.js';
 import { evaluateCheckpointOnnx } from '../../src/engine/onnx/runtime.js';
-import { trainHead } from '../../src/engine/train/headTrainer.js';
+import { trainHead } from '../../src/engine/train/quickRetrain.js';
 import { readSafetensors } from '../../src/engine/util/safetensors.js';
 import { makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 

@@ -9,8 +9,8 @@ import { initBackend } from '../../src/engine/backend/index.js';
 import { classList } from '../../src/engine/classes.js';
 import { createImageCache, generateSyntheticDataset, loadDataset, type Dataset } from '../../src/engine/data/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../../src/engine/model/index.js';
-import { normaliseInto } from '../../src/engine/train/augment.js';
-import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint, type CheckpointConfig } from '../../src/engine/train/checkpoint.js';
+import { normaliseInto } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD, saveCheckpoint, type CheckpointConfig } from '../../src/engine/model/checkpoint.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
 const repo = path.resolve(__dirname, '../..'); // test files run as CommonJS through tsx

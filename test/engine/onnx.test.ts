@@ -13,8 +13,8 @@ import type { BackboneName } from '../../src/engine/model/index.js';
 import { exportCheckpointOnnx, META_CHECKPOINT_SHA, ONNX_FILE } from '../../src/engine/onnx/export.js';
 import { RecordBuilder } from '../../src/engine/eval/records.js';
 import { createOnnxSession, defaultRuntime, ensureOnnxExport, evaluateCheckpointOnnx, providersFromEnv, readOnnxMetadata, runBatch } from '../../src/engine/onnx/runtime.js';
-import { normaliseInto } from '../../src/engine/train/augment.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { normaliseInto } from '../../src/engine/data/augment.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { FERPLUS, HAVE_FERPLUS, makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 

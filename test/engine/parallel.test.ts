@@ -1,4 +1,4 @@
-// Data-parallel training (src/engine/train/parallel.ts): the averaged gradient of 2 replicas equals
+// Data-parallel training (src/engine/runtimes/tfjs/parallel.ts): the averaged gradient of 2 replicas equals
 // the single-thread gradient of the same shard split, replicas stay bit-identical, and a 2-worker
 // training run is reproducible.
 import { after, before, test } from 'node:test';
@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend/index.js';
-import { parseTrainConfig } from '../../src/engine/cli/train.js';
+import { parseTrainConfig } from '../../src/engine/cli/trainSetup.js';
 import { generateSyntheticDataset, loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport } from '../../src/engine/events.js';
 import { DEFAULT_LOSS_OPTIONS, l2normalize, type LossOptions } from '../../src/engine/losses.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
-import { flatSize, paramsOf, shardBounds, shardGradients, startParallel } from '../../src/engine/train/parallel.js';
-import { Sgd } from '../../src/engine/train/sgd.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
+import { flatSize, paramsOf, shardBounds, shardGradients, startParallel } from '../../src/engine/runtimes/tfjs/parallel.js';
+import { Sgd } from '../../src/engine/runtimes/sgd.js';
 import { randomData } from './backendProbeNet.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
 

@@ -7,15 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createImageCache } from '../../src/engine/data/decode.js';
+import sharp from 'sharp';
+import { createImageCache, decodeImage } from '../../src/engine/data/decode.js';
+import type { Dataset, Sample } from '../../src/engine/data/types.js';
 import { loadDataset } from '../../src/engine/data/index.js';
 import { prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
 import { generateSyntheticDataset } from '../../src/engine/data/synthetic.js';
-import { augmentInto } from '../../src/engine/train/augment.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { augmentInto } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { deriveSeed, Rng } from '../../src/engine/util/rng.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint } from '../../src/engine/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
 import { train } from '../../src/engine/train/trainer.js';
 import { maxAbsDiff, snapshot, TINY_TRAIN, tinyTrainData } from './train-helpers.js';
 
@@ -48,6 +50,33 @@ test('prefetched batches equal the trainer-thread batches, in order, from 3 work
     }
     assert.equal(n, jobs.length);
     assert.ok(n >= 4);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('files the fast path does not take (JPEG) are decoded by sharp in the workers, as the training thread decodes them', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'kefer-prefetch-jpeg-'));
+  try {
+    await generateSyntheticDataset(path.join(work, 'data'), { perClass: 1, classes: 7, seed: 5, size: 48 });
+    const ds = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
+    const files = await Promise.all(ds.samples.slice(0, 4).map(async (smp, i) => {
+      const out = path.join(work, `face${i}.jpg`);
+      await sharp(path.join(ds.root, smp.path)).jpeg({ quality: 90 }).toFile(out);
+      return out;
+    }));
+    const size = 64;
+    const per = size * size * 3;
+    const gen = prefetchBatches([{ files, labels: [0, 1, 2, 3], epoch: 0, step: 0 }], { size, norm, augment: 'none', seed: 1, workers: 1 });
+    const { value } = await gen.next();
+    await gen.return(undefined); // stops the worker
+    assert.ok(value, 'one batch');
+    const want = new Float32Array(files.length * per);
+    for (let i = 0; i < files.length; i++) {
+      const img = await decodeImage({ root: '/' } as Dataset, { id: files[i], path: files[i] } as Sample, size);
+      augmentInto(img, size, norm, new Rng(0), want, i * per, 'none');
+    }
+    assert.deepEqual(value.x, want);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport, EngineEvent } from '../../src/engine/events.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { train, type TrainConfig, type TrainRuntime } from '../../src/engine/train/trainer.js';
-import { loadOnednn } from '../../src/engine/onednn/addon.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
 import { tinyTrainData, TINY_TRAIN } from './train-helpers.js';
 
 let backend: BackendReport;

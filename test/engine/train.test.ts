@@ -8,7 +8,7 @@ import type { Dataset } from '../../src/engine/data/types.js';
 import type { BackendReport, EngineEvent } from '../../src/engine/events.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { loadCheckpoint, saveCheckpoint, loadInitWeights, CheckpointError, IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, loadInitWeights, CheckpointError, IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { train } from '../../src/engine/train/trainer.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/engine/util/safetensors.js';
 import { lrForEpoch } from '../../src/engine/train/schedule.js';

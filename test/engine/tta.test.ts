@@ -10,8 +10,8 @@ import { evaluate, type EvalModel } from '../../src/engine/eval/evaluate.js';
 import { ttaViews, viewInto } from '../../src/engine/eval/tta.js';
 import { l2normalize } from '../../src/engine/losses.js';
 import { createEncoder, createTransform } from '../../src/engine/model/index.js';
-import { normaliseInto } from '../../src/engine/train/augment.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/train/checkpoint.js';
+import { normaliseInto } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
 

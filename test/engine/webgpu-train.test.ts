@@ -19,7 +19,7 @@ import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { standinTextEmbeddings } from '../../src/engine/text/index.js';
-import { trainHead } from '../../src/engine/train/headTrainer.js';
+import { trainHead } from '../../src/engine/train/quickRetrain.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../../src/engine/train/trainer.js';
 import { makeCheckpoint } from './onnx-helpers.js';
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend/index.js';
 import { createEncoder, createTransform, type BackboneName } from '../../src/engine/model/index.js';
 import { DEFAULT_LOSS_OPTIONS, keferLoss } from '../../src/engine/losses.js';
-import { Sgd } from '../../src/engine/train/sgd.js';
+import { Sgd } from '../../src/engine/runtimes/sgd.js';
 import { Rng } from '../../src/engine/util/rng.js';
 
 interface StepCase { backbone: BackboneName; size: number; batch: number }

@@ -21,7 +21,8 @@ test('every dynamic import in src names a literal module', () => {
   const found: string[] = [];
   for (const file of sources(SRC)) {
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-      if (!DYNAMIC.test(line)) continue;
+      // comments may say import( in prose
+      if (/^\s*(\/\/|\*)/.test(line) || !DYNAMIC.test(line)) continue;
       DYNAMIC.lastIndex = 0;
       const key = `${path.relative(SRC, file).split(path.sep).join('/')}: ${line.trim()}`;
       if (!ALLOWED.has(key)) found.push(key);

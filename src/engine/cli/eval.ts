@@ -5,6 +5,8 @@ import { BACKEND_PREFERENCES, initBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import { evaluateCheckpoint } from '../eval/checkpointEval.js';
 import { defaultRuntime, evaluateCheckpointOnnx, type OnnxEvalResult } from '../onnx/runtime.js';
+import { readCheckpointConfig } from '../model/checkpoint.js';
+import { RUNTIMES, createEvalEncoder, isRuntimeName } from '../runtimes/registry.js';
 import { PRECISIONS, type CalibrationInfo } from '../onnx/int8.js';
 import { num, oneOf } from './args.js';
 import { MAX_TTA_VIEWS } from '../eval/tta.js';
@@ -16,11 +18,12 @@ import type { SampleRecord } from '../eval/types.js';
 
 export const summary = 'evaluate a checkpoint on a dataset (WAR, UAR, confusion, per-sample records)';
 
-const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs|cuda] [--backend NAME] [--batch N]
+const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sample FILE.jsonl] [--runtime onnx|tfjs|onednn|cuda] [--backend NAME] [--batch N]
                   [--precision fp32|int8] [--calibrate SPEC] [--tta N] [--leaks exact|near|none]
-  --runtime   onnx (default when the checkpoint holds model.onnx: onnxruntime-node, CUDA/WebGPU/CPU
-              provider, exported again when stale), tfjs (the training engine's backend) or cuda (the
-              encoder's forward on the CUDA addon, npm run build:native; F_n and logits on tfjs)
+  --runtime   default: the runtime that trained the checkpoint when it runs here (onednn, cuda: the
+              encoder's inference forward on that addon, BatchNorm folded; F_n and logits on tfjs), else
+              onnx when the checkpoint holds model.onnx (onnxruntime-node, CUDA/WebGPU/CPU provider,
+              exported again when stale), else tfjs (the training engine's backend)
   --precision fp32 (default) or int8 (onnx only: DIR/model.int8.onnx, static int8 quantization, about
               3x faster on CPUs; calibrated on --calibrate SPEC, else on the evaluated images, when it
               is missing or stale; predictions can differ from fp32 on a few samples)
@@ -45,6 +48,16 @@ export function formatSummary(s: EvalSummary): string {
   return lines.join('\n');
 }
 
+/**
+ * The runtime a checkpoint trained on (config.runtime) when it can run here and evaluates natively
+ * (onednn, cuda); else onnx when the checkpoint holds model.onnx, else tfjs.
+ */
+export async function trainedOn(dir: string): Promise<'onnx' | 'tfjs' | 'onednn' | 'cuda'> {
+  const trained = (await readCheckpointConfig(dir).catch(() => undefined))?.runtime;
+  if (typeof trained === 'string' && isRuntimeName(trained) && (trained === 'onednn' || trained === 'cuda') && RUNTIMES[trained].available().ok) return trained;
+  return defaultRuntime(dir);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values: f } = parseArgs({
     args: argv,
@@ -59,8 +72,8 @@ export async function run(argv: string[]): Promise<number> {
   const precision = oneOf(f, 'precision', PRECISIONS, 'fp32');
   const tta = num(f, 'tta', 1, { int: true, min: 1 });
   if (tta > MAX_TTA_VIEWS) throw new UserError(`--tta: at most ${MAX_TTA_VIEWS} views, got ${tta}`);
-  if (tta > 1 && (f.runtime === 'onnx' || f.runtime === 'cuda' || precision === 'int8')) throw new UserError(`--tta runs on the tfjs runtime: drop --runtime ${f.runtime ?? 'onnx'} / --precision int8`);
-  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs', 'cuda'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : defaultRuntime(f.checkpoint));
+  if (tta > 1 && ((f.runtime && f.runtime !== 'tfjs') || precision === 'int8')) throw new UserError(`--tta runs on the tfjs runtime: drop --runtime ${f.runtime ?? 'onnx'} / --precision int8`);
+  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs', 'onednn', 'cuda'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : await trainedOn(f.checkpoint));
   if (precision === 'int8' && runtime !== 'onnx') throw new UserError(`--precision int8 runs on onnxruntime: drop --runtime ${runtime}`);
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
@@ -72,7 +85,14 @@ export async function run(argv: string[]): Promise<number> {
   const calibration = f.calibrate ? await loadDataset(f.calibrate) : undefined;
   const batchSize = f.batch ? Number(f.batch) : 100;
   const t0 = performance.now();
-  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log, encoderRuntime: runtime });
+  const native = runtime === 'onednn' || runtime === 'cuda' ? runtime : undefined;
+  let detail = '';
+  const runtimeEncoder = native ? async (enc: Parameters<typeof createEvalEncoder>[1]) => {
+    const ev = await createEvalEncoder(native, enc, { batchSize: f.batch ? batchSize : undefined });
+    detail = ev.detail;
+    return ev;
+  } : undefined;
+  const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log, runtimeEncoder });
   const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
   const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
   const leaks = leakTier === 'none' ? undefined : await withoutLeaks(f.data, result.records, result.summary.classes.length, leakTier, log);
@@ -83,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     const s = result.summary;
     console.log(JSON.stringify({ ...(leaks ? { withoutLeaks: leaks } : {}), accuracy: s.accuracy, meanClassAccuracy: s.meanClassAccuracy, confusion: s.confusion, classes: s.classes, n: s.n, perClassAccuracy: s.perClassAccuracy, losses: s.losses, runtime, precision, tta, msPerImage, ...(calib ? { calibration: calib } : {}), backend, data: f.data, checkpoint: f.checkpoint }));
   } else {
-    console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : runtime === 'cuda' ? `runtime: cuda (encoder forward on the CUDA addon; F_n and logits on tfjs ${backend.name})` : `backend: ${backend.name} (${backend.detail})`);
+    console.log(runtime === 'onnx' ? `runtime: onnxruntime-node, ${precision}${calib ? ` (calibrated on ${calib.images} images of ${calib.data})` : ''}` : native ? `runtime: ${native} (encoder on ${detail}; F_n and logits on tfjs ${backend.name})` : `backend: ${backend.name} (${backend.detail})`);
     console.log(`${tta > 1 ? `test-time augmentation: ${tta} views (${tta} forward passes per image); ` : ''}${msPerImage.toFixed(1)} ms/image including decoding`);
     console.log(formatSummary(result.summary));
     if (leaks) console.log(`\n${formatLeaks(result.summary, leaks)}`);

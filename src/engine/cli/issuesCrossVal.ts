@@ -13,7 +13,7 @@ import { resolveTextEmbeddings } from '../text/index.js';
 import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { openStore, registerRunDir, withOverlay } from './storeLink.js';
-import { parseTrainConfig } from './train.js';
+import { parseTrainConfig } from './trainSetup.js';
 import { trainSplitOnly } from './validation.js';
 
 export const CROSS_VAL_HELP = `Cross-validation: kefer issues --cross-val K --data SPEC --out RUN_DIR [--features hog | --checkpoint DIR | --backbone NAME]

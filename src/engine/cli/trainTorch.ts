@@ -12,7 +12,7 @@ import type { EvalResult } from '../eval/evaluate.js';
 import { pca2d } from '../eval/projection.js';
 import { evaluateCheckpointOnnx } from '../onnx/runtime.js';
 import { resolveTextEmbeddings, writeTextEmbeddingsJson } from '../text/index.js';
-import { readCheckpointConfig } from '../train/checkpoint.js';
+import { readCheckpointConfig } from '../model/checkpoint.js';
 import type { EpochHistory, TrainResult } from '../train/trainer.js';
 import { readSafetensors } from '../util/safetensors.js';
 import { describeFailure, rootFailure, runTorchrun, torchrunArgs, type Distribution } from '../torch/launch.js';
@@ -21,7 +21,7 @@ import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { openStore, registerTrainedRun, withOverlay } from './storeLink.js';
 import { chooseValidation, trainSplitOnly } from './validation.js';
-import { overlaid, parseTrainConfig, preflight } from './train.js';
+import { overlaid, parseTrainConfig, preflight } from './trainSetup.js';
 import type { DataCheckRecord } from '../data/preflight.js';
 
 export const TORCH_BACKBONES = ['resnet18', 'compact', 'swin_t'] as const;
@@ -204,7 +204,7 @@ export async function runTorchTrain(f: Flags, print: Print): Promise<number> {
       const lines: string[] = [];
       const scatter: { id: string; x: number; y: number }[] = [];
       const add = (res: EvalResult) => {
-        lines.push(...res.records.map((x) => JSON.stringify(x)));
+        for (const x of res.records) lines.push(JSON.stringify(x));
         const xy = pca2d(res.embeddings!, res.records.length, 512);
         res.records.forEach((rec, i) => scatter.push({ id: rec.id, x: Math.round(xy[2 * i] * 1e4) / 1e4, y: Math.round(xy[2 * i + 1] * 1e4) / 1e4 }));
       };

@@ -4,10 +4,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { decode as decodePng } from 'fast-png';
 import sharp from 'sharp';
+import { MAX_IMAGE_PIXELS } from './pngFastPath.js';
 import type { ProblemKind } from './problems.js';
 
-/** Decode budget: 50 megapixels (150 MB as RGB). FER images are 48..224 px; larger ones are refused unread. */
-export const MAX_IMAGE_PIXELS = 50_000_000;
+export { MAX_IMAGE_PIXELS };
 /** Files over this size are not read into memory at all. */
 export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
 

@@ -6,6 +6,9 @@
 // percent of the pixels (test/engine/decode-fast.test.ts measures it on real FERPlus images).
 import { decode } from 'fast-png';
 
+/** Decode budget: 50 megapixels (150 MB as RGB). FER images are 48..224 px; larger ones are refused unread. */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
 /** Row-major 8-bit pixels, `channels` interleaved. */
 export interface Pixels8 {
   width: number;

@@ -1,11 +1,11 @@
-// The input pipeline that keeps a GPU fed: batches are decoded and augmented on worker threads
+// The input pipeline that keeps the step fed: batches are decoded and augmented on worker threads
 // (prefetchWorker.ts), at most `depth` batches ahead (a bounded queue: memory stays depth x batch),
-// and handed out in order. The CUDA addon copies each into pinned host memory and on to the device
-// asynchronously; while the GPU runs a step, the workers already build the next batches.
+// and handed out in order. While a step runs (oneDNN on the CPU, CUDA on the GPU), the workers already
+// build the next batches. A LoaderPool keeps its workers across epochs.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { AugmentMode, Normalisation } from '../train/augment.js';
+import type { AugmentMode, Normalisation } from './augment.js';
 import type { PrefetchReply, PrefetchRequest } from './prefetchWorker.js';
 
 export interface BatchJob {
@@ -26,6 +26,23 @@ export interface PrefetchOptions {
   depth?: number;
   /** The worker script; default: prefetchWorker.ts through tsx in development, prefetchWorker.js / .cjs beside a bundle. */
   workerFile?: string;
+  /** Workers to use (and leave running) instead of starting `workers` new ones. */
+  pool?: LoaderPool;
+}
+
+/** Loader workers kept across calls of prefetchBatches (one training run's epochs). */
+export class LoaderPool {
+  readonly workers: Worker[];
+  closed = false;
+  constructor(n: number, workerFile?: string) {
+    this.workers = Array.from({ length: Math.max(1, n) }, () => spawn(workerFile));
+    // Idle workers must not keep the process alive.
+    for (const w of this.workers) w.unref();
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
 }
 
 function spawn(file?: string): Worker {
@@ -38,16 +55,22 @@ function spawn(file?: string): Worker {
 
 /** Yields each job's normalised, augmented [N, S, S, 3] batch, in order. Workers end when the loop does. */
 export async function* prefetchBatches(jobs: BatchJob[], opts: PrefetchOptions): AsyncGenerator<{ job: BatchJob; x: Float32Array }> {
-  const nWorkers = Math.max(1, opts.workers ?? 8);
+  const nWorkers = opts.pool ? opts.pool.workers.length : Math.max(1, opts.workers ?? 8);
   const depth = Math.max(1, opts.depth ?? 2 * nWorkers);
-  const workers = Array.from({ length: Math.min(nWorkers, jobs.length || 1) }, () => spawn(opts.workerFile));
+  const workers = opts.pool ? opts.pool.workers : Array.from({ length: Math.min(nWorkers, jobs.length || 1) }, () => spawn(opts.workerFile));
   const idle = [...workers];
   const waiting = new Map<number, { resolve: (x: Float32Array) => void; reject: (e: Error) => void }>();
   const results = new Map<number, Promise<Float32Array>>();
   const queue: number[] = [];
   let failure: Error | undefined;
+  const listeners: Array<[Worker, 'message' | 'error', (a: never) => void]> = [];
+  const listen = <T>(w: Worker, event: 'message' | 'error', fn: (a: T) => void) => {
+    w.on(event, fn);
+    listeners.push([w, event, fn as (a: never) => void]);
+  };
   for (const w of workers) {
-    w.on('message', (m: PrefetchReply) => {
+    if (opts.pool) w.ref();
+    listen(w, 'message', (m: PrefetchReply) => {
       const p = waiting.get(m.id)!;
       waiting.delete(m.id);
       idle.push(w);
@@ -55,7 +78,7 @@ export async function* prefetchBatches(jobs: BatchJob[], opts: PrefetchOptions):
       else p.resolve(m.x);
       pump();
     });
-    w.on('error', (e) => {
+    listen(w, 'error', (e: Error) => {
       failure = e;
       for (const p of waiting.values()) p.reject(e);
       waiting.clear();
@@ -91,6 +114,13 @@ export async function* prefetchBatches(jobs: BatchJob[], opts: PrefetchOptions):
       yield { job: jobs[id], x };
     }
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    for (const [w, event, fn] of listeners) w.off(event, fn as (a: unknown) => void);
+    if (opts.pool) {
+      for (const w of workers) w.unref();
+      // A job still running on a kept worker would answer into the next epoch's listeners: drain it.
+      if (waiting.size > queue.length) await opts.pool.close();
+    } else {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
   }
 }

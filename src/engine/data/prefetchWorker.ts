@@ -1,11 +1,13 @@
-// One decode + augment worker of prefetch.ts: reads a batch's PNG files, decodes and enlarges them as
-// sharp would (pngFastPath.ts: fast-png + libvips' bilinear rule, no native code in the thread) and
-// augments them with the trainer's own seed derivation, so a batch equals the trainer's batch. The
-// result travels back as a transferred Float32Array.
+// One decode + augment worker of prefetch.ts: decodes a batch's image files as the training thread's image
+// cache does (plain 8-bit PNGs that are enlarged through the fast path, pngFastPath.ts; anything else
+// through decode.ts decodeImage, i.e. sharp, loaded only then: the GPU machine's bundle has no sharp) and
+// augments them with the trainer's own seed derivation, so a batch equals the trainer's batch. The result
+// travels back as a transferred Float32Array.
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { canResizeLikeVips, decodeSimplePng, resizeLikeVips } from './pngFastPath.js';
-import { augmentInto, type AugmentMode, type Normalisation } from '../train/augment.js';
+import { augmentInto, type AugmentMode, type Normalisation } from './augment.js';
+import { canResizeLikeVips, decodeSimplePng, MAX_IMAGE_PIXELS, resizeLikeVips } from './pngFastPath.js';
+import type { Dataset, Sample } from './types.js';
 import { deriveSeed, Rng } from '../util/rng.js';
 
 export interface PrefetchRequest {
@@ -20,28 +22,46 @@ export interface PrefetchRequest {
 }
 export type PrefetchReply = { id: number; x: Float32Array } | { id: number; error: string };
 
-function batch(r: PrefetchRequest): Float32Array {
+/** decode.ts's fast path: a plain 8-bit PNG enlarged to `size`, else null. */
+function fastPath(file: string, size: number): Uint8Array | null {
+  if (!file.toLowerCase().endsWith('.png')) return null;
+  let png: ReturnType<typeof decodeSimplePng>;
+  try {
+    png = decodeSimplePng(readFileSync(file), MAX_IMAGE_PIXELS);
+  } catch {
+    return null; // sharp's decode reports what is wrong
+  }
+  return png && canResizeLikeVips(png.width, png.height, size) ? resizeLikeVips(png, size) : null;
+}
+
+/** Everything else through sharp, as the training thread's cache decodes it. */
+async function slowPath(file: string, size: number): Promise<Uint8Array> {
+  // require, not import(): the worker runs as CommonJS (tsx/cjs in development, a cjs bundle), and
+  // import() would bypass tsx's resolution of ./decode.js to decode.ts.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { decodeImage } = require('./decode.js') as typeof import('./decode.js');
+  // An absolute file: a dataset rooted at / names it as it is.
+  return decodeImage({ root: '/' } as Dataset, { id: file, path: file } as Sample, size);
+}
+
+async function batch(r: PrefetchRequest): Promise<Float32Array> {
   const per = r.size * r.size * 3;
   const x = new Float32Array(r.files.length * per);
   const rng = new Rng(deriveSeed(r.seed, r.epoch, r.step, 1));
-  r.files.forEach((file, i) => {
-    let png: ReturnType<typeof decodeSimplePng>;
+  const images = await Promise.all(r.files.map(async (file) => {
     try {
-      png = decodeSimplePng(readFileSync(file));
+      return fastPath(file, r.size) ?? (await slowPath(file, r.size));
     } catch (e) {
       throw new Error(`${file}: ${(e as Error).message}`);
     }
-    if (!png || !canResizeLikeVips(png.width, png.height, r.size)) throw new Error(`${file}: not a plain 8-bit grey/RGB PNG no larger than ${r.size}px (the GPU input pipeline decodes only those)`);
-    augmentInto(resizeLikeVips(png, r.size), r.size, r.norm, rng, x, i * per, r.augment);
-  });
+  }));
+  images.forEach((img, i) => augmentInto(img, r.size, r.norm, rng, x, i * per, r.augment));
   return x;
 }
 
 parentPort?.on('message', (r: PrefetchRequest) => {
-  try {
-    const x = batch(r);
-    parentPort!.postMessage({ id: r.id, x } satisfies PrefetchReply, [x.buffer as ArrayBuffer]);
-  } catch (e) {
-    parentPort!.postMessage({ id: r.id, error: (e as Error).message } satisfies PrefetchReply);
-  }
+  batch(r).then(
+    (x) => parentPort!.postMessage({ id: r.id, x } satisfies PrefetchReply, [x.buffer as ArrayBuffer]),
+    (e: Error) => parentPort!.postMessage({ id: r.id, error: e.message } satisfies PrefetchReply),
+  );
 });

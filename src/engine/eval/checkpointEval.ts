@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { l2normalize } from '../losses.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
-import { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
-import { createCudaEvalEncoder } from '../cuda/evalEncoder.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
+import type { Encoder } from '../model/index.js';
+import { evaluate, type EvalOptions, type EvalResult, type RuntimeEncoder } from './evaluate.js';
 
 /** Re-indexes a dataset's labels into the checkpoint's class list, by class name. */
 export function alignClasses(dataset: Dataset, classes: string[], where: string): Dataset {
@@ -18,27 +18,28 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
 
 /**
  * `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings).
- * encoderRuntime 'cuda': the encoder's forward on the CUDA addon (kefer eval --runtime cuda); default tfjs.
+ * runtimeEncoder: runs the checkpoint's encoder on a runtime (runtimes/registry.ts createEvalEncoder: kefer
+ * eval --runtime onednn|cuda) in batches of its size; default: tfjs.
  */
-export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; encoderRuntime?: 'tfjs' | 'cuda' } = {}): Promise<EvalResult> {
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; runtimeEncoder?: (encoder: Encoder) => Promise<RuntimeEncoder> } = {}): Promise<EvalResult> {
   const model = await loadCheckpoint(dir, { log: opts.log });
-  const cuda = opts.encoderRuntime === 'cuda' ? await createCudaEvalEncoder(model.encoder, opts.batchSize ?? 100) : undefined;
+  const native = opts.runtimeEncoder ? await opts.runtimeEncoder(model.encoder) : undefined;
   try {
     const ds = alignClasses(dataset, model.config.classes, dir);
     const K = model.config.classes.length;
     const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, model.textEmbeddings.length / K])));
     try {
       return await evaluate(
-        { encoder: cuda ?? model.encoder, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
+        { encoder: model.encoder, forward: native?.forward, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
         ds,
         createImageCache(ds, model.config.inputSize, { maxBytes: 0 }),
-        opts,
+        { ...opts, batchSize: native?.batchSize ?? opts.batchSize },
       );
     } finally {
       textNorm.dispose();
     }
   } finally {
-    cuda?.release();
+    native?.release();
     model.dispose();
   }
 }

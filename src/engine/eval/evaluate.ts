@@ -1,18 +1,33 @@
-// Evaluation on the tfjs engine: the model gives logits, v and n per batch; RecordBuilder turns them
-// into metrics, the loss terms over the set and one diagnostic record per sample (probabilities,
-// emotional-to-neutral similarity gap, text alignment), exactly as the other runtimes do.
+// Evaluation: the encoder gives v per batch (on tfjs, or on a runtime's inference forward: EvalModel.forward),
+// F_n and the logits run on tfjs; RecordBuilder turns them into metrics, the loss terms over the set and one
+// diagnostic record per sample (probabilities, emotional-to-neutral similarity gap, text alignment), exactly
+// as the other runtimes do. The next batch decodes while this one runs.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/types.js';
 import type { ImageCache } from '../data/decode.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { cosineLogits } from '../losses.js';
-import { normaliseInto, type Normalisation } from '../train/augment.js';
+import type { Normalisation } from '../data/augment.js';
+import { evalBatches } from '../data/batches.js';
 import { RecordBuilder } from './records.js';
 import { ttaViews, viewInto } from './tta.js';
 import type { EvalSummary, SampleRecord } from './types.js';
 
+/** n normalised NHWC images -> the encoder's v [n, D] (a runtime's inference forward). */
+export type EncoderForward = (x: Float32Array, n: number) => Promise<Float32Array>;
+
+/** A runtime's inference encoder as evaluation uses it (runtimes/types.ts EvalEncoder). */
+export interface RuntimeEncoder {
+  forward: EncoderForward;
+  /** The batch to hand it. */
+  batchSize: number;
+  release(): void;
+}
+
 export interface EvalModel {
   encoder: Encoder;
+  /** Runs the encoder instead of encoder.apply on tfjs (runtimes/: oneDNN, CUDA, onnxruntime). */
+  forward?: EncoderForward;
   transform: Transform;
   /** L2-normalised [K, D]. */
   textNorm: tf.Tensor2D;
@@ -44,30 +59,26 @@ export interface EvalResult {
 export async function evaluate(model: EvalModel, dataset: Dataset, images: ImageCache, opts: EvalOptions = {}): Promise<EvalResult> {
   const bs = opts.batchSize ?? 100;
   const size = model.encoder.inputSize;
-  const per = size * size * 3;
   const N = dataset.samples.length;
   const builder = new RecordBuilder({
     classes: model.classes, neutralIndex: model.neutralIndex, textEmbeddings: (await model.textNorm.data()) as Float32Array,
     featureDim: model.encoder.featureDim, keepEmbeddings: opts.keepEmbeddings, total: N,
   });
   const views = ttaViews(opts.tta ?? 1, size);
-  for (let start = 0; start < N; start += bs) {
-    if (opts.signal?.aborted) throw new Error('evaluation cancelled');
-    const idx = Array.from({ length: Math.min(bs, N - start) }, (_, i) => start + i);
-    const raw = await images.getBatch(idx);
-    const x = new Float32Array(idx.length * per);
-    for (let i = 0; i < idx.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), size, model.norm, x, i * per);
+  if (views.length > 1 && model.forward) throw new Error('test-time augmentation runs the encoder on tfjs: evaluate without a runtime forward');
+  for await (const { start, indices: idx, x, raw } of evalBatches(dataset, images, model.norm, bs, opts.signal)) {
+    const v = model.forward ? await model.forward(x, idx.length) : undefined;
     const out = tf.tidy(() => {
-      const v = model.encoder.apply(tf.tensor4d(x, [idx.length, size, size, 3]), false);
-      const n = model.transform.apply(v);
-      return [cosineLogits(v, model.textNorm, model.logitScale), v, n];
+      const vt = v ? tf.tensor2d(v, [idx.length, model.encoder.featureDim]) : model.encoder.apply(tf.tensor4d(x, [idx.length, size, size, 3]), false);
+      const n = model.transform.apply(vt);
+      return [cosineLogits(vt, model.textNorm, model.logitScale), vt, n];
     });
     // Async reads: WebGPU in Node cannot read synchronously.
-    const [plain, v, n] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
+    const [plain, vOut, n] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
     tf.dispose(out);
     const logits = views.length > 1 ? await averagedLogits(model, plain, raw, idx.length, views) : plain;
     const samples = idx.map((i) => dataset.samples[i]);
-    builder.add(samples, samples.map((s) => s.label), idx, logits, v, n);
+    builder.add(samples, samples.map((s) => s.label), idx, logits, vOut, n);
     opts.onProgress?.(Math.min(start + bs, N), N);
   }
   return builder.finish();

@@ -1,7 +1,7 @@
 // Test-time augmentation (`kefer eval --tta N`): each image is scored in N fixed views — itself, its
 // mirror, then shifted crops (the training crop's shift, with its zero padding), each plain and mirrored —
 // and the softmax probabilities are averaged. Costs N forward passes per image.
-import type { Normalisation } from '../train/augment.js';
+import type { Normalisation } from '../data/augment.js';
 
 export interface TtaView {
   dx: number;

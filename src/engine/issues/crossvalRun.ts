@@ -13,7 +13,7 @@ import type { SampleRecord } from '../eval/types.js';
 import type { BackendReport, EngineEvent } from '../events.js';
 import { computeFeatures } from '../onnx/features.js';
 import type { TextEmbeddings } from '../text/index.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
 import { train, type TrainConfig } from '../train/trainer.js';
 import { crossValidatedRecords, type Fold, type FoldTrainer } from './crossval.js';
 import { featureHeadFoldTrainer } from './featureHead.js';

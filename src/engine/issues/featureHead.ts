@@ -2,7 +2,7 @@
 // v = f W + b (feature dim -> text dim), n = F_n(v) (the model's own MLP), trained with the full KE-FER loss
 // (Ls + Lt + Lc, src/engine/losses.ts) by Adam. Held-out samples are scored with RecordBuilder, so their
 // records are exactly what `kefer eval` writes (probs, simText, simNeutral, gap, align).
-// Why not src/engine/train/headTrainer.ts: that one starts from a checkpoint (its F_n, its text
+// Why not src/engine/train/quickRetrain.ts: that one starts from a checkpoint (its F_n, its text
 // embeddings, its encoder's features) and writes a checkpoint per call; this one needs only features and
 // text embeddings, so benches and tests can cross-validate without a trained encoder.
 import * as tf from '@tensorflow/tfjs-core';

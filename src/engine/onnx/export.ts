@@ -17,7 +17,8 @@ import { ensureTfBackend } from '../backend/index.js';
 import { normaliseRows } from '../eval/records.js';
 import type { Encoder, Transform } from '../model/index.js';
 import { BN_EPS, type ParamStore } from '../model/layers.js';
-import { loadCheckpoint, readStateDict, type CheckpointConfig } from '../train/checkpoint.js';
+import { loadCheckpoint, readStateDict, type CheckpointConfig } from '../model/checkpoint.js';
+import { LAYOUT } from '../model/layout.js';
 import { GraphBuilder } from './graph.js';
 import { QuantWriter, type QuantMode } from './quantize.js';
 
@@ -48,12 +49,6 @@ export interface ExportableModel {
   notes?: string[];
   warnings?: string[];
 }
-
-/** Stage layout per backbone; must match encoders.ts (the equality tests catch drift). */
-export const LAYOUT = {
-  resnet18: { stemKernel: 7, stemStride: 2, stemWidth: 64, maxPool: true, widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2], strides: [1, 2, 2, 2], head: false },
-  compact: { stemKernel: 3, stemStride: 1, stemWidth: 32, maxPool: false, widths: [64, 128, 256], blocks: [1, 1, 1], strides: [2, 2, 2], head: true },
-} as const;
 
 /** Every tensor's values, read up front with `await data()` (WebGPU in Node has no synchronous read). */
 type Values = Map<tf.Tensor, Float32Array>;

@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createImageCache, mapLimit } from '../data/decode.js';
 import type { Dataset, Sample } from '../data/types.js';
-import { prefetchBatches } from './batches.js';
+import { evalBatches } from '../data/batches.js';
 import { openOnnxCheckpoint, runBatch, type SessionOptions } from './runtime.js';
 
 export interface FeatureOptions extends SessionOptions {
@@ -95,7 +95,7 @@ export async function computeFeatures(checkpointDir: string, dataset: Dataset, o
     if (missing.length > 0) {
       const sub: Dataset = { ...dataset, samples: missing.map((i) => dataset.samples[i]) };
       const images = createImageCache(sub, ck.config.inputSize, { maxBytes: 0, concurrency: 8 });
-      for await (const b of prefetchBatches(sub, images, { mean: ck.config.mean, std: ck.config.std }, opts.batchSize ?? 64, opts.signal)) {
+      for await (const b of evalBatches(sub, images, { mean: ck.config.mean, std: ck.config.std }, opts.batchSize ?? 64, opts.signal)) {
         const { v } = await runBatch(ck.session.session, b.x, b.indices.length, ck.config.inputSize);
         b.indices.forEach((j, r) => cache.rows.set(hashes[missing[j]], v.slice(r * dim, (r + 1) * dim)));
         opts.onProgress?.(hits + b.start + b.indices.length, N);

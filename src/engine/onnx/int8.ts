@@ -8,7 +8,7 @@ import { createImageCache } from '../data/decode.js';
 import { describeDataset, type Dataset } from '../data/types.js';
 import { Rng } from '../util/rng.js';
 import { checkExport, exportKeferOnnx, META_CHECKPOINT_SHA, withExportableModel, writeModelFile, type ExportResult } from './export.js';
-import { prefetchBatches } from './batches.js';
+import { evalBatches } from '../data/batches.js';
 import { CALIB_PREFIX, updateRanges, type ActivationRanges } from './quantize.js';
 
 export const INT8_FILE = 'model.int8.onnx';
@@ -39,7 +39,7 @@ async function measureRanges(calibBytes: Uint8Array, ds: Dataset, norm: { size: 
     const pick = new Rng(seed).shuffle(ds.samples.map((_, i) => i)).slice(0, Math.min(n, ds.samples.length));
     const sub: Dataset = { ...ds, samples: pick.map((i) => ds.samples[i]) };
     const ranges: ActivationRanges = {};
-    for await (const b of prefetchBatches(sub, createImageCache(sub, norm.size, { maxBytes: 0 }), norm, 32)) {
+    for await (const b of evalBatches(sub, createImageCache(sub, norm.size, { maxBytes: 0 }), norm, 32)) {
       const out = await session.run({ images: new ort.Tensor('float32', b.x, [b.indices.length, norm.size, norm.size, 3]) });
       for (const [name, t] of Object.entries(out)) if (name.startsWith(CALIB_PREFIX)) updateRanges(ranges, name.slice(CALIB_PREFIX.length), t.data as Float32Array);
     }

@@ -8,10 +8,10 @@ import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { alignClasses } from '../eval/checkpointEval.js';
 import type { EvalOptions, EvalResult } from '../eval/evaluate.js';
-import { readCheckpointConfig, readStateDict, type CheckpointConfig } from '../train/checkpoint.js';
+import { readCheckpointConfig, readStateDict, type CheckpointConfig } from '../model/checkpoint.js';
 import { checkExport, exportCheckpointOnnx, ONNX_FILE, readOnnxMetadata } from './export.js';
 import { ensureInt8Export, type CalibrationInfo, type Precision } from './int8.js';
-import { prefetchBatches } from './batches.js';
+import { evalBatches } from '../data/batches.js';
 import { RecordBuilder } from '../eval/records.js';
 import { usableAdapter } from '../backend/webgpu.js';
 
@@ -181,7 +181,7 @@ export async function evaluateOnnx(ck: OnnxCheckpoint, ds: Dataset, opts: OnnxEv
   const images = createImageCache(ds, config.inputSize, { maxBytes: 0, concurrency: opts.decodeConcurrency ?? 8 });
   const builder = new RecordBuilder({ classes: config.classes, neutralIndex: config.neutralIndex, textEmbeddings: ck.textEmbeddings, featureDim: config.featureDim ?? 512, keepEmbeddings: opts.keepEmbeddings, total: ds.samples.length });
   const N = ds.samples.length;
-  for await (const b of prefetchBatches(ds, images, { mean: config.mean, std: config.std }, opts.batchSize ?? 100, opts.signal)) {
+  for await (const b of evalBatches(ds, images, { mean: config.mean, std: config.std }, opts.batchSize ?? 100, opts.signal)) {
     const { logits, v, n } = await runBatch(ck.session.session, b.x, b.indices.length, config.inputSize);
     const samples = b.indices.map((i) => ds.samples[i]);
     builder.add(samples, samples.map((s) => s.label), b.indices, logits, v, n);

@@ -1,0 +1,35 @@
+// Normalised NHWC input batches for evaluation on every runtime (and onnxruntime's feature caching and
+// int8 calibration), the next batch decoding while the caller runs this one.
+import type { ImageCache } from './decode.js';
+import type { Dataset } from './types.js';
+import { normaliseInto } from './augment.js';
+
+/** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
+export async function* evalBatches(
+  dataset: Dataset,
+  images: ImageCache,
+  norm: { mean: [number, number, number]; std: [number, number, number] },
+  batchSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<{ start: number; indices: number[]; x: Float32Array; raw: Uint8Array }> {
+  const N = dataset.samples.length;
+  const S = images.size;
+  const per = S * S * 3;
+  const load = async (start: number) => {
+    const indices = Array.from({ length: Math.min(batchSize, N - start) }, (_, i) => start + i);
+    const raw = await images.getBatch(indices);
+    const x = new Float32Array(indices.length * per);
+    for (let i = 0; i < indices.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), S, norm, x, i * per);
+    return { start, indices, x, raw };
+  };
+  let next = N > 0 ? load(0) : null;
+  for (let start = 0; next; start += batchSize) {
+    if (signal?.aborted) throw new Error('evaluation cancelled');
+    const cur = await next;
+    // Start decoding the following batch before handing this one out.
+    next = start + batchSize < N ? load(start + batchSize) : null;
+    // An abandoned prefetch must not surface as an unhandled rejection.
+    next?.catch(() => {});
+    yield cur;
+  }
+}
