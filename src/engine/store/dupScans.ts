@@ -6,6 +6,8 @@ import { nowIso, StoreError } from './db.js';
 
 /** The schema version that added change groups and duplicate scans (migrations.ts). */
 export const DUPS_SCHEMA_VERSION = 7;
+/** The schema version that keeps each member's similarity (the duplicates view shows it beside the member). */
+export const DUP_SCORES_SCHEMA_VERSION = 9;
 
 /** The v7 migration's body. */
 export function createDupTables(db: Db): void {
@@ -45,6 +47,13 @@ export function createDupTables(db: Db): void {
   `);
 }
 
+/** The v9 migration's body: each member's similarity (NULL in scans made before it). */
+export function addDupMemberScores(db: Db): void {
+  db.exec('ALTER TABLE dup_members ADD COLUMN score REAL; -- the member\'s highest similarity to another member of its cluster');
+}
+
+const hasMemberScores = (store: Store): boolean => (store.db.pragma('user_version', { simple: true }) as number) >= DUP_SCORES_SCHEMA_VERSION;
+
 export interface StoredCluster {
   tier: string;
   cid: number;
@@ -53,6 +62,8 @@ export interface StoredCluster {
   leaks: number;
   conflict: boolean;
   score: number;
+  /** Per member (same order): its highest similarity to another member of the cluster; absent: not known. */
+  scores?: readonly (number | null)[];
 }
 
 function requireV7(store: Store): void {
@@ -74,14 +85,18 @@ export function saveDupScan(store: Store, dataset: number, clusters: Iterable<St
     const sk = new Map<string, number>();
     for (const [sid, k] of db.prepare('SELECT sid, sk FROM samples WHERE dataset = ?').raw().iterate(dataset) as Iterable<[string, number]>) sk.set(sid, k);
     const insC = db.prepare('INSERT INTO dup_clusters (scan, tier, cid, size, leaks, conflict, score) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const insM = db.prepare('INSERT INTO dup_members (scan, tier, cid, sample) VALUES (?, ?, ?, ?)');
+    const scores = hasMemberScores(store);
+    const insM = scores
+      ? db.prepare('INSERT INTO dup_members (scan, tier, cid, sample, score) VALUES (?, ?, ?, ?, ?)')
+      : db.prepare('INSERT INTO dup_members (scan, tier, cid, sample) VALUES (?, ?, ?, ?)');
     for (const c of clusters) {
       insC.run(scan, c.tier, c.cid, c.members.length, c.leaks, c.conflict ? 1 : 0, c.score);
-      for (const id of c.members) {
+      c.members.forEach((id, i) => {
         const k = sk.get(id);
         if (k === undefined) throw new StoreError(`duplicate scan: sample '${id}' is not in dataset ${dataset} of the store`);
-        insM.run(scan, c.tier, c.cid, k);
-      }
+        if (scores) insM.run(scan, c.tier, c.cid, k, c.scores?.[i] ?? null);
+        else insM.run(scan, c.tier, c.cid, k);
+      });
     }
   }).immediate();
   return scan;
@@ -111,6 +126,8 @@ export interface DupMember {
   label: number;
   origLabel: number;
   excluded: boolean;
+  /** Its highest similarity to another member of the cluster; null in scans that did not keep it. */
+  score: number | null;
 }
 
 export interface DupClusterRow {
@@ -166,18 +183,33 @@ export function dupClusterPage(store: Store, q: DupPageQuery): DupPage {
   const rows: DupClusterRow[] = page.map((c) => ({ ...c, conflict: c.conflict !== 0, members: [] }));
   if (rows.length) {
     const byCid = new Map(rows.map((r) => [r.cid, r]));
-    const members = store.db
-      .prepare(
-        `SELECT m.cid, s.sid, s.path, s.split, s.label, s.orig_label, coalesce(k.excluded, 0)
-         FROM dup_members m JOIN samples s ON s.sk = m.sample LEFT JOIN marks k ON k.sample = m.sample
-         WHERE m.scan = ? AND m.tier = ? AND m.cid IN (${rows.map(() => '?').join(',')}) ORDER BY m.cid, m.sample`,
-      )
-      .raw()
-      .all(q.scan, q.tier, ...rows.map((r) => r.cid)) as [number, string, string, string, number, number, number][];
-    for (const [cid, id, path, split, label, origLabel, ex] of members) byCid.get(cid)!.members.push({ id, path, split, label, origLabel, excluded: ex !== 0 });
+    for (const [cid, m] of membersOf(store, q.scan, q.tier, rows.map((r) => r.cid))) byCid.get(cid)!.members.push(m);
   }
   const last = page.at(-1);
   return { rows, next: more && last ? { size: last.size, cid: last.cid } : undefined };
+}
+
+/** The members of clusters `cids` of a scan's tier, with their current labels and marks, by cluster then sample order. */
+function membersOf(store: Store, scan: number, tier: string, cids: readonly number[]): [number, DupMember][] {
+  const score = hasMemberScores(store) ? 'm.score' : 'NULL';
+  const rows = store.db
+    .prepare(
+      `SELECT m.cid, s.sid, s.path, s.split, s.label, s.orig_label, coalesce(k.excluded, 0), ${score}
+       FROM dup_members m JOIN samples s ON s.sk = m.sample LEFT JOIN marks k ON k.sample = m.sample
+       WHERE m.scan = ? AND m.tier = ? AND m.cid IN (${cids.map(() => '?').join(',')}) ORDER BY m.cid, m.sample`,
+    )
+    .raw()
+    .all(scan, tier, ...cids) as [number, string, string, string, number, number, number, number | null][];
+  return rows.map(([cid, id, path, split, label, origLabel, ex, sc]) => [cid, { id, path, split, label, origLabel, excluded: ex !== 0, score: sc }]);
+}
+
+/** One stored cluster of a scan's tier with its members, or undefined (the fixes of one cluster read it). */
+export function dupCluster(store: Store, scan: number, tier: string, cid: number): DupClusterRow | undefined {
+  const c = store.db.prepare('SELECT tier, cid, size, leaks, conflict, score FROM dup_clusters WHERE scan = ? AND tier = ? AND cid = ?').get(scan, tier, cid) as
+    | { tier: string; cid: number; size: number; leaks: number; conflict: number; score: number }
+    | undefined;
+  if (!c) return undefined;
+  return { ...c, conflict: c.conflict !== 0, members: membersOf(store, scan, tier, [cid]).map(([, m]) => m) };
 }
 
 /** Number of clusters a page query walks through (the view's count). */
