@@ -53,9 +53,14 @@ export function clusterPage(store: Store, scan: number, q: DupQuery): { total: n
   return { total, rows: p.rows.map(withLeaks), next: p.next ?? null };
 }
 
+const SPLIT_ORDER: Record<string, number> = { train: 0, valid: 1, val: 1, test: 2 };
+const splitOrder = (m: DupMember): number => SPLIT_ORDER[m.split] ?? 3;
+
+/** Members in split order (train first: the pictures the copies leak from, then validation, then test), each flagged when it leaks. */
 function withLeaks(c: DupClusterRow): DupClusterWithLeaks {
   const leaked = new Set(leakedMembers(c).map((m) => m.id));
-  return { ...c, leaks: DUP_LEAK_KINDS.filter((k) => (c.leaks & DUP_LEAK_BITS[k]) !== 0), members: c.members.map((m) => ({ ...m, leaked: leaked.has(m.id) })) };
+  const members = [...c.members].sort((a, b) => splitOrder(a) - splitOrder(b)).map((m) => ({ ...m, leaked: leaked.has(m.id) }));
+  return { ...c, leaks: DUP_LEAK_KINDS.filter((k) => (c.leaks & DUP_LEAK_BITS[k]) !== 0), members };
 }
 
 const copies = (n: number) => `${n} cop${n === 1 ? 'y' : 'ies'}`;
