@@ -37,3 +37,34 @@ export type CrossValCliEvent =
   | { type: 'registered'; run: string; records: number };
 
 export type CrossValCliEventType = CrossValCliEvent['type'];
+
+/** One tier's counts, as `kefer data dups --events json` reports them when the tier is done. */
+export interface DupsTierCounts {
+  tier: 'exact' | 'near' | 'semantic';
+  threshold: number;
+  clusters: number;
+  /** Images in clusters. */
+  images: number;
+  /** Clusters and images of the later split, per leak kind. */
+  leaks: Record<'train-test' | 'train-val' | 'val-test', { clusters: number; images: number }>;
+  /** Images an exclusion of the leaked copies would exclude. */
+  leakedCopies: number;
+  /** Clusters whose members carry different labels. */
+  conflicts: number;
+  seconds: number;
+}
+
+/**
+ * What `kefer data dups SPEC --events json` prints, one JSON object a line (cli/dups.ts); the
+ * extension's "Find Duplicates" command turns them into progress. Phases: embeddings (with --run),
+ * fingerprints (decode + hash every image), near (the perceptual-hash search), semantic, store.
+ */
+export type DupsCliEvent =
+  | { type: 'start'; spec: string; images: number; tiers: ('exact' | 'near' | 'semantic')[] }
+  /** done / total images of a phase (total 0: a phase without a count, e.g. the semantic index) */
+  | { type: 'progress'; phase: 'embeddings' | 'fingerprints' | 'near' | 'semantic' | 'store'; done: number; total: number; note?: string }
+  | ({ type: 'tier' } & DupsTierCounts)
+  /** scan: the store's scan id, null with --no-store */
+  | { type: 'done'; images: number; seconds: number; scan: number | null; store: string | null; datasetRoot: string; tiers: DupsTierCounts[] };
+
+export type DupsCliEventType = DupsCliEvent['type'];

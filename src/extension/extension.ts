@@ -15,6 +15,8 @@ import { RunCatalogue } from './runlist/catalogue.js';
 import { readMeta } from './runlist/runFiles.js';
 import { ResourceRoots } from './roots.js';
 import { LabelIssuesCommand } from './labelIssues.js';
+import { FindDuplicatesCommand } from './findDuplicates.js';
+import { readThreshold } from './duplicates.js';
 import { readEvalPrecision, readRanker, readSettings, SAMPLE_RUN_FLAGS, type Backbone, type TrainSettings } from './settings.js';
 import { TrainingController } from './training.js';
 import type { RetrainMode } from '../webviews/protocol.js';
@@ -25,6 +27,8 @@ export interface KeferApi {
   training: TrainingController;
   /** Find Label Issues (Cross-Validation); crossValidate runs one without the prompts (integration tests). */
   labelIssues: LabelIssuesCommand;
+  /** Find Duplicates; scan runs one without the prompts (integration tests). */
+  duplicates: FindDuplicatesCommand;
   runsDir(): string | undefined;
   storePath(): string;
   curation: CurationClient;
@@ -79,6 +83,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     log: (l) => output.appendLine(l),
     onCspViolation,
     initialSort: () => readRanker((k) => cfg().get(k)),
+    findDuplicates: (root): Promise<unknown> => duplicates.run(root),
   });
 
   const requireWorkspace = (): string | undefined => {
@@ -219,6 +224,17 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     openDiagnostics: (runDir) => diagnostics.openPanel(runDir),
   });
 
+  const duplicates = new FindDuplicatesCommand({
+    host, output, storePath, pickDataset: (title) => pickDataset(title, runDatasets()), runs: () => catalogue.runs(), datasetOfRun,
+    panelRunDir: (): string | undefined => diagnostics.panelRunDir(),
+    thresholds: () => ({ near: readThreshold(cfg().get('duplicates.nearThreshold')), semantic: readThreshold(cfg().get('duplicates.semanticThreshold')) }),
+    refreshCatalogue: async () => {
+      catalogue.invalidate();
+      await catalogue.refresh();
+    },
+    showDuplicates: (root, runDir) => diagnostics.showDuplicates(root, runDir),
+  });
+
   const runArg = (a: unknown): string | undefined => (a instanceof RunItem ? a.run.runDir : typeof a === 'string' ? a : undefined);
 
   training.onFinished(({ runDir, parent, ok }) => {
@@ -240,6 +256,8 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
     vscode.commands.registerCommand('kefer.train', train),
     labelIssues,
     vscode.commands.registerCommand('kefer.findLabelIssues', () => labelIssues.run()),
+    duplicates,
+    vscode.commands.registerCommand('kefer.findDuplicates', () => duplicates.run()),
     vscode.commands.registerCommand('kefer.retrain', (a?: unknown, mode?: unknown) => retrain(runArg(a), mode === 'head' || mode === 'full' ? mode : undefined)),
     vscode.commands.registerCommand('kefer.cancelTraining', () => training.cancel()),
     vscode.commands.registerCommand('kefer.showDashboard', () => DashboardPanel.show(context.extensionUri, training, onCspViolation, (l) => output.appendLine(l))),
@@ -316,7 +334,7 @@ export function activate(context: vscode.ExtensionContext): KeferApi {
   void catalogue.refresh();
   const nc = nodeChoice();
   output.appendLine(`KE-FER Studio active${packaged ? ` (${packaged.target} package${fs.existsSync(path.join(context.extensionPath, 'dist', 'build', 'kefer_dnnl.node')) ? ', with the oneDNN addon' : ', no oneDNN addon'})` : ' (development checkout)'}: engine ${host.cliPath()} via ${nc.path} (${nc.why})`);
-  return { training, labelIssues, runsDir, storePath, curation };
+  return { training, labelIssues, duplicates, runsDir, storePath, curation };
 }
 
 /**

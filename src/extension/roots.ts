@@ -93,6 +93,15 @@ export class ResourceRoots {
     return changed;
   }
 
+  /**
+   * Whether `dir` is one of the dataset roots the store registered (real paths compared): a webview may
+   * name a dataset only by such a root (the duplicates view's messages).
+   */
+  isDatasetRoot(dir: string): boolean {
+    if (typeof dir !== 'string' || dir.includes('\0') || !path.isAbsolute(dir)) return false;
+    return this.datasets.includes(safeReal(dir));
+  }
+
   /** Every root, real paths: what localResourceRoots is built from, and what serve() checks. */
   roots(): string[] {
     return [...this.datasets, ...this.own.map(safeReal)];

@@ -283,6 +283,105 @@ export interface CspViolation {
   line: number;
 }
 
+/** The duplicate finder's tiers (kefer data dups; docs/duplicates.md). */
+export type DupTier = 'exact' | 'near' | 'semantic';
+export const DUP_TIERS: readonly DupTier[] = ['exact', 'near', 'semantic'];
+/** Cross-split leaks: the same picture in both splits. */
+export type DupLeakKind = 'train-test' | 'train-val' | 'val-test';
+export const DUP_LEAK_KINDS: readonly DupLeakKind[] = ['train-test', 'train-val', 'val-test'];
+/** The store's leak bits (dup_clusters.leaks). */
+export const DUP_LEAK_BITS: Record<DupLeakKind, number> = { 'train-test': 1, 'train-val': 2, 'val-test': 4 };
+/** Clusters the view pages through at once. */
+export const DUP_PAGE_SIZE = 25;
+/** Most clusters one requestDups may ask for. */
+export const MAX_DUP_PAGE = 200;
+
+/** One tier of the stored scan, as the view's header reports it. */
+export interface DupTierSummary {
+  tier: DupTier;
+  /** The similarity threshold used (1 for exact), what is compared, and how the value was chosen. */
+  threshold: number;
+  measure: string;
+  how: string;
+  clusters: number;
+  images: number;
+  leaks: Record<DupLeakKind, { clusters: number; images: number }>;
+  leakedCopies: number;
+  conflicts: number;
+}
+
+/** The dataset a duplicates view shows: its root (how messages name it), name and classes. */
+export interface DupDataset {
+  root: string;
+  name: string;
+  classes: string[];
+}
+
+export interface DupScanView {
+  created: string;
+  tiers: DupTierSummary[];
+}
+
+export interface DupFilter {
+  tier: DupTier;
+  /** Only clusters with this leak; 'any': with any leak; null: every cluster. */
+  leak: DupLeakKind | 'any' | null;
+  /** Only clusters whose members carried different labels at scan time. */
+  conflicting: boolean;
+}
+
+/** Keyset of the last cluster of the previous page (clusters go largest first, then by id). */
+export interface DupCursor {
+  size: number;
+  cid: number;
+}
+
+export interface DupQuery {
+  /** DupDataset.root of the dataset shown. */
+  dataset: string;
+  filter: DupFilter;
+  after: DupCursor | null;
+  limit: number;
+}
+
+export interface DupMemberView {
+  id: string;
+  /** Webview URI of its cached thumbnail; null until made (requestDupThumbs). */
+  thumb: string | null;
+  split: string;
+  /** Current (overlay) label and the dataset's own. */
+  label: number;
+  origLabel: number;
+  excluded: boolean;
+  /** Its highest similarity to another member (1: identical pixels); null when the scan did not keep it. */
+  score: number | null;
+  /** A copy that leaks: a test member of a cluster with train or validation members, a validation member with train ones. */
+  leaked: boolean;
+}
+
+export interface DupClusterView {
+  cid: number;
+  size: number;
+  /** The least similarity that joined the cluster. */
+  score: number;
+  leaks: DupLeakKind[];
+  /** Members carried different labels at scan time. */
+  conflict: boolean;
+  members: DupMemberView[];
+}
+
+export interface DupPageView {
+  query: DupQuery;
+  /** Clusters the filter holds. */
+  total: number;
+  rows: DupClusterView[];
+  /** The next page's cursor; null on the last page. */
+  next: DupCursor | null;
+}
+
+/** A fix of one cluster, each ONE overlay action: keep one (K), exclude its leaked copies (X), relabel it (digits). */
+export type DupFix = { kind: 'keepOne'; keep?: string } | { kind: 'excludeLeaks' } | { kind: 'relabel'; label: number };
+
 /** Host -> webview. */
 export type HostMessage =
   /** sort: the grid's initial order (the kefer.suspiciousLabels.ranker setting); absent: the issue score. */
@@ -301,6 +400,15 @@ export type HostMessage =
   | { type: 'retrainState'; running: boolean; message: string }
   /** After the ready message and every label change: the calibration on the run's spot-check reviews. */
   | { type: 'calibration'; runDir: string; calibration: CalibrationState }
+  /**
+   * The duplicates view's dataset and its stored scan (null: never scanned); after init, and after
+   * "KE-FER: Find Duplicates" (focus: bring the view into sight and give it the keyboard).
+   */
+  | { type: 'dupScan'; dataset: DupDataset; scan: DupScanView | null; focus?: boolean }
+  | { type: 'dupPage'; page: DupPageView }
+  | { type: 'dupThumbs'; dataset: string; thumbs: GridThumb[] }
+  /** A fix, undo or redo in the duplicates view was applied: what it did (the view lists its page again on labelChanged). */
+  | { type: 'dupDone'; dataset: string; message: string }
   | { type: 'error'; message: string };
 
 /** Webview -> host. */
@@ -325,7 +433,17 @@ export type WebviewMessage =
   | { type: 'exportLabels'; runDir: string }
   | { type: 'openFull'; runDir: string }
   | { type: 'cancelTraining' }
-  | { type: 'cspViolation'; violation: CspViolation };
+  | { type: 'cspViolation'; violation: CspViolation }
+  /** A page of the duplicates view (the store's keyset pages, largest clusters first). */
+  | { type: 'requestDups'; query: DupQuery }
+  /** Thumbnails of cluster members (ids from dupPage), the first `urgent` on screen. */
+  | { type: 'requestDupThumbs'; dataset: string; ids: string[]; urgent: number }
+  | { type: 'dupFix'; dataset: string; tier: DupTier; cid: number; fix: DupFix }
+  /** Undo / redo the dataset's last overlay action (a whole fix at once). */
+  | { type: 'dupUndo'; dataset: string }
+  | { type: 'dupRedo'; dataset: string }
+  /** Runs "KE-FER: Find Duplicates" on the view's dataset (the view's button when it has no scan). */
+  | { type: 'findDuplicates'; dataset: string };
 
 export type HostMessageType = HostMessage['type'];
 export type WebviewMessageType = WebviewMessage['type'];
@@ -333,12 +451,17 @@ export type WebviewMessageType = WebviewMessage['type'];
 const WEBVIEW_TYPES: ReadonlySet<string> = new Set<WebviewMessageType>([
   'ready', 'requestPage', 'requestThumbs', 'requestConfusion', 'requestSample', 'requestScatter', 'setLabel', 'exclude',
   'unsure', 'confirm', 'undo', 'redo', 'retrain', 'exportLabels', 'openFull', 'cancelTraining', 'cspViolation',
+  'requestDups', 'requestDupThumbs', 'dupFix', 'dupUndo', 'dupRedo', 'findDuplicates',
 ]);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isBasis = (v: unknown): v is LabelBasis => v === 'run' || v === 'effective';
+const isTier = (v: unknown): v is DupTier => (DUP_TIERS as readonly unknown[]).includes(v);
+/** A dataset root as the host named it: an absolute-looking path, bounded (the host checks it is a registered root). */
+const isRoot = (v: unknown): v is string => isStr(v) && v.length > 0 && v.length <= 4096 && !v.includes('\0');
+const isId = (v: unknown): v is string => isStr(v) && v.length <= 1000;
 const isView = (v: unknown): v is ViewKind => v === 'dashboard' || v === 'diagnostics' || v === 'diagnosticsView';
 /** An optional boolean field: absent, or a boolean. */
 const isFlag = (v: unknown): v is boolean | undefined => v === undefined || typeof v === 'boolean';
@@ -415,6 +538,40 @@ export function parseWebviewMessage(raw: unknown, numClasses = 8): WebviewMessag
         : undefined;
     case 'cancelTraining':
       return { type: 'cancelTraining' };
+    case 'requestDups': {
+      const q = m.query;
+      if (!isObj(q) || !isRoot(q.dataset) || !isInt(q.limit) || q.limit < 1 || q.limit > MAX_DUP_PAGE) return undefined;
+      const f = q.filter;
+      if (!isObj(f) || !isTier(f.tier) || typeof f.conflicting !== 'boolean') return undefined;
+      if (!(f.leak === null || f.leak === 'any' || (DUP_LEAK_KINDS as readonly unknown[]).includes(f.leak))) return undefined;
+      const a = q.after;
+      if (!(a === null || (isObj(a) && isInt(a.size) && a.size >= 1 && isInt(a.cid) && a.cid >= 1))) return undefined;
+      // key order as the webview builds them, so an echoed query compares equal as JSON
+      return {
+        type: 'requestDups',
+        query: { dataset: q.dataset, filter: { tier: f.tier, leak: f.leak as DupFilter['leak'], conflicting: f.conflicting }, after: a === null ? null : { size: a.size as number, cid: a.cid as number }, limit: q.limit },
+      };
+    }
+    case 'requestDupThumbs': {
+      const ids = m.ids;
+      if (!isRoot(m.dataset) || !Array.isArray(ids) || ids.length > MAX_THUMB_IDS || !ids.every(isId)) return undefined;
+      const urgent = isInt(m.urgent) && m.urgent >= 0 ? Math.min(m.urgent, ids.length) : 0;
+      return { type: 'requestDupThumbs', dataset: m.dataset, ids: [...ids] as string[], urgent };
+    }
+    case 'dupFix': {
+      const x = m.fix;
+      if (!isRoot(m.dataset) || !isTier(m.tier) || !isInt(m.cid) || m.cid < 1 || !isObj(x)) return undefined;
+      let fix: DupFix;
+      if (x.kind === 'excludeLeaks') fix = { kind: 'excludeLeaks' };
+      else if (x.kind === 'keepOne' && (x.keep === undefined || isId(x.keep))) fix = x.keep === undefined ? { kind: 'keepOne' } : { kind: 'keepOne', keep: x.keep };
+      else if (x.kind === 'relabel' && isInt(x.label) && x.label >= 0 && x.label < numClasses) fix = { kind: 'relabel', label: x.label };
+      else return undefined;
+      return { type: 'dupFix', dataset: m.dataset, tier: m.tier, cid: m.cid, fix };
+    }
+    case 'dupUndo':
+    case 'dupRedo':
+    case 'findDuplicates':
+      return isRoot(m.dataset) ? { type: m.type, dataset: m.dataset } : undefined;
     case 'cspViolation': {
       const v = m.violation;
       if (!isObj(v) || !isView(v.view) || !isStr(v.directive) || !v.directive) return undefined;

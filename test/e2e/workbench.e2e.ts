@@ -1,6 +1,7 @@
 // End-to-end in the real workbench (code-server + headless chromium): sample dataset -> train ->
 // diagnostics grid -> confusion matrix by mouse and keyboard -> keyboard relabel, undo, relabel ->
-// a spot-check decision (C) and the calibration it feeds -> retrain -> run comparison -> no CSP violations in any webview -> the walkthrough's steps done.
+// a spot-check decision (C) and the calibration it feeds -> retrain -> run comparison -> Find Duplicates on the sample
+// with planted copies, the leak excluded by keyboard and undone -> no CSP violations in any webview -> the walkthrough's steps done.
 // With KEFER_E2E_VSIX (scripts/e2e.sh) it drives the packaged extension installed from that .vsix,
 // with the checkout hidden from code-server (codeServer.ts); else this checkout, linked unpacked.
 // Each step saves a screenshot under .test-artifacts/e2e/. Steps share one workbench, so they run in
@@ -12,6 +13,7 @@ import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { ARTIFACTS, e2eHost, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
 import { consoleErrors, frameWith as frameIn, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
+import { NEAR_THRESHOLD, plantCopies } from '../unit/dups-helpers.js';
 
 // one folder per workbench (code-server release and its Node): CI runs the journey on two
 const HOST = e2eHost();
@@ -79,7 +81,9 @@ async function sampleCount(f: Frame): Promise<number> {
 before(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
-  wb = await startWorkbench('e2e', { vsix });
+  // the sample's drawn faces correlate up to 0.95 with each other (real faces: below 0.84, the default):
+  // at this threshold the near tier pairs only the planted copies (test/unit/dups-helpers.ts)
+  wb = await startWorkbench('e2e', { vsix, settings: { 'kefer.duplicates.nearThreshold': NEAR_THRESHOLD } });
   browser = await launchBrowser();
   page = browser.page;
   browserErrors = consoleErrors(page);
@@ -349,7 +353,51 @@ test('quick retrain with corrected labels shows the run comparison', { timeout: 
   await snap('comparison');
 }));
 
-test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspector, scatter, comparison)', { timeout: 60000 }, journey.step('csp', ['train', 'diagnostics'], async () => {
+test('KE-FER: Find Duplicates on the sample with planted copies: the leak shows, X excludes the leaked copies, U brings them back', { timeout: 240000 }, journey.step('duplicates', ['diagnostics'], async () => {
+  // a training face copied byte for byte and resized (x1.5) into test, mirrored into valid
+  const planted = await plantCopies(path.join(wb.workspace, 'kefer-sample'));
+  const copies = [planted.exact[0].id, planted.resized, planted.flipped];
+  await runCommand('KE-FER: Find Duplicates');
+  // the open run's dataset is offered first; the run has a checkpoint, so the semantic tier is offered too
+  await pickItem(page, 'kefer-sample');
+  await pickItem(page, 'Exact and near duplicates');
+  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'duplicates in kefer-sample' }).first().waitFor({ timeout: 180000 });
+  const f = await frameWith('body[data-view="diagnostics"] kefer-dups .cluster', 60000);
+  // the near tier: one cluster, the original and its three copies, leaking into test and valid
+  await f.locator('#dups-count', { hasText: 'clusters 1–1 of 1' }).waitFor({ timeout: 30000 });
+  await f.locator('#dups-tier-info', { hasText: `threshold ${NEAR_THRESHOLD}` }).waitFor();
+  const cluster = f.locator('kefer-dups .cluster[data-index="0"]');
+  assert.equal(await cluster.getAttribute('data-leaks'), 'train-test,train-val,val-test');
+  const shown = await cluster.locator('figure').evaluateAll((els) => els.map((e) => [e.getAttribute('data-id') ?? '', e.getAttribute('data-split') ?? '', e.getAttribute('data-leaked') ?? '']));
+  assert.deepEqual(shown.map((m) => m[1]), ['train', 'valid', 'test', 'test'], 'members in split order: the original first');
+  assert.deepEqual(shown.map((m) => m[0]).sort(), [planted.original, ...copies].sort());
+  for (const [id, , leaked] of shown) assert.equal(leaked, id === planted.original ? 'false' : 'true', `${id}: only the copies leak`);
+  await f.locator(`kefer-dups figure[data-id="${planted.original}"] img[src]`).waitFor({ timeout: 60000 });
+  await closeBottomPanel();
+  await snap('duplicates');
+  // the leak filter: the exact tier's byte copy in test
+  await f.locator('#dups-tier').selectOption('exact');
+  await f.locator('#dups-leak').selectOption('train-test');
+  await f.locator('kefer-dups .cluster[data-index="0"][data-size="2"]').waitFor({ timeout: 30000 });
+  await f.locator(`kefer-dups figure[data-id="${planted.exact[0].id}"][data-leaked="true"]`).waitFor();
+  await snap('duplicates-exact-train-test');
+  await f.locator('#dups-leak').selectOption('');
+  await f.locator('#dups-tier').selectOption('near');
+  await f.locator('kefer-dups .cluster[data-index="0"][data-size="4"]').waitFor({ timeout: 30000 });
+  // X on the cluster: its three leaked copies excluded in one action, the training original kept
+  await f.locator('kefer-dups .cluster[data-index="0"] .chead').click();
+  await page.keyboard.press('x');
+  for (const id of copies) await f.locator(`kefer-dups figure[data-id="${id}"][data-excluded="true"]`).waitFor({ timeout: 30000 });
+  assert.equal(await f.locator(`kefer-dups figure[data-id="${planted.original}"]`).getAttribute('data-excluded'), 'false');
+  await f.locator('#dups-status', { hasText: 'Excluded 3 copies leaked from near cluster 1' }).waitFor();
+  await snap('duplicates-excluded');
+  await page.keyboard.press('u');
+  for (const id of copies) await f.locator(`kefer-dups figure[data-id="${id}"][data-excluded="false"]`).waitFor({ timeout: 30000 });
+  await f.locator('#dups-status', { hasText: /Undone: .*\(3 changes, one action\)/ }).waitFor();
+  await snap('duplicates-undone');
+}));
+
+test('no webview reported a CSP violation (dashboard charts, grid, matrix, inspector, scatter, comparison, duplicates)', { timeout: 60000 }, journey.step('csp', ['train', 'diagnostics'], async () => {
   // everything above has rendered under style-src without 'unsafe-inline'; give late reports a moment
   await page.waitForTimeout(1000);
   const reports = cspReports();

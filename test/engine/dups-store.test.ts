@@ -8,8 +8,9 @@ import { classList } from '../../src/engine/classes.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { clustersOf, storedClusters, summariseTier, type TierResult } from '../../src/engine/dups/index.js';
 import {
-  applyGroup, changeEvents, DUPS_SCHEMA_VERSION, dupClusterCount, dupClusterPage, effectiveLabels, excludeLeakedCopies, exportLabels, keepOnePerCluster, labelLog,
-  latestDupScan, openStore, redo, relabel, relabelDupCluster, saveDupScan, schemaVersion, SCHEMA_VERSION, undo, upsertDataset, type Store,
+  applyGroup, changeEvents, DUP_SCORES_SCHEMA_VERSION, DUPS_SCHEMA_VERSION, dupCluster, dupClusterCount, dupClusterPage, effectiveLabels, excludeLeakedCopies, excludeLeakedInCluster,
+  exportLabels, keepOneInCluster, keepOnePerCluster, labelLog, latestDupScan, openStore, redo, relabel, relabelDupCluster, saveDupScan, schemaVersion, SCHEMA_VERSION, setMark, undo,
+  upsertDataset, type Store,
 } from '../../src/engine/store/index.js';
 import { tempDirsRemovedAfter } from './store-helpers.js';
 
@@ -147,6 +148,75 @@ test('a store held at v6 refuses grouped changes and scans with the schema named
     const row = upsertDataset(store, dataset(dir));
     assert.throws(() => applyGroup(store, row.id, [{ id: 's01', kind: 'exclude', value: 1 }]), /schema 6: changes made as one action need schema 7/);
     assert.throws(() => saveDupScan(store, row.id, [], {}), /schema 6: duplicate scans need schema 7/);
+  } finally {
+    store.close();
+  }
+});
+
+/** The cluster of sample `id` in the scan's near tier. */
+const cidOf = (store: Store, scan: number, id: string): number => dupClusterPage(store, { scan, tier: 'near' }).rows.find((r) => r.members.some((m) => m.id === id))!.cid;
+
+test('one cluster\'s fixes (the duplicates view\'s X and K): one action each, only that cluster, one undo each', () => {
+  const dir = temp();
+  const store = openStore(path.join(dir, 's.db'));
+  try {
+    const ds = dataset(dir);
+    const { id, scan } = scanned(store, ds);
+    const excluded = () => [...effectiveLabels(store, id)].filter(([, e]) => e.excluded).map(([k]) => k).sort();
+    // X on cluster A (s00 train, s01 + s02 test): its two test copies, nothing of cluster B or C
+    const a = cidOf(store, scan, 's00');
+    const x = excludeLeakedInCluster(store, id, 'near', a);
+    assert.deepEqual(x.changes.map((c) => c.sampleId).sort(), ['s01', 's02']);
+    assert.ok(x.changes.every((c) => c.group === x.changes[0].group));
+    assert.deepEqual(excluded(), ['s01', 's02']);
+    assert.equal(excludeLeakedInCluster(store, id, 'near', a).changes.length, 0, 'nothing left to exclude: no empty action');
+    undo(store, id);
+    assert.deepEqual(excluded(), []);
+    // K on cluster D (s07, s08, s09, all train): the first kept, the others excluded
+    const d = cidOf(store, scan, 's07');
+    const k = keepOneInCluster(store, id, 'near', d);
+    assert.equal(k.kept, 's07');
+    assert.deepEqual(excluded(), ['s08', 's09']);
+    undo(store, id);
+    // K with a chosen member keeps it, and includes it again when it was excluded
+    setMark(store, { dataset: id, id: 's09' }, 'exclude', true);
+    const k2 = keepOneInCluster(store, id, 'near', d, { keep: 's09' });
+    assert.equal(k2.kept, 's09');
+    assert.deepEqual(excluded(), ['s07', 's08']);
+    assert.deepEqual(k2.changes.map((c) => [c.sampleId, c.newValue]).sort(), [['s07', 1], ['s08', 1], ['s09', 0]]);
+    undo(store, id);
+    assert.deepEqual(excluded(), ['s09'], 'one undo reverts the keep, not the single exclusion before it');
+    // without a choice, K keeps the earliest split's member among those not excluded
+    setMark(store, { dataset: id, id: 's07' }, 'exclude', true);
+    assert.equal(keepOneInCluster(store, id, 'near', d).kept, 's08');
+    assert.throws(() => keepOneInCluster(store, id, 'near', d, { keep: 's01' }), /'s01' is not a member of near cluster/);
+    assert.throws(() => excludeLeakedInCluster(store, id, 'near', 99), /no near cluster 99/);
+    assert.equal(dupCluster(store, scan, 'near', 99), undefined);
+    assert.deepEqual(dupCluster(store, scan, 'near', a)!.members.map((m) => m.id), ['s00', 's01', 's02']);
+  } finally {
+    store.close();
+  }
+});
+
+test('each member\'s similarity is kept (schema v9); a scan stored before it pages with none', () => {
+  const dir = temp();
+  const file = path.join(dir, 's.db');
+  const old = openStore(file, { targetVersion: DUP_SCORES_SCHEMA_VERSION - 1 });
+  const ds = dataset(dir);
+  let oldScan: number;
+  try {
+    const row = upsertDataset(old, ds);
+    oldScan = saveDupScan(old, row.id, [{ tier: 'near', cid: 1, members: ['s00', 's01'], leaks: 1, conflict: false, score: 0.9, scores: [0.9, 0.9] }], {});
+  } finally {
+    old.close();
+  }
+  const store = openStore(file);
+  try {
+    assert.equal(schemaVersion(store.db), SCHEMA_VERSION);
+    assert.deepEqual(dupClusterPage(store, { scan: oldScan, tier: 'near' }).rows[0].members.map((m) => m.score), [null, null], 'not known for the old scan');
+    const row = upsertDataset(store, ds);
+    const scan = saveDupScan(store, row.id, [{ tier: 'near', cid: 1, members: ['s00', 's01', 's02'], leaks: 1, conflict: false, score: 0.88, scores: [0.95, 0.95, 0.88] }], {});
+    assert.deepEqual(dupClusterPage(store, { scan, tier: 'near' }).rows[0].members.map((m) => [m.id, m.score]), [['s00', 0.95], ['s01', 0.95], ['s02', 0.88]]);
   } finally {
     store.close();
   }

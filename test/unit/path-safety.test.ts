@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { importRecords, openStore, registerRun, upsertDataset } from '../../src/engine/store/index.js';
+import { importRecords, openStore, registerRun, saveDupScan, upsertDataset } from '../../src/engine/store/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import type { SampleRecord } from '../../src/engine/eval/types.js';
 import { classList } from '../../src/engine/classes.js';
@@ -88,6 +88,9 @@ before(async () => {
   registerRun(store, { id: '../secret-run', dataset: d.id });
   registerRun(store, { id: 'runB', dataset: d.id, parent: '../secret-run' });
   importRecords(store, 'runB', recs);
+  // A duplicate scan whose clusters hold the evil samples beside legit ones (the duplicates view's pages)
+  const evil = Object.keys(EVIL).filter((id) => id !== 'evil-nul');
+  saveDupScan(store, d.id, evil.map((id, i) => ({ tier: 'near', cid: i + 1, members: [LEGIT[i % LEGIT.length], id], leaks: 0, conflict: false, score: 0.9 })), [{ tier: 'near', threshold: { value: 0.9 } }]);
   store.close();
   const meta = { dataSpec: `folder:${data}`, datasetRoot: data, datasetName: 'folder', startedAt: '2026-01-01', backbone: 'resnet18', status: 'done' as const, accuracy: 0, classes };
   writeMeta(runA, meta);
@@ -167,7 +170,7 @@ async function expectRefused(h: Harness, raw: unknown, what: string): Promise<vo
     h.uris.length === uris &&
     h.calls.length === 0 &&
     (answers.length === 0 ||
-      answers.every((m) => m.type === 'error' || (m.type === 'thumbs' && m.thumbs.every((t) => 'error' in t)) || (m.type === 'sample' && m.sample.src === '')));
+      answers.every((m) => m.type === 'error' || ((m.type === 'thumbs' || m.type === 'dupThumbs') && m.thumbs.every((t) => 'error' in t)) || (m.type === 'sample' && m.sample.src === '')));
   assert.ok(refused, `${what}: answered ${JSON.stringify(answers).slice(0, 400)}, uris ${h.uris.slice(uris).join(', ')}, calls ${h.calls.join(', ')}`);
   // a malformed message gets no answer (the webview cannot be trusted to read one); the rest get an error
   if (answers.length === 0) assert.ok(h.handler.refused > 0, `${what}: silently dropped without being counted`);
@@ -221,6 +224,41 @@ test('crafted run folders: every message naming a folder that is not a listed ru
   ];
   for (const dir of dirs) for (const m of messages(dir)) await expectRefused(h, m, `${(m as { type: string }).type} ${JSON.stringify(dir)}`);
   assert.equal(svc.sample(runA, 's0')?.history.length, 0, 'no label change reached the store');
+  assertNothingOutside(h);
+});
+
+test('crafted dataset roots: every duplicates-view message naming a folder that is not a registered dataset root is refused', async () => {
+  const h = harness();
+  const dirs = [
+    '/etc', '/', path.join(data, '..'), path.join(data, 'img'), secret, path.join(data, 'linkdir'), path.join(ws, 'alias-of-runA'),
+    'data', `${data}/../secret`, `file://${data}`, encodeURIComponent(data), `${data}\0`, '',
+  ];
+  const messages = (dataset: string): unknown[] => [
+    { type: 'requestDups', query: { dataset, filter: { tier: 'near', leak: null, conflicting: false }, after: null, limit: 25 } },
+    { type: 'requestDupThumbs', dataset, ids: LEGIT, urgent: 4 },
+    { type: 'dupFix', dataset, tier: 'near', cid: 1, fix: { kind: 'excludeLeaks' } },
+    { type: 'dupFix', dataset, tier: 'near', cid: 1, fix: { kind: 'relabel', label: 2 } },
+    { type: 'dupUndo', dataset },
+    { type: 'dupRedo', dataset },
+    { type: 'findDuplicates', dataset },
+  ];
+  for (const dir of dirs) for (const m of messages(dir)) await expectRefused(h, m, `${(m as { type: string }).type} ${JSON.stringify(dir)}`);
+  assert.equal(svc.sample(runA, 's0')?.history.length, 0, 'no label change reached the store');
+  assertNothingOutside(h);
+});
+
+test('duplicate clusters holding samples whose stored path leads out: their members get no thumbnail, asked for one they are refused', async () => {
+  const h = harness();
+  const evil = Object.keys(EVIL).filter((id) => id !== 'evil-nul');
+  await h.handler.handle({ type: 'requestDups', query: { dataset: data, filter: { tier: 'near', leak: null, conflicting: false }, after: null, limit: 100 } });
+  const page = h.posted.find((m): m is Extract<HostMessage, { type: 'dupPage' }> => m.type === 'dupPage');
+  assert.ok(page, JSON.stringify(h.posted).slice(0, 300));
+  const members = page.page.rows.flatMap((r) => r.members);
+  assert.deepEqual(members.filter((m) => evil.includes(m.id)).map((m) => m.thumb), evil.map(() => null));
+  for (const id of evil) await expectRefused(h, { type: 'requestDupThumbs', dataset: data, ids: [id], urgent: 1 }, `requestDupThumbs ${id}`);
+  await h.handler.handle({ type: 'requestDupThumbs', dataset: data, ids: [...LEGIT], urgent: 4 });
+  const thumbs = h.posted.filter((m): m is Extract<HostMessage, { type: 'dupThumbs' }> => m.type === 'dupThumbs').flatMap((m) => m.thumbs);
+  for (const id of LEGIT) assert.ok(thumbs.some((t) => t.id === id && 'src' in t), `thumbnail of ${id}`);
   assertNothingOutside(h);
 });
 

@@ -7,15 +7,16 @@ import { CANONICAL_CLASSES } from '../classes.js';
 import { loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { findDuplicates, LEAK_KINDS, summariseTier, storedClusters, TIERS, type Embeddings, type Tier, type TierSummary } from '../dups/index.js';
+import type { DupsCliEvent, DupsTierCounts } from '../events.js';
 import {
   DEFAULT_STORE, effectiveLabels, excludeLeakedCopies, findDataset, keepOnePerCluster, latestDupScan, openStore, relabelDupCluster, saveDupScan, upsertDataset,
   type FixResult, type Store,
 } from '../store/index.js';
-import { num } from './args.js';
+import { num, oneOf } from './args.js';
 import { UserError } from './errors.js';
 import { parseLabel } from './store.js';
 
-export const USAGE = `usage: kefer data dups SPEC [--run RUN] [--tiers exact,near,semantic] [--json] [--limit N]
+export const USAGE = `usage: kefer data dups SPEC [--run RUN] [--tiers exact,near,semantic] [--json | --events json] [--limit N]
                       [--near-threshold X] [--semantic-threshold X] [--store PATH | --no-store]
        kefer data dups SPEC --exclude-leaks | --keep-one | --relabel-cluster CID --label LABEL [--tier T] [--store PATH]
   Finds duplicates in three tiers, each reported apart: exact (same decoded pixels), near (the same
@@ -25,6 +26,8 @@ export const USAGE = `usage: kefer data dups SPEC [--run RUN] [--tiers exact,nea
   sizes, cross-split leaks (train-test, train-val, val-test: counted and listed), clusters whose members
   carry different labels (or FER+ vote majorities), and each tier's threshold and how it was chosen.
   The scan is kept in the store (default ${DEFAULT_STORE}, when it exists or --store is given).
+  --events json: progress as JSON lines on stdout instead of the report (phases embeddings, fingerprints,
+  near, semantic, store with their counts; each tier's counts; then done), for the extension's progress bar.
   Fixes (through the relabel overlay: one action each, undone by one \`kefer relabel --undo\`, in the
   audit log, the dataset's files untouched; they use the stored scan's --tier clusters, default near):
     --exclude-leaks     exclude the leaked copies (test copies of train/valid pictures, valid copies of train ones)
@@ -38,6 +41,7 @@ interface Flags {
   run?: string;
   tiers?: string;
   json?: boolean;
+  events?: string;
   limit?: string;
   'near-threshold'?: string;
   'semantic-threshold'?: string;
@@ -65,10 +69,10 @@ function checkpointOf(run: string): string {
   throw new UserError(`--run ${run}: no checkpoint there (expected ${path.join(run, 'checkpoints', 'best', 'model.safetensors')})`);
 }
 
-async function embeddingsOf(run: string, dataset: Dataset, log: (m: string) => void): Promise<Embeddings> {
+async function embeddingsOf(run: string, dataset: Dataset, log: (m: string) => void, progress?: (done: number, total: number) => void): Promise<Embeddings> {
   const ckpt = checkpointOf(run);
   const { computeFeatures } = await import('../onnx/features.js');
-  const r = await computeFeatures(ckpt, dataset, { onProgress: (d, t) => d % 4096 === 0 && log(`embeddings ${d}/${t}`) });
+  const r = await computeFeatures(ckpt, dataset, { onProgress: (d, t) => (progress ? progress(d, t) : d % 4096 === 0 && log(`embeddings ${d}/${t}`)) });
   log(`embeddings: ${r.hits} from the run's cache, ${r.computed} computed (${r.cacheFile})`);
   return { vectors: r.features, dim: r.dim, source: `${path.basename(path.resolve(run))}, encoder of ${ckpt}` };
 }
@@ -83,16 +87,19 @@ function storeFor(f: Flags, fixing: boolean): Store | undefined {
   return openStore(p);
 }
 
+/** The flags `kefer data dups` takes (the extension's arguments are checked against them in its tests). */
+export const DUPS_OPTIONS = {
+  run: { type: 'string' }, tiers: { type: 'string' }, json: { type: 'boolean' }, events: { type: 'string' }, limit: { type: 'string' },
+  'near-threshold': { type: 'string' }, 'semantic-threshold': { type: 'string' }, store: { type: 'string' }, 'no-store': { type: 'boolean' },
+  'exclude-leaks': { type: 'boolean' }, 'keep-one': { type: 'boolean' }, 'relabel-cluster': { type: 'string' }, label: { type: 'string' }, tier: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function runDups(argv: string[]): Promise<number> {
   const { positionals, values: f } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      run: { type: 'string' }, tiers: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' },
-      'near-threshold': { type: 'string' }, 'semantic-threshold': { type: 'string' }, store: { type: 'string' }, 'no-store': { type: 'boolean' },
-      'exclude-leaks': { type: 'boolean' }, 'keep-one': { type: 'boolean' }, 'relabel-cluster': { type: 'string' }, label: { type: 'string' }, tier: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: DUPS_OPTIONS,
   }) as { positionals: string[]; values: Flags };
   if (f.help) {
     console.log(USAGE);
@@ -106,7 +113,12 @@ export async function runDups(argv: string[]): Promise<number> {
   if (f.label !== undefined && f['relabel-cluster'] === undefined) throw new UserError('--label goes with --relabel-cluster CID');
   const fixTier = f.tier ?? 'near';
   if (!(TIERS as readonly string[]).includes(fixTier)) throw new UserError(`--tier: unknown tier '${fixTier}' (exact, near, semantic)`);
+  const events = oneOf(f as Record<string, unknown>, 'events', ['text', 'json'] as const, 'text') === 'json';
+  if (events && f.json) throw new UserError('pick one of --json (the report) and --events json (progress lines)');
+  if (events && fixes) throw new UserError('--events json reports a scan; a fix prints one line');
+  const emit = (e: DupsCliEvent) => events && console.log(JSON.stringify(e));
   const log = (m: string) => console.error(m);
+  const t0 = performance.now();
   const dataset = await loadDataset(spec);
   const store = storeFor(f, fixes > 0);
   try {
@@ -114,19 +126,31 @@ export async function runDups(argv: string[]): Promise<number> {
     const tiers = parseTiers(f.tiers, f.run !== undefined);
     const nearT = f['near-threshold'] === undefined ? undefined : num(f as Record<string, unknown>, 'near-threshold', 0, { min: -1 });
     const semT = f['semantic-threshold'] === undefined ? undefined : num(f as Record<string, unknown>, 'semantic-threshold', 0, { min: -1 });
-    const embeddings = tiers.includes('semantic') ? await embeddingsOf(f.run!, dataset, log) : undefined;
+    const limit = num(f as Record<string, unknown>, 'limit', 10, { int: true, min: 0 });
+    const n = dataset.samples.length;
+    emit({ type: 'start', spec, images: n, tiers });
+    const embeddings = tiers.includes('semantic') ? await embeddingsOf(f.run!, dataset, log, events ? (done, total) => emit({ type: 'progress', phase: 'embeddings', done, total }) : undefined) : undefined;
+    emit({ type: 'progress', phase: 'fingerprints', done: 0, total: n });
     const result = await findDuplicates(dataset, {
       tiers, embeddings, near: nearT === undefined ? undefined : { threshold: nearT }, semantic: semT === undefined ? undefined : { threshold: semT },
-      onProgress: (stage, done, total) => !f.json && total > 0 && log(`${stage} ${done}/${total}`),
+      onProgress: (stage, done, total) => {
+        if (events) emit(stage === 'fingerprints' || stage === 'near' ? { type: 'progress', phase: stage, done, total } : { type: 'progress', phase: 'semantic', done: 0, total: 0, note: stage });
+        else if (!f.json && total > 0) log(`${stage} ${done}/${total}`);
+      },
     });
     const labels = effectiveLabelsOf(store, dataset);
     const summaries = result.tiers.map((t) => summariseTier(dataset, t, labels));
+    for (const s of summaries) emit({ type: 'tier', ...tierCounts(s) });
     let scan: number | undefined;
     if (store) {
+      emit({ type: 'progress', phase: 'store', done: 0, total: 0 });
       const row = upsertDataset(store, dataset, { spec });
-      scan = saveDupScan(store, row.id, summaries.flatMap((s) => storedClusters(dataset, s)), summaryJson(summaries, false));
+      scan = saveDupScan(store, row.id, summaries.flatMap((s) => withMemberScores(dataset, s)), summaryJson(summaries, false));
     }
-    const limit = num(f as Record<string, unknown>, 'limit', 10, { int: true, min: 0 });
+    if (events) {
+      emit({ type: 'done', images: n, seconds: (performance.now() - t0) / 1000, scan: scan ?? null, store: scan !== undefined ? store!.path : null, datasetRoot: path.resolve(dataset.root), tiers: summaries.map(tierCounts) });
+      return 0;
+    }
     if (f.json) console.log(JSON.stringify({ spec, images: dataset.samples.length, fingerprintSeconds: result.fingerprintSeconds, scan, tiers: summaryJson(summaries, true, dataset) }));
     else console.log(formatReport(dataset, result.fingerprintSeconds, summaries, labels, limit, scan !== undefined ? store!.path : undefined));
     return 0;
@@ -169,6 +193,32 @@ function fix(store: Store, dataset: Dataset, spec: string, f: Flags, tier: strin
   }
   console.log(res.changes.length ? `${what}; one action: \`kefer relabel --undo${f.store ? ` --store ${f.store}` : ''}\` reverts it` : `${what}: nothing to change`);
   return 0;
+}
+
+/** A tier's counts for the progress events (what the extension's notification says). */
+function tierCounts(s: TierSummary): DupsTierCounts {
+  return {
+    tier: s.tier.tier, threshold: s.tier.threshold.value, clusters: s.clusters.length, images: s.images,
+    leaks: Object.fromEntries(LEAK_KINDS.map((k) => [k, { clusters: s.leaks[k].clusters, images: s.leaks[k].images }])) as DupsTierCounts['leaks'],
+    leakedCopies: s.leakedCopies.length, conflicts: s.conflicts.labels, seconds: s.tier.seconds,
+  };
+}
+
+/**
+ * The tier's clusters as the store keeps them, each member with its highest similarity to another member
+ * (its nearest copy: the pairs of a tier only join members of one cluster), which the duplicates view shows.
+ */
+function withMemberScores(dataset: Dataset, s: TierSummary) {
+  const best = new Float64Array(dataset.samples.length).fill(Number.NaN);
+  for (const p of s.tier.pairs) {
+    if (!(best[p.a] >= p.score)) best[p.a] = p.score;
+    if (!(best[p.b] >= p.score)) best[p.b] = p.score;
+  }
+  const index = new Map(dataset.samples.map((x, i) => [x.id, i]));
+  return storedClusters(dataset, s).map((c) => ({ ...c, scores: c.members.map((id) => {
+    const i = index.get(id);
+    return i === undefined || Number.isNaN(best[i]) ? null : best[i];
+  }) }));
 }
 
 function summaryJson(summaries: TierSummary[], full: boolean, dataset?: Dataset) {

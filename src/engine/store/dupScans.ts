@@ -1,49 +1,13 @@
 // Duplicate scans in the store (schema v7): the clusters `kefer data dups` found, per tier, with their
 // leak kinds and label conflicts, so a view can page through them (largest first, filtered by tier, leak
 // kind or conflict) without running the finder again, and fixes can name a cluster by its id.
-import type { Db, Store } from './db.js';
+import type { Store } from './db.js';
 import { nowIso, StoreError } from './db.js';
+import { DUP_SCORES_SCHEMA_VERSION, DUPS_SCHEMA_VERSION } from './dupSchema.js';
 
-/** The schema version that added change groups and duplicate scans (migrations.ts). */
-export const DUPS_SCHEMA_VERSION = 7;
+export { DUP_SCORES_SCHEMA_VERSION, DUPS_SCHEMA_VERSION };
 
-/** The v7 migration's body. */
-export function createDupTables(db: Db): void {
-  db.exec(`
-    -- The action a change belongs to: the id of the action's first change (NULL: a change of its own).
-    -- One undo reverts every change of an action (overlay.ts applyGroup).
-    ALTER TABLE label_changes ADD COLUMN grp INTEGER;
-    CREATE INDEX label_changes_grp ON label_changes(grp) WHERE grp IS NOT NULL;
-    CREATE TABLE dup_scans (
-      id      INTEGER PRIMARY KEY,
-      dataset INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-      created TEXT NOT NULL,
-      summary TEXT NOT NULL               -- JSON: tiers with their thresholds, counts, timings
-    );
-    CREATE TABLE dup_clusters (
-      scan     INTEGER NOT NULL REFERENCES dup_scans(id) ON DELETE CASCADE,
-      tier     TEXT NOT NULL,             -- 'exact' | 'near' | 'semantic'
-      cid      INTEGER NOT NULL,          -- cluster id within the scan's tier (1 = largest)
-      size     INTEGER NOT NULL,
-      leaks    INTEGER NOT NULL,          -- bits: train-test 1, train-val 2, val-test 4
-      conflict INTEGER NOT NULL,          -- 1: members carried different labels or vote majorities at scan time
-      score    REAL NOT NULL,             -- least similarity that joined the cluster
-      PRIMARY KEY (scan, tier, cid)
-    ) WITHOUT ROWID;
-    -- The view's pages: largest clusters first, each filter walking its own index.
-    CREATE INDEX dup_clusters_page ON dup_clusters(scan, tier, size DESC, cid);
-    CREATE INDEX dup_clusters_leaks ON dup_clusters(scan, tier, size DESC, cid, leaks) WHERE leaks <> 0;
-    CREATE INDEX dup_clusters_conflict ON dup_clusters(scan, tier, size DESC, cid) WHERE conflict = 1;
-    CREATE TABLE dup_members (
-      scan   INTEGER NOT NULL REFERENCES dup_scans(id) ON DELETE CASCADE,
-      tier   TEXT NOT NULL,
-      cid    INTEGER NOT NULL,
-      sample INTEGER NOT NULL REFERENCES samples(sk) ON DELETE CASCADE,
-      PRIMARY KEY (scan, tier, cid, sample)
-    ) WITHOUT ROWID;
-    CREATE INDEX dup_members_sample ON dup_members(sample);
-  `);
-}
+const hasMemberScores = (store: Store): boolean => (store.db.pragma('user_version', { simple: true }) as number) >= DUP_SCORES_SCHEMA_VERSION;
 
 export interface StoredCluster {
   tier: string;
@@ -53,6 +17,8 @@ export interface StoredCluster {
   leaks: number;
   conflict: boolean;
   score: number;
+  /** Per member (same order): its highest similarity to another member of the cluster; absent: not known. */
+  scores?: readonly (number | null)[];
 }
 
 function requireV7(store: Store): void {
@@ -74,14 +40,18 @@ export function saveDupScan(store: Store, dataset: number, clusters: Iterable<St
     const sk = new Map<string, number>();
     for (const [sid, k] of db.prepare('SELECT sid, sk FROM samples WHERE dataset = ?').raw().iterate(dataset) as Iterable<[string, number]>) sk.set(sid, k);
     const insC = db.prepare('INSERT INTO dup_clusters (scan, tier, cid, size, leaks, conflict, score) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const insM = db.prepare('INSERT INTO dup_members (scan, tier, cid, sample) VALUES (?, ?, ?, ?)');
+    const scores = hasMemberScores(store);
+    const insM = scores
+      ? db.prepare('INSERT INTO dup_members (scan, tier, cid, sample, score) VALUES (?, ?, ?, ?, ?)')
+      : db.prepare('INSERT INTO dup_members (scan, tier, cid, sample) VALUES (?, ?, ?, ?)');
     for (const c of clusters) {
       insC.run(scan, c.tier, c.cid, c.members.length, c.leaks, c.conflict ? 1 : 0, c.score);
-      for (const id of c.members) {
+      c.members.forEach((id, i) => {
         const k = sk.get(id);
         if (k === undefined) throw new StoreError(`duplicate scan: sample '${id}' is not in dataset ${dataset} of the store`);
-        insM.run(scan, c.tier, c.cid, k);
-      }
+        if (scores) insM.run(scan, c.tier, c.cid, k, c.scores?.[i] ?? null);
+        else insM.run(scan, c.tier, c.cid, k);
+      });
     }
   }).immediate();
   return scan;
@@ -111,6 +81,8 @@ export interface DupMember {
   label: number;
   origLabel: number;
   excluded: boolean;
+  /** Its highest similarity to another member of the cluster; null in scans that did not keep it. */
+  score: number | null;
 }
 
 export interface DupClusterRow {
@@ -166,18 +138,33 @@ export function dupClusterPage(store: Store, q: DupPageQuery): DupPage {
   const rows: DupClusterRow[] = page.map((c) => ({ ...c, conflict: c.conflict !== 0, members: [] }));
   if (rows.length) {
     const byCid = new Map(rows.map((r) => [r.cid, r]));
-    const members = store.db
-      .prepare(
-        `SELECT m.cid, s.sid, s.path, s.split, s.label, s.orig_label, coalesce(k.excluded, 0)
-         FROM dup_members m JOIN samples s ON s.sk = m.sample LEFT JOIN marks k ON k.sample = m.sample
-         WHERE m.scan = ? AND m.tier = ? AND m.cid IN (${rows.map(() => '?').join(',')}) ORDER BY m.cid, m.sample`,
-      )
-      .raw()
-      .all(q.scan, q.tier, ...rows.map((r) => r.cid)) as [number, string, string, string, number, number, number][];
-    for (const [cid, id, path, split, label, origLabel, ex] of members) byCid.get(cid)!.members.push({ id, path, split, label, origLabel, excluded: ex !== 0 });
+    for (const [cid, m] of membersOf(store, q.scan, q.tier, rows.map((r) => r.cid))) byCid.get(cid)!.members.push(m);
   }
   const last = page.at(-1);
   return { rows, next: more && last ? { size: last.size, cid: last.cid } : undefined };
+}
+
+/** The members of clusters `cids` of a scan's tier, with their current labels and marks, by cluster then sample order. */
+function membersOf(store: Store, scan: number, tier: string, cids: readonly number[]): [number, DupMember][] {
+  const score = hasMemberScores(store) ? 'm.score' : 'NULL';
+  const rows = store.db
+    .prepare(
+      `SELECT m.cid, s.sid, s.path, s.split, s.label, s.orig_label, coalesce(k.excluded, 0), ${score}
+       FROM dup_members m JOIN samples s ON s.sk = m.sample LEFT JOIN marks k ON k.sample = m.sample
+       WHERE m.scan = ? AND m.tier = ? AND m.cid IN (${cids.map(() => '?').join(',')}) ORDER BY m.cid, m.sample`,
+    )
+    .raw()
+    .all(scan, tier, ...cids) as [number, string, string, string, number, number, number, number | null][];
+  return rows.map(([cid, id, path, split, label, origLabel, ex, sc]) => [cid, { id, path, split, label, origLabel, excluded: ex !== 0, score: sc }]);
+}
+
+/** One stored cluster of a scan's tier with its members, or undefined (the fixes of one cluster read it). */
+export function dupCluster(store: Store, scan: number, tier: string, cid: number): DupClusterRow | undefined {
+  const c = store.db.prepare('SELECT tier, cid, size, leaks, conflict, score FROM dup_clusters WHERE scan = ? AND tier = ? AND cid = ?').get(scan, tier, cid) as
+    | { tier: string; cid: number; size: number; leaks: number; conflict: number; score: number }
+    | undefined;
+  if (!c) return undefined;
+  return { ...c, conflict: c.conflict !== 0, members: membersOf(store, scan, tier, [cid]).map(([, m]) => m) };
 }
 
 /** Number of clusters a page query walks through (the view's count). */

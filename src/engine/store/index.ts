@@ -33,7 +33,7 @@ export {
 export { exportLabels, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './export.js';
 export { applyGroup, type GroupChange } from './overlay.js';
 export {
-  DUPS_SCHEMA_VERSION, saveDupScan, latestDupScan, dupClusterPage, dupClusterCount, dupClusters,
+  DUPS_SCHEMA_VERSION, DUP_SCORES_SCHEMA_VERSION, saveDupScan, latestDupScan, dupClusterPage, dupClusterCount, dupClusters, dupCluster,
   type StoredCluster, type DupScanInfo, type DupMember, type DupClusterRow, type DupPageQuery, type DupPage,
 } from './dupScans.js';
-export { excludeLeakedCopies, keepOnePerCluster, relabelDupCluster, leakedMembers, type FixResult } from './dupFixes.js';
+export { excludeLeakedCopies, keepOnePerCluster, relabelDupCluster, excludeLeakedInCluster, keepOneInCluster, keptMember, leakedMembers, type FixResult } from './dupFixes.js';

@@ -7,7 +7,7 @@ import { backfillVotesFromRunRecords } from './votesBackfill.js';
 import { fillReference, REFERENCE_SCHEMA_VERSION } from './reference.js';
 import { fillSpotRanks, SPOT_SCHEMA_VERSION } from './spotRanks.js';
 import { buildRunVector } from './vectors.js';
-import { createDupTables, DUPS_SCHEMA_VERSION } from './dupScans.js';
+import { addDupMemberScores, createDupTables, DUP_SCORES_SCHEMA_VERSION, DUPS_SCHEMA_VERSION } from './dupSchema.js';
 
 export interface Migration {
   version: number;
@@ -254,6 +254,13 @@ export const MIGRATIONS: Migration[] = [
         backfillVotesFromRunRecords(db, dataset, metrics);
         fillReference(db, rk, Math.max(0, (JSON.parse(classes) as string[]).indexOf('neutral')));
       }
+    },
+  },
+  {
+    version: DUP_SCORES_SCHEMA_VERSION,
+    description: 'each duplicate cluster member\'s similarity (dup_members.score), shown beside it in the duplicates view; NULL in earlier scans',
+    up(db) {
+      addDupMemberScores(db);
     },
   },
 ];

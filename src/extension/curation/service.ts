@@ -6,14 +6,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, listDatasets, listRuns, mistakesPage, openStore,
+  cellPage, compareRuns, confirmLabel, confusion, countMistakes, describeStoreError, exportLabels, getDataset, getRun, importRecordsJsonl, latestDupScan, listDatasets, listRuns, mistakesPage, openStore,
   recalibrate, redo, relabel, runKey, runRecordBriefs, runRecordsSignature, runSampleRecords, sampleHistory, selectionPage, setMark, spotCheckNext, spotCheckPage, undo, writeCalibrationChunk,
-  type ExportFormat, type ExportResult, type MistakeFilter, type PendingScores, type RunRecords,
+  type DatasetRow, type ExportFormat, type ExportResult, type MistakeFilter, type PendingScores, type RunRecords,
   type LabelChange as StoreChange, type RecordRow, type Store,
 } from '../../engine/store/index.js';
 import { readClassStats } from '../../engine/store/reference.js';
 import { percentileOf, robustZ, SMALL_CLASS, unusuallyLow, type ClassStats } from '../../engine/issues/classReference.js';
-import type { CalibrationState, GridFilter, GridRow, LabelBasis, LabelChange, RunOverview, SampleDetail, SampleReference, ScatterMethod, ScatterPoint, SignalReference, SortKey } from '../../webviews/protocol.js';
+import type {
+  CalibrationState, DupDataset, DupFix, DupMemberView, DupQuery, DupScanView, DupTier, GridFilter, GridRow, LabelBasis, LabelChange, RunOverview, SampleDetail, SampleReference,
+  ScatterMethod, ScatterPoint, SignalReference, SortKey,
+} from '../../webviews/protocol.js';
+import { applyDupFix, clusterPage, datasetByRoot, scanSummary, type DupClusterWithLeaks } from './dups.js';
 import { prepareRecords } from '../../engine/issues/calibrate.js';
 import { insideRoot } from './paths.js';
 import { ThumbnailCache, ThumbnailDropped } from './thumbnails.js';
@@ -25,6 +29,9 @@ import { runOverview } from './overview.js';
 export type RawRow = Omit<GridRow, 'thumb'> & { path: string; root: string; thumb: string | null };
 /** A grid thumbnail: its cache file, or why it could not be made (the message names the image). */
 export type RawThumb = { id: string; file: string } | { id: string; error: string } | { id: string; dropped: true };
+/** A duplicate cluster member before the host turns `thumb` (a cache file, null until made) into a webview URI. */
+export type RawDupMember = Omit<DupMemberView, 'thumb'> & { thumb: string | null };
+export type RawDupCluster = Omit<DupClusterWithLeaks, 'members' | 'tier'> & { members: RawDupMember[] };
 /** A sample detail before the host turns `path` into a webview URI. */
 export type RawSample = Omit<SampleDetail, 'src'> & { root: string };
 
@@ -214,9 +221,12 @@ export class CurationService {
    * made first: the host numbers its requests so the newest (what is on screen) goes ahead.
    */
   async thumbnails(runDir: string, ids: string[], priority = 0): Promise<RawThumb[]> {
+    return this.thumbsOf(this.datasetOf(runDir), ids, priority);
+  }
+
+  private async thumbsOf(d: { id: number; root: string }, ids: string[], priority: number): Promise<RawThumb[]> {
     const cache = this.thumbs;
     if (!cache) throw new Error('no thumbnail cache folder configured');
-    const d = this.datasetOf(runDir);
     return Promise.all(ids.map(async (id): Promise<RawThumb> => {
       try {
         const rel = this.paths.get(`${d.root}\0${id}`) ?? sampleHistory(this.store, { dataset: d.id, id }).sample.path;
@@ -440,6 +450,67 @@ export class CurationService {
       };
     });
     return { runs, datasetRoots: [...datasets.values()].map((d) => d.root) };
+  }
+
+  /** The stored dataset at a root (datasetByRoot), or an error naming the root. */
+  private dupDatasetAt(root: string): DatasetRow {
+    const d = datasetByRoot(this.store, root);
+    if (!d) throw new Error(`no dataset at ${root} in the workspace store`);
+    return d;
+  }
+
+  /** The dataset root a run trained on (the duplicates view of its panel shows that dataset). */
+  runDatasetRoot(runDir: string): string | null {
+    try {
+      return this.datasetOf(runDir).root;
+    } catch (err) {
+      if (describeStoreError(err)) throw err;
+      return null; // a run not in the store
+    }
+  }
+
+  /** The duplicates view's dataset and the summary of its stored scan (null: never scanned). */
+  dupScan(root: string): { dataset: DupDataset; scan: DupScanView | null } {
+    const d = this.dupDatasetAt(root);
+    const scan = latestDupScan(this.store, d.id);
+    return { dataset: { root: d.root, name: path.basename(d.root), classes: [...d.classes] }, scan: scan ? { created: scan.created, tiers: scanSummary(scan.summary) } : null };
+  }
+
+  /** A page of the stored scan's clusters; members carry their cached thumbnail (the host makes it a URI). */
+  dupPage(q: DupQuery): { total: number; rows: RawDupCluster[]; next: { size: number; cid: number } | null } {
+    const d = this.dupDatasetAt(q.dataset);
+    const scan = latestDupScan(this.store, d.id);
+    if (!scan) throw new Error(`no duplicate scan of ${d.root} in the workspace store: run KE-FER: Find Duplicates`);
+    const p = clusterPage(this.store, scan.id, q);
+    if (this.paths.size >= 50_000) this.paths.clear();
+    const rows = p.rows.map(({ tier: _t, members, ...c }): RawDupCluster => ({
+      ...c,
+      members: members.map((m) => {
+        this.paths.set(`${d.root}\0${m.id}`, m.path);
+        return { id: m.id, thumb: this.cachedThumb(d.root, m.path), split: m.split, label: m.label, origLabel: m.origLabel, excluded: m.excluded, score: m.score, leaked: m.leaked };
+      }),
+    }));
+    return { total: p.total, rows, next: p.next };
+  }
+
+  /** Thumbnails of duplicate cluster members (ids from dupPage), made on first request. */
+  async dupThumbnails(root: string, ids: string[], priority = 0): Promise<RawThumb[]> {
+    return this.thumbsOf(this.dupDatasetAt(root), ids, priority);
+  }
+
+  /** One fix of one cluster of the stored scan, as ONE overlay action (curation/dups.ts). */
+  dupFix(root: string, tier: DupTier, cid: number, fix: DupFix): { ids: string[]; message: string } {
+    return applyDupFix(this.store, this.dupDatasetAt(root), tier, cid, fix);
+  }
+
+  /** Undo / redo the dataset's last overlay action; a fix's changes go back together. */
+  dupStep(root: string, action: 'undo' | 'redo'): { ids: string[]; message: string } {
+    const d = this.dupDatasetAt(root);
+    const c = (action === 'undo' ? undo : redo)(this.store, d.id);
+    if (!c) return { ids: [], message: action === 'undo' ? 'Nothing to undo' : 'Nothing to redo' };
+    const ids = c.group === undefined ? [c.sampleId] : (this.store.db.prepare('SELECT s.sid FROM label_changes c JOIN samples s ON s.sk = c.sample WHERE c.grp = ?').pluck().all(c.group) as string[]);
+    const verb = action === 'undo' ? 'Undone' : 'Redone';
+    return { ids, message: `${verb}: ${c.note ?? `${c.kind} of ${c.sampleId}`}${ids.length > 1 ? ` (${ids.length} changes, one action)` : ''}` };
   }
 
   /** After `kefer eval --per-sample` rewrote a stored run's records.jsonl: import them again. */

@@ -22,6 +22,8 @@ export interface DiagnosticsDeps {
   onCspViolation: (v: CspViolation) => void;
   /** kefer.suspiciousLabels.ranker, read when a webview (re)opens. */
   initialSort: () => SortKey;
+  /** "KE-FER: Find Duplicates" on a dataset root (the duplicates view's button). */
+  findDuplicates: (root: string) => PromiseLike<unknown>;
 }
 
 class DiagnosticsSession implements vscode.Disposable {
@@ -51,6 +53,7 @@ class DiagnosticsSession implements vscode.Disposable {
       log: deps.log,
       onCspViolation: deps.onCspViolation,
       initialSort: deps.initialSort,
+      findDuplicates: deps.findDuplicates,
     }, runDir);
     this.configure();
     this.subs.push(webview.onDidReceiveMessage((raw: unknown) => void this.handler.handle(raw)));
@@ -71,6 +74,7 @@ class DiagnosticsSession implements vscode.Disposable {
     // The webview itself may load only these folders: the same list the roots authority checks.
     const roots = this.deps.roots.roots();
     this.rendered = roots.join('\0');
+    this.handler.rendered();
     this.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(this.deps.extensionUri, roots) };
     this.webview.html = webviewHtml(this.webview, this.deps.extensionUri, 'diagnostics', this.view, 'KE-FER Diagnostics');
   }
@@ -87,7 +91,13 @@ class DiagnosticsSession implements vscode.Disposable {
   /** Switches to another run (a new dataset folder may need a new resource root, so re-render). */
   show(runDir: string): void {
     this.handler.runDir = runDir;
+    // the duplicates view follows the new run's dataset
+    this.handler.dupsRoot = undefined;
     this.configure();
+  }
+
+  showDuplicates(root: string): Promise<void> {
+    return this.handler.showDuplicates(root);
   }
 
   async sendComparison(beforeDir: string, afterDir: string): Promise<void> {
@@ -159,6 +169,15 @@ export class DiagnosticsHub implements vscode.WebviewViewProvider {
       session.dispose();
       this.panel = undefined;
     });
+  }
+
+  /**
+   * After "Find Duplicates": the panel (on `runDir`, a run of that dataset, when there is one) shows the
+   * dataset's duplicates view, scrolled into sight with the keyboard in it.
+   */
+  async showDuplicates(root: string, runDir: string | undefined): Promise<void> {
+    this.openPanel(runDir);
+    await this.panel?.session.showDuplicates(root);
   }
 
   /** After a retrain: point the panel at the new run and show the before/after comparison. */

@@ -4,12 +4,13 @@
 // of the runs the host lists, and every file it is given a URI for goes through the roots authority
 // (../roots.ts: inside a dataset root registered in the store or the thumbnail cache, symlinks
 // resolved, an image; the URI names the resolved file). A refused request is answered with an
-// `error` message, logged and counted; nothing outside is read, thumbnailed or served.
+// `error` message, logged and counted; nothing outside is read, thumbnailed or served. The duplicates
+// view names its dataset by its root, which must be a dataset root the store registered (roots.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CspViolation, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
+import type { CspViolation, DupClusterView, HostMessage, RetrainMode, RunSummary, SortKey, ViewKind, WebviewMessage } from '../../webviews/protocol.js';
 import { parseWebviewMessage } from '../../webviews/protocol.js';
-import type { CurationService } from '../curation/service.js';
+import type { CurationService, RawDupCluster } from '../curation/service.js';
 import type { ResourceRoots } from '../roots.js';
 import { gridRows, ThumbRequests } from './gridThumbs.js';
 
@@ -38,6 +39,13 @@ export interface HandlerDeps {
   onCspViolation: (v: CspViolation) => void;
   /** The grid's initial order (kefer.suspiciousLabels.ranker); absent: the webview's default (issue score). */
   initialSort?: () => SortKey;
+  /** "KE-FER: Find Duplicates" on a dataset root (the duplicates view's button); absent: refused. */
+  findDuplicates?: (root: string) => PromiseLike<unknown> | void;
+}
+
+/** Duplicate clusters as the webview gets them: cached thumbnails as webview URIs (null: not made yet, or refused). */
+export function dupRows(rows: RawDupCluster[], toUri: (file: string) => string | null): DupClusterView[] {
+  return rows.map((c) => ({ ...c, members: c.members.map((m) => ({ ...m, thumb: m.thumb === null ? null : toUri(m.thumb) })) }));
 }
 
 function isFile(file: string): boolean {
@@ -60,6 +68,16 @@ export class DiagnosticsHandler {
   private calibrateAgain: { runDir: string; to: (m: HostMessage) => void } | undefined;
   /** Unreadable images reported to the output channel, at most a few per panel. */
   private thumbErrors = 0;
+  private readonly dupThumbs: ThumbRequests;
+  /**
+   * The dataset the duplicates view shows when "Find Duplicates" chose it; otherwise the run's. Cleared
+   * when the panel switches runs.
+   */
+  dupsRoot: string | undefined;
+  /** Bring the duplicates view into sight at the next dupScan (after Find Duplicates). */
+  private dupsFocus = false;
+  /** The webview said `ready` since it was last rendered (messages posted before that are lost). */
+  private ready = false;
 
   constructor(
     private readonly view: ViewKind,
@@ -75,6 +93,34 @@ export class DiagnosticsHandler {
         if (this.thumbErrors++ < 5) deps.log(`grid thumbnail: ${e}`);
       },
     );
+    this.dupThumbs = new ThumbRequests(
+      (root, ids, priority) => deps.call('dupThumbnails', root, ids, priority),
+      (file) => this.serve(file),
+      (m) => deps.post(m),
+      (e) => {
+        if (this.thumbErrors++ < 5) deps.log(`duplicate thumbnail: ${e}`);
+      },
+      (dataset, thumbs) => ({ type: 'dupThumbs', dataset, thumbs }),
+    );
+  }
+
+  /** The webview is being rendered again: it will say `ready` (until then nothing posted reaches it). */
+  rendered(): void {
+    this.ready = false;
+  }
+
+  /** "Find Duplicates" finished on `root`: the duplicates view shows its scan and takes the keyboard. */
+  async showDuplicates(root: string): Promise<void> {
+    this.dupsRoot = root;
+    this.dupsFocus = true;
+    if (this.ready) await this.sendDupScan(root);
+  }
+
+  private async sendDupScan(root: string): Promise<void> {
+    const focus = this.dupsFocus;
+    this.dupsFocus = false;
+    const r = await this.deps.call('dupScan', root);
+    this.deps.post({ type: 'dupScan', dataset: r.dataset, scan: r.scan, ...(focus ? { focus: true } : {}) });
   }
 
   /**
@@ -117,6 +163,12 @@ export class DiagnosticsHandler {
       this.deps.post({ type: 'error', message: `refused: ${runDir.slice(0, 300)} is not a run folder of this workspace` });
       return;
     }
+    const dataset = 'dataset' in m ? m.dataset : m.type === 'requestDups' ? m.query.dataset : undefined;
+    if (dataset !== undefined && !this.deps.roots.isDatasetRoot(dataset)) {
+      this.refuse(`${m.type} for ${JSON.stringify(dataset.slice(0, 300))}, not a dataset root of the workspace store`);
+      this.deps.post({ type: 'error', message: `refused: ${dataset.slice(0, 300)} is not a dataset of this workspace` });
+      return;
+    }
     const c = this.deps.call;
     try {
       switch (m.type) {
@@ -137,6 +189,10 @@ export class DiagnosticsHandler {
           const pc = this.pendingComparison;
           this.pendingComparison = undefined;
           if (pc) await this.sendComparison(pc[0], pc[1]);
+          this.ready = true;
+          // the panel's duplicates view: the dataset Find Duplicates chose, else the run's (the side view has none)
+          const root = this.view === 'diagnostics' ? (this.dupsRoot ?? (run && dir ? await c('runDatasetRoot', dir) : null)) : null;
+          if (root && this.deps.roots.isDatasetRoot(root)) await this.sendDupScan(root);
           break;
         }
         case 'requestPage': {
@@ -204,6 +260,27 @@ export class DiagnosticsHandler {
           break;
         case 'cspViolation':
           this.deps.onCspViolation(m.violation);
+          break;
+        case 'requestDups': {
+          const r = await c('dupPage', m.query);
+          this.deps.post({ type: 'dupPage', page: { query: m.query, total: r.total, rows: dupRows(r.rows, (f) => this.serve(f)), next: r.next } });
+          break;
+        }
+        case 'requestDupThumbs':
+          await this.dupThumbs.request(m.dataset, m.ids, m.urgent);
+          break;
+        case 'dupFix':
+        case 'dupUndo':
+        case 'dupRedo': {
+          const r = m.type === 'dupFix' ? await c('dupFix', m.dataset, m.tier, m.cid, m.fix) : await c('dupStep', m.dataset, m.type === 'dupUndo' ? 'undo' : 'redo');
+          // every open view lists its samples again (the grid's excluded and relabelled marks, the clusters)
+          if (r.ids.length) this.deps.broadcast({ type: 'labelChanged', ids: r.ids });
+          this.deps.post({ type: 'dupDone', dataset: m.dataset, message: r.message });
+          break;
+        }
+        case 'findDuplicates':
+          if (!this.deps.findDuplicates) throw new Error('Find Duplicates is not available here');
+          await this.deps.findDuplicates(m.dataset);
           break;
       }
     } catch (err) {

@@ -27,6 +27,8 @@ export class ThumbRequests {
     private readonly post: (m: HostMessage) => void | Promise<void>,
     /** Unreadable images (each message names the file). */
     private readonly onError: (message: string) => void = () => undefined,
+    /** The message a chunk goes out in: the grid's `thumbs` (key = run folder), or the duplicates view's. */
+    private readonly message: (key: string, thumbs: GridThumb[]) => HostMessage = (runDir, thumbs) => ({ type: 'thumbs', runDir, thumbs }),
   ) {}
 
   /**
@@ -47,7 +49,7 @@ export class ThumbRequests {
         return src === null ? { id: t.id, error: `refused: ${t.file} is not a served file` } : { id: t.id, src };
       });
       for (const t of thumbs) if ('error' in t) this.onError(t.error);
-      await this.post({ type: 'thumbs', runDir, thumbs });
+      await this.post(this.message(runDir, thumbs));
     }));
   }
 }

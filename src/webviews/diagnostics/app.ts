@@ -4,15 +4,16 @@
 // linked to the grid (lasso / click filter it, the selected sample ringed; PCA or UMAP), keyboard
 // relabeling (digits, A accept the suggestion, C confirm the label, U, X, ?), a spot-check (every sample
 // in a seeded random order; its decisions calibrate the issue ranking, whose state the panel shows) and
-// the retrain -> comparison loop. All data comes from the host in pages.
+// the retrain -> comparison loop, and the "Duplicates & Leaks" view of the dataset's stored duplicate scan
+// (dups.ts: clusters as thumbnail rows, keyboard fixes). All data comes from the host in pages.
 //
 // Layout: one component per pane, side by side with a separator between them (kefer-splitter): the
 // grid (grid.ts), the inspector (inspector.ts) and the analysis column, which stacks its panes: the
-// confusion matrix (confusion.ts), the embedding scatter (scatter.ts). Another pane goes into
+// confusion matrix (confusion.ts), the embedding scatter (scatter.ts), the duplicates view (dups.ts). Another pane goes into
 // ANALYSIS_PANES' render in the same way; its state stays in this element, which owns the messages.
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
-import { keyToAction, MAX_SELECTION, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, VOTE_SORTS, type CalibrationState, type GridFilter, type HostMessage, type LabelBasis, type RetrainMode, type RunComparison, type RunOverview, type RunSummary, type SampleDetail, type ScatterMethod, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
+import { DUP_PAGE_SIZE, keyToAction, MAX_SELECTION, MAX_THUMB_IDS, SORT_KEYS, SORT_LABELS, VOTE_SORTS, type CalibrationState, type DupCursor, type DupDataset, type DupFilter, type DupFix, type DupPageView, type DupQuery, type DupScanView, type GridFilter, type HostMessage, type LabelBasis, type RetrainMode, type RunComparison, type RunOverview, type RunSummary, type SampleDetail, type ScatterMethod, type ScatterPoint, type SortKey, type ViewKind } from '../protocol.js';
 import { cssProps } from '../shared/cssProps.js';
 import { onMessage, send, state as viewState } from '../shared/vscode.js';
 import { PAGE_SIZE, pagesFor, type GridCellRow, type ThumbGrid } from './grid.js';
@@ -20,6 +21,8 @@ import './grid.js';
 import './inspector.js';
 import './confusion.js';
 import './scatter.js';
+import type { DupsPane } from './dups.js';
+import './dups.js';
 import { paneWidth } from './splitter.js';
 import './splitter.js';
 
@@ -94,6 +97,19 @@ export class DiagnosticsApp extends LitElement {
   @state() private calibration: CalibrationState | undefined;
   @state() private widths = { ...WIDTHS, ...(viewState.get<{ widths?: typeof WIDTHS }>()?.widths ?? {}) };
   @query('kefer-grid') private grid!: ThumbGrid;
+  /** The duplicates view: its dataset and stored scan, filter, the keyset cursors of the pages walked (last: the page shown). */
+  @state() private dupDataset: DupDataset | null = null;
+  @state() private dupScan: DupScanView | null = null;
+  @state() private dupFilter: DupFilter = { tier: 'near', leak: null, conflicting: false };
+  @state() private dupCursors: (DupCursor | null)[] = [null];
+  @state() private dupPage: DupPageView | undefined;
+  @state() private dupBusy = false;
+  @state() private dupStatus = '';
+  @state() private dupGen = 0;
+  @query('kefer-dups') private dupsPane!: DupsPane;
+  private dupThumbsAsked = new Set<string>();
+  /** Give the duplicates view the keyboard when its next page arrives (after Find Duplicates). */
+  private dupFocus = false;
   private pages = new Map<number, GridCellRow[]>();
   private requested = new Set<number>();
   /** The rows of the pages held, by id (thumbnails arrive by id); and the thumbnails asked for. */
@@ -196,6 +212,8 @@ export class DiagnosticsApp extends LitElement {
         this.detail = m.sample;
         break;
       case 'labelChanged':
+        // the duplicates view lists its page again: labels and exclusions changed (by it, the grid or an undo)
+        if (this.dupScan) this.requestDups();
         // a view without a run (the side view before any run is listed) has nothing to refresh: asking
         // would name no run folder (the host refused `requestConfusion for ""`)
         if (!this.run) break;
@@ -235,13 +253,100 @@ export class DiagnosticsApp extends LitElement {
         }
         break;
       }
+      case 'dupScan':
+        this.onDupScan(m.dataset, m.scan, m.focus === true);
+        break;
+      case 'dupPage': {
+        if (JSON.stringify(m.page.query) !== JSON.stringify(this.dupQuery())) break;
+        this.dupPage = m.page;
+        this.dupBusy = false;
+        this.askDupThumbs();
+        if (this.dupFocus) {
+          this.dupFocus = false;
+          void this.updateComplete.then(() => this.dupsPane?.focusList());
+        }
+        break;
+      }
+      case 'dupThumbs': {
+        if (m.dataset !== this.dupDataset?.root || !this.dupPage) break;
+        const byId = new Map(m.thumbs.map((t) => [t.id, t]));
+        for (const c of this.dupPage.rows) {
+          for (const mem of c.members) {
+            const t = byId.get(mem.id);
+            if (!t) continue;
+            if ('src' in t) mem.thumb = t.src;
+            else this.dupThumbsAsked.delete(mem.id); // dropped, or failed: asked again with the next page
+          }
+        }
+        this.dupGen++;
+        break;
+      }
+      case 'dupDone':
+        if (m.dataset === this.dupDataset?.root) this.dupStatus = m.message;
+        break;
       case 'error':
+        this.dupBusy = false;
         this.error = m.message;
         if (this.scatterBusy && /UMAP/.test(m.message)) this.scatterBusy = false;
         break;
       case 'engine':
         break;
     }
+  }
+
+  private dupQuery(): DupQuery {
+    return { dataset: this.dupDataset?.root ?? '', filter: this.dupFilter, after: this.dupCursors[this.dupCursors.length - 1] ?? null, limit: DUP_PAGE_SIZE };
+  }
+
+  /** The host's dataset and scan for the duplicates view: a new one starts on its first page (near tier first). */
+  private onDupScan(dataset: DupDataset, scan: DupScanView | null, focus: boolean): void {
+    const fresh = dataset.root !== this.dupDataset?.root || scan?.created !== this.dupScan?.created;
+    this.dupDataset = dataset;
+    this.dupScan = scan;
+    if (fresh) {
+      const tiers = scan?.tiers.map((t) => t.tier) ?? [];
+      this.dupFilter = { tier: tiers.includes('near') ? 'near' : (tiers[0] ?? 'near'), leak: null, conflicting: false };
+      this.dupCursors = [null];
+      this.dupPage = undefined;
+      this.dupStatus = '';
+      this.dupThumbsAsked.clear();
+    }
+    this.dupFocus = focus;
+    if (scan) this.requestDups();
+    else if (focus) void this.updateComplete.then(() => this.dupsPane?.focusList());
+  }
+
+  private requestDups(): void {
+    if (!this.dupDataset || !this.dupScan) return;
+    this.dupBusy = true;
+    send({ type: 'requestDups', query: this.dupQuery() });
+  }
+
+  /** Thumbnails of the page's members that have none yet (all at once: a page is about a hundred). */
+  private askDupThumbs(): void {
+    const ids = (this.dupPage?.rows ?? []).flatMap((c) => c.members).filter((m) => m.thumb === null && !this.dupThumbsAsked.has(m.id)).map((m) => m.id).slice(0, MAX_THUMB_IDS);
+    if (!ids.length || !this.dupDataset) return;
+    for (const id of ids) this.dupThumbsAsked.add(id);
+    send({ type: 'requestDupThumbs', dataset: this.dupDataset.root, ids, urgent: ids.length });
+  }
+
+  private setDupFilter(patch: Partial<DupFilter>): void {
+    this.dupFilter = { ...this.dupFilter, ...patch };
+    this.dupCursors = [null];
+    this.dupStatus = '';
+    this.requestDups();
+  }
+
+  private turnDupPage(delta: number): void {
+    if (delta > 0 && this.dupPage?.next) this.dupCursors = [...this.dupCursors, this.dupPage.next];
+    else if (delta < 0 && this.dupCursors.length > 1) this.dupCursors = this.dupCursors.slice(0, -1);
+    else return;
+    this.requestDups();
+  }
+
+  private dupFix(cid: number, fix: DupFix): void {
+    if (!this.dupDataset) return;
+    send({ type: 'dupFix', dataset: this.dupDataset.root, tier: this.dupFilter.tier, cid, fix });
   }
 
   private requestScatter(): void {
@@ -531,6 +636,12 @@ export class DiagnosticsApp extends LitElement {
       <kefer-scatter class="wide" .points=${this.scatterPoints} .classes=${this.classes} method=${this.scatterMethod} .available=${this.scatterAvailable} source=${this.scatterSource}
         .selectedId=${this.detail?.id ?? null} .selection=${f.ids} ?busy=${this.scatterBusy}
         @lasso=${(e: CustomEvent<string[] | null>) => this.setSelection(e.detail)} @pick-point=${(e: CustomEvent<string>) => this.pickPoint(e.detail)}
-        @method=${(e: CustomEvent<ScatterMethod>) => this.setScatterMethod(e.detail)}></kefer-scatter>`;
+        @method=${(e: CustomEvent<ScatterMethod>) => this.setScatterMethod(e.detail)}></kefer-scatter>
+      <kefer-dups class="wide" id="dups" .source=${this.dupDataset} .scan=${this.dupScan} .filter=${this.dupFilter} .page=${this.dupPage} .pageIndex=${this.dupCursors.length - 1}
+        ?busy=${this.dupBusy} status=${this.dupStatus} .generation=${this.dupGen}
+        @dup-filter=${(e: CustomEvent<Partial<DupFilter>>) => this.setDupFilter(e.detail)} @dup-page=${(e: CustomEvent<number>) => this.turnDupPage(e.detail)}
+        @dup-fix=${(e: CustomEvent<{ cid: number; fix: DupFix }>) => this.dupFix(e.detail.cid, e.detail.fix)}
+        @dup-step=${(e: CustomEvent<'undo' | 'redo'>) => this.dupDataset && send({ type: e.detail === 'undo' ? 'dupUndo' : 'dupRedo', dataset: this.dupDataset.root })}
+        @dup-find=${() => this.dupDataset && send({ type: 'findDuplicates', dataset: this.dupDataset.root })}></kefer-dups>`;
   }
 }
