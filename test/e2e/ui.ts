@@ -44,19 +44,25 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 
 /**
  * Picks the quick-pick row containing `text` (a command's own quick pick, e.g. the dataset picker).
- * A click that lands while the list is still being laid out can miss: click again until the row is gone.
+ * A click that lands while the list is still being laid out can miss: click again until the pick is
+ * done, i.e. the row is gone or another quick pick (another title) has replaced this one. The next
+ * pick can hold a row with the same text (a run named after the dataset), so a row still shown under
+ * another title is not this pick's.
  */
 export async function pickItem(page: Page, text: string, timeout = 30000): Promise<void> {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
   await row.waitFor({ timeout });
+  const title = page.locator('.quick-input-widget .quick-input-title');
+  const titleNow = async () => ((await title.count()) ? ((await title.first().textContent()) ?? '') : '');
+  const before = await titleNow();
   for (let attempt = 1; ; attempt++) {
     await row.click();
-    try {
-      await row.waitFor({ state: 'hidden', timeout: 5000 });
-      return;
-    } catch (err) {
-      if (attempt === 3) throw new Error(`quick pick: "${text}" stayed open after ${attempt} clicks: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    const end = Date.now() + 5000;
+    while (Date.now() < end) {
+      if (!(await row.isVisible()) || (await titleNow()) !== before) return;
+      await page.waitForTimeout(100);
     }
+    if (attempt === 3) throw new Error(`quick pick: "${text}" stayed open after ${attempt} clicks (title "${before}")`);
   }
 }
 
