@@ -294,6 +294,10 @@ test('a NUL byte in a record is refused at import, naming the field (SQLite woul
     const r = { id: 's0', path: 'img/s0.png\0../../secret/secret.png', split: 'test', label: 0, pred: 0, probs, simText: 0, simNeutral: 0, gap: 0, align: null };
     assert.throws(() => importRecords(store, 'nul', [r]), /field 'path' holds a NUL byte/);
     assert.throws(() => store.db.prepare('SELECT sk FROM samples WHERE sid = ?').get('s0\0x'), /holds a NUL byte/, 'nor looked up cut short');
+    // a dataset's samples too (they go in as JSON, which would carry the NUL), and the dataset stays as it was
+    const evil = { format: 'folder', root: data, classes: classList(7), samples: [{ id: 's1', path: 'img/s1.png', label: 1, split: 'test' }, { id: 's2', path: 'img/s0.png\0../../secret/secret.png', label: 0, split: 'test' }] };
+    assert.throws(() => upsertDataset(store, evil), /sample 's2': a NUL byte in its id, path or split/);
+    assert.deepEqual(store.db.prepare('SELECT sid FROM samples ORDER BY sk').pluck().all(), ['s0'], 'nothing of the refused import is stored');
   } finally {
     store.close();
   }
