@@ -81,6 +81,16 @@ test('planted label conflicts are flagged as conflicting clusters', { skip }, ()
   assert.ok(found.length >= 0.95 * relabelled.length, `${found.length} of ${relabelled.length} planted conflicts flagged`);
 });
 
+test('worker threads: the scan finds the same hashes and pairs as one thread does', { skip }, async () => {
+  const threaded = await findDuplicates(ds, { threads: 2 });
+  assert.equal(result.scanThreads, 1, 'below 2,000 images the scan stays on one thread');
+  assert.equal(threaded.scanThreads, 2);
+  assert.deepEqual(threaded.exactHashes, result.exactHashes);
+  for (const tier of ['exact', 'near'] as const) {
+    assert.deepEqual(threaded.tiers.find((t) => t.tier === tier)!.pairs, result.tiers.find((t) => t.tier === tier)!.pairs, tier);
+  }
+});
+
 test('HammingIndex finds exactly what a full scan finds', () => {
   const rng = new Rng(3);
   const n = 3000;
@@ -93,7 +103,8 @@ test('HammingIndex finds exactly what a full scan finds', () => {
   }
   const index = new HammingIndex(hi, lo);
   const pc = (x: number) => x.toString(2).split('').filter((b) => b === '1').length;
-  for (const radius of [3, 10, 15]) {
+  // 5, 9, 10, 13: the generalised pigeonhole searches some chunks one bit narrower
+  for (const radius of [3, 5, 9, 10, 13, 15]) {
     for (let q = 0; q < 60; q++) {
       const got: number[] = [];
       index.search(hi[q], lo[q], radius, (e) => got.push(e));
