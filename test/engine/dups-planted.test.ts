@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import {
-  buildPlantedSet, findDuplicates, HammingIndex, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unnamedLeaks,
+  buildPlantedSet, exactNeighbourPairs, exactPairs, findDuplicates, HammingIndex, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unitRows, unnamedLeaks,
   type DupResult, type PlantedSet,
 } from '../../src/engine/dups/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
@@ -131,4 +131,25 @@ test('semantic tier: the usearch index finds the pairs all-pairs search finds', 
   const hits = ann.pairs.filter((p) => want.has(key(p))).length;
   assert.equal(ann.pairs.length, hits, 'the index reports no pair below the threshold (each is checked on the full vectors)');
   assert.ok(hits >= 0.99 * want.size, `${hits} of ${want.size} found through the index`);
+});
+
+test('semantic tier, all-pairs search in query batches: pairs in a later batch and in a view of a larger buffer are found', () => {
+  // 5,000 rows go to usearch's brute-force kernel in batches of 3,355 queries; usearch 2.26 reads a typed
+  // array from the start of its buffer, so a batch passed as a view would be searched as the first rows
+  const rng = new Rng(11);
+  const n = 5000, d = 32;
+  const v = new Float32Array(n * d).map(() => rng.normal());
+  // planted copies (cosine ~0.995) among the rows of the second batch only
+  const planted = [[3400, 4990], [3700, 4500], [4000, 4001], [4200, 4999]];
+  for (const [a, b] of planted) for (let j = 0; j < d; j++) v[b * d + j] = v[a * d + j] + 0.1 * rng.normal();
+  const unit = unitRows(v, n, d);
+  const key = (p: { a: number; b: number }) => `${p.a},${p.b}`;
+  const want = exactPairs(unit, n, d, 0.95).map(key).sort();
+  for (const [a, b] of planted) assert.ok(want.includes(`${a},${b}`), `planted pair ${a},${b} is above the threshold`);
+  assert.deepEqual(exactNeighbourPairs(unit, n, d, 0.95, 16).map(key).sort(), want);
+  assert.deepEqual(semanticPairs(v, n, d, { threshold: 0.95, exactBelow: Infinity }).pairs.map(key).sort(), want);
+  // the same rows as a view that starts 7 rows into a larger buffer
+  const host = new Float32Array((n + 7) * d);
+  host.set(unit, 7 * d);
+  assert.deepEqual(exactNeighbourPairs(host.subarray(7 * d), n, d, 0.95, 16).map(key).sort(), want);
 });

@@ -82,9 +82,12 @@ export function exactNeighbourPairs(unit: Float32Array, n: number, d: number, th
   const kk = Math.min(n, k + 1);
   const batch = Math.max(1, Math.min(n, Math.floor(EXACT_BATCH_BYTES / (16 * n))));
   const pairs = new PairList();
+  // usearch 2.26's exactSearch reads its arrays from the start of their ArrayBuffer, whatever their
+  // byteOffset: a subarray is searched as the buffer's first rows. Hence copies, never views.
+  const data = unit.byteOffset === 0 && unit.length === unit.buffer.byteLength / 4 ? unit : unit.slice(0, n * d);
   for (let from = 0; from < n; from += batch) {
     const to = Math.min(n, from + batch);
-    const found = exactSearch(unit, unit.subarray(from * d, to * d), d, kk, MetricKind.Cos, threads) as unknown as BatchMatches;
+    const found = exactSearch(data, data.slice(from * d, to * d), d, kk, MetricKind.Cos, threads) as unknown as BatchMatches;
     if (!('counts' in found)) throw new Error('usearch: a batch search returned single-query matches');
     checkNeighbours(found, from, to, (i, j) => dot(unit, i, j, d), threshold, pairs);
   }
