@@ -103,7 +103,7 @@ export async function findDuplicates(dataset: Dataset, opts: FindOptions = {}): 
       const e = opts.embeddings!;
       const r = semanticPairs(e.vectors, n, e.dim, { ...opts.semantic, onProgress: (s) => opts.onProgress?.(s, 0, 0) });
       pairs = dedupePairs([...exactP, ...r.pairs]);
-      method = r.method === 'ann' ? `usearch HNSW on ${r.searchDim} PCA dimensions, candidates checked on the full ${e.dim}` : `all pairs (${n} samples, below ${opts.semantic?.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow})`;
+      method = r.method === 'ann' ? `${r.candidates === 'hnsw' ? 'usearch HNSW' : `k-means cells (usearch brute force, ${opts.semantic?.probes ?? SEMANTIC_DEFAULTS.probes} nearest cells a sample)`} on ${r.searchDim} PCA dimensions, candidates checked on the full ${e.dim}` : `all pairs (${n} samples, below ${opts.semantic?.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow})`;
     }
     out.push({ tier, threshold: THRESHOLDS[tier](opts), pairs, clusters: clustersOf(n, pairs, tier), method, seconds: searched + now() - t });
   }

@@ -1,9 +1,12 @@
 // The semantic tier: samples whose embeddings (a run encoder's features v) have a cosine similarity at or
 // above a threshold. Below SEMANTIC_DEFAULTS.exactBelow samples every sample is compared with every other
-// (usearch's brute-force kernel; faster there: no index to build); above, usearch's HNSW index finds each sample's k nearest neighbours on a PCA projection of the
-// unit vectors, and every candidate's cosine is then computed on the full vectors. Projection
-// shortens distances (|P(a - b)| <= |a - b|), so a true pair stays close in the index; the full cosine
-// removes the pairs that only look close there.
+// (usearch's brute-force kernel; faster there: nothing to build); above, each sample's k nearest
+// neighbours on a PCA projection of the unit vectors come from k-means cells searched by that kernel (or,
+// opts.candidates 'hnsw', usearch's HNSW index), and every candidate's cosine is then computed on the full
+// vectors. Projection shortens distances (|P(a - b)| <= |a - b|), so a true pair stays close there, and a
+// candidate farther than a pair can be is never checked; the full cosine removes the pairs that only look
+// close. Not int8: usearch 2.26's JS wrapper turns an Int8Array into float32 and its float-to-int8 cast
+// scales every vector to unit length, which is not the projection's geometry.
 import { exactSearch, Index, MetricKind, ScalarKind, type BatchMatches } from 'usearch';
 import { Rng } from '../util/rng.js';
 import type { DupPair } from './types.js';
@@ -21,6 +24,14 @@ export interface SemanticOptions {
   connectivity?: number;
   expansionAdd?: number;
   expansionSearch?: number;
+  /**
+   * How candidates are generated above exactBelow: 'cells' (default) groups the projected rows into
+   * about sqrt(n * probes) cells around k-means centres and compares each row, by usearch's brute-force kernel,
+   * with the rows of its `probes` nearest cells; 'hnsw' searches usearch's HNSW index.
+   */
+  candidates?: 'cells' | 'hnsw';
+  /** Cells a row is compared with ('cells'): its nearest few. */
+  probes?: number;
   threads?: number;
   onProgress?: (stage: string) => void;
 }
@@ -31,11 +42,16 @@ export interface SemanticOptions {
  * so no threshold separates them there (docs/duplicates.md); pick one per run. exactBelow: where
  * bench:dups measured usearch's brute-force search and its index taking about the same time.
  */
-export const SEMANTIC_DEFAULTS = { threshold: 0.95, k: 16, exactBelow: 6000, reduceTo: 64, connectivity: 16, expansionAdd: 64, expansionSearch: 64 };
+export const SEMANTIC_DEFAULTS = {
+  threshold: 0.95, k: 16, exactBelow: 6000, reduceTo: 64, candidates: 'cells' as 'cells' | 'hnsw', probes: 5,
+  connectivity: 16, expansionAdd: 64, expansionSearch: 64,
+};
 
 export interface SemanticResult {
   pairs: DupPair[];
   method: 'exact' | 'ann';
+  /** How the candidates were generated ('ann' only). */
+  candidates?: 'cells' | 'hnsw';
   /** Dimensions searched in (the index's; the full ones for exact). */
   searchDim: number;
 }
@@ -130,15 +146,23 @@ class PairList {
   }
 }
 
-/** Queries [from, to)'s neighbours (batch row q is query from + q) whose cosine reaches the threshold. */
-function checkNeighbours(found: BatchMatches, from: number, to: number, cosine: (i: number, j: number) => number, threshold: number, out: PairList): void {
+/**
+ * Queries [from, to)'s neighbours (batch row q is query from + q, or rowOf(q)) whose cosine reaches the
+ * threshold. Neighbours farther than maxDistance (in the search's own distance) are passed over unchecked;
+ * keyOf maps a search's keys to rows.
+ */
+function checkNeighbours(
+  found: BatchMatches, from: number, to: number, cosine: (i: number, j: number) => number, threshold: number, out: PairList,
+  maxDistance = Infinity, rowOf: (q: number) => number = (q) => from + q, keyOf: (key: number) => number = (key) => key,
+): void {
   const stride = Number(found.k);
   const n = to - from;
   for (let q = 0; q < n; q++) {
-    const i = from + q;
+    const i = rowOf(q);
     const cnt = Number(found.counts[q]);
     for (let t = 0; t < cnt; t++) {
-      const j = Number(found.keys[q * stride + t]);
+      if (found.distances[q * stride + t] > maxDistance) continue;
+      const j = keyOf(Number(found.keys[q * stride + t]));
       if (j === i) continue;
       const s = cosine(i, j);
       if (s >= threshold) out.push(i, j, s);
@@ -212,34 +236,33 @@ function orthonormalise(vs: Float64Array[]): void {
   }
 }
 
-/** Every row, scaled to unit length, projected on the directions ([n, r]). */
-function project(x: Float32Array, inv: Float64Array, n: number, d: number, basis: Float64Array, r: number): Float32Array {
+/** Rows projected at a time (each batch a copy of its rows: see exactNeighbourPairs). */
+const PROJECT_BATCH = 8192;
+
+/**
+ * Every row, scaled to unit length, projected on the directions ([n, r]). The r dot products of a row come
+ * from usearch's brute-force kernel with the inner-product metric (distance 1 - dot, every direction among
+ * the r "neighbours" of the row): SIMD on threads, about 20x the same loop in JS.
+ */
+function project(x: Float32Array, inv: Float64Array, n: number, d: number, basis: Float64Array, r: number, threads: number): Float32Array {
   const out = new Float32Array(n * r);
-  // four directions a pass over the row: a row is read once per four outputs
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let k = 0;
-    for (; k + 4 <= r; k += 4) {
-      const b0 = k * d, b1 = b0 + d, b2 = b1 + d, b3 = b2 + d;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let j = 0; j < d; j++) {
-        const v = x[o + j];
-        s0 += v * basis[b0 + j];
-        s1 += v * basis[b1 + j];
-        s2 += v * basis[b2 + j];
-        s3 += v * basis[b3 + j];
-      }
-      out[i * r + k] = s0 * inv[i];
-      out[i * r + k + 1] = s1 * inv[i];
-      out[i * r + k + 2] = s2 * inv[i];
-      out[i * r + k + 3] = s3 * inv[i];
-    }
-    for (; k < r; k++) {
-      let s = 0;
-      for (let j = 0, b = k * d; j < d; j++) s += x[o + j] * basis[b + j];
-      out[i * r + k] = s * inv[i];
+  const dirs = Float32Array.from(basis);
+  for (let from = 0; from < n; from += PROJECT_BATCH) {
+    const to = Math.min(n, from + PROJECT_BATCH);
+    const found = exactSearch(dirs, x.slice(from * d, to * d), d, r, MetricKind.IP, threads) as unknown as BatchMatches;
+    if (!('counts' in found)) throw new Error('usearch: a batch search returned single-query matches');
+    for (let q = 0, i = from; i < to; q++, i++) {
+      if (Number(found.counts[q]) !== r) throw new Error(`usearch: ${found.counts[q]} of ${r} directions returned for row ${i}`);
+      for (let t = 0; t < r; t++) out[i * r + Number(found.keys[q * r + t])] = (1 - found.distances[q * r + t]) * inv[i];
     }
   }
+  return out;
+}
+
+/** The rows scaled to unit length ([n, d]), when there are no fewer directions to project on. */
+function scaled(x: Float32Array, inv: Float64Array, n: number, d: number): Float32Array {
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0, o = i * d; j < d; j++) out[o + j] = x[o + j] * inv[i];
   return out;
 }
 
@@ -249,26 +272,45 @@ function project(x: Float32Array, inv: Float64Array, n: number, d: number, basis
  */
 export function pcaProject(unit: Float32Array, n: number, d: number, r: number, seed = 1): Float32Array {
   const inv = inverseNorms(unit, n, d);
-  return project(unit, inv, n, d, principalDirections(unit, inv, n, d, r, seed), r);
+  return project(unit, inv, n, d, principalDirections(unit, inv, n, d, r, seed), r, 2);
 }
 
 /** Queries searched a batch at a time (progress between batches; usearch's result arrays stay small). */
 const SEARCH_BATCH = 65_536;
 
+type Cosine = (i: number, j: number) => number;
+
 /**
- * Candidate pairs from usearch's HNSW index (k nearest per row) on a PCA projection of the unit rows,
- * each checked on the full vectors. `x` need not be unit length: cosines use the rows' inverse lengths,
- * so no unit copy of the vectors is made (at 300,000 x 512 that copy alone is 586 MiB).
+ * Candidate pairs, each checked on the full vectors, from a PCA projection of the unit rows: by cells
+ * (cellCandidates) or usearch's HNSW index (hnswCandidates). `x` need not be unit length: cosines use the
+ * rows' inverse lengths, so no unit copy of the vectors is made (at 300,000 x 512 that copy alone is 586 MiB).
  */
-function annSearch(x: Float32Array, n: number, d: number, opts: SemanticOptions): { pairs: DupPair[]; searchDim: number } {
+function annSearch(x: Float32Array, n: number, d: number, opts: SemanticOptions): { pairs: DupPair[]; searchDim: number; candidates: 'cells' | 'hnsw' } {
   const threshold = opts.threshold ?? SEMANTIC_DEFAULTS.threshold;
   const k = Math.min(n - 1, opts.k ?? SEMANTIC_DEFAULTS.k);
   const r = Math.min(d, opts.reduceTo ?? SEMANTIC_DEFAULTS.reduceTo);
   const threads = opts.threads ?? 2;
+  const how = opts.candidates ?? SEMANTIC_DEFAULTS.candidates;
   const inv = inverseNorms(x, n, d);
-  opts.onProgress?.(r < d ? `projecting ${n} vectors to ${r} principal dimensions` : 'indexing');
-  const basis = r < d ? principalDirections(x, inv, n, d, r, 1) : identity(d);
-  const y = project(x, inv, n, d, basis, r);
+  opts.onProgress?.(r < d ? `projecting ${n} vectors to ${r} principal dimensions` : `scaling ${n} vectors to unit length`);
+  const y = r < d ? project(x, inv, n, d, principalDirections(x, inv, n, d, r, 1), r, threads) : scaled(x, inv, n, d);
+  const cosine: Cosine = (i, j) => {
+    let s = 0;
+    for (let t = 0, oi = i * d, oj = j * d; t < d; t++) s += x[oi + t] * x[oj + t];
+    return s * inv[i] * inv[j];
+  };
+  // Orthonormal directions shorten distances: unit rows with cosine c are 2 - 2c apart (squared), their
+  // projections no farther, so a candidate farther than 2 - 2 * threshold in the projection cannot reach the
+  // threshold and is passed over unchecked (the slack: float32 rounding).
+  const maxDistance = 2 * (1 - threshold) + 1e-4;
+  const pairs = new PairList();
+  if (how === 'cells') cellCandidates(y, n, r, k, opts.probes ?? SEMANTIC_DEFAULTS.probes, threads, maxDistance, cosine, threshold, pairs, opts.onProgress);
+  else hnswCandidates(y, n, r, k, opts, threads, maxDistance, cosine, threshold, pairs);
+  return { pairs: pairs.toPairs(), searchDim: r, candidates: how };
+}
+
+/** Each row's k nearest in usearch's HNSW index of the projected rows. */
+function hnswCandidates(y: Float32Array, n: number, r: number, k: number, opts: SemanticOptions, threads: number, maxDistance: number, cosine: Cosine, threshold: number, pairs: PairList): void {
   opts.onProgress?.(`indexing ${n} vectors (usearch HNSW, ${r} dimensions)`);
   const index = new Index({
     dimensions: r, metric: MetricKind.L2sq, quantization: ScalarKind.F32,
@@ -278,30 +320,101 @@ function annSearch(x: Float32Array, n: number, d: number, opts: SemanticOptions)
   const keys = new BigUint64Array(n);
   for (let i = 0; i < n; i++) keys[i] = BigInt(i);
   index.add(keys, y, threads);
-  const pairs = new PairList();
-  const cosine = (i: number, j: number) => {
-    let s = 0;
-    for (let t = 0, oi = i * d, oj = j * d; t < d; t++) s += x[oi + t] * x[oj + t];
-    return s * inv[i] * inv[j];
-  };
   for (let from = 0; from < n; from += SEARCH_BATCH) {
     opts.onProgress?.(`searching ${k} neighbours of each: ${from} of ${n}`);
     const to = Math.min(n, from + SEARCH_BATCH);
-    // a flat Float32Array of rows is searched as a batch
-    const found = index.search(y.subarray(from * r, to * r), k + 1, threads) as unknown as BatchMatches;
+    const found = index.search(y.slice(from * r, to * r), k + 1, threads) as unknown as BatchMatches;
     if (!('counts' in found)) throw new Error('usearch: a batch search returned single-query matches');
-    checkNeighbours(found, from, to, cosine, threshold, pairs);
+    checkNeighbours(found, from, to, cosine, threshold, pairs, maxDistance);
   }
-  return { pairs: pairs.toPairs(), searchDim: r };
 }
 
-function identity(d: number): Float64Array {
-  const m = new Float64Array(d * d);
-  for (let j = 0; j < d; j++) m[j * d + j] = 1;
-  return m;
+/** The rows listed, gathered into one array (usearch's kernel takes whole arrays). */
+function gather(y: Float32Array, r: number, rows: Int32Array): Float32Array {
+  const out = new Float32Array(rows.length * r);
+  for (let q = 0; q < rows.length; q++) out.set(y.subarray(rows[q] * r, rows[q] * r + r), q * r);
+  return out;
 }
 
-/** Candidate pairs from usearch's HNSW index (k nearest per row), each checked on the full unit vectors. */
+/** usearch's brute-force search (squared L2) of queries among rows; found: batch results, query offset. */
+function bruteForce(rows: Float32Array, queries: Float32Array, r: number, k: number, threads: number, found: (m: BatchMatches, from: number, to: number) => void): void {
+  const nRows = rows.length / r, nQueries = queries.length / r;
+  const batch = Math.max(1, Math.floor(EXACT_BATCH_BYTES / (16 * nRows)));
+  for (let from = 0; from < nQueries; from += batch) {
+    const to = Math.min(nQueries, from + batch);
+    const m = exactSearch(rows, from === 0 && to === nQueries ? queries : queries.slice(from * r, to * r), r, Math.min(k, nRows), MetricKind.L2sq, threads) as unknown as BatchMatches;
+    if (!('counts' in m)) throw new Error('usearch: a batch search returned single-query matches');
+    found(m, from, to);
+  }
+}
+
+/**
+ * Candidates by cells: about sqrt(n * probes) centres from a few k-means rounds on a sample of the projected
+ * rows; each row lives in the cell of its nearest centre and is compared (usearch's brute-force kernel) with
+ * the rows of its `probes` nearest cells, its k nearest there kept. A pair is missed only when neither row's
+ * nearest cells hold the other; bench:dups measures how often against all-pairs search.
+ */
+function cellCandidates(
+  y: Float32Array, n: number, r: number, k: number, probes: number, threads: number, maxDistance: number, cosine: Cosine, threshold: number, pairs: PairList,
+  onProgress?: (stage: string) => void,
+): void {
+  const cells = Math.max(1, Math.min(n, Math.round(Math.sqrt(n * probes))));
+  const m = Math.min(probes, cells);
+  onProgress?.(`grouping ${n} vectors into ${cells} cells (k-means on ${r} dimensions)`);
+  const rng = new Rng(2);
+  const sample = Int32Array.from(rng.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, Math.min(n, 32 * cells)));
+  const sampleRows = gather(y, r, sample);
+  let centres = sampleRows.slice(0, cells * r);
+  for (let round = 0; round < 4; round++) {
+    const sum = new Float64Array(cells * r), count = new Int32Array(cells);
+    bruteForce(centres, sampleRows, r, 1, threads, (found, from, to) => {
+      for (let q = from; q < to; q++) {
+        const c = Number(found.keys[q - from]);
+        count[c]++;
+        for (let t = 0; t < r; t++) sum[c * r + t] += sampleRows[q * r + t];
+      }
+    });
+    const next = centres.slice();
+    for (let c = 0; c < cells; c++) if (count[c] > 0) for (let t = 0; t < r; t++) next[c * r + t] = sum[c * r + t] / count[c];
+    centres = next;
+  }
+  // every row's m nearest centres; the first is its home
+  const near = new Int32Array(n * m);
+  for (let from = 0; from < n; from += SEARCH_BATCH) {
+    const to = Math.min(n, from + SEARCH_BATCH);
+    bruteForce(centres, y.slice(from * r, to * r), r, m, threads, (found, f, t) => {
+      const stride = Number(found.k);
+      for (let q = f; q < t; q++) for (let p = 0; p < m; p++) near[(from + q) * m + p] = Number(found.keys[(q - f) * stride + p]);
+    });
+  }
+  // members of each cell, and the rows that probe it
+  const memberStart = new Int32Array(cells + 1), probeStart = new Int32Array(cells + 1);
+  for (let i = 0; i < n; i++) {
+    memberStart[near[i * m] + 1]++;
+    for (let p = 0; p < m; p++) probeStart[near[i * m + p] + 1]++;
+  }
+  for (let c = 0; c < cells; c++) {
+    memberStart[c + 1] += memberStart[c];
+    probeStart[c + 1] += probeStart[c];
+  }
+  const members = new Int32Array(n), probers = new Int32Array(n * m);
+  const mFill = memberStart.slice(0, cells), pFill = probeStart.slice(0, cells);
+  for (let i = 0; i < n; i++) {
+    members[mFill[near[i * m]]++] = i;
+    for (let p = 0; p < m; p++) probers[pFill[near[i * m + p]]++] = i;
+  }
+  for (let c = 0; c < cells; c++) {
+    if (c % 100 === 0) onProgress?.(`comparing each vector with the ${m} nearest of ${cells} cells: cell ${c}`);
+    const mem = members.subarray(memberStart[c], memberStart[c + 1]);
+    const qs = probers.subarray(probeStart[c], probeStart[c + 1]);
+    if (mem.length === 0 || qs.length === 0) continue;
+    bruteForce(gather(y, r, mem), gather(y, r, qs), r, k + 1, threads, (found, from, to) => {
+      checkNeighbours(found, 0, to - from, cosine, threshold, pairs, maxDistance, (q) => qs[from + q], (key) => mem[key]);
+    });
+  }
+}
+
+/** Candidate pairs (cells or usearch's HNSW index: opts.candidates), each checked on the full vectors. */
 export function annPairs(unit: Float32Array, n: number, d: number, opts: SemanticOptions = {}): { pairs: DupPair[]; searchDim: number } {
   return annSearch(unit, n, d, opts);
 }
@@ -319,6 +432,6 @@ export function semanticPairs(vectors: Float32Array, n: number, d: number, opts:
     const unit = unitRows(vectors, n, d);
     return { pairs: exactNeighbourPairs(unit, n, d, threshold, opts.k ?? SEMANTIC_DEFAULTS.k, opts.threads ?? 2), method: 'exact', searchDim: d };
   }
-  const { pairs, searchDim } = annSearch(vectors, n, d, opts);
-  return { pairs, method: 'ann', searchDim };
+  const { pairs, searchDim, candidates } = annSearch(vectors, n, d, opts);
+  return { pairs, method: 'ann', searchDim, candidates };
 }
