@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import {
-  buildPlantedSet, exactNeighbourPairs, exactPairs, findDuplicates, HammingIndex, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unitRows, unnamedLeaks,
+  buildPlantedSet, exactNeighbourPairs, exactPairs, findDuplicates, HammingIndex, pcaProject, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unitRows, unnamedLeaks,
   type DupResult, type PlantedSet,
 } from '../../src/engine/dups/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
@@ -122,15 +122,35 @@ test('semantic tier: the usearch index finds the pairs all-pairs search finds', 
   // 200 planted near copies (cosine ~0.995) of the first 200 rows
   for (let i = 0; i < 200; i++) for (let j = 0; j < d; j++) v[(n - 1 - i) * d + j] = v[i * d + j] + 0.1 * rng.normal();
   const exact = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: Infinity });
-  const ann = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: 0, reduceTo: 32 });
   assert.equal(exact.method, 'exact');
-  assert.equal(ann.method, 'ann');
   assert.equal(exact.pairs.length, 200);
   const key = (p: { a: number; b: number }) => `${p.a},${p.b}`;
   const want = new Set(exact.pairs.map(key));
-  const hits = ann.pairs.filter((p) => want.has(key(p))).length;
-  assert.equal(ann.pairs.length, hits, 'the index reports no pair below the threshold (each is checked on the full vectors)');
-  assert.ok(hits >= 0.99 * want.size, `${hits} of ${want.size} found through the index`);
+  for (const candidates of ['cells', 'hnsw'] as const) {
+    const ann = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: 0, reduceTo: 32, candidates });
+    assert.equal(ann.method, 'ann');
+    assert.equal(ann.candidates, candidates);
+    const hits = ann.pairs.filter((p) => want.has(key(p))).length;
+    assert.equal(ann.pairs.length, hits, `${candidates}: no pair below the threshold (each is checked on the full vectors)`);
+    assert.ok(hits >= 0.99 * want.size, `${candidates}: ${hits} of ${want.size} found`);
+  }
+});
+
+test('semantic tier: the projection on as many principal directions as dimensions keeps every dot product', () => {
+  // the projection's dot products come from usearch's kernel, returned nearest first: each must land on
+  // its own direction, or the rows' dot products change
+  const rng = new Rng(3);
+  const n = 300, d = 12;
+  const unit = unitRows(new Float32Array(n * d).map(() => rng.normal()), n, d);
+  const y = pcaProject(unit, n, d, d);
+  for (let a = 0; a < n; a += 7) for (let b = 0; b < n; b += 5) {
+    let s = 0, t = 0;
+    for (let j = 0; j < d; j++) {
+      s += unit[a * d + j] * unit[b * d + j];
+      t += y[a * d + j] * y[b * d + j];
+    }
+    assert.ok(Math.abs(s - t) < 1e-4, `rows ${a}, ${b}: ${t} projected, ${s} before`);
+  }
 });
 
 test('semantic tier, all-pairs search in query batches: pairs in a later batch and in a view of a larger buffer are found', () => {
