@@ -40,7 +40,8 @@ export interface SemanticOptions {
  * threshold: a default NOT validated by a well-trained encoder: bench:dups's briefly trained compact model
  * (36% WAR) puts distinct faces at a median nearest-neighbour cosine of 0.91, above many planted copies,
  * so no threshold separates them there (docs/duplicates.md); pick one per run. exactBelow: where
- * bench:dups measured usearch's brute-force search and its index taking about the same time.
+ * bench:dups measured all pairs and the cells taking about the same time (4,000-8,000). probes: 5, as 3 missed 2 of
+ * 3,000 planted pairs at 300,000 (bench/README.md).
  */
 export const SEMANTIC_DEFAULTS = {
   threshold: 0.95, k: 16, exactBelow: 6000, reduceTo: 64, candidates: 'cells' as 'cells' | 'hnsw', probes: 5,
