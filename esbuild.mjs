@@ -37,6 +37,8 @@ const builds = [
   { ...common, entryPoints: ['src/extension/curation/worker.ts'], outfile: out('dist/curationWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
   // the curation worker's UMAP thread (src/extension/curation/umapThread.ts starts it beside the worker)
   { ...common, entryPoints: ['src/extension/curation/umapWorker.ts'], outfile: out('dist/umapWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
+  // the duplicate finder's scan threads (src/engine/dups/pool.ts starts them beside whichever bundle runs it)
+  { ...common, entryPoints: ['src/engine/dups/scanWorker.ts'], outfile: out('dist/dupsScanWorker.js'), platform: 'node', format: 'cjs', external: nodeExternal },
   { ...common, entryPoints: { dashboard: 'src/webviews/dashboard/app.ts', diagnostics: 'src/webviews/diagnostics/app.ts' }, outdir: out('media/dist'), platform: 'browser', format: 'esm', minify: !watch },
 ];
 // The engine CLI is bundled once every command module it registers exists (they are being written in

@@ -14,7 +14,8 @@
 //             FERPlus image through the semantic tier
 //   sample    100 random near pairs + 100 random semantic pairs in a contact sheet (--sheet)
 //   scale     the semantic tier on --scale-n generated 512-d embeddings: time, peak memory, recall of
-//             planted pairs; usearch against all-pairs search on the same subset; where all-pairs is faster
+//             planted pairs; cells and usearch's HNSW index against all-pairs search on the same subset;
+//             where all-pairs is faster
 //   page      the duplicates view's page query on a 300k-sample store: first, deep and filtered pages
 //             against an OFFSET page
 import { spawnSync } from 'node:child_process';
@@ -29,7 +30,7 @@ import { decodeSimplePng } from '../src/engine/data/pngFastPath.js';
 import type { Dataset, Sample } from '../src/engine/data/types.js';
 import {
   buildPlantedSet, clustersOf, exactFingerprint, exactPairs, findDuplicates, LEAK_KINDS, leakedCopies, NEAR_DEFAULTS, nearPairs, scorePlanted, SEMANTIC_DEFAULTS,
-  semanticPairs, summariseTier, TRANSFORM_TIER, TRANSFORMS, unitRows, type DupPair, type DupResult, type PlantedSet, type TierResult,
+  semanticPairs, summariseTier, TRANSFORM_TIER, TRANSFORMS, unitRows, type DupPair, type DupResult, type PlantedSet, type SemanticOptions, type TierResult,
 } from '../src/engine/dups/index.js';
 import { fingerprint } from '../src/engine/dups/fingerprint.js';
 import { computeMetrics } from '../src/engine/eval/metrics.js';
@@ -172,7 +173,7 @@ async function sectionFerplus(): Promise<void> {
   const bothS = (now() - t) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
-  console.log(`${fmt(ds.samples.length)} images. Decode only ${decodeS.toFixed(1)} s (baseline); exact hashes ${exactS.toFixed(1)} s (x${(exactS / decodeS).toFixed(2)}); exact + near (fingerprints ${r.fingerprintSeconds.toFixed(1)} s, near search ${r.tiers[1].seconds.toFixed(1)} s) ${bothS.toFixed(1)} s (x${(bothS / decodeS).toFixed(2)}), using ${cpuS.toFixed(0)} CPU-seconds (the wall time on a shared machine is longer when others run); peak RSS ${peakMiB()} MiB; one thread of the 2 cores for hashing and search`);
+  console.log(`${fmt(ds.samples.length)} images. Decode only ${decodeS.toFixed(1)} s (baseline); exact hashes ${exactS.toFixed(1)} s (x${(exactS / decodeS).toFixed(2)}); exact + near (fingerprints ${r.fingerprintSeconds.toFixed(1)} s, near search ${r.tiers[1].seconds.toFixed(1)} s) ${bothS.toFixed(1)} s (x${(bothS / decodeS).toFixed(2)}), using ${cpuS.toFixed(0)} CPU-seconds (the wall time on a shared machine is longer when others run); peak RSS ${peakMiB()} MiB; ${r.scanThreads} scan thread(s) on ${os.cpus().length} cores; load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
   console.log('| tier | clusters | images | spanning splits | train-test (test images) | train-val (val images) | val-test (test images) | leaked copies | FER2013 labels differ | FER+ majorities differ | search |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   const labels = ds.samples.map((s) => s.label);
@@ -290,9 +291,9 @@ async function sectionSample(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------- scale
-function generated(n: number, d: number, planted: number, seed: number): Float32Array {
+function generated(n: number, d: number, planted: number, seed: number, copyNoise: (p: number) => number = () => 0.2): Float32Array {
   // a 64-dimensional signal (faces vary along few directions) plus isotropic noise; `planted` rows copy
-  // earlier rows with a small change (cosine ~0.97)
+  // earlier rows with a small change (noise 0.2: cosine ~0.98; 0.35: ~0.95)
   const rng = new Rng(seed);
   const r = 64;
   const A = Float32Array.from({ length: d * r }, () => rng.normal() / Math.sqrt(r));
@@ -306,17 +307,20 @@ function generated(n: number, d: number, planted: number, seed: number): Float32
       x[i * d + j] = s;
     }
   }
-  for (let p = 0; p < planted; p++) for (let j = 0; j < d; j++) x[(n - 1 - p) * d + j] = x[p * d + j] + 0.2 * rng.normal();
+  for (let p = 0; p < planted; p++) {
+    const noise = copyNoise(p);
+    for (let j = 0; j < d; j++) x[(n - 1 - p) * d + j] = x[p * d + j] + noise * rng.normal();
+  }
   return x;
 }
 
 async function sectionScale(): Promise<void> {
   const n = numArg('scale-n', 300_000), d = 512, plantedPairs = 3000;
   console.log(`\n## semantic tier at scale: ${fmt(n)} generated ${d}-d embeddings [${secs()} s]`);
-  // where all-pairs search stops being faster than the index
-  console.log('| samples | all pairs | usearch (PCA + HNSW + check) | all pairs / usearch |');
-  console.log('|---|---|---|---|');
-  for (const m of process.argv.includes('--skip-crossover') ? [] : [1000, 4000, 8000]) {
+  // where all-pairs search stops being faster than candidates by cells (and than usearch's HNSW index)
+  console.log('| samples | all pairs | cells (PCA + k-means cells + check) | HNSW (PCA + usearch HNSW + check) | all pairs / cells |');
+  console.log('|---|---|---|---|---|');
+  for (const m of process.argv.includes('--skip-crossover') ? [] : [1000, 2000, 4000, 8000]) {
     const x = generated(m, d, 20, m);
     let t = now();
     semanticPairs(x, m, d, { exactBelow: Infinity });
@@ -324,29 +328,39 @@ async function sectionScale(): Promise<void> {
     t = now();
     semanticPairs(x, m, d, { exactBelow: 0 });
     const a = now() - t;
-    console.log(`| ${fmt(m)} | ${(e / 1000).toFixed(2)} s | ${(a / 1000).toFixed(2)} s | x${(e / a).toFixed(2)} |`);
+    t = now();
+    semanticPairs(x, m, d, { exactBelow: 0, candidates: 'hnsw' });
+    const h = now() - t;
+    console.log(`| ${fmt(m)} | ${(e / 1000).toFixed(2)} s | ${(a / 1000).toFixed(2)} s | ${(h / 1000).toFixed(2)} s | x${(e / a).toFixed(2)} |`);
   }
-  console.log(`(shipped: all pairs below ${fmt(SEMANTIC_DEFAULTS.exactBelow)} samples)`);
+  console.log(`(shipped: all pairs below ${fmt(SEMANTIC_DEFAULTS.exactBelow)} samples; ${SEMANTIC_DEFAULTS.probes} nearest cells a sample)`);
   const rssBefore = process.memoryUsage().rss;
   let t = now();
   const x = generated(n, d, plantedPairs, 1);
   const genS = (now() - t) / 1000;
+  // a 20,000-row set of its own, its 500 copies graded from cosine ~0.99 to ~0.93: the pairs near the
+  // threshold are the ones candidate generation can miss
   const sub = 20_000;
+  const head = generated(sub, d, 500, 2, (p) => 0.1 + (0.32 * p) / 500);
   t = now();
-  const ex = semanticPairs(x.subarray(0, sub * d), sub, d, { exactBelow: Infinity });
+  const ex = semanticPairs(head, sub, d, { exactBelow: Infinity });
   const exS = (now() - t) / 1000;
-  t = now();
-  const an = semanticPairs(x.subarray(0, sub * d), sub, d, { exactBelow: 0 });
-  const anS = (now() - t) / 1000;
   const exKeys = new Set(ex.pairs.map((p) => `${p.a},${p.b}`));
-  console.log(`baseline on the first ${fmt(sub)}: all pairs ${exS.toFixed(1)} s (${ex.pairs.length} pairs), usearch ${anS.toFixed(1)} s (${an.pairs.filter((p) => exKeys.has(`${p.a},${p.b}`)).length} of them): x${(exS / anS).toFixed(1)} faster; all pairs at ${fmt(n)} would take ~${((exS * (n / sub) ** 2) / 60).toFixed(0)} min (n^2 extrapolated)`);
+  const subRun = (o: SemanticOptions) => {
+    const u = now();
+    const got = semanticPairs(head, sub, d, { exactBelow: 0, ...o });
+    return { s: (now() - u) / 1000, pairs: got.pairs.length, hits: got.pairs.filter((p) => exKeys.has(`${p.a},${p.b}`)).length };
+  };
+  const cells = subRun({});
+  const hnsw = subRun({ candidates: 'hnsw' });
+  console.log(`baseline on ${fmt(sub)} others (500 copies, cosine 0.93-0.99): all pairs ${exS.toFixed(1)} s (${ex.pairs.length} pairs); cells ${cells.s.toFixed(1)} s (${cells.hits} of them, ${cells.pairs - cells.hits} others): x${(exS / cells.s).toFixed(1)} faster; usearch HNSW ${hnsw.s.toFixed(1)} s (${hnsw.hits} of them, ${hnsw.pairs - hnsw.hits} others): cells x${(hnsw.s / cells.s).toFixed(1)} faster; all pairs at ${fmt(n)} would take ~${((exS * (n / sub) ** 2) / 60).toFixed(0)} min (n^2 extrapolated)`);
   t = now();
-  const r = semanticPairs(x, n, d, { onProgress: (s) => console.log(`  [${((now() - t) / 1000).toFixed(1)} s] ${s}`) });
+  const r = semanticPairs(x, n, d, { onProgress: (s) => { if (!/: cell [1-9]/.test(s)) console.log(`  [${((now() - t) / 1000).toFixed(1)} s] ${s}`); } });
   const s = (now() - t) / 1000;
   const found = new Set(r.pairs.map((p) => `${p.a},${p.b}`));
   let hit = 0;
   for (let p = 0; p < plantedPairs; p++) if (found.has(`${p},${n - 1 - p}`)) hit++;
-  console.log(`${fmt(n)} x ${d}: semantic tier (${r.method}, ${r.searchDim} dimensions, threshold ${SEMANTIC_DEFAULTS.threshold}) in ${s.toFixed(1)} s (generating the vectors: ${genS.toFixed(1)} s, not counted); planted pairs found ${hit} / ${plantedPairs}; ${fmt(r.pairs.length)} pairs; peak RSS ${peakMiB()} MiB (the vectors alone: ${((n * d * 4) / 2 ** 20).toFixed(0)} MiB; RSS before generating them ${(rssBefore / 2 ** 20).toFixed(0)} MiB)`);
+  console.log(`${fmt(n)} x ${d}: semantic tier (${r.method}, ${r.candidates ?? ''} candidates, ${r.searchDim} dimensions, threshold ${SEMANTIC_DEFAULTS.threshold}) in ${s.toFixed(1)} s (generating the vectors: ${genS.toFixed(1)} s, not counted); planted pairs found ${hit} / ${plantedPairs}; ${fmt(r.pairs.length)} pairs, ${fmt(r.pairs.length - hit)} not planted (each checked >= the threshold on the full vectors); peak RSS ${peakMiB()} MiB (the vectors alone: ${((n * d * 4) / 2 ** 20).toFixed(0)} MiB; RSS before generating them ${(rssBefore / 2 ** 20).toFixed(0)} MiB); load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------- page

@@ -34,7 +34,7 @@ const INSTALL_ONLY = new Set(['prebuild-install', 'adm-zip', 'global-agent', '@w
 const ALLOWED = [
   /^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/,
   /^media\/(kefer\.svg|icon\.png|dist\/(dashboard|diagnostics)\.js|walkthrough\/\w+\.md)$/,
-  /^dist\/(extension|cli|curationWorker|umapWorker|parallelWorker|prefetchWorker)\.js$/,
+  /^dist\/(extension|cli|curationWorker|umapWorker|parallelWorker|prefetchWorker|dupsScanWorker)\.js$/,
   /^dist\/native\.json$/,
   /^dist\/wasm\/tfjs-backend-wasm(-simd|-threaded-simd)?\.wasm$/,
   /^dist\/build\/kefer_(dnnl|cuda)\.node$/,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadDataset } from '../../src/engine/data/index.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import {
-  buildPlantedSet, findDuplicates, HammingIndex, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unnamedLeaks,
+  buildPlantedSet, exactNeighbourPairs, exactPairs, findDuplicates, HammingIndex, pcaProject, scorePlanted, semanticPairs, summariseTier, TRANSFORM_TIER, unitRows, unnamedLeaks,
   type DupResult, type PlantedSet,
 } from '../../src/engine/dups/index.js';
 import { Rng } from '../../src/engine/util/rng.js';
@@ -81,6 +81,16 @@ test('planted label conflicts are flagged as conflicting clusters', { skip }, ()
   assert.ok(found.length >= 0.95 * relabelled.length, `${found.length} of ${relabelled.length} planted conflicts flagged`);
 });
 
+test('worker threads: the scan finds the same hashes and pairs as one thread does', { skip }, async () => {
+  const threaded = await findDuplicates(ds, { threads: 2 });
+  assert.equal(result.scanThreads, 1, 'below 2,000 images the scan stays on one thread');
+  assert.equal(threaded.scanThreads, 2);
+  assert.deepEqual(threaded.exactHashes, result.exactHashes);
+  for (const tier of ['exact', 'near'] as const) {
+    assert.deepEqual(threaded.tiers.find((t) => t.tier === tier)!.pairs, result.tiers.find((t) => t.tier === tier)!.pairs, tier);
+  }
+});
+
 test('HammingIndex finds exactly what a full scan finds', () => {
   const rng = new Rng(3);
   const n = 3000;
@@ -93,7 +103,8 @@ test('HammingIndex finds exactly what a full scan finds', () => {
   }
   const index = new HammingIndex(hi, lo);
   const pc = (x: number) => x.toString(2).split('').filter((b) => b === '1').length;
-  for (const radius of [3, 10, 15]) {
+  // 5, 9, 10, 13: the generalised pigeonhole searches some chunks one bit narrower
+  for (const radius of [3, 5, 9, 10, 13, 15]) {
     for (let q = 0; q < 60; q++) {
       const got: number[] = [];
       index.search(hi[q], lo[q], radius, (e) => got.push(e));
@@ -111,13 +122,54 @@ test('semantic tier: the usearch index finds the pairs all-pairs search finds', 
   // 200 planted near copies (cosine ~0.995) of the first 200 rows
   for (let i = 0; i < 200; i++) for (let j = 0; j < d; j++) v[(n - 1 - i) * d + j] = v[i * d + j] + 0.1 * rng.normal();
   const exact = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: Infinity });
-  const ann = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: 0, reduceTo: 32 });
   assert.equal(exact.method, 'exact');
-  assert.equal(ann.method, 'ann');
   assert.equal(exact.pairs.length, 200);
   const key = (p: { a: number; b: number }) => `${p.a},${p.b}`;
   const want = new Set(exact.pairs.map(key));
-  const hits = ann.pairs.filter((p) => want.has(key(p))).length;
-  assert.equal(ann.pairs.length, hits, 'the index reports no pair below the threshold (each is checked on the full vectors)');
-  assert.ok(hits >= 0.99 * want.size, `${hits} of ${want.size} found through the index`);
+  for (const candidates of ['cells', 'hnsw'] as const) {
+    const ann = semanticPairs(v, n, d, { threshold: 0.95, exactBelow: 0, reduceTo: 32, candidates });
+    assert.equal(ann.method, 'ann');
+    assert.equal(ann.candidates, candidates);
+    const hits = ann.pairs.filter((p) => want.has(key(p))).length;
+    assert.equal(ann.pairs.length, hits, `${candidates}: no pair below the threshold (each is checked on the full vectors)`);
+    assert.ok(hits >= 0.99 * want.size, `${candidates}: ${hits} of ${want.size} found`);
+  }
+});
+
+test('semantic tier: the projection on as many principal directions as dimensions keeps every dot product', () => {
+  // the projection's dot products come from usearch's kernel, returned nearest first: each must land on
+  // its own direction, or the rows' dot products change
+  const rng = new Rng(3);
+  const n = 300, d = 12;
+  const unit = unitRows(new Float32Array(n * d).map(() => rng.normal()), n, d);
+  const y = pcaProject(unit, n, d, d);
+  for (let a = 0; a < n; a += 7) for (let b = 0; b < n; b += 5) {
+    let s = 0, t = 0;
+    for (let j = 0; j < d; j++) {
+      s += unit[a * d + j] * unit[b * d + j];
+      t += y[a * d + j] * y[b * d + j];
+    }
+    assert.ok(Math.abs(s - t) < 1e-4, `rows ${a}, ${b}: ${t} projected, ${s} before`);
+  }
+});
+
+test('semantic tier, all-pairs search in query batches: pairs in a later batch and in a view of a larger buffer are found', () => {
+  // 5,000 rows go to usearch's brute-force kernel in batches of 3,355 queries; usearch 2.26 reads a typed
+  // array from the start of its buffer, so a batch passed as a view would be searched as the first rows
+  const rng = new Rng(11);
+  const n = 5000, d = 32;
+  const v = new Float32Array(n * d).map(() => rng.normal());
+  // planted copies (cosine ~0.995) among the rows of the second batch only
+  const planted = [[3400, 4990], [3700, 4500], [4000, 4001], [4200, 4999]];
+  for (const [a, b] of planted) for (let j = 0; j < d; j++) v[b * d + j] = v[a * d + j] + 0.1 * rng.normal();
+  const unit = unitRows(v, n, d);
+  const key = (p: { a: number; b: number }) => `${p.a},${p.b}`;
+  const want = exactPairs(unit, n, d, 0.95).map(key).sort();
+  for (const [a, b] of planted) assert.ok(want.includes(`${a},${b}`), `planted pair ${a},${b} is above the threshold`);
+  assert.deepEqual(exactNeighbourPairs(unit, n, d, 0.95, 16).map(key).sort(), want);
+  assert.deepEqual(semanticPairs(v, n, d, { threshold: 0.95, exactBelow: Infinity }).pairs.map(key).sort(), want);
+  // the same rows as a view that starts 7 rows into a larger buffer
+  const host = new Float32Array((n + 7) * d);
+  host.set(unit, 7 * d);
+  assert.deepEqual(exactNeighbourPairs(host.subarray(7 * d), n, d, 0.95, 16).map(key).sort(), want);
 });

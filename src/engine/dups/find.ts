@@ -1,10 +1,9 @@
 // The duplicate finder end to end: fingerprints every image, then each tier's pairs and clusters.
-import { mapLimit } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { clustersOf, pairsOfEqualKeys } from './clusters.js';
-import { exactFingerprint, fingerprint, type Grey } from './fingerprint.js';
-import { NEAR_DEFAULTS, nearPairs, type NearOptions } from './near.js';
+import { NEAR_DEFAULTS, type NearOptions } from './near.js';
 import { leakedCopies, leakPairs, type LeakPair } from './report.js';
+import { scanImages } from './scan.js';
 import { dedupePairs, SEMANTIC_DEFAULTS, semanticPairs, type SemanticOptions } from './semantic.js';
 import type { DupCluster, DupPair, Tier } from './types.js';
 
@@ -22,8 +21,10 @@ export interface FindOptions {
   near?: NearOptions;
   semantic?: SemanticOptions;
   embeddings?: Embeddings;
-  /** Images decoded at once. */
+  /** Images decoded at once on this thread (by sharp: what the scan threads cannot decode). */
   concurrency?: number;
+  /** Threads the exact and near scan runs on (default: the machine's cores, at most 8, from 2,000 images; 1: this thread). */
+  threads?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -70,6 +71,8 @@ export interface DupResult {
   tiers: TierResult[];
   /** Fingerprinting time (decode + hash). */
   fingerprintSeconds: number;
+  /** Threads the exact and near scan ran on (1: the calling thread). */
+  scanThreads: number;
 }
 
 const now = () => performance.now() / 1000;
@@ -81,34 +84,30 @@ export async function findDuplicates(dataset: Dataset, opts: FindOptions = {}): 
   if (opts.embeddings && opts.embeddings.vectors.length !== n * opts.embeddings.dim) {
     throw new RangeError(`embeddings hold ${opts.embeddings.vectors.length / opts.embeddings.dim} rows for ${n} samples`);
   }
-  const wantGrey = tiers.includes('near');
-  const t0 = now();
-  let done = 0;
-  const fps = await mapLimit(dataset.samples, opts.concurrency ?? 4, async (s) => {
-    const f = wantGrey ? await fingerprint(dataset, s) : { exact: await exactFingerprint(dataset, s), grey: undefined };
-    if (++done % 1024 === 0) opts.onProgress?.('fingerprints', done, n);
-    return f;
-  });
-  const exactHashes = fps.map((f) => f.exact);
-  const fingerprintSeconds = now() - t0;
+  const scan = await scanImages(dataset, { near: tiers.includes('near'), nearOptions: opts.near, threads: opts.threads, concurrency: opts.concurrency, onProgress: opts.onProgress });
+  const exactHashes = scan.hashes;
+  const fingerprintSeconds = scan.fingerprintSeconds;
   const exactP = pairsOfEqualKeys(exactHashes);
   const out: TierResult[] = [];
   for (const tier of tiers) {
     const t = now();
     let pairs: DupPair[];
     let method: string | undefined;
+    let searched = 0;
     if (tier === 'exact') pairs = exactP;
     else if (tier === 'near') {
-      pairs = dedupePairs([...exactP, ...nearPairs(fps.map((f) => f.grey as Grey), { ...opts.near, onProgress: (d, tot) => opts.onProgress?.('near', d, tot) })]);
+      // searched during the scan, on its threads
+      pairs = dedupePairs([...exactP, ...scan.nearPairs!]);
+      searched = scan.nearSeconds;
     } else {
       const e = opts.embeddings!;
       const r = semanticPairs(e.vectors, n, e.dim, { ...opts.semantic, onProgress: (s) => opts.onProgress?.(s, 0, 0) });
       pairs = dedupePairs([...exactP, ...r.pairs]);
-      method = r.method === 'ann' ? `usearch HNSW on ${r.searchDim} PCA dimensions, candidates checked on the full ${e.dim}` : `all pairs (${n} samples, below ${opts.semantic?.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow})`;
+      method = r.method === 'ann' ? `${r.candidates === 'hnsw' ? 'usearch HNSW' : `k-means cells (usearch brute force, ${opts.semantic?.probes ?? SEMANTIC_DEFAULTS.probes} nearest cells a sample)`} on ${r.searchDim} PCA dimensions, candidates checked on the full ${e.dim}` : `all pairs (${n} samples, below ${opts.semantic?.exactBelow ?? SEMANTIC_DEFAULTS.exactBelow})`;
     }
-    out.push({ tier, threshold: THRESHOLDS[tier](opts), pairs, clusters: clustersOf(n, pairs, tier), method, seconds: now() - t });
+    out.push({ tier, threshold: THRESHOLDS[tier](opts), pairs, clusters: clustersOf(n, pairs, tier), method, seconds: searched + now() - t });
   }
-  return { dataset, exactHashes, tiers: out, fingerprintSeconds };
+  return { dataset, exactHashes, tiers: out, fingerprintSeconds, scanThreads: scan.threads };
 }
 
 export interface CrossSplitExact {
@@ -120,8 +119,8 @@ export interface CrossSplitExact {
 }
 
 /** The exact tier only, cross-split (kefer data check, kefer eval): decode and hash, no near search. */
-export async function crossSplitExact(dataset: Dataset, opts: { concurrency?: number } = {}): Promise<CrossSplitExact> {
-  const hashes = await mapLimit(dataset.samples, opts.concurrency ?? 4, (s) => exactFingerprint(dataset, s));
+export async function crossSplitExact(dataset: Dataset, opts: { concurrency?: number; threads?: number } = {}): Promise<CrossSplitExact> {
+  const { hashes } = await scanImages(dataset, { near: false, threads: opts.threads, concurrency: opts.concurrency });
   return crossSplitOf(dataset, clustersOf(dataset.samples.length, pairsOfEqualKeys(hashes), 'exact'));
 }
 

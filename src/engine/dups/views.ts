@@ -75,28 +75,32 @@ const rowPass = new Float32Array(THUMB * 4096);
 
 /**
  * A view's THUMB x THUMB cells: each the area average of its footprint (fractional edges weighted),
- * mirrored when `flip`. Separable: rows are averaged across, then the results down.
+ * mirrored when `flip`. Separable: rows are averaged across, then the results down. Written to `out`.
  */
-export function viewCells(g: Grey, view: number, flip = false): Float32Array {
-  const out = new Float32Array(THUMB * THUMB);
+export function viewCells(g: Grey, view: number, flip = false, out = new Float32Array(THUMB * THUMB)): Float32Array {
   const vw = weightsOf(g.width, g.height)[view];
   const ax = flip ? vw.xFlip : vw.x;
   const ay = vw.y;
+  // locals: the loops below are the near tier's hottest after the index walk
+  const data = g.data, width = g.width, rp = rowPass;
+  const xs = ax.start, xl = ax.len, xi = ax.idx, xw = ax.w;
+  const ys = ay.start, yl = ay.len, yi = ay.idx, yw = ay.w;
   // rows touched by the view, each reduced to THUMB columns
-  const y0 = ay.idx[0], y1 = ay.idx[ay.idx.length - 1];
+  const y0 = yi[0], y1 = yi[yi.length - 1];
   for (let y = y0; y <= y1; y++) {
-    const row = y * g.width;
+    const row = y * width;
     const o = (y - y0) * THUMB;
     for (let k = 0; k < THUMB; k++) {
       let s = 0;
-      for (let t = ax.start[k], e = t + ax.len[k]; t < e; t++) s += ax.w[t] * g.data[row + ax.idx[t]];
-      rowPass[o + k] = s;
+      for (let t = xs[k], e = t + xl[k]; t < e; t++) s += xw[t] * data[row + xi[t]];
+      rp[o + k] = s;
     }
   }
   for (let j = 0; j < THUMB; j++) {
+    const t0 = ys[j], t1 = t0 + yl[j];
     for (let k = 0; k < THUMB; k++) {
       let s = 0;
-      for (let t = ay.start[j], e = t + ay.len[j]; t < e; t++) s += ay.w[t] * rowPass[(ay.idx[t] - y0) * THUMB + k];
+      for (let t = t0; t < t1; t++) s += yw[t] * rp[(yi[t] - y0) * THUMB + k];
       out[j * THUMB + k] = s;
     }
   }
@@ -131,7 +135,7 @@ export function viewThumb(g: Grey, view: number, flip = false): Float32Array {
  * is a face's own detail. Whole thumbnails of two aligned faces correlate 0.76 at the median (the shared
  * face shape); high-passed ones 0.59, while altered copies stay above 0.88 (bench/dupsCandidates.ts).
  */
-export function highPass(cells: Float32Array): Float32Array {
+export function highPass(cells: Float32Array, out = new Float32Array(cells.length)): Float32Array {
   // 5 x 5 box sums from a summed-area table (S is (THUMB + 1)^2, S[y][x] = sum of cells above-left)
   const W = THUMB + 1;
   const S = sat;
@@ -142,7 +146,6 @@ export function highPass(cells: Float32Array): Float32Array {
       S[(y + 1) * W + x + 1] = S[y * W + x + 1] + row;
     }
   }
-  const out = new Float32Array(cells.length);
   for (let y = 0; y < THUMB; y++) {
     const ya = Math.max(0, y - 2), yb = Math.min(THUMB, y + 3);
     for (let x = 0; x < THUMB; x++) {
