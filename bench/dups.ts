@@ -1,6 +1,7 @@
 // Duplicates and split leakage on FERPlus, and the duplicate finder at scale (issue 23).
 //   npm run bench:dups [-- --sections planted,ferplus,train,semantic,sample,scale,page] [--work DIR]
 //                      [--train-steps 400] [--scale-n 300000] [--skip-crossover] [--sheet bench/dups-pairs.png]
+//                      [--panel-sizes 3000,300000] [--panel-reps 10]
 // Peak memory is the process's: run `--sections scale` alone for the semantic tier's own.
 // Sections (each prints its figures with a baseline measured in the same run, and the CPU ISA):
 //   planted   real FERPlus faces with planted copies (resize, JPEG, flip, brightness, 5-10% crop, re-save) among
@@ -18,6 +19,9 @@
 //             where all-pairs is faster
 //   page      the duplicates view's page query on a 300k-sample store: first, deep and filtered pages
 //             against an OFFSET page
+//   panel     the "Duplicates & Leaks" view in the real webview (chromium), handler and curation worker: the
+//             view opening, page turns, filters, a fix and its undo, at --panel-sizes (the first is the
+//             baseline: each figure of the others is printed as a ratio to it); bench/ui/dupsView.ts
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -39,13 +43,14 @@ import { computeFeatures } from '../src/engine/onnx/features.js';
 import { evaluateCheckpointOnnx } from '../src/engine/onnx/runtime.js';
 import { dupClusterPage, openStore, saveDupScan, upsertDataset, type StoredCluster } from '../src/engine/store/index.js';
 import { Rng } from '../src/engine/util/rng.js';
+import { DUP_PAGE_SIZE } from '../src/webviews/protocol.js';
 
 const strArg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const numArg = (name: string, d: number) => Number(strArg(name) ?? d);
-const SECTIONS = (strArg('sections') ?? 'planted,ferplus,train,semantic,sample,scale,page').split(',');
+const SECTIONS = (strArg('sections') ?? 'planted,ferplus,train,semantic,sample,scale,page,panel').split(',');
 const WORK = path.resolve(strArg('work') ?? '.kefer/bench-dups');
 const SHARED = process.env.KEFER_SHARED_DATA ?? path.resolve('../shared/data');
 const FERPLUS = path.join(SHARED, 'ferplus');
@@ -426,8 +431,60 @@ async function sectionPage(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------- panel
+async function sectionPanel(): Promise<void> {
+  const sizes = (strArg('panel-sizes') ?? '3000,300000').split(',').map(Number);
+  const reps = numArg('panel-reps', 10);
+  console.log(`\n## the duplicates view in the panel: real webview, handler and curation worker [${secs()} s]`);
+  const { CHROMIUM, ensureBuilt } = await import('./ui/panel.js');
+  if (!existsSync(CHROMIUM)) {
+    console.log(`SKIP: chromium not found at ${CHROMIUM} (apt-get install chromium; CHROMIUM_PATH overrides)`);
+    return;
+  }
+  ensureBuilt();
+  const { buildDupStore, measureDupView, median, p95 } = await import('./ui/dupsView.js');
+  const { launchBrowser } = await import('../test/e2e/codeServer.js');
+  const { cpuLine } = await import('./cpuInfo.js');
+  const stores: Awaited<ReturnType<typeof buildDupStore>>[] = [];
+  for (const n of sizes) {
+    const t = now();
+    stores.push(await buildDupStore(path.join(WORK, 'panel', `n${n}`), n));
+    console.log(`store of ${fmt(n)} samples, ${fmt(stores.at(-1)!.clusters)} near clusters: ready in ${((now() - t) / 1000).toFixed(0)} s`);
+  }
+  const b = await launchBrowser();
+  const figs: Awaited<ReturnType<typeof measureDupView>>[] = [];
+  try {
+    console.log(`cpu: ${cpuLine()}`);
+    // the baseline first, then each size; a warm-up open of the baseline so the first measured one is not the browser's first page
+    await measureDupView(b.ctx, stores[0], path.join(WORK, 'panel'), 1);
+    for (const s of stores) figs.push(await measureDupView(b.ctx, s, path.join(WORK, 'panel'), reps));
+  } finally {
+    await b.close();
+  }
+  const [base] = figs;
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const cols = sizes.map((n, i) => `${fmt(n)} samples (${fmt(figs[i].clusters)} clusters)`);
+  console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ${reps} repetitions of each action, ${DUP_PAGE_SIZE} clusters a page`);
+  console.log(`| median (p95) | ${cols.join(' | ')} | ${sizes.slice(1).map((n) => `${fmt(n)} / ${fmt(sizes[0])}`).join(' | ')} |`);
+  console.log(`|---|${cols.map(() => '---|').join('')}${sizes.slice(1).map(() => '---|').join('')}`);
+  const line = (name: string, pick: (f: (typeof figs)[number]) => number[]) => {
+    const b0 = median(pick(base));
+    console.log(`| ${name} | ${figs.map((f) => `${ms(median(pick(f)))} (${ms(p95(pick(f)))})`).join(' | ')} | ${figs.slice(1).map((f) => `x${(median(pick(f)) / b0).toFixed(2)}`).join(' | ')} |`);
+  };
+  const last = figs.at(-1)!;
+  line('the view opens (first page of clusters shown)', (f) => [f.openMs]);
+  for (const name of Object.keys(base.rows)) {
+    line(`${name}: rows`, (f) => f.rows[name] ?? []);
+    line(`${name}: thumbnails in the window (${median(last.inSight[name] ?? [0])})`, (f) => f.thumbs[name] ?? []);
+  }
+  line('a page in the middle of the list: handler + worker + query', (f) => f.deepHostMs);
+  line('the same page: store query alone', (f) => f.deepQueryMs);
+  const worst = Math.max(...['next page', 'previous page', 'leak filter train-test', 'leak filter off', 'conflicting labels on / off'].map((k) => median(last.rows[k] ?? [Infinity])), median(last.deepHostMs));
+  console.log(`target (a page of the view at ${fmt(sizes.at(-1)!)} samples < 100 ms): ${worst < 100 ? 'met' : 'NOT met'}; worst median page turn / filter / deep page: ${ms(worst)}${figs.some((f) => f.refused) ? `; REFUSED requests: ${figs.map((f) => f.refused).join(', ')}` : ''}`);
+}
+
 async function main(): Promise<void> {
-  const run: Record<string, () => Promise<void>> = { planted: sectionPlanted, ferplus: sectionFerplus, train: sectionTrain, semantic: sectionSemantic, sample: sectionSample, scale: sectionScale, page: sectionPage };
+  const run: Record<string, () => Promise<void>> = { planted: sectionPlanted, ferplus: sectionFerplus, train: sectionTrain, semantic: sectionSemantic, sample: sectionSample, scale: sectionScale, page: sectionPage, panel: sectionPanel };
   for (const s of SECTIONS) {
     if (!run[s]) throw new Error(`--sections: unknown section '${s}' (${Object.keys(run).join(', ')})`);
     await run[s]();
