@@ -100,7 +100,13 @@ test('the duplicates view: clusters with label, split and similarity; filters; p
       },
       broadcast: post, retrain: none, exportLabels: none, openFull: () => undefined, cancelTraining: () => undefined, log: (l) => void logs.push(l), onCspViolation: () => undefined,
     }, runDir);
-    await page.exposeBinding('keferHostPost', (_source, m: unknown) => void handler.handle(m));
+    // the pages the view asks the host for (the view keeps pages seen and fetches the next one ahead)
+    const pageAsks: string[] = [];
+    await page.exposeBinding('keferHostPost', (_source, m: unknown) => {
+      const msg = m as { type?: string; query?: { after?: unknown } };
+      if (msg.type === 'requestDups') pageAsks.push(JSON.stringify(msg.query?.after ?? null));
+      void handler.handle(m);
+    });
     await page.addInitScript({ content: PROBE });
     await page.goto(server.url);
     await page.locator('#count', { hasText: /\d+ samples/ }).waitFor({ timeout: 60_000 });
@@ -131,12 +137,25 @@ test('the duplicates view: clusters with label, split and similarity; filters; p
     fs.mkdirSync(SHOTS, { recursive: true });
     await page.locator('kefer-dups').screenshot({ path: path.join(SHOTS, '1-near-tier.png') });
 
-    // pages: PageDown / PageUp in the list, the buttons too
+    // pages: PageDown / PageUp in the list, the buttons too. The second page was fetched ahead while the
+    // first was shown, so Next shows it without asking again, and Prev shows the first one kept.
+    const ahead = async () => {
+      for (let t = 0; t < 300 && !pageAsks.some((a) => a !== 'null'); t++) await page.waitForTimeout(100);
+      return pageAsks.filter((a) => a !== 'null');
+    };
+    assert.equal((await ahead()).length, 1, `the next page fetched ahead once: ${pageAsks.join(' ')}`);
+    const asksBefore = pageAsks.length;
     await first.click();
     await page.keyboard.press('PageDown');
     await page.locator('#dups-count', { hasText: `clusters ${DUP_PAGE_SIZE + 1}–${COPIES} of ${COPIES}` }).waitFor({ timeout: 30_000 });
     assert.equal(await page.locator('#dups-next').isDisabled(), true, 'the last page');
     await page.locator('#dups-prev').click();
+    await page.locator('#dups-count', { hasText: `clusters 1–${DUP_PAGE_SIZE} of` }).waitFor({ timeout: 30_000 });
+    assert.equal(pageAsks.length, asksBefore, 'Next and Prev showed pages at hand: no page asked of the host');
+    // the second page's thumbnails came with it, made ahead (not urgent)
+    await page.keyboard.press('PageDown');
+    await page.locator('kefer-dups .cluster[data-index="0"] figure img[src]').first().waitFor({ timeout: 60_000 });
+    await page.keyboard.press('PageUp');
     await page.locator('#dups-count', { hasText: `clusters 1–${DUP_PAGE_SIZE} of` }).waitFor({ timeout: 30_000 });
 
     // filters: leak kind, conflicting labels, tier

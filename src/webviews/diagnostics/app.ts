@@ -108,6 +108,14 @@ export class DiagnosticsApp extends LitElement {
   @state() private dupGen = 0;
   @query('kefer-dups') private dupsPane!: DupsPane;
   private dupThumbsAsked = new Set<string>();
+  /**
+   * Pages of the current filter already listed or fetched ahead (keyed by their query): Next shows the
+   * page fetched ahead at once and Prev the one seen, instead of a round trip to the store each. Emptied
+   * when what a page shows can change: another filter or scan, or any label change.
+   */
+  private dupPages = new Map<string, DupPageView>();
+  /** Pages asked since dupPages was last emptied (by query key): only their answers are kept, not a stale one in flight. */
+  private dupAsked = new Map<string, number>();
   /** Give the duplicates view the keyboard when its next page arrives (after Find Duplicates). */
   private dupFocus = false;
   private pages = new Map<number, GridCellRow[]>();
@@ -213,6 +221,7 @@ export class DiagnosticsApp extends LitElement {
         break;
       case 'labelChanged':
         // the duplicates view lists its page again: labels and exclusions changed (by it, the grid or an undo)
+        this.forgetDupPages();
         if (this.dupScan) this.requestDups();
         // a view without a run (the side view before any run is listed) has nothing to refresh: asking
         // would name no run folder (the host refused `requestConfusion for ""`)
@@ -257,10 +266,19 @@ export class DiagnosticsApp extends LitElement {
         this.onDupScan(m.dataset, m.scan, m.focus === true);
         break;
       case 'dupPage': {
-        if (JSON.stringify(m.page.query) !== JSON.stringify(this.dupQuery())) break;
-        this.dupPage = m.page;
-        this.dupBusy = false;
-        this.askDupThumbs();
+        const key = JSON.stringify(m.page.query);
+        const asked = this.dupAsked.get(key) ?? 0;
+        // a page fetched ahead (or a late answer for a page turned away from): kept for Next / Prev
+        if (asked > 0) {
+          if (asked === 1) this.dupAsked.delete(key);
+          else this.dupAsked.set(key, asked - 1);
+          this.dupPages.set(key, m.page);
+        }
+        if (key !== JSON.stringify(this.dupQuery())) {
+          if (asked > 0) this.askDupThumbs(m.page, 0);
+          break;
+        }
+        this.showDupPage(m.page);
         if (this.dupFocus) {
           this.dupFocus = false;
           void this.updateComplete.then(() => this.dupsPane?.focusList());
@@ -270,12 +288,14 @@ export class DiagnosticsApp extends LitElement {
       case 'dupThumbs': {
         if (m.dataset !== this.dupDataset?.root || !this.dupPage) break;
         const byId = new Map(m.thumbs.map((t) => [t.id, t]));
-        for (const c of this.dupPage.rows) {
-          for (const mem of c.members) {
-            const t = byId.get(mem.id);
-            if (!t) continue;
-            if ('src' in t) mem.thumb = t.src;
-            else this.dupThumbsAsked.delete(mem.id); // dropped, or failed: asked again with the next page
+        for (const page of new Set([this.dupPage, ...this.dupPages.values()])) {
+          for (const c of page.rows) {
+            for (const mem of c.members) {
+              const t = byId.get(mem.id);
+              if (!t) continue;
+              if ('src' in t) mem.thumb = t.src;
+              else this.dupThumbsAsked.delete(mem.id); // dropped, or failed: asked again with the next page
+            }
           }
         }
         this.dupGen++;
@@ -310,29 +330,62 @@ export class DiagnosticsApp extends LitElement {
       this.dupPage = undefined;
       this.dupStatus = '';
       this.dupThumbsAsked.clear();
+      this.forgetDupPages();
     }
     this.dupFocus = focus;
     if (scan) this.requestDups();
     else if (focus) void this.updateComplete.then(() => this.dupsPane?.focusList());
   }
 
+  /** Lists the current page: from the pages at hand when it is there (Next / Prev), else from the store. */
   private requestDups(): void {
     if (!this.dupDataset || !this.dupScan) return;
+    const query = this.dupQuery();
+    const known = this.dupPages.get(JSON.stringify(query));
+    if (known) {
+      this.showDupPage(known);
+      return;
+    }
     this.dupBusy = true;
-    send({ type: 'requestDups', query: this.dupQuery() });
+    this.askDupPage(query);
   }
 
-  /** Thumbnails of the page's members that have none yet (all at once: a page is about a hundred). */
-  private askDupThumbs(): void {
-    const ids = (this.dupPage?.rows ?? []).flatMap((c) => c.members).filter((m) => m.thumb === null && !this.dupThumbsAsked.has(m.id)).map((m) => m.id).slice(0, MAX_THUMB_IDS);
+  private askDupPage(query: DupQuery): void {
+    const key = JSON.stringify(query);
+    this.dupAsked.set(key, (this.dupAsked.get(key) ?? 0) + 1);
+    send({ type: 'requestDups', query });
+  }
+
+  /** What a page shows may have changed: none kept, and answers to earlier asks are not kept either. */
+  private forgetDupPages(): void {
+    this.dupPages.clear();
+    this.dupAsked.clear();
+  }
+
+  /** Shows a page, asks its missing thumbnails, and fetches the page after it ahead (with its thumbnails, not urgent). */
+  private showDupPage(page: DupPageView): void {
+    this.dupPage = page;
+    this.dupBusy = false;
+    this.askDupThumbs(page);
+    if (page.next) {
+      const ahead: DupQuery = { ...page.query, after: page.next };
+      const key = JSON.stringify(ahead);
+      if (!this.dupPages.has(key) && !this.dupAsked.has(key)) this.askDupPage(ahead);
+    }
+  }
+
+  /** Thumbnails of a page's members that have none yet (all at once: a page is about a hundred); urgent: the page shown. */
+  private askDupThumbs(page: DupPageView | undefined = this.dupPage, urgent?: number): void {
+    const ids = (page?.rows ?? []).flatMap((c) => c.members).filter((m) => m.thumb === null && !this.dupThumbsAsked.has(m.id)).map((m) => m.id).slice(0, MAX_THUMB_IDS);
     if (!ids.length || !this.dupDataset) return;
     for (const id of ids) this.dupThumbsAsked.add(id);
-    send({ type: 'requestDupThumbs', dataset: this.dupDataset.root, ids, urgent: ids.length });
+    send({ type: 'requestDupThumbs', dataset: this.dupDataset.root, ids, urgent: urgent ?? ids.length });
   }
 
   private setDupFilter(patch: Partial<DupFilter>): void {
     this.dupFilter = { ...this.dupFilter, ...patch };
     this.dupCursors = [null];
+    this.forgetDupPages();
     this.dupStatus = '';
     this.requestDups();
   }
