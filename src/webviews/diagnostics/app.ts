@@ -108,6 +108,8 @@ export class DiagnosticsApp extends LitElement {
   @state() private dupGen = 0;
   @query('kefer-dups') private dupsPane!: DupsPane;
   private dupThumbsAsked = new Set<string>();
+  /** Thumbnails asked for a page fetched ahead (low priority), not made yet. */
+  private dupThumbsAhead = new Set<string>();
   /**
    * Pages of the current filter already listed or fetched ahead (keyed by their query): Next shows the
    * page fetched ahead at once and Prev the one seen, instead of a round trip to the store each. Emptied
@@ -293,6 +295,7 @@ export class DiagnosticsApp extends LitElement {
             for (const mem of c.members) {
               const t = byId.get(mem.id);
               if (!t) continue;
+              this.dupThumbsAhead.delete(mem.id);
               if ('src' in t) mem.thumb = t.src;
               else this.dupThumbsAsked.delete(mem.id); // dropped, or failed: asked again with the next page
             }
@@ -330,6 +333,7 @@ export class DiagnosticsApp extends LitElement {
       this.dupPage = undefined;
       this.dupStatus = '';
       this.dupThumbsAsked.clear();
+      this.dupThumbsAhead.clear();
       this.forgetDupPages();
     }
     this.dupFocus = focus;
@@ -376,9 +380,16 @@ export class DiagnosticsApp extends LitElement {
 
   /** Thumbnails of a page's members that have none yet (all at once: a page is about a hundred); urgent: the page shown. */
   private askDupThumbs(page: DupPageView | undefined = this.dupPage, urgent?: number): void {
-    const ids = (page?.rows ?? []).flatMap((c) => c.members).filter((m) => m.thumb === null && !this.dupThumbsAsked.has(m.id)).map((m) => m.id).slice(0, MAX_THUMB_IDS);
+    const ahead = urgent === 0;
+    // a page shown asks again, urgently, for those asked ahead and not made yet: the worker raises their
+    // priority (a later page's, asked ahead after them, would otherwise go first)
+    const ids = (page?.rows ?? []).flatMap((c) => c.members).filter((m) => m.thumb === null && (!this.dupThumbsAsked.has(m.id) || (!ahead && this.dupThumbsAhead.has(m.id)))).map((m) => m.id).slice(0, MAX_THUMB_IDS);
     if (!ids.length || !this.dupDataset) return;
-    for (const id of ids) this.dupThumbsAsked.add(id);
+    for (const id of ids) {
+      this.dupThumbsAsked.add(id);
+      if (ahead) this.dupThumbsAhead.add(id);
+      else this.dupThumbsAhead.delete(id);
+    }
     send({ type: 'requestDupThumbs', dataset: this.dupDataset.root, ids, urgent: urgent ?? ids.length });
   }
 
