@@ -116,6 +116,23 @@ export async function webviewEditor(page: Page, t: TestContext, selector: string
 }
 
 /**
+ * Runs `wait` on a webview's frame; when the workbench replaced the webview's iframe meanwhile (Playwright:
+ * "Frame was detached"; seen once in a fresh-clone CI run while a training dashboard filled), finds the
+ * frame showing `selector` again and waits on it. Returns the frame the wait succeeded on.
+ */
+export async function inWebview(page: Page, frame: Frame, selector: string, wait: (f: Frame) => Promise<unknown>): Promise<Frame> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await wait(frame);
+      return frame;
+    } catch (err) {
+      if (attempt === 3 || !(frame.isDetached() || /detached/i.test(err instanceof Error ? err.message : String(err)))) throw err;
+      frame = await frameWith(page, selector, 60000);
+    }
+  }
+}
+
+/**
  * Journey steps that depend on earlier ones. A step runs only when the steps it needs passed;
  * otherwise it is skipped saying which failed, so one failure is reported once, not again by
  * every later step that could not even start.

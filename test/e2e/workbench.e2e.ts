@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { ARTIFACTS, e2eHost, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
-import { consoleErrors, frameWith as frameIn, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
+import { consoleErrors, frameWith as frameIn, inWebview, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
 import { NEAR_THRESHOLD, plantCopies } from '../unit/dups-helpers.js';
 
 // one folder per workbench (code-server release and its Node): CI runs the journey on two
@@ -144,13 +144,13 @@ test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 4
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'kefer-sample' }).first().waitFor({ timeout: 30000 });
   await snap('dataset-pick');
   await pickItem(page, 'kefer-sample');
-  const dash = await webviewEditor(page, t, 'kefer-dashboard', 'KE-FER Training', 'KE-FER: Show Training Dashboard', browserErrors);
+  let dash = await webviewEditor(page, t, 'kefer-dashboard', 'KE-FER Training', 'KE-FER: Show Training Dashboard', browserErrors);
   // the real engine: compact backbone, <= 20 steps of 16 images (kefer.sample.* in codeServer.ts)
-  await dash.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 });
-  await dash.locator('#backend', { hasText: /\S+ — / }).waitFor();
+  dash = await inWebview(page, dash, 'kefer-dashboard', (f) => f.locator('#step', { hasText: '/' }).waitFor({ timeout: 180000 }));
+  dash = await inWebview(page, dash, 'kefer-dashboard', (f) => f.locator('#backend', { hasText: /\S+ — / }).waitFor());
   await page.waitForTimeout(1500);
   await snap('training-live');
-  await dash.locator('#status', { hasText: 'done' }).waitFor({ timeout: 360000 });
+  dash = await inWebview(page, dash, 'kefer-dashboard', (f) => f.locator('#status', { hasText: 'done' }).waitFor({ timeout: 360000 }));
   await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'training finished' }).first().waitFor({ timeout: 60000 });
   await page.waitForTimeout(500);
   // Chart.js drew the curves under the strict CSP: the total-loss (#e06c75) and lr (#d19a66) lines
