@@ -2,6 +2,7 @@
 // the K the user typed, the CLI's JSON event lines and the progress they mean. The command in
 // labelIssues.ts is the glue around these (unit-tested in test/unit/crossValidation.test.ts).
 import type { CrossValCliEvent, CrossValCliEventType } from '../engine/events.js';
+import { eventObject, finiteNumbers } from './engine/eventStream.js';
 import type { TrainSettings } from './settings.js';
 
 /** The three fold trainers of `kefer issues --cross-val` (docs/label-issues.md, "What is out-of-sample"). */
@@ -65,27 +66,18 @@ const TYPES: ReadonlySet<string> = new Set<CrossValCliEventType>(['start', 'feat
 
 /** One stdout line of `kefer issues --cross-val --events json`; undefined for anything else (logged as text). */
 export function parseCrossValLine(line: string): CrossValCliEvent | undefined {
-  const t = line.trim();
-  if (!t.startsWith('{')) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
-  if (typeof o.type !== 'string' || !TYPES.has(o.type)) return undefined;
-  const nums = (...keys: string[]) => keys.every((k) => typeof o[k] === 'number' && Number.isFinite(o[k]));
+  const o = eventObject(line, TYPES);
+  if (!o) return undefined;
+  const nums = (...keys: string[]) => finiteNumbers(o, ...keys);
   // The fields progress reads must be there: a malformed line is text, never a wrong progress value.
   switch (o.type) {
-    case 'start': return nums('k', 'samples') ? (v as CrossValCliEvent) : undefined;
-    case 'fold-start': case 'fold-done': return nums('fold', 'k') ? (v as CrossValCliEvent) : undefined;
-    case 'fold-epoch': return nums('fold', 'epoch') ? (v as CrossValCliEvent) : undefined;
-    case 'features': return nums('rows', 'dim', 'seconds') ? (v as CrossValCliEvent) : undefined;
-    case 'log': return typeof o.message === 'string' ? (v as CrossValCliEvent) : undefined;
-    case 'done': return nums('records', 'accuracy', 'estimatedIssues') ? (v as CrossValCliEvent) : undefined;
-    case 'registered': return typeof o.run === 'string' && nums('records') ? (v as CrossValCliEvent) : undefined;
+    case 'start': return nums('k', 'samples') ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'fold-start': case 'fold-done': return nums('fold', 'k') ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'fold-epoch': return nums('fold', 'epoch') ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'features': return nums('rows', 'dim', 'seconds') ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'log': return typeof o.message === 'string' ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'done': return nums('records', 'accuracy', 'estimatedIssues') ? (o as unknown as CrossValCliEvent) : undefined;
+    case 'registered': return typeof o.run === 'string' && nums('records') ? (o as unknown as CrossValCliEvent) : undefined;
     default: return undefined;
   }
 }

@@ -2,6 +2,7 @@
 // and the progress they mean, and what the notification says at the end. The command in
 // findDuplicates.ts is the glue around these (unit-tested in test/unit/duplicates-command.test.ts).
 import type { DupsCliEvent, DupsCliEventType, DupsTierCounts } from '../engine/events.js';
+import { eventObject, finiteNumbers } from './engine/eventStream.js';
 import type { ProgressUpdate } from './crossValidation.js';
 
 export interface DupsRequest {
@@ -35,24 +36,15 @@ type Phase = (typeof PHASES)[number];
 
 /** One stdout line of `kefer data dups --events json`; undefined for anything else (logged as text). */
 export function parseDupsLine(line: string): DupsCliEvent | undefined {
-  const t = line.trim();
-  if (!t.startsWith('{')) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
-  if (typeof o.type !== 'string' || !TYPES.has(o.type)) return undefined;
-  const nums = (...keys: string[]) => keys.every((k) => typeof o[k] === 'number' && Number.isFinite(o[k]));
+  const o = eventObject(line, TYPES);
+  if (!o) return undefined;
+  const nums = (...keys: string[]) => finiteNumbers(o, ...keys);
   // The fields progress and the notification read must be there: a malformed line is text, never a wrong value.
   switch (o.type) {
-    case 'start': return nums('images') && Array.isArray(o.tiers) ? (v as DupsCliEvent) : undefined;
-    case 'progress': return (PHASES as readonly unknown[]).includes(o.phase) && nums('done', 'total') ? (v as DupsCliEvent) : undefined;
-    case 'tier': return typeof o.tier === 'string' && nums('clusters', 'images', 'leakedCopies', 'conflicts') ? (v as DupsCliEvent) : undefined;
-    case 'done': return nums('images', 'seconds') && Array.isArray(o.tiers) && typeof o.datasetRoot === 'string' ? (v as DupsCliEvent) : undefined;
+    case 'start': return nums('images') && Array.isArray(o.tiers) ? (o as unknown as DupsCliEvent) : undefined;
+    case 'progress': return (PHASES as readonly unknown[]).includes(o.phase) && nums('done', 'total') ? (o as unknown as DupsCliEvent) : undefined;
+    case 'tier': return typeof o.tier === 'string' && nums('clusters', 'images', 'leakedCopies', 'conflicts') ? (o as unknown as DupsCliEvent) : undefined;
+    case 'done': return nums('images', 'seconds') && Array.isArray(o.tiers) && typeof o.datasetRoot === 'string' ? (o as unknown as DupsCliEvent) : undefined;
     default: return undefined;
   }
 }

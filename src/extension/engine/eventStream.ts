@@ -5,16 +5,31 @@ import type { EngineEvent } from '../../engine/events.js';
 
 const TYPES = new Set(['start', 'step', 'epoch', 'log', 'done', 'error']);
 
-export function parseEventLine(line: string): EngineEvent | undefined {
+/**
+ * A JSON object line whose `type` is one of `types`, as a record for the caller's field checks;
+ * undefined for anything else (the caller logs the raw text).
+ */
+export function eventObject(line: string, types: ReadonlySet<string>): Record<string, unknown> | undefined {
   const t = line.trim();
   if (!t.startsWith('{')) return undefined;
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(t);
-    if (typeof v === 'object' && v !== null && TYPES.has((v as { type?: unknown }).type as string)) return v as EngineEvent;
+    v = JSON.parse(t);
   } catch {
-    // not an event: the caller logs the raw text
+    return undefined;
   }
-  return undefined;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  return typeof o.type === 'string' && types.has(o.type) ? o : undefined;
+}
+
+/** Whether every one of `keys` is a finite number in `o`. */
+export function finiteNumbers(o: Record<string, unknown>, ...keys: string[]): boolean {
+  return keys.every((k) => typeof o[k] === 'number' && Number.isFinite(o[k]));
+}
+
+export function parseEventLine(line: string): EngineEvent | undefined {
+  return eventObject(line, TYPES) as EngineEvent | undefined;
 }
 
 /** Splits a child's output into lines: those `parse` recognises become events, the rest log text. */
