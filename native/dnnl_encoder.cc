@@ -14,6 +14,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -662,14 +664,21 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 // The encoder in inference mode (validation, --diagnose, kefer eval): every BatchNorm folded into the
 // convolution before it (the JS side folds the running statistics into weights + bias), ReLU and the
 // residual add as the convolution's post-ops (sum, then eltwise ReLU, written into the shortcut's buffer),
-// activations in the blocked layout end to end, and tensors sharing a few buffers by lifetime (the spec's
-// slots), so a large batch fits. One scratchpad serves every primitive.
+// and tensors sharing a few buffers by lifetime (the spec's slots), so a large batch fits. One scratchpad
+// serves every primitive.
+//   fp32: activations in the blocked layout end to end; `algorithm: "auto"` runs the 3x3 stride-1
+//         convolutions with Winograd where oneDNN has it (AVX-512), else direct.
+//   int8 (the spec's ops carry `outScale`, convolutions `wScales`; inference.ts calibrates them): the
+//         images quantized to s8, every convolution u8/s8 x s8 weights (per output channel) with s32
+//         accumulation, its output requantized to u8 after a ReLU, s8 otherwise (the downsample shortcut);
+//         activations NHWC (what oneDNN's int8 kernels read); the features dequantized in the pool.
 class Inference : public Napi::ObjectWrap<Inference> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Inference",
-                       {InstanceMethod("forward", &Inference::Forward), InstanceMethod("setWeights", &Inference::SetWeights),
-                        InstanceMethod("info", &Inference::Info), InstanceMethod("release", &Inference::Release)});
+                       {InstanceMethod("forward", &Inference::Forward), InstanceMethod("calibrate", &Inference::Calibrate),
+                        InstanceMethod("setWeights", &Inference::SetWeights), InstanceMethod("info", &Inference::Info),
+                        InstanceMethod("release", &Inference::Release)});
   }
 
   explicit Inference(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Inference>(info), eng_(engine::kind::cpu, 0), s_(eng_) {
@@ -681,38 +690,50 @@ class Inference : public Napi::ObjectWrap<Inference> {
   }
 
  private:
+  // An operand: a tensor (whose slot holds it) seen through one memory descriptor; int8 tensors change
+  // data type over their life (a shortcut is s8, then the block's u8 output in place), so each op keeps
+  // its own views.
+  struct View {
+    int t = -1;
+    memory::desc md;
+    memory mem;
+  };
   struct Conv {
-    int x, y, w;
+    View src, dst;
     primitive prim;
     memory weights, bias;
     memory::desc userW;
+    std::vector<float> wScales;  // int8: per output channel (q = w * scale)
+    float srcScale = 1.f;
     std::string impl;
   };
   struct Pool {
-    int x, y;
+    View src, dst;
     primitive prim;
   };
   enum class K { Conv, Pool, Gap };
   struct Step {
     K kind;
-    int index;  // into convs_ / pools_, or the GAP's input tensor
+    int index;  // into convs_ / pools_
   };
   engine eng_;
   stream s_;
   int threads_ = 0;
   int block_ = 8;
+  bool int8_ = false;
   std::vector<memory::dims> dims_;
-  std::vector<memory::desc> mds_;
   std::vector<int> slotOf_;
   std::vector<memory> slots_;
-  std::vector<memory> acts_;
   std::vector<Conv> convs_;
   std::vector<Pool> pools_;
   std::vector<Step> steps_;
   std::unordered_map<std::string, int> convByWeight_;
   memory::desc imagesUserMd_;
+  View images_;        // the stem's input, as the stem wants it
+  float inputScale_ = 1.f;
+  View feature_;       // the global average pool's input
+  float featureScale_ = 1.f;
   memory scratch_;
-  int featureAct_ = -1;
   bool released_ = false;
 
   static memory::dims Dims(const Napi::Value& v) {
@@ -722,6 +743,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     return d;
   }
   static int Int(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+  static float Float(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().FloatValue(); }
 
   int ProbeBlock() {
     memory::dims src{2, 64, 8, 8}, w{64, 64, 3, 3};
@@ -732,60 +754,109 @@ class Inference : public Napi::ObjectWrap<Inference> {
     return pd.dst_desc() == memory::desc(src, dt::f32, tag::nChw16c) ? 16 : 8;
   }
 
+  // A fresh attribute per primitive: primitive_attr copies share one handle.
+  static primitive_attr AttrWith(const post_ops& po) {
+    primitive_attr a;
+    a.set_scratchpad_mode(scratchpad_mode::user);
+    a.set_post_ops(po);
+    return a;
+  }
+
+  memory::desc Md(int t, dt type) const {
+    if (int8_) return memory::desc(dims_[t], type, tag::nhwc);
+    return memory::desc(dims_[t], dt::f32, block_ == 16 ? tag::nChw16c : tag::nChw8c);
+  }
+
+  // The convolution primitive descriptor for `alg`, or none when oneDNN has only its reference kernel.
+  static bool MakeConv(convolution_forward::primitive_desc& out, algorithm alg, const memory::desc& src, const memory::desc& w, const memory::desc& b,
+                       const memory::desc& dst, const memory::dims& strides, const memory::dims& pad, const primitive_attr& attr, const engine& eng) {
+    try {
+      convolution_forward::desc d(prop_kind::forward_inference, alg, src, w, b, dst, strides, pad, pad);
+      convolution_forward::primitive_desc pd(d, attr, eng);
+      if (alg != algorithm::convolution_direct && std::string(pd.impl_info_str()).find("ref") != std::string::npos) return false;
+      out = pd;
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }
+
   void Build(const Napi::Object spec) {
     threads_ = Int(spec, "threads");
     if (threads_ > 0) omp_set_num_threads(threads_);
     block_ = ProbeBlock();
+    const bool winograd = spec.Has("algorithm") && spec.Get("algorithm").As<Napi::String>().Utf8Value() == "auto";
     auto tensors = spec.Get("tensors").As<Napi::Array>();
     for (uint32_t i = 0; i < tensors.Length(); i++) {
       auto t = tensors.Get(i).As<Napi::Object>();
       dims_.push_back(Dims(t.Get("dims")));
       slotOf_.push_back(Int(t, "slot"));
     }
-    mds_.resize(dims_.size());
-    for (size_t i = 1; i < dims_.size(); i++) {
-      const auto& d = dims_[i];
-      if (d.size() != 4) continue;
-      if (d[1] % block_ != 0) throw std::runtime_error("channels " + std::to_string(d[1]) + " not a multiple of " + std::to_string(block_));
-      mds_[i] = memory::desc(d, dt::f32, block_ == 16 ? tag::nChw16c : tag::nChw8c);
-    }
+    auto ops = spec.Get("ops").As<Napi::Array>();
+    int8_ = spec.Has("precision") && spec.Get("precision").As<Napi::String>().Utf8Value() == "int8";
+    if (int8_) inputScale_ = Float(spec, "inputScale");
+    for (size_t i = 1; i < dims_.size(); i++)
+      if (!int8_ && dims_[i].size() == 4 && dims_[i][1] % block_ != 0)
+        throw std::runtime_error("channels " + std::to_string(dims_[i][1]) + " not a multiple of " + std::to_string(block_));
     imagesUserMd_ = memory::desc(dims_[0], dt::f32, tag::nhwc);
 
-    // A fresh attribute per primitive: primitive_attr copies share one handle.
-    auto attrWith = [](const post_ops& po) {
-      primitive_attr a;
-      a.set_scratchpad_mode(scratchpad_mode::user);
-      a.set_post_ops(po);
-      return a;
-    };
+    // Each tensor's data type and quantization scale as the ops so far left it (int8).
+    std::vector<dt> type(dims_.size(), int8_ ? dt::s8 : dt::f32);
+    std::vector<float> scale(dims_.size(), 1.f);
+    scale[0] = inputScale_;
     size_t scratch = 0;
-    auto ops = spec.Get("ops").As<Napi::Array>();
     for (uint32_t i = 0; i < ops.Length(); i++) {
       auto o = ops.Get(i).As<Napi::Object>();
       std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
       if (kind == "conv") {
         Conv c;
-        c.x = Int(o, "x");
-        c.y = Int(o, "y");
+        const int x = Int(o, "x"), y = Int(o, "y");
         const int k = Int(o, "k"), stride = Int(o, "stride"), pad = Int(o, "pad");
         const bool relu = o.Get("relu").As<Napi::Boolean>().Value();
         const bool sum = o.Get("sum").As<Napi::Boolean>().Value();
-        const auto& dx = dims_[c.x];
-        const auto& dy = dims_[c.y];
+        const auto& dx = dims_[x];
+        const auto& dy = dims_[y];
         memory::dims wd{dy[1], dx[1], k, k};
+        const bool stem = x == 0;
+        const dt dstType = int8_ ? (relu ? dt::u8 : dt::s8) : dt::f32;
+        const float dstScale = int8_ ? Float(o, "outScale") : 1.f;
         post_ops po;
-        if (sum) po.append_sum(1.0f);
+        if (sum) {
+          // int8: the shortcut already in y is rescaled to y's new scale (and read as s8 when it was signed).
+          if (int8_) po.append_sum(dstScale / scale[y], type[y] == dstType ? dt::undef : type[y]);
+          else po.append_sum(1.0f);
+        }
         if (relu) po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
-        primitive_attr attr = attrWith(po);
-        const bool stem = c.x == 0;
-        auto srcMd = stem ? memory::desc(dx, dt::f32, tag::any) : mds_[c.x];
-        convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, srcMd, memory::desc(wd, dt::f32, tag::any),
-                                    memory::desc({dy[1]}, dt::f32, tag::x), mds_[c.y], {stride, stride}, {pad, pad}, {pad, pad});
-        convolution_forward::primitive_desc pd(d, attr, eng_);
-        if (stem) mds_[0] = pd.src_desc();
+        std::vector<float> os;
+        if (int8_) {
+          auto ws = o.Get("wScales").As<Napi::Float32Array>();
+          if ((long)ws.ElementLength() != dy[1]) throw std::runtime_error("wScales of " + o.Get("w").As<Napi::String>().Utf8Value() + " has the wrong length");
+          c.wScales.assign(ws.Data(), ws.Data() + ws.ElementLength());
+          c.srcScale = scale[x];
+          // dst = (acc + bias') * dstScale / (srcScale * wScale): the bias is handed over pre-multiplied.
+          for (long oc = 0; oc < dy[1]; oc++) os.push_back(dstScale / (c.srcScale * c.wScales[oc]));
+        }
+        auto attrFor = [&]() {
+          primitive_attr a = AttrWith(po);
+          if (int8_) a.set_output_scales(1 << 1, os);
+          return a;
+        };
+        auto srcMd = stem ? memory::desc(dx, int8_ ? dt::s8 : dt::f32, tag::any) : Md(x, type[x]);
+        auto wMd = memory::desc(wd, int8_ ? dt::s8 : dt::f32, tag::any);
+        auto bMd = memory::desc({dy[1]}, dt::f32, tag::x);
+        auto dstMd = Md(y, dstType);
+        const memory::dims strides{stride, stride}, pads{pad, pad};
+        convolution_forward::primitive_desc pd;
+        const bool wino = winograd && !int8_ && !stem && k == 3 && stride == 1;
+        if (!(wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_)) &&
+            !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
+          throw std::runtime_error(std::string("no ") + (int8_ ? "int8 " : "") + "convolution for " + o.Get("w").As<Napi::String>().Utf8Value());
+        c.src = {x, pd.src_desc(), memory()};
+        c.dst = {y, pd.dst_desc(), memory()};
+        if (stem) images_ = c.src;
         c.prim = convolution_forward(pd);
         c.weights = memory(pd.weights_desc(), eng_);
-        c.bias = memory(memory::desc({dy[1]}, dt::f32, tag::x), eng_);
+        c.bias = memory(bMd, eng_);
         // The JS side hands the weights over in tfjs's own layout (HWIO), BatchNorm folded in: one reorder here.
         c.userW = memory::desc(wd, dt::f32, tag::hwio);
         c.impl = pd.impl_info_str();
@@ -793,36 +864,46 @@ class Inference : public Napi::ObjectWrap<Inference> {
         convByWeight_[o.Get("w").As<Napi::String>().Utf8Value()] = (int)convs_.size();
         steps_.push_back({K::Conv, (int)convs_.size()});
         convs_.push_back(std::move(c));
+        type[y] = dstType;
+        scale[y] = dstScale;
       } else if (kind == "maxpool") {
         Pool p;
-        p.x = Int(o, "x");
-        p.y = Int(o, "y");
-        pooling_forward::desc d(prop_kind::forward_inference, algorithm::pooling_max, mds_[p.x], mds_[p.y], {2, 2}, {3, 3}, {1, 1}, {1, 1});
-        pooling_forward::primitive_desc pd(d, attrWith(post_ops()), eng_);
+        const int x = Int(o, "x"), y = Int(o, "y");
+        // Max-pooling commutes with a positive scale: the output keeps the input's type and scale.
+        p.src = {x, Md(x, type[x]), memory()};
+        p.dst = {y, Md(y, type[x]), memory()};
+        pooling_forward::desc d(prop_kind::forward_inference, algorithm::pooling_max, p.src.md, p.dst.md, {2, 2}, {3, 3}, {1, 1}, {1, 1});
+        pooling_forward::primitive_desc pd(d, AttrWith(post_ops()), eng_);
         scratch = std::max(scratch, pd.scratchpad_desc().get_size());
         p.prim = pooling_forward(pd);
         steps_.push_back({K::Pool, (int)pools_.size()});
         pools_.push_back(std::move(p));
+        type[y] = type[x];
+        scale[y] = scale[x];
       } else if (kind == "gap") {
-        featureAct_ = Int(o, "x");
-        steps_.push_back({K::Gap, featureAct_});
+        const int x = Int(o, "x");
+        feature_ = {x, Md(x, type[x]), memory()};
+        featureScale_ = scale[x];
+        steps_.push_back({K::Gap, x});
       } else {
         throw std::runtime_error("unknown inference op " + kind);
       }
     }
-    if (featureAct_ < 0) throw std::runtime_error("the encoder has no global average pool");
-    // One buffer per slot, as large as the largest tensor placed in it; each tensor is a view of its slot.
+    if (feature_.t < 0) throw std::runtime_error("the encoder has no global average pool");
+    // One buffer per slot, as large as the largest view placed in it; each view is a memory on its slot.
     int nSlots = 0;
     for (int s : slotOf_) nSlots = std::max(nSlots, s + 1);
     std::vector<size_t> bytes(nSlots, 0);
-    for (size_t i = 0; i < mds_.size(); i++) {
-      if (mds_[i].data.ndims == 0) continue;
-      bytes[slotOf_[i]] = std::max(bytes[slotOf_[i]], mds_[i].get_size());
-    }
+    auto need = [&](const View& v) { bytes[slotOf_[v.t]] = std::max(bytes[slotOf_[v.t]], v.md.get_size()); };
+    for (auto& c : convs_) need(c.src), need(c.dst);
+    for (auto& p : pools_) need(p.src), need(p.dst);
+    need(feature_);
     for (int s = 0; s < nSlots; s++) slots_.push_back(memory(memory::desc({(memory::dim)(bytes[s] / sizeof(float) + 1)}, dt::f32, tag::x), eng_));
-    for (size_t i = 0; i < mds_.size(); i++) {
-      acts_.push_back(mds_[i].data.ndims == 0 ? memory() : memory(mds_[i], eng_, slots_[slotOf_[i]].get_data_handle()));
-    }
+    auto bind = [&](View& v) { v.mem = memory(v.md, eng_, slots_[slotOf_[v.t]].get_data_handle()); };
+    for (auto& c : convs_) bind(c.src), bind(c.dst);
+    for (auto& p : pools_) bind(p.src), bind(p.dst);
+    bind(images_);
+    bind(feature_);
     scratch_ = memory(memory::desc({(memory::dim)(scratch / sizeof(float) + 1)}, dt::f32, tag::x), eng_);
   }
 
@@ -844,62 +925,150 @@ class Inference : public Napi::ObjectWrap<Inference> {
     Conv& c = convs_[it->second];
     auto w = info[1].As<Napi::Float32Array>();
     auto b = info[2].As<Napi::Float32Array>();
-    if (w.ElementLength() * sizeof(float) != c.userW.get_size() || b.ElementLength() * sizeof(float) != c.bias.get_desc().get_size()) {
+    const size_t cout = c.bias.get_desc().get_size() / sizeof(float);
+    if (w.ElementLength() * sizeof(float) != c.userW.get_size() || b.ElementLength() != cout) {
       Napi::Error::New(env, "onednn inference: " + name + " takes " + std::to_string(c.userW.get_size() / sizeof(float)) + " weights and " +
-                                std::to_string(c.bias.get_desc().get_size() / sizeof(float)) + " biases, got " + std::to_string(w.ElementLength()) + " and " +
-                                std::to_string(b.ElementLength()))
+                                std::to_string(cout) + " biases, got " + std::to_string(w.ElementLength()) + " and " + std::to_string(b.ElementLength()))
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    memory user(c.userW, eng_, w.Data());
-    reorder(user, c.weights).execute(s_, user, c.weights);
-    std::memcpy(c.bias.get_data_handle(), b.Data(), b.ElementLength() * sizeof(float));
-    s_.wait();
+    try {
+      memory user(c.userW, eng_, w.Data());
+      float* bias = static_cast<float*>(c.bias.get_data_handle());
+      if (int8_) {
+        // s8 per output channel (dims O, I, H, W: mask bit 0); oneDNN's reorder adds the s8-input
+        // compensation and the non-VNNI half scale where the convolution's weight format asks for them.
+        primitive_attr a;
+        a.set_output_scales(1 << 0, c.wScales);
+        reorder(reorder::primitive_desc(eng_, c.userW, eng_, c.weights.get_desc(), a)).execute(s_, user, c.weights);
+        for (size_t oc = 0; oc < cout; oc++) bias[oc] = b.Data()[oc] * c.srcScale * c.wScales[oc];
+      } else {
+        reorder(user, c.weights).execute(s_, user, c.weights);
+        std::memcpy(bias, b.Data(), cout * sizeof(float));
+      }
+      s_.wait();
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, "onednn inference: weights of " + name + ": " + e.what()).ThrowAsJavaScriptException();
+    }
     return env.Undefined();
+  }
+
+  // Runs the steps on `images`; after each convolution and pool, `each(stepIndex, dst)` when given.
+  template <typename F>
+  void Run(Napi::Float32Array images, float* features, F each) {
+    if (threads_ > 0) omp_set_num_threads(threads_);
+    memory user(imagesUserMd_, eng_, images.Data());
+    if (int8_) {
+      primitive_attr a;
+      a.set_output_scales(0, {inputScale_});
+      reorder(reorder::primitive_desc(eng_, imagesUserMd_, eng_, images_.md, a)).execute(s_, user, images_.mem);
+    } else {
+      reorder(user, images_.mem).execute(s_, user, images_.mem);
+    }
+    for (size_t i = 0; i < steps_.size(); i++) {
+      const auto& st = steps_[i];
+      if (st.kind == K::Conv) {
+        Conv& c = convs_[st.index];
+        c.prim.execute(s_, {{DNNL_ARG_SRC, c.src.mem}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, c.dst.mem}, {DNNL_ARG_SCRATCHPAD, scratch_}});
+        each(i, c.dst);
+      } else if (st.kind == K::Pool) {
+        Pool& p = pools_[st.index];
+        p.prim.execute(s_, {{DNNL_ARG_SRC, p.src.mem}, {DNNL_ARG_DST, p.dst.mem}, {DNNL_ARG_SCRATCHPAD, scratch_}});
+        each(i, p.dst);
+      } else if (features) {
+        s_.wait();
+        GlobalAveragePool(features);
+      }
+    }
+    s_.wait();
+  }
+
+  void GlobalAveragePool(float* out) {
+    const auto& fd = dims_[feature_.t];
+    const long N = fd[0], C = fd[1], HW = fd[2] * fd[3];
+    if (int8_) {
+      // NHWC u8 (or s8): sum over HW per channel, then one multiply by 1 / (scale * HW).
+      const float inv = 1.0f / (featureScale_ * (float)HW);
+      const bool u8 = feature_.md.data_type() == dt::u8;
+      const void* base = feature_.mem.get_data_handle();
+#pragma omp parallel for
+      for (long n = 0; n < N; n++) {
+        std::vector<int32_t> acc(C, 0);
+        for (long hw = 0; hw < HW; hw++) {
+          const long off = (n * HW + hw) * C;
+          if (u8)
+            for (long c = 0; c < C; c++) acc[c] += static_cast<const uint8_t*>(base)[off + c];
+          else
+            for (long c = 0; c < C; c++) acc[c] += static_cast<const int8_t*>(base)[off + c];
+        }
+        for (long c = 0; c < C; c++) out[n * C + c] = (float)acc[c] * inv;
+      }
+      return;
+    }
+    const long B = block_;
+    const float* src = ptr(feature_.mem);
+    const float inv = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2)
+    for (long n = 0; n < N; n++)
+      for (long cb = 0; cb < C / B; cb++) {
+        float acc[16] = {0};
+        const float* p = src + ((n * (C / B) + cb) * HW) * B;
+        for (long hw = 0; hw < HW; hw++)
+          for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
+        for (long c = 0; c < B; c++) out[n * C + cb * B + c] = acc[c] * inv;
+      }
+  }
+
+  bool CheckImages(Napi::Env env, const Napi::Float32Array& images) {
+    if (images.ElementLength() * sizeof(float) == imagesUserMd_.get_size()) return true;
+    Napi::Error::New(env, "onednn inference: got " + std::to_string(images.ElementLength()) + " image values, built for " +
+                              std::to_string(imagesUserMd_.get_size() / sizeof(float)))
+        .ThrowAsJavaScriptException();
+    return false;
   }
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (Released(env)) return env.Undefined();
     auto images = info[0].As<Napi::Float32Array>();
-    if (images.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
-      Napi::Error::New(env, "onednn inference: forward got " + std::to_string(images.ElementLength()) + " image values").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!CheckImages(env, images)) return env.Undefined();
     try {
-      if (threads_ > 0) omp_set_num_threads(threads_);
-      memory user(imagesUserMd_, eng_, images.Data());
-      reorder(user, acts_[0]).execute(s_, user, acts_[0]);
-      const auto& fd = dims_[featureAct_];
+      const auto& fd = dims_[feature_.t];
       auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
-      for (const auto& st : steps_) {
-        if (st.kind == K::Conv) {
-          Conv& c = convs_[st.index];
-          c.prim.execute(s_, {{DNNL_ARG_SRC, acts_[c.x]}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, acts_[c.y]}, {DNNL_ARG_SCRATCHPAD, scratch_}});
-        } else if (st.kind == K::Pool) {
-          Pool& p = pools_[st.index];
-          p.prim.execute(s_, {{DNNL_ARG_SRC, acts_[p.x]}, {DNNL_ARG_DST, acts_[p.y]}, {DNNL_ARG_SCRATCHPAD, scratch_}});
-        } else {
-          s_.wait();
-          const long N = fd[0], C = fd[1], HW = fd[2] * fd[3], B = block_;
-          const float* src = ptr(acts_[st.index]);
-          float* out = v.Data();
-          const float inv = 1.0f / (float)HW;
-#pragma omp parallel for collapse(2)
-          for (long n = 0; n < N; n++)
-            for (long cb = 0; cb < C / B; cb++) {
-              float acc[16] = {0};
-              const float* p = src + ((n * (C / B) + cb) * HW) * B;
-              for (long hw = 0; hw < HW; hw++)
-                for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
-              for (long c = 0; c < B; c++) out[n * C + cb * B + c] = acc[c] * inv;
-            }
-        }
-      }
-      s_.wait();
+      Run(images, v.Data(), [](size_t, const View&) {});
       return v;
     } catch (const std::exception& e) {
       Napi::Error::New(env, std::string("onednn inference forward: ") + e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  // calibrate(images) -> the largest |value| each op wrote (0 for the pool of features), fp32 only: what
+  // the int8 scales are made from.
+  Napi::Value Calibrate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
+    if (int8_) {
+      Napi::Error::New(env, "onednn inference: calibrate runs on the fp32 encoder").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto images = info[0].As<Napi::Float32Array>();
+    if (!CheckImages(env, images)) return env.Undefined();
+    try {
+      auto out = Napi::Float32Array::New(env, steps_.size());
+      std::fill(out.Data(), out.Data() + steps_.size(), 0.f);
+      Run(images, nullptr, [&](size_t i, const View& v) {
+        s_.wait();
+        const float* p = ptr(v.mem);
+        const long n = (long)(v.md.get_size() / sizeof(float));
+        float m = 0.f;
+#pragma omp parallel for reduction(max : m)
+        for (long j = 0; j < n; j++) m = std::max(m, std::fabs(p[j]));
+        out.Data()[i] = m;
+      });
+      return out;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, std::string("onednn inference calibrate: ") + e.what()).ThrowAsJavaScriptException();
       return env.Undefined();
     }
   }
@@ -911,6 +1080,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     o.Set("version", std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch));
     o.Set("block", block_);
     o.Set("threads", threads_ > 0 ? threads_ : omp_get_max_threads());
+    o.Set("precision", int8_ ? "int8" : "fp32");
     std::string impls;
     for (auto& c : convs_)
       if (impls.find(c.impl) == std::string::npos) impls += (impls.empty() ? "" : ", ") + c.impl;
@@ -926,8 +1096,9 @@ class Inference : public Napi::ObjectWrap<Inference> {
     convs_.clear();
     pools_.clear();
     steps_.clear();
-    acts_.clear();
     slots_.clear();
+    images_ = View();
+    feature_ = View();
     scratch_ = memory();
     released_ = true;
     return info.Env().Undefined();

@@ -57,13 +57,13 @@ test('bad flag values are rejected with the flag named', () => {
   assert.match(r.err, /--contrast: expected one of pairwise, per-sample, got 'sideways'/);
 });
 
-test('int8 flags: export-onnx --int8 needs --calibrate; eval --precision int8 refuses --runtime tfjs', () => {
+test('int8 flags: export-onnx --int8 needs --calibrate; eval --precision int8 refuses --runtime tfjs (onednn and onnx only)', () => {
   const a = kefer('export-onnx', '--checkpoint', 'ck', '--int8');
   assert.equal(a.code, 1);
   assert.match(a.err, /^kefer: --int8 needs --calibrate SPEC/);
   const b = kefer('eval', '--checkpoint', 'ck', '--data', `synthetic:${data}#test`, '--precision', 'int8', '--runtime', 'tfjs');
   assert.equal(b.code, 1);
-  assert.match(b.err, /--precision int8 runs on onnxruntime/);
+  assert.match(b.err, /--precision int8 runs on onednn or onnx: drop --runtime tfjs/);
   const c = kefer('eval', '--checkpoint', 'ck', '--data', `synthetic:${data}#test`, '--precision', 'int4');
   assert.equal(c.code, 1);
   assert.match(c.err, /--precision: expected one of fp32, int8, got 'int4'/);

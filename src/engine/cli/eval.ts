@@ -7,7 +7,11 @@ import { evaluateCheckpoint } from '../eval/checkpointEval.js';
 import { defaultRuntime, evaluateCheckpointOnnx, type OnnxEvalResult } from '../onnx/runtime.js';
 import { readCheckpointConfig } from '../model/checkpoint.js';
 import { RUNTIMES, createEvalEncoder, isRuntimeName } from '../runtimes/registry.js';
-import { PRECISIONS, type CalibrationInfo } from '../onnx/int8.js';
+import { INT8_CALIBRATION_IMAGES, INT8_CALIBRATION_SEED, PRECISIONS, type CalibrationInfo } from '../onnx/int8.js';
+import { calibrationBatches } from '../data/batches.js';
+import { createImageCache } from '../data/decode.js';
+import { describeDataset } from '../data/types.js';
+import type { Normalisation } from '../data/augment.js';
 import { num, oneOf } from './args.js';
 import { MAX_TTA_VIEWS } from '../eval/tta.js';
 import type { EvalSummary } from '../eval/types.js';
@@ -24,9 +28,11 @@ const HELP = `usage: kefer eval --checkpoint DIR --data SPEC [--json] [--per-sam
               encoder's inference forward on that addon, BatchNorm folded; F_n and logits on tfjs), else
               onnx when the checkpoint holds model.onnx (onnxruntime-node, CUDA/WebGPU/CPU provider,
               exported again when stale), else tfjs (the training engine's backend)
-  --precision fp32 (default) or int8 (onnx only: DIR/model.int8.onnx, static int8 quantization, about
-              3x faster on CPUs; calibrated on --calibrate SPEC, else on the evaluated images, when it
-              is missing or stale; predictions can differ from fp32 on a few samples)
+  --precision fp32 (default) or int8: static int8 quantization, calibrated on 256 images of --calibrate
+              SPEC, else of the evaluated images (labels unused); predictions can differ from fp32 on a
+              few samples. Runs on onednn when its addon is built (u8/s8 activations, s8 weights per
+              channel, calibrated each call; about 4x its fp32 speed with VNNI, 2x on AVX2), else on
+              onnx (DIR/model.int8.onnx, written when missing or stale)
   --tta N     test-time augmentation: average the softmax over N fixed views (1..10: the image, its
               mirror, then shifted crops plain and mirrored); N forward passes per image, so about N
               times the time (printed); runs on --runtime tfjs (the default when N > 1)
@@ -73,8 +79,9 @@ export async function run(argv: string[]): Promise<number> {
   const tta = num(f, 'tta', 1, { int: true, min: 1 });
   if (tta > MAX_TTA_VIEWS) throw new UserError(`--tta: at most ${MAX_TTA_VIEWS} views, got ${tta}`);
   if (tta > 1 && ((f.runtime && f.runtime !== 'tfjs') || precision === 'int8')) throw new UserError(`--tta runs on the tfjs runtime: drop --runtime ${f.runtime ?? 'onnx'} / --precision int8`);
-  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs', 'onednn', 'cuda'] as const, precision === 'int8' ? 'onnx' : tta > 1 ? 'tfjs' : await trainedOn(f.checkpoint));
-  if (precision === 'int8' && runtime !== 'onnx') throw new UserError(`--precision int8 runs on onnxruntime: drop --runtime ${runtime}`);
+  const int8Default = RUNTIMES.onednn.available().ok ? 'onednn' : 'onnx';
+  const runtime = oneOf(f, 'runtime', ['onnx', 'tfjs', 'onednn', 'cuda'] as const, precision === 'int8' ? int8Default : tta > 1 ? 'tfjs' : await trainedOn(f.checkpoint));
+  if (precision === 'int8' && runtime !== 'onnx' && runtime !== 'onednn') throw new UserError(`--precision int8 runs on onednn or onnx: drop --runtime ${runtime}`);
   if (f.calibrate && precision !== 'int8') throw new UserError('--calibrate only applies with --precision int8');
   const pref = oneOf(f, 'backend', BACKEND_PREFERENCES, 'auto');
   const leakTier = oneOf(f, 'leaks', ['exact', 'near', 'none'] as const, 'exact');
@@ -87,14 +94,22 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const native = runtime === 'onednn' || runtime === 'cuda' ? runtime : undefined;
   let detail = '';
-  const runtimeEncoder = native ? async (enc: Parameters<typeof createEvalEncoder>[1]) => {
-    const ev = await createEvalEncoder(native, enc, { batchSize: f.batch ? batchSize : undefined });
+  let calib: CalibrationInfo | undefined;
+  const runtimeEncoder = native ? async (enc: Parameters<typeof createEvalEncoder>[1], norm: Normalisation) => {
+    let int8: ReturnType<typeof calibrationBatches> | undefined;
+    if (precision === 'int8') {
+      const from = calibration ?? dataset;
+      const what = describeDataset(from);
+      int8 = calibrationBatches(from, (sub) => createImageCache(sub, enc.inputSize, { maxBytes: 0 }), norm, { images: INT8_CALIBRATION_IMAGES, seed: INT8_CALIBRATION_SEED, what: `${what} (seed ${INT8_CALIBRATION_SEED})` });
+      calib = { data: what, images: int8.count, seed: INT8_CALIBRATION_SEED };
+    }
+    const ev = await createEvalEncoder(native, enc, { batchSize: f.batch ? batchSize : undefined, int8 });
     detail = ev.detail;
     return ev;
   } : undefined;
   const result = runtime === 'onnx' ? await evaluateCheckpointOnnx(f.checkpoint, dataset, { batchSize, log, precision, calibration }) : await evaluateCheckpoint(f.checkpoint, dataset, { batchSize, tta, log, runtimeEncoder });
   const msPerImage = (performance.now() - t0) / Math.max(result.summary.n, 1);
-  const calib: CalibrationInfo | undefined = 'calibration' in result ? (result as OnnxEvalResult).calibration : undefined;
+  if ('calibration' in result) calib = (result as OnnxEvalResult).calibration;
   const leaks = leakTier === 'none' ? undefined : await withoutLeaks(f.data, result.records, result.summary.classes.length, leakTier, log);
   if (f['per-sample']) {
     await writeFile(f['per-sample'], result.records.map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -3,6 +3,7 @@
 import type { ImageCache } from './decode.js';
 import type { Dataset } from './types.js';
 import { normaliseInto } from './augment.js';
+import { Rng } from '../util/rng.js';
 
 /** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
 export async function* evalBatches(
@@ -32,4 +33,30 @@ export async function* evalBatches(
     next?.catch(() => {});
     yield cur;
   }
+}
+
+/** `n` seeded-random samples of `dataset` (int8 calibration images: the same pick on every runtime). */
+export function calibrationSubset(dataset: Dataset, n: number, seed: number): Dataset {
+  const pick = new Rng(seed).shuffle(dataset.samples.map((_, i) => i)).slice(0, Math.min(n, dataset.samples.length));
+  return { ...dataset, samples: pick.map((i) => dataset.samples[i]) };
+}
+
+/**
+ * int8 calibration images (runtimes/types.ts Int8Calibration): `n` seeded-random samples of `dataset`,
+ * normalised as the model reads them. Labels are never read.
+ */
+export function calibrationBatches(
+  dataset: Dataset,
+  images: (subset: Dataset) => ImageCache,
+  norm: { mean: [number, number, number]; std: [number, number, number] },
+  opts: { images: number; seed: number; what: string },
+): { batches(batch: number): AsyncIterable<{ x: Float32Array; n: number }>; what: string; count: number } {
+  const subset = calibrationSubset(dataset, opts.images, opts.seed);
+  return {
+    what: opts.what,
+    count: subset.samples.length,
+    async *batches(batch: number) {
+      for await (const b of evalBatches(subset, images(subset), norm, batch)) yield { x: b.x, n: b.indices.length };
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // Evaluates a saved checkpoint on a dataset (shared by `kefer eval`, `kefer demo` and the extension).
 import * as tf from '@tensorflow/tfjs-core';
+import type { Normalisation } from '../data/augment.js';
 import { createImageCache } from '../data/decode.js';
 import type { Dataset } from '../data/types.js';
 import { l2normalize } from '../losses.js';
@@ -21,9 +22,9 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
  * runtimeEncoder: runs the checkpoint's encoder on a runtime (runtimes/registry.ts createEvalEncoder: kefer
  * eval --runtime onednn|cuda) in batches of its size; default: tfjs.
  */
-export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; runtimeEncoder?: (encoder: Encoder) => Promise<RuntimeEncoder> } = {}): Promise<EvalResult> {
+export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; runtimeEncoder?: (encoder: Encoder, norm: Normalisation) => Promise<RuntimeEncoder> } = {}): Promise<EvalResult> {
   const model = await loadCheckpoint(dir, { log: opts.log });
-  const native = opts.runtimeEncoder ? await opts.runtimeEncoder(model.encoder) : undefined;
+  const native = opts.runtimeEncoder ? await opts.runtimeEncoder(model.encoder, { mean: model.config.mean, std: model.config.std }) : undefined;
   try {
     const ds = alignClasses(dataset, model.config.classes, dir);
     const K = model.config.classes.length;

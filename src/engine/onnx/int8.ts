@@ -6,14 +6,16 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createImageCache } from '../data/decode.js';
 import { describeDataset, type Dataset } from '../data/types.js';
-import { Rng } from '../util/rng.js';
 import { checkExport, exportKeferOnnx, META_CHECKPOINT_SHA, withExportableModel, writeModelFile, type ExportResult } from './export.js';
-import { evalBatches } from '../data/batches.js';
+import { calibrationSubset, evalBatches } from '../data/batches.js';
 import { CALIB_PREFIX, updateRanges, type ActivationRanges } from './quantize.js';
 
 export const INT8_FILE = 'model.int8.onnx';
 export const META_CALIBRATION = 'kefer.calibration';
 export type Precision = 'fp32' | 'int8';
+/** Calibration images drawn from a dataset, and their seed: the same on onnxruntime and oneDNN. */
+export const INT8_CALIBRATION_IMAGES = 256;
+export const INT8_CALIBRATION_SEED = 29;
 export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 export interface CalibrationInfo {
@@ -36,8 +38,7 @@ async function measureRanges(calibBytes: Uint8Array, ds: Dataset, norm: { size: 
   if (ds.samples.length === 0) throw new Error(`int8 calibration: ${describeDataset(ds)} has no images`);
   const session = await ort.InferenceSession.create(calibBytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
   try {
-    const pick = new Rng(seed).shuffle(ds.samples.map((_, i) => i)).slice(0, Math.min(n, ds.samples.length));
-    const sub: Dataset = { ...ds, samples: pick.map((i) => ds.samples[i]) };
+    const sub = calibrationSubset(ds, n, seed);
     const ranges: ActivationRanges = {};
     for await (const b of evalBatches(sub, createImageCache(sub, norm.size, { maxBytes: 0 }), norm, 32)) {
       const out = await session.run({ images: new ort.Tensor('float32', b.x, [b.indices.length, norm.size, norm.size, 3]) });
@@ -52,8 +53,8 @@ async function measureRanges(calibBytes: Uint8Array, ds: Dataset, norm: { size: 
 /** Calibrates on `calibration` and writes the int8 export (default DIR/model.int8.onnx). */
 export async function exportCheckpointInt8(dir: string, calibration: Dataset, opts: Int8Options = {}): Promise<ExportResult & { calibration: CalibrationInfo; points: number }> {
   const out = opts.out ?? path.join(dir, INT8_FILE);
-  const seed = opts.seed ?? 29;
-  const n = opts.images ?? 256;
+  const seed = opts.seed ?? INT8_CALIBRATION_SEED;
+  const n = opts.images ?? INT8_CALIBRATION_IMAGES;
   return withExportableModel(dir, async (model, checkpointSha256) => {
     const { inputSize, mean, std } = model.config;
     const calibBytes = await exportKeferOnnx(model, {}, { kind: 'calibrate' });

@@ -6,7 +6,7 @@ import { cudaRuntime } from './cuda/index.js';
 import { onednnRuntime } from './onednn/index.js';
 import { onnxRuntime } from './onnx/index.js';
 import { tfjsRuntime } from './tfjs/index.js';
-import type { Availability, EvalEncoder, RuntimeDefinition, RuntimeName, StepInputs, TrainStep } from './types.js';
+import type { Availability, EvalEncoder, EvalEncoderOptions, RuntimeDefinition, RuntimeName, StepInputs, TrainStep } from './types.js';
 
 export const RUNTIMES: Readonly<Record<RuntimeName, RuntimeDefinition>> = { tfjs: tfjsRuntime, onnx: onnxRuntime, onednn: onednnRuntime, cuda: cudaRuntime };
 
@@ -59,7 +59,8 @@ export function createTrainStep(name: RuntimeName, inputs: StepInputs): Promise<
  * A saved model's encoder in inference mode on `name`; throws, saying why, where it cannot run. A quick
  * retrain's projection (encoder.proj, model/checkpoint.ts withProjection) runs after it on tfjs.
  */
-export async function createEvalEncoder(name: RuntimeName, encoder: Encoder, opts: { batchSize?: number; threads?: number } = {}): Promise<EvalEncoder> {
+export async function createEvalEncoder(name: RuntimeName, encoder: Encoder, opts: EvalEncoderOptions = {}): Promise<EvalEncoder> {
+  if (opts.int8 && name !== 'onednn') throw new Error(`int8 inference runs on onednn (or the onnx export), not on ${name}`);
   const ev = await ready(name).evalEncoder(encoder, opts);
   const w = encoder.params.get('proj.weight');
   const b = encoder.params.get('proj.bias');

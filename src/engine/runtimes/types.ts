@@ -88,5 +88,20 @@ export interface RuntimeDefinition {
   available(): Availability;
   create(inputs: StepInputs): Promise<TrainStep>;
   /** A saved model's encoder in inference mode on this runtime (kefer eval, --diagnose). */
-  evalEncoder(encoder: Encoder, opts: { batchSize?: number; threads?: number }): Promise<EvalEncoder>;
+  evalEncoder(encoder: Encoder, opts: EvalEncoderOptions): Promise<EvalEncoder>;
+}
+
+/** Normalised NHWC images an int8 encoder measures its activation ranges on (labels never read). */
+export interface Int8Calibration {
+  /** The images in batches of at most `batch`. */
+  batches(batch: number): AsyncIterable<{ x: Float32Array; n: number }>;
+  /** What they are, for the log (e.g. "256 images of ferplus:...#test, seed 29"). */
+  what: string;
+}
+
+export interface EvalEncoderOptions {
+  batchSize?: number;
+  threads?: number;
+  /** Run in int8, calibrated on these images (onednn only). */
+  int8?: Int8Calibration;
 }

@@ -17,9 +17,11 @@ export interface NativeEncoder extends NativeEncoderMethods {
 export interface NativeInference {
   /** images [N, S, S, 3] normalised NHWC, N the batch it was built for -> v [N, D]. */
   forward(images: Float32Array): Float32Array;
+  /** fp32 only: the largest |value| each op wrote for these images (0 for the GAP): the int8 calibration. */
+  calibrate(images: Float32Array): Float32Array;
   /** A convolution's weights (tfjs's HWIO) and bias with its BatchNorm folded in, by the convolution's weight name. */
   setWeights(name: string, weights: Float32Array, bias: Float32Array): void;
-  info(): { version: string; block: number; threads: number; convolution: string; activationBytes: number; isa: string };
+  info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; activationBytes: number; isa: string };
   release(): void;
 }
 

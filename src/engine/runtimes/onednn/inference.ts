@@ -6,8 +6,37 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '../../model/index.js';
 import { BN_EPS } from '../../model/layers.js';
 import { inferenceSpec, type InferenceConv, type InferenceSpec, type TrainGraphSpec } from '../encoderGraph.js';
-import type { EvalEncoder } from '../types.js';
+import type { EvalEncoder, EvalEncoderOptions, Int8Calibration } from '../types.js';
 import { loadOnednn, type NativeInference } from './addon.js';
+
+/**
+ * 3x3 stride-1 convolutions: 'auto' (the default: Winograd where oneDNN has it, AVX-512; per-sample outputs
+ * within 1e-5 of direct on a trained ResNet-18) or 'direct' (PyTorch's algorithm).
+ */
+export type InferenceAlgorithm = 'direct' | 'auto';
+
+/** An int8 encoder's scales (q = value x scale): the images (s8), each op's output, each convolution's weights per output channel. */
+export interface Int8Scales {
+  input: number;
+  /** Per op of the inference graph (u8 after a ReLU, s8 otherwise); pools keep their input's, the GAP has none. */
+  out: number[];
+  weights: Map<string, Float32Array>;
+  /** 127, or 63 without VNNI (u8 x s8 pair sums in 16 bits saturate past 7-bit weights). */
+  weightLevels: number;
+  /** What calibrated it, for the log. */
+  what: string;
+}
+
+export interface InferenceOptions {
+  threads?: number;
+  algorithm?: InferenceAlgorithm;
+  int8?: Int8Scales;
+}
+
+/** Weight levels for the ISA oneDNN runs (its name from addon.isa()). */
+export function weightLevels(isa: string): number {
+  return /vnni|bf16|amx|fp16/.test(isa) ? 127 : 63;
+}
 
 /** Activation memory an evaluation batch may take (the batch is as large as this allows, at most 256). */
 const EVAL_MEMORY_BYTES = 384 * 2 ** 20;
@@ -58,11 +87,18 @@ export class OnednnInference {
   ) {}
 
   /** Throws, saying why, when the addon is unavailable. */
-  static create(spec: TrainGraphSpec, opts: { threads?: number } = {}): OnednnInference {
+  static create(spec: TrainGraphSpec, opts: InferenceOptions = {}): OnednnInference {
     const { addon, why } = loadOnednn();
     if (!addon) throw new Error(`onednn: ${why}`);
     const graph = inferenceSpec(spec);
-    return new OnednnInference(spec, graph, new addon.Inference({ threads: opts.threads ?? 0, tensors: graph.tensors, ops: graph.ops }));
+    const q = opts.int8;
+    const ops = q
+      ? graph.ops.map((op, i) => (op.kind === 'conv' ? { ...op, outScale: q.out[i], wScales: q.weights.get(op.w) } : op))
+      : graph.ops;
+    return new OnednnInference(spec, graph, new addon.Inference({
+      threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto',
+      ...(q ? { precision: 'int8', inputScale: q.input } : {}),
+    }));
   }
 
   get convs(): InferenceConv[] {
@@ -82,6 +118,11 @@ export class OnednnInference {
     return this.native.forward(images);
   }
 
+  /** fp32 only: the largest |value| each op of the graph wrote for these images (0 for the GAP). */
+  activationMax(images: Float32Array): Float32Array {
+    return this.native.calibrate(images);
+  }
+
   info(): ReturnType<NativeInference['info']> {
     return this.native.info();
   }
@@ -99,11 +140,12 @@ export class OnednnInference {
 export class OnednnEvaluator {
   private readonly instances = new Map<number, OnednnInference>();
   private folded = new Map<string, { w: Float32Array; b: Float32Array }>();
+  private scales: Int8Scales | undefined;
   readonly batchSize: number;
 
   constructor(
     private readonly encoder: Encoder,
-    private readonly opts: { batchSize?: number; threads?: number } = {},
+    private readonly opts: { batchSize?: number; threads?: number; algorithm?: InferenceAlgorithm } = {},
   ) {
     this.batchSize = opts.batchSize ?? evalBatchFor(encoder.name, encoder.inputSize);
   }
@@ -118,8 +160,54 @@ export class OnednnEvaluator {
     for (const inst of this.instances.values()) inst.setWeights(this.folded);
   }
 
+  /**
+   * Switches to int8: the activation ranges measured on `calibration` by the fp32 encoder (the largest
+   * |value| of each op's output), the weights' per output channel. Needs load() first.
+   */
+  async calibrate(calibration: Int8Calibration): Promise<Int8Scales> {
+    if (this.folded.size === 0) throw new Error('onednn int8: load() the weights before calibrating');
+    const fp32 = OnednnInference.create(this.spec(this.batchSize), { threads: this.opts.threads });
+    try {
+      fp32.setWeights(this.folded);
+      const ops = fp32.graph.ops;
+      const per = this.encoder.inputSize * this.encoder.inputSize * 3;
+      const seen = new Float32Array(ops.length);
+      let input = 0;
+      let images = 0;
+      for await (const { x, n } of calibration.batches(this.batchSize)) {
+        if (n === 0) continue;
+        // A short batch is filled with copies of its first image: the ranges stay those of real images.
+        const full = n === this.batchSize ? x : new Float32Array(this.batchSize * per);
+        if (full !== x) for (let i = 0; i < this.batchSize; i++) full.set(x.subarray((i < n ? i : 0) * per, ((i < n ? i : 0) + 1) * per), i * per);
+        for (let i = 0; i < n * per; i++) input = Math.max(input, Math.abs(x[i]));
+        const m = fp32.activationMax(full);
+        for (let i = 0; i < ops.length; i++) seen[i] = Math.max(seen[i], m[i]);
+        images += n;
+      }
+      if (images === 0) throw new Error(`onednn int8: no calibration images (${calibration.what})`);
+      const { addon } = loadOnednn();
+      const levels = weightLevels(addon?.isa() ?? '');
+      const scaleFor = (max: number, q: number) => (max > 0 ? q / max : 1);
+      const out = ops.map((op, i) => (op.kind === 'conv' ? scaleFor(seen[i], op.relu ? 255 : 127) : 0));
+      const weights = new Map<string, Float32Array>();
+      for (const [name, { w, b }] of this.folded) {
+        const cout = b.length;
+        const ws = new Float32Array(cout);
+        // HWIO: the output channel is the fastest axis.
+        for (let i = 0; i < w.length; i++) ws[i % cout] = Math.max(ws[i % cout], Math.abs(w[i]));
+        for (let o = 0; o < cout; o++) ws[o] = scaleFor(ws[o], levels);
+        weights.set(name, ws);
+      }
+      this.scales = { input: scaleFor(input, 127), out, weights, weightLevels: levels, what: `${images} images of ${calibration.what}` };
+      this.release();
+      return this.scales;
+    } finally {
+      fp32.release();
+    }
+  }
+
   private instance(batch: number): OnednnInference {
-    const inst = OnednnInference.create(this.spec(batch), this.opts);
+    const inst = OnednnInference.create(this.spec(batch), { ...this.opts, int8: this.scales });
     inst.setWeights(this.folded);
     this.instances.set(batch, inst);
     return inst;
@@ -145,10 +233,13 @@ export class OnednnEvaluator {
   view(): EvalEncoder {
     const { addon } = loadOnednn();
     const threads = this.opts.threads ? `${this.opts.threads} thread(s)` : 'one thread per core';
+    const how = this.scales
+      ? `int8: u8/s8 activations, ${this.scales.weightLevels === 127 ? 8 : 7}-bit weights per channel, calibrated on ${this.scales.what}; BatchNorm folded, ReLU and add fused, NHWC`
+      : `BatchNorm folded, ReLU and add fused, blocked layout${this.opts.algorithm === 'direct' ? ', direct convolutions' : ', Winograd where oneDNN has it'}`;
     return {
       forward: async (x, n) => this.run(x, n),
       batchSize: this.batchSize,
-      detail: `oneDNN inference (${addon?.isa()}; BatchNorm folded, ReLU and add fused, blocked layout, batches up to ${this.batchSize}, ${threads})`,
+      detail: `oneDNN inference (${addon?.isa()}; ${how}, batches up to ${this.batchSize}, ${threads})`,
       release: () => this.release(),
     };
   }
@@ -159,11 +250,12 @@ export class OnednnEvaluator {
   }
 }
 
-/** A saved model's encoder in inference mode on oneDNN (kefer eval, --diagnose). */
-export async function onednnEvalEncoder(encoder: Encoder, opts: { batchSize?: number; threads?: number } = {}): Promise<EvalEncoder> {
+/** A saved model's encoder in inference mode on oneDNN (kefer eval, --diagnose), int8 when given calibration images. */
+export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptions & { algorithm?: InferenceAlgorithm } = {}): Promise<EvalEncoder> {
   const ev = new OnednnEvaluator(encoder, opts);
   try {
     await ev.load();
+    if (opts.int8) await ev.calibrate(opts.int8);
   } catch (e) {
     ev.release();
     throw e;

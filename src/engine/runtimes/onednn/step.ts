@@ -59,7 +59,8 @@ export class OnednnTrainStep implements TrainStep {
 
   /** Inference-mode oneDNN encoder on the synced weights; built once, its weights read again each call. */
   async evalEncoder(): Promise<EvalEncoder> {
-    this.evaluator ??= new OnednnEvaluator(this.inputs.encoder, { threads: this.inputs.threads });
+    // Validation follows the training's convolution choice: Winograd ('auto') where training used it.
+    this.evaluator ??= new OnednnEvaluator(this.inputs.encoder, { threads: this.inputs.threads, algorithm: this.inputs.convolution ?? 'auto' });
     await this.evaluator.load();
     // dispose() frees it with the runtime.
     return { ...this.evaluator.view(), release: () => {} };

@@ -1,0 +1,164 @@
+// int8 and Winograd inference on the oneDNN addon (runtimes/onednn/inference.ts, native/dnnl_encoder.cc
+// Inference): scales calibrated from the fp32 encoder's own activations, integer kernels chosen (never
+// oneDNN's reference ones), outputs close to fp32 on real FERPlus images but not equal to them (so int8
+// really ran), a short calibration batch, no calibration images, the ISA's weight range, Winograd within
+// 1e-4 of direct, and `kefer eval --precision int8` choosing onednn and reporting its calibration.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { calibrationBatches } from '../../src/engine/data/batches.js';
+import { createImageCache } from '../../src/engine/data/decode.js';
+import type { Dataset } from '../../src/engine/data/types.js';
+import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
+import type { EvalResult } from '../../src/engine/eval/evaluate.js';
+import { loadCheckpoint } from '../../src/engine/model/checkpoint.js';
+import { inferenceSpec } from '../../src/engine/runtimes/encoderGraph.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
+import { OnednnEvaluator, OnednnInference, weightLevels, type InferenceAlgorithm } from '../../src/engine/runtimes/onednn/inference.js';
+import { createEvalEncoder } from '../../src/engine/runtimes/registry.js';
+import { FERPLUS, makeCheckpoint, onnxFixture } from './onnx-helpers.js';
+
+const fx = onnxFixture('kefer-onednn-int8-', { realImages: 64 });
+const { addon, why } = loadOnednn();
+const skip = addon ? false : `the oneDNN addon cannot run here: ${why}`;
+if (skip) console.log(`# SKIP oneDNN int8 / Winograd inference: ${skip}`);
+const SIZE = 48;
+
+const calibrationOf = (ds: Dataset, images: number) =>
+  calibrationBatches(ds, (sub) => createImageCache(sub, SIZE, { maxBytes: 0 }), { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, { images, seed: 29, what: 'test images' });
+
+function compare(a: EvalResult, b: EvalResult) {
+  let agree = 0;
+  let gap = 0;
+  let dv = 0;
+  let minCos = 1;
+  const D = a.embeddings!.length / a.records.length;
+  for (let i = 0; i < a.records.length; i++) {
+    if (a.records[i].pred === b.records[i].pred) agree++;
+    gap = Math.max(gap, Math.abs(a.records[i].gap - b.records[i].gap));
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let j = i * D; j < (i + 1) * D; j++) {
+      const x = a.embeddings![j];
+      const y = b.embeddings![j];
+      dv = Math.max(dv, Math.abs(x - y));
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+    }
+    minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
+  }
+  return { agree, gap, dv, minCos, n: a.records.length };
+}
+
+describe('oneDNN inference: int8 and Winograd', { skip }, () => {
+  const dir = () => path.join(fx.tmp, 'ck-resnet18');
+  const images = () => fx.real ?? fx.synth;
+  const run = (opts: { int8?: ReturnType<typeof calibrationOf>; algorithm?: InferenceAlgorithm }) =>
+    evaluateCheckpoint(dir(), images(), { keepEmbeddings: true, runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: 16, ...opts }) });
+
+  test('int8: integer kernels, calibrated ranges, close to fp32 on real images and not equal to it', async (t) => {
+    if (!fx.real) t.diagnostic(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA): calibrating and comparing on synthetic faces only`);
+    await makeCheckpoint(dir(), 'resnet18', SIZE, images());
+    const fp32 = await run({ algorithm: 'direct' });
+    const int8 = await run({ int8: calibrationOf(images(), 32) });
+    const c = compare(fp32, int8);
+    t.diagnostic(`${c.n} images: top-1 agreement ${c.agree}/${c.n}, max |gap diff| ${c.gap.toFixed(4)}, smallest cos(v fp32, v int8) ${c.minCos.toFixed(5)}, max |dv| ${c.dv.toExponential(2)}`);
+    assert.ok(c.dv > 1e-4, 'int8 outputs differ from fp32 (the quantized path ran)');
+    assert.ok(c.minCos > 0.99, `every sample's features keep their direction (cos ${c.minCos})`);
+    // Random weights and class embeddings make near-ties common (a trained model agrees on ~99%, bench/README.md).
+    assert.ok(c.agree >= 0.8 * c.n, `top-1 agreement ${c.agree}/${c.n}`);
+    assert.ok(c.gap < 0.05, `gap error ${c.gap}`);
+
+    // What the addon built: int8 primitives from oneDNN's JIT kernels, never its reference loops.
+    const model = await loadCheckpoint(dir());
+    const ev = new OnednnEvaluator(model.encoder, { batchSize: 16 });
+    try {
+      await ev.load();
+      const scales = await ev.calibrate(calibrationOf(images(), 32));
+      const ops = inferenceSpec({ backbone: 'resnet18', inputSize: SIZE, batch: 16 }).ops;
+      assert.equal(scales.out.length, ops.length);
+      ops.forEach((op, i) => assert.ok(op.kind !== 'conv' || (Number.isFinite(scales.out[i]) && scales.out[i] > 0), `op ${i} has a scale`));
+      assert.ok(scales.input > 0 && scales.weights.size === ops.filter((o) => o.kind === 'conv').length);
+      const inst = OnednnInference.create({ backbone: 'resnet18', inputSize: SIZE, batch: 16 }, { int8: scales });
+      const info = inst.info();
+      inst.release();
+      t.diagnostic(`int8 convolutions: ${info.convolution} (${info.isa})`);
+      assert.equal(info.precision, 'int8');
+      assert.doesNotMatch(info.convolution, /ref/);
+      assert.match(info.convolution, /int8|vnni|brgconv/);
+    } finally {
+      ev.release();
+      model.dispose();
+    }
+  });
+
+  test('int8 calibration: a short batch counts only its own images; none at all is an error', async () => {
+    const model = await loadCheckpoint(dir());
+    const ev = new OnednnEvaluator(model.encoder, { batchSize: 16 });
+    try {
+      await ev.load();
+      const scales = await ev.calibrate(calibrationOf(images(), 20));
+      assert.match(scales.what, /^20 images of test images/);
+      const empty: Dataset = { ...images(), samples: [] };
+      await assert.rejects(ev.calibrate(calibrationOf(empty, 32)), /no calibration images \(test images\)/);
+      await assert.rejects(new OnednnEvaluator(model.encoder, { batchSize: 16 }).calibrate(calibrationOf(images(), 8)), /load\(\) the weights before calibrating/);
+    } finally {
+      ev.release();
+      model.dispose();
+    }
+  });
+
+  test('int8 runs only on onednn; 8-bit weights only where the CPU has VNNI', async () => {
+    const model = await loadCheckpoint(dir());
+    try {
+      await assert.rejects(createEvalEncoder('tfjs', model.encoder, { int8: calibrationOf(images(), 8) }), /int8 inference runs on onednn .* not on tfjs/);
+    } finally {
+      model.dispose();
+    }
+    assert.equal(weightLevels('avx2'), 63);
+    assert.equal(weightLevels('avx512_core'), 63);
+    assert.equal(weightLevels('avx512_core_vnni'), 127);
+    assert.equal(weightLevels('avx512_core_bf16'), 127);
+    assert.equal(weightLevels('avx2_vnni'), 127);
+  });
+
+  test("Winograd ('auto', the default) equals direct per sample to 1e-4, and is used where oneDNN has it", async (t) => {
+    const direct = await run({ algorithm: 'direct' });
+    const wino = await run({ algorithm: 'auto' });
+    let worst = 0;
+    for (let i = 0; i < direct.records.length; i++) {
+      const a = direct.records[i];
+      const b = wino.records[i];
+      worst = Math.max(worst, Math.abs(a.gap - b.gap), ...a.probs.map((p, k) => Math.abs(p - b.probs[k])));
+    }
+    const c = compare(direct, wino);
+    t.diagnostic(`max |d prob or gap| ${worst.toExponential(2)}, max |dv| ${c.dv.toExponential(2)}`);
+    assert.ok(worst < 1e-4, `per-sample outputs differ by ${worst}`);
+    const inst = OnednnInference.create({ backbone: 'resnet18', inputSize: SIZE, batch: 16 }, { algorithm: 'auto' });
+    const info = inst.info();
+    inst.release();
+    t.diagnostic(`fp32 convolutions with 'auto': ${info.convolution} (${info.isa})`);
+    if (info.isa.startsWith('avx512')) assert.match(info.convolution, /wino/);
+    else assert.doesNotMatch(info.convolution, /wino|ref/);
+  });
+
+  test('kefer eval --precision int8 runs on onednn and reports its calibration', (t) => {
+    if (!fx.real) return t.skip(`FERPlus not found at ${FERPLUS} (set KEFER_SHARED_DATA)`);
+    const bin = path.resolve(__dirname, '../../bin/kefer.js');
+    const spec = `ferplus:${FERPLUS}#test`;
+    const args = ['eval', '--checkpoint', dir(), '--data', spec, '--precision', 'int8', '--json', '--leaks', 'none', '--batch', '16'];
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' }, timeout: 600_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { runtime: string; precision: string; calibration: { images: number; seed: number; data: string }; n: number };
+    assert.equal(out.runtime, 'onednn');
+    assert.equal(out.precision, 'int8');
+    assert.deepEqual([out.calibration.images, out.calibration.seed], [256, 29]);
+    assert.match(out.calibration.data, /ferplus/);
+    const bad = spawnSync(process.execPath, [bin, 'eval', '--checkpoint', dir(), '--data', spec, '--precision', 'int8', '--runtime', 'cuda'], { encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' } });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--precision int8 runs on onednn or onnx: drop --runtime cuda/);
+  });
+});
