@@ -2,8 +2,9 @@
 // threads as the PyTorch baseline:
 //   PyTorch CPU (bench/infer_torch.py: torchvision's ResNet-18, eager / channels_last / TorchScript frozen
 //   for inference, each warmed until steady; the fastest is the baseline, measured before and after the
-//   other rows, the better of the two kept), the oneDNN addon in inference mode (model only, and end to end
-//   from PNG files as `kefer eval --runtime onednn` runs: decode + normalise + run + records),
+//   other rows, the better of the two kept), the oneDNN addon in inference mode, fp32 (Winograd where
+//   oneDNN has it, and direct) and int8 (model only, and end to end from PNG files as `kefer eval
+//   --runtime onednn [--precision int8]` runs: decode + normalise + run + records),
 //   onnxruntime-node (model only and end to end, fp32 and int8), tfjs wasm; the decoder alone.
 // Ratios against PyTorch (against tfjs when torch is absent), with the oneDNN ISA beside each figure. Wall
 // img/s and img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
@@ -23,8 +24,10 @@ import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '.
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
 import { evaluate } from '../src/engine/eval/evaluate.js';
 import { createEvalEncoder } from '../src/engine/runtimes/registry.js';
+import { onednnEvalEncoder } from '../src/engine/runtimes/onednn/inference.js';
+import { calibrationBatches } from '../src/engine/data/batches.js';
 import { applyIsaCap, describeTorch, findTorchPython, loadAverage, onednnIsa, runTorch, type TorchInfo } from './cpuBench.js';
-import { exportCheckpointInt8 } from '../src/engine/onnx/int8.js';
+import { exportCheckpointInt8, INT8_CALIBRATION_IMAGES, INT8_CALIBRATION_SEED } from '../src/engine/onnx/int8.js';
 import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, saveCheckpoint } from '../src/engine/model/checkpoint.js';
 import { classList } from '../src/engine/classes.js';
 
@@ -120,9 +123,11 @@ async function main(): Promise<void> {
 
     // The oneDNN addon in inference mode (what validation, --diagnose and kefer eval run with --runtime onednn).
     const loaded = await loadCheckpoint(dir);
-    const ev = await createEvalEncoder('onednn', loaded.encoder, { batchSize: BATCH, threads: THREADS });
-    results.push([`onednn inference [${isa}], model only`, await measure(BATCH, async () => void (await ev.forward(x, BATCH)))]);
-    ev.release();
+    for (const algorithm of ['auto', 'direct'] as const) {
+      const ev = await onednnEvalEncoder(loaded.encoder, { batchSize: BATCH, threads: THREADS, algorithm });
+      results.push([`onednn inference fp32 [${isa}], ${algorithm === 'auto' ? 'Winograd where oneDNN has it (the default)' : 'direct convolutions'}, model only`, await measure(BATCH, async () => void (await ev.forward(x, BATCH)))]);
+      ev.release();
+    }
     loaded.dispose();
 
     const tfjs = await measure(BATCH, () => {
@@ -136,6 +141,16 @@ async function main(): Promise<void> {
     await session.release();
 
     const { ds, what } = await evalImages(tmp);
+    // int8 on oneDNN, calibrated as `kefer eval --precision int8` does (256 seeded images of the evaluated set).
+    const int8 = calibrationBatches(ds, (sub) => createImageCache(sub, SIZE, { maxBytes: 0 }), { mean: IMAGENET_MEAN, std: IMAGENET_STD }, { images: INT8_CALIBRATION_IMAGES, seed: INT8_CALIBRATION_SEED, what });
+    {
+      const q = await loadCheckpoint(dir);
+      const ev8 = await createEvalEncoder('onednn', q.encoder, { batchSize: BATCH, threads: THREADS, int8 });
+      console.log(`onednn int8 encoder: ${ev8.detail}`);
+      results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
+      ev8.release();
+      q.dispose();
+    }
     // As validation and --diagnose run it, and as the onnxruntime rows below (checkpoint opened once): PNG
     // decode + resize + normalise + the oneDNN inference forward + F_n and logits + records per pass.
     const opened = await loadCheckpoint(dir);
@@ -148,7 +163,19 @@ async function main(): Promise<void> {
     evDnnl.release();
     textNorm.dispose();
     opened.dispose();
-    results.push([`onednn [${isa}], end to end (${what}; PNG decode+resize+normalise+run+records)`, e2eOnednn]);
+    results.push([`onednn fp32 [${isa}], end to end (${what}; PNG decode+resize+normalise+run+records)`, e2eOnednn]);
+    // The same pass with the int8 encoder (calibration not timed: once per `kefer eval` call, below).
+    const opened8 = await loadCheckpoint(dir);
+    const ev8 = await createEvalEncoder('onednn', opened8.encoder, { batchSize: BATCH, threads: THREADS, int8 });
+    const textNorm8 = tf.tidy(() => { const t = tf.tensor2d(opened8.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
+    const model8 = { ...evalModel, encoder: opened8.encoder, forward: ev8.forward, transform: opened8.transform, textNorm: textNorm8 };
+    const e2eOnednn8 = await measure(ds.samples.length, async () => void (await evaluate(model8, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
+    ev8.release();
+    textNorm8.dispose();
+    opened8.dispose();
+    results.push([`onednn int8 [${isa}], end to end (same images and steps)`, e2eOnednn8]);
+    const call8 = await measure(ds.samples.length, async () => void (await evaluateCheckpoint(dir, ds, { runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: BATCH, threads: THREADS, int8 }) })));
+    results.push([`onednn int8 [${isa}], one kefer eval --precision int8 call on ${ds.samples.length} images (checkpoint load + calibration on ${INT8_CALIBRATION_IMAGES} images + encoder build included)`, call8]);
     // One whole `kefer eval --runtime onednn` call: checkpoint load and the encoder built each time.
     const call = await measure(ds.samples.length, async () => void (await evaluateCheckpoint(dir, ds, { runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: BATCH, threads: THREADS }) })));
     results.push([`onednn [${isa}], one kefer eval call on ${ds.samples.length} images (checkpoint load + encoder build included)`, call]);
@@ -191,7 +218,7 @@ async function main(): Promise<void> {
       console.log(`${name}: ${fmt(r.imgPerSec)} img/s = ${(r.imgPerSec / ref.imgPerSec).toFixed(2)}x ${refName}; ${fmt(r.cpuImgPerSec)} img/CPU-s = ${(r.cpuImgPerSec / ref.cpuImgPerSec).toFixed(2)}x [${r.images} images]`);
     }
     if (base) {
-      for (const [what, r, target] of [['fp32 (onednn)', e2eOnednn, 1.5], ['fp32 (onnxruntime)', e2e, 1.5], ['int8 (onnxruntime)', e2e8, 3]] as const) {
+      for (const [what, r, target] of [['fp32 (onednn)', e2eOnednn, 1.5], ['fp32 (onnxruntime)', e2e, 1.5], ['int8 (onednn)', e2eOnednn8, 3], ['int8 (onnxruntime)', e2e8, 3]] as const) {
         const ratio = r.imgPerSec / base.imgPerSec;
         console.log(`target [${isa}]: ${what} end to end >= ${target}x pytorch fp32 at its best: ${ratio >= target ? 'MET' : 'NOT MET'} (${ratio.toFixed(2)}x wall, ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x per CPU-second)`);
       }
