@@ -80,6 +80,20 @@ std::string IsaName() {
 constexpr long kParallelMin = 1 << 15;
 
 size_t elems(const memory& m) { return m.get_desc().get_size() / sizeof(float); }
+
+// The global average pool: blocked [N, C/B, HW, B] -> [N, C].
+void BlockedMean(const float* src, long N, long C, long HW, long B, float* out) {
+  const float inv = 1.0f / (float)HW;
+#pragma omp parallel for collapse(2)
+  for (long n = 0; n < N; n++)
+    for (long cb = 0; cb < C / B; cb++) {
+      float acc[16] = {0};
+      const float* p = src + ((n * (C / B) + cb) * HW) * B;
+      for (long hw = 0; hw < HW; hw++)
+        for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
+      for (long c = 0; c < B; c++) out[n * C + cb * B + c] = acc[c] * inv;
+    }
+}
 float* ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
 
 class Encoder : public Napi::ObjectWrap<Encoder> {
@@ -339,17 +353,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   void GapForward(int x, float* v) {
     const auto& d = acts_[x].dims;
     const long N = d[0], C = d[1], HW = d[2] * d[3], B = block_;
-    const float* src = ptr(acts_[x].mem);
-    const float inv = 1.0f / (float)HW;
-#pragma omp parallel for collapse(2)
-    for (long n = 0; n < N; n++)
-      for (long cb = 0; cb < C / B; cb++) {
-        float acc[16] = {0};
-        const float* p = src + ((n * (C / B) + cb) * HW) * B;
-        for (long hw = 0; hw < HW; hw++)
-          for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
-        for (long c = 0; c < B; c++) v[n * C + cb * B + c] = acc[c] * inv;
-      }
+    BlockedMean(ptr(acts_[x].mem), N, C, HW, B, v);
   }
   void GapBackward(int x, const float* dv) {
     const auto& d = acts_[x].dims;
@@ -1005,18 +1009,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       }
       return;
     }
-    const long B = block_;
-    const float* src = ptr(feature_.mem);
-    const float inv = 1.0f / (float)HW;
-#pragma omp parallel for collapse(2)
-    for (long n = 0; n < N; n++)
-      for (long cb = 0; cb < C / B; cb++) {
-        float acc[16] = {0};
-        const float* p = src + ((n * (C / B) + cb) * HW) * B;
-        for (long hw = 0; hw < HW; hw++)
-          for (long c = 0; c < B; c++) acc[c] += p[hw * B + c];
-        for (long c = 0; c < B; c++) out[n * C + cb * B + c] = acc[c] * inv;
-      }
+    BlockedMean(ptr(feature_.mem), N, C, HW, block_, out);
   }
 
   bool CheckImages(Napi::Env env, const Napi::Float32Array& images) {

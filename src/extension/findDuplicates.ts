@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { DupsCliEvent } from '../engine/events.js';
 import type { DatasetChoice } from './datasets.js';
 import { DupsProgress, dupsArgs, dupsSummary, parseDupsLine, type DupsRequest } from './duplicates.js';
+import { runCancellable } from './engine/cancellableRun.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { findCheckpoint } from './runlist/runFiles.js';
 import type { EngineHost } from './training.js';
@@ -90,43 +91,30 @@ export class FindDuplicatesCommand implements vscode.Disposable {
     output.appendLine(`$ kefer ${args.join(' ')}`);
     const progress = new DupsProgress();
     let lastText = '';
-    const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `KE-FER: finding duplicates in ${ds.name}`, cancellable: true },
-      async (report, token) => {
-        let shown = 0;
-        const proc = new EngineProcess<DupsCliEvent>(
+    const outcome = await runCancellable<DupsCliEvent>({
+      title: `KE-FER: finding duplicates in ${ds.name}`,
+      start: (report) =>
+        new EngineProcess<DupsCliEvent>(
           { nodePath: this.deps.host.nodePath(), cliPath: this.deps.host.cliPath(), args, cwd: this.deps.host.cwd() },
           (e) => {
             const u = progress.update(e);
             if (!u) return;
             if (e.type !== 'progress' || e.phase !== 'near' || e.done === 0) output.appendLine(u.message);
-            report.report({ increment: 100 * (u.fraction - shown), message: u.message });
-            shown = u.fraction;
+            report(u.fraction, u.message);
           },
           (line) => {
             output.appendLine(line);
             if (line.trim()) lastText = line.trim();
           },
           parseDupsLine,
-        );
-        this.current = proc;
-        let cancelled = false;
-        const sub = token.onCancellationRequested(() => {
-          cancelled = true;
-          output.appendLine('cancel requested: stopping the duplicate search (nothing is stored before it finishes)');
-          proc.cancel(2000);
-        });
-        try {
-          const r = await proc.result;
-          return { ok: r.code === 0 && !cancelled && progress.done !== undefined, cancelled, code: r.code, error: r.error };
-        } finally {
-          sub.dispose();
-          this.current = undefined;
-        }
-      },
-    );
+        ),
+      cancelNote: 'cancel requested: stopping the duplicate search (nothing is stored before it finishes)',
+      graceMs: 2000,
+      output,
+      track: (p) => (this.current = p),
+    });
     const done = progress.done;
-    if (outcome.ok && done) {
+    if (outcome.code === 0 && !outcome.cancelled && done) {
       output.appendLine(`duplicates of ${ds.name}: ${dupsSummary(done)}`);
       await this.deps.refreshCatalogue();
       await this.deps.showDuplicates(done.datasetRoot, this.runsOf(done.datasetRoot)[0]?.runDir);

@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import type { CrossValCliEvent } from '../engine/events.js';
 import { CrossValProgress, crossValArgs, DEFAULT_K, parseK, parseCrossValLine, type CrossValMode, type CrossValRequest } from './crossValidation.js';
 import type { DatasetChoice } from './datasets.js';
+import { runCancellable } from './engine/cancellableRun.js';
 import { EngineProcess } from './engine/engineProcess.js';
 import { classesFor, findCheckpoint, updateMeta, writeMeta } from './runlist/runFiles.js';
 import { runFolderName, type TrainSettings } from './settings.js';
@@ -99,40 +100,26 @@ export class LabelIssuesCommand {
     output.show(true);
     output.appendLine(`$ kefer ${args.join(' ')}`);
     const progress = new CrossValProgress();
-    const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `KE-FER: finding label issues in ${ds.name} (${req.k}-fold)`, cancellable: true },
-      async (report, token) => {
-        let shown = 0;
-        const proc = new EngineProcess<CrossValCliEvent>(
+    const outcome = await runCancellable<CrossValCliEvent>({
+      title: `KE-FER: finding label issues in ${ds.name} (${req.k}-fold)`,
+      start: (report) =>
+        new EngineProcess<CrossValCliEvent>(
           { nodePath: this.deps.host.nodePath(), cliPath: this.deps.host.cliPath(), args, cwd: this.deps.host.cwd() },
           (e) => {
             const u = progress.update(e);
             output.appendLine(e.type === 'log' ? e.message : u ? u.message : JSON.stringify(e));
-            if (!u) return;
-            report.report({ increment: 100 * (u.fraction - shown), message: u.message });
-            shown = u.fraction;
+            if (u) report(u.fraction, u.message);
           },
           (line) => output.appendLine(line),
           parseCrossValLine,
-        );
-        this.current = proc;
-        let cancelled = false;
-        const sub = token.onCancellationRequested(() => {
-          cancelled = true;
-          output.appendLine('cancel requested: stopping the cross-validation (finished folds are kept for a resume)');
-          proc.cancel(5000);
-        });
-        try {
-          const r = await proc.result;
-          return { ok: r.code === 0 && !cancelled, cancelled, code: r.code, error: r.error };
-        } finally {
-          sub.dispose();
-          this.current = undefined;
-        }
-      },
-    );
+        ),
+      cancelNote: 'cancel requested: stopping the cross-validation (finished folds are kept for a resume)',
+      graceMs: 5000,
+      output,
+      track: (p) => (this.current = p),
+    });
     const s = progress.summary;
-    if (outcome.ok) {
+    if (outcome.code === 0 && !outcome.cancelled) {
       updateMeta(runDir, { status: 'done', accuracy: s?.accuracy ?? null, classes: runClasses(runDir) ?? classesFor(7) });
       void vscode.commands.executeCommand('kefer.refreshRuns');
       this.deps.openDiagnostics(runDir);
