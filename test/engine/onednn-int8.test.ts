@@ -2,9 +2,11 @@
 // Inference): scales calibrated from the fp32 encoder's own activations, integer kernels chosen (never
 // oneDNN's reference ones), outputs close to fp32 on real FERPlus images but not equal to them (so int8
 // really ran), a short calibration batch, no calibration images, the ISA's weight range, Winograd within
-// 1e-4 of direct, and `kefer eval --precision int8` choosing onednn and reporting its calibration.
+// 1e-4 of direct, and `kefer eval --precision int8` choosing onednn, reporting its calibration and keeping
+// its activation scales beside the checkpoint for the next call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { calibrationBatches } from '../../src/engine/data/batches.js';
@@ -17,6 +19,7 @@ import { inferenceSpec } from '../../src/engine/runtimes/encoderGraph.js';
 import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
 import { OnednnEvaluator, OnednnInference, weightLevels, type InferenceAlgorithm } from '../../src/engine/runtimes/onednn/inference.js';
 import { createEvalEncoder } from '../../src/engine/runtimes/registry.js';
+import { ONEDNN_INT8_FILE, readInt8Scales } from '../../src/engine/runtimes/onednn/int8Cache.js';
 import { FERPLUS, makeCheckpoint, onnxFixture } from './onnx-helpers.js';
 
 const fx = onnxFixture('kefer-onednn-int8-', { realImages: 64 });
@@ -160,5 +163,38 @@ describe('oneDNN inference: int8 and Winograd', { skip }, () => {
     const bad = spawnSync(process.execPath, [bin, 'eval', '--checkpoint', dir(), '--data', spec, '--precision', 'int8', '--runtime', 'cuda'], { encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' } });
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--precision int8 runs on onednn or onnx: drop --runtime cuda/);
+  });
+
+  test('kefer eval --precision int8 keeps its activation scales beside the checkpoint, and calibrates again when they do not match', async () => {
+    const bin = path.resolve(__dirname, '../../bin/kefer.js');
+    const spec = `synthetic:${path.join(fx.tmp, 'synth')}`;
+    const evalInt8 = (...extra: string[]) => {
+      const r = spawnSync(process.execPath, [bin, 'eval', '--checkpoint', dir(), '--data', spec, '--precision', 'int8', '--leaks', 'none', '--runtime', 'onednn', ...extra], { encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' }, timeout: 300_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return { err: r.stderr, summary: r.stdout.slice(r.stdout.search(/^n \d+ /m)) };
+    };
+    const file = path.join(dir(), ONEDNN_INT8_FILE);
+    const first = evalInt8();
+    const m = /int8: calibrating on (\d+) images of \S*synth\S* \((no onednn\.int8\.json yet|.*calibrated on other images.*)\)/.exec(first.err);
+    assert.ok(m, first.err);
+    const n = Number(m[1]);
+    const stored = JSON.parse(await readFile(file, 'utf8')) as { format: string; checkpointSha256: string; calibration: { images: number; seed: number }; scales: { input: number; out: number[] } };
+    assert.equal(stored.format, 'kefer-onednn-int8');
+    assert.deepEqual([stored.calibration.images, stored.calibration.seed], [n, 29]);
+    assert.equal(stored.scales.out.length, inferenceSpec({ backbone: 'resnet18', inputSize: SIZE, batch: 1 }).ops.length);
+
+    const second = evalInt8();
+    assert.match(second.err, new RegExp(`int8: activation scales from .*onednn\\.int8\\.json \\(calibrated earlier on the same ${n} images\\)`));
+    assert.equal(second.summary, first.summary, 'the kept scales give the same results as calibrating');
+
+    // Other bytes, other images, a damaged file: each calibrates again and says why.
+    assert.match((await readInt8Scales(dir(), '0'.repeat(64), { data: 'x', images: 8, seed: 29 })).why, /made from other checkpoint bytes/);
+    const other = evalInt8('--calibrate', `ferplus:${FERPLUS}#test`);
+    if (fx.real) assert.match(other.err, new RegExp(`int8: calibrating on 256 images of \\S*ferplus\\S* \\(.*calibrated on other images \\(${n} of `));
+    await writeFile(file, '{"format": "kefer-onednn-int8", "version": 1, "scales": {"input": "x"}}');
+    const damaged = evalInt8();
+    assert.match(damaged.err, /onednn\.int8\.json is not a kefer-onednn-int8 file/);
+    assert.equal(damaged.summary, first.summary);
+    assert.equal((JSON.parse(await readFile(file, 'utf8')) as { format: string }).format, 'kefer-onednn-int8', 'rewritten after calibrating');
   });
 });

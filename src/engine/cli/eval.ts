@@ -9,6 +9,10 @@ import { readCheckpointConfig } from '../model/checkpoint.js';
 import { RUNTIMES, createEvalEncoder, isRuntimeName } from '../runtimes/registry.js';
 import { INT8_CALIBRATION_IMAGES, INT8_CALIBRATION_SEED, PRECISIONS, type CalibrationInfo } from '../onnx/int8.js';
 import { calibrationBatches } from '../data/batches.js';
+import path from 'node:path';
+import { fileSha256 } from '../util/fileHash.js';
+import { ONEDNN_INT8_FILE, readInt8Scales, writeInt8Scales } from '../runtimes/onednn/int8Cache.js';
+import type { Int8Calibration } from '../runtimes/types.js';
 import { createImageCache } from '../data/decode.js';
 import { describeDataset } from '../data/types.js';
 import type { Normalisation } from '../data/augment.js';
@@ -96,12 +100,13 @@ export async function run(argv: string[]): Promise<number> {
   let detail = '';
   let calib: CalibrationInfo | undefined;
   const runtimeEncoder = native ? async (enc: Parameters<typeof createEvalEncoder>[1], norm: Normalisation) => {
-    let int8: ReturnType<typeof calibrationBatches> | undefined;
+    let int8: Int8Calibration | undefined;
     if (precision === 'int8') {
       const from = calibration ?? dataset;
       const what = describeDataset(from);
-      int8 = calibrationBatches(from, (sub) => createImageCache(sub, enc.inputSize, { maxBytes: 0 }), norm, { images: INT8_CALIBRATION_IMAGES, seed: INT8_CALIBRATION_SEED, what: `${what} (seed ${INT8_CALIBRATION_SEED})` });
-      calib = { data: what, images: int8.count, seed: INT8_CALIBRATION_SEED };
+      const batches = calibrationBatches(from, (sub) => createImageCache(sub, enc.inputSize, { maxBytes: 0 }), norm, { images: INT8_CALIBRATION_IMAGES, seed: INT8_CALIBRATION_SEED, what: `${what} (seed ${INT8_CALIBRATION_SEED})` });
+      calib = { data: what, images: batches.count, seed: INT8_CALIBRATION_SEED };
+      int8 = { ...batches, kept: keptScales(f.checkpoint!, calib, log) };
     }
     const ev = await createEvalEncoder(native, enc, { batchSize: f.batch ? batchSize : undefined, int8 });
     detail = ev.detail;
@@ -167,4 +172,27 @@ export function formatLeaks(s: EvalSummary, w: WithoutLeaks): string {
     `${'WAR'.padEnd(6)}${pc(s.accuracy)}${pc(w.accuracy)}${`${((w.accuracy - s.accuracy) * 100).toFixed(2)} pt`.padStart(10)}`,
     `${'UAR'.padEnd(6)}${pc(s.meanClassAccuracy)}${pc(w.meanClassAccuracy)}${`${((w.meanClassAccuracy - s.meanClassAccuracy) * 100).toFixed(2)} pt`.padStart(10)}`,
   ].join('\n');
+}
+
+/**
+ * The oneDNN int8 activation scales kept beside the checkpoint (runtimes/onednn/int8Cache.ts): read when
+ * they match the checkpoint's bytes and the calibration images, written after a calibration. A folder
+ * that cannot be written costs only the next call's calibration.
+ */
+function keptScales(dir: string, key: CalibrationInfo, log: (m: string) => void): NonNullable<Int8Calibration['kept']> {
+  const sha = fileSha256(path.join(dir, 'model.safetensors'));
+  return {
+    async load() {
+      const r = await readInt8Scales(dir, await sha, key);
+      log(r.scales ? `int8: activation scales from ${path.join(dir, ONEDNN_INT8_FILE)} (calibrated earlier on the same ${key.images} images)` : `int8: calibrating on ${key.images} images of ${key.data} (${r.why})`);
+      return r.scales;
+    },
+    async save(scales) {
+      try {
+        await writeInt8Scales(dir, await sha, key, scales);
+      } catch (e) {
+        log(`warning: int8 activation scales not kept (${(e as Error).message}); the next call calibrates again`);
+      }
+    },
+  };
 }

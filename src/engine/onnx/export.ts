@@ -8,9 +8,9 @@
 // BatchNorm (eval mode, running statistics) is folded into the preceding conv's weights and bias.
 // The graph mirrors src/engine/model/encoders.ts; the onnx tests compare both on real images.
 import type * as tf from '@tensorflow/tfjs-core';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { fileSha256 } from '../util/fileHash.js';
 import { onnx } from 'onnx-proto';
 import path from 'node:path';
 import { ensureTfBackend } from '../backend/index.js';
@@ -155,13 +155,6 @@ export async function exportKeferOnnx(model: ExportableModel, metadata: Record<s
   g.output('v', ['N', D]);
   g.output('n', ['N', D]);
   return g.encode(`kefer-${encoder.name}`, { [META_CONFIG]: JSON.stringify(config), ...metadata });
-}
-
-/** sha256 of a file's bytes, streamed. */
-export async function fileSha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 /** Reads `encoder.proj.*` (written by head-only retraining of ResNet-18 checkpoints), if present. */

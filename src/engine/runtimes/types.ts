@@ -91,12 +91,20 @@ export interface RuntimeDefinition {
   evalEncoder(encoder: Encoder, opts: EvalEncoderOptions): Promise<EvalEncoder>;
 }
 
+/** An int8 encoder's activation scales (q = value x scale): the images, and each op's output. */
+export interface ActivationScales {
+  input: number;
+  out: number[];
+}
+
 /** Normalised NHWC images an int8 encoder measures its activation ranges on (labels never read). */
 export interface Int8Calibration {
   /** The images in batches of at most `batch`. */
   batches(batch: number): AsyncIterable<{ x: Float32Array; n: number }>;
   /** What they are, for the log (e.g. "256 images of ferplus:...#test, seed 29"). */
   what: string;
+  /** Scales kept from an earlier calibration on these images (the pass is skipped), and where new ones go. */
+  kept?: { load(): Promise<ActivationScales | undefined>; save(scales: ActivationScales): Promise<void> };
 }
 
 export interface EvalEncoderOptions {

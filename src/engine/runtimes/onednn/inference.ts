@@ -6,7 +6,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '../../model/index.js';
 import { BN_EPS } from '../../model/layers.js';
 import { inferenceSpec, type InferenceConv, type InferenceSpec, type TrainGraphSpec } from '../encoderGraph.js';
-import type { EvalEncoder, EvalEncoderOptions, Int8Calibration } from '../types.js';
+import type { ActivationScales, EvalEncoder, EvalEncoderOptions, Int8Calibration } from '../types.js';
 import { loadOnednn, type NativeInference } from './addon.js';
 
 /**
@@ -15,11 +15,12 @@ import { loadOnednn, type NativeInference } from './addon.js';
  */
 export type InferenceAlgorithm = 'direct' | 'auto';
 
-/** An int8 encoder's scales (q = value x scale): the images (s8), each op's output, each convolution's weights per output channel. */
-export interface Int8Scales {
-  input: number;
-  /** Per op of the inference graph (u8 after a ReLU, s8 otherwise); pools keep their input's, the GAP has none. */
-  out: number[];
+/**
+ * An int8 encoder's scales (q = value x scale): the images (s8); each op's output, per op of the inference
+ * graph (u8 after a ReLU, s8 otherwise; pools keep their input's, the GAP has none); each convolution's
+ * weights per output channel.
+ */
+export interface Int8Scales extends ActivationScales {
   weights: Map<string, Float32Array>;
   /** 127, or 63 without VNNI (u8 x s8 pair sums in 16 bits saturate past 7-bit weights). */
   weightLevels: number;
@@ -32,6 +33,9 @@ export interface InferenceOptions {
   algorithm?: InferenceAlgorithm;
   int8?: Int8Scales;
 }
+
+/** q levels over [0, max] (or [-max, max]); a channel or op that never left 0 gets scale 1. */
+const scaleFor = (max: number, levels: number) => (max > 0 ? levels / max : 1);
 
 /** Weight levels for the ISA oneDNN runs (its name from addon.isa()). */
 export function weightLevels(isa: string): number {
@@ -165,6 +169,12 @@ export class OnednnEvaluator {
    * |value| of each op's output), the weights' per output channel. Needs load() first.
    */
   async calibrate(calibration: Int8Calibration): Promise<Int8Scales> {
+    const { scales, images } = await this.measure(calibration);
+    return this.useScales(scales, `${images} images of ${calibration.what}`);
+  }
+
+  /** The activation scales from the fp32 encoder's outputs on `calibration`. */
+  private async measure(calibration: Int8Calibration): Promise<{ scales: ActivationScales; images: number }> {
     if (this.folded.size === 0) throw new Error('onednn int8: load() the weights before calibrating');
     const fp32 = OnednnInference.create(this.spec(this.batchSize), { threads: this.opts.threads });
     try {
@@ -185,25 +195,32 @@ export class OnednnEvaluator {
         images += n;
       }
       if (images === 0) throw new Error(`onednn int8: no calibration images (${calibration.what})`);
-      const { addon } = loadOnednn();
-      const levels = weightLevels(addon?.isa() ?? '');
-      const scaleFor = (max: number, q: number) => (max > 0 ? q / max : 1);
       const out = ops.map((op, i) => (op.kind === 'conv' ? scaleFor(seen[i], op.relu ? 255 : 127) : 0));
-      const weights = new Map<string, Float32Array>();
-      for (const [name, { w, b }] of this.folded) {
-        const cout = b.length;
-        const ws = new Float32Array(cout);
-        // HWIO: the output channel is the fastest axis.
-        for (let i = 0; i < w.length; i++) ws[i % cout] = Math.max(ws[i % cout], Math.abs(w[i]));
-        for (let o = 0; o < cout; o++) ws[o] = scaleFor(ws[o], levels);
-        weights.set(name, ws);
-      }
-      this.scales = { input: scaleFor(input, 127), out, weights, weightLevels: levels, what: `${images} images of ${calibration.what}` };
-      this.release();
-      return this.scales;
+      return { scales: { input: scaleFor(input, 127), out }, images };
     } finally {
       fp32.release();
     }
+  }
+
+  /** Switches to int8 with these activation scales (measured now, or kept from an earlier calibration). */
+  useScales(act: ActivationScales, what: string): Int8Scales {
+    if (this.folded.size === 0) throw new Error('onednn int8: load() the weights before calibrating');
+    const ops = inferenceSpec(this.spec(1)).ops;
+    if (act.out.length !== ops.length) throw new Error(`onednn int8: ${act.out.length} activation scales for a graph of ${ops.length} ops`);
+    const { addon } = loadOnednn();
+    const levels = weightLevels(addon?.isa() ?? '');
+    const weights = new Map<string, Float32Array>();
+    for (const [name, { w, b }] of this.folded) {
+      const cout = b.length;
+      const ws = new Float32Array(cout);
+      // HWIO: the output channel is the fastest axis.
+      for (let i = 0; i < w.length; i++) ws[i % cout] = Math.max(ws[i % cout], Math.abs(w[i]));
+      for (let o = 0; o < cout; o++) ws[o] = scaleFor(ws[o], levels);
+      weights.set(name, ws);
+    }
+    this.scales = { input: act.input, out: act.out, weights, weightLevels: levels, what };
+    this.release();
+    return this.scales;
   }
 
   private instance(batch: number): OnednnInference {
@@ -255,7 +272,15 @@ export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptio
   const ev = new OnednnEvaluator(encoder, opts);
   try {
     await ev.load();
-    if (opts.int8) await ev.calibrate(opts.int8);
+    if (opts.int8) {
+      const kept = await opts.int8.kept?.load();
+      if (kept) {
+        ev.useScales(kept, `activation scales kept from an earlier calibration on ${opts.int8.what}`);
+      } else {
+        const scales = await ev.calibrate(opts.int8);
+        await opts.int8.kept?.save({ input: scales.input, out: scales.out });
+      }
+    }
   } catch (e) {
     ev.release();
     throw e;
