@@ -275,7 +275,7 @@ export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptio
     if (opts.int8) {
       const kept = await opts.int8.kept?.load();
       if (kept) {
-        ev.useScales(kept, `activation scales kept from an earlier calibration on ${opts.int8.what}`);
+        ev.useScales(kept, `${opts.int8.what}, scales kept from an earlier calibration`);
       } else {
         const scales = await ev.calibrate(opts.int8);
         await opts.int8.kept?.save({ input: scales.input, out: scales.out });
