@@ -171,7 +171,7 @@ describe('oneDNN inference: int8 and Winograd', { skip }, () => {
     const evalInt8 = (...extra: string[]) => {
       const r = spawnSync(process.execPath, [bin, 'eval', '--checkpoint', dir(), '--data', spec, '--precision', 'int8', '--leaks', 'none', '--runtime', 'onednn', ...extra], { encoding: 'utf8', env: { ...process.env, KEFER_FROM_SOURCE: '1' }, timeout: 300_000 });
       assert.equal(r.status, 0, r.stderr);
-      return { err: r.stderr, summary: r.stdout.slice(r.stdout.search(/^n \d+ /m)) };
+      return { err: r.stderr, out: r.stdout, summary: r.stdout.slice(r.stdout.search(/^n \d+ /m)) };
     };
     const file = path.join(dir(), ONEDNN_INT8_FILE);
     const first = evalInt8();
@@ -191,6 +191,12 @@ describe('oneDNN inference: int8 and Winograd', { skip }, () => {
     assert.match((await readInt8Scales(dir(), '0'.repeat(64), { data: 'x', images: 8, seed: 29 })).why, /made from other checkpoint bytes/);
     const other = evalInt8('--calibrate', `ferplus:${FERPLUS}#test`);
     if (fx.real) assert.match(other.err, new RegExp(`int8: calibrating on 256 images of \\S*ferplus\\S* \\(.*calibrated on other images \\(${n} of `));
+    // Right checkpoint and images, but a convolution's scale of 0 (a hand-edited file): calibrated again and replaced.
+    await writeFile(file, JSON.stringify({ ...stored, scales: { ...stored.scales, out: [0, ...stored.scales.out.slice(1)] } }));
+    const zeroed = evalInt8();
+    assert.equal(zeroed.summary, first.summary);
+    assert.match(zeroed.out, /runtime: onednn .*calibrated on \d+ images of/, 'the encoder says it was calibrated now');
+    assert.ok((JSON.parse(await readFile(file, 'utf8')) as typeof stored).scales.out[0] > 0, 'replaced by a fresh calibration');
     await writeFile(file, '{"format": "kefer-onednn-int8", "version": 1, "scales": {"input": "x"}}');
     const damaged = evalInt8();
     assert.match(damaged.err, /onednn\.int8\.json is not a kefer-onednn-int8 file/);
