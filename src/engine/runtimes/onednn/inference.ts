@@ -202,12 +202,16 @@ export class OnednnEvaluator {
     }
   }
 
+  /** Whether `act` has a positive scale for the images and for every convolution of this encoder's graph. */
+  fits(act: ActivationScales): boolean {
+    const ops = inferenceSpec(this.spec(1)).ops;
+    return act.out.length === ops.length && act.input > 0 && ops.every((op, i) => op.kind !== 'conv' || (Number.isFinite(act.out[i]) && act.out[i] > 0));
+  }
+
   /** Switches to int8 with these activation scales (measured now, or kept from an earlier calibration). */
   useScales(act: ActivationScales, what: string): Int8Scales {
     if (this.folded.size === 0) throw new Error('onednn int8: load() the weights before calibrating');
-    const ops = inferenceSpec(this.spec(1)).ops;
-    const usable = act.out.length === ops.length && act.input > 0 && ops.every((op, i) => op.kind !== 'conv' || (Number.isFinite(act.out[i]) && act.out[i] > 0));
-    if (!usable) throw new Error(`onednn int8: the activation scales do not fit this graph (${act.out.length} for ${ops.length} ops, or a convolution's is not positive)`);
+    if (!this.fits(act)) throw new Error(`onednn int8: the activation scales do not fit this graph (${act.out.length} for ${inferenceSpec(this.spec(1)).ops.length} ops, or a convolution's is not positive)`);
     const { addon } = loadOnednn();
     const levels = weightLevels(addon?.isa() ?? '');
     const weights = new Map<string, Float32Array>();
@@ -268,27 +272,20 @@ export class OnednnEvaluator {
   }
 }
 
-const tryUse = (f: () => unknown): boolean => {
-  try {
-    f();
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** A saved model's encoder in inference mode on oneDNN (kefer eval, --diagnose), int8 when given calibration images. */
 export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptions & { algorithm?: InferenceAlgorithm } = {}): Promise<EvalEncoder> {
   const ev = new OnednnEvaluator(encoder, opts);
   try {
     await ev.load();
-    if (opts.int8) {
-      const kept = await opts.int8.kept?.load();
+    const int8 = opts.int8;
+    if (int8) {
+      const kept = await int8.kept?.load();
       // Kept scales that do not fit this graph (a hand-edited file) count as none: calibrate and replace them.
-      const fits = kept !== undefined && tryUse(() => ev.useScales(kept, `${opts.int8!.what}, scales kept from an earlier calibration`));
-      if (!fits) {
-        const scales = await ev.calibrate(opts.int8);
-        await opts.int8.kept?.save({ input: scales.input, out: scales.out });
+      if (kept && ev.fits(kept)) {
+        ev.useScales(kept, `${int8.what}, scales kept from an earlier calibration`);
+      } else {
+        const scales = await ev.calibrate(int8);
+        await int8.kept?.save({ input: scales.input, out: scales.out });
       }
     }
   } catch (e) {
