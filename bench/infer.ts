@@ -22,7 +22,7 @@ import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
-import { evaluate } from '../src/engine/eval/evaluate.js';
+import { evaluate, type EncoderForward } from '../src/engine/eval/evaluate.js';
 import { createEvalEncoder } from '../src/engine/runtimes/registry.js';
 import { onednnEvalEncoder } from '../src/engine/runtimes/onednn/inference.js';
 import { calibrationBatches } from '../src/engine/data/batches.js';
@@ -143,36 +143,26 @@ async function main(): Promise<void> {
     const { ds, what } = await evalImages(tmp);
     // int8 on oneDNN, calibrated as `kefer eval --precision int8` does (256 seeded images of the evaluated set).
     const int8 = calibrationBatches(ds, (sub) => createImageCache(sub, SIZE, { maxBytes: 0 }), { mean: IMAGENET_MEAN, std: IMAGENET_STD }, { images: INT8_CALIBRATION_IMAGES, seed: INT8_CALIBRATION_SEED, what });
-    {
-      const q = await loadCheckpoint(dir);
-      const ev8 = await createEvalEncoder('onednn', q.encoder, { batchSize: BATCH, threads: THREADS, int8 });
-      console.log(`onednn int8 encoder: ${ev8.detail}`);
-      results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
-      ev8.release();
-      q.dispose();
-    }
     // As validation and --diagnose run it, and as the onnxruntime rows below (checkpoint opened once): PNG
-    // decode + resize + normalise + the oneDNN inference forward + F_n and logits + records per pass.
+    // decode + resize + normalise + the oneDNN inference forward + F_n and logits + records per pass; fp32,
+    // then int8 on the same opened checkpoint (calibration not timed: once per `kefer eval` call, below).
     const opened = await loadCheckpoint(dir);
+    const textNorm = tf.tidy(() => { const t = tf.tensor2d(opened.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
+    const evalModel = { encoder: opened.encoder, transform: opened.transform, textNorm, neutralIndex: classes.indexOf('neutral'), logitScale: 100, norm: { mean: IMAGENET_MEAN, std: IMAGENET_STD }, classes };
+    const endToEnd = (forward: EncoderForward) => measure(ds.samples.length, async () => void (await evaluate({ ...evalModel, forward }, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
     const tOpenDnnl = performance.now();
     const evDnnl = await createEvalEncoder('onednn', opened.encoder, { batchSize: BATCH, threads: THREADS });
     console.log(`building the oneDNN inference encoder (BatchNorm folding, primitives, weight reorders): ${((performance.now() - tOpenDnnl) / 1000).toFixed(2)} s, once per checkpoint`);
-    const textNorm = tf.tidy(() => { const t = tf.tensor2d(opened.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
-    const evalModel = { encoder: opened.encoder, forward: evDnnl.forward, transform: opened.transform, textNorm, neutralIndex: classes.indexOf('neutral'), logitScale: 100, norm: { mean: IMAGENET_MEAN, std: IMAGENET_STD }, classes };
-    const e2eOnednn = await measure(ds.samples.length, async () => void (await evaluate(evalModel, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
+    const e2eOnednn = await endToEnd(evDnnl.forward);
     evDnnl.release();
+    results.push([`onednn fp32 [${isa}], end to end (${what}; PNG decode+resize+normalise+run+records)`, e2eOnednn]);
+    const ev8 = await createEvalEncoder('onednn', opened.encoder, { batchSize: BATCH, threads: THREADS, int8 });
+    console.log(`onednn int8 encoder: ${ev8.detail}`);
+    results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
+    const e2eOnednn8 = await endToEnd(ev8.forward);
+    ev8.release();
     textNorm.dispose();
     opened.dispose();
-    results.push([`onednn fp32 [${isa}], end to end (${what}; PNG decode+resize+normalise+run+records)`, e2eOnednn]);
-    // The same pass with the int8 encoder (calibration not timed: once per `kefer eval` call, below).
-    const opened8 = await loadCheckpoint(dir);
-    const ev8 = await createEvalEncoder('onednn', opened8.encoder, { batchSize: BATCH, threads: THREADS, int8 });
-    const textNorm8 = tf.tidy(() => { const t = tf.tensor2d(opened8.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
-    const model8 = { ...evalModel, encoder: opened8.encoder, forward: ev8.forward, transform: opened8.transform, textNorm: textNorm8 };
-    const e2eOnednn8 = await measure(ds.samples.length, async () => void (await evaluate(model8, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
-    ev8.release();
-    textNorm8.dispose();
-    opened8.dispose();
     results.push([`onednn int8 [${isa}], end to end (same images and steps)`, e2eOnednn8]);
     const call8 = await measure(ds.samples.length, async () => void (await evaluateCheckpoint(dir, ds, { runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: BATCH, threads: THREADS, int8 }) })));
     results.push([`onednn int8 [${isa}], one kefer eval --precision int8 call on ${ds.samples.length} images (checkpoint load + calibration on ${INT8_CALIBRATION_IMAGES} images + encoder build included)`, call8]);
