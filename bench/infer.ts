@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     const loaded = await loadCheckpoint(dir);
     for (const algorithm of ['auto', 'direct'] as const) {
       const ev = await onednnEvalEncoder(loaded.encoder, { batchSize: BATCH, threads: THREADS, algorithm });
-      results.push([`onednn inference fp32 [${isa}], ${algorithm === 'auto' ? 'Winograd where oneDNN has it (the default)' : 'direct convolutions'}, model only`, await measure(BATCH, async () => void (await ev.forward(x, BATCH)))]);
+      results.push([`onednn inference fp32 [${isa}], ${algorithm === 'auto' ? 'Winograd (the default)' : 'direct convolutions'}, model only`, await measure(BATCH, async () => void (await ev.forward(x, BATCH)))]);
       ev.release();
     }
     loaded.dispose();

@@ -21,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "wino_avx2.h"
+
 using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
@@ -671,7 +673,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 // and tensors sharing a few buffers by lifetime (the spec's slots), so a large batch fits. One scratchpad
 // serves every primitive.
 //   fp32: activations in the blocked layout end to end; `algorithm: "auto"` runs the 3x3 stride-1
-//         convolutions with Winograd where oneDNN has it (AVX-512), else direct.
+//         convolutions with Winograd: oneDNN's on AVX-512, wino_avx2.h's on AVX2 (oneDNN has none
+//         there), else direct.
 //   int8 (the spec's ops carry `outScale`, convolutions `wScales`; inference.ts calibrates them): the
 //         images quantized to s8, every convolution u8/s8 x s8 weights (per output channel) with s32
 //         accumulation, its output requantized to u8 after a ReLU, s8 otherwise (the downsample shortcut);
@@ -710,6 +713,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     std::vector<float> wScales;  // int8: per output channel (q = w * scale)
     float srcScale = 1.f;
     std::string impl;
+    std::unique_ptr<wino::Conv3x3> wino;  // instead of prim: Winograd on AVX2, where oneDNN has none
   };
   struct Pool {
     View src, dst;
@@ -738,6 +742,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
   View feature_;       // the global average pool's input
   float featureScale_ = 1.f;
   memory scratch_;
+  wino::Buffer winoScratch_;
   bool released_ = false;
 
   static memory::dims Dims(const Napi::Value& v) {
@@ -808,7 +813,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     std::vector<dt> type(dims_.size(), int8_ ? dt::s8 : dt::f32);
     std::vector<float> scale(dims_.size(), 1.f);
     scale[0] = inputScale_;
-    size_t scratch = 0;
+    size_t scratch = 0, winoScratch = 0;
     for (uint32_t i = 0; i < ops.Length(); i++) {
       auto o = ops.Get(i).As<Napi::Object>();
       std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
@@ -851,20 +856,28 @@ class Inference : public Napi::ObjectWrap<Inference> {
         auto dstMd = Md(y, dstType);
         const memory::dims strides{stride, stride}, pads{pad, pad};
         convolution_forward::primitive_desc pd;
-        const bool wino = winograd && !int8_ && !stem && k == 3 && stride == 1;
-        if (!(wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_)) &&
-            !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
-          throw std::runtime_error(std::string("no ") + (int8_ ? "int8 " : "") + "convolution for " + o.Get("w").As<Napi::String>().Utf8Value());
-        c.src = {x, pd.src_desc(), memory()};
-        c.dst = {y, pd.dst_desc(), memory()};
-        if (stem) images_ = c.src;
-        c.prim = convolution_forward(pd);
-        c.weights = memory(pd.weights_desc(), eng_);
-        c.bias = memory(bMd, eng_);
-        // The JS side hands the weights over in tfjs's own layout (HWIO), BatchNorm folded in: one reorder here.
+        const bool wino = winograd && !int8_ && !stem && k == 3 && stride == 1 && pad == 1;
         c.userW = memory::desc(wd, dt::f32, tag::hwio);
-        c.impl = pd.impl_info_str();
-        scratch = std::max(scratch, pd.scratchpad_desc().get_size());
+        c.bias = memory(bMd, eng_);
+        if (wino && !MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_) && OwnWinograd(dx[1], dy[1])) {
+          c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu);
+          c.src = {x, srcMd, memory()};
+          c.dst = {y, dstMd, memory()};
+          c.impl = "wino_4x3:avx2 (kefer)";
+          winoScratch = std::max(winoScratch, c.wino->ScratchFloats());
+        } else {
+          if (!(wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_)) &&
+              !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
+            throw std::runtime_error(std::string("no ") + (int8_ ? "int8 " : "") + "convolution for " + o.Get("w").As<Napi::String>().Utf8Value());
+          c.src = {x, pd.src_desc(), memory()};
+          c.dst = {y, pd.dst_desc(), memory()};
+          c.prim = convolution_forward(pd);
+          c.weights = memory(pd.weights_desc(), eng_);
+          // The JS side hands the weights over in tfjs's own layout (HWIO), BatchNorm folded in: one reorder here.
+          c.impl = pd.impl_info_str();
+          scratch = std::max(scratch, pd.scratchpad_desc().get_size());
+        }
+        if (stem) images_ = c.src;
         convByWeight_[o.Get("w").As<Napi::String>().Utf8Value()] = (int)convs_.size();
         steps_.push_back({K::Conv, (int)convs_.size()});
         convs_.push_back(std::move(c));
@@ -909,6 +922,14 @@ class Inference : public Napi::ObjectWrap<Inference> {
     bind(images_);
     bind(feature_);
     scratch_ = memory(memory::desc({(memory::dim)(scratch / sizeof(float) + 1)}, dt::f32, tag::x), eng_);
+    if (winoScratch) winoScratch_ = wino::Allocate(winoScratch);
+  }
+
+  // Our Winograd where the activations are nChw8c and oneDNN's effective ISA (DNNL_MAX_CPU_ISA caps it)
+  // is AVX2: the ISA its kernels are written for.
+  bool OwnWinograd(long cin, long cout) const {
+    const auto isa = get_effective_cpu_isa();
+    return block_ == 8 && (isa == cpu_isa::avx2 || isa == cpu_isa::avx2_vnni) && wino::CpuHasAvx2Fma() && wino::Conv3x3::Supports(cin, cout);
   }
 
   bool Released(Napi::Env env) {
@@ -939,7 +960,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
     try {
       memory user(c.userW, eng_, w.Data());
       float* bias = static_cast<float*>(c.bias.get_data_handle());
-      if (int8_) {
+      if (c.wino) {
+        c.wino->SetWeights(w.Data(), b.Data());
+        std::memcpy(bias, b.Data(), cout * sizeof(float));
+      } else if (int8_) {
         // s8 per output channel (dims O, I, H, W: mask bit 0); oneDNN's reorder adds the s8-input
         // compensation and the non-VNNI half scale where the convolution's weight format asks for them.
         primitive_attr a;
@@ -973,6 +997,12 @@ class Inference : public Napi::ObjectWrap<Inference> {
       const auto& st = steps_[i];
       if (st.kind == K::Conv) {
         Conv& c = convs_[st.index];
+        if (c.wino) {
+          s_.wait();
+          c.wino->Run(ptr(c.src.mem), ptr(c.dst.mem), winoScratch_.get());
+          each(i, c.dst);
+          continue;
+        }
         c.prim.execute(s_, {{DNNL_ARG_SRC, c.src.mem}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}, {DNNL_ARG_DST, c.dst.mem}, {DNNL_ARG_SCRATCHPAD, scratch_}});
         each(i, c.dst);
       } else if (st.kind == K::Pool) {
@@ -1093,6 +1123,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     images_ = View();
     feature_ = View();
     scratch_ = memory();
+    winoScratch_.reset();
     released_ = true;
     return info.Env().Undefined();
   }

@@ -10,8 +10,8 @@ import type { ActivationScales, EvalEncoder, EvalEncoderOptions, Int8Calibration
 import { loadOnednn, type NativeInference } from './addon.js';
 
 /**
- * 3x3 stride-1 convolutions: 'auto' (the default: Winograd where oneDNN has it, AVX-512; per-sample outputs
- * within 1e-5 of direct on a trained ResNet-18) or 'direct' (PyTorch's algorithm).
+ * 3x3 stride-1 convolutions: 'auto' (the default: Winograd F(4x4, 3x3), oneDNN's on AVX-512 and the addon's
+ * own, native/wino_avx2.h, on AVX2; per-sample outputs within 2e-5 of direct) or 'direct' (PyTorch's algorithm).
  */
 export type InferenceAlgorithm = 'direct' | 'auto';
 
@@ -257,7 +257,7 @@ export class OnednnEvaluator {
     const threads = this.opts.threads ? `${this.opts.threads} thread(s)` : 'one thread per core';
     const how = this.scales
       ? `int8: u8/s8 activations, ${this.scales.weightLevels === 127 ? 8 : 7}-bit weights per channel, calibrated on ${this.scales.what}; BatchNorm folded, ReLU and add fused, NHWC`
-      : `BatchNorm folded, ReLU and add fused, blocked layout${this.opts.algorithm === 'direct' ? ', direct convolutions' : ', Winograd where oneDNN has it'}`;
+      : `BatchNorm folded, ReLU and add fused, blocked layout, ${this.opts.algorithm !== 'direct' && /^avx2|^avx512/.test(addon?.isa() ?? '') ? 'Winograd for the 3x3 convolutions' : 'direct convolutions'}`;
     return {
       forward: async (x, n) => this.run(x, n),
       batchSize: this.batchSize,

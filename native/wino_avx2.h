@@ -1,0 +1,252 @@
+// A 3x3 stride-1 convolution (pad 1) by Winograd F(4x4, 3x3) on AVX2 + FMA, for the inference encoder
+// where oneDNN has no Winograd kernel. oneDNN 2.6 (Debian's) implements Winograd for AVX-512 only; its
+// AVX2 convolutions are the direct ones PyTorch runs too, so on an AVX2 CPU this is where inference gets
+// ahead. XNNPACK (in Debian) has no Winograd; NNPACK's is archived and not packaged. Hence by hand.
+//
+// Layout: source and destination in oneDNN's nChw8c (one 8-channel block is one ymm register), the
+// bias, the residual add (sum into the destination) and ReLU fused into the output transform, like the
+// oneDNN convolutions it stands in for. Tiles are processed in chunks sized for the cache: input
+// transform, 36 small GEMMs (one per Winograd point, 6x16 FMA microkernel), output transform, each phase
+// spread over the OpenMP threads.
+//
+// Transform matrices (Lavin & Gray 2015, points 0, +-1, +-2, inf):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+#pragma once
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+namespace wino {
+
+// True where the CPU runs AVX2 and FMA (the caller also honours oneDNN's ISA cap).
+inline bool CpuHasAvx2Fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], AlignedFree>;
+inline Buffer Allocate(size_t floats) {
+  void* p = std::aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+  if (!p) throw std::bad_alloc();
+  return Buffer(static_cast<float*>(p));
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+// y = B^T x over six vectors (one row or column of a tile).
+static inline void InputRow(const __m256 x[6], __m256 y[6]) {
+  const __m256 four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f), two = _mm256_set1_ps(2.f);
+  y[0] = _mm256_fmadd_ps(four, x[0], _mm256_fnmadd_ps(five, x[2], x[4]));
+  y[1] = _mm256_fnmadd_ps(four, _mm256_add_ps(x[1], x[2]), _mm256_add_ps(x[3], x[4]));
+  y[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(x[1], x[2]), _mm256_sub_ps(x[4], x[3]));
+  y[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(x[3], x[1]), _mm256_sub_ps(x[4], x[2]));
+  y[4] = _mm256_fnmadd_ps(two, _mm256_sub_ps(x[3], x[1]), _mm256_sub_ps(x[4], x[2]));
+  y[5] = _mm256_fmadd_ps(four, x[1], _mm256_fnmadd_ps(five, x[3], x[5]));
+}
+
+// y = A^T x: six Winograd points to four outputs.
+static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
+  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
+  const __m256 s12 = _mm256_add_ps(x[1], x[2]), d12 = _mm256_sub_ps(x[1], x[2]);
+  const __m256 s34 = _mm256_add_ps(x[3], x[4]), d34 = _mm256_sub_ps(x[3], x[4]);
+  y[0] = _mm256_add_ps(_mm256_add_ps(x[0], s12), s34);
+  y[1] = _mm256_fmadd_ps(two, d34, d12);
+  y[2] = _mm256_fmadd_ps(four, s34, s12);
+  y[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), x[5]);
+}
+
+// m[r][0..16) = sum_c v[r][c] * u[c][0..16) for R <= 6 rows of tiles. v is packed [C/8][ldv][8] (the
+// rows' 8-channel blocks side by side, as the input transform writes them), u is [C][16]. Named
+// accumulators: an array of them makes GCC spill every one to the stack on every step.
+#define KEFER_WINO_ROW(r)                                        \
+  if constexpr (R > r) {                                          \
+    const __m256 b = _mm256_broadcast_ss(block + r * 8 + ci);     \
+    a##r##0 = _mm256_fmadd_ps(b, u0, a##r##0);                    \
+    a##r##1 = _mm256_fmadd_ps(b, u1, a##r##1);                    \
+  }
+#define KEFER_WINO_STORE(r)                    \
+  if constexpr (R > r) {                        \
+    _mm256_store_ps(m + r * ldm, a##r##0);      \
+    _mm256_store_ps(m + r * ldm + 8, a##r##1);  \
+  }
+template <int R>
+static inline void Microkernel(const float* v, long ldv, const float* u, long C, float* m, long ldm) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00,
+         a50 = a00, a51 = a00;
+  for (long cb = 0; cb < C / 8; cb++) {
+    const float* block = v + cb * ldv * 8;
+    const float* uc = u + cb * 128;
+    for (int ci = 0; ci < 8; ci++) {
+      const __m256 u0 = _mm256_load_ps(uc + ci * 16), u1 = _mm256_load_ps(uc + ci * 16 + 8);
+      KEFER_WINO_ROW(0) KEFER_WINO_ROW(1) KEFER_WINO_ROW(2) KEFER_WINO_ROW(3) KEFER_WINO_ROW(4) KEFER_WINO_ROW(5)
+    }
+  }
+  KEFER_WINO_STORE(0) KEFER_WINO_STORE(1) KEFER_WINO_STORE(2) KEFER_WINO_STORE(3) KEFER_WINO_STORE(4) KEFER_WINO_STORE(5)
+}
+#undef KEFER_WINO_ROW
+#undef KEFER_WINO_STORE
+
+#pragma GCC pop_options
+
+class Conv3x3 {
+ public:
+  // N images of C x H x W in, K x H x W out; C a multiple of 8 and K of 16 (Supports says).
+  Conv3x3(long N, long C, long K, long H, long W, bool sum, bool relu) : N_(N), C_(C), K_(K), H_(H), W_(W), sum_(sum), relu_(relu) {
+    if (!Supports(C, K)) throw std::runtime_error("winograd avx2: channels must be multiples of 8 (in) and 16 (out)");
+    th_ = (H + 3) / 4;
+    tw_ = (W + 3) / 4;
+    tiles_ = N * th_ * tw_;
+    // A chunk's transformed input (36 x tiles x C) in about 2 MiB, at least 48 tiles so each weight
+    // panel is reused across enough rows; a multiple of 6, the microkernel's rows.
+    long tb = (2l << 20) / (36 * C * (long)sizeof(float));
+    tb = std::max(48l, std::min(tb, 240l));
+    tb = std::min(tb, ((tiles_ + 5) / 6) * 6);
+    chunk_ = std::max(6l, (tb / 6) * 6);
+    u_ = Allocate(36 * C * K);
+    bias_ = Allocate(K);
+    std::memset(bias_.get(), 0, K * sizeof(float));
+  }
+
+  static bool Supports(long C, long K) { return C % 8 == 0 && K % 16 == 0; }
+
+  // Scratch floats Run needs: one chunk's transformed input and products.
+  size_t ScratchFloats() const { return (size_t)36 * chunk_ * (C_ + K_); }
+
+  // hwio: [3][3][C][K] (tfjs's layout, BatchNorm folded in); bias: [K]. U = G g G^T per (c, k), packed
+  // as [36][K/16][C][16] for the microkernel.
+  void SetWeights(const float* hwio, const float* bias) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    float* u = u_.get();
+#pragma omp parallel for
+    for (long k = 0; k < K_; k++) {
+      for (long c = 0; c < C_; c++) {
+        double g[3][3], t[6][3];
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 3; j++) g[i][j] = hwio[((i * 3 + j) * C_ + c) * K_ + k];
+        for (int a = 0; a < 6; a++)
+          for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * g[0][j] + G[a][1] * g[1][j] + G[a][2] * g[2][j];
+        for (int a = 0; a < 6; a++)
+          for (int b = 0; b < 6; b++) {
+            const double x = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
+            u[(((long)(a * 6 + b) * (K_ / 16) + k / 16) * C_ + c) * 16 + k % 16] = (float)x;
+          }
+      }
+    }
+    std::memcpy(bias_.get(), bias, K_ * sizeof(float));
+  }
+
+  // src, dst: nChw8c; dst holds the shortcut to add when `sum`. scratch: ScratchFloats(), 64-byte aligned.
+  void Run(const float* src, float* dst, float* scratch) const {
+    float* V = scratch;                     // [36][C/8][chunk][8]
+    float* M = scratch + 36 * chunk_ * C_;  // [36][chunk][K]
+#pragma omp parallel
+    for (long t0 = 0; t0 < tiles_; t0 += chunk_) {
+      const long n = std::min(chunk_, tiles_ - t0);
+#pragma omp for collapse(2) schedule(static)
+      for (long t = 0; t < n; t++)
+        for (long cb = 0; cb < C_ / 8; cb++) TransformInput(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
+#pragma omp for collapse(2) schedule(static)
+      for (long p = 0; p < 36; p++)
+        for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16);
+#pragma omp for collapse(2) schedule(static)
+      for (long t = 0; t < n; t++)
+        for (long kb = 0; kb < K_ / 8; kb++) TransformOutput(M + t * K_ + kb * 8, t0 + t, kb, dst);
+    }
+  }
+
+ private:
+  long N_, C_, K_, H_, W_;
+  bool sum_, relu_;
+  long th_, tw_, tiles_, chunk_;
+  Buffer u_, bias_;
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+  // The 6x6 input tile of global tile `g`, channel block `cb`, to its 36 Winograd points (stride chunk*C).
+  void TransformInput(const float* src, long g, long cb, float* v) const {
+    const long n = g / (th_ * tw_), r = g % (th_ * tw_);
+    const long y0 = (r / tw_) * 4 - 1, x0 = (r % tw_) * 4 - 1;
+    const float* base = src + ((n * (C_ / 8) + cb) * H_ * W_) * 8;
+    __m256 d[6][6], t[6][6];
+    for (int i = 0; i < 6; i++) {
+      const long y = y0 + i;
+      for (int j = 0; j < 6; j++) {
+        const long x = x0 + j;
+        d[i][j] = (y >= 0 && y < H_ && x >= 0 && x < W_) ? _mm256_loadu_ps(base + (y * W_ + x) * 8) : _mm256_setzero_ps();
+      }
+    }
+    // Rows of B^T d, then (B^T d) B column-wise.
+    for (int j = 0; j < 6; j++) {
+      __m256 col[6], out[6];
+      for (int i = 0; i < 6; i++) col[i] = d[i][j];
+      InputRow(col, out);
+      for (int i = 0; i < 6; i++) t[i][j] = out[i];
+    }
+    const long stride = chunk_ * C_;
+    for (int i = 0; i < 6; i++) {
+      __m256 out[6];
+      InputRow(t[i], out);
+      for (int j = 0; j < 6; j++) _mm256_store_ps(v + (i * 6 + j) * stride, out[j]);
+    }
+  }
+
+  // M[0..n) x 16 columns = V[0..n) x U panel, six rows at a time (V packed [C/8][chunk][8]).
+  void Multiply(const float* v, const float* u, long n, float* m) const {
+    long r = 0;
+    for (; r + 6 <= n; r += 6) Microkernel<6>(v + r * 8, chunk_, u, C_, m + r * K_, K_);
+    switch (n - r) {
+      case 5: Microkernel<5>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      case 4: Microkernel<4>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      case 3: Microkernel<3>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      case 2: Microkernel<2>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      case 1: Microkernel<1>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      default: break;
+    }
+  }
+
+  // The 36 products of global tile `g`, output block `kb`, to its 4x4 outputs (+ bias, + shortcut, ReLU).
+  void TransformOutput(const float* m, long g, long kb, float* dst) const {
+    const long stride = chunk_ * K_;
+    __m256 t[4][6];
+    for (int j = 0; j < 6; j++) {
+      __m256 col[6], out[4];
+      for (int i = 0; i < 6; i++) col[i] = _mm256_load_ps(m + (i * 6 + j) * stride);
+      OutputRow(col, out);
+      for (int i = 0; i < 4; i++) t[i][j] = out[i];
+    }
+    const long n = g / (th_ * tw_), r = g % (th_ * tw_);
+    const long y0 = (r / tw_) * 4, x0 = (r % tw_) * 4;
+    float* base = dst + ((n * (K_ / 8) + kb) * H_ * W_) * 8;
+    const __m256 bias = _mm256_load_ps(bias_.get() + kb * 8), zero = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+      const long y = y0 + i;
+      if (y >= H_) break;
+      __m256 out[4];
+      OutputRow(t[i], out);
+      for (int j = 0; j < 4; j++) {
+        const long x = x0 + j;
+        if (x >= W_) break;
+        float* p = base + (y * W_ + x) * 8;
+        __m256 o = _mm256_add_ps(out[j], bias);
+        if (sum_) o = _mm256_add_ps(o, _mm256_loadu_ps(p));
+        if (relu_) o = _mm256_max_ps(o, zero);
+        _mm256_storeu_ps(p, o);
+      }
+    }
+  }
+
+#pragma GCC pop_options
+};
+
+}  // namespace wino
