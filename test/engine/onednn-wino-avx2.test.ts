@@ -6,7 +6,6 @@
 // file runs itself again under DNNL_MAX_CPU_ISA=AVX2 (oneDNN reads the cap once, when first used).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { ensureTfBackend } from '../../src/engine/backend/index.js';
 import { createEncoder } from '../../src/engine/model/index.js';
@@ -30,7 +29,7 @@ function seededNormal(n: number, seed: number): Float32Array {
 describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
   if (isa.startsWith('avx512') && !capped) {
     test('runs again under DNNL_MAX_CPU_ISA=AVX2 and passes there', (t) => {
-      const file = fileURLToPath(import.meta.url);
+      const file = __filename;
       // Without NODE_TEST_CONTEXT: node's runner would take the child for a nested run and skip its files.
       const { NODE_TEST_CONTEXT: _nested, ...env } = process.env;
       const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], {
