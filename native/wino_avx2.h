@@ -65,7 +65,8 @@ static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
 }
 
 // m[r][0..16) = sum_c v[r][c] * u[c][0..16) for R <= 6 rows of tiles. v is packed [C/8][ldv][8] (the
-// rows' 8-channel blocks side by side, as the input transform writes them), u is [C][16]. Named
+// rows' 8-channel blocks side by side, as the input transform writes them), u is [C][16], m's two
+// 8-column blocks are ldm apart (the output transform reads them as v is written). Named
 // accumulators: an array of them makes GCC spill every one to the stack on every step.
 #define KEFER_WINO_ROW(r)                                        \
   if constexpr (R > r) {                                          \
@@ -75,8 +76,8 @@ static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
   }
 #define KEFER_WINO_STORE(r)                    \
   if constexpr (R > r) {                        \
-    _mm256_store_ps(m + r * ldm, a##r##0);      \
-    _mm256_store_ps(m + r * ldm + 8, a##r##1);  \
+    _mm256_store_ps(m + r * 8, a##r##0);        \
+    _mm256_store_ps(m + ldm + r * 8, a##r##1);  \
   }
 template <int R>
 static inline void Microkernel(const float* v, long ldv, const float* u, long C, float* m, long ldm) {
@@ -148,19 +149,20 @@ class Conv3x3 {
   // src, dst: nChw8c; dst holds the shortcut to add when `sum`. scratch: ScratchFloats(), 64-byte aligned.
   void Run(const float* src, float* dst, float* scratch) const {
     float* V = scratch;                     // [36][C/8][chunk][8]
-    float* M = scratch + 36 * chunk_ * C_;  // [36][chunk][K]
+    float* M = scratch + 36 * chunk_ * C_;  // [36][K/8][chunk][8]
 #pragma omp parallel
     for (long t0 = 0; t0 < tiles_; t0 += chunk_) {
       const long n = std::min(chunk_, tiles_ - t0);
+      // Channel block outer: consecutive tiles fill V's cache lines in order and share input rows.
 #pragma omp for collapse(2) schedule(static)
-      for (long t = 0; t < n; t++)
-        for (long cb = 0; cb < C_ / 8; cb++) TransformInput(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
+      for (long cb = 0; cb < C_ / 8; cb++)
+        for (long t = 0; t < n; t++) TransformInput(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
 #pragma omp for collapse(2) schedule(static)
       for (long p = 0; p < 36; p++)
-        for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16);
+        for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16 * chunk_);
 #pragma omp for collapse(2) schedule(static)
-      for (long t = 0; t < n; t++)
-        for (long kb = 0; kb < K_ / 8; kb++) TransformOutput(M + t * K_ + kb * 8, t0 + t, kb, dst);
+      for (long kb = 0; kb < K_ / 8; kb++)
+        for (long t = 0; t < n; t++) TransformOutput(M + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
     }
   }
 
@@ -201,16 +203,17 @@ class Conv3x3 {
     }
   }
 
-  // M[0..n) x 16 columns = V[0..n) x U panel, six rows at a time (V packed [C/8][chunk][8]).
+  // M[0..n) x 16 columns = V[0..n) x U panel, six rows at a time (V and M packed [channels/8][chunk][8]).
   void Multiply(const float* v, const float* u, long n, float* m) const {
     long r = 0;
-    for (; r + 6 <= n; r += 6) Microkernel<6>(v + r * 8, chunk_, u, C_, m + r * K_, K_);
+    const long ldm = chunk_ * 8;
+    for (; r + 6 <= n; r += 6) Microkernel<6>(v + r * 8, chunk_, u, C_, m + r * 8, ldm);
     switch (n - r) {
-      case 5: Microkernel<5>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
-      case 4: Microkernel<4>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
-      case 3: Microkernel<3>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
-      case 2: Microkernel<2>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
-      case 1: Microkernel<1>(v + r * 8, chunk_, u, C_, m + r * K_, K_); break;
+      case 5: Microkernel<5>(v + r * 8, chunk_, u, C_, m + r * 8, ldm); break;
+      case 4: Microkernel<4>(v + r * 8, chunk_, u, C_, m + r * 8, ldm); break;
+      case 3: Microkernel<3>(v + r * 8, chunk_, u, C_, m + r * 8, ldm); break;
+      case 2: Microkernel<2>(v + r * 8, chunk_, u, C_, m + r * 8, ldm); break;
+      case 1: Microkernel<1>(v + r * 8, chunk_, u, C_, m + r * 8, ldm); break;
       default: break;
     }
   }
