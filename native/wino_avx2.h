@@ -39,11 +39,12 @@ inline Buffer Allocate(size_t floats) {
   return Buffer(static_cast<float*>(p));
 }
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+// The kernels are compiled for AVX2 + FMA whatever the addon's flags (an attribute, not a pragma: GCC
+// and clang both honour it); callers check CpuHasAvx2Fma first.
+#define KEFER_AVX2 __attribute__((target("avx2,fma")))
 
 // y = B^T x over six vectors (one row or column of a tile).
-static inline void InputRow(const __m256 x[6], __m256 y[6]) {
+KEFER_AVX2 static inline void InputRow(const __m256 x[6], __m256 y[6]) {
   const __m256 four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f), two = _mm256_set1_ps(2.f);
   y[0] = _mm256_fmadd_ps(four, x[0], _mm256_fnmadd_ps(five, x[2], x[4]));
   y[1] = _mm256_fnmadd_ps(four, _mm256_add_ps(x[1], x[2]), _mm256_add_ps(x[3], x[4]));
@@ -54,7 +55,7 @@ static inline void InputRow(const __m256 x[6], __m256 y[6]) {
 }
 
 // y = A^T x: six Winograd points to four outputs.
-static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
+KEFER_AVX2 static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
   const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
   const __m256 s12 = _mm256_add_ps(x[1], x[2]), d12 = _mm256_sub_ps(x[1], x[2]);
   const __m256 s34 = _mm256_add_ps(x[3], x[4]), d34 = _mm256_sub_ps(x[3], x[4]);
@@ -80,7 +81,7 @@ static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
     _mm256_store_ps(m + ldm + r * 8, a##r##1);  \
   }
 template <int R>
-static inline void Microkernel(const float* v, long ldv, const float* u, long C, float* m, long ldm) {
+KEFER_AVX2 static inline void Microkernel(const float* v, long ldv, const float* u, long C, float* m, long ldm) {
   __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00,
          a50 = a00, a51 = a00;
   for (long cb = 0; cb < C / 8; cb++) {
@@ -95,8 +96,6 @@ static inline void Microkernel(const float* v, long ldv, const float* u, long C,
 }
 #undef KEFER_WINO_ROW
 #undef KEFER_WINO_STORE
-
-#pragma GCC pop_options
 
 class Conv3x3 {
  public:
@@ -172,11 +171,8 @@ class Conv3x3 {
   long th_, tw_, tiles_, chunk_;
   Buffer u_, bias_;
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-
   // The 6x6 input tile of global tile `g`, channel block `cb`, to its 36 Winograd points (stride chunk*C).
-  void TransformInput(const float* src, long g, long cb, float* v) const {
+  KEFER_AVX2 void TransformInput(const float* src, long g, long cb, float* v) const {
     const long n = g / (th_ * tw_), r = g % (th_ * tw_);
     const long y0 = (r / tw_) * 4 - 1, x0 = (r % tw_) * 4 - 1;
     const float* base = src + ((n * (C_ / 8) + cb) * H_ * W_) * 8;
@@ -204,7 +200,7 @@ class Conv3x3 {
   }
 
   // M[0..n) x 16 columns = V[0..n) x U panel, six rows at a time (V and M packed [channels/8][chunk][8]).
-  void Multiply(const float* v, const float* u, long n, float* m) const {
+  KEFER_AVX2 void Multiply(const float* v, const float* u, long n, float* m) const {
     long r = 0;
     const long ldm = chunk_ * 8;
     for (; r + 6 <= n; r += 6) Microkernel<6>(v + r * 8, chunk_, u, C_, m + r * 8, ldm);
@@ -219,7 +215,7 @@ class Conv3x3 {
   }
 
   // The 36 products of global tile `g`, output block `kb`, to its 4x4 outputs (+ bias, + shortcut, ReLU).
-  void TransformOutput(const float* m, long g, long kb, float* dst) const {
+  KEFER_AVX2 void TransformOutput(const float* m, long g, long kb, float* dst) const {
     const long stride = chunk_ * K_;
     __m256 t[4][6];
     for (int j = 0; j < 6; j++) {
@@ -248,8 +244,8 @@ class Conv3x3 {
       }
     }
   }
-
-#pragma GCC pop_options
 };
 
 }  // namespace wino
+
+#undef KEFER_AVX2
