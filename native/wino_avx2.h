@@ -38,6 +38,9 @@ inline Buffer Allocate(size_t floats) {
   if (!p) throw std::bad_alloc();
   return Buffer(static_cast<float*>(p));
 }
+// Weights two instances of one encoder (built for different batch sizes) may share.
+using Shared = std::shared_ptr<float>;
+inline Shared AllocateShared(size_t floats) { return Shared(Allocate(floats).release(), AlignedFree()); }
 
 // The kernels are compiled for AVX2 + FMA whatever the addon's flags (an attribute, not a pragma: GCC
 // and clang both honour it); callers check CpuHasAvx2Fma first.
@@ -111,12 +114,21 @@ class Conv3x3 {
     tb = std::max(48l, std::min(tb, 240l));
     tb = std::min(tb, ((tiles_ + 5) / 6) * 6);
     chunk_ = std::max(6l, (tb / 6) * 6);
-    u_ = Allocate(36 * C * K);
-    bias_ = Allocate(K);
+    u_ = AllocateShared(36 * C * K);
+    bias_ = AllocateShared(K);
     std::memset(bias_.get(), 0, K * sizeof(float));
   }
 
   static bool Supports(long C, long K) { return C % 8 == 0 && K % 16 == 0; }
+
+  // From now on uses (and SetWeights writes) `o`'s transformed weights and bias: the same convolution in
+  // an instance built for another batch size. The transformed weights are 4x the direct ones.
+  bool ShareWeightsOf(const Conv3x3& o) {
+    if (o.C_ != C_ || o.K_ != K_) return false;
+    u_ = o.u_;
+    bias_ = o.bias_;
+    return true;
+  }
 
   // Scratch floats Run needs: one chunk's transformed input and products.
   size_t ScratchFloats() const { return (size_t)36 * chunk_ * (C_ + K_); }
@@ -169,7 +181,7 @@ class Conv3x3 {
   long N_, C_, K_, H_, W_;
   bool sum_, relu_;
   long th_, tw_, tiles_, chunk_;
-  Buffer u_, bias_;
+  Shared u_, bias_;
 
   // The 6x6 input tile of global tile `g`, channel block `cb`, to its 36 Winograd points (stride chunk*C).
   KEFER_AVX2 void TransformInput(const float* src, long g, long cb, float* v) const {

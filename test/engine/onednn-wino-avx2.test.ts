@@ -3,14 +3,15 @@
 // Checked: 'auto' picks it and 'direct' does not; each image's features equal the direct convolutions' to
 // 1e-4 of their scale, yet not bit for bit (so ours ran), for maps that are not multiples of the 4x4 tile
 // (input 48: 12, 6, 3, 2; input 72: 18, 9, 5, 3), for one image and for a batch. On an AVX-512 machine the
-// file runs itself again under DNNL_MAX_CPU_ISA=AVX2 (oneDNN reads the cap once, when first used).
+// file runs itself again under DNNL_MAX_CPU_ISA=AVX2 (oneDNN reads the cap once, when first used). An
+// instance built for another batch size shares the Winograd weights (4x the direct ones) instead of a copy.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ensureTfBackend } from '../../src/engine/backend/index.js';
 import { createEncoder } from '../../src/engine/model/index.js';
 import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
-import { OnednnEvaluator, OnednnInference } from '../../src/engine/runtimes/onednn/inference.js';
+import { foldBatchNorms, OnednnEvaluator, OnednnInference } from '../../src/engine/runtimes/onednn/inference.js';
 
 const { addon, why } = loadOnednn();
 const isa = addon?.isa() ?? '';
@@ -92,4 +93,42 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       }
     });
   }
+
+  test('an instance for another batch size shares the Winograd weights, and keeps them when the first is released', async (t) => {
+    await ensureTfBackend();
+    const inputSize = 48;
+    const spec = (batch: number) => ({ backbone: 'resnet18' as const, inputSize, batch });
+    const encoder = createEncoder('resnet18', { seed: 13, inputSize });
+    const other = createEncoder('resnet18', { seed: 14, inputSize });
+    const first = OnednnInference.create(spec(4), { algorithm: 'auto' });
+    const second = OnednnInference.create(spec(2), { algorithm: 'auto' }, first);
+    const alone = OnednnInference.create(spec(2), { algorithm: 'auto' });
+    try {
+      const weights = await foldBatchNorms(encoder, alone.convs);
+      const otherWeights = await foldBatchNorms(other, alone.convs);
+      const winoConvs = alone.convs.filter((c) => c.k === 3 && c.stride === 1).length;
+      t.diagnostic(`${second.info().winogradShared} of ${winoConvs} 3x3 stride-1 convolutions share their Winograd weights`);
+      assert.equal(second.info().winogradShared, winoConvs);
+      assert.equal(alone.info().winogradShared, 0);
+      const x = seededNormal(2 * inputSize * inputSize * 3, 5);
+      const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+      alone.setWeights(weights);
+      const expected = alone.forward(x);
+      second.setWeights(weights);
+      assert.equal(maxDiff(second.forward(x), expected), 0, 'same weights, same kernels: the same features');
+      // Other weights handed to the first reach the second's Winograd convolutions (shared), not its direct ones.
+      first.setWeights(otherWeights);
+      const mixed = maxDiff(second.forward(x), expected);
+      t.diagnostic(`after the first instance took other weights: max |dv| ${mixed.toExponential(2)}`);
+      assert.ok(mixed > 1e-3, 'the second instance computes with the weights written through the first');
+      second.setWeights(weights);
+      first.release();
+      assert.equal(maxDiff(second.forward(x), expected), 0, 'the shared weights outlive the first instance');
+    } finally {
+      second.release();
+      alone.release();
+      encoder.dispose();
+      other.dispose();
+    }
+  });
 });

@@ -21,13 +21,14 @@ export interface NativeInference {
   calibrate(images: Float32Array): Float32Array;
   /** A convolution's weights (tfjs's HWIO) and bias with its BatchNorm folded in, by the convolution's weight name. */
   setWeights(name: string, weights: Float32Array, bias: Float32Array): void;
-  info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; activationBytes: number; isa: string };
+  info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; winogradShared: number; activationBytes: number; isa: string };
   release(): void;
 }
 
 interface Addon {
   Encoder: new (spec: unknown) => NativeEncoder;
-  Inference: new (spec: unknown) => NativeInference;
+  /** sibling: an instance of the same encoder (another batch size) whose Winograd weights this one shares. */
+  Inference: new (spec: unknown, sibling?: NativeInference) => NativeInference;
   /** The instruction set oneDNN dispatches to here (after DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA). */
   isa(): string;
 }

@@ -90,8 +90,12 @@ export class OnednnInference {
     private readonly native: NativeInference,
   ) {}
 
-  /** Throws, saying why, when the addon is unavailable. */
-  static create(spec: TrainGraphSpec, opts: InferenceOptions = {}): OnednnInference {
+  /**
+   * Throws, saying why, when the addon is unavailable. `sibling`: the same encoder built for another batch
+   * size, whose AVX2 Winograd weights (4x the direct ones) the new instance shares; setWeights on either
+   * then writes them for both.
+   */
+  static create(spec: TrainGraphSpec, opts: InferenceOptions = {}, sibling?: OnednnInference): OnednnInference {
     const { addon, why } = loadOnednn();
     if (!addon) throw new Error(`onednn: ${why}`);
     const graph = inferenceSpec(spec);
@@ -102,7 +106,7 @@ export class OnednnInference {
     return new OnednnInference(spec, graph, new addon.Inference({
       threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto',
       ...(q ? { precision: 'int8', inputScale: q.input } : {}),
-    }));
+    }, sibling?.native));
   }
 
   get convs(): InferenceConv[] {
@@ -229,7 +233,8 @@ export class OnednnEvaluator {
   }
 
   private instance(batch: number): OnednnInference {
-    const inst = OnednnInference.create(this.spec(batch), { ...this.opts, int8: this.scales });
+    const sibling = this.instances.values().next().value;
+    const inst = OnednnInference.create(this.spec(batch), { ...this.opts, int8: this.scales }, sibling);
     inst.setWeights(this.folded);
     this.instances.set(batch, inst);
     return inst;
