@@ -33,8 +33,14 @@ export async function runCommand(page: Page, title: string): Promise<void> {
       last = err;
       continue;
     }
-    // from here on no retry: the command may already be running
-    await row.click();
+    // A click that times out was never dispatched (the palette closed under it, e.g. an editor opening late
+    // took the focus): open the palette again. Once a click lands, no retry: the command may be running.
+    try {
+      await row.click({ timeout: 10000 });
+    } catch (err) {
+      last = err;
+      continue;
+    }
     // the palette's list closed (the command may open its own quick pick in the same widget)
     await row.waitFor({ state: 'hidden', timeout: 10000 });
     return;
