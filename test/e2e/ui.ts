@@ -49,6 +49,32 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 }
 
 /**
+ * Waits until the workbench has told the user `text`: its toast, or the same message in the notification
+ * centre, which keeps every notification until it is cleared (a toast hides after a while, and Escape
+ * hides it, so a slow step can miss it). After 15 s without the toast the centre is opened (again, if
+ * something closed it); it is left closed.
+ */
+export async function notificationShown(page: Page, text: string, timeout = 60000): Promise<void> {
+  const message = (where: string) => page.locator(`${where} .notification-list-item-message`, { hasText: text }).first();
+  const centre = page.locator('.notifications-center.visible');
+  const start = Date.now();
+  let opened = false;
+  while (Date.now() - start < timeout) {
+    if (await message('.notifications-toasts').isVisible()) return;
+    if (await message('.notifications-center').isVisible()) {
+      await runCommand(page, 'Notifications: Hide Notifications');
+      return;
+    }
+    if (Date.now() - start > 15000 && !(await centre.isVisible())) {
+      await runCommand(page, 'Notifications: Show Notifications');
+      opened = true;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no notification "${text}" within ${timeout / 1000} s (toasts${opened ? ' or the notification centre' : ''})`);
+}
+
+/**
  * Picks the quick-pick row containing `text` (a command's own quick pick, e.g. the dataset picker).
  * A click that lands while the list is still being laid out can miss: click again until the pick is
  * done, i.e. the row is gone or another quick pick (another title) has replaced this one. The next

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { ARTIFACTS, e2eHost, e2eVsix, keferOutput, launchBrowser, REPO, startWorkbench, type Workbench } from './codeServer.js';
-import { consoleErrors, frameWith as frameIn, inWebview, Journey, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
+import { consoleErrors, frameWith as frameIn, inWebview, Journey, notificationShown, pickItem, runCommand as runIn, webviewEditor } from './ui.js';
 import { NEAR_THRESHOLD, plantCopies } from '../unit/dups-helpers.js';
 
 // one folder per workbench (code-server release and its Node): CI runs the journey on two
@@ -134,7 +134,7 @@ test('a new user opens the walkthrough: five steps, none done yet', { timeout: 9
 
 test('KE-FER: Create Sample Dataset writes the demo dataset', { timeout: 90000 }, journey.step('sample', ['workbench'], async () => {
   await runCommand('KE-FER: Create Sample Dataset');
-  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'written to kefer-sample' }).first().waitFor({ timeout: 60000 });
+  await notificationShown(page, 'written to kefer-sample');
   assert.ok(fs.existsSync(path.join(wb.workspace, 'kefer-sample', 'train')));
   await snap('sample-dataset');
 }));
@@ -151,7 +151,7 @@ test('KE-FER: Train runs a bounded training with a live dashboard', { timeout: 4
   await page.waitForTimeout(1500);
   await snap('training-live');
   dash = await inWebview(page, dash, 'kefer-dashboard', (f) => f.locator('#status', { hasText: 'done' }).waitFor({ timeout: 360000 }));
-  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'training finished' }).first().waitFor({ timeout: 60000 });
+  await notificationShown(page, 'training finished');
   await page.waitForTimeout(500);
   // Chart.js drew the curves under the strict CSP: the total-loss (#e06c75) and lr (#d19a66) lines
   // are in the plot area (below the legend, which also shows their colour)
