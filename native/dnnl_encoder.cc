@@ -861,15 +861,16 @@ class Inference : public Napi::ObjectWrap<Inference> {
         const bool wino = winograd && !int8_ && !stem && k == 3 && stride == 1 && pad == 1;
         c.userW = memory::desc(wd, dt::f32, tag::hwio);
         c.bias = memory(bMd, eng_);
-        if (wino && !MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_) && OwnWinograd(dx[1], dy[1])) {
+        // oneDNN's Winograd where it has one (AVX-512), else ours where it runs, else oneDNN's direct.
+        const bool oneDnnWino = wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_);
+        if (wino && !oneDnnWino && OwnWinograd(dx[1], dy[1])) {
           c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu);
           c.src = {x, srcMd, memory()};
           c.dst = {y, dstMd, memory()};
           c.impl = "wino_4x3:avx2 (kefer)";
           winoScratch = std::max(winoScratch, c.wino->ScratchFloats());
         } else {
-          if (!(wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_)) &&
-              !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
+          if (!oneDnnWino && !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
             throw std::runtime_error(std::string("no ") + (int8_ ? "int8 " : "") + "convolution for " + o.Get("w").As<Napi::String>().Utf8Value());
           c.src = {x, pd.src_desc(), memory()};
           c.dst = {y, pd.dst_desc(), memory()};
@@ -976,8 +977,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       memory user(c.userW, eng_, w.Data());
       float* bias = static_cast<float*>(c.bias.get_data_handle());
       if (c.wino) {
-        c.wino->SetWeights(w.Data(), b.Data());
-        std::memcpy(bias, b.Data(), cout * sizeof(float));
+        c.wino->SetWeights(w.Data(), b.Data());  // keeps its own bias: c.bias only sizes the check above
       } else if (int8_) {
         // s8 per output channel (dims O, I, H, W: mask bit 0); oneDNN's reorder adds the s8-input
         // compensation and the non-VNNI half scale where the convolution's weight format asks for them.
