@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { e2eVsix, keferOutput, launchBrowser, startWorkbench, type Workbench } from './codeServer.js';
-import { pickItem, runCommand, webviewEditor } from './ui.js';
+import { notificationShown, pickItem, runCommand, webviewEditor } from './ui.js';
 
 const vsix = e2eVsix();
 let wb: Workbench | undefined;
@@ -44,7 +44,7 @@ test('the packaged extension activates and trains on onnxruntime without the one
   await page.goto(wb.url());
   await page.locator('.activitybar a.action-label[aria-label^="KE-FER"]').waitFor({ timeout: 120000 });
   await runCommand(page, 'KE-FER: Create Sample Dataset');
-  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'written to kefer-sample' }).first().waitFor({ timeout: 60000 });
+  await notificationShown(page, 'written to kefer-sample');
   await runCommand(page, 'KE-FER: Train');
   await pickItem(page, 'kefer-sample');
   const dash = await webviewEditor(page, t, 'kefer-dashboard', 'KE-FER Training', 'KE-FER: Show Training Dashboard');

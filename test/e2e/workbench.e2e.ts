@@ -361,7 +361,7 @@ test('KE-FER: Find Duplicates on the sample with planted copies: the leak shows,
   // the open run's dataset is offered first; the run has a checkpoint, so the semantic tier is offered too
   await pickItem(page, 'kefer-sample');
   await pickItem(page, 'Exact and near duplicates');
-  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'duplicates in kefer-sample' }).first().waitFor({ timeout: 180000 });
+  await notificationShown(page, 'duplicates in kefer-sample', 180000);
   const f = await frameWith('body[data-view="diagnostics"] kefer-dups .cluster', 60000);
   // the near tier: one cluster, the original and its three copies, leaking into test and valid
   await f.locator('#dups-count', { hasText: 'clusters 1–1 of 1' }).waitFor({ timeout: 30000 });
