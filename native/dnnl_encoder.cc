@@ -679,6 +679,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
 //         images quantized to s8, every convolution u8/s8 x s8 weights (per output channel) with s32
 //         accumulation, its output requantized to u8 after a ReLU, s8 otherwise (the downsample shortcut);
 //         activations NHWC (what oneDNN's int8 kernels read); the features dequantized in the pool.
+//         On AVX2 without VNNI, `auto` runs the 3x3 stride-1 convolutions on wino_avx2.h instead (u8
+//         in, fp32 Winograd with unquantized weights, requantized out): faster there than oneDNN's int8.
 class Inference : public Napi::ObjectWrap<Inference> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -858,16 +860,28 @@ class Inference : public Napi::ObjectWrap<Inference> {
         auto dstMd = Md(y, dstType);
         const memory::dims strides{stride, stride}, pads{pad, pad};
         convolution_forward::primitive_desc pd;
-        const bool wino = winograd && !int8_ && !stem && k == 3 && stride == 1 && pad == 1;
+        const bool wino3x3 = winograd && !stem && k == 3 && stride == 1 && pad == 1;
+        const bool wino = wino3x3 && !int8_;
+        // int8 on AVX2 without VNNI: oneDNN's int8 3x3 stride-1 convolutions are slower than our fp32
+        // Winograd on the same layer (bench:wino), so those take u8 in and requantize on the way out.
+        const bool winoInt8 = wino3x3 && int8_ && type[x] == dt::u8 && get_effective_cpu_isa() == cpu_isa::avx2;
         c.userW = memory::desc(wd, dt::f32, tag::hwio);
         c.bias = memory(bMd, eng_);
         // oneDNN's Winograd where it has one (AVX-512), else ours where it runs, else oneDNN's direct.
         const bool oneDnnWino = wino && MakeConv(pd, algorithm::convolution_winograd, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_);
-        if (wino && !oneDnnWino && OwnWinograd(dx[1], dy[1])) {
-          c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu);
+        if (((wino && !oneDnnWino) || winoInt8) && OwnWinograd(dx[1], dy[1])) {
+          wino::Quant q;
+          if (int8_) {
+            q.srcScale = scale[x];
+            q.dstScale = dstScale;
+            q.dstSigned = dstType == dt::s8;
+            q.sumSigned = type[y] == dt::s8;
+            q.sumScale = dstScale / scale[y];
+          }
+          c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu, int8_ ? &q : nullptr);
           c.src = {x, srcMd, memory()};
           c.dst = {y, dstMd, memory()};
-          c.impl = "wino_4x3:avx2 (kefer)";
+          c.impl = int8_ ? "wino_4x3:avx2 u8 (kefer)" : "wino_4x3:avx2 (kefer)";
           winoScratch = std::max(winoScratch, c.wino->ScratchFloats());
         } else {
           if (!oneDnnWino && !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
@@ -941,11 +955,11 @@ class Inference : public Napi::ObjectWrap<Inference> {
     }
   }
 
-  // Our Winograd where the activations are nChw8c and oneDNN's effective ISA (DNNL_MAX_CPU_ISA caps it)
-  // is AVX2: the ISA its kernels are written for.
+  // Our Winograd where the activations are nChw8c (fp32) or NHWC (int8) and oneDNN's effective ISA
+  // (DNNL_MAX_CPU_ISA caps it) is AVX2: the ISA its kernels are written for.
   bool OwnWinograd(long cin, long cout) const {
     const auto isa = get_effective_cpu_isa();
-    return block_ == 8 && (isa == cpu_isa::avx2 || isa == cpu_isa::avx2_vnni) && wino::CpuHasAvx2Fma() && wino::Conv3x3::Supports(cin, cout);
+    return (int8_ || block_ == 8) && (isa == cpu_isa::avx2 || isa == cpu_isa::avx2_vnni) && wino::CpuHasAvx2Fma() && wino::Conv3x3::Supports(cin, cout);
   }
 
   bool Released(Napi::Env env) {
@@ -1014,7 +1028,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
         Conv& c = convs_[st.index];
         if (c.wino) {
           s_.wait();
-          c.wino->Run(ptr(c.src.mem), ptr(c.dst.mem), winoScratch_.get());
+          c.wino->Run(c.src.mem.get_data_handle(), c.dst.mem.get_data_handle(), winoScratch_.get());
           each(i, c.dst);
           continue;
         }

@@ -5,7 +5,9 @@
 //
 // Layout: source and destination in oneDNN's nChw8c (one 8-channel block is one ymm register), the
 // bias, the residual add (sum into the destination) and ReLU fused into the output transform, like the
-// oneDNN convolutions it stands in for. Tiles are processed in chunks sized for the cache: input
+// oneDNN convolutions it stands in for. The int8 encoder's layout too (Quant): u8 NHWC in, u8/s8 NHWC out,
+// the scales folded into the transformed weights, requantized in the output transform; on AVX2 without
+// VNNI oneDNN's int8 3x3 convolutions are slower than this fp32 Winograd on the same layer. Tiles are processed in chunks sized for the cache: input
 // transform, 36 small GEMMs (one per Winograd point, 6x16 FMA microkernel), output transform, each phase
 // spread over the OpenMP threads.
 //
@@ -18,6 +20,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -100,10 +103,22 @@ KEFER_AVX2 static inline void Microkernel(const float* v, long ldv, const float*
 #undef KEFER_WINO_ROW
 #undef KEFER_WINO_STORE
 
+// The int8 encoder's convolution: u8 NHWC source at some scale, destination requantized to u8 (or s8)
+// NHWC; q = value x scale. The products stay fp32 (weights unquantized), so only the activations round.
+struct Quant {
+  float srcScale = 1.f, dstScale = 1.f;
+  bool dstSigned = false;
+  bool sumSigned = false;  // the shortcut already in the destination (when `sum`): s8 or u8
+  float sumScale = 1.f;    // the shortcut's q to the destination's q
+  bool operator==(const Quant& o) const { return srcScale == o.srcScale && dstScale == o.dstScale; }
+};
+
 class Conv3x3 {
  public:
-  // N images of C x H x W in, K x H x W out; C a multiple of 8 and K of 16 (Supports says).
-  Conv3x3(long N, long C, long K, long H, long W, bool sum, bool relu) : N_(N), C_(C), K_(K), H_(H), W_(W), sum_(sum), relu_(relu) {
+  // N images of C x H x W in, K x H x W out; C a multiple of 8 and K of 16 (Supports says). `quant`: the
+  // int8 encoder's layout and scales, else fp32 nChw8c.
+  Conv3x3(long N, long C, long K, long H, long W, bool sum, bool relu, const Quant* quant = nullptr)
+      : N_(N), C_(C), K_(K), H_(H), W_(W), sum_(sum), relu_(relu), quantized_(quant != nullptr), q_(quant ? *quant : Quant()) {
     if (!Supports(C, K)) throw std::runtime_error("winograd avx2: channels must be multiples of 8 (in) and 16 (out)");
     th_ = (H + 3) / 4;
     tw_ = (W + 3) / 4;
@@ -124,7 +139,8 @@ class Conv3x3 {
   // From now on uses (and SetWeights writes) `o`'s transformed weights and bias: the same convolution in
   // an instance built for another batch size. The transformed weights are 4x the direct ones.
   bool ShareWeightsOf(const Conv3x3& o) {
-    if (o.C_ != C_ || o.K_ != K_) return false;
+    // int8: the transformed weights carry the scales, which must be the same.
+    if (o.C_ != C_ || o.K_ != K_ || o.quantized_ != quantized_ || !(o.q_ == q_)) return false;
     u_ = o.u_;
     bias_ = o.bias_;
     return true;
@@ -134,8 +150,10 @@ class Conv3x3 {
   size_t ScratchFloats() const { return (size_t)36 * chunk_ * (C_ + K_); }
 
   // hwio: [3][3][C][K] (tfjs's layout, BatchNorm folded in); bias: [K]. U = G g G^T per (c, k), packed
-  // as [36][K/16][C][16] for the microkernel.
+  // as [36][K/16][C][16] for the microkernel; int8: times dstScale / srcScale (u8 in, q out), the bias
+  // times dstScale.
   void SetWeights(const float* hwio, const float* bias) {
+    const double factor = quantized_ ? (double)q_.dstScale / q_.srcScale : 1.0;
     static const double G[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
     float* u = u_.get();
@@ -150,15 +168,30 @@ class Conv3x3 {
         for (int a = 0; a < 6; a++)
           for (int b = 0; b < 6; b++) {
             const double x = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
-            u[(((long)(a * 6 + b) * (K_ / 16) + k / 16) * C_ + c) * 16 + k % 16] = (float)x;
+            u[(((long)(a * 6 + b) * (K_ / 16) + k / 16) * C_ + c) * 16 + k % 16] = (float)(x * factor);
           }
       }
     }
-    std::memcpy(bias_.get(), bias, K_ * sizeof(float));
+    for (long k = 0; k < K_; k++) bias_.get()[k] = quantized_ ? bias[k] * q_.dstScale : bias[k];
   }
 
-  // src, dst: nChw8c; dst holds the shortcut to add when `sum`. scratch: ScratchFloats(), 64-byte aligned.
-  void Run(const float* src, float* dst, float* scratch) const {
+  // src, dst: nChw8c floats, or (Quant) u8 / u8-or-s8 NHWC; dst holds the shortcut to add when `sum`.
+  // scratch: ScratchFloats(), 64-byte aligned.
+  void Run(const void* src, void* dst, float* scratch) const {
+    if (quantized_) RunAs<true>(src, dst, scratch);
+    else RunAs<false>(src, dst, scratch);
+  }
+
+ private:
+  long N_, C_, K_, H_, W_;
+  bool sum_, relu_;
+  bool quantized_;
+  Quant q_;
+  long th_, tw_, tiles_, chunk_;
+  Shared u_, bias_;
+
+  template <bool Q>
+  void RunAs(const void* src, void* dst, float* scratch) const {
     float* V = scratch;                     // [36][C/8][chunk][8]
     float* M = scratch + 36 * chunk_ * C_;  // [36][K/8][chunk][8]
 #pragma omp parallel
@@ -167,33 +200,47 @@ class Conv3x3 {
       // Channel block outer: consecutive tiles fill V's cache lines in order and share input rows.
 #pragma omp for collapse(2) schedule(static)
       for (long cb = 0; cb < C_ / 8; cb++)
-        for (long t = 0; t < n; t++) TransformInput(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
+        for (long t = 0; t < n; t++) TransformInput<Q>(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
 #pragma omp for collapse(2) schedule(static)
       for (long p = 0; p < 36; p++)
         for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16 * chunk_);
 #pragma omp for collapse(2) schedule(static)
       for (long kb = 0; kb < K_ / 8; kb++)
-        for (long t = 0; t < n; t++) TransformOutput(M + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
+        for (long t = 0; t < n; t++) TransformOutput<Q>(M + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
     }
   }
 
- private:
-  long N_, C_, K_, H_, W_;
-  bool sum_, relu_;
-  long th_, tw_, tiles_, chunk_;
-  Shared u_, bias_;
+  // Eight u8 (or s8) channels to floats.
+  KEFER_AVX2 static inline __m256 Load8(const void* p, bool isSigned) {
+    const __m128i b = _mm_loadl_epi64(static_cast<const __m128i*>(p));
+    return _mm256_cvtepi32_ps(isSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
+  }
+  // Eight floats rounded to nearest and saturated to u8 (or s8), as oneDNN's int8 destinations are.
+  KEFER_AVX2 static inline void Store8(void* p, __m256 v, bool isSigned) {
+    v = isSigned ? _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.f)), _mm256_set1_ps(127.f))
+                 : _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.f));
+    const __m256i i = _mm256_cvtps_epi32(v);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64(static_cast<__m128i*>(p), isSigned ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
+  }
 
   // The 6x6 input tile of global tile `g`, channel block `cb`, to its 36 Winograd points (stride chunk*C).
-  KEFER_AVX2 void TransformInput(const float* src, long g, long cb, float* v) const {
+  template <bool Q>
+  KEFER_AVX2 void TransformInput(const void* src, long g, long cb, float* v) const {
     const long n = g / (th_ * tw_), r = g % (th_ * tw_);
     const long y0 = (r / tw_) * 4 - 1, x0 = (r % tw_) * 4 - 1;
-    const float* base = src + ((n * (C_ / 8) + cb) * H_ * W_) * 8;
     __m256 d[6][6], t[6][6];
     for (int i = 0; i < 6; i++) {
       const long y = y0 + i;
       for (int j = 0; j < 6; j++) {
         const long x = x0 + j;
-        d[i][j] = (y >= 0 && y < H_ && x >= 0 && x < W_) ? _mm256_loadu_ps(base + (y * W_ + x) * 8) : _mm256_setzero_ps();
+        if (!(y >= 0 && y < H_ && x >= 0 && x < W_)) {
+          d[i][j] = _mm256_setzero_ps();
+        } else if constexpr (Q) {
+          d[i][j] = Load8(static_cast<const uint8_t*>(src) + ((n * H_ + y) * W_ + x) * C_ + cb * 8, false);
+        } else {
+          d[i][j] = _mm256_loadu_ps(static_cast<const float*>(src) + ((n * (C_ / 8) + cb) * H_ * W_ + y * W_ + x) * 8);
+        }
       }
     }
     // Rows of B^T d, then (B^T d) B column-wise.
@@ -227,7 +274,8 @@ class Conv3x3 {
   }
 
   // The 36 products of global tile `g`, output block `kb`, to its 4x4 outputs (+ bias, + shortcut, ReLU).
-  KEFER_AVX2 void TransformOutput(const float* m, long g, long kb, float* dst) const {
+  template <bool Q>
+  KEFER_AVX2 void TransformOutput(const float* m, long g, long kb, void* dst) const {
     const long stride = chunk_ * K_;
     __m256 t[4][6];
     for (int j = 0; j < 6; j++) {
@@ -238,8 +286,7 @@ class Conv3x3 {
     }
     const long n = g / (th_ * tw_), r = g % (th_ * tw_);
     const long y0 = (r / tw_) * 4, x0 = (r % tw_) * 4;
-    float* base = dst + ((n * (K_ / 8) + kb) * H_ * W_) * 8;
-    const __m256 bias = _mm256_load_ps(bias_.get() + kb * 8), zero = _mm256_setzero_ps();
+    const __m256 bias = _mm256_load_ps(bias_.get() + kb * 8), zero = _mm256_setzero_ps(), sumScale = _mm256_set1_ps(q_.sumScale);
     for (int i = 0; i < 4; i++) {
       const long y = y0 + i;
       if (y >= H_) break;
@@ -248,11 +295,18 @@ class Conv3x3 {
       for (int j = 0; j < 4; j++) {
         const long x = x0 + j;
         if (x >= W_) break;
-        float* p = base + (y * W_ + x) * 8;
         __m256 o = _mm256_add_ps(out[j], bias);
-        if (sum_) o = _mm256_add_ps(o, _mm256_loadu_ps(p));
-        if (relu_) o = _mm256_max_ps(o, zero);
-        _mm256_storeu_ps(p, o);
+        if constexpr (Q) {
+          uint8_t* p = static_cast<uint8_t*>(dst) + ((n * H_ + y) * W_ + x) * K_ + kb * 8;
+          if (sum_) o = _mm256_fmadd_ps(sumScale, Load8(p, q_.sumSigned), o);
+          if (relu_) o = _mm256_max_ps(o, zero);
+          Store8(p, o, q_.dstSigned);
+        } else {
+          float* p = static_cast<float*>(dst) + ((n * (K_ / 8) + kb) * H_ * W_ + y * W_ + x) * 8;
+          if (sum_) o = _mm256_add_ps(o, _mm256_loadu_ps(p));
+          if (relu_) o = _mm256_max_ps(o, zero);
+          _mm256_storeu_ps(p, o);
+        }
       }
     }
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <random>
 
@@ -24,6 +25,83 @@ static double Best(int reps, const std::function<void()>& f) {
     best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
   }
   return best;
+}
+
+// The int8 encoder's layer: u8 NHWC in, s8 weights per output channel, u8 out after the shortcut (u8) is
+// added and ReLU; oneDNN's int8 direct kernel (what --precision int8 ran before) against ours, which
+// keeps u8 in and out and does the products in fp32 Winograd (weights unquantized). Differences in
+// output levels (1 = one u8 step).
+static void Int8(engine& eng, stream& s, long N, int reps, const long (*shapes)[2]) {
+  double totalDirect = 0, totalWino = 0;
+  for (int li = 0; li < 4; li++) {
+    const long C = shapes[li][0], K = C, H = shapes[li][1], W = H;
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0, 1);
+    std::uniform_int_distribution<int> u8(0, 255);
+    const float srcScale = 40.f, dstScale = 30.f, sumScale = 1.1f;
+    std::vector<uint8_t> x(N * H * W * C), shortcut(N * H * W * K);
+    std::vector<float> w(9 * C * K), b(K), ws(K), os(K);
+    for (auto& v : x) v = (uint8_t)std::max(0, u8(rng) - 100);  // ReLU outputs: many zeros
+    for (auto& v : shortcut) v = (uint8_t)u8(rng);
+    for (auto& v : w) v = nd(rng) * std::sqrt(2.f / (9 * C));
+    for (auto& v : b) v = nd(rng) * 0.1f;
+    for (long k = 0; k < K; k++) {
+      float m = 0;
+      for (long i = 0; i < 9 * C; i++) m = std::max(m, std::fabs(w[i * K + k]));
+      ws[k] = 63.f / m;  // 7-bit weights, as the encoder quantizes them without VNNI
+      os[k] = dstScale / (srcScale * ws[k]);
+    }
+    memory::dims xd{N, C, H, W}, wd{K, C, 3, 3}, yd{N, K, H, W};
+    memory::desc xmd(xd, dt::u8, tag::nhwc), ymd(yd, dt::u8, tag::nhwc);
+    memory xm(xmd, eng, x.data()), yDirect(ymd, eng), yWino(ymd, eng);
+    post_ops po;
+    po.append_sum(sumScale);
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0, 0);
+    primitive_attr attr;
+    attr.set_post_ops(po);
+    attr.set_output_scales(1 << 1, os);
+    convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, xmd, {wd, dt::s8, tag::any}, {{K}, dt::f32, tag::x}, ymd, {1, 1},
+                                {1, 1}, {1, 1});
+    convolution_forward::primitive_desc pd(d, attr, eng);
+    std::vector<float> bq(K);
+    for (long k = 0; k < K; k++) bq[k] = b[k] * srcScale * ws[k];
+    memory wm(pd.weights_desc(), eng), bm({{K}, dt::f32, tag::x}, eng, bq.data()), wu({wd, dt::f32, tag::hwio}, eng, w.data());
+    primitive_attr wa;
+    wa.set_output_scales(1 << 0, ws);
+    reorder(reorder::primitive_desc(eng, wu.get_desc(), eng, wm.get_desc(), wa)).execute(s, wu, wm);
+    convolution_forward direct(pd);
+    wino::Quant q;
+    q.srcScale = srcScale;
+    q.dstScale = dstScale;
+    q.sumScale = sumScale;
+    wino::Conv3x3 ours(N, C, K, H, W, true, true, &q);
+    ours.SetWeights(w.data(), b.data());
+    auto scratch = wino::Allocate(ours.ScratchFloats());
+    const size_t bytes = ymd.get_size();
+    auto runDirect = [&] {
+      std::memcpy(yDirect.get_data_handle(), shortcut.data(), bytes);
+      direct.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm}, {DNNL_ARG_DST, yDirect}});
+      s.wait();
+    };
+    auto runWino = [&] {
+      std::memcpy(yWino.get_data_handle(), shortcut.data(), bytes);
+      ours.Run(xm.get_data_handle(), yWino.get_data_handle(), scratch.get());
+    };
+    runDirect();
+    runWino();
+    int diff = 0;
+    long off = 0;
+    const uint8_t* p = static_cast<const uint8_t*>(yDirect.get_data_handle());
+    const uint8_t* r = static_cast<const uint8_t*>(yWino.get_data_handle());
+    for (size_t i = 0; i < bytes; i++) diff = std::max(diff, std::abs((int)p[i] - (int)r[i])), off += p[i] != r[i];
+    double td = 1e30, tw = 1e30;
+    for (int round = 0; round < 2; round++) td = std::min(td, Best(reps / 2, runDirect)), tw = std::min(tw, Best(reps / 2, runWino));
+    totalDirect += td;
+    totalWino += tw;
+    printf("int8 %4ld ch %2ldx%-2ld: oneDNN int8 direct (%s) %7.2f ms, ours u8 in/out %7.2f ms = %.2fx; outputs differ by <= %d levels (%.1f%% differ)\n", C, H, W,
+           pd.impl_info_str(), td, tw, td / tw, diff, 100.0 * off / bytes);
+  }
+  printf("int8, one of each layer: oneDNN int8 direct %.2f ms, ours %.2f ms = %.2fx\n", totalDirect, totalWino, totalDirect / totalWino);
 }
 
 int main(int argc, char** argv) {
@@ -95,5 +173,6 @@ int main(int argc, char** argv) {
            diff, scale);
   }
   printf("one of each layer: oneDNN direct %.2f ms, ours %.2f ms = %.2fx\n", totalDirect, totalWino, totalDirect / totalWino);
+  Int8(eng, s, N, reps, shapes);
   return 0;
 }

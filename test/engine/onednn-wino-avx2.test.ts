@@ -5,6 +5,8 @@
 // (input 48: 12, 6, 3, 2; input 72: 18, 9, 5, 3), for one image and for a batch. On an AVX-512 machine the
 // file runs itself again under DNNL_MAX_CPU_ISA=AVX2 (oneDNN reads the cap once, when first used). An
 // instance built for another batch size shares the Winograd weights (4x the direct ones) instead of a copy.
+// The int8 encoder runs it too (u8 NHWC in, requantized u8 out): its features are as close to fp32 as
+// oneDNN's int8 direct kernels' are, and not equal to theirs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -39,7 +41,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
         timeout: 300_000,
       });
       const out = `${r.stdout}\n${r.stderr}`;
-      for (const line of out.split('\n').filter((l) => /ℹ (batch|'auto')/.test(l))) t.diagnostic(line.trim().slice(2));
+      for (const line of out.split('\n').filter((l) => /ℹ (batch|'auto'|int8)/.test(l))) t.diagnostic(line.trim().slice(2));
       assert.equal(r.status, 0, out);
       assert.match(out, /pass [1-9]/, out);
       assert.match(out, /fail 0/, out);
@@ -93,6 +95,57 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       }
     });
   }
+
+  test('int8: the 3x3 stride-1 convolutions take u8 into it and requantize; as close to fp32 as oneDNN int8 direct', async (t) => {
+    await ensureTfBackend();
+    const inputSize = 48;
+    const per = inputSize * inputSize * 3;
+    const encoder = createEncoder('resnet18', { seed: 17, inputSize });
+    const images = seededNormal(8 * per, 3);
+    const calibration = {
+      what: 'seeded normal images',
+      async *batches(batch: number) {
+        for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
+      },
+    };
+    const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
+    const direct8 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
+    const wino8 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto' });
+    try {
+      for (const ev of [fp32, direct8, wino8]) await ev.load();
+      await direct8.calibrate(calibration);
+      const scales = await wino8.calibrate(calibration);
+      const kinds = (algorithm: 'auto' | 'direct') => {
+        const inst = OnednnInference.create({ backbone: 'resnet18', inputSize, batch: 4 }, { algorithm, int8: scales });
+        try {
+          return inst.info().convolution;
+        } finally {
+          inst.release();
+        }
+      };
+      const auto = kinds('auto');
+      t.diagnostic(`int8 'auto': ${auto}`);
+      assert.match(auto, /wino_4x3:avx2 u8 \(kefer\)/);
+      assert.match(auto, /int8/, 'the other convolutions stay on oneDNN int8');
+      assert.doesNotMatch(kinds('direct'), /wino/);
+      // Mean |v - v fp32| over mean |v|, on images outside the calibration set.
+      const x = seededNormal(4 * per, 9);
+      const reference = fp32.run(x, 4);
+      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const a = direct8.run(x, 4);
+      const b = wino8.run(x, 4);
+      t.diagnostic(`int8 relative error against fp32: oneDNN direct ${error(a).toExponential(2)}, with Winograd u8 ${error(b).toExponential(2)}`);
+      assert.ok(error(a) > 0 && error(b) > 0, 'both ran quantized');
+      assert.ok(error(b) < 0.05, `int8 with Winograd is off fp32 by ${error(b)}`);
+      assert.ok(error(b) <= 1.25 * error(a), `int8 with Winograd (${error(b)}) is further from fp32 than oneDNN's int8 direct (${error(a)})`);
+      assert.ok(a.some((v, i) => v !== b[i]), 'the two int8 paths ran different kernels');
+    } finally {
+      fp32.release();
+      direct8.release();
+      wino8.release();
+      encoder.dispose();
+    }
+  });
 
   test('an instance for another batch size shares the Winograd weights, and keeps them when the first is released', async (t) => {
     await ensureTfBackend();

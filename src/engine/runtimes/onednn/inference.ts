@@ -12,6 +12,7 @@ import { loadOnednn, type NativeInference } from './addon.js';
 /**
  * 3x3 stride-1 convolutions: 'auto' (the default: Winograd F(4x4, 3x3), oneDNN's on AVX-512 and the addon's
  * own, native/wino_avx2.h, on AVX2; per-sample outputs within 2e-5 of direct) or 'direct' (PyTorch's algorithm).
+ * int8 on AVX2 without VNNI: 'auto' runs those convolutions on the addon's Winograd with u8 in and out.
  */
 export type InferenceAlgorithm = 'direct' | 'auto';
 
@@ -261,7 +262,7 @@ export class OnednnEvaluator {
     const { addon } = loadOnednn();
     const threads = this.opts.threads ? `${this.opts.threads} thread(s)` : 'one thread per core';
     const how = this.scales
-      ? `int8: u8/s8 activations, ${this.scales.weightLevels === 127 ? 8 : 7}-bit weights per channel, calibrated on ${this.scales.what}; BatchNorm folded, ReLU and add fused, NHWC`
+      ? `int8: u8/s8 activations, ${this.scales.weightLevels === 127 ? 8 : 7}-bit weights per channel${this.opts.algorithm !== 'direct' && addon?.isa() === 'avx2' ? ' (the 3x3 stride-1 convolutions: Winograd on u8 in and out, fp32 weights)' : ''}, calibrated on ${this.scales.what}; BatchNorm folded, ReLU and add fused, NHWC`
       : `BatchNorm folded, ReLU and add fused, blocked layout, ${this.opts.algorithm !== 'direct' && /^avx2|^avx512/.test(addon?.isa() ?? '') ? 'Winograd for the 3x3 convolutions' : 'direct convolutions'}`;
     return {
       forward: async (x, n) => this.run(x, n),
