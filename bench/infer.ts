@@ -22,7 +22,7 @@ import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
 import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
-import { evaluate, type EncoderForward } from '../src/engine/eval/evaluate.js';
+import { evaluate, type RuntimeEncoder } from '../src/engine/eval/evaluate.js';
 import { createEvalEncoder } from '../src/engine/runtimes/registry.js';
 import { onednnEvalEncoder } from '../src/engine/runtimes/onednn/inference.js';
 import { calibrationBatches } from '../src/engine/data/batches.js';
@@ -149,17 +149,19 @@ async function main(): Promise<void> {
     const opened = await loadCheckpoint(dir);
     const textNorm = tf.tidy(() => { const t = tf.tensor2d(opened.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
     const evalModel = { encoder: opened.encoder, transform: opened.transform, textNorm, neutralIndex: classes.indexOf('neutral'), logitScale: 100, norm: { mean: IMAGENET_MEAN, std: IMAGENET_STD }, classes };
-    const endToEnd = (forward: EncoderForward) => measure(ds.samples.length, async () => void (await evaluate({ ...evalModel, forward }, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
+    // The runtime's pixel forward where it has one (the addon normalises the decoded bytes), as kefer eval runs.
+    const endToEnd = (ev: RuntimeEncoder) =>
+      measure(ds.samples.length, async () => void (await evaluate({ ...evalModel, forward: ev.forward, forwardPixels: ev.forwardPixels }, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
     const tOpenDnnl = performance.now();
     const evDnnl = await createEvalEncoder('onednn', opened.encoder, { batchSize: BATCH, threads: THREADS });
     console.log(`building the oneDNN inference encoder (BatchNorm folding, primitives, weight reorders): ${((performance.now() - tOpenDnnl) / 1000).toFixed(2)} s, once per checkpoint`);
-    const e2eOnednn = await endToEnd(evDnnl.forward);
+    const e2eOnednn = await endToEnd(evDnnl);
     evDnnl.release();
     results.push([`onednn fp32 [${isa}], end to end (${what}; PNG decode+resize+normalise+run+records)`, e2eOnednn]);
     const ev8 = await createEvalEncoder('onednn', opened.encoder, { batchSize: BATCH, threads: THREADS, int8 });
     console.log(`onednn int8 encoder: ${ev8.detail}`);
     results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
-    const e2eOnednn8 = await endToEnd(ev8.forward);
+    const e2eOnednn8 = await endToEnd(ev8);
     ev8.release();
     textNorm.dispose();
     opened.dispose();

@@ -685,7 +685,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Inference",
-                       {InstanceMethod("forward", &Inference::Forward), InstanceMethod("calibrate", &Inference::Calibrate),
+                       {InstanceMethod("forward", &Inference::Forward), InstanceMethod("forwardPixels", &Inference::ForwardPixels),
+                        InstanceMethod("calibrate", &Inference::Calibrate),
                         InstanceMethod("setWeights", &Inference::SetWeights), InstanceMethod("info", &Inference::Info),
                         InstanceMethod("release", &Inference::Release)});
   }
@@ -746,6 +747,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
   float featureScale_ = 1.f;
   memory scratch_;
   wino::Buffer winoScratch_;
+  wino::Buffer pixelsF32_;  // forwardPixels, fp32: the normalised images before the reorder to the stem's layout
+  std::vector<int8_t> pixelsS8_;  // forwardPixels, int8: the quantized images, NHWC
   int winoShared_ = 0;  // convolutions whose Winograd weights are a sibling instance's
   bool released_ = false;
 
@@ -1022,6 +1025,43 @@ class Inference : public Napi::ObjectWrap<Inference> {
     } else {
       reorder(user, images_.mem).execute(s_, user, images_.mem);
     }
+    RunSteps(features, each);
+  }
+
+  // RGB bytes as decoded, NHWC -> the stem's input: normalised ((v / 255 - mean) / std, as the JS side's
+  // table computes it) and, int8, quantized as the float path's reorder does (scale, round to nearest
+  // even, saturate). A table per channel: 256 entries instead of a float per value through JS.
+  void LoadPixels(const uint8_t* rgb, const double mean[3], const double stdev[3]) {
+    if (threads_ > 0) omp_set_num_threads(threads_);
+    const long values = (long)(imagesUserMd_.get_size() / sizeof(float));
+    float table[3][256];
+    for (int c = 0; c < 3; c++)
+      for (int v = 0; v < 256; v++) table[c][v] = (float)((v / 255.0 - mean[c]) / stdev[c]);
+    if (int8_) {
+      int8_t q[3][256];
+      for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) q[c][v] = (int8_t)std::max(-128.f, std::min(127.f, std::nearbyint(table[c][v] * inputScale_)));
+      pixelsS8_.resize(values);
+      int8_t* out = pixelsS8_.data();
+#pragma omp parallel for
+      for (long p = 0; p < values / 3; p++)
+        for (int c = 0; c < 3; c++) out[p * 3 + c] = q[c][rgb[p * 3 + c]];
+      memory::desc md(dims_[0], dt::s8, tag::nhwc);
+      memory user(md, eng_, pixelsS8_.data());
+      reorder(user, images_.mem).execute(s_, user, images_.mem);
+      return;
+    }
+    if (!pixelsF32_) pixelsF32_ = wino::Allocate(values);
+    float* x = pixelsF32_.get();
+#pragma omp parallel for
+    for (long p = 0; p < values / 3; p++)
+      for (int c = 0; c < 3; c++) x[p * 3 + c] = table[c][rgb[p * 3 + c]];
+    memory user(imagesUserMd_, eng_, x);
+    reorder(user, images_.mem).execute(s_, user, images_.mem);
+  }
+
+  template <typename F>
+  void RunSteps(float* features, F each) {
     for (size_t i = 0; i < steps_.size(); i++) {
       const auto& st = steps_[i];
       if (st.kind == K::Conv) {
@@ -1095,6 +1135,39 @@ class Inference : public Napi::ObjectWrap<Inference> {
     }
   }
 
+  // forwardPixels(rgb: Uint8Array [N, S, S, 3] as decoded, mean[3], std[3]) -> v [N, D]: forward() without
+  // the normalised float copy of every image in JS.
+  Napi::Value ForwardPixels(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (Released(env)) return env.Undefined();
+    auto rgb = info[0].As<Napi::Uint8Array>();
+    if (rgb.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
+      Napi::Error::New(env, "onednn inference: got " + std::to_string(rgb.ElementLength()) + " pixel values, built for " +
+                                std::to_string(imagesUserMd_.get_size() / sizeof(float)))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    double mean[3], stdev[3];
+    for (uint32_t c = 0; c < 3; c++) {
+      mean[c] = info[1].As<Napi::Array>().Get(c).As<Napi::Number>().DoubleValue();
+      stdev[c] = info[2].As<Napi::Array>().Get(c).As<Napi::Number>().DoubleValue();
+      if (!(stdev[c] > 0)) {
+        Napi::Error::New(env, "onednn inference: std must be positive").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    try {
+      const auto& fd = dims_[feature_.t];
+      auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
+      LoadPixels(rgb.Data(), mean, stdev);
+      RunSteps(v.Data(), [](size_t, const View&) {});
+      return v;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, std::string("onednn inference forward: ") + e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
   // calibrate(images) -> the largest |value| each op wrote (0 for the pool of features), fp32 only: what
   // the int8 scales are made from.
   Napi::Value Calibrate(const Napi::CallbackInfo& info) {
@@ -1154,6 +1227,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
     feature_ = View();
     scratch_ = memory();
     winoScratch_.reset();
+    pixelsF32_.reset();
+    pixelsS8_ = {};
     released_ = true;
     return info.Env().Undefined();
   }

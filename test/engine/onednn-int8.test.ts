@@ -3,13 +3,14 @@
 // oneDNN's reference ones), outputs close to fp32 on real FERPlus images but not equal to them (so int8
 // really ran), a short calibration batch, no calibration images, the ISA's weight range, Winograd within
 // 1e-4 of direct, and `kefer eval --precision int8` choosing onednn, reporting its calibration and keeping
-// its activation scales beside the checkpoint for the next call.
+// its activation scales beside the checkpoint for the next call. Decoded pixels handed to the addon
+// (forwardPixels, what evaluation runs) give the same features, bit for bit, as the JS-normalised floats.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { calibrationBatches } from '../../src/engine/data/batches.js';
+import { calibrationBatches, evalBatches } from '../../src/engine/data/batches.js';
 import { createImageCache } from '../../src/engine/data/decode.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { evaluateCheckpoint } from '../../src/engine/eval/checkpointEval.js';
@@ -148,6 +149,44 @@ describe('oneDNN inference: int8 and Winograd', { skip }, () => {
     if (info.isa.startsWith('avx512')) assert.match(info.convolution, /wino/);
     else if (info.isa.startsWith('avx2')) assert.match(info.convolution, /wino_4x3:avx2 \(kefer\)/);
     else assert.doesNotMatch(info.convolution, /wino|ref/);
+  });
+
+  test('decoded pixels normalised by the addon give the features of the JS-normalised floats, fp32 and int8, bit for bit', async (t) => {
+    const ck = await loadCheckpoint(dir());
+    const norm = { mean: ck.config.mean, std: ck.config.std };
+    const ds = images();
+    const batches: { x: Float32Array; raw: Uint8Array; n: number }[] = [];
+    // 16, then 5 (an instance of its own), then 3 (a third size: padded into the full batch).
+    for (const [start, n] of [[0, 16], [16, 5], [21, 3]]) {
+      const sub = { ...ds, samples: ds.samples.slice(start, start + n) };
+      for await (const b of evalBatches(sub, createImageCache(sub, SIZE, { maxBytes: 0 }), norm, 16)) batches.push({ x: b.x, raw: b.raw, n: b.indices.length });
+    }
+    try {
+      for (const int8 of [false, true]) {
+        const ev = new OnednnEvaluator(ck.encoder, { batchSize: 16 });
+        try {
+          await ev.load();
+          if (int8) await ev.calibrate(calibrationOf(ds, 32));
+          for (const b of batches) {
+            const fromFloats = ev.run(b.x, b.n);
+            const fromPixels = ev.runPixels(b.raw, b.n, norm);
+            assert.equal(fromPixels.length, fromFloats.length);
+            const differ = fromFloats.filter((v, i) => v !== fromPixels[i]).length;
+            assert.equal(differ, 0, `${int8 ? 'int8' : 'fp32'}, batch of ${b.n}: ${differ} of ${fromFloats.length} features differ`);
+            assert.ok(fromFloats.some((v) => v !== 0));
+          }
+          // Other normalisation constants reach the addon (the table is built from them, not fixed).
+          const shifted = ev.runPixels(batches[0].raw, 16, { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+          assert.ok(shifted.some((v, i) => v !== ev.run(batches[0].x, 16)[i]), 'the mean and std are used');
+          assert.throws(() => ev.runPixels(batches[0].raw.subarray(0, 100), 16, norm), /got 100 pixel values, built for/);
+        } finally {
+          ev.release();
+        }
+      }
+      t.diagnostic(`${batches.map((b) => b.n).join(' + ')} images (${fx.real ? 'FERPlus' : 'synthetic'}), fp32 and int8: identical`);
+    } finally {
+      ck.dispose();
+    }
   });
 
   test('kefer eval --precision int8 runs on onednn and reports its calibration', (t) => {

@@ -5,13 +5,17 @@ import type { Dataset } from './types.js';
 import { normaliseInto } from './augment.js';
 import { Rng } from '../util/rng.js';
 
-/** Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. */
+/**
+ * Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. `normalise: false`:
+ * the RGB bytes only (x empty), for a runtime that normalises them itself.
+ */
 export async function* evalBatches(
   dataset: Dataset,
   images: ImageCache,
   norm: { mean: [number, number, number]; std: [number, number, number] },
   batchSize: number,
   signal?: AbortSignal,
+  opts: { normalise?: boolean } = {},
 ): AsyncGenerator<{ start: number; indices: number[]; x: Float32Array; raw: Uint8Array }> {
   const N = dataset.samples.length;
   const S = images.size;
@@ -19,6 +23,7 @@ export async function* evalBatches(
   const load = async (start: number) => {
     const indices = Array.from({ length: Math.min(batchSize, N - start) }, (_, i) => start + i);
     const raw = await images.getBatch(indices);
+    if (opts.normalise === false) return { start, indices, x: new Float32Array(0), raw };
     const x = new Float32Array(indices.length * per);
     for (let i = 0; i < indices.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), S, norm, x, i * per);
     return { start, indices, x, raw };

@@ -31,7 +31,7 @@ export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: Ev
     const textNorm = tf.tidy(() => l2normalize(tf.tensor2d(model.textEmbeddings, [K, model.textEmbeddings.length / K])));
     try {
       return await evaluate(
-        { encoder: model.encoder, forward: native?.forward, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
+        { encoder: model.encoder, forward: native?.forward, forwardPixels: native?.forwardPixels, transform: model.transform, textNorm, neutralIndex: model.config.neutralIndex, logitScale: model.config.logitScale, norm: { mean: model.config.mean, std: model.config.std }, classes: model.config.classes },
         ds,
         createImageCache(ds, model.config.inputSize, { maxBytes: 0 }),
         { ...opts, batchSize: native?.batchSize ?? opts.batchSize },

@@ -16,9 +16,14 @@ import type { EvalSummary, SampleRecord } from './types.js';
 /** n normalised NHWC images -> the encoder's v [n, D] (a runtime's inference forward). */
 export type EncoderForward = (x: Float32Array, n: number) => Promise<Float32Array>;
 
+/** The same from n images' RGB bytes as decoded, NHWC: the runtime normalises them with `norm`. */
+export type PixelForward = (rgb: Uint8Array, n: number, norm: Normalisation) => Promise<Float32Array>;
+
 /** A runtime's inference encoder as evaluation uses it (runtimes/types.ts EvalEncoder). */
 export interface RuntimeEncoder {
   forward: EncoderForward;
+  /** Where the runtime normalises natively (onednn): evaluation skips its own float copy of each batch. */
+  forwardPixels?: PixelForward;
   /** The batch to hand it. */
   batchSize: number;
   release(): void;
@@ -28,6 +33,8 @@ export interface EvalModel {
   encoder: Encoder;
   /** Runs the encoder instead of encoder.apply on tfjs (runtimes/: oneDNN, CUDA, onnxruntime). */
   forward?: EncoderForward;
+  /** Preferred over `forward` where given (without test-time augmentation). */
+  forwardPixels?: PixelForward;
   transform: Transform;
   /** L2-normalised [K, D]. */
   textNorm: tf.Tensor2D;
@@ -66,8 +73,9 @@ export async function evaluate(model: EvalModel, dataset: Dataset, images: Image
   });
   const views = ttaViews(opts.tta ?? 1, size);
   if (views.length > 1 && model.forward) throw new Error('test-time augmentation runs the encoder on tfjs: evaluate without a runtime forward');
-  for await (const { start, indices: idx, x, raw } of evalBatches(dataset, images, model.norm, bs, opts.signal)) {
-    const v = model.forward ? await model.forward(x, idx.length) : undefined;
+  const pixels = views.length === 1 ? model.forwardPixels : undefined;
+  for await (const { start, indices: idx, x, raw } of evalBatches(dataset, images, model.norm, bs, opts.signal, { normalise: !pixels })) {
+    const v = pixels ? await pixels(raw, idx.length, model.norm) : model.forward ? await model.forward(x, idx.length) : undefined;
     const out = tf.tidy(() => {
       const vt = v ? tf.tensor2d(v, [idx.length, model.encoder.featureDim]) : model.encoder.apply(tf.tensor4d(x, [idx.length, size, size, 3]), false);
       const n = model.transform.apply(vt);

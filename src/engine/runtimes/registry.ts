@@ -65,15 +65,17 @@ export async function createEvalEncoder(name: RuntimeName, encoder: Encoder, opt
   const w = encoder.params.get('proj.weight');
   const b = encoder.params.get('proj.bias');
   if (!w || !b || name === 'tfjs') return ev;
+  const project = async (v: Float32Array, n: number) => {
+    const out = tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(v, [n, w.shape[0]]), w), b));
+    const data = (await out.data()) as Float32Array;
+    out.dispose();
+    return data;
+  };
+  const pixels = ev.forwardPixels;
   return {
     ...ev,
-    forward: async (x, n) => {
-      const v = await ev.forward(x, n);
-      const out = tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(v, [n, w.shape[0]]), w), b));
-      const data = (await out.data()) as Float32Array;
-      out.dispose();
-      return data;
-    },
+    forward: async (x, n) => project(await ev.forward(x, n), n),
+    forwardPixels: pixels && (async (rgb, n, norm) => project(await pixels(rgb, n, norm), n)),
     detail: `${ev.detail}; the projection on tfjs`,
   };
 }

@@ -22,7 +22,7 @@ export async function diagnose(run: Run): Promise<EvalResult | undefined> {
   const best = await loadCheckpoint(run.bestDir);
   const ev = await createEvalEncoder(run.runtime ?? 'tfjs', best.encoder, { threads: run.cfg.onnxThreads });
   try {
-    const model: EvalModel = { ...run.evalModel, encoder: best.encoder, transform: best.transform, forward: ev.forward };
+    const model: EvalModel = { ...run.evalModel, encoder: best.encoder, transform: best.transform, forward: ev.forward, forwardPixels: ev.forwardPixels };
     const lines: string[] = [];
     const scatter: { id: string; x: number; y: number }[] = [];
     const sampler = new EmbeddingSampler(best.encoder.featureDim);

@@ -13,7 +13,7 @@ export async function validateOnRuntime(run: Run, step: TrainStep): Promise<Eval
   const t0 = performance.now();
   const ev = await step.evalEncoder();
   try {
-    const r = await evaluate({ ...run.evalModel, forward: ev.forward }, inputs.val, valImages, { signal: inputs.signal, batchSize: ev.batchSize });
+    const r = await evaluate({ ...run.evalModel, forward: ev.forward, forwardPixels: ev.forwardPixels }, inputs.val, valImages, { signal: inputs.signal, batchSize: ev.batchSize });
     const seconds = (performance.now() - t0) / 1000;
     await run.log({ type: 'log', level: 'info', message: `validation: ${r.summary.n} images in ${seconds.toFixed(2)} s (${(r.summary.n / seconds).toFixed(1)} img/s) on ${ev.detail}` });
     return r;

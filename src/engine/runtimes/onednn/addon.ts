@@ -17,6 +17,8 @@ export interface NativeEncoder extends NativeEncoderMethods {
 export interface NativeInference {
   /** images [N, S, S, 3] normalised NHWC, N the batch it was built for -> v [N, D]. */
   forward(images: Float32Array): Float32Array;
+  /** forward() from RGB bytes as decoded [N, S, S, 3], normalised (and int8: quantized) natively. */
+  forwardPixels(rgb: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array;
   /** fp32 only: the largest |value| each op wrote for these images (0 for the GAP): the int8 calibration. */
   calibrate(images: Float32Array): Float32Array;
   /** A convolution's weights (tfjs's HWIO) and bias with its BatchNorm folded in, by the convolution's weight name. */

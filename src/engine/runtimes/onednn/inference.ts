@@ -3,6 +3,7 @@
 // add as post-ops, blocked activations, buffers shared by lifetime) behind the Encoder interface that
 // evaluate() uses, so records and summaries are built exactly as on tfjs.
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Normalisation } from '../../data/augment.js';
 import type { Encoder } from '../../model/index.js';
 import { BN_EPS } from '../../model/layers.js';
 import { inferenceSpec, type InferenceConv, type InferenceSpec, type TrainGraphSpec } from '../encoderGraph.js';
@@ -127,6 +128,11 @@ export class OnednnInference {
     return this.native.forward(images);
   }
 
+  /** forward() from RGB bytes as decoded, [N, S, S, 3]: the addon normalises them (one table per channel). */
+  forwardPixels(rgb: Uint8Array, norm: Normalisation): Float32Array {
+    return this.native.forwardPixels(rgb, norm.mean, norm.std);
+  }
+
   /** fp32 only: the largest |value| each op of the graph wrote for these images (0 for the GAP). */
   activationMax(images: Float32Array): Float32Array {
     return this.native.calibrate(images);
@@ -247,14 +253,26 @@ export class OnednnEvaluator {
    * own); a third size is padded to the full batch.
    */
   run(x: Float32Array, n: number): Float32Array {
+    return this.batched(x, n, () => new Float32Array(this.batchSize * this.perImage), (inst, images) => inst.forward(images));
+  }
+
+  /** run() from n images' RGB bytes as decoded (evaluate()'s batches): normalised by the addon. */
+  runPixels(rgb: Uint8Array, n: number, norm: Normalisation): Float32Array {
+    return this.batched(rgb, n, () => new Uint8Array(this.batchSize * this.perImage), (inst, images) => inst.forwardPixels(images, norm));
+  }
+
+  private get perImage(): number {
+    return this.encoder.inputSize * this.encoder.inputSize * 3;
+  }
+
+  private batched<T extends Float32Array | Uint8Array>(x: T, n: number, padding: () => T, forward: (inst: OnednnInference, images: T) => Float32Array): Float32Array {
     if (n > this.batchSize) throw new Error(`onednn eval: a batch of ${n} images, built for at most ${this.batchSize}`);
     const inst = this.instances.get(n) ?? (this.instances.size < 2 ? this.instance(n) : undefined);
-    if (inst) return inst.forward(x);
+    if (inst) return forward(inst, x);
     const full = this.instances.get(this.batchSize) ?? this.instance(this.batchSize);
-    const per = this.encoder.inputSize * this.encoder.inputSize * 3;
-    const padded = new Float32Array(this.batchSize * per);
+    const padded = padding();
     padded.set(x);
-    return full.forward(padded).subarray(0, n * full.graph.featureDim);
+    return forward(full, padded).subarray(0, n * full.graph.featureDim);
   }
 
   /** What evaluate() takes (F_n and the logits stay on tfjs). */
@@ -266,6 +284,7 @@ export class OnednnEvaluator {
       : `BatchNorm folded, ReLU and add fused, blocked layout, ${this.opts.algorithm !== 'direct' && /^avx2|^avx512/.test(addon?.isa() ?? '') ? 'Winograd for the 3x3 convolutions' : 'direct convolutions'}`;
     return {
       forward: async (x, n) => this.run(x, n),
+      forwardPixels: async (rgb, n, norm) => this.runPixels(rgb, n, norm),
       batchSize: this.batchSize,
       detail: `oneDNN inference (${addon?.isa()}; ${how}, batches up to ${this.batchSize}, ${threads})`,
       release: () => this.release(),
