@@ -718,6 +718,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     float srcScale = 1.f;
     std::string impl;
     std::unique_ptr<wino::Conv3x3> wino;  // instead of prim: Winograd on AVX2, where oneDNN has none
+    bool winoShared = false;              // its Winograd weights are a sibling instance's
   };
   struct Pool {
     View src, dst;
@@ -954,7 +955,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       if (it == sibling->convByWeight_.end()) continue;
       Conv& c = convs_[index];
       const Conv& s = sibling->convs_[it->second];
-      if (c.wino && s.wino && c.wino->ShareWeightsOf(*s.wino)) winoShared_++;
+      if (c.wino && s.wino && c.wino->ShareWeightsOf(*s.wino)) winoShared_++, c.winoShared = true;
     }
   }
 
@@ -970,7 +971,9 @@ class Inference : public Napi::ObjectWrap<Inference> {
     return released_;
   }
 
-  // setWeights(convWeightName, HWIO weights with the BatchNorm folded in, bias [O])
+  // setWeights(convWeightName, HWIO weights with the BatchNorm folded in, bias [O], skipShared?): with
+  // skipShared, a convolution whose Winograd weights are a sibling's is left alone (the caller has just
+  // written the same weights through the sibling; the transform is the costly part of a load).
   Napi::Value SetWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (Released(env)) return env.Undefined();
@@ -993,7 +996,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
     try {
       memory user(c.userW, eng_, w.Data());
       float* bias = static_cast<float*>(c.bias.get_data_handle());
-      if (c.wino) {
+      const bool skipShared = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+      if (c.wino && c.winoShared && skipShared) {
+        return env.Undefined();
+      } else if (c.wino) {
         c.wino->SetWeights(w.Data(), b.Data());  // keeps its own bias: c.bias only sizes the check above
       } else if (int8_) {
         // s8 per output channel (dims O, I, H, W: mask bit 0); oneDNN's reorder adds the s8-input

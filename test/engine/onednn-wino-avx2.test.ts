@@ -174,6 +174,12 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       const mixed = maxDiff(second.forward(x), expected);
       t.diagnostic(`after the first instance took other weights: max |dv| ${mixed.toExponential(2)}`);
       assert.ok(mixed > 1e-3, 'the second instance computes with the weights written through the first');
+      // skipShared (what OnednnEvaluator.load() passes after the first instance): the shared Winograd
+      // weights are left as the first instance wrote them, the rest are written.
+      second.setWeights(weights, true);
+      assert.ok(maxDiff(second.forward(x), expected) > 1e-3, 'skipShared leaves the shared Winograd weights alone');
+      first.setWeights(weights);
+      assert.equal(maxDiff(second.forward(x), expected), 0, 'written through the first, then the rest skipped: the same features');
       second.setWeights(weights);
       first.release();
       assert.equal(maxDiff(second.forward(x), expected), 0, 'the shared weights outlive the first instance');

@@ -22,7 +22,7 @@ export interface NativeInference {
   /** fp32 only: the largest |value| each op wrote for these images (0 for the GAP): the int8 calibration. */
   calibrate(images: Float32Array): Float32Array;
   /** A convolution's weights (tfjs's HWIO) and bias with its BatchNorm folded in, by the convolution's weight name. */
-  setWeights(name: string, weights: Float32Array, bias: Float32Array): void;
+  setWeights(name: string, weights: Float32Array, bias: Float32Array, skipShared?: boolean): void;
   info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; winogradShared: number; activationBytes: number; isa: string };
   release(): void;
 }

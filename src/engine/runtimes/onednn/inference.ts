@@ -115,11 +115,12 @@ export class OnednnInference {
     return this.graph.ops.filter((o): o is InferenceConv => o.kind === 'conv');
   }
 
-  setWeights(folded: Map<string, { w: Float32Array; b: Float32Array }>): void {
+  /** skipShared: leave the Winograd weights shared with the sibling, which was just given the same `folded`. */
+  setWeights(folded: Map<string, { w: Float32Array; b: Float32Array }>, skipShared = false): void {
     for (const c of this.convs) {
       const f = folded.get(c.w);
       if (!f) throw new Error(`onednn inference: no folded weights for ${c.w}`);
-      this.native.setWeights(c.w, f.w, f.b);
+      this.native.setWeights(c.w, f.w, f.b, skipShared);
     }
   }
 
@@ -172,7 +173,8 @@ export class OnednnEvaluator {
   /** Folds the encoder's current BatchNorms into its convolutions and hands every instance the weights. */
   async load(): Promise<void> {
     this.folded = await foldBatchNorms(this.encoder, inferenceSpec(this.spec(1)).ops.filter((o): o is InferenceConv => o.kind === 'conv'));
-    for (const inst of this.instances.values()) inst.setWeights(this.folded);
+    // The first instance is the one the others share Winograd weights with (instance() passes it).
+    [...this.instances.values()].forEach((inst, i) => inst.setWeights(this.folded, i > 0));
   }
 
   /**
