@@ -1217,6 +1217,9 @@ class Inference : public Napi::ObjectWrap<Inference> {
       if (impls.find(c.impl) == std::string::npos) impls += (impls.empty() ? "" : ", ") + c.impl;
     o.Set("convolution", impls);
     o.Set("winogradShared", winoShared_);
+    int perThread = 0;
+    for (auto& c : convs_) perThread += c.wino && c.wino->PerThreadChunks() ? 1 : 0;
+    o.Set("winogradPerThreadChunks", perThread);
     size_t bytes = scratch_ ? scratch_.get_desc().get_size() : 0;
     for (auto& m : slots_) bytes += m.get_desc().get_size();
     o.Set("activationBytes", (double)bytes);

@@ -140,6 +140,8 @@ class Conv3x3 {
   }
 
   static bool Supports(long C, long K) { return C % 8 == 0 && K % 16 == 0; }
+  // Whether each thread runs whole chunks on its own (no barriers between the phases).
+  bool PerThreadChunks() const { return independent_; }
 
   // From now on uses (and SetWeights writes) `o`'s transformed weights and bias: the same convolution in
   // an instance built for another batch size. The transformed weights are 4x the direct ones.

@@ -96,6 +96,41 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
     });
   }
 
+  test('a batch with tiles for several chunks per thread: the 64-channel layers run whole chunks per thread, features still equal direct\'s', async (t) => {
+    await ensureTfBackend();
+    // 112 px: layer1's maps are 28x28, 49 tiles per image; 40 images are enough chunks for 2 threads.
+    const inputSize = 112;
+    const batch = 40;
+    const threads = 2;
+    const inst = OnednnInference.create({ backbone: 'resnet18', inputSize, batch }, { algorithm: 'auto', threads });
+    const perThread = inst.info().winogradPerThreadChunks;
+    inst.release();
+    t.diagnostic(`${perThread} convolutions run whole chunks per thread`);
+    assert.equal(perThread, 4, "layer1's four 64-channel convolutions");
+    const encoder = createEncoder('resnet18', { seed: 19, inputSize });
+    const direct = new OnednnEvaluator(encoder, { batchSize: batch, algorithm: 'direct', threads });
+    const wino = new OnednnEvaluator(encoder, { batchSize: batch, algorithm: 'auto', threads });
+    try {
+      await direct.load();
+      await wino.load();
+      const x = seededNormal(batch * inputSize * inputSize * 3, 21);
+      const a = direct.run(x, batch);
+      const b = wino.run(x, batch);
+      let scale = 0;
+      let diff = 0;
+      for (let i = 0; i < a.length; i++) {
+        scale = Math.max(scale, Math.abs(a[i]));
+        diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      }
+      t.diagnostic(`batch ${batch} at ${inputSize}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
+      assert.ok(scale > 0 && diff > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
+    } finally {
+      direct.release();
+      wino.release();
+      encoder.dispose();
+    }
+  });
+
   test('int8: the 3x3 stride-1 convolutions take u8 into it and requantize; as close to fp32 as oneDNN int8 direct', async (t) => {
     await ensureTfBackend();
     const inputSize = 48;
