@@ -29,6 +29,18 @@ function seededNormal(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** max |a - b| and max |a|: features compared against their own scale. */
+function featureDiff(a: Float32Array, b: Float32Array): { diff: number; scale: number } {
+  assert.equal(a.length, b.length);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(a[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  return { diff, scale };
+}
+
 describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
   if (isa.startsWith('avx512') && !capped) {
     test('runs again under DNNL_MAX_CPU_ISA=AVX2 and passes there', (t) => {
@@ -74,15 +86,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
         await wino.load();
         const x = seededNormal(5 * inputSize * inputSize * 3, inputSize);
         for (const n of [5, 1]) {
-          const a = direct.run(x.subarray(0, n * inputSize * inputSize * 3), n);
-          const b = wino.run(x.subarray(0, n * inputSize * inputSize * 3), n);
-          assert.equal(a.length, b.length);
-          let scale = 0;
-          let diff = 0;
-          for (let i = 0; i < a.length; i++) {
-            scale = Math.max(scale, Math.abs(a[i]));
-            diff = Math.max(diff, Math.abs(a[i] - b[i]));
-          }
+          const { diff, scale } = featureDiff(direct.run(x.subarray(0, n * inputSize * inputSize * 3), n), wino.run(x.subarray(0, n * inputSize * inputSize * 3), n));
           t.diagnostic(`batch ${n}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
           assert.ok(scale > 0, 'features are not all zero');
           assert.ok(diff <= 1e-4 * scale, `batch ${n}: features differ by ${diff} (scale ${scale})`);
@@ -114,14 +118,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       await direct.load();
       await wino.load();
       const x = seededNormal(batch * inputSize * inputSize * 3, 21);
-      const a = direct.run(x, batch);
-      const b = wino.run(x, batch);
-      let scale = 0;
-      let diff = 0;
-      for (let i = 0; i < a.length; i++) {
-        scale = Math.max(scale, Math.abs(a[i]));
-        diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      }
+      const { diff, scale } = featureDiff(direct.run(x, batch), wino.run(x, batch));
       t.diagnostic(`batch ${batch} at ${inputSize}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
       assert.ok(scale > 0 && diff > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
     } finally {
