@@ -837,10 +837,11 @@ class Inference : public Napi::ObjectWrap<Inference> {
         const bool stem = x == 0;
         const dt dstType = int8_ ? (relu ? dt::u8 : dt::s8) : dt::f32;
         const float dstScale = int8_ ? Float(o, "outScale") : 1.f;
+        // int8: the shortcut already in y is rescaled to y's new scale (and read as s8 when it was signed).
+        const float sumScale = int8_ ? dstScale / scale[y] : 1.f;
         post_ops po;
         if (sum) {
-          // int8: the shortcut already in y is rescaled to y's new scale (and read as s8 when it was signed).
-          if (int8_) po.append_sum(dstScale / scale[y], type[y] == dstType ? dt::undef : type[y]);
+          if (int8_) po.append_sum(sumScale, type[y] == dstType ? dt::undef : type[y]);
           else po.append_sum(1.0f);
         }
         if (relu) po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -880,7 +881,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
             q.dstScale = dstScale;
             q.dstSigned = dstType == dt::s8;
             q.sumSigned = type[y] == dt::s8;
-            q.sumScale = dstScale / scale[y];
+            q.sumScale = sumScale;
           }
           c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu, int8_ ? &q : nullptr);
           c.src = {x, srcMd, memory()};
@@ -1023,7 +1024,13 @@ class Inference : public Napi::ObjectWrap<Inference> {
   template <typename F>
   void Run(Napi::Float32Array images, float* features, F each) {
     if (threads_ > 0) omp_set_num_threads(threads_);
-    memory user(imagesUserMd_, eng_, images.Data());
+    LoadImages(images.Data());
+    RunSteps(features, each);
+  }
+
+  // Normalised NHWC floats -> the stem's input (int8: quantized by the reorder's scale).
+  void LoadImages(const float* x) {
+    memory user(imagesUserMd_, eng_, const_cast<float*>(x));
     if (int8_) {
       primitive_attr a;
       a.set_output_scales(0, {inputScale_});
@@ -1031,7 +1038,6 @@ class Inference : public Napi::ObjectWrap<Inference> {
     } else {
       reorder(user, images_.mem).execute(s_, user, images_.mem);
     }
-    RunSteps(features, each);
   }
 
   // RGB bytes as decoded, NHWC -> the stem's input: normalised ((v / 255 - mean) / std, as the JS side's
@@ -1062,8 +1068,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
 #pragma omp parallel for
     for (long p = 0; p < values / 3; p++)
       for (int c = 0; c < 3; c++) x[p * 3 + c] = table[c][rgb[p * 3 + c]];
-    memory user(imagesUserMd_, eng_, x);
-    reorder(user, images_.mem).execute(s_, user, images_.mem);
+    LoadImages(x);
   }
 
   template <typename F>
@@ -1117,9 +1122,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
     BlockedMean(ptr(feature_.mem), N, C, HW, block_, out);
   }
 
-  bool CheckImages(Napi::Env env, const Napi::Float32Array& images) {
-    if (images.ElementLength() * sizeof(float) == imagesUserMd_.get_size()) return true;
-    Napi::Error::New(env, "onednn inference: got " + std::to_string(images.ElementLength()) + " image values, built for " +
+  // `values` image values (floats or bytes, `what` names them) against the batch this instance was built for.
+  bool CheckImages(Napi::Env env, size_t values, const char* what = "image") {
+    if (values * sizeof(float) == imagesUserMd_.get_size()) return true;
+    Napi::Error::New(env, "onednn inference: got " + std::to_string(values) + " " + what + " values, built for " +
                               std::to_string(imagesUserMd_.get_size() / sizeof(float)))
         .ThrowAsJavaScriptException();
     return false;
@@ -1129,7 +1135,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     Napi::Env env = info.Env();
     if (Released(env)) return env.Undefined();
     auto images = info[0].As<Napi::Float32Array>();
-    if (!CheckImages(env, images)) return env.Undefined();
+    if (!CheckImages(env, images.ElementLength())) return env.Undefined();
     try {
       const auto& fd = dims_[feature_.t];
       auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
@@ -1147,12 +1153,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     Napi::Env env = info.Env();
     if (Released(env)) return env.Undefined();
     auto rgb = info[0].As<Napi::Uint8Array>();
-    if (rgb.ElementLength() * sizeof(float) != imagesUserMd_.get_size()) {
-      Napi::Error::New(env, "onednn inference: got " + std::to_string(rgb.ElementLength()) + " pixel values, built for " +
-                                std::to_string(imagesUserMd_.get_size() / sizeof(float)))
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!CheckImages(env, rgb.ElementLength(), "pixel")) return env.Undefined();
     double mean[3], stdev[3];
     for (uint32_t c = 0; c < 3; c++) {
       mean[c] = info[1].As<Napi::Array>().Get(c).As<Napi::Number>().DoubleValue();
@@ -1184,7 +1185,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       return env.Undefined();
     }
     auto images = info[0].As<Napi::Float32Array>();
-    if (!CheckImages(env, images)) return env.Undefined();
+    if (!CheckImages(env, images.ElementLength())) return env.Undefined();
     try {
       auto out = Napi::Float32Array::New(env, steps_.size());
       std::fill(out.Data(), out.Data() + steps_.size(), 0.f);

@@ -110,7 +110,8 @@ struct Quant {
   bool dstSigned = false;
   bool sumSigned = false;  // the shortcut already in the destination (when `sum`): s8 or u8
   float sumScale = 1.f;    // the shortcut's q to the destination's q
-  bool operator==(const Quant& o) const { return srcScale == o.srcScale && dstScale == o.dstScale; }
+  // The transformed weights carry dstScale / srcScale: two convolutions share them only when these agree.
+  bool SameWeightScales(const Quant& o) const { return srcScale == o.srcScale && dstScale == o.dstScale; }
 };
 
 class Conv3x3 {
@@ -147,7 +148,7 @@ class Conv3x3 {
   // an instance built for another batch size. The transformed weights are 4x the direct ones.
   bool ShareWeightsOf(const Conv3x3& o) {
     // int8: the transformed weights carry the scales, which must be the same.
-    if (o.C_ != C_ || o.K_ != K_ || o.quantized_ != quantized_ || !(o.q_ == q_)) return false;
+    if (o.C_ != C_ || o.K_ != K_ || o.quantized_ != quantized_ || !o.q_.SameWeightScales(q_)) return false;
     u_ = o.u_;
     bias_ = o.bias_;
     return true;
