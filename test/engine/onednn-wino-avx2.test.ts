@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ensureTfBackend } from '../../src/engine/backend/index.js';
-import { createEncoder } from '../../src/engine/model/index.js';
+import { createEncoder, type Encoder } from '../../src/engine/model/index.js';
 import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
 import { foldBatchNorms, OnednnEvaluator, OnednnInference } from '../../src/engine/runtimes/onednn/inference.js';
 
@@ -41,6 +41,30 @@ function featureDiff(a: Float32Array, b: Float32Array): { diff: number; scale: n
   return { diff, scale };
 }
 
+/** An inference instance's info(), the instance released after. */
+function infoOf(...args: Parameters<typeof OnednnInference.create>) {
+  const inst = OnednnInference.create(...args);
+  try {
+    return inst.info();
+  } finally {
+    inst.release();
+  }
+}
+
+/** `encoder` on fp32 evaluators with direct and 'auto' convolutions, weights loaded; released after `use`. */
+async function withDirectAndAuto(encoder: Encoder, opts: { batchSize: number; threads?: number }, use: (direct: OnednnEvaluator, wino: OnednnEvaluator) => void): Promise<void> {
+  const direct = new OnednnEvaluator(encoder, { ...opts, algorithm: 'direct' });
+  const wino = new OnednnEvaluator(encoder, { ...opts, algorithm: 'auto' });
+  try {
+    await direct.load();
+    await wino.load();
+    use(direct, wino);
+  } finally {
+    direct.release();
+    wino.release();
+  }
+}
+
 describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
   if (isa.startsWith('avx512') && !capped) {
     test('runs again under DNNL_MAX_CPU_ISA=AVX2 and passes there', (t) => {
@@ -64,14 +88,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
 
   for (const inputSize of [48, 72]) {
     test(`input ${inputSize}: 'auto' runs it, and features equal direct's to 1e-4 (batch 5 and 1)`, async (t) => {
-      const kinds = (algorithm: 'auto' | 'direct') => {
-        const inst = OnednnInference.create({ backbone: 'resnet18', inputSize, batch: 5 }, { algorithm });
-        try {
-          return inst.info().convolution;
-        } finally {
-          inst.release();
-        }
-      };
+      const kinds = (algorithm: 'auto' | 'direct') => infoOf({ backbone: 'resnet18', inputSize, batch: 5 }, { algorithm }).convolution;
       const auto = kinds('auto');
       t.diagnostic(`'auto': ${auto} (${isa})`);
       assert.match(auto, /wino_4x3:avx2 \(kefer\)/);
@@ -79,22 +96,18 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
 
       await ensureTfBackend();
       const encoder = createEncoder('resnet18', { seed: 11, inputSize });
-      const direct = new OnednnEvaluator(encoder, { batchSize: 5, algorithm: 'direct' });
-      const wino = new OnednnEvaluator(encoder, { batchSize: 5, algorithm: 'auto' });
       try {
-        await direct.load();
-        await wino.load();
-        const x = seededNormal(5 * inputSize * inputSize * 3, inputSize);
-        for (const n of [5, 1]) {
-          const { diff, scale } = featureDiff(direct.run(x.subarray(0, n * inputSize * inputSize * 3), n), wino.run(x.subarray(0, n * inputSize * inputSize * 3), n));
-          t.diagnostic(`batch ${n}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
-          assert.ok(scale > 0, 'features are not all zero');
-          assert.ok(diff <= 1e-4 * scale, `batch ${n}: features differ by ${diff} (scale ${scale})`);
-          assert.ok(diff > 0, `batch ${n}: Winograd's rounding differs from direct's (ours ran)`);
-        }
+        await withDirectAndAuto(encoder, { batchSize: 5 }, (direct, wino) => {
+          const x = seededNormal(5 * inputSize * inputSize * 3, inputSize);
+          for (const n of [5, 1]) {
+            const { diff, scale } = featureDiff(direct.run(x.subarray(0, n * inputSize * inputSize * 3), n), wino.run(x.subarray(0, n * inputSize * inputSize * 3), n));
+            t.diagnostic(`batch ${n}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
+            assert.ok(scale > 0, 'features are not all zero');
+            assert.ok(diff <= 1e-4 * scale, `batch ${n}: features differ by ${diff} (scale ${scale})`);
+            assert.ok(diff > 0, `batch ${n}: Winograd's rounding differs from direct's (ours ran)`);
+          }
+        });
       } finally {
-        direct.release();
-        wino.release();
         encoder.dispose();
       }
     });
@@ -106,24 +119,18 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
     const inputSize = 112;
     const batch = 40;
     const threads = 2;
-    const inst = OnednnInference.create({ backbone: 'resnet18', inputSize, batch }, { algorithm: 'auto', threads });
-    const perThread = inst.info().winogradPerThreadChunks;
-    inst.release();
+    const perThread = infoOf({ backbone: 'resnet18', inputSize, batch }, { algorithm: 'auto', threads }).winogradPerThreadChunks;
     t.diagnostic(`${perThread} convolutions run whole chunks per thread`);
     assert.equal(perThread, 4, "layer1's four 64-channel convolutions");
     const encoder = createEncoder('resnet18', { seed: 19, inputSize });
-    const direct = new OnednnEvaluator(encoder, { batchSize: batch, algorithm: 'direct', threads });
-    const wino = new OnednnEvaluator(encoder, { batchSize: batch, algorithm: 'auto', threads });
     try {
-      await direct.load();
-      await wino.load();
-      const x = seededNormal(batch * inputSize * inputSize * 3, 21);
-      const { diff, scale } = featureDiff(direct.run(x, batch), wino.run(x, batch));
-      t.diagnostic(`batch ${batch} at ${inputSize}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
-      assert.ok(scale > 0 && diff > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
+      await withDirectAndAuto(encoder, { batchSize: batch, threads }, (direct, wino) => {
+        const x = seededNormal(batch * inputSize * inputSize * 3, 21);
+        const { diff, scale } = featureDiff(direct.run(x, batch), wino.run(x, batch));
+        t.diagnostic(`batch ${batch} at ${inputSize}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
+        assert.ok(scale > 0 && diff > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
+      });
     } finally {
-      direct.release();
-      wino.release();
       encoder.dispose();
     }
   });
@@ -147,14 +154,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       for (const ev of [fp32, direct8, wino8]) await ev.load();
       await direct8.calibrate(calibration);
       const scales = await wino8.calibrate(calibration);
-      const kinds = (algorithm: 'auto' | 'direct') => {
-        const inst = OnednnInference.create({ backbone: 'resnet18', inputSize, batch: 4 }, { algorithm, int8: scales });
-        try {
-          return inst.info().convolution;
-        } finally {
-          inst.release();
-        }
-      };
+      const kinds = (algorithm: 'auto' | 'direct') => infoOf({ backbone: 'resnet18', inputSize, batch: 4 }, { algorithm, int8: scales }).convolution;
       const auto = kinds('auto');
       t.diagnostic(`int8 'auto': ${auto}`);
       assert.match(auto, /wino_4x3:avx2 u8 \(kefer\)/);
