@@ -803,6 +803,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
     if (threads_ > 0) omp_set_num_threads(threads_);
     block_ = ProbeBlock();
     const bool winograd = spec.Has("algorithm") && spec.Get("algorithm").As<Napi::String>().Utf8Value() == "auto";
+    // Our Winograd's tile: 0 = wino::Conv3x3::Tile's choice; 4 or 7 forces it (tests, benches).
+    const int winoTile = spec.Has("winogradTile") ? Int(spec, "winogradTile") : 0;
     auto tensors = spec.Get("tensors").As<Napi::Array>();
     for (uint32_t i = 0; i < tensors.Length(); i++) {
       auto t = tensors.Get(i).As<Napi::Object>();
@@ -883,10 +885,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
             q.sumSigned = type[y] == dt::s8;
             q.sumScale = sumScale;
           }
-          c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu, int8_ ? &q : nullptr);
+          c.wino = std::make_unique<wino::Conv3x3>(dx[0], dx[1], dy[1], dx[2], dx[3], sum, relu, int8_ ? &q : nullptr, winoTile);
           c.src = {x, srcMd, memory()};
           c.dst = {y, dstMd, memory()};
-          c.impl = int8_ ? "wino_4x3:avx2 u8 (kefer)" : "wino_4x3:avx2 (kefer)";
+          c.impl = std::string("wino_") + std::to_string(c.wino->TileSize()) + "x3:avx2" + (int8_ ? " u8" : "") + " (kefer)";
           winoScratch = std::max(winoScratch, c.wino->ScratchFloats());
         } else {
           if (!oneDnnWino && !MakeConv(pd, algorithm::convolution_direct, srcMd, wMd, bMd, dstMd, strides, pads, attrFor(), eng_))
@@ -1221,6 +1223,11 @@ class Inference : public Napi::ObjectWrap<Inference> {
     int perThread = 0;
     for (auto& c : convs_) perThread += c.wino && c.wino->PerThreadChunks() ? 1 : 0;
     o.Set("winogradPerThreadChunks", perThread);
+    // Convolutions on our Winograd by tile: F(4x4, 3x3) and F(7x7, 3x3).
+    int f7 = 0, f4 = 0;
+    for (auto& c : convs_) (c.wino && c.wino->TileSize() == 7 ? f7 : f4) += c.wino ? 1 : 0;
+    o.Set("winogradF4", f4);
+    o.Set("winogradF7", f7);
     size_t bytes = scratch_ ? scratch_.get_desc().get_size() : 0;
     for (auto& m : slots_) bytes += m.get_desc().get_size();
     o.Set("activationBytes", (double)bytes);

@@ -1,4 +1,4 @@
-// A 3x3 stride-1 convolution (pad 1) by Winograd F(4x4, 3x3) on AVX2 + FMA, for the inference encoder
+// A 3x3 stride-1 convolution (pad 1) by Winograd F(4x4, 3x3) or F(7x7, 3x3) on AVX2 + FMA, for the inference encoder
 // where oneDNN has no Winograd kernel. oneDNN 2.6 (Debian's) implements Winograd for AVX-512 only; its
 // AVX2 convolutions are the direct ones PyTorch runs too, so on an AVX2 CPU this is where inference gets
 // ahead. XNNPACK (in Debian) has no Winograd; NNPACK's is archived and not packaged. Hence by hand.
@@ -7,14 +7,18 @@
 // bias, the residual add (sum into the destination) and ReLU fused into the output transform, like the
 // oneDNN convolutions it stands in for. The int8 encoder's layout too (Quant): u8 NHWC in, u8/s8 NHWC out,
 // the scales folded into the transformed weights, requantized in the output transform; on AVX2 without
-// VNNI oneDNN's int8 3x3 convolutions are slower than this fp32 Winograd on the same layer. Tiles are processed in chunks sized for the cache: input
-// transform, 36 small GEMMs (one per Winograd point, 6x16 FMA microkernel), output transform, each phase
-// spread over the OpenMP threads.
+// VNNI oneDNN's int8 3x3 convolutions are slower than this fp32 Winograd on the same layer. Tiles are
+// processed in chunks sized for the cache: input transform, (m+2)^2 small GEMMs (one per Winograd point,
+// 6x16 FMA microkernel), output transform, each phase spread over the OpenMP threads.
 //
-// Transform matrices (Lavin & Gray 2015, points 0, +-1, +-2, inf):
+// Transform matrices by Cook-Toom (CookToom below). F(4x4, 3x3), points 0, +-1, +-2, inf (Lavin & Gray 2015):
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// F(7x7, 3x3), points 0, +-1, +-2, +-1/2, -1/4, inf: one tile per 7x7 map (ResNet-18 @112's layer 3) and
+// 4 per 14x14 (layer 2), 81 products per 49 outputs where F(4x4) spends 144 (its tiles overhang 7 by 1).
+// Its fp32 error on u8 inputs is about 1e-5 of the output's range (measured against a float64 direct
+// convolution; the point -1/4 gave the smallest of the eighth points tried), under an int8 step.
 #pragma once
 #include <immintrin.h>
 #include <omp.h>
@@ -45,6 +49,53 @@ inline Buffer Allocate(size_t floats) {
 using Shared = std::shared_ptr<float>;
 inline Shared AllocateShared(size_t floats) { return Shared(Allocate(floats).release(), AlignedFree()); }
 
+// F(m x m, 3x3) by Cook-Toom on m+1 finite points p and infinity, computed at compile time (double):
+// A^T[i][j] = p_j^i; G[j][k] = p_j^k / prod_{l != j}(p_j - p_l); B^T's row j the ascending coefficients
+// of prod_{l != j}(x - p_l), and its last row those of prod_l (x - p_l); infinity adds the last column of
+// A^T and the row [0 0 1] of G. With points 0, +-1, +-2 this gives exactly the F(4x4) matrices above.
+template <int M>
+struct CookToom {
+  static constexpr int A = M + 2;  // points per axis (input tile size)
+  double at[M][A]{}, g[A][3]{}, bt[A][A]{};
+  constexpr explicit CookToom(const double (&p)[A - 1]) {
+    for (int j = 0; j <= A - 1; j++) {
+      // The product over every point but j (j = A - 1: over all of them), one root at a time.
+      double poly[A + 1]{}, den = 1;
+      poly[0] = 1;
+      int deg = 0;
+      for (int l = 0; l < A - 1; l++) {
+        if (l == j) continue;
+        if (j < A - 1) den *= p[j] - p[l];
+        deg++;
+        for (int d = deg; d >= 0; d--) poly[d] = (d > 0 ? poly[d - 1] : 0) - p[l] * poly[d];
+      }
+      for (int d = 0; d <= deg; d++) bt[j][d] = poly[d];
+      if (j == A - 1) break;
+      double pw = 1;
+      for (int i = 0; i < M; i++, pw *= p[j]) at[i][j] = pw;
+      pw = 1;
+      for (int k = 0; k < 3; k++, pw *= p[j]) g[j][k] = pw / den;
+    }
+    at[M - 1][A - 1] = 1;
+    g[A - 1][2] = 1;
+  }
+};
+inline constexpr double kPoints4[] = {0, 1, -1, 2, -2};
+inline constexpr double kPoints7[] = {0, 1, -1, 2, -2, 0.5, -0.5, -0.25};
+template <int M>
+struct Matrices;
+template <>
+struct Matrices<4> {
+  static constexpr CookToom<4> value{kPoints4};
+};
+template <>
+struct Matrices<7> {
+  static constexpr CookToom<7> value{kPoints7};
+};
+static_assert(Matrices<4>::value.bt[0][2] == -5 && Matrices<4>::value.bt[5][3] == -5 && Matrices<4>::value.g[3][1] == 1.0 / 12 &&
+                  Matrices<4>::value.at[3][3] == 8 && Matrices<4>::value.at[3][5] == 1,
+              "Cook-Toom on 0, +-1, +-2 must give Lavin & Gray's F(4x4, 3x3)");
+
 // The kernels are compiled for AVX2 + FMA whatever the addon's flags (an attribute, not a pragma: GCC
 // and clang both honour it); callers check CpuHasAvx2Fma first.
 #define KEFER_AVX2 __attribute__((target("avx2,fma")))
@@ -69,6 +120,36 @@ KEFER_AVX2 static inline void OutputRow(const __m256 x[6], __m256 y[4]) {
   y[1] = _mm256_fmadd_ps(two, d34, d12);
   y[2] = _mm256_fmadd_ps(four, s34, s12);
   y[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), x[5]);
+}
+
+// y = T x for a compile-time matrix T (R x Cols): unrolled, so zero entries cost nothing and +-1 are adds.
+template <int R, int Cols>
+KEFER_AVX2 static inline void ConstRows(const double (&t)[R][Cols], const __m256* x, __m256* y) {
+#pragma GCC unroll 16
+  for (int i = 0; i < R; i++) {
+    __m256 acc = _mm256_setzero_ps();
+#pragma GCC unroll 16
+    for (int l = 0; l < Cols; l++) {
+      const float c = (float)t[i][l];
+      if (c == 1.f) acc = _mm256_add_ps(acc, x[l]);
+      else if (c == -1.f) acc = _mm256_sub_ps(acc, x[l]);
+      else if (c != 0.f) acc = _mm256_fmadd_ps(_mm256_set1_ps(c), x[l], acc);
+    }
+    y[i] = acc;
+  }
+}
+
+// y = B^T x over one row or column of an (M+2)-point tile; F(4x4) by the hand-scheduled InputRow.
+template <int M>
+KEFER_AVX2 static inline void InputRowOf(const __m256* x, __m256* y) {
+  if constexpr (M == 4) InputRow(x, y);
+  else ConstRows(Matrices<M>::value.bt, x, y);
+}
+// y = A^T x: M+2 Winograd points to M outputs.
+template <int M>
+KEFER_AVX2 static inline void OutputRowOf(const __m256* x, __m256* y) {
+  if constexpr (M == 4) OutputRow(x, y);
+  else ConstRows(Matrices<M>::value.at, x, y);
 }
 
 // m[r][0..16) = sum_c v[r][c] * u[c][0..16) for R <= 6 rows of tiles. v is packed [C/8][ldv][8] (the
@@ -117,16 +198,19 @@ struct Quant {
 class Conv3x3 {
  public:
   // N images of C x H x W in, K x H x W out; C a multiple of 8 and K of 16 (Supports says). `quant`: the
-  // int8 encoder's layout and scales, else fp32 nChw8c.
-  Conv3x3(long N, long C, long K, long H, long W, bool sum, bool relu, const Quant* quant = nullptr)
-      : N_(N), C_(C), K_(K), H_(H), W_(W), sum_(sum), relu_(relu), quantized_(quant != nullptr), q_(quant ? *quant : Quant()) {
+  // int8 encoder's layout and scales, else fp32 nChw8c. `tile`: 4 or 7 outputs per tile side, 0 = Tile().
+  Conv3x3(long N, long C, long K, long H, long W, bool sum, bool relu, const Quant* quant = nullptr, int tile = 0)
+      : N_(N), C_(C), K_(K), H_(H), W_(W), sum_(sum), relu_(relu), quantized_(quant != nullptr), q_(quant ? *quant : Quant()),
+        m_(tile ? tile : Tile(C, K, H, W, quant != nullptr)) {
     if (!Supports(C, K)) throw std::runtime_error("winograd avx2: channels must be multiples of 8 (in) and 16 (out)");
-    th_ = (H + 3) / 4;
-    tw_ = (W + 3) / 4;
+    if (m_ != 4 && m_ != 7) throw std::runtime_error("winograd avx2: tiles of 4 or 7 outputs");
+    points_ = (m_ + 2) * (m_ + 2);
+    th_ = (H + m_ - 1) / m_;
+    tw_ = (W + m_ - 1) / m_;
     tiles_ = N * th_ * tw_;
-    // A chunk's transformed input (36 x tiles x C) in about 2 MiB, at least 48 tiles so each weight
+    // A chunk's transformed input (points x tiles x C) in about 2 MiB, at least 48 tiles so each weight
     // panel is reused across enough rows; a multiple of 6, the microkernel's rows.
-    long tb = (2l << 20) / (36 * C * (long)sizeof(float));
+    long tb = (2l << 20) / (points_ * C * (long)sizeof(float));
     tb = std::max(48l, std::min(tb, 240l));
     tb = std::min(tb, ((tiles_ + 5) / 6) * 6);
     chunk_ = std::max(6l, (tb / 6) * 6);
@@ -134,13 +218,24 @@ class Conv3x3 {
     // each thread runs whole chunks on its own: no barrier between the phases (three per chunk otherwise,
     // 170 per layer at 28x28, batch 256; each waits for a descheduled thread on a busy machine).
     threads_ = std::max(1, omp_get_max_threads());
-    independent_ = 36 * C * K * (long)sizeof(float) <= (1l << 20) && tiles_ >= 4 * chunk_ * threads_;
-    u_ = AllocateShared(36 * C * K);
+    independent_ = points_ * C * K * (long)sizeof(float) <= (1l << 20) && tiles_ >= 4 * chunk_ * threads_;
+    u_ = AllocateShared(points_ * C * K);
     bias_ = AllocateShared(K);
     std::memset(bias_.get(), 0, K * sizeof(float));
   }
 
   static bool Supports(long C, long K) { return C % 8 == 0 && K % 16 == 0; }
+  // F(7x7) where 7 divides the map (no overhang; F(4x4) overhangs 7 and 14 by one row and column) and the
+  // channels are many enough that its denser transforms (62 and 56 of 81 and 63 matrix entries nonzero)
+  // stay small beside the products: 0.65x F(4x4)'s work at 14x14 and 128 channels by count, break-even at
+  // 28x28 and 64 (bench:wino measures 0.8x there, 1.24x at 14x14 and 1.32x at 7x7). int8 only: in fp32 the
+  // encoder's features stay within 1e-4 of direct either way, but F(4x4)'s about 2e-6 against F(7x7)'s
+  // 2-7e-5; under int8's rounding the two are equally close to fp32 (test/engine/onednn-wino-avx2.test.ts).
+  static int Tile(long C, long K, long H, long W, bool quantized) {
+    return quantized && H % 7 == 0 && W % 7 == 0 && C >= 128 && K >= 128 ? 7 : 4;
+  }
+  // Outputs per tile side: 4 or 7.
+  int TileSize() const { return m_; }
   // Whether each thread runs whole chunks on its own (no barriers between the phases).
   bool PerThreadChunks() const { return independent_; }
 
@@ -148,46 +243,34 @@ class Conv3x3 {
   // an instance built for another batch size. The transformed weights are 4x the direct ones.
   bool ShareWeightsOf(const Conv3x3& o) {
     // int8: the transformed weights carry the scales, which must be the same.
-    if (o.C_ != C_ || o.K_ != K_ || o.quantized_ != quantized_ || !o.q_.SameWeightScales(q_)) return false;
+    if (o.C_ != C_ || o.K_ != K_ || o.m_ != m_ || o.quantized_ != quantized_ || !o.q_.SameWeightScales(q_)) return false;
     u_ = o.u_;
     bias_ = o.bias_;
     return true;
   }
 
   // Scratch floats Run needs: one chunk's transformed input and products.
-  size_t ScratchFloats() const { return (size_t)36 * chunk_ * (C_ + K_) * (independent_ ? threads_ : 1); }
+  size_t ScratchFloats() const { return (size_t)points_ * chunk_ * (C_ + K_) * (independent_ ? threads_ : 1); }
 
   // hwio: [3][3][C][K] (tfjs's layout, BatchNorm folded in); bias: [K]. U = G g G^T per (c, k), packed
-  // as [36][K/16][C][16] for the microkernel; int8: times dstScale / srcScale (u8 in, q out), the bias
+  // as [points][K/16][C][16] for the microkernel; int8: times dstScale / srcScale (u8 in, q out), the bias
   // times dstScale.
   void SetWeights(const float* hwio, const float* bias) {
-    const double factor = quantized_ ? (double)q_.dstScale / q_.srcScale : 1.0;
-    static const double G[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-    float* u = u_.get();
-#pragma omp parallel for
-    for (long k = 0; k < K_; k++) {
-      for (long c = 0; c < C_; c++) {
-        double g[3][3], t[6][3];
-        for (int i = 0; i < 3; i++)
-          for (int j = 0; j < 3; j++) g[i][j] = hwio[((i * 3 + j) * C_ + c) * K_ + k];
-        for (int a = 0; a < 6; a++)
-          for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * g[0][j] + G[a][1] * g[1][j] + G[a][2] * g[2][j];
-        for (int a = 0; a < 6; a++)
-          for (int b = 0; b < 6; b++) {
-            const double x = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
-            u[(((long)(a * 6 + b) * (K_ / 16) + k / 16) * C_ + c) * 16 + k % 16] = (float)(x * factor);
-          }
-      }
-    }
+    if (m_ == 7) TransformWeights<7>(hwio);
+    else TransformWeights<4>(hwio);
     for (long k = 0; k < K_; k++) bias_.get()[k] = quantized_ ? bias[k] * q_.dstScale : bias[k];
   }
 
   // src, dst: nChw8c floats, or (Quant) u8 / u8-or-s8 NHWC; dst holds the shortcut to add when `sum`.
   // scratch: ScratchFloats(), 64-byte aligned.
   void Run(const void* src, void* dst, float* scratch) const {
-    if (quantized_) RunAs<true>(src, dst, scratch);
-    else RunAs<false>(src, dst, scratch);
+    if (m_ == 7) {
+      if (quantized_) RunAs<true, 7>(src, dst, scratch);
+      else RunAs<false, 7>(src, dst, scratch);
+    } else {
+      if (quantized_) RunAs<true, 4>(src, dst, scratch);
+      else RunAs<false, 4>(src, dst, scratch);
+    }
   }
 
  private:
@@ -195,47 +278,72 @@ class Conv3x3 {
   bool sum_, relu_;
   bool quantized_;
   Quant q_;
+  int m_, points_;  // outputs per tile side; Winograd points per tile, (m + 2)^2
   long th_, tw_, tiles_, chunk_;
   int threads_ = 1;
   bool independent_ = false;
   Shared u_, bias_;
 
-  template <bool Q>
+  template <int M>
+  void TransformWeights(const float* hwio) {
+    constexpr int A = M + 2;
+    const auto& G = Matrices<M>::value.g;
+    const double factor = quantized_ ? (double)q_.dstScale / q_.srcScale : 1.0;
+    float* u = u_.get();
+#pragma omp parallel for
+    for (long k = 0; k < K_; k++) {
+      for (long c = 0; c < C_; c++) {
+        double g[3][3], t[A][3];
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 3; j++) g[i][j] = hwio[((i * 3 + j) * C_ + c) * K_ + k];
+        for (int a = 0; a < A; a++)
+          for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * g[0][j] + G[a][1] * g[1][j] + G[a][2] * g[2][j];
+        for (int a = 0; a < A; a++)
+          for (int b = 0; b < A; b++) {
+            const double x = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
+            u[(((long)(a * A + b) * (K_ / 16) + k / 16) * C_ + c) * 16 + k % 16] = (float)(x * factor);
+          }
+      }
+    }
+  }
+
+  template <bool Q, int M>
   void RunAs(const void* src, void* dst, float* scratch) const {
+    constexpr long P = (M + 2) * (M + 2);
     if (independent_) {
       const long chunks = (tiles_ + chunk_ - 1) / chunk_;
 #pragma omp parallel num_threads(threads_)
       {
-        float* V = scratch + (size_t)omp_get_thread_num() * 36 * chunk_ * (C_ + K_);
-        float* M = V + 36 * chunk_ * C_;
+        float* V = scratch + (size_t)omp_get_thread_num() * P * chunk_ * (C_ + K_);
+        float* Mp = V + P * chunk_ * C_;
 #pragma omp for schedule(dynamic, 1)
         for (long ci = 0; ci < chunks; ci++) {
           const long t0 = ci * chunk_, n = std::min(chunk_, tiles_ - t0);
           for (long cb = 0; cb < C_ / 8; cb++)
-            for (long t = 0; t < n; t++) TransformInput<Q>(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
-          for (long p = 0; p < 36; p++)
-            for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16 * chunk_);
+            for (long t = 0; t < n; t++) TransformInput<Q, M>(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
+          for (long p = 0; p < P; p++)
+            for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, Mp + p * chunk_ * K_ + kb * 16 * chunk_);
           for (long kb = 0; kb < K_ / 8; kb++)
-            for (long t = 0; t < n; t++) TransformOutput<Q>(M + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
+            for (long t = 0; t < n; t++) TransformOutput<Q, M>(Mp + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
         }
       }
       return;
     }
-    float* V = scratch;                     // [36][C/8][chunk][8]
-    float* M = scratch + 36 * chunk_ * C_;  // [36][K/8][chunk][8]
+    float* V = scratch;                     // [P][C/8][chunk][8]
+    float* Mp = scratch + P * chunk_ * C_;  // [P][K/8][chunk][8]
 #pragma omp parallel
     for (long t0 = 0; t0 < tiles_; t0 += chunk_) {
       const long n = std::min(chunk_, tiles_ - t0);
       // Channel block outer: consecutive tiles fill V's cache lines in order and share input rows.
 #pragma omp for collapse(2) schedule(static)
       for (long cb = 0; cb < C_ / 8; cb++)
-        for (long t = 0; t < n; t++) TransformInput<Q>(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
+        for (long t = 0; t < n; t++) TransformInput<Q, M>(src, t0 + t, cb, V + (cb * chunk_ + t) * 8);
 #pragma omp for collapse(2) schedule(static)
-      for (long p = 0; p < 36; p++)
-        for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, M + p * chunk_ * K_ + kb * 16 * chunk_);
+      for (long p = 0; p < P; p++)
+        for (long kb = 0; kb < K_ / 16; kb++) Multiply(V + p * chunk_ * C_, u_.get() + (p * (K_ / 16) + kb) * C_ * 16, n, Mp + p * chunk_ * K_ + kb * 16 * chunk_);
 #pragma omp for collapse(2) schedule(static)
       for (long kb = 0; kb < K_ / 8; kb++)
-        for (long t = 0; t < n; t++) TransformOutput<Q>(M + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
+        for (long t = 0; t < n; t++) TransformOutput<Q, M>(Mp + (kb * chunk_ + t) * 8, t0 + t, kb, dst);
     }
   }
 
@@ -253,15 +361,16 @@ class Conv3x3 {
     _mm_storel_epi64(static_cast<__m128i*>(p), isSigned ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
   }
 
-  // The 6x6 input tile of global tile `g`, channel block `cb`, to its 36 Winograd points (stride chunk*C).
-  template <bool Q>
+  // The (M+2)^2 input tile of global tile `g`, channel block `cb`, to its Winograd points (stride chunk*C).
+  template <bool Q, int M>
   KEFER_AVX2 void TransformInput(const void* src, long g, long cb, float* v) const {
+    constexpr int A = M + 2;
     const long n = g / (th_ * tw_), r = g % (th_ * tw_);
-    const long y0 = (r / tw_) * 4 - 1, x0 = (r % tw_) * 4 - 1;
-    __m256 d[6][6], t[6][6];
-    for (int i = 0; i < 6; i++) {
+    const long y0 = (r / tw_) * M - 1, x0 = (r % tw_) * M - 1;
+    __m256 d[A][A], t[A][A];
+    for (int i = 0; i < A; i++) {
       const long y = y0 + i;
-      for (int j = 0; j < 6; j++) {
+      for (int j = 0; j < A; j++) {
         const long x = x0 + j;
         if (!(y >= 0 && y < H_ && x >= 0 && x < W_)) {
           d[i][j] = _mm256_setzero_ps();
@@ -273,17 +382,17 @@ class Conv3x3 {
       }
     }
     // Rows of B^T d, then (B^T d) B column-wise.
-    for (int j = 0; j < 6; j++) {
-      __m256 col[6], out[6];
-      for (int i = 0; i < 6; i++) col[i] = d[i][j];
-      InputRow(col, out);
-      for (int i = 0; i < 6; i++) t[i][j] = out[i];
+    for (int j = 0; j < A; j++) {
+      __m256 col[A], out[A];
+      for (int i = 0; i < A; i++) col[i] = d[i][j];
+      InputRowOf<M>(col, out);
+      for (int i = 0; i < A; i++) t[i][j] = out[i];
     }
     const long stride = chunk_ * C_;
-    for (int i = 0; i < 6; i++) {
-      __m256 out[6];
-      InputRow(t[i], out);
-      for (int j = 0; j < 6; j++) _mm256_store_ps(v + (i * 6 + j) * stride, out[j]);
+    for (int i = 0; i < A; i++) {
+      __m256 out[A];
+      InputRowOf<M>(t[i], out);
+      for (int j = 0; j < A; j++) _mm256_store_ps(v + (i * A + j) * stride, out[j]);
     }
   }
 
@@ -302,26 +411,27 @@ class Conv3x3 {
     }
   }
 
-  // The 36 products of global tile `g`, output block `kb`, to its 4x4 outputs (+ bias, + shortcut, ReLU).
-  template <bool Q>
+  // The (M+2)^2 products of global tile `g`, output block `kb`, to its MxM outputs (+ bias, + shortcut, ReLU).
+  template <bool Q, int M>
   KEFER_AVX2 void TransformOutput(const float* m, long g, long kb, void* dst) const {
+    constexpr int A = M + 2;
     const long stride = chunk_ * K_;
-    __m256 t[4][6];
-    for (int j = 0; j < 6; j++) {
-      __m256 col[6], out[4];
-      for (int i = 0; i < 6; i++) col[i] = _mm256_load_ps(m + (i * 6 + j) * stride);
-      OutputRow(col, out);
-      for (int i = 0; i < 4; i++) t[i][j] = out[i];
+    __m256 t[M][A];
+    for (int j = 0; j < A; j++) {
+      __m256 col[A], out[M];
+      for (int i = 0; i < A; i++) col[i] = _mm256_load_ps(m + (i * A + j) * stride);
+      OutputRowOf<M>(col, out);
+      for (int i = 0; i < M; i++) t[i][j] = out[i];
     }
     const long n = g / (th_ * tw_), r = g % (th_ * tw_);
-    const long y0 = (r / tw_) * 4, x0 = (r % tw_) * 4;
+    const long y0 = (r / tw_) * M, x0 = (r % tw_) * M;
     const __m256 bias = _mm256_load_ps(bias_.get() + kb * 8), zero = _mm256_setzero_ps(), sumScale = _mm256_set1_ps(q_.sumScale);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < M; i++) {
       const long y = y0 + i;
       if (y >= H_) break;
-      __m256 out[4];
-      OutputRow(t[i], out);
-      for (int j = 0; j < 4; j++) {
+      __m256 out[M];
+      OutputRowOf<M>(t[i], out);
+      for (int j = 0; j < M; j++) {
         const long x = x0 + j;
         if (x >= W_) break;
         __m256 o = _mm256_add_ps(out[j], bias);

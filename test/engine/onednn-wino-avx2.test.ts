@@ -1,4 +1,4 @@
-// Our Winograd F(4x4, 3x3) for AVX2 (native/wino_avx2.h), which the oneDNN inference encoder runs for the
+// Our Winograd F(4x4, 3x3) and F(7x7, 3x3) for AVX2 (native/wino_avx2.h), which the oneDNN inference encoder runs for the
 // 3x3 stride-1 convolutions where oneDNN's kernels are AVX2 ones (oneDNN has Winograd only for AVX-512).
 // Checked: 'auto' picks it and 'direct' does not; each image's features equal the direct convolutions' to
 // 1e-4 of their scale, yet not bit for bit (so ours ran), for maps that are not multiples of the 4x4 tile
@@ -6,7 +6,8 @@
 // file runs itself again under DNNL_MAX_CPU_ISA=AVX2 (oneDNN reads the cap once, when first used). An
 // instance built for another batch size shares the Winograd weights (4x the direct ones) instead of a copy.
 // The int8 encoder runs it too (u8 NHWC in, requantized u8 out): its features are as close to fp32 as
-// oneDNN's int8 direct kernels' are, and not equal to theirs.
+// oneDNN's int8 direct kernels' are, and not equal to theirs; at 112 px it takes F(7x7) on the 14x14 and
+// 7x7 maps, no further from fp32 than F(4x4) there. F(7x7) forced on every layer equals direct to 1e-4.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -52,7 +53,7 @@ function infoOf(...args: Parameters<typeof OnednnInference.create>) {
 }
 
 /** `encoder` on fp32 evaluators with direct and 'auto' convolutions, weights loaded; released after `use`. */
-async function withDirectAndAuto(encoder: Encoder, opts: { batchSize: number; threads?: number }, use: (direct: OnednnEvaluator, wino: OnednnEvaluator) => void): Promise<void> {
+async function withDirectAndAuto(encoder: Encoder, opts: { batchSize: number; threads?: number; winogradTile?: 4 | 7 }, use: (direct: OnednnEvaluator, wino: OnednnEvaluator) => void): Promise<void> {
   const direct = new OnednnEvaluator(encoder, { ...opts, algorithm: 'direct' });
   const wino = new OnednnEvaluator(encoder, { ...opts, algorithm: 'auto' });
   try {
@@ -112,6 +113,72 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       }
     });
   }
+
+  // F(7x7, 3x3) on every 3x3 stride-1 layer, forced (int8 picks it on its own only where 7 divides the map):
+  // the Cook-Toom matrices and the unrolled transforms checked in fp32, where rounding cannot hide an error,
+  // on maps 7 divides (112: 28, 14, 7) and maps its tiles overhang (112: 4; 48: 12, 6, 3, 2).
+  for (const inputSize of [48, 112]) {
+    test(`input ${inputSize}, F(7x7) forced: features equal direct's to 1e-4`, async (t) => {
+      const convs = infoOf({ backbone: 'resnet18', inputSize, batch: 2 }, { algorithm: 'auto', winogradTile: 7 }).convolution;
+      assert.match(convs, /wino_7x3:avx2 \(kefer\)/);
+      assert.doesNotMatch(convs, /wino_4x3/);
+      await ensureTfBackend();
+      const encoder = createEncoder('resnet18', { seed: 23, inputSize });
+      try {
+        await withDirectAndAuto(encoder, { batchSize: 2, winogradTile: 7 }, (direct, wino) => {
+          const x = seededNormal(2 * inputSize * inputSize * 3, 25);
+          const { diff, scale } = featureDiff(direct.run(x, 2), wino.run(x, 2));
+          t.diagnostic(`F(7x7) at ${inputSize}: max |v direct - v winograd| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
+          assert.ok(scale > 0 && diff > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
+        });
+      } finally {
+        encoder.dispose();
+      }
+    });
+  }
+
+  test('int8 at 112: F(7x7) on the 14x14 and 7x7 maps, F(4x4) on the others; as close to fp32 as F(4x4) everywhere', async (t) => {
+    await ensureTfBackend();
+    const inputSize = 112;
+    const per = inputSize * inputSize * 3;
+    const encoder = createEncoder('resnet18', { seed: 27, inputSize });
+    const images = seededNormal(8 * per, 29);
+    const calibration = {
+      what: 'seeded normal images',
+      async *batches(batch: number) {
+        for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
+      },
+    };
+    const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
+    const picked = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto' });
+    const only4 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto', winogradTile: 4 });
+    try {
+      for (const ev of [fp32, picked, only4]) await ev.load();
+      const scales = await picked.calibrate(calibration);
+      await only4.calibrate(calibration);
+      const info = infoOf({ backbone: 'resnet18', inputSize, batch: 4 }, { algorithm: 'auto', int8: scales });
+      t.diagnostic(`int8 'auto' at 112: ${info.convolution}; ${info.winogradF7} convolutions on F(7x7), ${info.winogradF4} on F(4x4)`);
+      assert.match(info.convolution, /wino_7x3:avx2 u8 \(kefer\)/);
+      assert.equal(info.winogradF7, 6, "layer2's and layer3's three stride-1 convolutions each");
+      assert.equal(info.winogradF4, 7, "layer1's four and layer4's three");
+      const forced = infoOf({ backbone: 'resnet18', inputSize, batch: 4 }, { algorithm: 'auto', int8: scales, winogradTile: 4 });
+      assert.deepEqual([forced.winogradF7, forced.winogradF4], [0, 13]);
+      const x = seededNormal(4 * per, 31);
+      const reference = fp32.run(x, 4);
+      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const a = only4.run(x, 4);
+      const b = picked.run(x, 4);
+      t.diagnostic(`int8 relative error against fp32: F(4x4) everywhere ${error(a).toExponential(2)}, F(7x7) where picked ${error(b).toExponential(2)}`);
+      assert.ok(error(b) < 0.05, `int8 with F(7x7) is off fp32 by ${error(b)}`);
+      assert.ok(error(b) <= 1.25 * error(a), `F(7x7) (${error(b)}) is further from fp32 than F(4x4) (${error(a)})`);
+      assert.ok(a.some((v, i) => v !== b[i]), 'the two tile sizes ran');
+    } finally {
+      fp32.release();
+      picked.release();
+      only4.release();
+      encoder.dispose();
+    }
+  });
 
   test('a batch with tiles for several chunks per thread: the 64-channel layers run whole chunks per thread, features still equal direct\'s', async (t) => {
     await ensureTfBackend();

@@ -13,7 +13,8 @@ import { loadOnednn, type NativeInference } from './addon.js';
 /**
  * 3x3 stride-1 convolutions: 'auto' (the default: Winograd F(4x4, 3x3), oneDNN's on AVX-512 and the addon's
  * own, native/wino_avx2.h, on AVX2; per-sample outputs within 2e-5 of direct) or 'direct' (PyTorch's algorithm).
- * int8 on AVX2 without VNNI: 'auto' runs those convolutions on the addon's Winograd with u8 in and out.
+ * int8 on AVX2 without VNNI: 'auto' runs those convolutions on the addon's Winograd with u8 in and out,
+ * F(7x7, 3x3) on the maps 7 divides with 128 channels or more.
  */
 export type InferenceAlgorithm = 'direct' | 'auto';
 
@@ -34,6 +35,8 @@ export interface InferenceOptions {
   threads?: number;
   algorithm?: InferenceAlgorithm;
   int8?: Int8Scales;
+  /** The addon's own Winograd (AVX2): outputs per tile side, forced; unset, the addon picks (tests, benches). */
+  winogradTile?: 4 | 7;
 }
 
 /** q levels over [0, max] (or [-max, max]); a channel or op that never left 0 gets scale 1. */
@@ -106,7 +109,7 @@ export class OnednnInference {
       ? graph.ops.map((op, i) => (op.kind === 'conv' ? { ...op, outScale: q.out[i], wScales: q.weights.get(op.w) } : op))
       : graph.ops;
     return new OnednnInference(spec, graph, new addon.Inference({
-      threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto',
+      threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto', winogradTile: opts.winogradTile ?? 0,
       ...(q ? { precision: 'int8', inputScale: q.input } : {}),
     }, sibling?.native));
   }
@@ -161,7 +164,7 @@ export class OnednnEvaluator {
 
   constructor(
     private readonly encoder: Encoder,
-    private readonly opts: { batchSize?: number; threads?: number; algorithm?: InferenceAlgorithm } = {},
+    private readonly opts: { batchSize?: number } & Omit<InferenceOptions, 'int8'> = {},
   ) {
     this.batchSize = opts.batchSize ?? evalBatchFor(encoder.name, encoder.inputSize);
   }
