@@ -4,7 +4,8 @@
 //   for inference, each warmed until steady; the fastest is the baseline, measured before and after the
 //   other rows, the better of the two kept), the oneDNN addon in inference mode, fp32 (Winograd where
 //   oneDNN has it, and direct) and int8 (model only, and end to end from PNG files as `kefer eval
-//   --runtime onednn [--precision int8]` runs: decode + normalise + run + records),
+//   --runtime onednn [--precision int8]` runs: decode (on the main thread and kefer eval's loader workers)
+//   + normalise + run + records),
 //   onnxruntime-node (model only and end to end, fp32 and int8), tfjs wasm; the decoder alone.
 // Ratios against PyTorch (against tfjs when torch is absent), with the oneDNN ISA beside each figure. Wall
 // img/s and img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
@@ -21,7 +22,8 @@ import { createImageCache, decodeImage, decodeWithSharp } from '../src/engine/da
 import { createEncoder, createTransform } from '../src/engine/model/index.js';
 import { exportCheckpointOnnx } from '../src/engine/onnx/export.js';
 import { createOnnxSession, evaluateOnnx, openOnnxCheckpoint, runBatch } from '../src/engine/onnx/runtime.js';
-import { evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
+import { decodeWorkers, evaluateCheckpoint } from '../src/engine/eval/checkpointEval.js';
+import { LoaderPool } from '../src/engine/data/prefetch.js';
 import { evaluate, type RuntimeEncoder } from '../src/engine/eval/evaluate.js';
 import { createEvalEncoder } from '../src/engine/runtimes/registry.js';
 import { onednnEvalEncoder } from '../src/engine/runtimes/onednn/inference.js';
@@ -150,8 +152,12 @@ async function main(): Promise<void> {
     const textNorm = tf.tidy(() => { const t = tf.tensor2d(opened.textEmbeddings, [classes.length, 512]); return tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D; });
     const evalModel = { encoder: opened.encoder, transform: opened.transform, textNorm, neutralIndex: classes.indexOf('neutral'), logitScale: 100, norm: { mean: IMAGENET_MEAN, std: IMAGENET_STD }, classes };
     // The runtime's pixel forward where it has one (the addon normalises the decoded bytes), as kefer eval runs.
+    // kefer eval's loader workers, decoding beside the main thread (checkpointEval.ts decodeWorkers).
+    const workers = decodeWorkers(ds.samples.length);
+    const pool = workers > 0 ? new LoaderPool(workers) : undefined;
+    console.log(`end to end: ${workers} loader worker(s) decode beside the main thread`);
     const endToEnd = (ev: RuntimeEncoder) =>
-      measure(ds.samples.length, async () => void (await evaluate({ ...evalModel, forward: ev.forward, forwardPixels: ev.forwardPixels }, ds, createImageCache(ds, SIZE, { maxBytes: 0 }), { batchSize: BATCH })));
+      measure(ds.samples.length, async () => void (await evaluate({ ...evalModel, forward: ev.forward, forwardPixels: ev.forwardPixels }, ds, createImageCache(ds, SIZE, { maxBytes: 0, pool }), { batchSize: BATCH })));
     const tOpenDnnl = performance.now();
     const evDnnl = await createEvalEncoder('onednn', opened.encoder, { batchSize: BATCH, threads: THREADS });
     console.log(`building the oneDNN inference encoder (BatchNorm folding, primitives, weight reorders): ${((performance.now() - tOpenDnnl) / 1000).toFixed(2)} s, once per checkpoint`);
@@ -163,6 +169,7 @@ async function main(): Promise<void> {
     results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
     const e2eOnednn8 = await endToEnd(ev8);
     ev8.release();
+    await pool?.close();
     textNorm.dispose();
     opened.dispose();
     results.push([`onednn int8 [${isa}], end to end (same images and steps)`, e2eOnednn8]);

@@ -1,7 +1,8 @@
 // The GPU input pipeline (src/engine/data/prefetch.ts): batches decoded and augmented on worker threads
 // equal, value for value, what the trainer builds on its own thread for the same (seed, epoch, step) from
 // the same PNG files; they come back in order with a bounded queue; a file the worker cannot decode is
-// named.
+// named. An evaluation image cache with a pool decodes part of each batch on the workers, with the
+// same bytes, the same error for a broken file, and the pool's images cached like its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import sharp from 'sharp';
 import { createImageCache, decodeImage } from '../../src/engine/data/decode.js';
 import type { Dataset, Sample } from '../../src/engine/data/types.js';
 import { loadDataset } from '../../src/engine/data/index.js';
-import { prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
+import { LoaderPool, prefetchBatches, type BatchJob } from '../../src/engine/data/prefetch.js';
 import { generateSyntheticDataset } from '../../src/engine/data/synthetic.js';
 import { augmentInto } from '../../src/engine/data/augment.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
@@ -51,6 +52,37 @@ test('prefetched batches equal the trainer-thread batches, in order, from 3 work
     assert.equal(n, jobs.length);
     assert.ok(n >= 4);
   } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('an evaluation cache with 2 loader workers: the same bytes as one thread, the same error for a broken PNG, cached once', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'kefer-decode-pool-'));
+  const pool = new LoaderPool(2);
+  try {
+    await generateSyntheticDataset(path.join(work, 'data'), { perClass: 4, classes: 7, seed: 6, size: 48 });
+    const ds = await loadDataset(`synthetic:${path.join(work, 'data')}#train`);
+    const size = 64;
+    const idx = ds.samples.map((_, i) => i).reverse();
+    const want = await createImageCache(ds, size, { maxBytes: 0 }).getBatch(idx);
+    const pooled = createImageCache(ds, size, { maxBytes: 0, pool });
+    assert.deepEqual(await pooled.getBatch(idx), want, '28 images, a third decoded on each worker');
+    assert.deepEqual(await pooled.getBatch(idx.slice(0, 5)), want.subarray(0, 5 * size * size * 3), 'a short batch');
+    // Cached: a second batch is served from memory, even the images the workers decoded.
+    const cached = createImageCache(ds, size, { pool });
+    assert.deepEqual(await cached.getBatch(idx), want);
+    assert.equal(cached.bytes, idx.length * size * size * 3);
+    await rm(path.join(ds.root, ds.samples[idx[3]].path)); // a worker's share, once the files are read
+    assert.deepEqual(await cached.getBatch(idx), want, 'from the cache, not from the files');
+    // A broken file among a worker's share: the error this thread's decode gives, naming it.
+    await writeFile(path.join(ds.root, ds.samples[idx[3]].path), Buffer.from('\x89PNG\r\n\x1a\nnot really'));
+    const alone = await createImageCache(ds, size, { maxBytes: 0 }).getBatch(idx).then(() => null, (e: Error) => e);
+    const withPool = await pooled.getBatch(idx).then(() => null, (e: Error) => e);
+    assert.ok(alone && withPool, 'both fail');
+    assert.equal(withPool.message, alone.message);
+    assert.match(withPool.message, new RegExp(ds.samples[idx[3]].id));
+  } finally {
+    await pool.close();
     await rm(work, { recursive: true, force: true });
   }
 });

@@ -7,7 +7,9 @@ import { Rng } from '../util/rng.js';
 
 /**
  * Yields normalised NHWC batches; batch k+1 is decoding while the caller runs batch k. `normalise: false`:
- * the RGB bytes only (x empty), for a runtime that normalises them itself.
+ * the RGB bytes only (x empty), for a runtime that normalises them itself. `ahead: false`: each batch is
+ * decoded only when asked for, for a caller whose forward takes every core (the cache's loader workers
+ * decoding meanwhile would stall its threads; they decode alongside this thread instead).
  */
 export async function* evalBatches(
   dataset: Dataset,
@@ -15,7 +17,7 @@ export async function* evalBatches(
   norm: { mean: [number, number, number]; std: [number, number, number] },
   batchSize: number,
   signal?: AbortSignal,
-  opts: { normalise?: boolean } = {},
+  opts: { normalise?: boolean; ahead?: boolean } = {},
 ): AsyncGenerator<{ start: number; indices: number[]; x: Float32Array; raw: Uint8Array }> {
   const N = dataset.samples.length;
   const S = images.size;
@@ -28,12 +30,13 @@ export async function* evalBatches(
     for (let i = 0; i < indices.length; i++) normaliseInto(raw.subarray(i * per, (i + 1) * per), S, norm, x, i * per);
     return { start, indices, x, raw };
   };
-  let next = N > 0 ? load(0) : null;
-  for (let start = 0; next; start += batchSize) {
+  const ahead = opts.ahead !== false;
+  let next = N > 0 && ahead ? load(0) : null;
+  for (let start = 0; start < N; start += batchSize) {
     if (signal?.aborted) throw new Error('evaluation cancelled');
-    const cur = await next;
+    const cur = await (next ?? load(start));
     // Start decoding the following batch before handing this one out.
-    next = start + batchSize < N ? load(start + batchSize) : null;
+    next = ahead && start + batchSize < N ? load(start + batchSize) : null;
     // An abandoned prefetch must not surface as an unhandled rejection.
     next?.catch(() => {});
     yield cur;

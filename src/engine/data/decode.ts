@@ -5,6 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { MAX_IMAGE_PIXELS } from './imageCheck.js';
 import { canResizeLikeVips, decodeSimplePng, resizeLikeVips, type Pixels8 } from './pngFastPath.js';
+import { decodeOnWorker, type LoaderPool } from './prefetch.js';
 import { DatasetError, type Dataset, type Sample } from './types.js';
 
 /** Absolute file of a sample (for messages); pixel-backed samples name their source file. */
@@ -125,6 +126,11 @@ export interface ImageCache {
 export interface CacheOptions extends DecodeOptions {
   /** Stop adding entries past this many bytes (later images are decoded on every get). Default 2 GiB. */
   maxBytes?: number;
+  /**
+   * Loader workers (prefetch.ts) that decode an equal share of each getBatch's uncached PNG files while
+   * this thread decodes the rest: a CPU evaluation's decode then takes every core, not one.
+   */
+  pool?: LoaderPool;
 }
 
 /**
@@ -155,12 +161,47 @@ export function createImageCache(dataset: Dataset, size: number, opts: CacheOpti
     }
     return p;
   };
+  const local = async (out: Uint8Array, indices: readonly number[], at: readonly number[]) =>
+    void (await mapLimit(at, opts.concurrency ?? 4, async (k) => out.set(await get(indices[k]), k * per)));
   return {
     size,
     get,
     async getBatch(indices) {
       const out = new Uint8Array(indices.length * per);
-      await mapLimit(indices, opts.concurrency ?? 4, async (idx, k) => out.set(await get(idx), k * per));
+      const all = indices.map((_, k) => k);
+      const pool = opts.pool && !opts.pool.closed ? opts.pool : undefined;
+      // Uncached file-backed PNGs can go to a worker (in-memory pixels and other formats stay here).
+      const movable = pool ? all.filter((k) => !entries.has(indices[k]) && !dataset.samples[indices[k]]?.pixels && /\.png$/i.test(dataset.samples[indices[k]]?.path ?? '')) : [];
+      if (!pool || movable.length < 2) {
+        await local(out, indices, all);
+        return out;
+      }
+      // Every worker and this thread an equal share; the workers' shares are sent first, so they run alongside.
+      const share = Math.floor(movable.length / (pool.workers.length + 1));
+      const remote = pool.workers.map((w, i) => {
+        const ks = movable.slice(i * share, (i + 1) * share);
+        const files = ks.map((k) => sampleFile(dataset, dataset.samples[indices[k]]));
+        const rgb = ks.length ? decodeOnWorker(w, files, size) : Promise.resolve(new Uint8Array(0));
+        rgb.catch(() => {}); // awaited below, unless this thread's share fails first
+        return { ks, rgb };
+      });
+      const sent = new Set(remote.flatMap((r) => r.ks));
+      await local(out, indices, all.filter((k) => !sent.has(k)));
+      for (const r of remote) {
+        try {
+          const rgb = await r.rgb;
+          r.ks.forEach((k, j) => {
+            const img = rgb.subarray(j * per, (j + 1) * per);
+            out.set(img, k * per);
+            if (bytes + per <= maxBytes && !entries.has(indices[k])) {
+              bytes += per;
+              entries.set(indices[k], Promise.resolve(img.slice()));
+            }
+          });
+        } catch {
+          await local(out, indices, r.ks); // decoded here: this thread's decode names the file that fails
+        }
+      }
       return out;
     },
     get bytes() {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AugmentMode, Normalisation } from './augment.js';
-import type { PrefetchReply, PrefetchRequest } from './prefetchWorker.js';
+import type { DecodeReply, DecodeRequest, PrefetchReply, PrefetchRequest } from './prefetchWorker.js';
 
 export interface BatchJob {
   files: string[];
@@ -45,6 +45,43 @@ export class LoaderPool {
   }
 }
 
+let decodeIds = 0;
+const decodesInFlight = new WeakMap<Worker, number>();
+
+/**
+ * The files' RGB bytes at `size` (size*size*3 each, decode.ts's result) from worker `w` of a pool: evaluation
+ * decodes a share of each batch there while the main thread decodes the rest. Rejects with the worker's
+ * message; the caller then decodes those files itself for its usual error.
+ */
+export function decodeOnWorker(w: Worker, files: string[], size: number): Promise<Uint8Array> {
+  const decodeId = ++decodeIds;
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const done = () => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      const left = (decodesInFlight.get(w) ?? 1) - 1;
+      decodesInFlight.set(w, left);
+      if (left === 0) w.unref();
+    };
+    const onMessage = (m: PrefetchReply | DecodeReply) => {
+      if (!('decodeId' in m) || m.decodeId !== decodeId) return;
+      done();
+      if ('error' in m) reject(new Error(m.error));
+      else resolve(m.rgb);
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    w.on('message', onMessage);
+    w.on('error', onError);
+    // A pool's idle workers are unref'd; this one must keep the process alive until it answers.
+    decodesInFlight.set(w, (decodesInFlight.get(w) ?? 0) + 1);
+    w.ref();
+    w.postMessage({ decodeId, files, size } satisfies DecodeRequest);
+  });
+}
+
 function spawn(file?: string): Worker {
   if (file) return new Worker(file);
   const ts = path.join(__dirname, 'prefetchWorker.ts');
@@ -70,7 +107,8 @@ export async function* prefetchBatches(jobs: BatchJob[], opts: PrefetchOptions):
   };
   for (const w of workers) {
     if (opts.pool) w.ref();
-    listen(w, 'message', (m: PrefetchReply) => {
+    listen(w, 'message', (m: PrefetchReply | DecodeReply) => {
+      if ('decodeId' in m) return; // decodeOnWorker's
       const p = waiting.get(m.id)!;
       waiting.delete(m.id);
       idle.push(w);

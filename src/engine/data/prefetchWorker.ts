@@ -21,6 +21,13 @@ export interface PrefetchRequest {
   step: number;
 }
 export type PrefetchReply = { id: number; x: Float32Array } | { id: number; error: string };
+/** Evaluation's request: the files' RGB bytes at `size`, undecorated (no augmentation, no normalisation). */
+export interface DecodeRequest {
+  decodeId: number;
+  files: string[];
+  size: number;
+}
+export type DecodeReply = { decodeId: number; rgb: Uint8Array } | { decodeId: number; error: string };
 
 /** decode.ts's fast path: a plain 8-bit PNG enlarged to `size`, else null. */
 function fastPath(file: string, size: number): Uint8Array | null {
@@ -59,7 +66,21 @@ async function batch(r: PrefetchRequest): Promise<Float32Array> {
   return x;
 }
 
-parentPort?.on('message', (r: PrefetchRequest) => {
+async function decode(r: DecodeRequest): Promise<Uint8Array> {
+  const per = r.size * r.size * 3;
+  const rgb = new Uint8Array(r.files.length * per);
+  for (let i = 0; i < r.files.length; i++) rgb.set(fastPath(r.files[i], r.size) ?? (await slowPath(r.files[i], r.size)), i * per);
+  return rgb;
+}
+
+parentPort?.on('message', (r: PrefetchRequest | DecodeRequest) => {
+  if ('decodeId' in r) {
+    decode(r).then(
+      (rgb) => parentPort!.postMessage({ decodeId: r.decodeId, rgb } satisfies DecodeReply, [rgb.buffer as ArrayBuffer]),
+      (e: Error) => parentPort!.postMessage({ decodeId: r.decodeId, error: e.message } satisfies DecodeReply),
+    );
+    return;
+  }
   batch(r).then(
     (x) => parentPort!.postMessage({ id: r.id, x } satisfies PrefetchReply, [x.buffer as ArrayBuffer]),
     (e: Error) => parentPort!.postMessage({ id: r.id, error: e.message } satisfies PrefetchReply),

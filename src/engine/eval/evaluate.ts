@@ -74,7 +74,8 @@ export async function evaluate(model: EvalModel, dataset: Dataset, images: Image
   const views = ttaViews(opts.tta ?? 1, size);
   if (views.length > 1 && model.forward) throw new Error('test-time augmentation runs the encoder on tfjs: evaluate without a runtime forward');
   const pixels = views.length === 1 ? model.forwardPixels : undefined;
-  for await (const { start, indices: idx, x, raw } of evalBatches(dataset, images, model.norm, bs, opts.signal, { normalise: !pixels })) {
+  // A pixel forward (onednn) runs on every core: the next batch is decoded after it, not during it.
+  for await (const { start, indices: idx, x, raw } of evalBatches(dataset, images, model.norm, bs, opts.signal, { normalise: !pixels, ahead: !pixels })) {
     const v = pixels ? await pixels(raw, idx.length, model.norm) : model.forward ? await model.forward(x, idx.length) : undefined;
     const out = tf.tidy(() => {
       const vt = v ? tf.tensor2d(v, [idx.length, model.encoder.featureDim]) : model.encoder.apply(tf.tensor4d(x, [idx.length, size, size, 3]), false);
