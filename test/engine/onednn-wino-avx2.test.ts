@@ -42,6 +42,17 @@ function featureDiff(a: Float32Array, b: Float32Array): { diff: number; scale: n
   return { diff, scale };
 }
 
+/** int8 calibration on 8 seeded normal images of `per` values each. */
+function seededCalibration(per: number, seed: number) {
+  const images = seededNormal(8 * per, seed);
+  return {
+    what: 'seeded normal images',
+    async *batches(batch: number) {
+      for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
+    },
+  };
+}
+
 /** An inference instance's info(), the instance released after. */
 function infoOf(...args: Parameters<typeof OnednnInference.create>) {
   const inst = OnednnInference.create(...args);
@@ -142,13 +153,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
     const inputSize = 112;
     const per = inputSize * inputSize * 3;
     const encoder = createEncoder('resnet18', { seed: 27, inputSize });
-    const images = seededNormal(8 * per, 29);
-    const calibration = {
-      what: 'seeded normal images',
-      async *batches(batch: number) {
-        for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
-      },
-    };
+    const calibration = seededCalibration(per, 29);
     const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
     const picked = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto' });
     const only4 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto', winogradTile: 4 });
@@ -207,13 +212,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
     const inputSize = 48;
     const per = inputSize * inputSize * 3;
     const encoder = createEncoder('resnet18', { seed: 17, inputSize });
-    const images = seededNormal(8 * per, 3);
-    const calibration = {
-      what: 'seeded normal images',
-      async *batches(batch: number) {
-        for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
-      },
-    };
+    const calibration = seededCalibration(per, 3);
     const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
     const direct8 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'direct' });
     const wino8 = new OnednnEvaluator(encoder, { batchSize: 4, algorithm: 'auto' });
