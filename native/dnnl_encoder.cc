@@ -1220,12 +1220,14 @@ class Inference : public Napi::ObjectWrap<Inference> {
       if (impls.find(c.impl) == std::string::npos) impls += (impls.empty() ? "" : ", ") + c.impl;
     o.Set("convolution", impls);
     o.Set("winogradShared", winoShared_);
-    int perThread = 0;
-    for (auto& c : convs_) perThread += c.wino && c.wino->PerThreadChunks() ? 1 : 0;
+    // Our Winograd's convolutions: those running whole chunks per thread, and those by tile, F(4x4) / F(7x7).
+    int perThread = 0, f4 = 0, f7 = 0;
+    for (auto& c : convs_) {
+      if (!c.wino) continue;
+      perThread += c.wino->PerThreadChunks() ? 1 : 0;
+      (c.wino->TileSize() == 7 ? f7 : f4)++;
+    }
     o.Set("winogradPerThreadChunks", perThread);
-    // Convolutions on our Winograd by tile: F(4x4, 3x3) and F(7x7, 3x3).
-    int f7 = 0, f4 = 0;
-    for (auto& c : convs_) (c.wino && c.wino->TileSize() == 7 ? f7 : f4) += c.wino ? 1 : 0;
     o.Set("winogradF4", f4);
     o.Set("winogradF7", f7);
     size_t bytes = scratch_ ? scratch_.get_desc().get_size() : 0;

@@ -204,13 +204,12 @@ class Conv3x3 {
         m_(tile ? tile : Tile(C, K, H, W, quant != nullptr)) {
     if (!Supports(C, K)) throw std::runtime_error("winograd avx2: channels must be multiples of 8 (in) and 16 (out)");
     if (m_ != 4 && m_ != 7) throw std::runtime_error("winograd avx2: tiles of 4 or 7 outputs");
-    points_ = (m_ + 2) * (m_ + 2);
     th_ = (H + m_ - 1) / m_;
     tw_ = (W + m_ - 1) / m_;
     tiles_ = N * th_ * tw_;
     // A chunk's transformed input (points x tiles x C) in about 2 MiB, at least 48 tiles so each weight
     // panel is reused across enough rows; a multiple of 6, the microkernel's rows.
-    long tb = (2l << 20) / (points_ * C * (long)sizeof(float));
+    long tb = (2l << 20) / (Points() * C * (long)sizeof(float));
     tb = std::max(48l, std::min(tb, 240l));
     tb = std::min(tb, ((tiles_ + 5) / 6) * 6);
     chunk_ = std::max(6l, (tb / 6) * 6);
@@ -218,8 +217,8 @@ class Conv3x3 {
     // each thread runs whole chunks on its own: no barrier between the phases (three per chunk otherwise,
     // 170 per layer at 28x28, batch 256; each waits for a descheduled thread on a busy machine).
     threads_ = std::max(1, omp_get_max_threads());
-    independent_ = points_ * C * K * (long)sizeof(float) <= (1l << 20) && tiles_ >= 4 * chunk_ * threads_;
-    u_ = AllocateShared(points_ * C * K);
+    independent_ = Points() * C * K * (long)sizeof(float) <= (1l << 20) && tiles_ >= 4 * chunk_ * threads_;
+    u_ = AllocateShared(Points() * C * K);
     bias_ = AllocateShared(K);
     std::memset(bias_.get(), 0, K * sizeof(float));
   }
@@ -250,7 +249,7 @@ class Conv3x3 {
   }
 
   // Scratch floats Run needs: one chunk's transformed input and products.
-  size_t ScratchFloats() const { return (size_t)points_ * chunk_ * (C_ + K_) * (independent_ ? threads_ : 1); }
+  size_t ScratchFloats() const { return (size_t)Points() * chunk_ * (C_ + K_) * (independent_ ? threads_ : 1); }
 
   // hwio: [3][3][C][K] (tfjs's layout, BatchNorm folded in); bias: [K]. U = G g G^T per (c, k), packed
   // as [points][K/16][C][16] for the microkernel; int8: times dstScale / srcScale (u8 in, q out), the bias
@@ -278,11 +277,14 @@ class Conv3x3 {
   bool sum_, relu_;
   bool quantized_;
   Quant q_;
-  int m_, points_;  // outputs per tile side; Winograd points per tile, (m + 2)^2
+  int m_;  // outputs per tile side
   long th_, tw_, tiles_, chunk_;
   int threads_ = 1;
   bool independent_ = false;
   Shared u_, bias_;
+
+  // Winograd points per tile.
+  long Points() const { return (long)(m_ + 2) * (m_ + 2); }
 
   template <int M>
   void TransformWeights(const float* hwio) {

@@ -142,23 +142,26 @@ export function createImageCache(dataset: Dataset, size: number, opts: CacheOpti
   const per = size * size * 3;
   const entries = new Map<number, Promise<Uint8Array>>();
   let bytes = 0;
+  const fits = () => bytes + per <= maxBytes;
+  // Keeps image i's decode while the budget allows; a failed decode is not cached, so a fixed file can be retried.
+  const remember = (i: number, p: Promise<Uint8Array>) => {
+    if (!fits()) return;
+    bytes += per;
+    entries.set(i, p);
+    p.catch(() => {
+      if (entries.get(i) === p) {
+        entries.delete(i);
+        bytes -= per;
+      }
+    });
+  };
   const get = (i: number): Promise<Uint8Array> => {
     const hit = entries.get(i);
     if (hit) return hit;
     const sample = dataset.samples[i];
     if (!sample) return Promise.reject(new RangeError(`sample index ${i} out of range 0..${dataset.samples.length - 1}`));
     const p = decodeImage(dataset, sample, size);
-    if (bytes + per <= maxBytes) {
-      bytes += per;
-      entries.set(i, p);
-      // A failed decode is not cached, so a fixed file can be retried.
-      p.catch(() => {
-        if (entries.get(i) === p) {
-          entries.delete(i);
-          bytes -= per;
-        }
-      });
-    }
+    remember(i, p);
     return p;
   };
   const local = async (out: Uint8Array, indices: readonly number[], at: readonly number[]) =>
@@ -193,10 +196,8 @@ export function createImageCache(dataset: Dataset, size: number, opts: CacheOpti
           r.ks.forEach((k, j) => {
             const img = rgb.subarray(j * per, (j + 1) * per);
             out.set(img, k * per);
-            if (bytes + per <= maxBytes && !entries.has(indices[k])) {
-              bytes += per;
-              entries.set(indices[k], Promise.resolve(img.slice()));
-            }
+            // A copy, so a kept image does not hold the whole batch's buffer (copied only when kept).
+            if (fits() && !entries.has(indices[k])) remember(indices[k], Promise.resolve(img.slice()));
           });
         } catch {
           await local(out, indices, r.ks); // decoded here: this thread's decode names the file that fails

@@ -51,17 +51,20 @@ async function slowPath(file: string, size: number): Promise<Uint8Array> {
   return decodeImage({ root: '/' } as Dataset, { id: file, path: file } as Sample, size);
 }
 
+/** One file's RGB bytes at `size`, as the main thread's image cache decodes it; errors name the file. */
+async function decodeFile(file: string, size: number): Promise<Uint8Array> {
+  try {
+    return fastPath(file, size) ?? (await slowPath(file, size));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
+
 async function batch(r: PrefetchRequest): Promise<Float32Array> {
   const per = r.size * r.size * 3;
   const x = new Float32Array(r.files.length * per);
   const rng = new Rng(deriveSeed(r.seed, r.epoch, r.step, 1));
-  const images = await Promise.all(r.files.map(async (file) => {
-    try {
-      return fastPath(file, r.size) ?? (await slowPath(file, r.size));
-    } catch (e) {
-      throw new Error(`${file}: ${(e as Error).message}`);
-    }
-  }));
+  const images = await Promise.all(r.files.map((file) => decodeFile(file, r.size)));
   images.forEach((img, i) => augmentInto(img, r.size, r.norm, rng, x, i * per, r.augment));
   return x;
 }
@@ -69,7 +72,7 @@ async function batch(r: PrefetchRequest): Promise<Float32Array> {
 async function decode(r: DecodeRequest): Promise<Uint8Array> {
   const per = r.size * r.size * 3;
   const rgb = new Uint8Array(r.files.length * per);
-  for (let i = 0; i < r.files.length; i++) rgb.set(fastPath(r.files[i], r.size) ?? (await slowPath(r.files[i], r.size)), i * per);
+  for (let i = 0; i < r.files.length; i++) rgb.set(await decodeFile(r.files[i], r.size), i * per);
   return rgb;
 }
 

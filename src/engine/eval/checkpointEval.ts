@@ -20,18 +20,19 @@ export function alignClasses(dataset: Dataset, classes: string[], where: string)
 }
 
 /**
- * `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings).
- * runtimeEncoder: runs the checkpoint's encoder on a runtime (runtimes/registry.ts createEvalEncoder: kefer
- * eval --runtime onednn|cuda) in batches of its size; default: tfjs.
- */
-/**
  * Loader workers that decode beside the main thread: one per core but one (at most 3), for sets large enough
- * to repay starting them (about 0.1 s). With 2 cores a 1,024-image int8 evaluation ran 1.08x faster.
+ * to repay starting them (about 0.1 s). With 2 cores a 1,024-image int8 evaluation ran 0.99-1.26x as fast,
+ * about 1.07x in the median (alternating pairs, bench/README.md).
  */
 export function decodeWorkers(images: number): number {
   return images >= 512 ? Math.min(3, os.availableParallelism() - 1) : 0;
 }
 
+/**
+ * `log` receives how the checkpoint was adapted on loading (loadCheckpoint's notes and warnings).
+ * runtimeEncoder: runs the checkpoint's encoder on a runtime (runtimes/registry.ts createEvalEncoder: kefer
+ * eval --runtime onednn|cuda) in batches of its size; default: tfjs.
+ */
 export async function evaluateCheckpoint(dir: string, dataset: Dataset, opts: EvalOptions & { log?: (message: string) => void; runtimeEncoder?: (encoder: Encoder, norm: Normalisation) => Promise<RuntimeEncoder> } = {}): Promise<EvalResult> {
   const model = await loadCheckpoint(dir, { log: opts.log });
   const native = opts.runtimeEncoder ? await opts.runtimeEncoder(model.encoder, { mean: model.config.mean, std: model.config.std }) : undefined;
