@@ -9,11 +9,11 @@
 //   - a released-code (KE2NT) Swin-T checkpoint imported: the same encoder output as an independent forward
 //     of the released architecture, its ONNX export in onnxruntime equal to PyTorch, bad tensors named.
 // Needs Debian's python3-torch + python3-torchvision (or KEFER_PYTHON); skipped, visibly, without them.
-import { test, before, type TestContext } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeBatch, generateSyntheticDataset, loadDataset } from '../../src/engine/data/index.js';
@@ -50,6 +50,11 @@ function unmet(t: TestContext, ...reasons: (string | false | undefined)[]): bool
 }
 
 const noFerplus = existsSync(path.join(FERPLUS, 'data', 'FER2013Train', 'label.csv')) ? false : `no FERPlus data at ${FERPLUS}`;
+
+// The runs under it take about 1.2 GB; every CI run used to leave them in the temp folder.
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 before(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'kefer-torch-'));
