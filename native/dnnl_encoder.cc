@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "grey_stem_avx2.h"
 #include "wino_avx2.h"
 
 using namespace dnnl;
@@ -725,6 +726,12 @@ class Inference : public Napi::ObjectWrap<Inference> {
     primitive prim;
   };
   enum class K { Conv, Pool, Gap };
+  // The stem convolution's shape as the spec gave it (reluOnly: ReLU and no residual add).
+  struct StemOp {
+    int k = 0, stride = 0, pad = 0;
+    bool reluOnly = false;
+    float outScale = 1.f;
+  };
   struct Step {
     K kind;
     int index;  // into convs_ / pools_
@@ -751,6 +758,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
   wino::Buffer pixelsF32_;  // forwardPixels, fp32: the normalised images before the reorder to the stem's layout
   std::vector<int8_t> pixelsS8_;  // forwardPixels, int8: the quantized images, NHWC
   int winoShared_ = 0;  // convolutions whose Winograd weights are a sibling instance's
+  // The stem and its max pool for grey batches (forwardPixels, R = G = B): greystem::Stem, on AVX2.
+  std::unique_ptr<greystem::Stem> greyStem_;
+  float greyStemScale_ = 1.f;  // int8: the stem's output scale (the pool keeps it)
+  double greyStemBatches_ = 0;
   bool released_ = false;
 
   static memory::dims Dims(const Napi::Value& v) {
@@ -824,6 +835,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     std::vector<float> scale(dims_.size(), 1.f);
     scale[0] = inputScale_;
     size_t scratch = 0, winoScratch = 0;
+    StemOp stemOp;
     for (uint32_t i = 0; i < ops.Length(); i++) {
       auto o = ops.Get(i).As<Napi::Object>();
       std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
@@ -901,7 +913,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
           c.impl = pd.impl_info_str();
           scratch = std::max(scratch, pd.scratchpad_desc().get_size());
         }
-        if (stem) images_ = c.src;
+        if (stem) {
+          images_ = c.src;
+          stemOp = {k, stride, pad, relu && !sum, dstScale};
+        }
         convByWeight_[o.Get("w").As<Napi::String>().Utf8Value()] = (int)convs_.size();
         steps_.push_back({K::Conv, (int)convs_.size()});
         convs_.push_back(std::move(c));
@@ -931,6 +946,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       }
     }
     if (feature_.t < 0) throw std::runtime_error("the encoder has no global average pool");
+    if (!spec.Has("greyStem") || spec.Get("greyStem").As<Napi::Boolean>().Value()) BuildGreyStem(stemOp);
     // One buffer per slot, as large as the largest view placed in it; each view is a memory on its slot.
     int nSlots = 0;
     for (int s : slotOf_) nSlots = std::max(nSlots, s + 1);
@@ -960,6 +976,23 @@ class Inference : public Napi::ObjectWrap<Inference> {
       const Conv& s = sibling->convs_[it->second];
       if (c.wino && s.wino && c.wino->ShareWeightsOf(*s.wino)) winoShared_++, c.winoShared = true;
     }
+  }
+
+  // The grey stem where the graph begins as ResNet's does (stem convolution with ReLU, then its max pool),
+  // on RGB input and oneDNN's AVX2: on AVX-512 oneDNN's own stem is as fast (int8 with VNNI) or near it.
+  void BuildGreyStem(const StemOp& op) {
+    const auto isa = get_effective_cpu_isa();
+    if (steps_.size() < 2 || steps_[0].kind != K::Conv || steps_[1].kind != K::Pool || !op.reluOnly) return;
+    if (!((isa == cpu_isa::avx2 || isa == cpu_isa::avx2_vnni) && wino::CpuHasAvx2Fma())) return;
+    const Conv& c = convs_[steps_[0].index];
+    const Pool& p = pools_[steps_[1].index];
+    const auto& in = dims_[0];
+    const auto& out = dims_[p.dst.t];
+    if (c.src.t != 0 || p.src.t != c.dst.t || in[1] != 3 || !greystem::Stem::Supports(out[1])) return;
+    auto stem = std::make_unique<greystem::Stem>(in[0], in[2], in[3], out[1], op.k, op.stride, op.pad);
+    if (stem->PooledH() != out[2] || stem->PooledW() != out[3]) return;
+    greyStem_ = std::move(stem);
+    greyStemScale_ = op.outScale;
   }
 
   // Our Winograd where the activations are nChw8c (fp32) or NHWC (int8) and oneDNN's effective ISA
@@ -997,6 +1030,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
       return env.Undefined();
     }
     try {
+      if (greyStem_ && it->second == steps_[0].index) greyStem_->SetWeights(w.Data(), b.Data());
       memory user(c.userW, eng_, w.Data());
       float* bias = static_cast<float*>(c.bias.get_data_handle());
       const bool skipShared = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
@@ -1073,9 +1107,10 @@ class Inference : public Napi::ObjectWrap<Inference> {
     LoadImages(x);
   }
 
+  // From step `first` on (the grey stem has done steps 0 and 1).
   template <typename F>
-  void RunSteps(float* features, F each) {
-    for (size_t i = 0; i < steps_.size(); i++) {
+  void RunSteps(float* features, F each, size_t first = 0) {
+    for (size_t i = first; i < steps_.size(); i++) {
       const auto& st = steps_[i];
       if (st.kind == K::Conv) {
         Conv& c = convs_[st.index];
@@ -1168,8 +1203,17 @@ class Inference : public Napi::ObjectWrap<Inference> {
     try {
       const auto& fd = dims_[feature_.t];
       auto v = Napi::Float32Array::New(env, fd[0] * fd[1]);
-      LoadPixels(rgb.Data(), mean, stdev);
-      RunSteps(v.Data(), [](size_t, const View&) {});
+      if (threads_ > 0) omp_set_num_threads(threads_);
+      const long pixels = (long)rgb.ElementLength() / 3;
+      if (greyStem_ && greystem::AllGrey(rgb.Data(), pixels)) {
+        const Pool& p = pools_[steps_[1].index];
+        greyStem_->Run(rgb.Data(), mean, stdev, {p.dst.mem.get_data_handle(), int8_, greyStemScale_, block_});
+        greyStemBatches_++;
+        RunSteps(v.Data(), [](size_t, const View&) {}, 2);
+      } else {
+        LoadPixels(rgb.Data(), mean, stdev);
+        RunSteps(v.Data(), [](size_t, const View&) {});
+      }
       return v;
     } catch (const std::exception& e) {
       Napi::Error::New(env, std::string("onednn inference forward: ") + e.what()).ThrowAsJavaScriptException();
@@ -1230,6 +1274,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
     o.Set("winogradPerThreadChunks", perThread);
     o.Set("winogradF4", f4);
     o.Set("winogradF7", f7);
+    o.Set("greyStem", greyStem_ != nullptr);
+    o.Set("greyStemBatches", greyStemBatches_);
     size_t bytes = scratch_ ? scratch_.get_desc().get_size() : 0;
     for (auto& m : slots_) bytes += m.get_desc().get_size();
     o.Set("activationBytes", (double)bytes);
@@ -1248,6 +1294,7 @@ class Inference : public Napi::ObjectWrap<Inference> {
     winoScratch_.reset();
     pixelsF32_.reset();
     pixelsS8_ = {};
+    greyStem_.reset();
     released_ = true;
     return info.Env().Undefined();
   }

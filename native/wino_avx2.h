@@ -184,6 +184,20 @@ KEFER_AVX2 static inline void Microkernel(const float* v, long ldv, const float*
 #undef KEFER_WINO_ROW
 #undef KEFER_WINO_STORE
 
+// Eight u8 (or s8) channels to floats.
+KEFER_AVX2 static inline __m256 Load8(const void* p, bool isSigned) {
+  const __m128i b = _mm_loadl_epi64(static_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(isSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
+}
+// Eight floats rounded to nearest and saturated to u8 (or s8), as oneDNN's int8 destinations are.
+KEFER_AVX2 static inline void Store8(void* p, __m256 v, bool isSigned) {
+  v = isSigned ? _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.f)), _mm256_set1_ps(127.f))
+               : _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.f));
+  const __m256i i = _mm256_cvtps_epi32(v);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  _mm_storel_epi64(static_cast<__m128i*>(p), isSigned ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
+}
+
 // The int8 encoder's convolution: u8 NHWC source at some scale, destination requantized to u8 (or s8)
 // NHWC; q = value x scale. The products stay fp32 (weights unquantized), so only the activations round.
 struct Quant {
@@ -349,20 +363,6 @@ class Conv3x3 {
     }
   }
 
-  // Eight u8 (or s8) channels to floats.
-  KEFER_AVX2 static inline __m256 Load8(const void* p, bool isSigned) {
-    const __m128i b = _mm_loadl_epi64(static_cast<const __m128i*>(p));
-    return _mm256_cvtepi32_ps(isSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
-  }
-  // Eight floats rounded to nearest and saturated to u8 (or s8), as oneDNN's int8 destinations are.
-  KEFER_AVX2 static inline void Store8(void* p, __m256 v, bool isSigned) {
-    v = isSigned ? _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.f)), _mm256_set1_ps(127.f))
-                 : _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.f));
-    const __m256i i = _mm256_cvtps_epi32(v);
-    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
-    _mm_storel_epi64(static_cast<__m128i*>(p), isSigned ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
-  }
-
   // The (M+2)^2 input tile of global tile `g`, channel block `cb`, to its Winograd points (stride chunk*C).
   template <bool Q, int M>
   KEFER_AVX2 void TransformInput(const void* src, long g, long cb, float* v) const {
@@ -454,5 +454,3 @@ class Conv3x3 {
 };
 
 }  // namespace wino
-
-#undef KEFER_AVX2

@@ -8,12 +8,17 @@
 // The int8 encoder runs it too (u8 NHWC in, requantized u8 out): its features are as close to fp32 as
 // oneDNN's int8 direct kernels' are, and not equal to theirs; at 112 px it takes F(7x7) on the 14x14 and
 // 7x7 maps, no further from fp32 than F(4x4) there. F(7x7) forced on every layer equals direct to 1e-4.
+// The grey stem (native/grey_stem_avx2.h, the pixel path's stem and max pool on one channel when R = G = B):
+// features equal the RGB stem's to 1e-4 at 112, 48 and 50 px under two normalisations; a batch with one
+// tinted pixel takes the RGB stem bit for bit; int8 with it is no further from fp32 than the int8 RGB stem.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ensureTfBackend } from '../../src/engine/backend/index.js';
 import { createEncoder, type Encoder } from '../../src/engine/model/index.js';
 import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
+import type { Normalisation } from '../../src/engine/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/engine/model/checkpoint.js';
 import { foldBatchNorms, OnednnEvaluator, OnednnInference } from '../../src/engine/runtimes/onednn/inference.js';
 
 const { addon, why } = loadOnednn();
@@ -51,6 +56,24 @@ function seededCalibration(per: number, seed: number) {
       for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
     },
   };
+}
+
+/** n seeded grey images as decoded (R = G = B): a smooth ramp with noise, [n, size, size, 3] bytes. */
+function greyImages(n: number, size: number, seed: number): Uint8Array {
+  let s = seed >>> 0;
+  const out = new Uint8Array(n * size * size * 3);
+  for (let p = 0; p < n * size * size; p++) {
+    const x = p % size;
+    const y = Math.floor(p / size) % size;
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out.fill(Math.min(255, Math.floor(((x + 2 * y) * 255) / (3 * size)) + (s >>> 28)), p * 3, p * 3 + 3);
+  }
+  return out;
+}
+
+/** RGB bytes normalised as the addon's pixel path does ((v / 255 - mean) / std per channel). */
+function normalise(rgb: Uint8Array, norm: Normalisation): Float32Array {
+  return Float32Array.from(rgb, (v, i) => (v / 255 - norm.mean[i % 3]) / norm.std[i % 3]);
 }
 
 /** An inference instance's info(), the instance released after. */
@@ -241,6 +264,84 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       fp32.release();
       direct8.release();
       wino8.release();
+      encoder.dispose();
+    }
+  });
+
+  // The grey stem (native/grey_stem_avx2.h): the pixel path's stem and max pool on one channel when R = G = B.
+  for (const inputSize of [112, 48, 50]) {
+    test(`grey batches at ${inputSize}: the stem runs on one channel, fused with its pool; features equal the RGB stem's to 1e-4 (fp32, two normalisations); a batch with one coloured pixel takes the RGB stem`, async (t) => {
+      await ensureTfBackend();
+      const encoder = createEncoder('resnet18', { seed: 41, inputSize });
+      const grey = new OnednnEvaluator(encoder, { batchSize: 3 });
+      const rgb = new OnednnEvaluator(encoder, { batchSize: 3, greyStem: false });
+      try {
+        await grey.load();
+        await rgb.load();
+        const images = greyImages(3, inputSize, inputSize);
+        // ImageNet's, and one whose channels differ more: the padding's bias per window class depends on both.
+        const norms: Normalisation[] = [{ mean: IMAGENET_MEAN, std: IMAGENET_STD }, { mean: [0.6, 0.3, 0.1], std: [0.15, 0.3, 0.4] }];
+        for (const norm of norms) {
+          const { diff, scale } = featureDiff(rgb.runPixels(images, 3, norm), grey.runPixels(images, 3, norm));
+          t.diagnostic(`${inputSize} px, mean ${norm.mean.join('/')}: max |v rgb stem - v grey stem| ${diff.toExponential(2)} of max |v| ${scale.toExponential(2)}`);
+          assert.ok(scale > 0 && diff <= 1e-4 * scale, `features differ by ${diff} (scale ${scale})`);
+          assert.ok(diff > 0, 'the grey stem ran (its rounding differs)');
+        }
+        assert.equal(grey.info()?.greyStem, true);
+        assert.equal(grey.info()?.greyStemBatches, 2);
+        assert.equal(rgb.info()?.greyStem, false);
+        // One pixel with G (or B) one level off: the whole batch takes the RGB stem, bit for bit. In the
+        // middle image (the 32-pixel vector check) and the last pixel (the scalar tail).
+        for (const byte of [images.length / 2 + 1, images.length - 1]) {
+          const tinted = images.slice();
+          tinted[byte] ^= 1;
+          const a = rgb.runPixels(tinted, 3, norms[0]);
+          const b = grey.runPixels(tinted, 3, norms[0]);
+          assert.equal(b.filter((v, i) => v !== a[i]).length, 0, `byte ${byte} tinted: the same stem as greyStem: false`);
+        }
+        assert.equal(grey.info()?.greyStemBatches, 2, 'the tinted batches did not count');
+      } finally {
+        grey.release();
+        rgb.release();
+        encoder.dispose();
+      }
+    });
+  }
+
+  test('int8 grey batches at 112: the grey stem (fp32 on the grey levels) is no further from fp32 than the int8 RGB stem, and differs from it', async (t) => {
+    await ensureTfBackend();
+    const inputSize = 112;
+    const norm = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    const encoder = createEncoder('resnet18', { seed: 43, inputSize });
+    const calib = normalise(greyImages(8, inputSize, 7), norm);
+    const per = inputSize * inputSize * 3;
+    const calibration = {
+      what: 'seeded grey images',
+      async *batches(batch: number) {
+        for (let i = 0; i < 8; i += batch) yield { x: calib.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
+      },
+    };
+    const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, greyStem: false });
+    const grey8 = new OnednnEvaluator(encoder, { batchSize: 4 });
+    const rgb8 = new OnednnEvaluator(encoder, { batchSize: 4, greyStem: false });
+    try {
+      for (const ev of [fp32, grey8, rgb8]) await ev.load();
+      await grey8.calibrate(calibration);
+      await rgb8.calibrate(calibration);
+      const images = greyImages(4, inputSize, 11);
+      const reference = fp32.runPixels(images, 4, norm);
+      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const a = rgb8.runPixels(images, 4, norm);
+      const b = grey8.runPixels(images, 4, norm);
+      t.diagnostic(`int8 relative error against fp32: RGB stem ${error(a).toExponential(2)}, grey stem ${error(b).toExponential(2)}`);
+      assert.equal(grey8.info()?.greyStemBatches, 1);
+      assert.ok(error(b) > 0 && error(b) < 0.05, `int8 with the grey stem is off fp32 by ${error(b)}`);
+      assert.ok(error(b) <= 1.1 * error(a), `the grey stem (${error(b)}) is further from fp32 than the int8 RGB stem (${error(a)})`);
+      assert.ok(a.some((v, i) => v !== b[i]), 'the two stems ran');
+    } finally {
+      fp32.release();
+      grey8.release();
+      rgb8.release();
       encoder.dispose();
     }
   });

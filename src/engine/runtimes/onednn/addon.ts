@@ -23,7 +23,7 @@ export interface NativeInference {
   calibrate(images: Float32Array): Float32Array;
   /** A convolution's weights (tfjs's HWIO) and bias with its BatchNorm folded in, by the convolution's weight name. */
   setWeights(name: string, weights: Float32Array, bias: Float32Array, skipShared?: boolean): void;
-  info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; winogradShared: number; winogradPerThreadChunks: number; winogradF4: number; winogradF7: number; activationBytes: number; isa: string };
+  info(): { version: string; block: number; threads: number; precision: 'fp32' | 'int8'; convolution: string; winogradShared: number; winogradPerThreadChunks: number; winogradF4: number; winogradF7: number; greyStem: boolean; greyStemBatches: number; activationBytes: number; isa: string };
   release(): void;
 }
 

@@ -37,6 +37,12 @@ export interface InferenceOptions {
   int8?: Int8Scales;
   /** The addon's own Winograd (AVX2): outputs per tile side, forced; unset, the addon picks (tests, benches). */
   winogradTile?: 4 | 7;
+  /**
+   * forwardPixels on a grey batch (R = G = B in every pixel, as FER2013 / FERPlus decode): the stem and
+   * its max pool on one channel, fused (native/grey_stem_avx2.h, AVX2). Default true; false runs the RGB
+   * stem on every batch (tests, benches).
+   */
+  greyStem?: boolean;
 }
 
 /** q levels over [0, max] (or [-max, max]); a channel or op that never left 0 gets scale 1. */
@@ -109,7 +115,7 @@ export class OnednnInference {
       ? graph.ops.map((op, i) => (op.kind === 'conv' ? { ...op, outScale: q.out[i], wScales: q.weights.get(op.w) } : op))
       : graph.ops;
     return new OnednnInference(spec, graph, new addon.Inference({
-      threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto', winogradTile: opts.winogradTile ?? 0,
+      threads: opts.threads ?? 0, tensors: graph.tensors, ops, algorithm: opts.algorithm ?? 'auto', winogradTile: opts.winogradTile ?? 0, greyStem: opts.greyStem ?? true,
       ...(q ? { precision: 'int8', inputScale: q.input } : {}),
     }, sibling?.native));
   }
@@ -266,6 +272,11 @@ export class OnednnEvaluator {
     return this.batched(rgb, n, () => new Uint8Array(this.batchSize * this.perImage), (inst, images) => inst.forwardPixels(images, norm));
   }
 
+  /** The addon's info() for the instance built for `batch` (default: the full batch), once one ran. */
+  info(batch = this.batchSize): ReturnType<OnednnInference['info']> | undefined {
+    return this.instances.get(batch)?.info();
+  }
+
   private get perImage(): number {
     return this.encoder.inputSize * this.encoder.inputSize * 3;
   }
@@ -287,11 +298,12 @@ export class OnednnEvaluator {
     const how = this.scales
       ? `int8: u8/s8 activations, ${this.scales.weightLevels === 127 ? 8 : 7}-bit weights per channel${this.opts.algorithm !== 'direct' && addon?.isa() === 'avx2' ? ' (the 3x3 stride-1 convolutions: Winograd on u8 in and out, fp32 weights)' : ''}, calibrated on ${this.scales.what}; BatchNorm folded, ReLU and add fused, NHWC`
       : `BatchNorm folded, ReLU and add fused, blocked layout, ${this.opts.algorithm !== 'direct' && /^avx2|^avx512/.test(addon?.isa() ?? '') ? 'Winograd for the 3x3 convolutions' : 'direct convolutions'}`;
+    const grey = this.opts.greyStem !== false && /^avx2/.test(addon?.isa() ?? '') ? '; grey images: the stem on one channel, fused with its max pool' : '';
     return {
       forward: async (x, n) => this.run(x, n),
       forwardPixels: async (rgb, n, norm) => this.runPixels(rgb, n, norm),
       batchSize: this.batchSize,
-      detail: `oneDNN inference (${addon?.isa()}; ${how}, batches up to ${this.batchSize}, ${threads})`,
+      detail: `oneDNN inference (${addon?.isa()}; ${how}${grey}, batches up to ${this.batchSize}, ${threads})`,
       release: () => this.release(),
     };
   }
