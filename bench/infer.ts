@@ -9,7 +9,9 @@
 //   onnxruntime-node (model only and end to end, fp32 and int8), tfjs wasm; the decoder alone.
 // Ratios against PyTorch (against tfjs when torch is absent), with the oneDNN ISA beside each figure. Wall
 // img/s and img per CPU-second (the 2 cores here are shared, so wall numbers move with others' load).
-// Usage: npm run bench:infer [-- --seconds 8 --batch 32 --images 1024 --threads N --isa avx2|native]
+// The int8 target is also read in --rounds paired rounds (PyTorch's best variant and int8 end to end back to
+// back, order alternating), whose median ratio is the verdict least moved by the shared machine's load.
+// Usage: npm run bench:infer [-- --seconds 8 --batch 32 --images 1024 --threads N --isa avx2|native --rounds 3]
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,12 +35,14 @@ import { exportCheckpointInt8, INT8_CALIBRATION_IMAGES, INT8_CALIBRATION_SEED } 
 import { IMAGENET_MEAN, IMAGENET_STD, loadCheckpoint, saveCheckpoint } from '../src/engine/model/checkpoint.js';
 import { classList } from '../src/engine/classes.js';
 
-const { values: f } = parseArgs({ options: { seconds: { type: 'string' }, batch: { type: 'string' }, images: { type: 'string' }, threads: { type: 'string' }, isa: { type: 'string' } } });
+const { values: f } = parseArgs({ options: { seconds: { type: 'string' }, batch: { type: 'string' }, images: { type: 'string' }, threads: { type: 'string' }, isa: { type: 'string' }, rounds: { type: 'string' } } });
 const ISA = applyIsaCap(f.isa);
 const SECONDS = Number(f.seconds ?? 8);
 const BATCH = Number(f.batch ?? 32);
 const IMAGES = Number(f.images ?? 1024);
 const THREADS = Number(f.threads ?? os.cpus().length);
+// Paired rounds for the int8 target: PyTorch's best variant, then int8 end to end, each round adjacent in time.
+const ROUNDS = Number(f.rounds ?? 3);
 const SIZE = 112;
 // onnxruntime's MLAS picks its kernels from cpuid; no environment variable caps it.
 const ORT_ISA = 'the CPU\'s own ISA, uncapped';
@@ -68,9 +72,9 @@ interface TorchInfer extends TorchInfo {
   variants: { variant: string; img_per_s: number }[];
 }
 
-function measureTorch(py: string): (Rate & { info: TorchInfer }) | null {
+function measureTorch(py: string, only?: string[]): (Rate & { info: TorchInfer }) | null {
   try {
-    const o = runTorch<TorchInfer>(py, path.join(__dirname, 'infer_torch.py'), [{ batch: BATCH, size: SIZE, seconds: SECONDS, threads: THREADS }]);
+    const o = runTorch<TorchInfer>(py, path.join(__dirname, 'infer_torch.py'), [{ batch: BATCH, size: SIZE, seconds: SECONDS, threads: THREADS, only }]);
     return { imgPerSec: o.img_per_s, cpuImgPerSec: o.cpu_img_per_s, images: o.images, info: o };
   } catch (e) {
     console.log(`pytorch: FAILED (${(e as Error).message})`);
@@ -168,11 +172,29 @@ async function main(): Promise<void> {
     console.log(`onednn int8 encoder: ${ev8.detail}`);
     results.push([`onednn inference int8 [${isa}], model only`, await measure(BATCH, async () => void (await ev8.forward(x, BATCH)))]);
     const e2eOnednn8 = await endToEnd(ev8);
-    ev8.release();
-    await pool?.close();
+    // The same without the grey stem (FERPlus is grey: every batch takes it above), for its share.
+    const ev8rgb = await onednnEvalEncoder(opened.encoder, { batchSize: BATCH, threads: THREADS, int8, greyStem: false });
+    const e2eOnednn8Rgb = await endToEnd(ev8rgb);
+    ev8rgb.release();
     textNorm.dispose();
     opened.dispose();
+    // The int8 target in paired rounds: on this shared machine the load moves by 20% and more between the
+    // rows above, so each round measures PyTorch's best variant and int8 end to end back to back.
+    const paired: { torch: Rate; int8: Rate }[] = [];
+    const bestVariant = torchRuns[0]?.info.variant;
+    for (let r = 0; torch && bestVariant && r < ROUNDS; r++) {
+      // The order alternates, so a load that rises or falls through a round favours neither side.
+      const first = r % 2 ? await endToEnd(ev8) : undefined;
+      const t = measureTorch(torch.python, [bestVariant]);
+      if (!t) break;
+      paired.push({ torch: t, int8: first ?? (await endToEnd(ev8)) });
+      const p = paired[paired.length - 1];
+      console.log(`paired round ${r + 1}: pytorch ${bestVariant} ${fmt(p.torch.imgPerSec)} img/s, onednn int8 end to end ${fmt(p.int8.imgPerSec)} img/s = ${(p.int8.imgPerSec / p.torch.imgPerSec).toFixed(2)}x [load ${loadAverage()}]`);
+    }
+    ev8.release();
+    await pool?.close();
     results.push([`onednn int8 [${isa}], end to end (same images and steps)`, e2eOnednn8]);
+    results.push([`onednn int8 [${isa}], end to end, the RGB stem on grey images too (greyStem: false)`, e2eOnednn8Rgb]);
     const call8 = await measure(ds.samples.length, async () => void (await evaluateCheckpoint(dir, ds, { runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: BATCH, threads: THREADS, int8 }) })));
     results.push([`onednn int8 [${isa}], one kefer eval --precision int8 call on ${ds.samples.length} images (checkpoint load + calibration on ${INT8_CALIBRATION_IMAGES} images + encoder build included)`, call8]);
     // One whole `kefer eval --runtime onednn` call: checkpoint load and the encoder built each time.
@@ -220,6 +242,11 @@ async function main(): Promise<void> {
       for (const [what, r, target] of [['fp32 (onednn)', e2eOnednn, 1.5], ['fp32 (onnxruntime)', e2e, 1.5], ['int8 (onednn)', e2eOnednn8, 3], ['int8 (onnxruntime)', e2e8, 3]] as const) {
         const ratio = r.imgPerSec / base.imgPerSec;
         console.log(`target [${isa}]: ${what} end to end >= ${target}x pytorch fp32 at its best: ${ratio >= target ? 'MET' : 'NOT MET'} (${ratio.toFixed(2)}x wall, ${(r.cpuImgPerSec / base.cpuImgPerSec).toFixed(2)}x per CPU-second)`);
+      }
+      if (paired.length) {
+        const ratios = paired.map((p) => p.int8.imgPerSec / p.torch.imgPerSec);
+        const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)];
+        console.log(`target [${isa}]: int8 (onednn) end to end >= 3x, paired rounds (pytorch ${base.info.variant} and int8 back to back, order alternating): ${ratios.map((x) => `${x.toFixed(2)}x`).join(', ')}; median ${median.toFixed(2)}x: ${median >= 3 ? 'MET' : 'NOT MET'}`);
       }
     }
     encoder.dispose();

@@ -4,6 +4,7 @@ optimize_for_inference (BatchNorm folded, oneDNN layouts), each warmed until ste
 baseline. Same batch and threads as the measured side.
 
 Usage: python3 bench/infer_torch.py '{"batch": 32, "size": 112, "seconds": 8, "threads": 2}'  -> one JSON line.
+"only": ["torchscript-frozen"] measures those variants alone (bench/infer.ts's paired rounds).
 """
 import json
 import os
@@ -33,6 +34,8 @@ def main():
     rows = []
     with torch.no_grad():
         for name, m, inp in variants(model, x):
+            if cfg.get("only") and name not in cfg["only"]:
+                continue
             warm = warm_until_steady(lambda: m(inp))
             n, wall, cpu = timed(lambda: m(inp), cfg["seconds"])
             imgs = n * cfg["batch"]

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "grey_stem_avx2.h"
+#include "resize_bilinear.h"
 #include "wino_avx2.h"
 
 using namespace dnnl;
@@ -1300,7 +1301,40 @@ class Inference : public Napi::ObjectWrap<Inference> {
   }
 };
 
+// resizeBilinear(src, w, h, channels, size, xlo, xhi, ylo, yhi, weights, rowWeights, out): resize::Bilinear on
+// pngFastPath.ts's plan. Every index is checked against its array first: a wrong plan is an error, not a
+// read out of bounds.
+Napi::Value ResizeBilinear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto i32 = [&](int k) { return info[k].As<Napi::Int32Array>(); };
+  auto src = info[0].As<Napi::Uint8Array>();
+  const long w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
+  const int channels = info[3].As<Napi::Number>().Int32Value();
+  const long size = info[4].As<Napi::Number>().Int64Value();
+  auto xlo = i32(5), xhi = i32(6), ylo = i32(7), yhi = i32(8), weights = i32(9), rows = i32(10);
+  auto out = info[11].As<Napi::Uint8Array>();
+  auto fail = [&](const std::string& why) {
+    Napi::Error::New(env, "resizeBilinear: " + why).ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if ((channels != 1 && channels != 3) || w < 1 || h < 1 || size < 1) return fail("bad shape");
+  if ((long)src.ElementLength() < w * h * channels) return fail("the source is smaller than its shape");
+  if ((long)out.ElementLength() != size * size * 3) return fail("the output is not size x size x 3");
+  const long plans = (long)weights.ElementLength() / (size * 4);
+  if ((long)xlo.ElementLength() != size || (long)xhi.ElementLength() != size || (long)ylo.ElementLength() != size || (long)yhi.ElementLength() != size ||
+      (long)rows.ElementLength() != size || plans < 1)
+    return fail("the plan does not fit the size");
+  for (long i = 0; i < size; i++) {
+    if (xlo[i] < 0 || xlo[i] >= w || xhi[i] < 0 || xhi[i] >= w) return fail("a column index is outside the source");
+    if (ylo[i] < 0 || ylo[i] >= h || yhi[i] < 0 || yhi[i] >= h) return fail("a row index is outside the source");
+    if (rows[i] < 0 || rows[i] >= plans) return fail("a row's weights are missing");
+  }
+  resize::Bilinear(src.Data(), w, channels, size, xlo.Data(), xhi.Data(), ylo.Data(), yhi.Data(), weights.Data(), rows.Data(), out.Data());
+  return env.Undefined();
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("resizeBilinear", Napi::Function::New(env, ResizeBilinear));
   exports.Set("Encoder", Encoder::Init(env));
   exports.Set("Inference", Inference::Init(env));
   exports.Set("isa", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), IsaName()); }));

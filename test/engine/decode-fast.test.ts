@@ -1,5 +1,6 @@
 // The PNG fast path (pngFastPath.ts): how close it is to sharp on real FERPlus images and on generated RGB
-// PNGs, which images it declines (sharp then decodes them), and that errors still name the file.
+// PNGs, which images it declines (sharp then decodes them), and that errors still name the file. The
+// enlargement compiled into the oneDNN addon equals the JS loop bit for bit.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +8,8 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, decodeWithSharp } from '../../src/engine/data/decode.js';
 import { loadDataset } from '../../src/engine/data/index.js';
-import { canResizeLikeVips, decodeSimplePng, resizeLikeVips } from '../../src/engine/data/pngFastPath.js';
+import { canResizeLikeVips, decodeSimplePng, resizeLikeVips, type Pixels8 } from '../../src/engine/data/pngFastPath.js';
+import { loadOnednn } from '../../src/engine/runtimes/onednn/addon.js';
 import type { Dataset } from '../../src/engine/data/types.js';
 import { tempDir, writeTruncated } from './data-fixtures.js';
 import { FERPLUS, HAVE_FERPLUS } from './onnx-helpers.js';
@@ -128,4 +130,38 @@ test('normaliseInto (table lookup) gives the float32 values of (byte / 255 - mea
   const other = { mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
   normaliseInto(img, 16, other, out, 0);
   assert.equal(out[0], (img[0] / 255 - 0.5) / 0.5, 'a second normalisation gets its own table');
+});
+
+test('the compiled enlargement (the oneDNN addon) equals the JS loop bit for bit, grey and RGB, over sizes; a plan that does not fit throws', async (t) => {
+  const { addon, why } = loadOnednn();
+  if (!addon) return t.skip(`the oneDNN addon cannot load here: ${why}`);
+  let seed = 7;
+  const byte = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) >>> 24);
+  const images: Pixels8[] = [];
+  for (const [width, height, channels] of [[48, 48, 1], [48, 48, 3], [37, 53, 1], [20, 31, 3], [1, 1, 1]] as const) {
+    images.push({ width, height, channels, data: Uint8Array.from({ length: width * height * channels }, byte) });
+  }
+  if (HAVE_FERPLUS) {
+    const all = await loadDataset(`ferplus:${FERPLUS}#test`);
+    for (const s of all.samples.filter((_, i) => i % 100 === 0)) images.push(decodeSimplePng(await readFile(path.join(all.root, s.path)))!);
+  }
+  let compared = 0;
+  for (const img of images) {
+    for (const size of [56, 64, 112, 224]) {
+      if (!canResizeLikeVips(img.width, img.height, size) || img.width === size) continue;
+      const js = resizeLikeVips(img, size, { native: false });
+      const compiled = resizeLikeVips(img, size);
+      assert.equal(compiled.filter((v, i) => v !== js[i]).length, 0, `${img.width}x${img.height}x${img.channels} -> ${size}`);
+      compared++;
+    }
+  }
+  t.diagnostic(`${compared} image/size pairs equal (${HAVE_FERPLUS ? 'generated and FERPlus' : 'generated only: FERPlus absent'})`);
+  assert.ok(compared >= 16);
+  const i32 = (n: number, v = 0) => new Int32Array(n).fill(v);
+  const src = new Uint8Array(16);
+  const call = (xlo: Int32Array, rows = i32(8)) => addon.resizeBilinear(src, 4, 4, 1, 8, xlo, i32(8), i32(8), i32(8), i32(32), rows, new Uint8Array(8 * 8 * 3));
+  assert.doesNotThrow(() => call(i32(8, 3)));
+  assert.throws(() => call(i32(8, 4)), /column index is outside the source/);
+  assert.throws(() => call(i32(8), i32(8, 1)), /row's weights are missing/);
+  assert.throws(() => addon.resizeBilinear(src, 4, 5, 1, 8, i32(8), i32(8), i32(8), i32(8), i32(32), i32(8), new Uint8Array(8 * 8 * 3)), /smaller than its shape/);
 });

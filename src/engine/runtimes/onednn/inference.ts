@@ -315,7 +315,7 @@ export class OnednnEvaluator {
 }
 
 /** A saved model's encoder in inference mode on oneDNN (kefer eval, --diagnose), int8 when given calibration images. */
-export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptions & { algorithm?: InferenceAlgorithm } = {}): Promise<EvalEncoder> {
+export async function onednnEvalEncoder(encoder: Encoder, opts: EvalEncoderOptions & Pick<InferenceOptions, 'algorithm' | 'greyStem'> = {}): Promise<EvalEncoder> {
   const ev = new OnednnEvaluator(encoder, opts);
   try {
     await ev.load();
