@@ -176,8 +176,6 @@ async function main(): Promise<void> {
     const ev8rgb = await onednnEvalEncoder(opened.encoder, { batchSize: BATCH, threads: THREADS, int8, greyStem: false });
     const e2eOnednn8Rgb = await endToEnd(ev8rgb);
     ev8rgb.release();
-    textNorm.dispose();
-    opened.dispose();
     // The int8 target in paired rounds: on this shared machine the load moves by 20% and more between the
     // rows above, so each round measures PyTorch's best variant and int8 end to end back to back.
     const paired: { torch: Rate; int8: Rate }[] = [];
@@ -193,6 +191,8 @@ async function main(): Promise<void> {
     }
     ev8.release();
     await pool?.close();
+    textNorm.dispose();
+    opened.dispose();
     results.push([`onednn int8 [${isa}], end to end (same images and steps)`, e2eOnednn8]);
     results.push([`onednn int8 [${isa}], end to end, the RGB stem on grey images too (greyStem: false)`, e2eOnednn8Rgb]);
     const call8 = await measure(ds.samples.length, async () => void (await evaluateCheckpoint(dir, ds, { runtimeEncoder: (enc) => createEvalEncoder('onednn', enc, { batchSize: BATCH, threads: THREADS, int8 }) })));
