@@ -47,15 +47,20 @@ function featureDiff(a: Float32Array, b: Float32Array): { diff: number; scale: n
   return { diff, scale };
 }
 
-/** int8 calibration on 8 seeded normal images of `per` values each. */
-function seededCalibration(per: number, seed: number) {
-  const images = seededNormal(8 * per, seed);
+/** int8 calibration on `images` (normalised, `per` values each). */
+function calibrationOn(images: Float32Array, per: number, what: string) {
+  const n = images.length / per;
   return {
-    what: 'seeded normal images',
+    what,
     async *batches(batch: number) {
-      for (let i = 0; i < 8; i += batch) yield { x: images.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
+      for (let i = 0; i < n; i += batch) yield { x: images.subarray(i * per, Math.min(n, i + batch) * per), n: Math.min(batch, n - i) };
     },
   };
+}
+
+/** int8 calibration on 8 seeded normal images of `per` values each. */
+function seededCalibration(per: number, seed: number) {
+  return calibrationOn(seededNormal(8 * per, seed), per, 'seeded normal images');
 }
 
 /** n seeded grey images as decoded (R = G = B): a smooth ramp with noise, [n, size, size, 3] bytes. */
@@ -313,14 +318,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
     const inputSize = 112;
     const norm = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
     const encoder = createEncoder('resnet18', { seed: 43, inputSize });
-    const calib = normalise(greyImages(8, inputSize, 7), norm);
-    const per = inputSize * inputSize * 3;
-    const calibration = {
-      what: 'seeded grey images',
-      async *batches(batch: number) {
-        for (let i = 0; i < 8; i += batch) yield { x: calib.subarray(i * per, Math.min(8, i + batch) * per), n: Math.min(batch, 8 - i) };
-      },
-    };
+    const calibration = calibrationOn(normalise(greyImages(8, inputSize, 7), norm), inputSize * inputSize * 3, 'seeded grey images');
     const fp32 = new OnednnEvaluator(encoder, { batchSize: 4, greyStem: false });
     const grey8 = new OnednnEvaluator(encoder, { batchSize: 4 });
     const rgb8 = new OnednnEvaluator(encoder, { batchSize: 4, greyStem: false });
