@@ -980,7 +980,8 @@ class Inference : public Napi::ObjectWrap<Inference> {
   }
 
   // The grey stem where the graph begins as ResNet's does (stem convolution with ReLU, then its max pool),
-  // on RGB input and oneDNN's AVX2: on AVX-512 oneDNN's own stem is as fast (int8 with VNNI) or near it.
+  // on RGB input and oneDNN's AVX2. Not on AVX-512: there oneDNN's int8 stem has VNNI on 512-bit vectors,
+  // several times this kernel's multiply-adds per cycle (not measured against it).
   void BuildGreyStem(const StemOp& op) {
     const auto isa = get_effective_cpu_isa();
     if (steps_.size() < 2 || steps_[0].kind != K::Conv || steps_[1].kind != K::Pool || !op.reluOnly) return;
