@@ -1325,10 +1325,11 @@ Napi::Value ResizeBilinear(const Napi::CallbackInfo& info) {
   if ((long)xlo.ElementLength() != size || (long)xhi.ElementLength() != size || (long)ylo.ElementLength() != size || (long)yhi.ElementLength() != size ||
       (long)rows.ElementLength() != size || plans < 1)
     return fail("the plan does not fit the size");
+  const int32_t *x0 = xlo.Data(), *x1 = xhi.Data(), *y0 = ylo.Data(), *y1 = yhi.Data(), *r = rows.Data();
   for (long i = 0; i < size; i++) {
-    if (xlo[i] < 0 || xlo[i] >= w || xhi[i] < 0 || xhi[i] >= w) return fail("a column index is outside the source");
-    if (ylo[i] < 0 || ylo[i] >= h || yhi[i] < 0 || yhi[i] >= h) return fail("a row index is outside the source");
-    if (rows[i] < 0 || rows[i] >= plans) return fail("a row's weights are missing");
+    if (x0[i] < 0 || x0[i] >= w || x1[i] < 0 || x1[i] >= w) return fail("a column index is outside the source");
+    if (y0[i] < 0 || y0[i] >= h || y1[i] < 0 || y1[i] >= h) return fail("a row index is outside the source");
+    if (r[i] < 0 || r[i] >= plans) return fail("a row's weights are missing");
   }
   resize::Bilinear(src.Data(), w, channels, size, xlo.Data(), xhi.Data(), ylo.Data(), yhi.Data(), weights.Data(), rows.Data(), out.Data());
   return env.Undefined();
