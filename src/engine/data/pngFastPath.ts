@@ -7,7 +7,8 @@
 // Where the oneDNN addon loads, the enlargement runs compiled there (native/resize_bilinear.h) on the
 // plan made here, bit for bit the same (the same test).
 import { decode } from 'fast-png';
-import { loadOnednn } from '../runtimes/onednn/addon.js';
+import { createRequire } from 'node:module';
+import { findAddon } from '../util/addonPath.js';
 
 /** Decode budget: 50 megapixels (150 MB as RGB). FER images are 48..224 px; larger ones are refused unread. */
 export const MAX_IMAGE_PIXELS = 50_000_000;
@@ -88,11 +89,39 @@ export function resizeLikeVips(img: Pixels8, size: number, opts: { native?: bool
   }
   const { xs, ys, weights, flat } = plan(w, h, size);
   // The same loop compiled where the oneDNN addon loads (3-4x faster per image); opts.native false: this one.
-  const addon = opts.native === false ? undefined : loadOnednn().addon;
-  if (addon?.resizeBilinear) addon.resizeBilinear(data, w, h, c, size, xs.lo, xs.hi, ys.lo, ys.hi, flat.weights, flat.rows, out);
+  const compiled = opts.native === false ? undefined : compiledResize();
+  if (compiled) compiled(data, w, h, c, size, xs.lo, xs.hi, ys.lo, ys.hi, flat.weights, flat.rows, out);
   else if (c === 1) interpolateGrey(data, w, size, xs, ys, weights, out);
   else interpolateRgb(data, w, size, xs, ys, weights, out);
   return out;
+}
+
+/**
+ * The oneDNN addon's `resizeBilinear` (native/resize_bilinear.h): `out` (size x size x 3) from `src`
+ * (h x w x channels) on a plan's indices and fixed-point weights; throws on a plan that does not fit.
+ */
+export type CompiledResize = (
+  src: Uint8Array, w: number, h: number, channels: 1 | 3, size: number,
+  xlo: Int32Array, xhi: Int32Array, ylo: Int32Array, yhi: Int32Array, weights: Int32Array, rowWeights: Int32Array, out: Uint8Array,
+) => void;
+
+let compiled: CompiledResize | null | undefined;
+
+/**
+ * The compiled enlargement where the oneDNN addon is built and loads, else undefined (the JS loop runs).
+ * Loaded here, not through runtimes/onednn/addon.ts: data/ sits below runtimes/ (no folder cycles); Node
+ * hands both the same module.
+ */
+export function compiledResize(): CompiledResize | undefined {
+  if (compiled === undefined) {
+    const file = findAddon('kefer_dnnl.node', 'KEFER_DNNL_ADDON');
+    try {
+      compiled = (file && (createRequire(__filename)(file) as { resizeBilinear?: CompiledResize }).resizeBilinear) || null;
+    } catch {
+      compiled = null; // not loadable here (no libdnnl): runtimes/onednn/addon.ts says why where it matters
+    }
+  }
+  return compiled ?? undefined;
 }
 
 interface ResizePlan {

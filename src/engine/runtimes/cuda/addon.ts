@@ -4,7 +4,7 @@
 // log says why cuda was not used.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { findAddon } from '../addonPath.js';
+import { findAddon } from '../../util/addonPath.js';
 import type { NativeEncoderMethods } from '../nativeEncoder.js';
 
 export type CudaPrecision = 'fp32' | 'tf32' | 'amp';

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { findAddon } from '../addonPath.js';
+import { findAddon } from '../../util/addonPath.js';
 import type { NativeEncoderMethods } from '../nativeEncoder.js';
 
 export interface NativeEncoder extends NativeEncoderMethods {
@@ -33,15 +33,6 @@ interface Addon {
   Inference: new (spec: unknown, sibling?: NativeInference) => NativeInference;
   /** The instruction set oneDNN dispatches to here (after DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA). */
   isa(): string;
-  /**
-   * pngFastPath.ts's bilinear enlargement, compiled (native/resize_bilinear.h): `out` (size x size x 3)
-   * from `src` (h x w x channels) on the plan's indices and fixed-point weights; throws on a plan that does
-   * not fit.
-   */
-  resizeBilinear(
-    src: Uint8Array, w: number, h: number, channels: 1 | 3, size: number,
-    xlo: Int32Array, xhi: Int32Array, ylo: Int32Array, yhi: Int32Array, weights: Int32Array, rowWeights: Int32Array, out: Uint8Array,
-  ): void;
 }
 
 /** build/kefer_dnnl.node above this module (src/engine under tsx, dist/ in the bundle), or $KEFER_DNNL_ADDON. */

@@ -1,5 +1,6 @@
 // Where a native addon of this project lives: build/<file> above the code that asks (src/engine/native
 // under tsx, dist/ in the bundle and the installed .vsix), or the file an environment variable names.
+// In util/ because data/ (the compiled enlargement) and runtimes/ (the addons) both look addons up.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
