@@ -1082,7 +1082,6 @@ class Inference : public Napi::ObjectWrap<Inference> {
   // table computes it) and, int8, quantized as the float path's reorder does (scale, round to nearest
   // even, saturate). A table per channel: 256 entries instead of a float per value through JS.
   void LoadPixels(const uint8_t* rgb, const double mean[3], const double stdev[3]) {
-    if (threads_ > 0) omp_set_num_threads(threads_);
     const long values = (long)(imagesUserMd_.get_size() / sizeof(float));
     float table[3][256];
     for (int c = 0; c < 3; c++)
@@ -1331,7 +1330,7 @@ Napi::Value ResizeBilinear(const Napi::CallbackInfo& info) {
     if (y0[i] < 0 || y0[i] >= h || y1[i] < 0 || y1[i] >= h) return fail("a row index is outside the source");
     if (r[i] < 0 || r[i] >= plans) return fail("a row's weights are missing");
   }
-  resize::Bilinear(src.Data(), w, channels, size, xlo.Data(), xhi.Data(), ylo.Data(), yhi.Data(), weights.Data(), rows.Data(), out.Data());
+  resize::Bilinear(src.Data(), w, channels, size, x0, x1, y0, y1, weights.Data(), r, out.Data());
   return env.Undefined();
 }
 

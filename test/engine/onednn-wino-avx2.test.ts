@@ -47,6 +47,11 @@ function featureDiff(a: Float32Array, b: Float32Array): { diff: number; scale: n
   return { diff, scale };
 }
 
+/** Mean |v - reference| over mean |reference|: how far a quantized encoder's features are from fp32's. */
+function relativeError(v: Float32Array, reference: Float32Array): number {
+  return v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+}
+
 /** int8 calibration on `images` (normalised, `per` values each). */
 function calibrationOn(images: Float32Array, per: number, what: string) {
   const n = images.length / per;
@@ -198,7 +203,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       assert.deepEqual([forced.winogradF7, forced.winogradF4], [0, 13]);
       const x = seededNormal(4 * per, 31);
       const reference = fp32.run(x, 4);
-      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const error = (v: Float32Array) => relativeError(v, reference);
       const a = only4.run(x, 4);
       const b = picked.run(x, 4);
       t.diagnostic(`int8 relative error against fp32: F(4x4) everywhere ${error(a).toExponential(2)}, F(7x7) where picked ${error(b).toExponential(2)}`);
@@ -257,7 +262,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       // Mean |v - v fp32| over mean |v|, on images outside the calibration set.
       const x = seededNormal(4 * per, 9);
       const reference = fp32.run(x, 4);
-      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const error = (v: Float32Array) => relativeError(v, reference);
       const a = direct8.run(x, 4);
       const b = wino8.run(x, 4);
       t.diagnostic(`int8 relative error against fp32: oneDNN direct ${error(a).toExponential(2)}, with Winograd u8 ${error(b).toExponential(2)}`);
@@ -328,7 +333,7 @@ describe('oneDNN inference: our Winograd on AVX2', { skip }, () => {
       await rgb8.calibrate(calibration);
       const images = greyImages(4, inputSize, 11);
       const reference = fp32.runPixels(images, 4, norm);
-      const error = (v: Float32Array) => v.reduce((s, a, i) => s + Math.abs(a - reference[i]), 0) / reference.reduce((s, a) => s + Math.abs(a), 0);
+      const error = (v: Float32Array) => relativeError(v, reference);
       const a = rgb8.runPixels(images, 4, norm);
       const b = grey8.runPixels(images, 4, norm);
       t.diagnostic(`int8 relative error against fp32: RGB stem ${error(a).toExponential(2)}, grey stem ${error(b).toExponential(2)}`);

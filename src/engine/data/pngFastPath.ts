@@ -87,12 +87,12 @@ export function resizeLikeVips(img: Pixels8, size: number, opts: { native?: bool
     }
     return out;
   }
-  const { xs, ys, weights, flat } = plan(w, h, size);
+  const { xs, ys, weights, rows } = plan(w, h, size);
   // The same loop compiled where the oneDNN addon loads (3-4x faster per image); opts.native false: this one.
   const compiled = opts.native === false ? undefined : compiledResize();
-  if (compiled) compiled(data, w, h, c, size, xs.lo, xs.hi, ys.lo, ys.hi, flat.weights, flat.rows, out);
-  else if (c === 1) interpolateGrey(data, w, size, xs, ys, weights, out);
-  else interpolateRgb(data, w, size, xs, ys, weights, out);
+  if (compiled) compiled(data, w, h, c, size, xs.lo, xs.hi, ys.lo, ys.hi, weights, rows, out);
+  else if (c === 1) interpolateGrey(data, w, size, xs, ys, weights, rows, out);
+  else interpolateRgb(data, w, size, xs, ys, weights, rows, out);
   return out;
 }
 
@@ -127,10 +127,12 @@ export function compiledResize(): CompiledResize | undefined {
 interface ResizePlan {
   xs: ReturnType<typeof axis>;
   ys: ReturnType<typeof axis>;
-  /** Per output row; rows with the same vertical fraction share one array (48 -> 112 has 7 distinct). */
-  weights: Int32Array[];
-  /** The same for the addon: the distinct arrays end to end, and each row's index among them. */
-  flat: { weights: Int32Array; rows: Int32Array };
+  /**
+   * Each distinct vertical fraction's size*4 weights, end to end (48 -> 112 has 7), and each output row's
+   * index among them: one layout for the JS loops and the addon.
+   */
+  weights: Int32Array;
+  rows: Int32Array;
 }
 
 // Datasets come in a handful of image sizes, so plans are kept; the cap only guards odd mixed-size folders.
@@ -143,17 +145,17 @@ function plan(w: number, h: number, size: number): ResizePlan {
   if (!p) {
     const xs = axis(w, size);
     const ys = axis(h, size);
-    const byFraction = new Map<number, Int32Array>();
-    const weights = Array.from(ys.frac, (fy) => {
-      let wts = byFraction.get(fy);
-      if (!wts) byFraction.set(fy, (wts = rowWeights(fy, xs.frac)));
-      return wts;
+    const byFraction = new Map<number, number>();
+    const distinct: Int32Array[] = [];
+    const rows = Int32Array.from(ys.frac, (fy) => {
+      let i = byFraction.get(fy);
+      if (i === undefined) byFraction.set(fy, (i = distinct.push(rowWeights(fy, xs.frac)) - 1));
+      return i;
     });
-    const distinct = [...byFraction.values()];
-    const flat = { weights: new Int32Array(distinct.length * size * 4), rows: Int32Array.from(weights, (wts) => distinct.indexOf(wts)) };
-    distinct.forEach((wts, i) => flat.weights.set(wts, i * size * 4));
+    const weights = new Int32Array(distinct.length * size * 4);
+    distinct.forEach((wts, i) => weights.set(wts, i * size * 4));
     if (plans.size >= MAX_PLANS) plans.clear();
-    plans.set(key, (p = { xs, ys, weights, flat }));
+    plans.set(key, (p = { xs, ys, weights, rows }));
   }
   return p;
 }
@@ -181,15 +183,15 @@ function rowWeights(fy: number, fxs: Float32Array): Int32Array {
 
 // Whole images in one function each, rows inline: a call per output row kept V8 from optimising the loop
 // as a whole (about 1.5-2.4x slower). Grey is written to all three channels.
-function interpolateGrey(src: Uint8Array, w: number, size: number, xs: ResizePlan['xs'], ys: ResizePlan['ys'], weights: Int32Array[], out: Uint8Array): void {
+function interpolateGrey(src: Uint8Array, w: number, size: number, xs: ResizePlan['xs'], ys: ResizePlan['ys'], wts: Int32Array, rows: Int32Array, out: Uint8Array): void {
   const { lo, hi } = xs;
   let o = 0;
   for (let oy = 0; oy < size; oy++) {
-    const wts = weights[oy];
+    const base = rows[oy] * size * 4;
     const row0 = ys.lo[oy] * w;
     const row1 = ys.hi[oy] * w;
     for (let ox = 0; ox < size; ox++, o += 3) {
-      const q = ox * 4;
+      const q = base + ox * 4;
       const a = lo[ox];
       const b = hi[ox];
       const v = (wts[q] * src[row0 + a] + wts[q + 1] * src[row0 + b] + wts[q + 2] * src[row1 + a] + wts[q + 3] * src[row1 + b] + (ONE >> 1)) >> SHIFT;
@@ -200,15 +202,15 @@ function interpolateGrey(src: Uint8Array, w: number, size: number, xs: ResizePla
   }
 }
 
-function interpolateRgb(src: Uint8Array, w: number, size: number, xs: ResizePlan['xs'], ys: ResizePlan['ys'], weights: Int32Array[], out: Uint8Array): void {
+function interpolateRgb(src: Uint8Array, w: number, size: number, xs: ResizePlan['xs'], ys: ResizePlan['ys'], wts: Int32Array, rows: Int32Array, out: Uint8Array): void {
   const { lo, hi } = xs;
   let o = 0;
   for (let oy = 0; oy < size; oy++) {
-    const wts = weights[oy];
+    const base = rows[oy] * size * 4;
     const row0 = ys.lo[oy] * w;
     const row1 = ys.hi[oy] * w;
     for (let ox = 0; ox < size; ox++) {
-      const q = ox * 4;
+      const q = base + ox * 4;
       const p1 = (row0 + lo[ox]) * 3;
       const p2 = (row0 + hi[ox]) * 3;
       const p3 = (row1 + lo[ox]) * 3;
